@@ -1,0 +1,3 @@
+//! `m365-emulator --scenario demo|FILE --port N`
+
+fn main() {}

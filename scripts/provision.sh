@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Installs the system packages the test suite needs, when they are missing:
+# PostgreSQL (the second storage backend), Chromium + ChromeDriver (browser tests),
+# wrk (load benchmark) and the official Python MCP SDK (an MCP client exogate did not write).
+set -euo pipefail
+need=()
+command -v initdb >/dev/null 2>&1 || [ -x /usr/lib/postgresql/15/bin/initdb ] || need+=(postgresql)
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
+command -v chromedriver >/dev/null 2>&1 || need+=(chromium-driver)
+command -v wrk >/dev/null 2>&1 || need+=(wrk)
+if [ ${#need[@]} -gt 0 ]; then
+  echo "installing: ${need[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+if ! python3 -c 'import mcp' >/dev/null 2>&1; then
+  python3 -m pip install --quiet --disable-pip-version-check 'mcp>=1.20'
+fi
