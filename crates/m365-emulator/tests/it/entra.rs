@@ -1,0 +1,1 @@
+//! Entra fidelity tests.
