@@ -1,1 +1,6 @@
-//! placeholder
+//! exogate: approval-gated Exchange Online mailbox delegation for MSPs.
+//!
+//! This crate is the edge: configuration, the CLI, the web app and JSON API, the MCP server and
+//! the background worker. Each is a thin adapter over `exogate_core` operations.
+
+pub mod config;

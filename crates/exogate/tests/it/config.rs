@@ -1,0 +1,87 @@
+//! Configuration: the shipped example parses, env overrides apply, bad values give clear errors,
+//! and secrets never show in `Debug`.
+
+use exogate::config::{Config, EXAMPLE};
+
+#[test]
+fn the_documented_example_parses() {
+    let cfg = Config::from_toml(EXAMPLE).expect("example parses");
+    assert_eq!(cfg.listen.to_string(), "127.0.0.1:8080");
+    assert_eq!(cfg.pending_expiry, time::Duration::hours(24));
+    assert!(cfg.database_url.starts_with("sqlite://"));
+}
+
+#[test]
+fn environment_overrides_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("exogate.toml");
+    std::fs::write(&path, EXAMPLE).unwrap();
+    let env = vec![
+        (
+            "EXOGATE_SERVER__LISTEN".to_owned(),
+            "127.0.0.1:9999".to_owned(),
+        ),
+        (
+            "EXOGATE_APPROVALS__PENDING_EXPIRY_HOURS".to_owned(),
+            "2".to_owned(),
+        ),
+        ("UNRELATED".to_owned(), "x".to_owned()),
+    ];
+    let cfg = Config::load(Some(&path), &env).unwrap();
+    assert_eq!(cfg.listen.to_string(), "127.0.0.1:9999");
+    assert_eq!(cfg.pending_expiry, time::Duration::hours(2));
+}
+
+#[test]
+fn malformed_configuration_names_the_setting() {
+    let cases = [
+        ("[server]\nlisten = \"nonsense\"", "server.listen"),
+        ("[microsoft]\ncloud = \"mars\"", "microsoft.cloud"),
+        (
+            "[approvals]\npending_expiry_hours = 0",
+            "approvals.pending_expiry_hours",
+        ),
+        ("database_url = \"mysql://x\"", "database_url"),
+    ];
+    for (patch, key) in cases {
+        let toml = merge_example(patch);
+        let err = Config::from_toml(&toml).expect_err(patch);
+        assert!(err.to_string().contains(key), "{patch}: {err}");
+        assert_eq!(err.code(), "config_invalid");
+    }
+    let err = Config::from_toml("bogus_key = 1").expect_err("unknown key");
+    assert_eq!(err.code(), "config_unreadable");
+    assert!(err.to_string().contains("bogus_key"), "{err}");
+}
+
+#[test]
+fn debug_never_shows_secrets() {
+    let toml = EXAMPLE.replace(
+        "client_secret = \"replace-me\"",
+        "client_secret = \"canary-s3cr3t\"",
+    );
+    let cfg = Config::from_toml(&toml).unwrap();
+    let shown = format!("{cfg:?}");
+    assert!(!shown.contains("canary-s3cr3t"), "{shown}");
+    assert!(shown.contains("redacted"));
+}
+
+/// The example with one section's keys replaced by `patch` (a TOML snippet of one section).
+fn merge_example(patch: &str) -> String {
+    let table: toml::Table = EXAMPLE.parse().unwrap();
+    let patch: toml::Table = patch.parse().unwrap();
+    let mut merged = table;
+    for (k, v) in patch {
+        match (merged.get_mut(&k), v) {
+            (Some(toml::Value::Table(existing)), toml::Value::Table(new)) => {
+                for (nk, nv) in new {
+                    existing.insert(nk, nv);
+                }
+            }
+            (_, v) => {
+                merged.insert(k, v);
+            }
+        }
+    }
+    toml::to_string(&merged).unwrap()
+}
