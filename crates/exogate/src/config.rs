@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use figment::Figment;
-use figment::providers::{Env, Format, Toml};
+use figment::providers::{Format, Toml};
 use secrecy::SecretString;
 use serde::Deserialize;
 use url::Url;
@@ -360,10 +360,10 @@ fn parse_env_value(value: &str) -> serde_json::Value {
         "false" => return serde_json::Value::Bool(false),
         _ => {}
     }
-    if value.starts_with('[') {
-        if let Ok(list) = serde_json::from_str::<serde_json::Value>(value) {
-            return list;
-        }
+    if value.starts_with('[')
+        && let Ok(list) = serde_json::from_str::<serde_json::Value>(value)
+    {
+        return list;
     }
     serde_json::Value::String(value.to_owned())
 }
