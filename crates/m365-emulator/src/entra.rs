@@ -1,21 +1,366 @@
 //! Microsoft Entra: OpenID configuration, JWKS, admin consent (v1 and v2), and the
 //! client-credentials token endpoint (secret and certificate assertion). Reference §2–§3.
+//!
+//! The Exchange and Graph halves authorize requests with [`verify_access_token`], which checks
+//! a bearer token exactly as a resource server would: RS256 signature with the emulator's key,
+//! issuer, audience, and `nbf`/`exp` against the emulator's clock (never the wall clock).
 
+mod consent;
+pub mod html;
+mod token;
+
+use std::fmt;
 use std::sync::Arc;
 
+use aws_lc_rs::encoding::AsDer;
+use aws_lc_rs::rsa::{KeySize, PublicKeyComponents};
+use aws_lc_rs::signature::KeyPair as _;
+use axum::Json;
 use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use base64::Engine as _;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use uuid::Uuid;
 
-use crate::state::Shared;
+use crate::state::{Shared, ids};
 
-/// The emulator's RS256 signing key.
-pub struct SigningKeys {}
+pub use token::TokenRequestKey;
+
+/// The emulator's RS256 signing key, generated at start, and its JWKS form.
+pub struct SigningKeys {
+    kid: String,
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    n: String,
+    e: String,
+}
+
+impl fmt::Debug for SigningKeys {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SigningKeys")
+            .field("kid", &self.kid)
+            .field("private_key", &"<redacted>")
+            .finish()
+    }
+}
 
 impl SigningKeys {
+    /// Generates a fresh RSA-2048 key pair.
     pub fn generate() -> anyhow::Result<Self> {
-        Ok(Self {})
+        let pair = aws_lc_rs::rsa::KeyPair::generate(KeySize::Rsa2048)
+            .map_err(|_| anyhow::anyhow!("RSA key generation failed"))?;
+        let der = AsDer::<aws_lc_rs::encoding::Pkcs8V1Der<'static>>::as_der(&pair)
+            .map_err(|_| anyhow::anyhow!("RSA key export failed"))?;
+        let pem = pem_wrap("PRIVATE KEY", der.as_ref());
+        let encoding = EncodingKey::from_rsa_pem(pem.as_bytes())?;
+        let components: PublicKeyComponents<Vec<u8>> = pair.public_key().into();
+        let decoding = DecodingKey::from_rsa_raw_components(&components.n, &components.e);
+        let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &components.n);
+        let kid = URL_SAFE_NO_PAD.encode(&digest.as_ref()[..20]);
+        Ok(Self {
+            kid,
+            encoding,
+            decoding,
+            n: URL_SAFE_NO_PAD.encode(&components.n),
+            e: URL_SAFE_NO_PAD.encode(&components.e),
+        })
     }
+
+    /// The key id (`kid` and `x5t` of issued tokens).
+    pub fn kid(&self) -> &str {
+        &self.kid
+    }
+
+    /// The JWKS document (`{"keys":[…]}`) served at `/{tenant}/discovery/v2.0/keys`.
+    pub fn jwks(&self, issuer: &str) -> serde_json::Value {
+        json!({
+            "keys": [{
+                "kty": "RSA",
+                "use": "sig",
+                "alg": "RS256",
+                "kid": self.kid,
+                "x5t": self.kid,
+                "n": self.n,
+                "e": self.e,
+                "issuer": issuer,
+            }]
+        })
+    }
+
+    /// Signs `claims` as an RS256 JWT with this key.
+    pub(crate) fn sign<T: Serialize>(
+        &self,
+        claims: &T,
+    ) -> Result<String, jsonwebtoken::errors::Error> {
+        let mut header = Header::new(Algorithm::RS256);
+        header.typ = Some("JWT".to_owned());
+        header.kid = Some(self.kid.clone());
+        header.x5t = Some(self.kid.clone());
+        jsonwebtoken::encode(&header, claims, &self.encoding)
+    }
+}
+
+fn pem_wrap(label: &str, der: &[u8]) -> String {
+    let b64 = STANDARD.encode(der);
+    let mut out = format!("-----BEGIN {label}-----\n");
+    for chunk in b64.as_bytes().chunks(64) {
+        out.push_str(&String::from_utf8_lossy(chunk));
+        out.push('\n');
+    }
+    out.push_str(&format!("-----END {label}-----\n"));
+    out
+}
+
+/// The payload of an access token the emulator issues (v1.0 claims, reference §3.5).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccessClaims {
+    /// The resource: `https://outlook.office365.com` or `https://graph.microsoft.com`.
+    pub aud: String,
+    /// `https://sts.windows.net/{tid}/`
+    pub iss: String,
+    pub iat: i64,
+    pub nbf: i64,
+    pub exp: i64,
+    #[serde(default)]
+    pub aio: String,
+    #[serde(default)]
+    pub app_displayname: String,
+    /// The client id of the app.
+    pub appid: Uuid,
+    /// `"1"` client secret, `"2"` certificate.
+    pub appidacr: String,
+    pub idp: String,
+    pub idtyp: String,
+    /// The service principal's object id in the tenant.
+    pub oid: Uuid,
+    #[serde(default)]
+    pub rh: String,
+    /// Granted application permissions on this resource; absent when none are granted.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub roles: Vec<String>,
+    pub sub: Uuid,
+    pub tid: Uuid,
+    #[serde(default)]
+    pub uti: String,
+    pub ver: String,
+    /// Directory role template ids held by the service principal, plus the implicit
+    /// `0997a1d0-…` value.
+    #[serde(default)]
+    pub wids: Vec<Uuid>,
+}
+
+impl AccessClaims {
+    /// True when `roles` holds the application permission `role` (e.g. `Exchange.ManageAsApp`).
+    pub fn has_role(&self, role: &str) -> bool {
+        self.roles.iter().any(|r| r == role)
+    }
+
+    /// True when `wids` holds the directory role template id `role`.
+    pub fn has_directory_role(&self, role: Uuid) -> bool {
+        self.wids.contains(&role)
+    }
+}
+
+/// Why a bearer token was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TokenRejection {
+    #[error("no bearer token was sent")]
+    Missing,
+    #[error("the bearer token is malformed: {0}")]
+    Malformed(String),
+    #[error("the token's signature does not verify with the emulator's key")]
+    BadSignature,
+    #[error("the token expired at {exp} (now {now})")]
+    Expired { exp: i64, now: i64 },
+    #[error("the token is not valid before {nbf} (now {now})")]
+    NotYetValid { nbf: i64, now: i64 },
+    #[error("the token's audience '{found}' is not '{expected}'")]
+    WrongAudience { expected: String, found: String },
+    #[error("the token's issuer '{0}' is not the issuer of its tenant")]
+    WrongIssuer(String),
+}
+
+/// Verifies the `Authorization` header's bearer token for the resource `expected_audience`
+/// (`https://outlook.office365.com` for Exchange, `https://graph.microsoft.com` for Graph).
+///
+/// Checks the RS256 signature with the emulator's key, the issuer (`https://sts.windows.net/{tid}/`),
+/// the audience (a trailing slash is ignored; Exchange also accepts `https://outlook.office.com`),
+/// and `nbf`/`exp` against `shared.clock`.
+pub fn verify_access_token(
+    shared: &Shared,
+    authorization_header: Option<&str>,
+    expected_audience: &str,
+) -> Result<AccessClaims, TokenRejection> {
+    let header = authorization_header
+        .map(str::trim)
+        .filter(|h| !h.is_empty())
+        .ok_or(TokenRejection::Missing)?;
+    let (scheme, token) = header
+        .split_once(' ')
+        .ok_or_else(|| TokenRejection::Malformed("expected 'Bearer <token>'".to_owned()))?;
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return Err(TokenRejection::Malformed(format!(
+            "unsupported authorization scheme '{scheme}'"
+        )));
+    }
+    let token = token.trim();
+    let jwt_header =
+        jsonwebtoken::decode_header(token).map_err(|e| TokenRejection::Malformed(e.to_string()))?;
+    if jwt_header.alg != Algorithm::RS256 {
+        return Err(TokenRejection::BadSignature);
+    }
+    let mut validation = Validation::new(Algorithm::RS256);
+    validation.validate_exp = false;
+    validation.validate_nbf = false;
+    validation.validate_aud = false;
+    validation.required_spec_claims.clear();
+    let data = jsonwebtoken::decode::<AccessClaims>(token, &shared.keys.decoding, &validation)
+        .map_err(|e| match e.kind() {
+            jsonwebtoken::errors::ErrorKind::InvalidSignature => TokenRejection::BadSignature,
+            _ => TokenRejection::Malformed(e.to_string()),
+        })?;
+    let claims = data.claims;
+    if claims.iss != issuer_v1(claims.tid) {
+        return Err(TokenRejection::WrongIssuer(claims.iss));
+    }
+    if !audience_matches(expected_audience, &claims.aud) {
+        return Err(TokenRejection::WrongAudience {
+            expected: expected_audience.to_owned(),
+            found: claims.aud,
+        });
+    }
+    let now = shared.clock.now().unix_timestamp();
+    if now >= claims.exp {
+        return Err(TokenRejection::Expired {
+            exp: claims.exp,
+            now,
+        });
+    }
+    if now < claims.nbf {
+        return Err(TokenRejection::NotYetValid {
+            nbf: claims.nbf,
+            now,
+        });
+    }
+    Ok(claims)
+}
+
+fn audience_matches(expected: &str, found: &str) -> bool {
+    let expected = expected.trim_end_matches('/');
+    let found = found.trim_end_matches('/');
+    if expected.eq_ignore_ascii_case(found) {
+        return true;
+    }
+    expected.eq_ignore_ascii_case(ids::EXCHANGE_AUDIENCE)
+        && found.eq_ignore_ascii_case(EXCHANGE_AUDIENCE_ALT)
+}
+
+/// The second Exchange resource URI (`https://outlook.office.com/.default`).
+pub const EXCHANGE_AUDIENCE_ALT: &str = "https://outlook.office.com";
+
+/// The v1 issuer of tokens for tenant `tid`.
+pub fn issuer_v1(tid: Uuid) -> String {
+    format!("https://sts.windows.net/{tid}/")
+}
+
+/// A fresh id from the emulator's seeded randomness (trace ids, object ids, `uti`s).
+pub(crate) fn new_id(shared: &Shared) -> Uuid {
+    use rand::Rng as _;
+    let bytes: [u8; 16] = shared.rng.lock().random();
+    uuid::Builder::from_random_bytes(bytes).into_uuid()
 }
 
 pub fn routes() -> Router<Arc<Shared>> {
     Router::new()
+        .route(
+            "/{tenant}/v2.0/.well-known/openid-configuration",
+            get(openid_configuration),
+        )
+        .route("/{tenant}/discovery/v2.0/keys", get(jwks))
+        .route("/{tenant}/discovery/keys", get(jwks))
+        .merge(token::routes())
+        .merge(consent::routes())
+}
+
+async fn jwks(State(shared): State<Arc<Shared>>) -> Response {
+    let issuer = format!(
+        "{}/{{tenantid}}/v2.0",
+        shared.base_url.trim_end_matches('/')
+    );
+    Json(shared.keys.jwks(&issuer)).into_response()
+}
+
+async fn openid_configuration(
+    State(shared): State<Arc<Shared>>,
+    Path(tenant): Path<String>,
+) -> Response {
+    let resolved = {
+        let world = shared.world.read();
+        match tenant.as_str() {
+            "common" | "organizations" | "consumers" => Ok(None),
+            _ => match world.tenant_by_ref(&tenant) {
+                Some(t) if !t.deleted => Ok(Some(t.id)),
+                _ => Err(()),
+            },
+        }
+    };
+    let base = shared.base_url.trim_end_matches('/');
+    let (tid_text, path_tenant) = match resolved {
+        Ok(Some(id)) => (id.to_string(), id.to_string()),
+        Ok(None) => ("{tenantid}".to_owned(), tenant.clone()),
+        Err(()) => {
+            let now = shared.clock.now();
+            let trace = new_id(&shared);
+            let correlation = new_id(&shared);
+            let stamp = token::aad_timestamp(now);
+            let description = format!(
+                "AADSTS90002: Tenant '{}' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud. Check with your subscription administrator, this may happen if there are no active subscriptions for the tenant.\r\nTrace ID: {trace}\r\nCorrelation ID: {correlation}\r\nTimestamp: {stamp}",
+                tenant
+            );
+            return (
+                StatusCode::BAD_REQUEST,
+                Json(json!({
+                    "error": "invalid_tenant",
+                    "error_description": description,
+                    "error_codes": [90002],
+                    "timestamp": stamp,
+                    "trace_id": trace,
+                    "correlation_id": correlation,
+                    "error_uri": format!("{base}/error?code=90002"),
+                })),
+            )
+                .into_response();
+        }
+    };
+    Json(json!({
+        "token_endpoint": format!("{base}/{path_tenant}/oauth2/v2.0/token"),
+        "token_endpoint_auth_methods_supported": ["client_secret_post", "private_key_jwt", "client_secret_basic"],
+        "jwks_uri": format!("{base}/{path_tenant}/discovery/v2.0/keys"),
+        "response_modes_supported": ["query", "fragment", "form_post"],
+        "subject_types_supported": ["pairwise"],
+        "id_token_signing_alg_values_supported": ["RS256"],
+        "response_types_supported": ["code", "id_token", "code id_token", "id_token token"],
+        "scopes_supported": ["openid", "profile", "email", "offline_access"],
+        "issuer": format!("{base}/{tid_text}/v2.0"),
+        "request_uri_parameter_supported": false,
+        "userinfo_endpoint": format!("{base}/oidc/userinfo"),
+        "authorization_endpoint": format!("{base}/{path_tenant}/oauth2/v2.0/authorize"),
+        "device_authorization_endpoint": format!("{base}/{path_tenant}/oauth2/v2.0/devicecode"),
+        "http_logout_supported": true,
+        "frontchannel_logout_supported": true,
+        "end_session_endpoint": format!("{base}/{path_tenant}/oauth2/v2.0/logout"),
+        "claims_supported": ["sub", "iss", "aud", "exp", "iat", "nbf", "tid", "oid", "roles", "wids"],
+        "tenant_region_scope": "EU",
+        "cloud_instance_name": "microsoftonline.com",
+        "cloud_graph_host_name": "graph.windows.net",
+        "msgraph_host": "graph.microsoft.com",
+        "rbac_url": "https://pas.windows.net",
+    }))
+    .into_response()
 }

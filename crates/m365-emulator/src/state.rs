@@ -76,6 +76,8 @@ pub struct World {
     pub tenant_knobs: BTreeMap<Uuid, Knobs>,
     pub counters: Counters,
     pub apply_log: Vec<ApplyEntry>,
+    /// `client_id|jti` of every client assertion seen (for `reject_assertion_jti_replay`).
+    pub assertion_jtis: BTreeSet<String>,
 }
 
 impl World {
@@ -123,6 +125,10 @@ pub struct ServicePrincipal {
     pub app_roles: BTreeSet<String>,
     /// Directory roles by role template id, with the time each was assigned.
     pub directory_roles: BTreeMap<Uuid, OffsetDateTime>,
+    /// When admin consent last granted permissions (token requests answer AADSTS700016 until
+    /// `consent_propagation_secs` after it).
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub consented_at: Option<OffsetDateTime>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -205,6 +211,9 @@ pub struct Knobs {
     pub strict_anchor: bool,
     /// Error string returned for AADSTS90002 by the token endpoint.
     pub tenant_not_found_error: String,
+    /// Token requests answer AADSTS700016 for this long after admin consent (Entra creates the
+    /// service principal asynchronously).
+    pub consent_propagation_secs: u64,
 }
 
 impl Default for Knobs {
@@ -231,6 +240,7 @@ impl Default for Knobs {
             reject_assertion_jti_replay: false,
             strict_anchor: false,
             tenant_not_found_error: "invalid_request".to_owned(),
+            consent_propagation_secs: 0,
         }
     }
 }
