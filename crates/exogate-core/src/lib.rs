@@ -1,1 +1,20 @@
-//! placeholder
+//! exogate's domain: companies and their Microsoft 365 connection, the Exchange Admin status,
+//! the tool catalogue, canonical actions and their digests, approval requests and their state
+//! machine, the approval policy, users and API tokens, and the hash-chained audit log.
+//!
+//! This crate does no I/O. It never reads the clock, never draws randomness and never makes ids:
+//! all of those are inputs. Storage, Microsoft and the clock are reached through the traits in
+//! [`ports`]; the use-cases in [`ops`] are plain async functions over those traits.
+
+pub mod action;
+pub mod audit;
+pub mod error;
+pub mod model;
+pub mod ops;
+pub mod policy;
+pub mod ports;
+pub mod request;
+pub mod tools;
+
+pub use error::{ConflictReason, CoreError, Denial, Entity};
+pub use model::*;

@@ -1,0 +1,278 @@
+//! `CoreError`: every error an operation returns, named by what the caller can do about it.
+//! [`CoreError::code`] is a stable string the JSON API, MCP and CLI show; it is public contract.
+
+use std::fmt;
+
+use crate::model::{ExchangeAdminState, Role};
+
+/// What was not found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Entity {
+    Company,
+    Connection,
+    Request,
+    User,
+    ApiToken,
+    Mailbox,
+    Trustee,
+    Session,
+    ConsentState,
+}
+
+impl Entity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Entity::Company => "company",
+            Entity::Connection => "connection",
+            Entity::Request => "request",
+            Entity::User => "user",
+            Entity::ApiToken => "token",
+            Entity::Mailbox => "mailbox",
+            Entity::Trustee => "trustee",
+            Entity::Session => "session",
+            Entity::ConsentState => "consent_state",
+        }
+    }
+}
+
+/// Why the policy refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Denial {
+    /// The acting user is disabled.
+    UserDisabled,
+    /// The user is not entitled to the company.
+    NotEntitled,
+    /// The user's role is below what the action needs.
+    RoleTooLow { needed: Role },
+    /// Separate-approver rule: one cannot decide a request one (or one's agent) made.
+    OwnRequest,
+    /// Decisions are never taken through MCP.
+    DecisionViaMcp,
+    /// The API token is unknown or revoked.
+    TokenRevoked,
+    /// Only the requester or a manager may cancel.
+    NotRequester,
+}
+
+impl Denial {
+    pub fn code(self) -> &'static str {
+        match self {
+            Denial::UserDisabled => "user_disabled",
+            Denial::NotEntitled => "not_entitled",
+            Denial::RoleTooLow { .. } => "role_too_low",
+            Denial::OwnRequest => "own_request",
+            Denial::DecisionViaMcp => "decision_via_mcp",
+            Denial::TokenRevoked => "token_revoked",
+            Denial::NotRequester => "not_requester",
+        }
+    }
+}
+
+impl fmt::Display for Denial {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Denial::UserDisabled => f.write_str("the user is disabled"),
+            Denial::NotEntitled => f.write_str("the user is not entitled to this company"),
+            Denial::RoleTooLow { needed } => write!(f, "this needs the `{needed}` role or higher"),
+            Denial::OwnRequest => {
+                f.write_str("this company requires a separate approver: a request cannot be decided by the person who made it (or whose agent made it)")
+            }
+            Denial::DecisionViaMcp => f.write_str("requests are approved or rejected only in the web app, the JSON API or the CLI, never through MCP"),
+            Denial::TokenRevoked => f.write_str("the API token is unknown or revoked"),
+            Denial::NotRequester => f.write_str("only the requester or a manager can cancel this request"),
+        }
+    }
+}
+
+/// Why a request or an update conflicts with the current state.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ConflictReason {
+    /// The request was already decided (or moved on); `state` is its current state.
+    AlreadyDecided { state: &'static str },
+    /// The request is past its expiry.
+    Expired,
+    /// The row exists already.
+    AlreadyExists,
+    /// The company has no Microsoft 365 connection.
+    NotConnected,
+    /// The stored action no longer matches its digest: it was changed after it was frozen.
+    DigestMismatch,
+    /// The worker's lease was taken over; it must not complete.
+    LeaseLost,
+    /// The identity matched several recipients.
+    Ambiguous { candidates: usize },
+    /// Only a request that succeeded can be reverted.
+    NotRevertible,
+    /// The requested state transition is not allowed.
+    BadTransition {
+        from: &'static str,
+        to: &'static str,
+    },
+    /// The change already has the wanted state, or Exchange refused it permanently.
+    Rejected { message: String },
+}
+
+impl ConflictReason {
+    pub fn code(&self) -> &'static str {
+        match self {
+            ConflictReason::AlreadyDecided { .. } => "already_decided",
+            ConflictReason::Expired => "request_expired",
+            ConflictReason::AlreadyExists => "already_exists",
+            ConflictReason::NotConnected => "company_not_connected",
+            ConflictReason::DigestMismatch => "digest_mismatch",
+            ConflictReason::LeaseLost => "lease_lost",
+            ConflictReason::Ambiguous { .. } => "ambiguous_identity",
+            ConflictReason::NotRevertible => "not_revertible",
+            ConflictReason::BadTransition { .. } => "bad_transition",
+            ConflictReason::Rejected { .. } => "rejected_by_exchange",
+        }
+    }
+}
+
+impl fmt::Display for ConflictReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConflictReason::AlreadyDecided { state } => write!(f, "the request is already `{state}`"),
+            ConflictReason::Expired => f.write_str("the request has expired"),
+            ConflictReason::AlreadyExists => f.write_str("it exists already"),
+            ConflictReason::NotConnected => f.write_str("the company is not connected to Microsoft 365"),
+            ConflictReason::DigestMismatch => {
+                f.write_str("the stored action does not match its digest: it was changed after it was frozen, so it will not run")
+            }
+            ConflictReason::LeaseLost => f.write_str("the execution lease was taken over by another worker"),
+            ConflictReason::Ambiguous { candidates } => {
+                write!(f, "the identity matches {candidates} recipients; use the email address or object id")
+            }
+            ConflictReason::NotRevertible => f.write_str("only a request that succeeded can be reverted"),
+            ConflictReason::BadTransition { from, to } => write!(f, "a request cannot go from `{from}` to `{to}`"),
+            ConflictReason::Rejected { message } => write!(f, "Exchange refused the change: {message}"),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CoreError {
+    #[error("{} `{id}` not found", what.as_str())]
+    NotFound { what: Entity, id: String },
+    #[error("forbidden: {reason}")]
+    Forbidden { reason: Denial },
+    #[error("invalid `{field}`: {reason}")]
+    Invalid { field: &'static str, reason: String },
+    #[error("conflict: {reason}")]
+    Conflict { reason: ConflictReason },
+    #[error("Exchange Admin is not ready for this company: {} ({})", state.badge(), state.as_str())]
+    NotConfigured { state: ExchangeAdminState },
+    #[error("{what} is unavailable, try again later")]
+    Unavailable { what: String },
+    #[error("internal error")]
+    Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl CoreError {
+    pub fn invalid(field: &'static str, reason: String) -> Self {
+        CoreError::Invalid { field, reason }
+    }
+    pub fn not_found(what: Entity, id: impl fmt::Display) -> Self {
+        CoreError::NotFound {
+            what,
+            id: id.to_string(),
+        }
+    }
+    pub fn forbidden(reason: Denial) -> Self {
+        CoreError::Forbidden { reason }
+    }
+    pub fn conflict(reason: ConflictReason) -> Self {
+        CoreError::Conflict { reason }
+    }
+    pub fn internal(msg: impl Into<String>) -> Self {
+        CoreError::Internal(msg.into().into())
+    }
+
+    /// The stable machine code. The list is public contract (see `docs/API-DESIGN.md`).
+    pub fn code(&self) -> &'static str {
+        match self {
+            CoreError::NotFound { what, .. } => match what {
+                Entity::Company => "company_not_found",
+                Entity::Connection => "connection_not_found",
+                Entity::Request => "request_not_found",
+                Entity::User => "user_not_found",
+                Entity::ApiToken => "token_not_found",
+                Entity::Mailbox => "mailbox_not_found",
+                Entity::Trustee => "trustee_not_found",
+                Entity::Session => "session_not_found",
+                Entity::ConsentState => "consent_state_not_found",
+            },
+            CoreError::Forbidden { reason } => reason.code(),
+            CoreError::Invalid { .. } => "invalid_input",
+            CoreError::Conflict { reason } => reason.code(),
+            CoreError::NotConfigured { state } => match state {
+                ExchangeAdminState::NotConfigured => "exchange_not_configured",
+                ExchangeAdminState::RoleMissing => "exchange_role_missing",
+                ExchangeAdminState::Propagating => "exchange_propagating",
+                ExchangeAdminState::Configured => "exchange_configured",
+                ExchangeAdminState::TenantNotFound => "exchange_tenant_not_found",
+                ExchangeAdminState::WrongTenant => "exchange_wrong_tenant",
+                ExchangeAdminState::AppCredentialsInvalid => "exchange_app_credentials_invalid",
+                ExchangeAdminState::CheckFailed => "exchange_check_failed",
+            },
+            CoreError::Unavailable { .. } => "unavailable",
+            CoreError::Internal(_) => "internal",
+        }
+    }
+
+    /// Every code [`CoreError::code`] can return, for documentation and snapshot tests.
+    pub const ALL_CODES: &'static [&'static str] = &[
+        "company_not_found",
+        "connection_not_found",
+        "request_not_found",
+        "user_not_found",
+        "token_not_found",
+        "mailbox_not_found",
+        "trustee_not_found",
+        "session_not_found",
+        "consent_state_not_found",
+        "user_disabled",
+        "not_entitled",
+        "role_too_low",
+        "own_request",
+        "decision_via_mcp",
+        "token_revoked",
+        "not_requester",
+        "invalid_input",
+        "already_decided",
+        "request_expired",
+        "already_exists",
+        "company_not_connected",
+        "digest_mismatch",
+        "lease_lost",
+        "ambiguous_identity",
+        "not_revertible",
+        "bad_transition",
+        "rejected_by_exchange",
+        "exchange_not_configured",
+        "exchange_role_missing",
+        "exchange_propagating",
+        "exchange_configured",
+        "exchange_tenant_not_found",
+        "exchange_wrong_tenant",
+        "exchange_app_credentials_invalid",
+        "exchange_check_failed",
+        "unavailable",
+        "internal",
+    ];
+}
+
+impl From<crate::ports::StoreError> for CoreError {
+    fn from(e: crate::ports::StoreError) -> Self {
+        use crate::ports::StoreError;
+        match e {
+            StoreError::Duplicate => CoreError::conflict(ConflictReason::AlreadyExists),
+            StoreError::NotFound { what, id } => CoreError::NotFound { what, id },
+            StoreError::Unavailable(m) => CoreError::Unavailable {
+                what: format!("the database ({m})"),
+            },
+            StoreError::Corrupt(m) => CoreError::internal(format!("stored data is corrupt: {m}")),
+            StoreError::Internal(b) => CoreError::Internal(b),
+        }
+    }
+}

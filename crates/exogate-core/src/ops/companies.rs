@@ -1,0 +1,244 @@
+//! Companies: add, list, show, settings, connect / reconnect / disconnect, Exchange Admin status.
+
+use serde_json::json;
+
+use super::Ctx;
+use crate::audit::{AuditKind, NewAuditEvent};
+use crate::error::{ConflictReason, CoreError, Entity};
+use crate::model::{
+    Actor, Company, CompanyId, Connection, ExchangeAdminState, StatusRecord, TenantId, parse_label,
+};
+use crate::policy;
+use crate::ports::MsError;
+
+/// Loads a company or fails with `company_not_found`.
+pub(crate) async fn load(ctx: Ctx<'_>, id: &CompanyId) -> Result<Company, CoreError> {
+    ctx.store
+        .get_company(id)
+        .await?
+        .ok_or_else(|| CoreError::not_found(Entity::Company, id))
+}
+
+/// Loads a company the actor may see (entitlement first, so a foreign id reveals nothing).
+pub(crate) async fn load_visible(
+    ctx: Ctx<'_>,
+    actor: &Actor,
+    id: &CompanyId,
+) -> Result<Company, CoreError> {
+    policy::can_view(&actor.user, id).map_err(CoreError::forbidden)?;
+    load(ctx, id).await
+}
+
+/// The connection of a company, or `company_not_connected`.
+pub(crate) fn connection(company: &Company) -> Result<&Connection, CoreError> {
+    company
+        .connection
+        .as_ref()
+        .ok_or_else(|| CoreError::conflict(ConflictReason::NotConnected))
+}
+
+/// Maps a Microsoft error to what the caller can do. `what` names the identity being resolved.
+pub(crate) fn ms_error(e: MsError, what: Entity) -> CoreError {
+    match e {
+        MsError::NotFound { identity } => CoreError::not_found(what, identity),
+        MsError::Ambiguous { candidates, .. } => {
+            CoreError::conflict(ConflictReason::Ambiguous { candidates })
+        }
+        MsError::NotConfigured { state, .. } => CoreError::NotConfigured { state },
+        MsError::Unavailable { detail, .. } => CoreError::Unavailable {
+            what: format!("Microsoft ({detail})"),
+        },
+        MsError::Rejected { code, message } => CoreError::conflict(ConflictReason::Rejected {
+            message: format!("{code}: {message}"),
+        }),
+    }
+}
+
+/// Adds a company (admin).
+pub async fn add_company(
+    ctx: Ctx<'_>,
+    actor: &Actor,
+    id: CompanyId,
+    name: &str,
+) -> Result<Company, CoreError> {
+    policy::can_admin(&actor.user).map_err(CoreError::forbidden)?;
+    let name = parse_label("name", name, 200)?;
+    let now = ctx.clock.now();
+    let company = Company {
+        id: id.clone(),
+        name,
+        connection: None,
+        exchange_status: None,
+        separate_approver: false,
+        created_at: now,
+    };
+    let ev = NewAuditEvent::new(now, AuditKind::CompanyAdded, Some(actor))
+        .company(&id)
+        .detail(json!({ "name": company.name }));
+    ctx.store.insert_company(&company, ev).await?;
+    Ok(company)
+}
+
+/// The companies the actor is entitled to, by id.
+pub async fn list_companies(ctx: Ctx<'_>, actor: &Actor) -> Result<Vec<Company>, CoreError> {
+    if actor.user.disabled {
+        return Err(CoreError::forbidden(crate::Denial::UserDisabled));
+    }
+    let all = ctx.store.list_companies().await?;
+    Ok(all
+        .into_iter()
+        .filter(|c| actor.user.entitlement.covers(&c.id))
+        .collect())
+}
+
+pub async fn get_company(
+    ctx: Ctx<'_>,
+    actor: &Actor,
+    id: &CompanyId,
+) -> Result<Company, CoreError> {
+    load_visible(ctx, actor, id).await
+}
+
+/// Renames a company and sets its separate-approver rule (manager+).
+pub async fn set_settings(
+    ctx: Ctx<'_>,
+    actor: &Actor,
+    id: &CompanyId,
+    name: &str,
+    separate_approver: bool,
+) -> Result<Company, CoreError> {
+    policy::can_manage_company(&actor.user, id).map_err(CoreError::forbidden)?;
+    let name = parse_label("name", name, 200)?;
+    let now = ctx.clock.now();
+    let ev = NewAuditEvent::new(now, AuditKind::CompanySettingsChanged, Some(actor))
+        .company(id)
+        .detail(json!({ "name": name, "separate_approver": separate_approver }));
+    ctx.store
+        .set_company_settings(id, &name, separate_approver, ev)
+        .await?;
+    load(ctx, id).await
+}
+
+/// What the consent callback learnt about the tenant (after the edge verified it with a token).
+#[derive(Clone, Debug)]
+pub struct ConnectInput {
+    pub tenant_id: TenantId,
+    pub display_name: String,
+    pub default_domain: String,
+}
+
+fn new_connection(ctx: Ctx<'_>, input: &ConnectInput) -> Result<Connection, CoreError> {
+    Ok(Connection {
+        tenant_id: input.tenant_id,
+        display_name: parse_label("display_name", &input.display_name, 256)?,
+        default_domain: parse_label("default_domain", &input.default_domain, 253)?,
+        connected_at: ctx.clock.now(),
+    })
+}
+
+/// Records a first connection (technician+). Refused if the company is already connected.
+pub async fn connect(
+    ctx: Ctx<'_>,
+    actor: &Actor,
+    id: &CompanyId,
+    input: &ConnectInput,
+) -> Result<Company, CoreError> {
+    policy::can_connect(&actor.user, id).map_err(CoreError::forbidden)?;
+    let company = load(ctx, id).await?;
+    if company.connection.is_some() {
+        return Err(CoreError::conflict(ConflictReason::AlreadyExists));
+    }
+    let conn = new_connection(ctx, input)?;
+    let ev = NewAuditEvent::new(conn.connected_at, AuditKind::Connected, Some(actor))
+        .company(id)
+        .detail(json!({ "tenant": conn.tenant_id.to_string(), "display_name": conn.display_name, "default_domain": conn.default_domain, "reconnect": false }));
+    ctx.store.set_connection(id, Some(&conn), ev).await?;
+    load(ctx, id).await
+}
+
+/// Runs the flow again: replaces the connection (technician+), dropping the old status.
+pub async fn reconnect(
+    ctx: Ctx<'_>,
+    actor: &Actor,
+    id: &CompanyId,
+    input: &ConnectInput,
+) -> Result<Company, CoreError> {
+    policy::can_connect(&actor.user, id).map_err(CoreError::forbidden)?;
+    let company = load(ctx, id).await?;
+    let conn = new_connection(ctx, input)?;
+    let ev = NewAuditEvent::new(conn.connected_at, AuditKind::Connected, Some(actor)).company(id).detail(json!({
+        "tenant": conn.tenant_id.to_string(), "display_name": conn.display_name, "default_domain": conn.default_domain,
+        "reconnect": true, "previous_tenant": company.connection.map(|c| c.tenant_id.to_string()),
+    }));
+    // Clear first so the old status never shows beside the new tenant.
+    ctx.store.set_connection(id, Some(&conn), ev).await?;
+    load(ctx, id).await
+}
+
+/// Drops the link and the status (manager+); history stays in the audit log and requests.
+pub async fn disconnect(ctx: Ctx<'_>, actor: &Actor, id: &CompanyId) -> Result<Company, CoreError> {
+    policy::can_manage_company(&actor.user, id).map_err(CoreError::forbidden)?;
+    let company = load(ctx, id).await?;
+    let conn = connection(&company)?;
+    let ev = NewAuditEvent::new(ctx.clock.now(), AuditKind::Disconnected, Some(actor))
+        .company(id)
+        .detail(json!({ "tenant": conn.tenant_id.to_string() }));
+    ctx.store.set_connection(id, None, ev).await?;
+    load(ctx, id).await
+}
+
+/// Checks the Exchange Admin status now and stores it. `actor` is None for the scheduler.
+pub async fn check_status(
+    ctx: Ctx<'_>,
+    actor: Option<&Actor>,
+    id: &CompanyId,
+) -> Result<StatusRecord, CoreError> {
+    let company = match actor {
+        Some(a) => load_visible(ctx, a, id).await?,
+        None => load(ctx, id).await?,
+    };
+    let tenant = connection(&company)?.tenant_id;
+    let result = ctx.ms.check_status(tenant).await;
+    let now = ctx.clock.now();
+    let previous = company.exchange_status.as_ref();
+    let record = match result {
+        Ok(check) if check.state != ExchangeAdminState::CheckFailed => StatusRecord {
+            state: check.state,
+            checked_at: now,
+            last_good_at: Some(now),
+            last_good_state: Some(check.state),
+            detail: check.evidence,
+        },
+        Ok(check) => StatusRecord {
+            state: ExchangeAdminState::CheckFailed,
+            checked_at: now,
+            last_good_at: previous.and_then(|p| p.last_good_at),
+            last_good_state: previous.and_then(|p| p.last_good_state),
+            detail: check.evidence,
+        },
+        Err(MsError::NotConfigured { state, detail }) => StatusRecord {
+            state,
+            checked_at: now,
+            last_good_at: Some(now),
+            last_good_state: Some(state),
+            detail,
+        },
+        Err(e) => StatusRecord {
+            state: ExchangeAdminState::CheckFailed,
+            checked_at: now,
+            last_good_at: previous.and_then(|p| p.last_good_at),
+            last_good_state: previous.and_then(|p| p.last_good_state),
+            detail: e.to_string(),
+        },
+    };
+    let ev = NewAuditEvent::new(now, AuditKind::StatusChecked, actor)
+        .company(id)
+        .detail(json!({
+            "tenant": tenant.to_string(), "state": record.state.as_str(), "detail": record.detail,
+            "previous": previous.map(|p| p.state.as_str()),
+        }));
+    if !ctx.store.set_status(id, tenant, &record, ev).await? {
+        return Err(CoreError::conflict(ConflictReason::NotConnected));
+    }
+    Ok(record)
+}

@@ -1,0 +1,77 @@
+//! Use-cases: one async function per operation, over the ports. Every adapter (web, JSON API,
+//! MCP, CLI, worker) calls these and nothing else for business rules.
+//!
+//! Each function takes a [`Ctx`] (store, Microsoft, clock, settings), the acting [`Actor`] where a
+//! person acts, and parsed inputs. Ids of new things are inputs too.
+
+use crate::model::Actor;
+use crate::ports::{Clock, Microsoft, Store};
+use crate::tools::ToolSettings;
+
+pub mod audit;
+pub mod companies;
+pub mod execute;
+pub mod reads;
+pub mod requests;
+pub mod users;
+
+/// Tunables the operations need.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// Lifetime of a pending request (default 24 h).
+    pub request_ttl_secs: i64,
+    /// How long an execution claim holds.
+    pub lease_secs: i64,
+    /// Claims after which a request that keeps failing transiently is marked failed.
+    pub max_attempts: u32,
+    pub tools: ToolSettings,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            request_ttl_secs: crate::request::DEFAULT_REQUEST_TTL_SECS,
+            lease_secs: 300,
+            max_attempts: 5,
+            tools: ToolSettings::default(),
+        }
+    }
+}
+
+/// What every operation works over.
+#[derive(Clone, Copy)]
+pub struct Ctx<'a> {
+    pub store: &'a dyn Store,
+    pub ms: &'a dyn Microsoft,
+    pub clock: &'a dyn Clock,
+    pub settings: &'a Settings,
+}
+
+impl<'a> Ctx<'a> {
+    pub fn new(
+        store: &'a dyn Store,
+        ms: &'a dyn Microsoft,
+        clock: &'a dyn Clock,
+        settings: &'a Settings,
+    ) -> Self {
+        Self {
+            store,
+            ms,
+            clock,
+            settings,
+        }
+    }
+}
+
+/// Re-reads the actor's user from the store, so a disabled or changed user takes effect at once.
+pub async fn refresh_actor(ctx: Ctx<'_>, actor: &Actor) -> Result<Actor, crate::CoreError> {
+    let user = ctx
+        .store
+        .get_user(actor.user.id)
+        .await?
+        .ok_or_else(|| crate::CoreError::not_found(crate::Entity::User, actor.user.id))?;
+    Ok(Actor {
+        user,
+        channel: actor.channel.clone(),
+    })
+}

@@ -1,0 +1,119 @@
+//! Read tools: entitlement first, then the connection, then Microsoft. Each read is audited.
+
+use serde_json::json;
+
+use super::Ctx;
+use super::companies::{connection, load_visible, ms_error};
+use crate::audit::{AuditKind, NewAuditEvent};
+use crate::error::{CoreError, Entity};
+use crate::model::{Actor, CompanyId, IdentityInput, ResolvedIdentity, TenantId};
+use crate::ports::{MailboxDetails, PermissionEntry};
+use crate::tools::ToolName;
+
+async fn prepare(
+    ctx: Ctx<'_>,
+    actor: &Actor,
+    company: &CompanyId,
+    mailbox: &IdentityInput,
+) -> Result<(TenantId, ResolvedIdentity), CoreError> {
+    let c = load_visible(ctx, actor, company).await?;
+    let tenant = connection(&c)?.tenant_id;
+    let mbx = ctx
+        .ms
+        .resolve(tenant, mailbox)
+        .await
+        .map_err(|e| ms_error(e, Entity::Mailbox))?;
+    Ok((tenant, mbx))
+}
+
+async fn audit_read(
+    ctx: Ctx<'_>,
+    actor: &Actor,
+    company: &CompanyId,
+    tool: ToolName,
+    mailbox: &ResolvedIdentity,
+    count: usize,
+) -> Result<(), CoreError> {
+    let ev = NewAuditEvent::new(ctx.clock.now(), AuditKind::ReadTool, Some(actor))
+        .company(company)
+        .detail(
+            json!({ "tool": tool.as_str(), "mailbox": mailbox.primary_address, "entries": count }),
+        );
+    ctx.store.append_audit(ev).await?;
+    Ok(())
+}
+
+/// `view_mailbox_permissions`: who holds Full Access.
+pub async fn view_mailbox_permissions(
+    ctx: Ctx<'_>,
+    actor: &Actor,
+    company: &CompanyId,
+    mailbox: &IdentityInput,
+) -> Result<(ResolvedIdentity, Vec<PermissionEntry>), CoreError> {
+    let (tenant, mbx) = prepare(ctx, actor, company, mailbox).await?;
+    let list = ctx
+        .ms
+        .full_access_holders(tenant, &mbx)
+        .await
+        .map_err(|e| ms_error(e, Entity::Mailbox))?;
+    audit_read(
+        ctx,
+        actor,
+        company,
+        ToolName::ViewMailboxPermissions,
+        &mbx,
+        list.len(),
+    )
+    .await?;
+    Ok((mbx, list))
+}
+
+/// `view_send_as_permissions`: who may Send As.
+pub async fn view_send_as_permissions(
+    ctx: Ctx<'_>,
+    actor: &Actor,
+    company: &CompanyId,
+    mailbox: &IdentityInput,
+) -> Result<(ResolvedIdentity, Vec<PermissionEntry>), CoreError> {
+    let (tenant, mbx) = prepare(ctx, actor, company, mailbox).await?;
+    let list = ctx
+        .ms
+        .send_as_holders(tenant, &mbx)
+        .await
+        .map_err(|e| ms_error(e, Entity::Mailbox))?;
+    audit_read(
+        ctx,
+        actor,
+        company,
+        ToolName::ViewSendAsPermissions,
+        &mbx,
+        list.len(),
+    )
+    .await?;
+    Ok((mbx, list))
+}
+
+/// `view_mailbox_details`, including Send on Behalf delegates.
+pub async fn view_mailbox_details(
+    ctx: Ctx<'_>,
+    actor: &Actor,
+    company: &CompanyId,
+    mailbox: &IdentityInput,
+) -> Result<MailboxDetails, CoreError> {
+    let (tenant, mbx) = prepare(ctx, actor, company, mailbox).await?;
+    let d = ctx
+        .ms
+        .mailbox_details(tenant, &mbx)
+        .await
+        .map_err(|e| ms_error(e, Entity::Mailbox))?;
+    audit_read(
+        ctx,
+        actor,
+        company,
+        ToolName::ViewMailboxDetails,
+        &mbx,
+        d.send_on_behalf.len(),
+    )
+    .await?;
+    Ok(d)
+}

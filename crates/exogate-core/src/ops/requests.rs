@@ -1,0 +1,391 @@
+//! Approval requests: ask for a write, show, list, approve, reject, cancel, expire, revert.
+
+use serde_json::json;
+
+use super::Ctx;
+use super::companies::{connection, load, load_visible, ms_error};
+use crate::action::{CanonicalAction, digest_actions};
+use crate::audit::{AuditKind, NewAuditEvent};
+use crate::error::{ConflictReason, CoreError, Denial, Entity};
+use crate::model::{Actor, CompanyId, IdentityInput, RequestId, Requester, parse_label};
+use crate::policy;
+use crate::request::{
+    ApprovalRequest, Cancellation, Decision, RequestFilter, RequestState, Transition,
+};
+use crate::tools::{self, ApprovalMode, ToolName};
+
+/// What a write tool asks for.
+#[derive(Clone, Debug)]
+pub struct WriteInput {
+    /// New request id (UUIDv7) chosen by the caller.
+    pub id: RequestId,
+    pub company: CompanyId,
+    pub tool: ToolName,
+    pub mailbox: IdentityInput,
+    pub trustee: IdentityInput,
+    /// Only for `grant_full_access` (default true); ignored otherwise.
+    pub automapping: Option<bool>,
+}
+
+fn request_event(
+    ctx: Ctx<'_>,
+    kind: AuditKind,
+    actor: Option<&Actor>,
+    req: &ApprovalRequest,
+) -> NewAuditEvent {
+    NewAuditEvent::new(ctx.clock.now(), kind, actor)
+        .company(&req.company)
+        .request(req.id)
+}
+
+/// Creates a pending request for a write tool: resolves mailbox and trustee, reads the current
+/// state, freezes the canonical action and its digest. Nothing is changed in Exchange.
+pub async fn request_write(
+    ctx: Ctx<'_>,
+    actor: &Actor,
+    input: WriteInput,
+) -> Result<ApprovalRequest, CoreError> {
+    policy::can_request(&actor.user, &input.company).map_err(CoreError::forbidden)?;
+    let Some(operation) = input.tool.operation() else {
+        return Err(CoreError::invalid(
+            "tool",
+            format!("`{}` is not a write tool", input.tool.as_str()),
+        ));
+    };
+    let spec = tools::spec(input.tool, &ctx.settings.tools);
+    debug_assert_eq!(spec.approval, ApprovalMode::Always);
+    let company = load(ctx, &input.company).await?;
+    let tenant = connection(&company)?.tenant_id;
+    let mailbox = ctx
+        .ms
+        .resolve(tenant, &input.mailbox)
+        .await
+        .map_err(|e| ms_error(e, Entity::Mailbox))?;
+    if !mailbox.kind.is_mailbox() {
+        return Err(CoreError::invalid(
+            "mailbox",
+            format!(
+                "`{}` is a {}, not a mailbox",
+                mailbox.primary_address,
+                mailbox.kind.as_str()
+            ),
+        ));
+    }
+    let trustee = ctx
+        .ms
+        .resolve(tenant, &input.trustee)
+        .await
+        .map_err(|e| ms_error(e, Entity::Trustee))?;
+    if trustee.object_id == mailbox.object_id {
+        return Err(CoreError::invalid(
+            "trustee",
+            "a mailbox cannot be its own trustee".to_owned(),
+        ));
+    }
+    let probe = CanonicalAction::new(
+        input.company.clone(),
+        tenant,
+        operation,
+        mailbox,
+        trustee,
+        input.automapping,
+        crate::action::Presence::Absent,
+    );
+    let state = ctx
+        .ms
+        .current_state(tenant, &probe)
+        .await
+        .map_err(|e| ms_error(e, Entity::Mailbox))?;
+    let action = CanonicalAction {
+        state_at_request: state,
+        ..probe
+    };
+    let actions = vec![action];
+    let digest = digest_actions(&actions);
+    let now = ctx.clock.now();
+    let req = ApprovalRequest {
+        id: input.id,
+        company: input.company,
+        tenant,
+        tool: input.tool,
+        risk: spec.risk,
+        requester: Requester {
+            user: actor.user.id,
+            user_name: actor.user.name.clone(),
+            channel: actor.channel.clone(),
+        },
+        actions,
+        digest,
+        state: RequestState::Pending,
+        created_at: now,
+        expires_at: now.plus_secs(ctx.settings.request_ttl_secs),
+        decision: None,
+        cancellation: None,
+        attempt: 0,
+        lease: None,
+        results: Vec::new(),
+        finished_at: None,
+        message: None,
+        revert_of: None,
+    };
+    let ev = request_event(ctx, AuditKind::RequestCreated, Some(actor), &req).detail(json!({
+        "tool": req.tool.as_str(), "risk": req.risk.as_str(), "digest": req.digest,
+        "actions": crate::action::encode_actions(&req.actions), "summary": req.summary(),
+        "expires_at": req.expires_at.unix_millis(),
+    }));
+    ctx.store.insert_request(&req, ev).await?;
+    Ok(req)
+}
+
+/// Loads a request the actor may see.
+pub async fn get_request(
+    ctx: Ctx<'_>,
+    actor: &Actor,
+    id: RequestId,
+) -> Result<ApprovalRequest, CoreError> {
+    if actor.user.disabled {
+        return Err(CoreError::forbidden(Denial::UserDisabled));
+    }
+    let req = ctx
+        .store
+        .get_request(id)
+        .await?
+        .ok_or_else(|| CoreError::not_found(Entity::Request, id))?;
+    policy::can_view(&actor.user, &req.company).map_err(CoreError::forbidden)?;
+    Ok(req)
+}
+
+/// Lists requests, limited to the companies the actor is entitled to.
+pub async fn list_requests(
+    ctx: Ctx<'_>,
+    actor: &Actor,
+    mut filter: RequestFilter,
+) -> Result<Vec<ApprovalRequest>, CoreError> {
+    if actor.user.disabled {
+        return Err(CoreError::forbidden(Denial::UserDisabled));
+    }
+    if let crate::model::Entitlement::Companies(set) = &actor.user.entitlement {
+        let allowed: Vec<CompanyId> = match filter.companies.take() {
+            Some(asked) => asked.into_iter().filter(|c| set.contains(c)).collect(),
+            None => set.iter().cloned().collect(),
+        };
+        filter.companies = Some(allowed);
+    }
+    Ok(ctx.store.list_requests(&filter).await?)
+}
+
+fn clean_reason(reason: Option<&str>) -> Result<Option<String>, CoreError> {
+    match reason.map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(r) => parse_label("reason", r, 1000).map(Some),
+    }
+}
+
+async fn decide(
+    ctx: Ctx<'_>,
+    actor: &Actor,
+    id: RequestId,
+    approve: bool,
+    reason: Option<&str>,
+) -> Result<ApprovalRequest, CoreError> {
+    let reason = clean_reason(reason)?;
+    let actor = &super::refresh_actor(ctx, actor).await?;
+    let req = get_request(ctx, actor, id).await?;
+    let company = load(ctx, &req.company).await?;
+    let now = ctx.clock.now();
+    policy::can_decide(actor, &company, &req, now)?;
+    let mut next = req.clone();
+    next.state = if approve {
+        RequestState::Approved
+    } else {
+        RequestState::Rejected
+    };
+    if !approve {
+        next.finished_at = Some(now);
+    }
+    next.decision = Some(Decision {
+        by: actor.user.id,
+        by_name: actor.user.name.clone(),
+        at: now,
+        approved: approve,
+        reason: reason.clone(),
+        digest: req.digest.clone(),
+    });
+    let kind = if approve {
+        AuditKind::RequestApproved
+    } else {
+        AuditKind::RequestRejected
+    };
+    let ev = request_event(ctx, kind, Some(actor), &req)
+        .detail(json!({ "digest": req.digest, "reason": reason }));
+    let t = Transition {
+        next: next.clone(),
+        expected_state: RequestState::Pending,
+        expected_attempt: None,
+    };
+    if !ctx.store.transition(&t, ev).await? {
+        let state = ctx
+            .store
+            .get_request(id)
+            .await?
+            .map_or("unknown", |r| r.state.as_str());
+        return Err(CoreError::conflict(ConflictReason::AlreadyDecided {
+            state,
+        }));
+    }
+    Ok(next)
+}
+
+/// Approves a pending request (web, API or CLI only; never MCP).
+pub async fn approve(
+    ctx: Ctx<'_>,
+    actor: &Actor,
+    id: RequestId,
+    reason: Option<&str>,
+) -> Result<ApprovalRequest, CoreError> {
+    decide(ctx, actor, id, true, reason).await
+}
+
+/// Rejects a pending request (web, API or CLI only; never MCP).
+pub async fn reject(
+    ctx: Ctx<'_>,
+    actor: &Actor,
+    id: RequestId,
+    reason: Option<&str>,
+) -> Result<ApprovalRequest, CoreError> {
+    decide(ctx, actor, id, false, reason).await
+}
+
+/// Cancels a pending or approved (not yet started) request: the requester or a manager.
+pub async fn cancel(
+    ctx: Ctx<'_>,
+    actor: &Actor,
+    id: RequestId,
+) -> Result<ApprovalRequest, CoreError> {
+    let actor = &super::refresh_actor(ctx, actor).await?;
+    let req = get_request(ctx, actor, id).await?;
+    policy::can_cancel(actor, &req)?;
+    let now = ctx.clock.now();
+    let mut next = req.clone();
+    next.state = RequestState::Cancelled;
+    next.finished_at = Some(now);
+    next.cancellation = Some(Cancellation {
+        by: actor.user.id,
+        by_name: actor.user.name.clone(),
+        at: now,
+    });
+    let ev = request_event(ctx, AuditKind::RequestCancelled, Some(actor), &req)
+        .detail(json!({ "from": req.state.as_str() }));
+    let t = Transition {
+        next: next.clone(),
+        expected_state: req.state,
+        expected_attempt: None,
+    };
+    if !ctx.store.transition(&t, ev).await? {
+        let state = ctx
+            .store
+            .get_request(id)
+            .await?
+            .map_or("unknown", |r| r.state.as_str());
+        return Err(CoreError::conflict(ConflictReason::AlreadyDecided {
+            state,
+        }));
+    }
+    Ok(next)
+}
+
+/// Expires pending requests past their expiry; returns how many this call expired.
+pub async fn expire_due(ctx: Ctx<'_>, limit: u32) -> Result<u32, CoreError> {
+    let now = ctx.clock.now();
+    let mut n = 0;
+    for id in ctx.store.due_for_expiry(now, limit).await? {
+        let Some(req) = ctx.store.get_request(id).await? else {
+            continue;
+        };
+        if !req.is_expired(now) {
+            continue;
+        }
+        let mut next = req.clone();
+        next.state = RequestState::Expired;
+        next.finished_at = Some(now);
+        let ev = request_event(ctx, AuditKind::RequestExpired, None, &req)
+            .detail(json!({ "expires_at": req.expires_at.unix_millis() }));
+        let t = Transition {
+            next,
+            expected_state: RequestState::Pending,
+            expected_attempt: None,
+        };
+        if ctx.store.transition(&t, ev).await? {
+            n += 1;
+        }
+    }
+    Ok(n)
+}
+
+/// Asks to undo a succeeded request: a new pending request with the inverse actions, reading the
+/// current state again. It needs its own approval.
+pub async fn revert(
+    ctx: Ctx<'_>,
+    actor: &Actor,
+    id: RequestId,
+    new_id: RequestId,
+) -> Result<ApprovalRequest, CoreError> {
+    let orig = get_request(ctx, actor, id).await?;
+    policy::can_request(&actor.user, &orig.company).map_err(CoreError::forbidden)?;
+    if orig.state != RequestState::Succeeded {
+        return Err(CoreError::conflict(ConflictReason::NotRevertible));
+    }
+    let company = load_visible(ctx, actor, &orig.company).await?;
+    let tenant = connection(&company)?.tenant_id;
+    if tenant != orig.tenant {
+        return Err(CoreError::conflict(ConflictReason::NotConnected));
+    }
+    let mut actions = Vec::with_capacity(orig.actions.len());
+    for a in orig.actions.iter().rev() {
+        let inv = a.inverse();
+        let state = ctx
+            .ms
+            .current_state(tenant, &inv)
+            .await
+            .map_err(|e| ms_error(e, Entity::Mailbox))?;
+        actions.push(CanonicalAction {
+            state_at_request: state,
+            ..inv
+        });
+    }
+    let tool = ToolName::for_operation(actions[0].operation);
+    let spec = tools::spec(tool, &ctx.settings.tools);
+    let digest = digest_actions(&actions);
+    let now = ctx.clock.now();
+    let req = ApprovalRequest {
+        id: new_id,
+        company: orig.company.clone(),
+        tenant,
+        tool,
+        risk: spec.risk,
+        requester: Requester {
+            user: actor.user.id,
+            user_name: actor.user.name.clone(),
+            channel: actor.channel.clone(),
+        },
+        actions,
+        digest,
+        state: RequestState::Pending,
+        created_at: now,
+        expires_at: now.plus_secs(ctx.settings.request_ttl_secs),
+        decision: None,
+        cancellation: None,
+        attempt: 0,
+        lease: None,
+        results: Vec::new(),
+        finished_at: None,
+        message: None,
+        revert_of: Some(orig.id),
+    };
+    let ev = request_event(ctx, AuditKind::RequestCreated, Some(actor), &req).detail(json!({
+        "tool": req.tool.as_str(), "risk": req.risk.as_str(), "digest": req.digest, "revert_of": orig.id.to_string(),
+        "actions": crate::action::encode_actions(&req.actions), "summary": req.summary(),
+    }));
+    ctx.store.insert_request(&req, ev).await?;
+    Ok(req)
+}

@@ -1,0 +1,307 @@
+//! The ports: what the domain needs from storage ([`Store`]), from Microsoft ([`Microsoft`]) and
+//! from the clock ([`Clock`]), with the data they return. Implementations live elsewhere:
+//! `exogate-store` (SQLite/PostgreSQL) and the `exogate` binary's adapter over `exogate-exchange`.
+
+use async_trait::async_trait;
+
+use crate::action::{CanonicalAction, Presence};
+use crate::audit::{AuditEvent, NewAuditEvent};
+use crate::error::Entity;
+use crate::model::{
+    ApiToken, ApiTokenId, Company, CompanyId, Connection, ConsentState, ExchangeAdminState,
+    IdentityInput, ResolvedIdentity, SessionRecord, StatusRecord, TenantId, Timestamp, User,
+    UserId, UserName,
+};
+use crate::request::{ApprovalRequest, Claim, RequestFilter, Transition};
+
+// ---------------------------------------------------------------------------------------------
+// Clock
+// ---------------------------------------------------------------------------------------------
+
+/// The only source of time in the domain.
+pub trait Clock: Send + Sync {
+    fn now(&self) -> Timestamp;
+}
+
+/// A clock that stands still until moved (tests, simulations).
+#[derive(Debug, Default)]
+pub struct ManualClock(std::sync::atomic::AtomicI64);
+
+impl ManualClock {
+    pub fn new(at: Timestamp) -> Self {
+        Self(std::sync::atomic::AtomicI64::new(at.unix_millis()))
+    }
+    pub fn set(&self, at: Timestamp) {
+        self.0
+            .store(at.unix_millis(), std::sync::atomic::Ordering::SeqCst);
+    }
+    pub fn advance_secs(&self, secs: i64) {
+        self.0.fetch_add(
+            secs.saturating_mul(1000),
+            std::sync::atomic::Ordering::SeqCst,
+        );
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> Timestamp {
+        Timestamp::from_unix_millis(self.0.load(std::sync::atomic::Ordering::SeqCst))
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Store
+// ---------------------------------------------------------------------------------------------
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A unique key exists already.
+    #[error("duplicate")]
+    Duplicate,
+    /// A row the update needs does not exist.
+    #[error("{} `{id}` not found", what.as_str())]
+    NotFound { what: Entity, id: String },
+    /// The database cannot be reached or is busy; retry later.
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+    /// A stored value does not parse.
+    #[error("corrupt row: {0}")]
+    Corrupt(String),
+    #[error("database error")]
+    Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Persistence. Every method that changes state takes the audit event that records the change
+/// and appends it to the hash chain in the SAME transaction; if the append fails, nothing changes.
+/// Compare-and-set methods return `Ok(false)` when the row was not in the expected state (and
+/// then append nothing).
+#[async_trait]
+pub trait Store: Send + Sync {
+    // Companies.
+    async fn insert_company(&self, company: &Company, audit: NewAuditEvent) -> StoreResult<()>;
+    async fn get_company(&self, id: &CompanyId) -> StoreResult<Option<Company>>;
+    /// All companies, ordered by id.
+    async fn list_companies(&self) -> StoreResult<Vec<Company>>;
+    /// Sets (connect / reconnect) or clears (disconnect) the connection. Clearing also clears the
+    /// Exchange status. `NotFound` if the company does not exist.
+    async fn set_connection(
+        &self,
+        id: &CompanyId,
+        connection: Option<&Connection>,
+        audit: NewAuditEvent,
+    ) -> StoreResult<()>;
+    /// Stores a status check result if the company is still connected to `tenant`; `Ok(false)`
+    /// otherwise (the connection changed while the check ran).
+    async fn set_status(
+        &self,
+        id: &CompanyId,
+        tenant: TenantId,
+        status: &StatusRecord,
+        audit: NewAuditEvent,
+    ) -> StoreResult<bool>;
+    async fn set_company_settings(
+        &self,
+        id: &CompanyId,
+        name: &str,
+        separate_approver: bool,
+        audit: NewAuditEvent,
+    ) -> StoreResult<()>;
+
+    // Users.
+    async fn insert_user(&self, user: &User, audit: NewAuditEvent) -> StoreResult<()>;
+    async fn get_user(&self, id: UserId) -> StoreResult<Option<User>>;
+    async fn get_user_by_name(&self, name: &UserName) -> StoreResult<Option<User>>;
+    async fn list_users(&self) -> StoreResult<Vec<User>>;
+    /// Replaces role, entitlement, disabled flag and password hash of an existing user.
+    async fn update_user(&self, user: &User, audit: NewAuditEvent) -> StoreResult<()>;
+
+    // API tokens.
+    async fn insert_token(&self, token: &ApiToken, audit: NewAuditEvent) -> StoreResult<()>;
+    async fn get_token(&self, id: ApiTokenId) -> StoreResult<Option<ApiToken>>;
+    async fn get_token_by_hash(&self, secret_hash: &str) -> StoreResult<Option<ApiToken>>;
+    /// Tokens of one owner, or all tokens.
+    async fn list_tokens(&self, owner: Option<UserId>) -> StoreResult<Vec<ApiToken>>;
+    /// `Ok(false)` if already revoked.
+    async fn revoke_token(
+        &self,
+        id: ApiTokenId,
+        at: Timestamp,
+        audit: NewAuditEvent,
+    ) -> StoreResult<bool>;
+    /// Records use; no audit event (logins are audited by the edge through [`Store::append_audit`]).
+    async fn touch_token(&self, id: ApiTokenId, at: Timestamp) -> StoreResult<()>;
+
+    // Approval requests.
+    async fn insert_request(
+        &self,
+        request: &ApprovalRequest,
+        audit: NewAuditEvent,
+    ) -> StoreResult<()>;
+    async fn get_request(
+        &self,
+        id: crate::model::RequestId,
+    ) -> StoreResult<Option<ApprovalRequest>>;
+    async fn list_requests(&self, filter: &RequestFilter) -> StoreResult<Vec<ApprovalRequest>>;
+    /// Compare-and-set of the mutable fields (state, decision, cancellation, attempt, lease,
+    /// results, finished_at, message) WHERE id AND state = expected_state (AND attempt =
+    /// expected_attempt). Appends `audit` in the same transaction. Frozen fields are never written.
+    async fn transition(&self, transition: &Transition, audit: NewAuditEvent) -> StoreResult<bool>;
+    /// Claims one request for execution: the oldest `approved` one, or an `executing` one whose
+    /// lease expired before `now`. Sets state `executing`, attempt + 1 and the lease, and appends
+    /// an `execution.claimed` event, in one transaction. On PostgreSQL uses `FOR UPDATE SKIP LOCKED`.
+    async fn claim_next(
+        &self,
+        worker: &str,
+        now: Timestamp,
+        lease_until: Timestamp,
+    ) -> StoreResult<Option<Claim>>;
+    /// Ids of pending requests with `expires_at <= now`.
+    async fn due_for_expiry(
+        &self,
+        now: Timestamp,
+        limit: u32,
+    ) -> StoreResult<Vec<crate::model::RequestId>>;
+
+    // Audit.
+    /// Appends one event (not tied to a state change: logins, reads, execution steps).
+    async fn append_audit(&self, audit: NewAuditEvent) -> StoreResult<AuditEvent>;
+    /// Events with `seq > after_seq`, ascending, at most `limit`.
+    async fn list_audit(&self, after_seq: i64, limit: u32) -> StoreResult<Vec<AuditEvent>>;
+    /// The newest events first, optionally for one company or request.
+    async fn recent_audit(
+        &self,
+        company: Option<&CompanyId>,
+        request: Option<crate::model::RequestId>,
+        limit: u32,
+    ) -> StoreResult<Vec<AuditEvent>>;
+    /// The chain head `(seq, hash)` kept beside the log (None when empty).
+    async fn audit_head(&self) -> StoreResult<Option<(i64, String)>>;
+
+    // Web sessions.
+    async fn put_session(&self, session: &SessionRecord) -> StoreResult<()>;
+    /// A session that has not expired at `now`.
+    async fn get_session(&self, id: &str, now: Timestamp) -> StoreResult<Option<SessionRecord>>;
+    async fn delete_session(&self, id: &str) -> StoreResult<()>;
+    /// Deletes expired sessions; returns how many.
+    async fn delete_expired_sessions(&self, now: Timestamp) -> StoreResult<u64>;
+
+    // OAuth consent states.
+    async fn insert_consent_state(&self, state: &ConsentState) -> StoreResult<()>;
+    /// Marks the state used if it is unused and unexpired, atomically; returns it then, else None.
+    async fn consume_consent_state(
+        &self,
+        state_hash: &str,
+        now: Timestamp,
+    ) -> StoreResult<Option<ConsentState>>;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Microsoft
+// ---------------------------------------------------------------------------------------------
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MsError {
+    /// The identity or mailbox does not exist in the tenant.
+    #[error("`{identity}` was not found")]
+    NotFound { identity: String },
+    /// The identity matches several recipients.
+    #[error("`{identity}` matches {candidates} recipients")]
+    Ambiguous { identity: String, candidates: usize },
+    /// Exchange Admin is not usable in this tenant.
+    #[error("Exchange Admin is not ready: {}", state.as_str())]
+    NotConfigured {
+        state: ExchangeAdminState,
+        detail: String,
+    },
+    /// Throttled or temporarily failing (429, 5xx, network): retry later.
+    #[error("Microsoft is unavailable: {detail}")]
+    Unavailable {
+        detail: String,
+        retry_after_secs: Option<u64>,
+    },
+    /// Exchange refused the change permanently (e.g. the 500-ACE limit).
+    #[error("Exchange refused: {code}: {message}")]
+    Rejected { code: String, message: String },
+}
+
+/// The result of an Exchange Admin status check.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StatusCheck {
+    pub state: ExchangeAdminState,
+    /// What proved it: AADSTS code, HTTP status, roles in the token. Never a secret.
+    pub evidence: String,
+}
+
+/// One permission entry on a mailbox.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PermissionEntry {
+    /// The trustee as Exchange reports it (name, address, SID or object id).
+    pub trustee: String,
+    /// Resolved, when Exchange or the client could resolve it.
+    pub resolved: Option<ResolvedIdentity>,
+    pub access_rights: Vec<String>,
+    pub inherited: bool,
+    pub deny: bool,
+}
+
+/// What `view_mailbox_details` shows.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MailboxDetails {
+    pub mailbox: ResolvedIdentity,
+    pub email_addresses: Vec<String>,
+    pub send_on_behalf: Vec<PermissionEntry>,
+    /// Further Exchange properties worth showing, as name/value text.
+    pub properties: Vec<(String, String)>,
+}
+
+/// The outcome of a successful apply call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ApplyOutcome {
+    Changed,
+    AlreadyInState,
+}
+
+/// Microsoft: Entra tokens, Graph and the Exchange admin API, for one tenant per call.
+#[async_trait]
+pub trait Microsoft: Send + Sync {
+    /// Fresh check of the Exchange Admin status (drops any cached token first).
+    async fn check_status(&self, tenant: TenantId) -> Result<StatusCheck, MsError>;
+    async fn resolve(
+        &self,
+        tenant: TenantId,
+        identity: &IdentityInput,
+    ) -> Result<ResolvedIdentity, MsError>;
+    async fn full_access_holders(
+        &self,
+        tenant: TenantId,
+        mailbox: &ResolvedIdentity,
+    ) -> Result<Vec<PermissionEntry>, MsError>;
+    async fn send_as_holders(
+        &self,
+        tenant: TenantId,
+        mailbox: &ResolvedIdentity,
+    ) -> Result<Vec<PermissionEntry>, MsError>;
+    async fn mailbox_details(
+        &self,
+        tenant: TenantId,
+        mailbox: &ResolvedIdentity,
+    ) -> Result<MailboxDetails, MsError>;
+    /// Whether the action's trustee holds the action's permission on its mailbox now.
+    async fn current_state(
+        &self,
+        tenant: TenantId,
+        action: &CanonicalAction,
+    ) -> Result<Presence, MsError>;
+    /// Runs exactly this action (convergent: add-if-absent / remove-if-present; Send on Behalf
+    /// always with the add/remove form, never replacing the list).
+    async fn apply(
+        &self,
+        tenant: TenantId,
+        action: &CanonicalAction,
+    ) -> Result<ApplyOutcome, MsError>;
+    /// Reads back and reports whether the wanted state holds, polling within the implementation's
+    /// replication-lag window before answering false.
+    async fn verify(&self, tenant: TenantId, action: &CanonicalAction) -> Result<bool, MsError>;
+}
