@@ -31,6 +31,7 @@ use uuid::Uuid;
 use crate::state::{Shared, ids};
 
 pub use token::TokenRequestKey;
+pub(crate) use token::is_dns_name;
 
 /// The emulator's RS256 signing key, generated at start, and its JWKS form.
 pub struct SigningKeys {
@@ -363,4 +364,170 @@ async fn openid_configuration(
         "rbac_url": "https://pas.windows.net",
     }))
     .into_response()
+}
+
+/// Why a directory change on the emulated tenant was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DirectoryChangeError {
+    #[error("tenant '{0}' does not exist")]
+    UnknownTenant(String),
+    #[error("tenant '{0}' is deleted")]
+    TenantDeleted(Uuid),
+    #[error("no app is registered with client id '{0}'")]
+    UnknownApp(Uuid),
+    #[error("app '{app}' has no service principal in tenant '{tenant}' (no consent yet)")]
+    NoServicePrincipal { tenant: Uuid, app: Uuid },
+}
+
+impl crate::state::World {
+    /// Admin consent: creates the app's service principal in `tenant` if missing (with
+    /// `new_object_id`) and grants every required permission of the app. Never assigns a
+    /// directory role. Returns the service principal's object id.
+    pub fn grant_admin_consent(
+        &mut self,
+        tenant: Uuid,
+        client_id: Uuid,
+        now: time::OffsetDateTime,
+        new_object_id: Uuid,
+    ) -> Result<Uuid, DirectoryChangeError> {
+        let app = self
+            .apps
+            .get(&client_id)
+            .cloned()
+            .ok_or(DirectoryChangeError::UnknownApp(client_id))?;
+        let t = self
+            .tenants
+            .get_mut(&tenant)
+            .ok_or_else(|| DirectoryChangeError::UnknownTenant(tenant.to_string()))?;
+        if t.deleted {
+            return Err(DirectoryChangeError::TenantDeleted(tenant));
+        }
+        let sp = t.service_principals.entry(client_id).or_insert_with(|| {
+            crate::state::ServicePrincipal {
+                object_id: new_object_id,
+                app_id: client_id,
+                created_at: now,
+                app_roles: Default::default(),
+                directory_roles: Default::default(),
+                consented_at: None,
+            }
+        });
+        for p in &app.required_permissions {
+            sp.app_roles.insert(p.role.clone());
+        }
+        sp.consented_at = Some(now);
+        Ok(sp.object_id)
+    }
+
+    /// Removes the app's service principal (and with it every grant and role) from `tenant`.
+    pub fn revoke_consent(
+        &mut self,
+        tenant: Uuid,
+        client_id: Uuid,
+    ) -> Result<(), DirectoryChangeError> {
+        let t = self
+            .tenants
+            .get_mut(&tenant)
+            .ok_or_else(|| DirectoryChangeError::UnknownTenant(tenant.to_string()))?;
+        t.service_principals.remove(&client_id).map(|_| ()).ok_or(
+            DirectoryChangeError::NoServicePrincipal {
+                tenant,
+                app: client_id,
+            },
+        )
+    }
+
+    /// Assigns directory role `role` (template id) to the app's service principal at `now`.
+    /// Re-assigning a held role keeps its original time.
+    pub fn assign_directory_role(
+        &mut self,
+        tenant: Uuid,
+        client_id: Uuid,
+        role: Uuid,
+        now: time::OffsetDateTime,
+    ) -> Result<(), DirectoryChangeError> {
+        let sp = self.service_principal_mut(tenant, client_id)?;
+        sp.directory_roles.entry(role).or_insert(now);
+        Ok(())
+    }
+
+    /// Removes directory role `role` from the app's service principal. Returns whether it was held.
+    pub fn remove_directory_role(
+        &mut self,
+        tenant: Uuid,
+        client_id: Uuid,
+        role: Uuid,
+    ) -> Result<bool, DirectoryChangeError> {
+        let sp = self.service_principal_mut(tenant, client_id)?;
+        Ok(sp.directory_roles.remove(&role).is_some())
+    }
+
+    fn service_principal_mut(
+        &mut self,
+        tenant: Uuid,
+        client_id: Uuid,
+    ) -> Result<&mut crate::state::ServicePrincipal, DirectoryChangeError> {
+        let t = self
+            .tenants
+            .get_mut(&tenant)
+            .ok_or_else(|| DirectoryChangeError::UnknownTenant(tenant.to_string()))?;
+        if t.deleted {
+            return Err(DirectoryChangeError::TenantDeleted(tenant));
+        }
+        t.service_principals
+            .get_mut(&client_id)
+            .ok_or(DirectoryChangeError::NoServicePrincipal {
+                tenant,
+                app: client_id,
+            })
+    }
+}
+
+/// Directory roles the emulator knows: template id, display name, short name.
+pub const DIRECTORY_ROLES: &[(Uuid, &str, &str)] = &[
+    (
+        ids::EXCHANGE_ADMINISTRATOR,
+        "Exchange Administrator",
+        "exchange-admin",
+    ),
+    (
+        ids::EXCHANGE_RECIPIENT_ADMINISTRATOR,
+        "Exchange Recipient Administrator",
+        "exchange-recipient-admin",
+    ),
+    (
+        ids::GLOBAL_ADMINISTRATOR,
+        "Global Administrator",
+        "global-admin",
+    ),
+    (ids::GLOBAL_READER, "Global Reader", "global-reader"),
+    (ids::SECURITY_READER, "Security Reader", "security-reader"),
+];
+
+/// A directory role by template id, display name or short name (case-insensitive; `_`, `-`
+/// and spaces are interchangeable).
+pub fn directory_role_by_name(name: &str) -> Option<Uuid> {
+    if let Ok(id) = Uuid::parse_str(name.trim()) {
+        return Some(id);
+    }
+    let norm = |s: &str| {
+        s.chars()
+            .filter(|c| !matches!(c, ' ' | '-' | '_'))
+            .flat_map(char::to_lowercase)
+            .collect::<String>()
+    };
+    let wanted = norm(name);
+    DIRECTORY_ROLES
+        .iter()
+        .find(|(_, display, short)| norm(display) == wanted || norm(short) == wanted)
+        .map(|(id, _, _)| *id)
+}
+
+/// The display name of a directory role template id (the id itself when unknown).
+pub fn directory_role_name(id: Uuid) -> String {
+    DIRECTORY_ROLES
+        .iter()
+        .find(|(r, _, _)| *r == id)
+        .map(|(_, display, _)| (*display).to_owned())
+        .unwrap_or_else(|| id.to_string())
 }

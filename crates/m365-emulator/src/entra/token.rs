@@ -180,9 +180,33 @@ pub(crate) fn is_dns_name(text: &str) -> bool {
     })
 }
 
+/// The Entra side of a tenant, without its (possibly large) Exchange directory.
+#[derive(Debug, Clone)]
+pub(crate) struct TenantInfo {
+    pub id: Uuid,
+    pub display_name: String,
+    pub domains: Vec<String>,
+    pub service_principals: BTreeMap<Uuid, crate::state::ServicePrincipal>,
+}
+
+impl TenantInfo {
+    pub(crate) fn of(t: &Tenant) -> Self {
+        Self {
+            id: t.id,
+            display_name: t.display_name.clone(),
+            domains: t.domains.clone(),
+            service_principals: t.service_principals.clone(),
+        }
+    }
+
+    pub(crate) fn initial_domain(&self) -> &str {
+        self.domains.first().map(String::as_str).unwrap_or("")
+    }
+}
+
 /// How a path's `{tenant}` segment resolved.
 pub(crate) enum TenantRef {
-    Found(Box<Tenant>),
+    Found(TenantInfo),
     /// Unknown or deleted: AADSTS90002.
     NotFound,
     /// Neither a GUID nor a DNS name: AADSTS900023.
@@ -195,7 +219,7 @@ pub(crate) fn resolve_tenant(shared: &Shared, tenant: &str) -> TenantRef {
         return TenantRef::Malformed;
     }
     match shared.world.read().tenant_by_ref(tenant) {
-        Some(t) if !t.deleted => TenantRef::Found(Box::new(t.clone())),
+        Some(t) if !t.deleted => TenantRef::Found(TenantInfo::of(t)),
         _ => TenantRef::NotFound,
     }
 }
@@ -544,7 +568,7 @@ fn verify_assertion(
     shared: &Shared,
     app: &AppRegistration,
     tenant_text: &str,
-    tenant: &Tenant,
+    tenant: &TenantInfo,
     assertion: &str,
     now: OffsetDateTime,
     knobs: &crate::state::Knobs,
