@@ -1,0 +1,1009 @@
+//! Typed delegation operations (reference §6–§7): mailbox details with Send on Behalf delegates
+//! resolved to UPN and display name, Full Access and Send As holders (SELF, inherited and deny
+//! rows filtered by SID; comma-joined rights split; orphaned SIDs and groups marked), and
+//! "ensure" grant/remove operations for the three rights that report `Changed` or
+//! `AlreadyInState`. Send on Behalf is only ever changed through the add/remove hashtable,
+//! never by overwriting the list. Also the inventory helpers (all mailboxes as pages, tenant-wide
+//! Send As, Full Access of many mailboxes through `$batch`).
+
+use std::collections::HashMap;
+use std::pin::Pin;
+use std::time::Duration;
+
+use futures::{Stream, StreamExt as _};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use crate::M365Client;
+use crate::error::ExchangeError;
+use crate::exchange::{CmdletOutput, CmdletRequest, prop, prop_bool, prop_list};
+use crate::identity::Identity;
+use crate::retry::backoff_delay;
+
+/// `NT AUTHORITY\SELF`, present on every mailbox ACL.
+pub const SELF_SID: &str = "S-1-5-10";
+/// Prefix of a domain SID: a trustee shown this way no longer resolves (orphan).
+pub const ORPHAN_SID_PREFIX: &str = "S-1-5-21-";
+
+/// The three delegation rights.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Right {
+    FullAccess,
+    SendAs,
+    SendOnBehalf,
+}
+
+/// Result of an ensure-operation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EnsureOutcome {
+    /// Exchange changed the mailbox.
+    Changed,
+    /// The mailbox was already as asked (read first, or said so by Exchange's warning).
+    AlreadyInState,
+}
+
+/// What an ensure-operation did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct EnsureReport {
+    pub outcome: EnsureOutcome,
+    /// Every warning Exchange returned.
+    pub warnings: Vec<String>,
+    /// Write attempts made (0 when the read-first showed the state already held).
+    pub write_attempts: u32,
+    /// The identities actually sent.
+    pub mailbox: Recipient,
+    pub trustee: Recipient,
+}
+
+/// A recipient as Exchange describes it (Get-Recipient / Get-Mailbox).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Recipient {
+    /// Exchange `Identity` (the object name; often not the UPN).
+    pub identity: String,
+    pub name: Option<String>,
+    pub alias: Option<String>,
+    pub display_name: Option<String>,
+    pub user_principal_name: Option<String>,
+    pub primary_smtp_address: Option<String>,
+    /// Entra object id.
+    pub external_directory_object_id: Option<String>,
+    pub guid: Option<String>,
+    pub exchange_object_id: Option<String>,
+    pub recipient_type: Option<String>,
+    pub recipient_type_details: Option<String>,
+}
+
+impl Recipient {
+    pub fn from_value(v: &Value) -> Self {
+        let s = |k: &str| prop(v, k).map(str::to_owned);
+        Self {
+            identity: s("Identity")
+                .or_else(|| s("Id"))
+                .or_else(|| s("Name"))
+                .unwrap_or_default(),
+            name: s("Name"),
+            alias: s("Alias"),
+            display_name: s("DisplayName"),
+            user_principal_name: s("UserPrincipalName")
+                .or_else(|| s("WindowsLiveID"))
+                .or_else(|| s("MicrosoftOnlineServicesID")),
+            primary_smtp_address: s("PrimarySmtpAddress").or_else(|| s("WindowsEmailAddress")),
+            external_directory_object_id: s("ExternalDirectoryObjectId"),
+            guid: s("Guid"),
+            exchange_object_id: s("ExchangeObjectId"),
+            recipient_type: s("RecipientType"),
+            recipient_type_details: s("RecipientTypeDetails"),
+        }
+    }
+
+    /// True for groups (mail-enabled security groups, distribution groups, role groups).
+    pub fn is_group(&self) -> bool {
+        [&self.recipient_type, &self.recipient_type_details]
+            .iter()
+            .any(|t| {
+                t.as_deref()
+                    .is_some_and(|t| t.to_ascii_lowercase().contains("group"))
+            })
+    }
+
+    /// The identity to send back to Exchange: UPN, else primary SMTP, else object GUID, else
+    /// the Exchange identity (reference §7.2).
+    pub fn canonical(&self) -> &str {
+        self.user_principal_name
+            .as_deref()
+            .or(self.primary_smtp_address.as_deref())
+            .or(self.guid.as_deref())
+            .or(self.external_directory_object_id.as_deref())
+            .unwrap_or(&self.identity)
+    }
+
+    /// Does a value Exchange printed for a trustee or delegate (UPN, name, GUID, `DOMAIN\name`)
+    /// denote this recipient? Case-insensitive.
+    pub fn matches(&self, value: &str) -> bool {
+        let value = value.trim();
+        let short = value.rsplit('\\').next().unwrap_or(value);
+        let candidates = [
+            Some(self.identity.as_str()),
+            self.name.as_deref(),
+            self.alias.as_deref(),
+            self.user_principal_name.as_deref(),
+            self.primary_smtp_address.as_deref(),
+            self.external_directory_object_id.as_deref(),
+            self.guid.as_deref(),
+            self.exchange_object_id.as_deref(),
+        ];
+        candidates
+            .into_iter()
+            .flatten()
+            .filter(|c| !c.is_empty())
+            .any(|c| c.eq_ignore_ascii_case(value) || c.eq_ignore_ascii_case(short))
+    }
+}
+
+/// How a trustee was identified.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TrusteeKind {
+    /// A user (or other non-group recipient) that resolved.
+    User,
+    /// A group; its members hold the right through it.
+    Group,
+    /// A bare `S-1-5-21-…` SID: the principal was deleted.
+    Orphan,
+    /// A name Exchange printed that did not resolve to a recipient.
+    Unresolved,
+}
+
+/// One row of Get-MailboxPermission, rights split.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MailboxPermissionRow {
+    pub identity: String,
+    pub user: String,
+    pub user_sid: Option<String>,
+    pub access_rights: Vec<String>,
+    pub deny: bool,
+    pub is_inherited: bool,
+    pub inheritance_type: Option<String>,
+}
+
+impl MailboxPermissionRow {
+    pub fn from_value(v: &Value) -> Self {
+        Self {
+            identity: prop(v, "Identity").unwrap_or_default().to_owned(),
+            user: prop(v, "User").unwrap_or_default().to_owned(),
+            user_sid: prop(v, "UserSid").map(str::to_owned),
+            access_rights: split_rights(&prop_list(v, "AccessRights")),
+            deny: prop_bool(v, "Deny").unwrap_or(false),
+            is_inherited: prop_bool(v, "IsInherited").unwrap_or(false),
+            inheritance_type: prop(v, "InheritanceType").map(str::to_owned),
+        }
+    }
+
+    pub fn is_self(&self) -> bool {
+        self.user_sid.as_deref() == Some(SELF_SID)
+            || (self.user_sid.is_none() && self.user.eq_ignore_ascii_case("NT AUTHORITY\\SELF"))
+    }
+
+    /// An explicit, allowing Full Access grant to someone other than SELF.
+    pub fn is_explicit_full_access(&self) -> bool {
+        !self.is_self()
+            && !self.deny
+            && !self.is_inherited
+            && self
+                .access_rights
+                .iter()
+                .any(|r| r.eq_ignore_ascii_case("FullAccess"))
+    }
+}
+
+/// One row of Get-RecipientPermission, rights split.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecipientPermissionRow {
+    pub identity: String,
+    pub trustee: String,
+    pub trustee_sid: Option<String>,
+    pub access_rights: Vec<String>,
+    pub access_control_type: Option<String>,
+    /// Missing on some tenants' rows: treated as false (reference §6.5).
+    pub is_inherited: bool,
+}
+
+impl RecipientPermissionRow {
+    pub fn from_value(v: &Value) -> Self {
+        Self {
+            identity: prop(v, "Identity").unwrap_or_default().to_owned(),
+            trustee: prop(v, "Trustee").unwrap_or_default().to_owned(),
+            trustee_sid: prop(v, "TrusteeSidString").map(str::to_owned),
+            access_rights: split_rights(&prop_list(v, "AccessRights")),
+            access_control_type: prop(v, "AccessControlType").map(str::to_owned),
+            is_inherited: prop_bool(v, "IsInherited").unwrap_or(false),
+        }
+    }
+
+    pub fn is_self(&self) -> bool {
+        self.trustee_sid.as_deref() == Some(SELF_SID)
+            || (self.trustee_sid.is_none()
+                && self.trustee.eq_ignore_ascii_case("NT AUTHORITY\\SELF"))
+    }
+
+    /// An explicit, allowing Send As grant to someone other than SELF.
+    pub fn is_explicit_send_as(&self) -> bool {
+        !self.is_self()
+            && !self.is_inherited
+            && !self
+                .access_control_type
+                .as_deref()
+                .is_some_and(|t| t.eq_ignore_ascii_case("Deny"))
+            && self
+                .access_rights
+                .iter()
+                .any(|r| r.eq_ignore_ascii_case("SendAs"))
+    }
+}
+
+/// `["FullAccess, ReadPermission"]` → `["FullAccess", "ReadPermission"]`.
+pub fn split_rights(raw: &[String]) -> Vec<String> {
+    raw.iter()
+        .flat_map(|e| e.split(','))
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+fn is_orphan(value: &str) -> bool {
+    value.starts_with(ORPHAN_SID_PREFIX)
+}
+
+/// Someone holding Full Access on a mailbox.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FullAccessHolder {
+    /// As Exchange printed it (UPN, name or SID).
+    pub trustee: String,
+    pub sid: Option<String>,
+    pub rights: Vec<String>,
+    pub kind: TrusteeKind,
+    pub recipient: Option<Recipient>,
+}
+
+/// Someone holding Send As on a mailbox.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SendAsHolder {
+    pub trustee: String,
+    pub sid: Option<String>,
+    pub kind: TrusteeKind,
+    pub recipient: Option<Recipient>,
+}
+
+/// A Send on Behalf delegate: the raw value (a name or GUID) and what it resolved to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SendOnBehalfDelegate {
+    pub raw: String,
+    pub kind: TrusteeKind,
+    pub recipient: Option<Recipient>,
+}
+
+impl SendOnBehalfDelegate {
+    pub fn upn(&self) -> Option<&str> {
+        self.recipient
+            .as_ref()
+            .and_then(|r| r.user_principal_name.as_deref())
+    }
+    pub fn display_name(&self) -> Option<&str> {
+        self.recipient
+            .as_ref()
+            .and_then(|r| r.display_name.as_deref())
+    }
+}
+
+/// A mailbox as listed by Get-Mailbox.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MailboxRecord {
+    pub recipient: Recipient,
+    pub hidden_from_address_lists: bool,
+    /// Raw `GrantSendOnBehalfTo` values (names or GUIDs).
+    pub grant_send_on_behalf_to: Vec<String>,
+}
+
+impl MailboxRecord {
+    pub fn from_value(v: &Value) -> Self {
+        Self {
+            recipient: Recipient::from_value(v),
+            hidden_from_address_lists: prop_bool(v, "HiddenFromAddressListsEnabled")
+                .unwrap_or(false),
+            grant_send_on_behalf_to: prop_list(v, "GrantSendOnBehalfTo"),
+        }
+    }
+}
+
+/// Properties asked for when listing mailboxes.
+pub const MAILBOX_SELECT: &[&str] = &[
+    "Identity",
+    "Name",
+    "Alias",
+    "DisplayName",
+    "UserPrincipalName",
+    "PrimarySmtpAddress",
+    "ExternalDirectoryObjectId",
+    "Guid",
+    "ExchangeObjectId",
+    "RecipientType",
+    "RecipientTypeDetails",
+    "HiddenFromAddressListsEnabled",
+    "GrantSendOnBehalfTo",
+];
+
+/// A mailbox with its Send on Behalf delegates resolved.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MailboxDetails {
+    pub mailbox: Recipient,
+    pub hidden_from_address_lists: bool,
+    pub send_on_behalf: Vec<SendOnBehalfDelegate>,
+}
+
+/// Outcome of a read-back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(tag = "result", rename_all = "snake_case")]
+pub enum VerifyOutcome {
+    /// Exchange shows the expected state.
+    Confirmed { reads: u32 },
+    /// Still not visible when the window closed (replication lag, or the change did not apply).
+    NotVisible { reads: u32 },
+}
+
+/// A change to apply with an ensure-operation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Change {
+    pub right: Right,
+    /// true: grant; false: remove.
+    pub grant: bool,
+    pub mailbox: Identity,
+    pub trustee: Identity,
+    /// Full Access grants only; default true.
+    #[serde(default)]
+    pub automapping: Option<bool>,
+}
+
+const ALREADY_MARKS: &[&str] = &[
+    "because the ace doesn't exist on the object",
+    "the appropriate access control entry is already present",
+    "because the ace isn't present",
+    "completed successfully but no settings of",
+    "an existing permission entry was found",
+];
+
+/// Does a warning say the write changed nothing (reference §6.4–§6.8)?
+pub fn is_already_in_state_warning(w: &str) -> bool {
+    let w = w.to_ascii_lowercase();
+    ALREADY_MARKS.iter().any(|m| w.contains(m))
+}
+
+fn one(out: CmdletOutput, what: &str) -> Result<Value, ExchangeError> {
+    let mut v = out.value;
+    match v.len() {
+        0 => Err(ExchangeError::NotFound {
+            message: format!("{what} returned nothing"),
+        }),
+        1 => Ok(v.remove(0)),
+        n => Err(ExchangeError::Ambiguous {
+            message: format!("{what} matched {n} objects"),
+        }),
+    }
+}
+
+impl M365Client {
+    /// Get-Recipient for one identity.
+    pub async fn resolve_recipient(
+        &self,
+        tenant: Uuid,
+        identity: &Identity,
+    ) -> Result<Recipient, ExchangeError> {
+        self.resolve_raw(tenant, identity.as_str()).await
+    }
+
+    /// Get-Recipient for a value Exchange itself returned (a name or GUID).
+    async fn resolve_raw(&self, tenant: Uuid, value: &str) -> Result<Recipient, ExchangeError> {
+        let req = CmdletRequest::new("Get-Recipient").param("Identity", value);
+        let out = self.invoke(tenant, &req).await?;
+        Ok(Recipient::from_value(&one(out, "Get-Recipient")?))
+    }
+
+    /// Get-Mailbox for one identity (fails with NotFound for non-mailbox recipients).
+    pub async fn mailbox(
+        &self,
+        tenant: Uuid,
+        identity: &Identity,
+    ) -> Result<MailboxRecord, ExchangeError> {
+        let req = CmdletRequest::new("Get-Mailbox").param("Identity", identity.as_str());
+        let out = self.invoke(tenant, &req).await?;
+        Ok(MailboxRecord::from_value(&one(out, "Get-Mailbox")?))
+    }
+
+    /// Resolves many raw values (names/GUIDs Exchange printed) through `$batch`; `None` for
+    /// values that do not resolve.
+    async fn resolve_many(
+        &self,
+        tenant: Uuid,
+        values: &[String],
+    ) -> Result<HashMap<String, Option<Recipient>>, ExchangeError> {
+        let mut unique: Vec<String> = Vec::new();
+        for v in values {
+            if !is_orphan(v) && !unique.iter().any(|u| u.eq_ignore_ascii_case(v)) {
+                unique.push(v.clone());
+            }
+        }
+        let reqs = unique
+            .iter()
+            .map(|v| CmdletRequest::new("Get-Recipient").param("Identity", v.as_str()))
+            .collect();
+        let results = self.batch_read(tenant, reqs).await;
+        let mut map = HashMap::new();
+        for (v, r) in unique.into_iter().zip(results) {
+            let resolved = match r.and_then(|o| one(o, "Get-Recipient")) {
+                Ok(val) => Some(Recipient::from_value(&val)),
+                Err(ExchangeError::NotFound { .. } | ExchangeError::Ambiguous { .. }) => None,
+                Err(e) => return Err(e),
+            };
+            map.insert(v.to_ascii_lowercase(), resolved);
+        }
+        Ok(map)
+    }
+
+    fn classify_trustee(
+        value: &str,
+        resolved: Option<&Option<Recipient>>,
+    ) -> (TrusteeKind, Option<Recipient>) {
+        if is_orphan(value) {
+            return (TrusteeKind::Orphan, None);
+        }
+        match resolved {
+            Some(Some(r)) if r.is_group() => (TrusteeKind::Group, Some(r.clone())),
+            Some(Some(r)) => (TrusteeKind::User, Some(r.clone())),
+            _ => (TrusteeKind::Unresolved, None),
+        }
+    }
+
+    /// Mailbox details, with Send on Behalf delegates resolved to UPN and display name.
+    pub async fn mailbox_details(
+        &self,
+        tenant: Uuid,
+        identity: &Identity,
+    ) -> Result<MailboxDetails, ExchangeError> {
+        let mbx = self.mailbox(tenant, identity).await?;
+        let resolved = self
+            .resolve_many(tenant, &mbx.grant_send_on_behalf_to)
+            .await?;
+        let send_on_behalf = mbx
+            .grant_send_on_behalf_to
+            .iter()
+            .map(|raw| {
+                let (kind, recipient) =
+                    Self::classify_trustee(raw, resolved.get(&raw.to_ascii_lowercase()));
+                SendOnBehalfDelegate {
+                    raw: raw.clone(),
+                    kind,
+                    recipient,
+                }
+            })
+            .collect();
+        Ok(MailboxDetails {
+            mailbox: mbx.recipient,
+            hidden_from_address_lists: mbx.hidden_from_address_lists,
+            send_on_behalf,
+        })
+    }
+
+    /// Every Get-MailboxPermission row of one mailbox (unfiltered, rights split).
+    pub async fn mailbox_permission_rows(
+        &self,
+        tenant: Uuid,
+        mailbox: &str,
+    ) -> Result<Vec<MailboxPermissionRow>, ExchangeError> {
+        let req = CmdletRequest::new("Get-MailboxPermission")
+            .param("Identity", mailbox)
+            .unlimited();
+        let out = self.invoke(tenant, &req).await?;
+        Ok(out
+            .value
+            .iter()
+            .map(MailboxPermissionRow::from_value)
+            .collect())
+    }
+
+    /// Every Get-RecipientPermission row of one recipient (unfiltered, rights split).
+    pub async fn recipient_permission_rows(
+        &self,
+        tenant: Uuid,
+        mailbox: &str,
+    ) -> Result<Vec<RecipientPermissionRow>, ExchangeError> {
+        let req = CmdletRequest::new("Get-RecipientPermission")
+            .param("Identity", mailbox)
+            .unlimited();
+        let out = self.invoke(tenant, &req).await?;
+        Ok(out
+            .value
+            .iter()
+            .map(RecipientPermissionRow::from_value)
+            .collect())
+    }
+
+    /// Who holds Full Access on `mailbox` (SELF, inherited and deny rows left out).
+    pub async fn full_access_holders(
+        &self,
+        tenant: Uuid,
+        mailbox: &Identity,
+    ) -> Result<Vec<FullAccessHolder>, ExchangeError> {
+        let rows: Vec<_> = self
+            .mailbox_permission_rows(tenant, mailbox.as_str())
+            .await?
+            .into_iter()
+            .filter(MailboxPermissionRow::is_explicit_full_access)
+            .collect();
+        let names: Vec<String> = rows.iter().map(|r| r.user.clone()).collect();
+        let resolved = self.resolve_many(tenant, &names).await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| {
+                let (kind, recipient) =
+                    Self::classify_trustee(&r.user, resolved.get(&r.user.to_ascii_lowercase()));
+                FullAccessHolder {
+                    trustee: r.user,
+                    sid: r.user_sid,
+                    rights: r.access_rights,
+                    kind,
+                    recipient,
+                }
+            })
+            .collect())
+    }
+
+    /// Who holds Send As on `mailbox` (SELF, inherited and deny rows left out).
+    pub async fn send_as_holders(
+        &self,
+        tenant: Uuid,
+        mailbox: &Identity,
+    ) -> Result<Vec<SendAsHolder>, ExchangeError> {
+        let rows: Vec<_> = self
+            .recipient_permission_rows(tenant, mailbox.as_str())
+            .await?
+            .into_iter()
+            .filter(RecipientPermissionRow::is_explicit_send_as)
+            .collect();
+        let names: Vec<String> = rows.iter().map(|r| r.trustee.clone()).collect();
+        let resolved = self.resolve_many(tenant, &names).await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| {
+                let (kind, recipient) = Self::classify_trustee(
+                    &r.trustee,
+                    resolved.get(&r.trustee.to_ascii_lowercase()),
+                );
+                SendAsHolder {
+                    trustee: r.trustee,
+                    sid: r.trustee_sid,
+                    kind,
+                    recipient,
+                }
+            })
+            .collect())
+    }
+
+    /// Does `trustee` currently hold `right` on `mailbox` (one read)?
+    pub async fn holds(
+        &self,
+        tenant: Uuid,
+        right: Right,
+        mailbox: &Recipient,
+        trustee: &Recipient,
+    ) -> Result<bool, ExchangeError> {
+        let mbx = mailbox.canonical();
+        Ok(match right {
+            Right::FullAccess => self
+                .mailbox_permission_rows(tenant, mbx)
+                .await?
+                .iter()
+                .any(|r| {
+                    r.is_explicit_full_access()
+                        && (trustee.matches(&r.user)
+                            || r.user_sid.as_deref().is_some_and(|s| trustee.matches(s)))
+                }),
+            Right::SendAs => self
+                .recipient_permission_rows(tenant, mbx)
+                .await?
+                .iter()
+                .any(|r| r.is_explicit_send_as() && trustee.matches(&r.trustee)),
+            Right::SendOnBehalf => {
+                let req = CmdletRequest::new("Get-Mailbox").param("Identity", mbx);
+                let rec = MailboxRecord::from_value(&one(
+                    self.invoke(tenant, &req).await?,
+                    "Get-Mailbox",
+                )?);
+                rec.grant_send_on_behalf_to
+                    .iter()
+                    .any(|d| trustee.matches(d))
+            }
+        })
+    }
+
+    fn write_request(change: &Change, mailbox: &Recipient, trustee: &Recipient) -> CmdletRequest {
+        let mbx = mailbox.canonical();
+        let who = trustee.canonical();
+        match (change.right, change.grant) {
+            (Right::FullAccess, true) => CmdletRequest::new("Add-MailboxPermission")
+                .param("Identity", mbx)
+                .param("User", who)
+                .param("AccessRights", json!(["FullAccess"]))
+                .param("InheritanceType", "All")
+                .param("AutoMapping", change.automapping.unwrap_or(true))
+                .no_confirm(),
+            (Right::FullAccess, false) => CmdletRequest::new("Remove-MailboxPermission")
+                .param("Identity", mbx)
+                .param("User", who)
+                .param("AccessRights", json!(["FullAccess"]))
+                .param("InheritanceType", "All")
+                .no_confirm(),
+            (Right::SendAs, grant) => CmdletRequest::new(if grant {
+                "Add-RecipientPermission"
+            } else {
+                "Remove-RecipientPermission"
+            })
+            .param("Identity", mbx)
+            .param("Trustee", who)
+            .param("AccessRights", json!(["SendAs"]))
+            .no_confirm(),
+            (Right::SendOnBehalf, grant) => CmdletRequest::new("Set-Mailbox")
+                .param("Identity", mbx)
+                .param(
+                    "GrantSendOnBehalfTo",
+                    json!({
+                        "@odata.type": "#Exchange.GenericHashTable",
+                        (if grant { "Add" } else { "Remove" }): [who],
+                    }),
+                )
+                .no_confirm(),
+        }
+    }
+
+    /// Applies `change` if needed. Never blindly repeats a write: after an ambiguous failure it
+    /// re-reads the state and only re-issues the write if the state is still not as asked.
+    pub async fn ensure(
+        &self,
+        tenant: Uuid,
+        change: &Change,
+    ) -> Result<EnsureReport, ExchangeError> {
+        let mailbox = self.mailbox(tenant, &change.mailbox).await?.recipient;
+        let trustee = self.resolve_recipient(tenant, &change.trustee).await?;
+        let report = |outcome, warnings, write_attempts| EnsureReport {
+            outcome,
+            warnings,
+            write_attempts,
+            mailbox: mailbox.clone(),
+            trustee: trustee.clone(),
+        };
+        // Add-MailboxPermission may be silent on a duplicate: read first.
+        if change.right == Right::FullAccess
+            && change.grant
+            && self.holds(tenant, change.right, &mailbox, &trustee).await?
+        {
+            return Ok(report(EnsureOutcome::AlreadyInState, Vec::new(), 0));
+        }
+        let req = Self::write_request(change, &mailbox, &trustee);
+        let limits = &self.inner.limits;
+        let mut attempt = 0u32;
+        loop {
+            attempt += 1;
+            match self.invoke_write(tenant, &req).await {
+                Ok(out) => {
+                    let already = out.warnings.iter().any(|w| is_already_in_state_warning(w));
+                    let outcome = if already {
+                        EnsureOutcome::AlreadyInState
+                    } else {
+                        EnsureOutcome::Changed
+                    };
+                    return Ok(report(outcome, out.warnings, attempt));
+                }
+                Err(e) if e.is_retryable() && attempt < limits.max_write_attempts.max(1) => {
+                    tracing::info!(%tenant, cmdlet = %req.cmdlet, attempt, error = %e, "write failed ambiguously; re-reading before any retry");
+                    self.inner
+                        .clock
+                        .sleep(backoff_delay(limits, attempt, e.retry_after()))
+                        .await;
+                    let holds = self.holds(tenant, change.right, &mailbox, &trustee).await?;
+                    if holds == change.grant {
+                        return Ok(report(EnsureOutcome::Changed, Vec::new(), attempt));
+                    }
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    pub async fn grant_full_access(
+        &self,
+        tenant: Uuid,
+        mailbox: &Identity,
+        trustee: &Identity,
+        automapping: bool,
+    ) -> Result<EnsureReport, ExchangeError> {
+        self.ensure(
+            tenant,
+            &Change {
+                right: Right::FullAccess,
+                grant: true,
+                mailbox: mailbox.clone(),
+                trustee: trustee.clone(),
+                automapping: Some(automapping),
+            },
+        )
+        .await
+    }
+
+    pub async fn remove_full_access(
+        &self,
+        tenant: Uuid,
+        mailbox: &Identity,
+        trustee: &Identity,
+    ) -> Result<EnsureReport, ExchangeError> {
+        self.ensure(
+            tenant,
+            &Change {
+                right: Right::FullAccess,
+                grant: false,
+                mailbox: mailbox.clone(),
+                trustee: trustee.clone(),
+                automapping: None,
+            },
+        )
+        .await
+    }
+
+    pub async fn grant_send_as(
+        &self,
+        tenant: Uuid,
+        mailbox: &Identity,
+        trustee: &Identity,
+    ) -> Result<EnsureReport, ExchangeError> {
+        self.ensure(
+            tenant,
+            &Change {
+                right: Right::SendAs,
+                grant: true,
+                mailbox: mailbox.clone(),
+                trustee: trustee.clone(),
+                automapping: None,
+            },
+        )
+        .await
+    }
+
+    pub async fn remove_send_as(
+        &self,
+        tenant: Uuid,
+        mailbox: &Identity,
+        trustee: &Identity,
+    ) -> Result<EnsureReport, ExchangeError> {
+        self.ensure(
+            tenant,
+            &Change {
+                right: Right::SendAs,
+                grant: false,
+                mailbox: mailbox.clone(),
+                trustee: trustee.clone(),
+                automapping: None,
+            },
+        )
+        .await
+    }
+
+    pub async fn grant_send_on_behalf(
+        &self,
+        tenant: Uuid,
+        mailbox: &Identity,
+        trustee: &Identity,
+    ) -> Result<EnsureReport, ExchangeError> {
+        self.ensure(
+            tenant,
+            &Change {
+                right: Right::SendOnBehalf,
+                grant: true,
+                mailbox: mailbox.clone(),
+                trustee: trustee.clone(),
+                automapping: None,
+            },
+        )
+        .await
+    }
+
+    pub async fn remove_send_on_behalf(
+        &self,
+        tenant: Uuid,
+        mailbox: &Identity,
+        trustee: &Identity,
+    ) -> Result<EnsureReport, ExchangeError> {
+        self.ensure(
+            tenant,
+            &Change {
+                right: Right::SendOnBehalf,
+                grant: false,
+                mailbox: mailbox.clone(),
+                trustee: trustee.clone(),
+                automapping: None,
+            },
+        )
+        .await
+    }
+
+    /// Reads back until Exchange shows `trustee` holding (`expect_present`) or not holding
+    /// `right` on `mailbox`, with backoff, for at most `Limits::verify_window` on the client's
+    /// clock (replication lag).
+    pub async fn verify(
+        &self,
+        tenant: Uuid,
+        right: Right,
+        mailbox: &Recipient,
+        trustee: &Recipient,
+        expect_present: bool,
+    ) -> Result<VerifyOutcome, ExchangeError> {
+        let clock = &self.inner.clock;
+        let deadline = clock.now() + self.inner.limits.verify_window;
+        let mut reads = 0u32;
+        let mut delay = Duration::from_millis(500);
+        loop {
+            reads += 1;
+            if self.holds(tenant, right, mailbox, trustee).await? == expect_present {
+                return Ok(VerifyOutcome::Confirmed { reads });
+            }
+            let now = clock.now();
+            if now >= deadline {
+                return Ok(VerifyOutcome::NotVisible { reads });
+            }
+            let left: Duration = (deadline - now).try_into().unwrap_or_default();
+            clock.sleep(delay.min(left)).await;
+            delay = (delay * 2).min(Duration::from_secs(10));
+        }
+    }
+
+    /// All mailboxes (Get-Mailbox, `ResultSize: Unlimited`, `$select` of [`MAILBOX_SELECT`]) as
+    /// a stream of pages. A failure after the first page ends the stream with an
+    /// [`ExchangeError::IncompleteList`].
+    pub fn mailbox_pages(
+        &self,
+        tenant: Uuid,
+    ) -> Pin<Box<dyn Stream<Item = Result<Vec<MailboxRecord>, ExchangeError>> + Send + 'static>>
+    {
+        let req = CmdletRequest::new("Get-Mailbox")
+            .unlimited()
+            .select(MAILBOX_SELECT);
+        Box::pin(
+            self.pages(tenant, req)
+                .map(|p| p.map(|p| p.value.iter().map(MailboxRecord::from_value).collect())),
+        )
+    }
+
+    /// Tenant-wide Send As (Get-RecipientPermission without Identity, `ResultSize: Unlimited`),
+    /// unfiltered rows as a stream of pages.
+    pub fn recipient_permission_pages(
+        &self,
+        tenant: Uuid,
+    ) -> Pin<
+        Box<dyn Stream<Item = Result<Vec<RecipientPermissionRow>, ExchangeError>> + Send + 'static>,
+    > {
+        let req = CmdletRequest::new("Get-RecipientPermission").unlimited();
+        Box::pin(self.pages(tenant, req).map(|p| {
+            p.map(|p| {
+                p.value
+                    .iter()
+                    .map(RecipientPermissionRow::from_value)
+                    .collect()
+            })
+        }))
+    }
+
+    /// Get-MailboxPermission for many mailboxes through `$batch`; one result per mailbox, in order.
+    pub async fn mailbox_permissions_many(
+        &self,
+        tenant: Uuid,
+        mailboxes: &[String],
+    ) -> Vec<Result<Vec<MailboxPermissionRow>, ExchangeError>> {
+        let reqs = mailboxes
+            .iter()
+            .map(|m| {
+                CmdletRequest::new("Get-MailboxPermission")
+                    .param("Identity", m.as_str())
+                    .unlimited()
+            })
+            .collect();
+        self.batch_read(tenant, reqs)
+            .await
+            .into_iter()
+            .map(|r| {
+                r.map(|o| {
+                    o.value
+                        .iter()
+                        .map(MailboxPermissionRow::from_value)
+                        .collect()
+                })
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rows_filter_self_inherited_deny() {
+        let rows: Vec<MailboxPermissionRow> = [
+            json!({"Identity":"s","User":"NT AUTHORITY\\SELF","UserSid":"S-1-5-10","AccessRights":["FullAccess, ReadPermission"],"Deny":false,"IsInherited":false}),
+            json!({"Identity":"s","User":"alice@c.com","UserSid":"S-1-5-21-1-2-3-4","AccessRights@odata.type":"#Collection(String)","AccessRights":["FullAccess, ReadPermission"],"Deny":false,"IsInherited":false}),
+            json!({"Identity":"s","User":"Domain Admins","AccessRights":["FullAccess"],"Deny":true,"IsInherited":true}),
+            json!({"Identity":"s","User":"Org","AccessRights":["FullAccess"],"Deny":false,"IsInherited":true}),
+        ]
+        .iter()
+        .map(MailboxPermissionRow::from_value)
+        .collect();
+        assert_eq!(rows[1].access_rights, vec!["FullAccess", "ReadPermission"]);
+        let kept: Vec<_> = rows
+            .iter()
+            .filter(|r| r.is_explicit_full_access())
+            .collect();
+        assert_eq!(kept.len(), 1);
+        assert_eq!(kept[0].user, "alice@c.com");
+    }
+
+    #[test]
+    fn warnings() {
+        assert!(is_already_in_state_warning(
+            "Can't remove the access control entry on the object \"x\" for account \"y\" because the ACE doesn't exist on the object."
+        ));
+        assert!(is_already_in_state_warning(
+            "The command completed successfully but no settings of 'x' have been modified."
+        ));
+        assert!(!is_already_in_state_warning("Something else"));
+    }
+
+    #[test]
+    fn sob_write_is_a_hashtable_never_an_array() {
+        let m = Recipient {
+            identity: "sales".into(),
+            user_principal_name: Some("sales@c.com".into()),
+            ..Default::default()
+        };
+        let t = Recipient {
+            identity: "alice".into(),
+            user_principal_name: Some("alice@c.com".into()),
+            ..Default::default()
+        };
+        let change = Change {
+            right: Right::SendOnBehalf,
+            grant: true,
+            mailbox: Identity::parse("sales").unwrap(),
+            trustee: Identity::parse("alice").unwrap(),
+            automapping: None,
+        };
+        let req = M365Client::write_request(&change, &m, &t);
+        assert_eq!(
+            req.parameters["GrantSendOnBehalfTo"],
+            json!({"@odata.type":"#Exchange.GenericHashTable","Add":["alice@c.com"]})
+        );
+        assert_eq!(req.parameters["Confirm"], json!(false));
+    }
+
+    #[test]
+    fn recipient_matching() {
+        let r = Recipient {
+            identity: "7cdbe897-3c7f-4fb6-a369-56408d68081f".into(),
+            name: Some("alice".into()),
+            user_principal_name: Some("Alice@C.com".into()),
+            ..Default::default()
+        };
+        assert!(r.matches("alice@c.com"));
+        assert!(r.matches("CONTOSO\\alice"));
+        assert!(r.matches("7CDBE897-3C7F-4FB6-A369-56408D68081F"));
+        assert!(!r.matches("bob"));
+    }
+}
