@@ -1,0 +1,714 @@
+//! `impl Store for Db`. Each method is one SQL text run on whichever pool the `Db` holds; state
+//! changes run in one transaction with their audit append (see the crate docs).
+
+use async_trait::async_trait;
+use exogate_core::Entity;
+use exogate_core::audit::{AuditEvent, NewAuditEvent, next_event};
+use exogate_core::model::*;
+use exogate_core::ports::{Store, StoreError, StoreResult};
+use exogate_core::request::{ApprovalRequest, Claim, RequestFilter, Transition};
+use sqlx::AssertSqlSafe;
+
+use crate::rows::*;
+use crate::{Db, db_err};
+
+/// Runs `$body` with `$p` bound to the concrete pool.
+macro_rules! with_pool {
+    ($db:expr, $p:ident => $body:expr) => {
+        match $db {
+            Db::Sqlite($p) => $body,
+            Db::Postgres($p) => $body,
+        }
+    };
+}
+
+/// Runs `$body` in a write transaction (`BEGIN IMMEDIATE` on SQLite) and commits it if `$body`
+/// completes. `?` inside `$body` returns early and the dropped transaction rolls back.
+/// `$head` is bound to the SQL that reads (and on PostgreSQL locks) the audit chain head.
+macro_rules! in_tx {
+    ($db:expr, $tx:ident, $head:ident => $body:expr) => {
+        match $db {
+            Db::Sqlite(p) => {
+                let mut $tx = p.begin_with("BEGIN IMMEDIATE").await.map_err(db_err)?;
+                let $head: &'static str = HEAD_SQLITE;
+                let out = $body;
+                $tx.commit().await.map_err(db_err)?;
+                out
+            }
+            Db::Postgres(p) => {
+                let mut $tx = p.begin().await.map_err(db_err)?;
+                let $head: &'static str = HEAD_PG;
+                let out = $body;
+                $tx.commit().await.map_err(db_err)?;
+                out
+            }
+        }
+    };
+}
+
+/// Appends one audit event inside the transaction `$tx`; evaluates to the stored `AuditEvent`.
+/// Always the last statement of a transaction, so the head lock is held as briefly as possible
+/// and never before a row lock (no lock-order cycles).
+macro_rules! append_audit {
+    ($tx:ident, $head:ident, $ev:expr) => {{
+        let (seq, hash): (i64, String) = sqlx::query_as($head)
+            .fetch_one(&mut *$tx)
+            .await
+            .map_err(db_err)?;
+        let head = if seq == 0 {
+            None
+        } else {
+            Some((seq, hash.as_str()))
+        };
+        let e: AuditEvent = next_event(head, $ev);
+        sqlx::query(INSERT_AUDIT)
+            .bind(e.seq)
+            .bind(&e.prev_hash)
+            .bind(&e.hash)
+            .bind(e.event.at.unix_millis())
+            .bind(&e.event.kind)
+            .bind(&e.event.actor_id)
+            .bind(&e.event.actor_name)
+            .bind(&e.event.channel)
+            .bind(&e.event.company)
+            .bind(&e.event.request)
+            .bind(&e.event.detail)
+            .execute(&mut *$tx)
+            .await
+            .map_err(db_err)?;
+        sqlx::query(UPDATE_HEAD)
+            .bind(e.seq)
+            .bind(&e.hash)
+            .execute(&mut *$tx)
+            .await
+            .map_err(db_err)?;
+        e
+    }};
+}
+
+const HEAD_SQLITE: &str = "SELECT seq, hash FROM audit_head WHERE id = 1";
+const HEAD_PG: &str = "SELECT seq, hash FROM audit_head WHERE id = 1 FOR UPDATE";
+const UPDATE_HEAD: &str = "UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1";
+const INSERT_AUDIT: &str = concat!(
+    "INSERT INTO audit_log (",
+    audit_cols!(),
+    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+);
+
+const INSERT_COMPANY: &str =
+    "INSERT INTO companies (id, name, separate_approver, created_at) VALUES ($1, $2, $3, $4)";
+const GET_COMPANY: &str = concat!("SELECT ", company_cols!(), " FROM companies WHERE id = $1");
+const LIST_COMPANIES: &str = concat!("SELECT ", company_cols!(), " FROM companies ORDER BY id");
+const SET_CONNECTION: &str = "UPDATE companies SET tenant_id = $2, tenant_display_name = $3, tenant_default_domain = $4, connected_at = $5, status_state = NULL, status_checked_at = NULL, status_last_good_at = NULL, status_last_good_state = NULL, status_detail = NULL WHERE id = $1";
+const SET_STATUS: &str = "UPDATE companies SET status_state = $3, status_checked_at = $4, status_last_good_at = $5, status_last_good_state = $6, status_detail = $7 WHERE id = $1 AND tenant_id = $2";
+const SET_SETTINGS: &str = "UPDATE companies SET name = $2, separate_approver = $3 WHERE id = $1";
+
+const INSERT_USER: &str = concat!(
+    "INSERT INTO users (",
+    user_cols!(),
+    ") VALUES ($1, $2, $3, $4, $5, $6, $7)"
+);
+const GET_USER: &str = concat!("SELECT ", user_cols!(), " FROM users WHERE id = $1");
+const GET_USER_BY_NAME: &str = concat!("SELECT ", user_cols!(), " FROM users WHERE name = $1");
+const LIST_USERS: &str = concat!("SELECT ", user_cols!(), " FROM users ORDER BY name");
+const UPDATE_USER: &str = "UPDATE users SET name = $2, role = $3, entitlement = $4, disabled = $5, password_hash = $6 WHERE id = $1";
+
+const INSERT_TOKEN: &str = concat!(
+    "INSERT INTO api_tokens (",
+    token_cols!(),
+    ") VALUES ($1, $2, $3, $4, $5, $6, $7)"
+);
+const GET_TOKEN: &str = concat!("SELECT ", token_cols!(), " FROM api_tokens WHERE id = $1");
+const GET_TOKEN_BY_HASH: &str = concat!(
+    "SELECT ",
+    token_cols!(),
+    " FROM api_tokens WHERE secret_hash = $1"
+);
+const LIST_TOKENS: &str = concat!(
+    "SELECT ",
+    token_cols!(),
+    " FROM api_tokens ORDER BY created_at, id"
+);
+const LIST_TOKENS_OF: &str = concat!(
+    "SELECT ",
+    token_cols!(),
+    " FROM api_tokens WHERE owner_id = $1 ORDER BY created_at, id"
+);
+const REVOKE_TOKEN: &str =
+    "UPDATE api_tokens SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL";
+const TOUCH_TOKEN: &str = "UPDATE api_tokens SET last_used_at = $2 WHERE id = $1";
+
+const INSERT_REQUEST: &str = concat!(
+    "INSERT INTO approval_requests (",
+    request_cols!(),
+    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31)"
+);
+const GET_REQUEST: &str = concat!(
+    "SELECT ",
+    request_cols!(),
+    " FROM approval_requests WHERE id = $1"
+);
+const TRANSITION: &str = "UPDATE approval_requests SET state = $2, decided_by = $3, decided_by_name = $4, decided_at = $5, decision_approved = $6, decision_reason = $7, decision_digest = $8, cancelled_by = $9, cancelled_by_name = $10, cancelled_at = $11, attempt = $12, lease_worker = $13, lease_expires_at = $14, results = $15, finished_at = $16, message = $17 WHERE id = $1 AND state = $18";
+const TRANSITION_FENCED: &str = "UPDATE approval_requests SET state = $2, decided_by = $3, decided_by_name = $4, decided_at = $5, decision_approved = $6, decision_reason = $7, decision_digest = $8, cancelled_by = $9, cancelled_by_name = $10, cancelled_at = $11, attempt = $12, lease_worker = $13, lease_expires_at = $14, results = $15, finished_at = $16, message = $17 WHERE id = $1 AND state = $18 AND attempt = $19";
+const CLAIM_SQLITE: &str = "UPDATE approval_requests SET state = 'executing', attempt = attempt + 1, lease_worker = $1, lease_expires_at = $2 \
+    WHERE id = (SELECT id FROM approval_requests WHERE state = 'approved' OR (state = 'executing' AND lease_expires_at <= $3) ORDER BY created_at, id LIMIT 1) \
+    AND (state = 'approved' OR (state = 'executing' AND lease_expires_at <= $3)) RETURNING id";
+const CLAIM_PG: &str = "UPDATE approval_requests SET state = 'executing', attempt = attempt + 1, lease_worker = $1, lease_expires_at = $2 \
+    WHERE id = (SELECT id FROM approval_requests WHERE state = 'approved' OR (state = 'executing' AND lease_expires_at <= $3) ORDER BY created_at, id LIMIT 1 FOR UPDATE SKIP LOCKED) \
+    AND (state = 'approved' OR (state = 'executing' AND lease_expires_at <= $3)) RETURNING id";
+const DUE_FOR_EXPIRY: &str = "SELECT id FROM approval_requests WHERE state = 'pending' AND expires_at <= $1 ORDER BY expires_at, id LIMIT $2";
+
+const LIST_AUDIT: &str = concat!(
+    "SELECT ",
+    audit_cols!(),
+    " FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT $2"
+);
+const RECENT_AUDIT: &str = concat!(
+    "SELECT ",
+    audit_cols!(),
+    " FROM audit_log WHERE ($1 IS NULL OR company_id = $1) AND ($2 IS NULL OR request_id = $2) ORDER BY seq DESC LIMIT $3"
+);
+const GET_HEAD: &str = "SELECT seq, hash FROM audit_head WHERE id = 1";
+
+const PUT_SESSION: &str = "INSERT INTO sessions (id, data, expires_at) VALUES ($1, $2, $3) ON CONFLICT (id) DO UPDATE SET data = excluded.data, expires_at = excluded.expires_at";
+const GET_SESSION: &str =
+    "SELECT id, data, expires_at FROM sessions WHERE id = $1 AND expires_at > $2";
+const DELETE_SESSION: &str = "DELETE FROM sessions WHERE id = $1";
+const DELETE_EXPIRED_SESSIONS: &str = "DELETE FROM sessions WHERE expires_at <= $1";
+
+const INSERT_CONSENT: &str = concat!(
+    "INSERT INTO consent_states (",
+    consent_cols!(),
+    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+);
+const CONSUME_CONSENT: &str = concat!(
+    "UPDATE consent_states SET used_at = $2 WHERE state_hash = $1 AND used_at IS NULL AND expires_at > $2 RETURNING ",
+    consent_cols!()
+);
+
+fn opt_ts(t: Option<Timestamp>) -> Option<i64> {
+    t.map(Timestamp::unix_millis)
+}
+
+fn not_found(what: Entity, id: impl std::fmt::Display) -> StoreError {
+    StoreError::NotFound {
+        what,
+        id: id.to_string(),
+    }
+}
+
+fn to_vec<R, T: TryFrom<R, Error = StoreError>>(rows: Vec<R>) -> StoreResult<Vec<T>> {
+    rows.into_iter().map(T::try_from).collect()
+}
+
+fn to_opt<R, T: TryFrom<R, Error = StoreError>>(row: Option<R>) -> StoreResult<Option<T>> {
+    row.map(T::try_from).transpose()
+}
+
+/// Builds the request-list query. Only placeholders are generated; every value is bound.
+fn list_requests_sql(filter: &RequestFilter) -> String {
+    let mut sql = String::from(concat!(
+        "SELECT ",
+        request_cols!(),
+        " FROM approval_requests WHERE 1 = 1"
+    ));
+    let mut n = 0;
+    let mut placeholders = |count: usize| {
+        let list: Vec<String> = (0..count)
+            .map(|_| {
+                n += 1;
+                format!("${n}")
+            })
+            .collect();
+        list.join(", ")
+    };
+    if let Some(c) = &filter.companies {
+        if c.is_empty() {
+            sql.push_str(" AND 1 = 0");
+        } else {
+            sql.push_str(&format!(" AND company_id IN ({})", placeholders(c.len())));
+        }
+    }
+    if let Some(s) = &filter.states {
+        if s.is_empty() {
+            sql.push_str(" AND 1 = 0");
+        } else {
+            sql.push_str(&format!(" AND state IN ({})", placeholders(s.len())));
+        }
+    }
+    if filter.requester.is_some() {
+        sql.push_str(&format!(" AND requester_id = {}", placeholders(1)));
+    }
+    sql.push_str(&format!(
+        " ORDER BY created_at DESC, id DESC LIMIT {}",
+        placeholders(1)
+    ));
+    sql
+}
+
+#[async_trait]
+impl Store for Db {
+    async fn insert_company(&self, c: &Company, audit: NewAuditEvent) -> StoreResult<()> {
+        in_tx!(self, tx, head => {
+            sqlx::query(INSERT_COMPANY)
+                .bind(c.id.as_str())
+                .bind(&c.name)
+                .bind(c.separate_approver)
+                .bind(c.created_at.unix_millis())
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
+            if let Some(conn) = &c.connection {
+                sqlx::query(SET_CONNECTION)
+                    .bind(c.id.as_str())
+                    .bind(conn.tenant_id.to_string())
+                    .bind(&conn.display_name)
+                    .bind(&conn.default_domain)
+                    .bind(conn.connected_at.unix_millis())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_err)?;
+            }
+            append_audit!(tx, head, audit);
+        });
+        Ok(())
+    }
+
+    async fn get_company(&self, id: &CompanyId) -> StoreResult<Option<Company>> {
+        let row: Option<CompanyRow> = with_pool!(self, p => sqlx::query_as(GET_COMPANY).bind(id.as_str()).fetch_optional(p).await).map_err(db_err)?;
+        to_opt(row)
+    }
+
+    async fn list_companies(&self) -> StoreResult<Vec<Company>> {
+        let rows: Vec<CompanyRow> =
+            with_pool!(self, p => sqlx::query_as(LIST_COMPANIES).fetch_all(p).await)
+                .map_err(db_err)?;
+        to_vec(rows)
+    }
+
+    async fn set_connection(
+        &self,
+        id: &CompanyId,
+        connection: Option<&Connection>,
+        audit: NewAuditEvent,
+    ) -> StoreResult<()> {
+        in_tx!(self, tx, head => {
+            let r = sqlx::query(SET_CONNECTION)
+                .bind(id.as_str())
+                .bind(connection.map(|c| c.tenant_id.to_string()))
+                .bind(connection.map(|c| c.display_name.clone()))
+                .bind(connection.map(|c| c.default_domain.clone()))
+                .bind(connection.map(|c| c.connected_at.unix_millis()))
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
+            if r.rows_affected() != 1 {
+                return Err(not_found(Entity::Company, id));
+            }
+            append_audit!(tx, head, audit);
+        });
+        Ok(())
+    }
+
+    async fn set_status(
+        &self,
+        id: &CompanyId,
+        tenant: TenantId,
+        s: &StatusRecord,
+        audit: NewAuditEvent,
+    ) -> StoreResult<bool> {
+        in_tx!(self, tx, head => {
+            let r = sqlx::query(SET_STATUS)
+                .bind(id.as_str())
+                .bind(tenant.to_string())
+                .bind(s.state.as_str())
+                .bind(s.checked_at.unix_millis())
+                .bind(opt_ts(s.last_good_at))
+                .bind(s.last_good_state.map(ExchangeAdminState::as_str))
+                .bind(&s.detail)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
+            if r.rows_affected() != 1 {
+                return Ok(false);
+            }
+            append_audit!(tx, head, audit);
+        });
+        Ok(true)
+    }
+
+    async fn set_company_settings(
+        &self,
+        id: &CompanyId,
+        name: &str,
+        separate_approver: bool,
+        audit: NewAuditEvent,
+    ) -> StoreResult<()> {
+        in_tx!(self, tx, head => {
+            let r = sqlx::query(SET_SETTINGS).bind(id.as_str()).bind(name).bind(separate_approver).execute(&mut *tx).await.map_err(db_err)?;
+            if r.rows_affected() != 1 {
+                return Err(not_found(Entity::Company, id));
+            }
+            append_audit!(tx, head, audit);
+        });
+        Ok(())
+    }
+
+    async fn insert_user(&self, u: &User, audit: NewAuditEvent) -> StoreResult<()> {
+        in_tx!(self, tx, head => {
+            sqlx::query(INSERT_USER)
+                .bind(u.id.to_string())
+                .bind(u.name.as_str())
+                .bind(u.role.as_str())
+                .bind(u.entitlement.encode())
+                .bind(u.disabled)
+                .bind(u.password_hash.as_ref().map(|h| h.expose().to_owned()))
+                .bind(u.created_at.unix_millis())
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
+            append_audit!(tx, head, audit);
+        });
+        Ok(())
+    }
+
+    async fn get_user(&self, id: UserId) -> StoreResult<Option<User>> {
+        let row: Option<UserRow> = with_pool!(self, p => sqlx::query_as(GET_USER).bind(id.to_string()).fetch_optional(p).await).map_err(db_err)?;
+        to_opt(row)
+    }
+
+    async fn get_user_by_name(&self, name: &UserName) -> StoreResult<Option<User>> {
+        let row: Option<UserRow> = with_pool!(self, p => sqlx::query_as(GET_USER_BY_NAME).bind(name.as_str()).fetch_optional(p).await).map_err(db_err)?;
+        to_opt(row)
+    }
+
+    async fn list_users(&self) -> StoreResult<Vec<User>> {
+        let rows: Vec<UserRow> =
+            with_pool!(self, p => sqlx::query_as(LIST_USERS).fetch_all(p).await).map_err(db_err)?;
+        to_vec(rows)
+    }
+
+    async fn update_user(&self, u: &User, audit: NewAuditEvent) -> StoreResult<()> {
+        in_tx!(self, tx, head => {
+            let r = sqlx::query(UPDATE_USER)
+                .bind(u.id.to_string())
+                .bind(u.name.as_str())
+                .bind(u.role.as_str())
+                .bind(u.entitlement.encode())
+                .bind(u.disabled)
+                .bind(u.password_hash.as_ref().map(|h| h.expose().to_owned()))
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
+            if r.rows_affected() != 1 {
+                return Err(not_found(Entity::User, u.id));
+            }
+            append_audit!(tx, head, audit);
+        });
+        Ok(())
+    }
+
+    async fn insert_token(&self, t: &ApiToken, audit: NewAuditEvent) -> StoreResult<()> {
+        in_tx!(self, tx, head => {
+            sqlx::query(INSERT_TOKEN)
+                .bind(t.id.to_string())
+                .bind(t.owner.to_string())
+                .bind(&t.name)
+                .bind(&t.secret_hash)
+                .bind(t.created_at.unix_millis())
+                .bind(opt_ts(t.last_used_at))
+                .bind(opt_ts(t.revoked_at))
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
+            append_audit!(tx, head, audit);
+        });
+        Ok(())
+    }
+
+    async fn get_token(&self, id: ApiTokenId) -> StoreResult<Option<ApiToken>> {
+        let row: Option<TokenRow> = with_pool!(self, p => sqlx::query_as(GET_TOKEN).bind(id.to_string()).fetch_optional(p).await).map_err(db_err)?;
+        to_opt(row)
+    }
+
+    async fn get_token_by_hash(&self, secret_hash: &str) -> StoreResult<Option<ApiToken>> {
+        let row: Option<TokenRow> = with_pool!(self, p => sqlx::query_as(GET_TOKEN_BY_HASH).bind(secret_hash).fetch_optional(p).await).map_err(db_err)?;
+        to_opt(row)
+    }
+
+    async fn list_tokens(&self, owner: Option<UserId>) -> StoreResult<Vec<ApiToken>> {
+        let rows: Vec<TokenRow> = match owner {
+            Some(o) => with_pool!(self, p => sqlx::query_as(LIST_TOKENS_OF).bind(o.to_string()).fetch_all(p).await),
+            None => with_pool!(self, p => sqlx::query_as(LIST_TOKENS).fetch_all(p).await),
+        }
+        .map_err(db_err)?;
+        to_vec(rows)
+    }
+
+    async fn revoke_token(
+        &self,
+        id: ApiTokenId,
+        at: Timestamp,
+        audit: NewAuditEvent,
+    ) -> StoreResult<bool> {
+        if self.get_token(id).await?.is_none() {
+            return Err(not_found(Entity::ApiToken, id));
+        }
+        in_tx!(self, tx, head => {
+            let r = sqlx::query(REVOKE_TOKEN).bind(id.to_string()).bind(at.unix_millis()).execute(&mut *tx).await.map_err(db_err)?;
+            if r.rows_affected() != 1 {
+                return Ok(false);
+            }
+            append_audit!(tx, head, audit);
+        });
+        Ok(true)
+    }
+
+    async fn touch_token(&self, id: ApiTokenId, at: Timestamp) -> StoreResult<()> {
+        with_pool!(self, p => sqlx::query(TOUCH_TOKEN).bind(id.to_string()).bind(at.unix_millis()).execute(p).await.map(|_| ())).map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn insert_request(&self, r: &ApprovalRequest, audit: NewAuditEvent) -> StoreResult<()> {
+        let (channel, token, agent) = channel_columns(&r.requester.channel);
+        let actions = exogate_core::action::encode_actions(&r.actions);
+        in_tx!(self, tx, head => {
+            sqlx::query(INSERT_REQUEST)
+                .bind(r.id.to_string())
+                .bind(r.company.as_str())
+                .bind(r.tenant.to_string())
+                .bind(r.tool.as_str())
+                .bind(r.risk.as_str())
+                .bind(r.requester.user.to_string())
+                .bind(r.requester.user_name.as_str())
+                .bind(channel)
+                .bind(&token)
+                .bind(&agent)
+                .bind(&actions)
+                .bind(&r.digest)
+                .bind(r.state.as_str())
+                .bind(r.created_at.unix_millis())
+                .bind(r.expires_at.unix_millis())
+                .bind(r.decision.as_ref().map(|d| d.by.to_string()))
+                .bind(r.decision.as_ref().map(|d| d.by_name.to_string()))
+                .bind(r.decision.as_ref().map(|d| d.at.unix_millis()))
+                .bind(r.decision.as_ref().map(|d| d.approved))
+                .bind(r.decision.as_ref().and_then(|d| d.reason.clone()))
+                .bind(r.decision.as_ref().map(|d| d.digest.clone()))
+                .bind(r.cancellation.as_ref().map(|c| c.by.to_string()))
+                .bind(r.cancellation.as_ref().map(|c| c.by_name.to_string()))
+                .bind(r.cancellation.as_ref().map(|c| c.at.unix_millis()))
+                .bind(i64::from(r.attempt))
+                .bind(r.lease.as_ref().map(|l| l.worker.clone()))
+                .bind(r.lease.as_ref().map(|l| l.expires_at.unix_millis()))
+                .bind(encode_results(&r.results))
+                .bind(opt_ts(r.finished_at))
+                .bind(&r.message)
+                .bind(r.revert_of.map(|x| x.to_string()))
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
+            append_audit!(tx, head, audit);
+        });
+        Ok(())
+    }
+
+    async fn get_request(&self, id: RequestId) -> StoreResult<Option<ApprovalRequest>> {
+        let row: Option<RequestRow> = with_pool!(self, p => sqlx::query_as(GET_REQUEST).bind(id.to_string()).fetch_optional(p).await).map_err(db_err)?;
+        to_opt(row)
+    }
+
+    async fn list_requests(&self, filter: &RequestFilter) -> StoreResult<Vec<ApprovalRequest>> {
+        let sql = list_requests_sql(filter);
+        let limit = i64::from(filter.limit.unwrap_or(100).clamp(1, 1000));
+        let rows: Vec<RequestRow> = with_pool!(self, p => {
+            let mut q = sqlx::query_as(AssertSqlSafe(sql.clone()));
+            for c in filter.companies.iter().flatten() {
+                q = q.bind(c.as_str().to_owned());
+            }
+            for s in filter.states.iter().flatten() {
+                q = q.bind(s.as_str());
+            }
+            if let Some(u) = filter.requester {
+                q = q.bind(u.to_string());
+            }
+            q.bind(limit).fetch_all(p).await
+        })
+        .map_err(db_err)?;
+        to_vec(rows)
+    }
+
+    async fn transition(&self, t: &Transition, audit: NewAuditEvent) -> StoreResult<bool> {
+        if !t.expected_state.can_become(t.next.state) {
+            return Err(StoreError::Corrupt(format!(
+                "refused transition `{}` -> `{}`",
+                t.expected_state.as_str(),
+                t.next.state.as_str()
+            )));
+        }
+        let n = &t.next;
+        let sql = if t.expected_attempt.is_some() {
+            TRANSITION_FENCED
+        } else {
+            TRANSITION
+        };
+        in_tx!(self, tx, head => {
+            let mut q = sqlx::query(sql)
+                .bind(n.id.to_string())
+                .bind(n.state.as_str())
+                .bind(n.decision.as_ref().map(|d| d.by.to_string()))
+                .bind(n.decision.as_ref().map(|d| d.by_name.to_string()))
+                .bind(n.decision.as_ref().map(|d| d.at.unix_millis()))
+                .bind(n.decision.as_ref().map(|d| d.approved))
+                .bind(n.decision.as_ref().and_then(|d| d.reason.clone()))
+                .bind(n.decision.as_ref().map(|d| d.digest.clone()))
+                .bind(n.cancellation.as_ref().map(|c| c.by.to_string()))
+                .bind(n.cancellation.as_ref().map(|c| c.by_name.to_string()))
+                .bind(n.cancellation.as_ref().map(|c| c.at.unix_millis()))
+                .bind(i64::from(n.attempt))
+                .bind(n.lease.as_ref().map(|l| l.worker.clone()))
+                .bind(n.lease.as_ref().map(|l| l.expires_at.unix_millis()))
+                .bind(encode_results(&n.results))
+                .bind(opt_ts(n.finished_at))
+                .bind(n.message.clone())
+                .bind(t.expected_state.as_str());
+            if let Some(a) = t.expected_attempt {
+                q = q.bind(i64::from(a));
+            }
+            let r = q.execute(&mut *tx).await.map_err(db_err)?;
+            if r.rows_affected() != 1 {
+                return Ok(false);
+            }
+            append_audit!(tx, head, audit);
+        });
+        Ok(true)
+    }
+
+    async fn claim_next(
+        &self,
+        worker: &str,
+        now: Timestamp,
+        lease_until: Timestamp,
+    ) -> StoreResult<Option<Claim>> {
+        let claim_sql = match self {
+            Db::Sqlite(_) => CLAIM_SQLITE,
+            Db::Postgres(_) => CLAIM_PG,
+        };
+        let claimed = in_tx!(self, tx, head => {
+            let id: Option<(String,)> = sqlx::query_as(claim_sql)
+                .bind(worker)
+                .bind(lease_until.unix_millis())
+                .bind(now.unix_millis())
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(db_err)?;
+            let Some((id,)) = id else { return Ok(None) };
+            let row: RequestRow = sqlx::query_as(GET_REQUEST).bind(&id).fetch_one(&mut *tx).await.map_err(db_err)?;
+            let request = ApprovalRequest::try_from(row)?;
+            let ev = NewAuditEvent::system(now, exogate_core::audit::AuditKind::ExecutionClaimed)
+                .company(&request.company)
+                .request(request.id)
+                .detail(serde_json::json!({
+                    "attempt": request.attempt, "worker": worker, "lease_until": lease_until.unix_millis(),
+                }));
+            append_audit!(tx, head, ev);
+            request
+        });
+        let attempt = claimed.attempt;
+        Ok(Some(Claim {
+            request: claimed,
+            worker: worker.to_owned(),
+            attempt,
+        }))
+    }
+
+    async fn due_for_expiry(&self, now: Timestamp, limit: u32) -> StoreResult<Vec<RequestId>> {
+        let rows: Vec<(String,)> = with_pool!(self, p => sqlx::query_as(DUE_FOR_EXPIRY).bind(now.unix_millis()).bind(i64::from(limit)).fetch_all(p).await).map_err(db_err)?;
+        rows.into_iter()
+            .map(|(id,)| {
+                RequestId::parse(&id).map_err(|_| StoreError::Corrupt(format!("request id `{id}`")))
+            })
+            .collect()
+    }
+
+    async fn append_audit(&self, audit: NewAuditEvent) -> StoreResult<AuditEvent> {
+        let e = in_tx!(self, tx, head => append_audit!(tx, head, audit));
+        Ok(e)
+    }
+
+    async fn list_audit(&self, after_seq: i64, limit: u32) -> StoreResult<Vec<AuditEvent>> {
+        let rows: Vec<AuditRow> = with_pool!(self, p => sqlx::query_as(LIST_AUDIT).bind(after_seq).bind(i64::from(limit)).fetch_all(p).await).map_err(db_err)?;
+        Ok(rows.into_iter().map(AuditEvent::from).collect())
+    }
+
+    async fn recent_audit(
+        &self,
+        company: Option<&CompanyId>,
+        request: Option<RequestId>,
+        limit: u32,
+    ) -> StoreResult<Vec<AuditEvent>> {
+        let c = company.map(|c| c.as_str().to_owned());
+        let r = request.map(|r| r.to_string());
+        let rows: Vec<AuditRow> = with_pool!(self, p => sqlx::query_as(RECENT_AUDIT).bind(&c).bind(&r).bind(i64::from(limit)).fetch_all(p).await).map_err(db_err)?;
+        Ok(rows.into_iter().map(AuditEvent::from).collect())
+    }
+
+    async fn audit_head(&self) -> StoreResult<Option<(i64, String)>> {
+        let head: Option<(i64, String)> =
+            with_pool!(self, p => sqlx::query_as(GET_HEAD).fetch_optional(p).await)
+                .map_err(db_err)?;
+        Ok(head.filter(|(seq, _)| *seq > 0))
+    }
+
+    async fn put_session(&self, s: &SessionRecord) -> StoreResult<()> {
+        with_pool!(self, p => sqlx::query(PUT_SESSION).bind(&s.id).bind(&s.data).bind(s.expires_at.unix_millis()).execute(p).await.map(|_| ())).map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn get_session(&self, id: &str, now: Timestamp) -> StoreResult<Option<SessionRecord>> {
+        let row: Option<SessionRow> = with_pool!(self, p => sqlx::query_as(GET_SESSION).bind(id).bind(now.unix_millis()).fetch_optional(p).await).map_err(db_err)?;
+        Ok(row.map(|r| SessionRecord {
+            id: r.id,
+            data: r.data,
+            expires_at: Timestamp::from_unix_millis(r.expires_at),
+        }))
+    }
+
+    async fn delete_session(&self, id: &str) -> StoreResult<()> {
+        with_pool!(self, p => sqlx::query(DELETE_SESSION).bind(id).execute(p).await.map(|_| ()))
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn delete_expired_sessions(&self, now: Timestamp) -> StoreResult<u64> {
+        let r = with_pool!(self, p => sqlx::query(DELETE_EXPIRED_SESSIONS).bind(now.unix_millis()).execute(p).await.map(|r| r.rows_affected())).map_err(db_err)?;
+        Ok(r)
+    }
+
+    async fn insert_consent_state(&self, s: &ConsentState) -> StoreResult<()> {
+        with_pool!(self, p => sqlx::query(INSERT_CONSENT)
+            .bind(&s.state_hash)
+            .bind(s.company.as_str())
+            .bind(s.user.to_string())
+            .bind(&s.session_id)
+            .bind(s.purpose.as_str())
+            .bind(s.expected_tenant.map(|t| t.to_string()))
+            .bind(s.created_at.unix_millis())
+            .bind(s.expires_at.unix_millis())
+            .bind(opt_ts(s.used_at))
+            .execute(p)
+            .await
+            .map(|_| ()))
+        .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn consume_consent_state(
+        &self,
+        state_hash: &str,
+        now: Timestamp,
+    ) -> StoreResult<Option<ConsentState>> {
+        let row: Option<ConsentRow> = with_pool!(self, p => sqlx::query_as(CONSUME_CONSENT).bind(state_hash).bind(now.unix_millis()).fetch_optional(p).await).map_err(db_err)?;
+        to_opt(row)
+    }
+}
