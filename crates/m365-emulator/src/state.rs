@@ -76,6 +76,8 @@ pub struct World {
     pub tenant_knobs: BTreeMap<Uuid, Knobs>,
     pub counters: Counters,
     pub apply_log: Vec<ApplyEntry>,
+    /// Exchange runtime state (rate buckets, skiptoken key).
+    pub exchange: crate::exchange::Runtime,
     /// `client_id|jti` of every client assertion seen (for `reject_assertion_jti_replay`).
     pub assertion_jtis: BTreeSet<String>,
 }
@@ -211,6 +213,9 @@ pub struct Knobs {
     pub strict_anchor: bool,
     /// Error string returned for AADSTS90002 by the token endpoint.
     pub tenant_not_found_error: String,
+    /// Family-B 403 bodies (NUL bytes) declare `Content-Encoding: gzip` although they are not
+    /// gzip (measured, reference §4.2).
+    pub forbidden_body_declares_gzip: bool,
     /// Token requests answer AADSTS700016 for this long after admin consent (Entra creates the
     /// service principal asynchronously).
     pub consent_propagation_secs: u64,
@@ -240,6 +245,7 @@ impl Default for Knobs {
             reject_assertion_jti_replay: false,
             strict_anchor: false,
             tenant_not_found_error: "invalid_request".to_owned(),
+            forbidden_body_declares_gzip: true,
             consent_propagation_secs: 0,
         }
     }

@@ -1,0 +1,1201 @@
+//! The delegation cmdlets of reference §6 as pure functions over a [`Directory`]: reads produce a
+//! page of rows from a cursor (so paging never copies a result set), writes mutate the directory
+//! and report the applied changes for the apply log.
+
+use serde_json::{Map, Value, json};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::directory::{
+    AclRow, Directory, FULL_ACCESS, INHERIT_ALL, INHERITANCE, MAX_ACES, ObjId, Object, Perms,
+    RIGHTS, Resolved, SELF_NAME, SendAsRow, Sid, rights_string,
+};
+use super::errors::CmdletError;
+use super::params::{PSpec, PType, PVal, Params, p};
+
+type Row = Map<String, Value>;
+
+const MAILBOX_RIGHTS: &[&str] = &[
+    "ChangeOwner",
+    "ChangePermission",
+    "DeleteItem",
+    "ExternalAccount",
+    "FullAccess",
+    "ReadPermission",
+];
+const RTD: &[&str] = &[
+    "UserMailbox",
+    "SharedMailbox",
+    "RoomMailbox",
+    "EquipmentMailbox",
+    "SchedulingMailbox",
+    "GroupMailbox",
+    "DiscoveryMailbox",
+    "TeamMailbox",
+    "LinkedMailbox",
+    "LinkedRoomMailbox",
+    "LegacyMailbox",
+    "MailUniversalSecurityGroup",
+    "MailUniversalDistributionGroup",
+    "MailUser",
+    "MailContact",
+];
+
+/// The truncation warning (reference §5.6).
+pub const RESULT_SIZE_WARNING: &str = "There are more results available than are currently displayed. To view them, increase the value for the ResultSize parameter.";
+
+/// The cmdlets the emulator knows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Cmdlet {
+    GetMailbox,
+    SetMailbox,
+    GetMailboxPermission,
+    AddMailboxPermission,
+    RemoveMailboxPermission,
+    GetRecipientPermission,
+    AddRecipientPermission,
+    RemoveRecipientPermission,
+    GetRecipient,
+    GetOrganizationConfig,
+}
+
+impl Cmdlet {
+    pub const ALL: &[Cmdlet] = &[
+        Cmdlet::GetMailbox,
+        Cmdlet::SetMailbox,
+        Cmdlet::GetMailboxPermission,
+        Cmdlet::AddMailboxPermission,
+        Cmdlet::RemoveMailboxPermission,
+        Cmdlet::GetRecipientPermission,
+        Cmdlet::AddRecipientPermission,
+        Cmdlet::RemoveRecipientPermission,
+        Cmdlet::GetRecipient,
+        Cmdlet::GetOrganizationConfig,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Cmdlet::GetMailbox => "Get-Mailbox",
+            Cmdlet::SetMailbox => "Set-Mailbox",
+            Cmdlet::GetMailboxPermission => "Get-MailboxPermission",
+            Cmdlet::AddMailboxPermission => "Add-MailboxPermission",
+            Cmdlet::RemoveMailboxPermission => "Remove-MailboxPermission",
+            Cmdlet::GetRecipientPermission => "Get-RecipientPermission",
+            Cmdlet::AddRecipientPermission => "Add-RecipientPermission",
+            Cmdlet::RemoveRecipientPermission => "Remove-RecipientPermission",
+            Cmdlet::GetRecipient => "Get-Recipient",
+            Cmdlet::GetOrganizationConfig => "Get-OrganizationConfig",
+        }
+    }
+
+    /// Case-insensitive lookup.
+    pub fn from_name(name: &str) -> Option<Cmdlet> {
+        Cmdlet::ALL
+            .iter()
+            .copied()
+            .find(|c| c.name().eq_ignore_ascii_case(name.trim()))
+    }
+
+    pub fn is_read(self) -> bool {
+        self.name().starts_with("Get-")
+    }
+
+    pub fn spec(self) -> &'static [PSpec] {
+        const S: PType = PType::Str;
+        const RIGHTS_T: PType = PType::EnumArray("MailboxRights", MAILBOX_RIGHTS);
+        const SEND_AS: PType = PType::EnumArray("RecipientAccessRight", &["SendAs"]);
+        const INH: PType = PType::Enum("ActiveDirectorySecurityInheritance", INHERITANCE);
+        match self {
+            Cmdlet::GetMailbox => {
+                const L: &[PSpec] = &[
+                    p("Identity", S),
+                    p("ResultSize", PType::ResultSize),
+                    p(
+                        "RecipientTypeDetails",
+                        PType::EnumArray("RecipientTypeDetails", RTD),
+                    ),
+                    p("IncludeGrantSendOnBehalfToWithDisplayNames", PType::Switch),
+                    p("ReadFromDomainController", PType::Switch),
+                ];
+                L
+            }
+            Cmdlet::GetRecipient => {
+                const L: &[PSpec] = &[
+                    p("Identity", S),
+                    p("ResultSize", PType::ResultSize),
+                    p(
+                        "RecipientTypeDetails",
+                        PType::EnumArray("RecipientTypeDetails", RTD),
+                    ),
+                    p("ReadFromDomainController", PType::Switch),
+                ];
+                L
+            }
+            Cmdlet::SetMailbox => {
+                const L: &[PSpec] = &[
+                    p("Identity", S),
+                    p("GrantSendOnBehalfTo", PType::MultiValued),
+                    p("HiddenFromAddressListsEnabled", PType::Bool),
+                    p("MessageCopyForSentAsEnabled", PType::Bool),
+                    p("MessageCopyForSendOnBehalfEnabled", PType::Bool),
+                    p("WhatIf", PType::Switch),
+                    p("Force", PType::Switch),
+                ];
+                L
+            }
+            Cmdlet::GetMailboxPermission => {
+                const L: &[PSpec] = &[
+                    p("Identity", S),
+                    p("User", S),
+                    p("Owner", PType::Switch),
+                    p("ResultSize", PType::ResultSize),
+                    p("GroupMailbox", PType::Switch),
+                    p("IncludeSoftDeletedUserPermissions", PType::Switch),
+                    p("IncludeUnresolvedPermissions", PType::Switch),
+                    p("IncludeUserWithDisplayName", PType::Switch),
+                    p("SoftDeletedMailbox", PType::Switch),
+                    p("ReadFromDomainController", PType::Switch),
+                ];
+                L
+            }
+            Cmdlet::AddMailboxPermission => {
+                const L: &[PSpec] = &[
+                    p("Identity", S),
+                    p("User", S),
+                    p("AccessRights", RIGHTS_T),
+                    p("InheritanceType", INH),
+                    p("AutoMapping", PType::Bool),
+                    p("Deny", PType::Switch),
+                    p("GroupMailbox", PType::Switch),
+                    p("IgnoreDefaultScope", PType::Switch),
+                    p("WhatIf", PType::Switch),
+                ];
+                L
+            }
+            Cmdlet::RemoveMailboxPermission => {
+                const L: &[PSpec] = &[
+                    p("Identity", S),
+                    p("User", S),
+                    p("AccessRights", RIGHTS_T),
+                    p("InheritanceType", INH),
+                    p("Deny", PType::Switch),
+                    p("ClearAutoMapping", PType::Switch),
+                    p("ResetDefault", PType::Switch),
+                    p("BypassMasterAccountSid", PType::Switch),
+                    p("GroupMailbox", PType::Switch),
+                    p("SoftDeletedMailbox", PType::Switch),
+                    p("IgnoreDefaultScope", PType::Switch),
+                    p("WhatIf", PType::Switch),
+                ];
+                L
+            }
+            Cmdlet::GetRecipientPermission => {
+                const L: &[PSpec] = &[
+                    p("Identity", S),
+                    p("Trustee", S),
+                    p("AccessRights", SEND_AS),
+                    p("ResultSize", PType::ResultSize),
+                    p("IncludeTrusteeWithPrimarySmtpAddress", PType::Switch),
+                    p("ReadFromDomainController", PType::Switch),
+                ];
+                L
+            }
+            Cmdlet::AddRecipientPermission => {
+                const L: &[PSpec] = &[
+                    p("Identity", S),
+                    p("Trustee", S),
+                    p("AccessRights", SEND_AS),
+                    p("WhatIf", PType::Switch),
+                ];
+                L
+            }
+            Cmdlet::RemoveRecipientPermission => {
+                const L: &[PSpec] = &[
+                    p("Identity", S),
+                    p("Trustee", S),
+                    p("AccessRights", SEND_AS),
+                    p("Deny", PType::Switch),
+                    p("MultiTrustees", PType::Switch),
+                    p("SkipDomainValidationForMailContact", PType::Switch),
+                    p("SkipDomainValidationForMailUser", PType::Switch),
+                    p("SkipDomainValidationForSharedMailbox", PType::Switch),
+                    p("WhatIf", PType::Switch),
+                ];
+                L
+            }
+            Cmdlet::GetOrganizationConfig => {
+                const L: &[PSpec] = &[p("Identity", S)];
+                L
+            }
+        }
+    }
+}
+
+/// What a cmdlet needs to know besides the directory.
+#[derive(Debug, Clone)]
+pub struct Ctx<'a> {
+    pub now: OffsetDateTime,
+    /// Reads see the directory as of this time (replication lag); None: current.
+    pub as_of: Option<OffsetDateTime>,
+    /// Writes keep history for this long (the lag), so lagged reads can be answered.
+    pub lag: Option<time::Duration>,
+    pub tenant_id: Uuid,
+    pub tenant_display_name: &'a str,
+    pub recipient_permission_is_inherited: bool,
+    pub add_mailbox_permission_duplicate_warning: bool,
+}
+
+/// Where a paged read continues.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Cursor {
+    pub obj: u32,
+    pub row: u32,
+    /// Rows already returned (counts against `ResultSize`).
+    pub emitted: u64,
+}
+
+/// One page of a read.
+#[derive(Debug, Default)]
+pub struct Page {
+    pub rows: Vec<Row>,
+    pub warnings: Vec<String>,
+    pub next: Option<Cursor>,
+}
+
+/// The result of a write.
+#[derive(Debug, Default)]
+pub struct WriteOutcome {
+    pub rows: Vec<Row>,
+    pub warnings: Vec<String>,
+    /// Applied changes (one per right and trustee), for the apply log.
+    pub changes: Vec<Value>,
+}
+
+fn resolve_identity(
+    dir: &Directory,
+    identity: &str,
+    accept: impl Fn(&Object) -> bool,
+) -> Result<ObjId, CmdletError> {
+    match dir.resolve(identity, accept) {
+        Resolved::Found(id) => Ok(id),
+        Resolved::NotFound => Err(CmdletError::not_found(identity)),
+        Resolved::Ambiguous(_) => Err(CmdletError::ambiguous(identity)),
+    }
+}
+
+/// Resolves a `User`/`Trustee` value to a SID: any principal, `NT AUTHORITY\SELF`, or (when
+/// `allow_orphan`) a raw SID string that no live object holds.
+fn resolve_principal(
+    dir: &Directory,
+    identity: &str,
+    allow_orphan: bool,
+) -> Result<Sid, CmdletError> {
+    let t = identity.trim();
+    if t.eq_ignore_ascii_case(SELF_NAME) || t == super::directory::SELF_SID {
+        return Ok(Sid::SelfSid);
+    }
+    match dir.resolve(t, |_| true) {
+        Resolved::Found(id) => Ok(Sid::Tenant(dir.get(id).map(|o| o.rid).unwrap_or_default())),
+        Resolved::Ambiguous(_) => Err(CmdletError::ambiguous_principal(t)),
+        Resolved::NotFound if allow_orphan && t.starts_with("S-1-") => Ok(dir.parse_sid(t)),
+        Resolved::NotFound => Err(CmdletError::recipient_not_found(t)),
+    }
+}
+
+fn guid(row: &mut Row, key: &str, g: Uuid) {
+    row.insert(format!("{key}@odata.type"), json!("#Guid"));
+    row.insert(key.to_owned(), json!(g.to_string()));
+}
+
+fn strings(row: &mut Row, key: &str, v: Vec<String>) {
+    row.insert(format!("{key}@odata.type"), json!("#Collection(String)"));
+    row.insert(key.to_owned(), json!(v));
+}
+
+fn email_addresses(o: &Object) -> Vec<String> {
+    let mut v = Vec::with_capacity(1 + o.secondary_smtp.len());
+    if let Some(p) = &o.primary_smtp {
+        v.push(format!("SMTP:{p}"));
+    }
+    v.extend(o.secondary_smtp.iter().map(|s| format!("smtp:{s}")));
+    v
+}
+
+fn recipient_common(dir: &Directory, o: &Object) -> Row {
+    let mut r = Row::new();
+    r.insert("Identity".into(), json!(&*o.name));
+    r.insert("Id".into(), json!(&*o.name));
+    r.insert("Name".into(), json!(&*o.name));
+    r.insert("Alias".into(), json!(&*o.alias));
+    r.insert("DisplayName".into(), json!(&*o.display_name));
+    r.insert(
+        "PrimarySmtpAddress".into(),
+        json!(o.primary_smtp.as_deref().unwrap_or("")),
+    );
+    strings(&mut r, "EmailAddresses", email_addresses(o));
+    r.insert("RecipientType".into(), json!(o.kind.recipient_type()));
+    r.insert(
+        "RecipientTypeDetails".into(),
+        json!(o.kind.recipient_type_details()),
+    );
+    r.insert(
+        "ExternalDirectoryObjectId".into(),
+        json!(o.external_directory_object_id.to_string()),
+    );
+    guid(&mut r, "ExchangeObjectId", o.exchange_object_id);
+    guid(&mut r, "Guid", o.guid);
+    r.insert("DistinguishedName".into(), json!(dir.distinguished_name(o)));
+    r.insert(
+        "HiddenFromAddressListsEnabled".into(),
+        json!(o.hidden_from_address_lists),
+    );
+    r.insert("IsValid".into(), json!(true));
+    r.insert("ObjectState".into(), json!("Unchanged"));
+    r
+}
+
+fn mailbox_row(dir: &Directory, o: &Object, perms: &Perms, with_display_names: bool) -> Row {
+    let mut r = recipient_common(dir, o);
+    let upn = o.upn.as_deref().unwrap_or("");
+    r.insert("UserPrincipalName".into(), json!(upn));
+    r.insert("WindowsLiveID".into(), json!(upn));
+    r.insert("MicrosoftOnlineServicesID".into(), json!(upn));
+    r.insert(
+        "WindowsEmailAddress".into(),
+        json!(o.primary_smtp.as_deref().unwrap_or("")),
+    );
+    guid(&mut r, "ExchangeGuid", o.exchange_guid);
+    r.insert(
+        "IsShared".into(),
+        json!(o.kind == super::directory::Kind::SharedMailbox),
+    );
+    let delegates: Vec<&Object> = perms
+        .send_on_behalf
+        .iter()
+        .filter_map(|d| dir.get(*d))
+        .collect();
+    strings(
+        &mut r,
+        "GrantSendOnBehalfTo",
+        delegates.iter().map(|d| d.name.to_string()).collect(),
+    );
+    if with_display_names {
+        strings(
+            &mut r,
+            "GrantSendOnBehalfToWithDisplayNames",
+            delegates
+                .iter()
+                .map(|d| d.display_name.to_string())
+                .collect(),
+        );
+    }
+    r.insert(
+        "MessageCopyForSentAsEnabled".into(),
+        json!(o.message_copy_for_sent_as),
+    );
+    r.insert(
+        "MessageCopyForSendOnBehalfEnabled".into(),
+        json!(o.message_copy_for_send_on_behalf),
+    );
+    r
+}
+
+fn mailbox_permission_row(dir: &Directory, mailbox: &Object, row: &AclRow, rights: u8) -> Row {
+    let mut r = Row::new();
+    r.insert("Identity".into(), json!(&*mailbox.name));
+    r.insert("User".into(), json!(dir.principal_display(&row.principal)));
+    r.insert("UserSid".into(), json!(dir.sid_string(&row.principal)));
+    strings(&mut r, "AccessRights", vec![rights_string(rights)]);
+    r.insert("Deny".into(), json!(row.deny));
+    r.insert(
+        "InheritanceType".into(),
+        json!(INHERITANCE[row.inheritance as usize]),
+    );
+    r.insert("IsInherited".into(), json!(row.inherited));
+    r.insert("IsValid".into(), json!(true));
+    r.insert("ObjectState".into(), json!("Unchanged"));
+    r
+}
+
+fn recipient_permission_row(
+    dir: &Directory,
+    ctx: &Ctx,
+    recipient: &Object,
+    row: &SendAsRow,
+    with_smtp: bool,
+) -> Row {
+    let mut r = Row::new();
+    r.insert("Identity".into(), json!(&*recipient.name));
+    r.insert("Trustee".into(), json!(dir.principal_display(&row.trustee)));
+    r.insert("AccessControlType".into(), json!("Allow"));
+    strings(&mut r, "AccessRights", vec!["SendAs".to_owned()]);
+    if ctx.recipient_permission_is_inherited {
+        r.insert("IsInherited".into(), json!(row.inherited));
+    }
+    r.insert("InheritanceType".into(), json!("None"));
+    r.insert(
+        "TrusteeSidString".into(),
+        json!(dir.sid_string(&row.trustee)),
+    );
+    let smtp = if with_smtp {
+        dir.object_by_sid(&row.trustee)
+            .and_then(|t| dir.get(t))
+            .and_then(|t| t.primary_smtp.as_deref())
+            .unwrap_or("")
+    } else {
+        ""
+    };
+    r.insert("PrimarySmtpAddress".into(), json!(""));
+    r.insert("TrusteeWithPrimarySmtpAddress".into(), json!(smtp));
+    r.insert("IsValid".into(), json!(true));
+    r.insert("ObjectState".into(), json!("Unchanged"));
+    r
+}
+
+/// Pages over positions `(obj,row)` from `items`, building rows lazily, honouring `ResultSize`.
+fn paginate<I, F>(
+    mut items: std::iter::Peekable<I>,
+    start: Cursor,
+    result_size: Option<u64>,
+    page_size: usize,
+    mut build: F,
+) -> Page
+where
+    I: Iterator<Item = (u32, u32)>,
+    F: FnMut(u32, u32) -> Row,
+{
+    let mut page = Page::default();
+    let mut emitted = start.emitted;
+    while page.rows.len() < page_size && result_size.is_none_or(|rs| emitted < rs) {
+        let Some((o, r)) = items.next() else { break };
+        page.rows.push(build(o, r));
+        emitted += 1;
+    }
+    if let Some(&(o, r)) = items.peek() {
+        if result_size.is_some_and(|rs| emitted >= rs) {
+            page.warnings.push(RESULT_SIZE_WARNING.to_owned());
+        } else {
+            page.next = Some(Cursor {
+                obj: o,
+                row: r,
+                emitted,
+            });
+        }
+    }
+    page
+}
+
+fn rtd_filter(params: &Params) -> Option<&[String]> {
+    params.strs("RecipientTypeDetails")
+}
+
+/// Runs a read cmdlet for one page starting at `start`.
+pub fn read(
+    dir: &Directory,
+    ctx: &Ctx,
+    cmdlet: Cmdlet,
+    params: &Params,
+    start: Cursor,
+    page_size: usize,
+) -> Result<Page, CmdletError> {
+    let page_size = page_size.max(1);
+    match cmdlet {
+        Cmdlet::GetMailbox | Cmdlet::GetRecipient => {
+            let mailbox_only = cmdlet == Cmdlet::GetMailbox;
+            let accept = |o: &Object| {
+                (if mailbox_only {
+                    o.kind.is_mailbox()
+                } else {
+                    o.kind.is_recipient()
+                }) && rtd_filter(params)
+                    .is_none_or(|f| f.iter().any(|t| t == o.kind.recipient_type_details()))
+            };
+            let with_names = params
+                .flag("IncludeGrantSendOnBehalfToWithDisplayNames")
+                .unwrap_or(false);
+            let build = |id: u32, _| -> Row {
+                let Some(o) = dir.get(id) else {
+                    return Row::new();
+                };
+                if mailbox_only {
+                    let perms = dir.perms_at(id, ctx.as_of).unwrap_or(o.perms());
+                    mailbox_row(dir, o, perms, with_names)
+                } else {
+                    recipient_common(dir, o)
+                }
+            };
+            if let Some(identity) = params.str("Identity") {
+                let id = resolve_identity(dir, identity, accept)?;
+                let items = (start.emitted == 0)
+                    .then_some((id, 0))
+                    .into_iter()
+                    .peekable();
+                return Ok(paginate(items, start, None, page_size, build));
+            }
+            let items = dir
+                .objects
+                .iter()
+                .enumerate()
+                .skip(start.obj as usize)
+                .filter(|(_, o)| !o.deleted && accept(o))
+                .map(|(i, _)| (i as u32, 0))
+                .peekable();
+            Ok(paginate(
+                items,
+                start,
+                params.result_size(),
+                page_size,
+                build,
+            ))
+        }
+        Cmdlet::GetMailboxPermission => {
+            let Some(identity) = params.str("Identity") else {
+                return Err(CmdletError::invalid_operation(
+                    "Cannot process command because of one or more missing mandatory parameters: Identity.",
+                ));
+            };
+            let id = resolve_identity(dir, identity, |o| o.kind.is_mailbox())?;
+            let user = match params.str("User") {
+                Some(u) => Some(resolve_principal(dir, u, true)?),
+                None => None,
+            };
+            let o = dir
+                .get(id)
+                .ok_or_else(|| CmdletError::not_found(identity))?;
+            let perms = dir.perms_at(id, ctx.as_of).unwrap_or(o.perms());
+            let rows = &perms.full_access;
+            let items = (start.row as usize..rows.len())
+                .filter(|i| user.as_ref().is_none_or(|u| rows[*i].principal == *u))
+                .map(|i| (id, i as u32))
+                .peekable();
+            Ok(paginate(
+                items,
+                start,
+                params.result_size(),
+                page_size,
+                |_, i| {
+                    let row = &rows[i as usize];
+                    mailbox_permission_row(dir, o, row, row.rights)
+                },
+            ))
+        }
+        Cmdlet::GetRecipientPermission => {
+            let trustee = match params.str("Trustee") {
+                Some(t) => Some(resolve_principal(dir, t, true)?),
+                None => None,
+            };
+            let with_smtp = params
+                .flag("IncludeTrusteeWithPrimarySmtpAddress")
+                .unwrap_or(false);
+            let view = |id: u32| -> &Perms {
+                dir.perms_at(id, ctx.as_of)
+                    .unwrap_or(super::directory::Object::perms(&dir.objects[id as usize]))
+            };
+            let matches = |r: &SendAsRow| trustee.as_ref().is_none_or(|t| r.trustee == *t);
+            let build = |id: u32, i: u32| {
+                let o = &dir.objects[id as usize];
+                recipient_permission_row(dir, ctx, o, &view(id).send_as[i as usize], with_smtp)
+            };
+            if let Some(identity) = params.str("Identity") {
+                let id = resolve_identity(dir, identity, |o| o.kind.is_recipient())?;
+                let rows = &view(id).send_as;
+                let items = (start.row as usize..rows.len())
+                    .filter(|i| matches(&rows[*i]))
+                    .map(|i| (id, i as u32))
+                    .peekable();
+                return Ok(paginate(
+                    items,
+                    start,
+                    params.result_size(),
+                    page_size,
+                    build,
+                ));
+            }
+            let items = (start.obj as usize..dir.objects.len())
+                .filter(|i| {
+                    let o = &dir.objects[*i];
+                    !o.deleted && o.kind.is_recipient()
+                })
+                .flat_map(|i| {
+                    let first = if i == start.obj as usize {
+                        start.row as usize
+                    } else {
+                        0
+                    };
+                    let rows = &view(i as u32).send_as;
+                    (first..rows.len())
+                        .filter(move |r| matches(&rows[*r]))
+                        .map(move |r| (i as u32, r as u32))
+                })
+                .peekable();
+            Ok(paginate(
+                items,
+                start,
+                params.result_size(),
+                page_size,
+                build,
+            ))
+        }
+        Cmdlet::GetOrganizationConfig => {
+            let mut r = Row::new();
+            r.insert("Identity".into(), json!(&*dir.initial_domain));
+            r.insert("Name".into(), json!(&*dir.initial_domain));
+            r.insert("DisplayName".into(), json!(ctx.tenant_display_name));
+            guid(&mut r, "Guid", ctx.tenant_id);
+            r.insert("IsDehydrated".into(), json!(false));
+            r.insert("IsValid".into(), json!(true));
+            r.insert("ObjectState".into(), json!("Unchanged"));
+            Ok(Page {
+                rows: if start.emitted == 0 { vec![r] } else { vec![] },
+                ..Page::default()
+            })
+        }
+        _ => Err(CmdletError::invalid_operation(format!(
+            "{} is not a read cmdlet.",
+            cmdlet.name()
+        ))),
+    }
+}
+
+fn rights_of(params: &Params, name: &str) -> u8 {
+    let mut bits = 0;
+    for r in params.strs(name).unwrap_or(&[]) {
+        if let Some((b, _)) = RIGHTS.iter().find(|(_, n)| n == r) {
+            bits |= b;
+        }
+    }
+    bits
+}
+
+fn inheritance_of(params: &Params) -> u8 {
+    params
+        .str("InheritanceType")
+        .and_then(|s| INHERITANCE.iter().position(|n| *n == s))
+        .map_or(INHERIT_ALL, |i| i as u8)
+}
+
+fn change(
+    dir: &Directory,
+    mailbox: ObjId,
+    trustee: &Sid,
+    right: &str,
+    op: &str,
+    extra: &[(&str, Value)],
+) -> Value {
+    let mb = dir.get(mailbox);
+    let t = dir.object_by_sid(trustee).and_then(|t| dir.get(t));
+    let mut v = json!({
+        "mailbox": mb.map(|m| &*m.name),
+        "mailbox_address": mb.and_then(|m| m.primary_smtp.as_deref()),
+        "mailbox_object_id": mb.map(|m| m.external_directory_object_id.to_string()),
+        "trustee": dir.principal_display(trustee),
+        "trustee_sid": dir.sid_string(trustee),
+        "trustee_object_id": t.map(|t| t.external_directory_object_id.to_string()),
+        "right": right,
+        "op": op,
+    });
+    if let Some(o) = v.as_object_mut() {
+        for (k, x) in extra {
+            o.insert((*k).to_owned(), x.clone());
+        }
+    }
+    v
+}
+
+/// Runs a write cmdlet.
+pub fn write(
+    dir: &mut Directory,
+    ctx: &Ctx,
+    cmdlet: Cmdlet,
+    params: &Params,
+) -> Result<WriteOutcome, CmdletError> {
+    let what_if = params.flag("WhatIf").unwrap_or(false);
+    match cmdlet {
+        Cmdlet::AddMailboxPermission => {
+            params.require(&["Identity", "User", "AccessRights"])?;
+            let identity = params.str("Identity").unwrap_or_default();
+            let mb = resolve_identity(dir, identity, |o| o.kind.is_mailbox())?;
+            let user_in = params.str("User").unwrap_or_default();
+            let principal = resolve_principal(dir, user_in, false)?;
+            let rights = rights_of(params, "AccessRights");
+            let automapping_param = params.flag("AutoMapping");
+            if automapping_param == Some(true) && rights != FULL_ACCESS {
+                return Err(CmdletError::invalid_operation(
+                    "Setting AutoMapping option to true for non-FullAccess rights is not allowed. AutoMapping=true option can only be used together with FullAccess permission.",
+                ));
+            }
+            let is_group = dir
+                .object_by_sid(&principal)
+                .and_then(|t| dir.get(t))
+                .is_some_and(|t| t.kind.is_group());
+            let automapping = !is_group && automapping_param.unwrap_or(true);
+            let deny = params.flag("Deny").unwrap_or(false);
+            let inheritance = inheritance_of(params);
+            let key = |r: &AclRow| {
+                r.principal == principal
+                    && r.deny == deny
+                    && r.inheritance == inheritance
+                    && !r.inherited
+            };
+            let current = dir.get(mb).map(|o| o.perms().clone()).unwrap_or_default();
+            let existing = current.full_access.iter().position(key);
+            let out_row = AclRow {
+                principal: principal.clone(),
+                rights,
+                deny,
+                inheritance,
+                inherited: false,
+                automapping,
+            };
+            let mut outcome = WriteOutcome::default();
+            let mbo = dir
+                .get(mb)
+                .ok_or_else(|| CmdletError::not_found(identity))?;
+            outcome
+                .rows
+                .push(mailbox_permission_row(dir, mbo, &out_row, rights));
+            let new_bits = match existing {
+                Some(i) => rights & !current.full_access[i].rights,
+                None => rights,
+            };
+            if new_bits == 0 {
+                if ctx.add_mailbox_permission_duplicate_warning {
+                    outcome.warnings.push(format!(
+                        "The appropriate access control entry is already present on the object \"{}\" for account \"{}\".",
+                        dir.distinguished_name(mbo),
+                        dir.principal_display(&principal)
+                    ));
+                }
+                return Ok(outcome);
+            }
+            if existing.is_none() && current.full_access.len() >= MAX_ACES {
+                return Err(CmdletError::invalid_operation(format!(
+                    "The access control list of '{}' already holds {MAX_ACES} access control entries, the most a mailbox may have. Grant access through a mail-enabled security group instead.",
+                    mbo.name
+                )));
+            }
+            if what_if {
+                return Ok(WriteOutcome::default());
+            }
+            for (bit, name) in RIGHTS {
+                if new_bits & bit != 0 {
+                    let mut extra = vec![
+                        ("deny", json!(deny)),
+                        ("inheritance", json!(INHERITANCE[inheritance as usize])),
+                    ];
+                    if *bit == FULL_ACCESS {
+                        extra.push(("automapping", json!(automapping)));
+                    }
+                    outcome
+                        .changes
+                        .push(change(dir, mb, &principal, name, "add", &extra));
+                }
+            }
+            let p = dir
+                .perms_mut(mb, ctx.now, ctx.lag)
+                .ok_or_else(|| CmdletError::not_found(identity))?;
+            match existing {
+                Some(i) => {
+                    let row = &mut p.full_access[i];
+                    row.rights |= new_bits;
+                    if new_bits & FULL_ACCESS != 0 {
+                        row.automapping = automapping;
+                    }
+                }
+                None => p.full_access.push(AclRow {
+                    automapping: automapping && rights & FULL_ACCESS != 0,
+                    ..out_row
+                }),
+            }
+            Ok(outcome)
+        }
+        Cmdlet::RemoveMailboxPermission => {
+            params.require(&["Identity"])?;
+            let identity = params.str("Identity").unwrap_or_default();
+            let mb = resolve_identity(dir, identity, |o| o.kind.is_mailbox())?;
+            let clear = params.flag("ClearAutoMapping").unwrap_or(false);
+            let reset = params.flag("ResetDefault").unwrap_or(false);
+            let mut outcome = WriteOutcome::default();
+            if clear || reset {
+                if params.has("User") || params.has("AccessRights") || (clear && reset) {
+                    return Err(CmdletError::parameter(
+                        "Parameter set cannot be resolved using the specified named parameters.",
+                    ));
+                }
+                let current = dir.get(mb).map(|o| o.perms().clone()).unwrap_or_default();
+                let mut next = current.clone();
+                if clear {
+                    for r in next.full_access.iter_mut() {
+                        r.automapping = false;
+                    }
+                    outcome.changes.push(json!({
+                        "mailbox": dir.get(mb).map(|m| &*m.name),
+                        "mailbox_address": dir.get(mb).and_then(|m| m.primary_smtp.as_deref()),
+                        "right": "FullAccess",
+                        "op": "clear_automapping",
+                    }));
+                } else {
+                    for r in &current.full_access {
+                        if r.principal != Sid::SelfSid && !r.inherited {
+                            for (bit, name) in RIGHTS {
+                                if r.rights & bit != 0 {
+                                    outcome.changes.push(change(
+                                        dir,
+                                        mb,
+                                        &r.principal,
+                                        name,
+                                        "remove",
+                                        &[("deny", json!(r.deny))],
+                                    ));
+                                }
+                            }
+                        }
+                    }
+                    next.full_access
+                        .retain(|r| r.principal == Sid::SelfSid || r.inherited);
+                }
+                if what_if {
+                    return Ok(WriteOutcome::default());
+                }
+                if next != current
+                    && let Some(p) = dir.perms_mut(mb, ctx.now, ctx.lag)
+                {
+                    *p = next;
+                }
+                if !clear && outcome.changes.is_empty() {
+                    outcome.changes.clear();
+                }
+                return Ok(outcome);
+            }
+            params.require(&["User", "AccessRights"])?;
+            let user_in = params.str("User").unwrap_or_default();
+            let principal = resolve_principal(dir, user_in, true)?;
+            let rights = rights_of(params, "AccessRights");
+            let deny = params.flag("Deny").unwrap_or(false);
+            let inheritance = inheritance_of(params);
+            let current = dir.get(mb).map(|o| o.perms().clone()).unwrap_or_default();
+            let pos = current.full_access.iter().position(|r| {
+                r.principal == principal
+                    && r.deny == deny
+                    && r.inheritance == inheritance
+                    && !r.inherited
+            });
+            let removed = pos.map_or(0, |i| current.full_access[i].rights & rights);
+            if removed == 0 {
+                let mbo = dir
+                    .get(mb)
+                    .ok_or_else(|| CmdletError::not_found(identity))?;
+                outcome.warnings.push(format!(
+                    "Can't remove the access control entry on the object \"{}\" for account \"{}\" because the ACE doesn't exist on the object.",
+                    dir.distinguished_name(mbo),
+                    dir.principal_display(&principal)
+                ));
+                return Ok(outcome);
+            }
+            if what_if {
+                return Ok(WriteOutcome::default());
+            }
+            for (bit, name) in RIGHTS {
+                if removed & bit != 0 {
+                    outcome.changes.push(change(
+                        dir,
+                        mb,
+                        &principal,
+                        name,
+                        "remove",
+                        &[("deny", json!(deny))],
+                    ));
+                }
+            }
+            if let (Some(i), Some(p)) = (pos, dir.perms_mut(mb, ctx.now, ctx.lag)) {
+                p.full_access[i].rights &= !removed;
+                if p.full_access[i].rights == 0 {
+                    p.full_access.remove(i);
+                }
+            }
+            Ok(outcome)
+        }
+        Cmdlet::AddRecipientPermission | Cmdlet::RemoveRecipientPermission => {
+            params.require(&["Identity", "Trustee", "AccessRights"])?;
+            let add = cmdlet == Cmdlet::AddRecipientPermission;
+            let identity = params.str("Identity").unwrap_or_default();
+            let rid = resolve_identity(dir, identity, |o| o.kind.is_recipient())?;
+            let trustee_in = params.str("Trustee").unwrap_or_default();
+            let trustee = resolve_principal(dir, trustee_in, !add)?;
+            let present = dir
+                .get(rid)
+                .map(|o| {
+                    o.perms()
+                        .send_as
+                        .iter()
+                        .position(|r| r.trustee == trustee && !r.inherited)
+                })
+                .unwrap_or_default();
+            let ro = dir
+                .get(rid)
+                .ok_or_else(|| CmdletError::not_found(identity))?;
+            let mut outcome = WriteOutcome::default();
+            let dn = dir.distinguished_name(ro);
+            let shown = dir.principal_display(&trustee);
+            match (add, present) {
+                (true, Some(_)) => {
+                    outcome.warnings.push(format!(
+                        "The appropriate access control entry is already present on the object \"{dn}\" for account \"{shown}\"."
+                    ));
+                }
+                (false, None) => {
+                    outcome.warnings.push(format!(
+                        "Can't remove the access control entry on the object \"{dn}\" for account \"{shown}\" because the ACE isn't present."
+                    ));
+                }
+                _ if what_if => {}
+                (true, None) => {
+                    let row = SendAsRow {
+                        trustee: trustee.clone(),
+                        inherited: false,
+                    };
+                    outcome
+                        .rows
+                        .push(recipient_permission_row(dir, ctx, ro, &row, false));
+                    outcome
+                        .changes
+                        .push(change(dir, rid, &trustee, "SendAs", "add", &[]));
+                    if let Some(p) = dir.perms_mut(rid, ctx.now, ctx.lag) {
+                        p.send_as.push(row);
+                    }
+                }
+                (false, Some(i)) => {
+                    outcome
+                        .changes
+                        .push(change(dir, rid, &trustee, "SendAs", "remove", &[]));
+                    if let Some(p) = dir.perms_mut(rid, ctx.now, ctx.lag) {
+                        p.send_as.remove(i);
+                    }
+                }
+            }
+            Ok(outcome)
+        }
+        Cmdlet::SetMailbox => {
+            params.require(&["Identity"])?;
+            let identity = params.str("Identity").unwrap_or_default();
+            let mb = resolve_identity(dir, identity, |o| o.kind.is_mailbox())?;
+            let o = dir
+                .get(mb)
+                .ok_or_else(|| CmdletError::not_found(identity))?;
+            let before = o.perms().send_on_behalf.clone();
+            let resolve_all = |names: &[String]| -> Result<Vec<ObjId>, CmdletError> {
+                names
+                    .iter()
+                    .map(|n| match dir.resolve(n, |o| o.kind.is_recipient()) {
+                        Resolved::Found(id) => Ok(id),
+                        Resolved::NotFound => Err(CmdletError::recipient_not_found(n)),
+                        Resolved::Ambiguous(_) => Err(CmdletError::ambiguous_principal(n)),
+                    })
+                    .collect()
+            };
+            let mut after = before.clone();
+            match params.raw("GrantSendOnBehalfTo") {
+                None => {}
+                Some(PVal::Null) => after.clear(),
+                Some(PVal::Strs(list)) => {
+                    after.clear();
+                    for id in resolve_all(list)? {
+                        if !after.contains(&id) {
+                            after.push(id);
+                        }
+                    }
+                }
+                Some(PVal::AddRemove { add, remove }) => {
+                    let add = resolve_all(add)?;
+                    let remove = resolve_all(remove)?;
+                    for id in add {
+                        if !after.contains(&id) {
+                            after.push(id);
+                        }
+                    }
+                    after.retain(|d| !remove.contains(d));
+                }
+                Some(_) => {}
+            }
+            let mut outcome = WriteOutcome::default();
+            let sid_of = |id: ObjId| Sid::Tenant(dir.get(id).map(|o| o.rid).unwrap_or_default());
+            for d in &after {
+                if !before.contains(d) {
+                    outcome
+                        .changes
+                        .push(change(dir, mb, &sid_of(*d), "SendOnBehalf", "add", &[]));
+                }
+            }
+            for d in &before {
+                if !after.contains(d) {
+                    outcome.changes.push(change(
+                        dir,
+                        mb,
+                        &sid_of(*d),
+                        "SendOnBehalf",
+                        "remove",
+                        &[],
+                    ));
+                }
+            }
+            let mut flags = Vec::new();
+            for (param, current) in [
+                ("HiddenFromAddressListsEnabled", o.hidden_from_address_lists),
+                ("MessageCopyForSentAsEnabled", o.message_copy_for_sent_as),
+                (
+                    "MessageCopyForSendOnBehalfEnabled",
+                    o.message_copy_for_send_on_behalf,
+                ),
+            ] {
+                if let Some(v) = params.flag(param)
+                    && v != current
+                {
+                    flags.push((param, v));
+                    outcome.changes.push(json!({
+                        "mailbox": &*o.name,
+                        "mailbox_address": o.primary_smtp.as_deref(),
+                        "property": param,
+                        "value": v,
+                        "op": "set",
+                    }));
+                }
+            }
+            if outcome.changes.is_empty() {
+                outcome.warnings.push(format!(
+                    "The command completed successfully but no settings of '{}' have been modified.",
+                    o.name
+                ));
+                return Ok(outcome);
+            }
+            if what_if {
+                return Ok(WriteOutcome::default());
+            }
+            if after != before
+                && let Some(p) = dir.perms_mut(mb, ctx.now, ctx.lag)
+            {
+                p.send_on_behalf = after;
+            }
+            if let Some(o) = dir.get_mut(mb) {
+                for (param, v) in flags {
+                    match param {
+                        "HiddenFromAddressListsEnabled" => o.hidden_from_address_lists = v,
+                        "MessageCopyForSentAsEnabled" => o.message_copy_for_sent_as = v,
+                        _ => o.message_copy_for_send_on_behalf = v,
+                    }
+                }
+            }
+            Ok(outcome)
+        }
+        _ => Err(CmdletError::invalid_operation(format!(
+            "{} is not a write cmdlet.",
+            cmdlet.name()
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::exchange::seed::demo_directory_seed;
+
+    fn ctx() -> Ctx<'static> {
+        Ctx {
+            now: OffsetDateTime::UNIX_EPOCH,
+            as_of: None,
+            lag: None,
+            tenant_id: Uuid::nil(),
+            tenant_display_name: "Contoso",
+            recipient_permission_is_inherited: true,
+            add_mailbox_permission_duplicate_warning: false,
+        }
+    }
+
+    fn demo() -> Directory {
+        Directory::from_seed(
+            &demo_directory_seed("contoso.onmicrosoft.com"),
+            "contoso.onmicrosoft.com",
+            3,
+        )
+        .unwrap()
+    }
+
+    fn bind(c: Cmdlet, v: Value) -> Params {
+        Params::bind(Some(&v), c.spec()).unwrap()
+    }
+
+    #[test]
+    fn full_access_round_trip_with_idempotency_warnings() {
+        let mut d = demo();
+        let c = Cmdlet::AddMailboxPermission;
+        let ps = bind(
+            c,
+            json!({"Identity":"support","User":"carol@contoso.onmicrosoft.com","AccessRights":["FullAccess"],"AutoMapping":false}),
+        );
+        let out = write(&mut d, &ctx(), c, &ps).unwrap();
+        assert_eq!(out.changes.len(), 1);
+        assert!(out.warnings.is_empty());
+        let again = write(&mut d, &ctx(), c, &ps).unwrap();
+        assert!(again.changes.is_empty() && again.warnings.is_empty());
+        let page = read(
+            &d,
+            &ctx(),
+            Cmdlet::GetMailboxPermission,
+            &bind(Cmdlet::GetMailboxPermission, json!({"Identity":"support"})),
+            Cursor::default(),
+            1000,
+        )
+        .unwrap();
+        assert_eq!(page.rows[0]["User"], json!(SELF_NAME));
+        assert!(page.rows.iter().all(|r| !r.contains_key("AutoMapping")));
+        assert!(
+            page.rows
+                .iter()
+                .any(|r| r["User"] == json!("carol@contoso.onmicrosoft.com"))
+        );
+        let rm = Cmdlet::RemoveMailboxPermission;
+        let rps = bind(
+            rm,
+            json!({"Identity":"support","User":"carol@contoso.onmicrosoft.com","AccessRights":"FullAccess"}),
+        );
+        assert_eq!(write(&mut d, &ctx(), rm, &rps).unwrap().changes.len(), 1);
+        let w = write(&mut d, &ctx(), rm, &rps).unwrap();
+        assert!(w.warnings[0].contains("because the ACE doesn't exist on the object."));
+    }
+
+    #[test]
+    fn send_on_behalf_add_keeps_existing_and_noop_warns() {
+        let mut d = demo();
+        let c = Cmdlet::SetMailbox;
+        let ps = bind(
+            c,
+            json!({"Identity":"sales","GrantSendOnBehalfTo":{"@odata.type":"#Exchange.GenericHashTable","add":"bob"}}),
+        );
+        write(&mut d, &ctx(), c, &ps).unwrap();
+        let page = read(
+            &d,
+            &ctx(),
+            Cmdlet::GetMailbox,
+            &bind(Cmdlet::GetMailbox, json!({"Identity":"sales"})),
+            Cursor::default(),
+            10,
+        )
+        .unwrap();
+        assert_eq!(
+            page.rows[0]["GrantSendOnBehalfTo"]
+                .as_array()
+                .unwrap()
+                .len(),
+            2
+        );
+        let w = write(&mut d, &ctx(), c, &ps).unwrap();
+        assert!(w.warnings[0].contains("no settings of 'sales' have been modified"));
+        let bad = bind(
+            c,
+            json!({"Identity":"sales","GrantSendOnBehalfTo":["nobody"]}),
+        );
+        assert_eq!(
+            write(&mut d, &ctx(), c, &bad).unwrap_err().exception_type,
+            super::super::errors::NOT_FOUND_TYPE
+        );
+    }
+}

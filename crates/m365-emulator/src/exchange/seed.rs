@@ -1,0 +1,398 @@
+//! Directory seeds: the JSON shape scenarios use to describe a tenant's Exchange directory, the
+//! demo directory of DESIGN.md §5, and a generator of large random directories for benchmarks
+//! and property tests.
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::directory::{
+    AclRow, CreateError, Directory, INHERIT_ALL, IdSource, Kind, NewObject, ObjId, Resolved,
+    SendAsRow, Sid, parse_right,
+};
+
+/// A tenant's Exchange directory as scenario JSON describes it.
+///
+/// ```json
+/// {
+///   "domain": "contoso.onmicrosoft.com",
+///   "objects": [
+///     {"type": "user_mailbox", "name": "alice", "display_name": "Alice Anders"},
+///     {"type": "shared_mailbox", "name": "sales"},
+///     {"type": "mail_enabled_security_group", "name": "Sales Team", "alias": "salesteam"},
+///     {"type": "user", "name": "dave"}
+///   ],
+///   "grants": [
+///     {"mailbox": "sales", "trustee": "alice", "right": "FullAccess", "automapping": true},
+///     {"mailbox": "support", "trustee": "bob", "right": "SendAs"},
+///     {"mailbox": "sales", "trustee": "carol", "right": "SendOnBehalf"}
+///   ],
+///   "deleted": ["dave"]
+/// }
+/// ```
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DirectorySeed {
+    /// Domain of derived UPNs and SMTP addresses; defaults to the tenant's initial domain.
+    pub domain: Option<String>,
+    pub objects: Vec<NewObject>,
+    pub grants: Vec<Grant>,
+    /// Names of principals deleted after the grants are applied (their ACL rows become orphans).
+    pub deleted: Vec<String>,
+}
+
+/// A permission granted directly (set-up, no apply-log entry).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Grant {
+    /// Any identity of the mailbox (or recipient, for Send As).
+    pub mailbox: String,
+    /// Any identity of the trustee, or a raw SID string.
+    pub trustee: String,
+    /// `FullAccess` (or any mailbox right, comma-separated), `SendAs` or `SendOnBehalf`.
+    pub right: String,
+    /// Full Access only; default true (false for groups, where it never applies).
+    #[serde(default)]
+    pub automapping: Option<bool>,
+    #[serde(default)]
+    pub deny: bool,
+    #[serde(default)]
+    pub inherited: bool,
+}
+
+/// Why a seed or a direct grant could not be applied.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SeedError {
+    #[error(transparent)]
+    Create(#[from] CreateError),
+    #[error("no object matches '{0}'")]
+    NotFound(String),
+    #[error("'{0}' matches several objects")]
+    Ambiguous(String),
+    #[error("'{0}' is not a valid right (FullAccess, SendAs, SendOnBehalf or a mailbox right)")]
+    BadRight(String),
+    #[error("'{0}' cannot hold this permission")]
+    WrongKind(String),
+    #[error("invalid directory seed: {0}")]
+    Invalid(String),
+}
+
+fn find(
+    dir: &Directory,
+    id: &str,
+    accept: impl Fn(&super::directory::Object) -> bool,
+) -> Result<ObjId, SeedError> {
+    match dir.resolve(id, accept) {
+        Resolved::Found(o) => Ok(o),
+        Resolved::NotFound => Err(SeedError::NotFound(id.to_owned())),
+        Resolved::Ambiguous(_) => Err(SeedError::Ambiguous(id.to_owned())),
+    }
+}
+
+impl Directory {
+    /// Builds a tenant's directory from a seed. `initial_domain` is the tenant's
+    /// `*.onmicrosoft.com` domain; `seed` fixes every generated id.
+    pub fn from_seed(
+        seed: &DirectorySeed,
+        initial_domain: &str,
+        rng_seed: u64,
+    ) -> Result<Directory, SeedError> {
+        let mut rng = ChaCha8Rng::seed_from_u64(rng_seed);
+        let mut dir = Directory::new(initial_domain, &mut rng);
+        let domain = seed.domain.as_deref().unwrap_or(initial_domain).to_owned();
+        for o in &seed.objects {
+            dir.create(o, &domain, &mut rng)?;
+        }
+        for g in &seed.grants {
+            dir.grant(g)?;
+        }
+        for d in &seed.deleted {
+            let id = find(&dir, d, |_| true)?;
+            dir.delete(id);
+        }
+        Ok(dir)
+    }
+
+    /// Applies a grant directly (set-up: no apply-log entry, no lag). Idempotent.
+    pub fn grant(&mut self, g: &Grant) -> Result<(), SeedError> {
+        let right = g.right.trim();
+        if right.eq_ignore_ascii_case("SendOnBehalf") {
+            let mb = find(self, &g.mailbox, |o| o.kind.is_mailbox())?;
+            let delegate = find(self, &g.trustee, |o| o.kind.is_recipient())?;
+            let p = self
+                .perms_mut(mb, time::OffsetDateTime::UNIX_EPOCH, None)
+                .ok_or_else(|| SeedError::NotFound(g.mailbox.clone()))?;
+            if !p.send_on_behalf.contains(&delegate) {
+                p.send_on_behalf.push(delegate);
+            }
+            return Ok(());
+        }
+        let trustee = if g.trustee.starts_with("S-1-") {
+            let sid = self.parse_sid(&g.trustee);
+            self.object_by_sid(&sid).map(|_| sid.clone()).unwrap_or(sid)
+        } else {
+            let t = find(self, &g.trustee, |_| true)?;
+            Sid::Tenant(self.get(t).map(|o| o.rid).unwrap_or_default())
+        };
+        let trustee_is_group = self
+            .object_by_sid(&trustee)
+            .and_then(|t| self.get(t))
+            .is_some_and(|o| o.kind.is_group());
+        if right.eq_ignore_ascii_case("SendAs") {
+            let mb = find(self, &g.mailbox, |o| o.kind.is_recipient())?;
+            let p = self
+                .perms_mut(mb, time::OffsetDateTime::UNIX_EPOCH, None)
+                .ok_or_else(|| SeedError::NotFound(g.mailbox.clone()))?;
+            if !p.send_as.iter().any(|r| r.trustee == trustee) {
+                p.send_as.push(SendAsRow {
+                    trustee,
+                    inherited: g.inherited,
+                });
+            }
+            return Ok(());
+        }
+        let mut rights = 0u8;
+        for r in right.split(',') {
+            rights |= parse_right(r).ok_or_else(|| SeedError::BadRight(g.right.clone()))?;
+        }
+        let mb = find(self, &g.mailbox, |o| o.kind.is_mailbox())?;
+        let automapping = !trustee_is_group && g.automapping.unwrap_or(true);
+        let p = self
+            .perms_mut(mb, time::OffsetDateTime::UNIX_EPOCH, None)
+            .ok_or_else(|| SeedError::NotFound(g.mailbox.clone()))?;
+        match p.full_access.iter_mut().find(|r| {
+            r.principal == trustee
+                && r.deny == g.deny
+                && r.inherited == g.inherited
+                && r.inheritance == INHERIT_ALL
+        }) {
+            Some(row) => row.rights |= rights,
+            None => p.full_access.push(AclRow {
+                principal: trustee,
+                rights,
+                deny: g.deny,
+                inheritance: INHERIT_ALL,
+                inherited: g.inherited,
+                automapping: automapping && rights & super::directory::FULL_ACCESS != 0,
+            }),
+        }
+        Ok(())
+    }
+}
+
+fn obj(kind: Kind, name: &str, display: &str) -> NewObject {
+    NewObject {
+        kind: Some(kind),
+        name: name.to_owned(),
+        display_name: Some(display.to_owned()),
+        ..NewObject::default()
+    }
+}
+
+fn grant(mailbox: &str, trustee: &str, right: &str, automapping: Option<bool>) -> Grant {
+    Grant {
+        mailbox: mailbox.to_owned(),
+        trustee: trustee.to_owned(),
+        right: right.to_owned(),
+        automapping,
+        deny: false,
+        inherited: false,
+    }
+}
+
+/// The demo directory of DESIGN.md §5 for a live tenant whose domain is `domain`:
+/// user mailboxes alice, bob, carol (carol's Exchange `Name` is her object id, so Exchange
+/// reports her as a Send on Behalf delegate by GUID), shared mailboxes sales and support, a
+/// mail-enabled security group "Sales Team", a non-mail-enabled group "All Staff", and:
+///
+/// * alice: Full Access on sales (automapping on); Sales Team: Full Access on support;
+/// * bob: Send As on support; alice: Send As on sales;
+/// * carol: Send on Behalf on sales;
+/// * a deleted user (dave) whose Full Access on support remains as an orphan SID row.
+pub fn demo_directory_seed(domain: &str) -> DirectorySeed {
+    let mut carol = obj(Kind::UserMailbox, "carol", "Carol Chen");
+    carol.name_is_object_id = true;
+    carol.alias = Some("carol".into());
+    let mut sales = obj(Kind::SharedMailbox, "sales", "Sales");
+    sales.self_external_account_row = true;
+    sales.message_copy_for_sent_as = true;
+    let mut team = obj(Kind::MailEnabledSecurityGroup, "Sales Team", "Sales Team");
+    team.alias = Some("salesteam".into());
+    let mut staff = obj(Kind::SecurityGroup, "All Staff", "All Staff");
+    staff.alias = Some("allstaff".into());
+    DirectorySeed {
+        domain: Some(domain.to_owned()),
+        objects: vec![
+            obj(Kind::UserMailbox, "alice", "Alice Anders"),
+            obj(Kind::UserMailbox, "bob", "Bob Berg"),
+            carol,
+            sales,
+            obj(Kind::SharedMailbox, "support", "Support"),
+            team,
+            staff,
+            obj(Kind::UserMailbox, "dave", "Dave Dunn"),
+        ],
+        grants: vec![
+            grant("sales", "alice", "FullAccess", Some(true)),
+            grant("support", "salesteam", "FullAccess", Some(false)),
+            grant("support", "dave", "FullAccess", Some(false)),
+            grant("support", "bob", "SendAs", None),
+            grant("sales", "alice", "SendAs", None),
+            grant("sales", "carol", "SendOnBehalf", None),
+        ],
+        deleted: vec!["dave".into()],
+    }
+}
+
+/// A random directory with `mailboxes` mailboxes (about 80% user, 18% shared, 2% room; a third
+/// named by object id), `mailboxes / 50 + 2` mail-enabled groups and a few plain security groups,
+/// random Full Access / Send As / Send on Behalf grants (shared mailboxes get most), and about 1%
+/// of users deleted so their grants are orphans. Deterministic for a given `seed`.
+pub fn generated_directory_seed(domain: &str, mailboxes: usize, seed: u64) -> DirectorySeed {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut objects = Vec::with_capacity(mailboxes + mailboxes / 40 + 4);
+    let mut users = Vec::new();
+    let mut shared = Vec::new();
+    let mut all_mb = Vec::new();
+    for i in 0..mailboxes {
+        let roll: u32 = rng.random_range(0..100);
+        let (kind, name) = if roll < 80 {
+            (Kind::UserMailbox, format!("user{i:06}"))
+        } else if roll < 98 {
+            (Kind::SharedMailbox, format!("shared{i:06}"))
+        } else {
+            (Kind::RoomMailbox, format!("room{i:06}"))
+        };
+        let mut o = obj(kind, &name, &format!("Mailbox {i}"));
+        o.name_is_object_id = rng.random_bool(0.33);
+        o.alias = Some(name.clone());
+        o.object_id = Some(super::directory::uuid_from(&mut rng as &mut dyn IdSource));
+        match kind {
+            Kind::UserMailbox => users.push(name.clone()),
+            Kind::SharedMailbox => shared.push(name.clone()),
+            _ => {}
+        }
+        all_mb.push(name);
+        objects.push(o);
+    }
+    let groups: Vec<String> = (0..mailboxes / 50 + 2)
+        .map(|i| format!("group{i:05}"))
+        .collect();
+    for g in &groups {
+        let mut o = obj(Kind::MailEnabledSecurityGroup, g, g);
+        o.alias = Some(g.clone());
+        objects.push(o);
+    }
+    for i in 0..3 {
+        let mut o = obj(
+            Kind::SecurityGroup,
+            &format!("secgroup{i}"),
+            "Security group",
+        );
+        o.alias = Some(format!("secgroup{i}"));
+        objects.push(o);
+    }
+    let mut grants = Vec::new();
+    let pick = |rng: &mut ChaCha8Rng, v: &Vec<String>| -> Option<String> {
+        (!v.is_empty()).then(|| v[rng.random_range(0..v.len())].clone())
+    };
+    for mb in &all_mb {
+        let is_shared = mb.starts_with("shared");
+        let n_fa = if is_shared {
+            rng.random_range(1..=5)
+        } else {
+            usize::from(rng.random_bool(0.1))
+        };
+        for _ in 0..n_fa {
+            let trustee = if rng.random_bool(0.15) {
+                pick(&mut rng, &groups)
+            } else {
+                pick(&mut rng, &users)
+            };
+            if let Some(t) = trustee.filter(|t| t != mb) {
+                grants.push(grant(mb, &t, "FullAccess", Some(rng.random_bool(0.7))));
+            }
+        }
+        let n_sa = if is_shared {
+            rng.random_range(0..=2)
+        } else {
+            usize::from(rng.random_bool(0.05))
+        };
+        for _ in 0..n_sa {
+            if let Some(t) = pick(&mut rng, &users).filter(|t| t != mb) {
+                grants.push(grant(mb, &t, "SendAs", None));
+            }
+        }
+        let n_sob = if is_shared {
+            rng.random_range(0..=2)
+        } else {
+            usize::from(rng.random_bool(0.03))
+        };
+        for _ in 0..n_sob {
+            if let Some(t) = pick(&mut rng, &users).filter(|t| t != mb) {
+                grants.push(grant(mb, &t, "SendOnBehalf", None));
+            }
+        }
+    }
+    let mut deleted = Vec::new();
+    for u in &users {
+        if rng.random_bool(0.01) {
+            deleted.push(u.clone());
+        }
+    }
+    DirectorySeed {
+        domain: Some(domain.to_owned()),
+        objects,
+        grants,
+        deleted,
+    }
+}
+
+/// A deterministic per-tenant seed for [`Directory::from_seed`].
+pub fn tenant_rng_seed(scenario_seed: u64, tenant: Uuid) -> u64 {
+    scenario_seed ^ (tenant.as_u128() as u64) ^ ((tenant.as_u128() >> 64) as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn demo_builds_with_orphan_and_guid_named_delegate() {
+        let d = Directory::from_seed(
+            &demo_directory_seed("contoso.onmicrosoft.com"),
+            "contoso.onmicrosoft.com",
+            1,
+        )
+        .unwrap();
+        assert_eq!(d.mailbox_count(), 5);
+        let Resolved::Found(sales) = d.resolve("sales@contoso.onmicrosoft.com", |_| true) else {
+            panic!()
+        };
+        let sob = &d.get(sales).unwrap().perms().send_on_behalf;
+        assert_eq!(sob.len(), 1);
+        let carol = d.get(sob[0]).unwrap();
+        assert_eq!(&*carol.name, carol.external_directory_object_id.to_string());
+        let Resolved::Found(support) = d.resolve("support", |_| true) else {
+            panic!()
+        };
+        let rows = &d.get(support).unwrap().perms().full_access;
+        assert!(
+            rows.iter()
+                .any(|r| d.principal_display(&r.principal).starts_with("S-1-5-21-"))
+        );
+    }
+
+    #[test]
+    fn generated_is_deterministic() {
+        let a = generated_directory_seed("x.onmicrosoft.com", 300, 5);
+        let b = generated_directory_seed("x.onmicrosoft.com", 300, 5);
+        assert_eq!(
+            serde_json::to_string(&a).unwrap(),
+            serde_json::to_string(&b).unwrap()
+        );
+        let d = Directory::from_seed(&a, "x.onmicrosoft.com", 5).unwrap();
+        assert_eq!(d.mailbox_count(), 300 - a.deleted.len());
+    }
+}
