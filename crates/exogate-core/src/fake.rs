@@ -1,0 +1,350 @@
+//! An in-memory, recording [`Microsoft`] for tests and simulations of the domain (no I/O). It
+//! keeps recipients and delegations per tenant, applies changes for real in its memory, and logs
+//! every `apply` call so tests can check what reached "Microsoft". Knobs inject transient errors.
+//! The faithful stand-in for real Microsoft is the `m365-emulator` crate; this is for unit-level
+//! tests of the rules.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+
+use crate::action::{CanonicalAction, OperationKind, Permission, Presence};
+use crate::model::{
+    ExchangeAdminState, IdentityInput, IdentityInputKind, RecipientKind, ResolvedIdentity, TenantId,
+};
+use crate::ports::{
+    ApplyOutcome, MailboxDetails, Microsoft, MsError, PermissionEntry, StatusCheck,
+};
+
+#[derive(Default)]
+struct Tenant {
+    state: Option<ExchangeAdminState>,
+    recipients: Vec<ResolvedIdentity>,
+    /// (permission, mailbox object id, trustee object id)
+    grants: BTreeSet<(&'static str, String, String)>,
+}
+
+/// One recorded `apply` call.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AppliedCall {
+    pub tenant: TenantId,
+    pub action: CanonicalAction,
+    pub outcome: ApplyOutcome,
+}
+
+#[derive(Default)]
+struct Inner {
+    tenants: BTreeMap<TenantId, Tenant>,
+    applied: Vec<AppliedCall>,
+    fail_next_apply: u32,
+    fail_next_current_state: u32,
+    calls: u64,
+}
+
+/// See the module docs.
+#[derive(Default)]
+pub struct FakeMicrosoft {
+    inner: Mutex<Inner>,
+}
+
+fn perm_key(p: Permission) -> &'static str {
+    p.as_str()
+}
+
+impl FakeMicrosoft {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Adds a tenant in state `configured` with mailboxes `alice`, `bob`, `carol` (users) and
+    /// `sales`, `support` (shared) at `domain`. Object ids are derived from the tenant id.
+    pub fn add_demo_tenant(&self, tenant: TenantId, domain: &str) {
+        let mut g = self.lock();
+        let t = g.tenants.entry(tenant).or_default();
+        t.state = Some(ExchangeAdminState::Configured);
+        for (i, (name, kind)) in [
+            ("alice", RecipientKind::UserMailbox),
+            ("bob", RecipientKind::UserMailbox),
+            ("carol", RecipientKind::UserMailbox),
+            ("sales", RecipientKind::SharedMailbox),
+            ("support", RecipientKind::SharedMailbox),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let tid = tenant.to_string();
+            let object_id = format!("{}-{:012}", &tid[..23], i + 1);
+            let mut display = name.to_owned();
+            display[..1].make_ascii_uppercase();
+            t.recipients.push(ResolvedIdentity {
+                object_id,
+                primary_address: format!("{name}@{domain}"),
+                display_name: display,
+                kind,
+            });
+        }
+    }
+
+    pub fn set_state(&self, tenant: TenantId, state: ExchangeAdminState) {
+        self.lock().tenants.entry(tenant).or_default().state = Some(state);
+    }
+
+    /// Makes the next `n` apply calls fail with a transient error (before changing anything).
+    pub fn fail_next_applies(&self, n: u32) {
+        self.lock().fail_next_apply = n;
+    }
+
+    /// Makes the next `n` current_state calls fail with a transient error.
+    pub fn fail_next_current_states(&self, n: u32) {
+        self.lock().fail_next_current_state = n;
+    }
+
+    /// Every apply call so far.
+    pub fn applied(&self) -> Vec<AppliedCall> {
+        self.lock().applied.clone()
+    }
+
+    /// Calls of any kind so far.
+    pub fn calls(&self) -> u64 {
+        self.lock().calls
+    }
+
+    /// Whether `trustee` holds `permission` on `mailbox` (object ids).
+    pub fn holds(
+        &self,
+        tenant: TenantId,
+        permission: Permission,
+        mailbox: &str,
+        trustee: &str,
+    ) -> bool {
+        self.lock().tenants.get(&tenant).is_some_and(|t| {
+            t.grants
+                .contains(&(perm_key(permission), mailbox.to_owned(), trustee.to_owned()))
+        })
+    }
+
+    /// Grants directly (as if done in Exchange outside exogate).
+    pub fn grant_directly(
+        &self,
+        tenant: TenantId,
+        permission: Permission,
+        mailbox: &str,
+        trustee: &str,
+    ) {
+        if let Some(t) = self.lock().tenants.get_mut(&tenant) {
+            t.grants
+                .insert((perm_key(permission), mailbox.to_owned(), trustee.to_owned()));
+        }
+    }
+
+    fn ready(g: &mut Inner, tenant: TenantId) -> Result<&mut Tenant, MsError> {
+        g.calls += 1;
+        let t = g.tenants.get_mut(&tenant).ok_or(MsError::NotConfigured {
+            state: ExchangeAdminState::TenantNotFound,
+            detail: "AADSTS90002".to_owned(),
+        })?;
+        match t.state {
+            Some(ExchangeAdminState::Configured) => Ok(t),
+            Some(state) => Err(MsError::NotConfigured {
+                state,
+                detail: "fake".to_owned(),
+            }),
+            None => Err(MsError::NotConfigured {
+                state: ExchangeAdminState::NotConfigured,
+                detail: "fake".to_owned(),
+            }),
+        }
+    }
+
+    fn entries(
+        t: &Tenant,
+        permission: Permission,
+        mailbox: &ResolvedIdentity,
+    ) -> Vec<PermissionEntry> {
+        let key = perm_key(permission);
+        t.grants
+            .iter()
+            .filter(|(p, m, _)| *p == key && *m == mailbox.object_id)
+            .map(|(_, _, tr)| {
+                let resolved = t.recipients.iter().find(|r| &r.object_id == tr).cloned();
+                PermissionEntry {
+                    trustee: resolved
+                        .as_ref()
+                        .map_or_else(|| tr.clone(), |r| r.primary_address.clone()),
+                    resolved,
+                    access_rights: vec![match permission {
+                        Permission::FullAccess => "FullAccess".to_owned(),
+                        Permission::SendAs => "SendAs".to_owned(),
+                        Permission::SendOnBehalf => "GrantSendOnBehalfTo".to_owned(),
+                    }],
+                    inherited: false,
+                    deny: false,
+                }
+            })
+            .collect()
+    }
+}
+
+#[async_trait]
+impl Microsoft for FakeMicrosoft {
+    async fn check_status(&self, tenant: TenantId) -> Result<StatusCheck, MsError> {
+        let mut g = self.lock();
+        g.calls += 1;
+        let state = match g.tenants.get(&tenant) {
+            None => ExchangeAdminState::TenantNotFound,
+            Some(t) => t.state.unwrap_or(ExchangeAdminState::NotConfigured),
+        };
+        Ok(StatusCheck {
+            state,
+            evidence: format!("fake: {}", state.as_str()),
+        })
+    }
+
+    async fn resolve(
+        &self,
+        tenant: TenantId,
+        identity: &IdentityInput,
+    ) -> Result<ResolvedIdentity, MsError> {
+        let mut g = self.lock();
+        let t = Self::ready(&mut g, tenant)?;
+        let q = identity.as_str().to_ascii_lowercase();
+        let found: Vec<&ResolvedIdentity> = t
+            .recipients
+            .iter()
+            .filter(|r| match identity.kind() {
+                IdentityInputKind::Guid => r.object_id == q,
+                IdentityInputKind::Email => r.primary_address.eq_ignore_ascii_case(&q),
+                IdentityInputKind::Alias => {
+                    r.primary_address
+                        .split('@')
+                        .next()
+                        .is_some_and(|a| a.eq_ignore_ascii_case(&q))
+                        || r.display_name.eq_ignore_ascii_case(&q)
+                }
+            })
+            .collect();
+        match found.as_slice() {
+            [] => Err(MsError::NotFound {
+                identity: identity.to_string(),
+            }),
+            [one] => Ok((*one).clone()),
+            many => Err(MsError::Ambiguous {
+                identity: identity.to_string(),
+                candidates: many.len(),
+            }),
+        }
+    }
+
+    async fn full_access_holders(
+        &self,
+        tenant: TenantId,
+        mailbox: &ResolvedIdentity,
+    ) -> Result<Vec<PermissionEntry>, MsError> {
+        let mut g = self.lock();
+        let t = Self::ready(&mut g, tenant)?;
+        Ok(Self::entries(t, Permission::FullAccess, mailbox))
+    }
+
+    async fn send_as_holders(
+        &self,
+        tenant: TenantId,
+        mailbox: &ResolvedIdentity,
+    ) -> Result<Vec<PermissionEntry>, MsError> {
+        let mut g = self.lock();
+        let t = Self::ready(&mut g, tenant)?;
+        Ok(Self::entries(t, Permission::SendAs, mailbox))
+    }
+
+    async fn mailbox_details(
+        &self,
+        tenant: TenantId,
+        mailbox: &ResolvedIdentity,
+    ) -> Result<MailboxDetails, MsError> {
+        let mut g = self.lock();
+        let t = Self::ready(&mut g, tenant)?;
+        Ok(MailboxDetails {
+            mailbox: mailbox.clone(),
+            email_addresses: vec![format!("SMTP:{}", mailbox.primary_address)],
+            send_on_behalf: Self::entries(t, Permission::SendOnBehalf, mailbox),
+            properties: vec![(
+                "RecipientTypeDetails".to_owned(),
+                mailbox.kind.as_str().to_owned(),
+            )],
+        })
+    }
+
+    async fn current_state(
+        &self,
+        tenant: TenantId,
+        action: &CanonicalAction,
+    ) -> Result<Presence, MsError> {
+        let mut g = self.lock();
+        if g.fail_next_current_state > 0 {
+            g.fail_next_current_state -= 1;
+            return Err(MsError::Unavailable {
+                detail: "fake 503".to_owned(),
+                retry_after_secs: Some(1),
+            });
+        }
+        let t = Self::ready(&mut g, tenant)?;
+        let key = (
+            perm_key(action.operation.permission),
+            action.mailbox.object_id.clone(),
+            action.trustee.object_id.clone(),
+        );
+        Ok(if t.grants.contains(&key) {
+            Presence::Present
+        } else {
+            Presence::Absent
+        })
+    }
+
+    async fn apply(
+        &self,
+        tenant: TenantId,
+        action: &CanonicalAction,
+    ) -> Result<ApplyOutcome, MsError> {
+        let mut g = self.lock();
+        if g.fail_next_apply > 0 {
+            g.fail_next_apply -= 1;
+            g.calls += 1;
+            return Err(MsError::Unavailable {
+                detail: "fake 503".to_owned(),
+                retry_after_secs: Some(1),
+            });
+        }
+        let t = Self::ready(&mut g, tenant)?;
+        let key = (
+            perm_key(action.operation.permission),
+            action.mailbox.object_id.clone(),
+            action.trustee.object_id.clone(),
+        );
+        let changed = match action.operation.kind {
+            OperationKind::Grant => t.grants.insert(key),
+            OperationKind::Remove => t.grants.remove(&key),
+        };
+        let outcome = if changed {
+            ApplyOutcome::Changed
+        } else {
+            ApplyOutcome::AlreadyInState
+        };
+        g.applied.push(AppliedCall {
+            tenant,
+            action: action.clone(),
+            outcome,
+        });
+        Ok(outcome)
+    }
+
+    async fn verify(&self, tenant: TenantId, action: &CanonicalAction) -> Result<bool, MsError> {
+        let p = self.current_state(tenant, action).await?;
+        Ok(p == action.operation.desired())
+    }
+}

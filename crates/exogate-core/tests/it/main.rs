@@ -1,0 +1,9 @@
+//! exogate-core tests: the rules, through the crate's public API.
+
+mod action;
+mod audit;
+mod model;
+mod policy;
+mod request;
+mod support;
+mod tools;

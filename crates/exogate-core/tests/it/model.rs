@@ -1,0 +1,175 @@
+use exogate_core::*;
+
+#[test]
+fn identity_accepts_upn_smtp_guid_and_alias() {
+    let cases = [
+        ("bob@contoso.com", IdentityInputKind::Email),
+        ("  sales@contoso.onmicrosoft.com ", IdentityInputKind::Email),
+        (
+            "8C1B3A4E-1111-4111-8111-111111111111",
+            IdentityInputKind::Guid,
+        ),
+        ("sales", IdentityInputKind::Alias),
+        ("Sales Team", IdentityInputKind::Alias),
+        ("jean.dupont-2", IdentityInputKind::Alias),
+    ];
+    for (input, kind) in cases {
+        let id = IdentityInput::parse(input).unwrap_or_else(|e| panic!("{input:?}: {e}"));
+        assert_eq!(id.kind(), kind, "{input:?}");
+    }
+    assert_eq!(
+        IdentityInput::parse("8C1B3A4E-1111-4111-8111-111111111111")
+            .unwrap()
+            .as_str(),
+        "8c1b3a4e-1111-4111-8111-111111111111"
+    );
+}
+
+#[test]
+fn identity_rejects_hostile_strings() {
+    let long = "a".repeat(257);
+    let hostile = [
+        "",
+        "   ",
+        "*",
+        "bob*",
+        "b?b",
+        "'bob'",
+        "\"bob\"",
+        "bob`",
+        "bob; Remove-Mailbox x",
+        "bob | x",
+        "$(whoami)",
+        "bob\n@x.com",
+        "bob\u{0}",
+        "bob\u{202E}moc",
+        "bo\u{200B}b",
+        "a@b",
+        "a@@b.com",
+        "@contoso.com",
+        "bob @contoso.com",
+        "{bob}",
+        "bob&x",
+        "bob\\x",
+        "bob%",
+        "bob‘",
+        long.as_str(),
+    ];
+    for h in hostile {
+        let err = IdentityInput::parse(h).expect_err(h);
+        assert_eq!(err.code(), "invalid_input", "{h:?}");
+        // The message never echoes control or invisible characters.
+        assert!(
+            !err.to_string().chars().any(|c| c.is_control()
+                || ('\u{200B}'..='\u{200F}').contains(&c)
+                || ('\u{202A}'..='\u{202E}').contains(&c)),
+            "{h:?}"
+        );
+    }
+    assert!(IdentityInput::parse(&"a".repeat(256)).is_ok());
+}
+
+#[test]
+fn newtypes_parse_at_construction() {
+    assert!(CompanyId::parse("contoso").is_ok());
+    assert!(CompanyId::parse("north-wind-2").is_ok());
+    for bad in ["", "Contoso", "-x", "x-", "a b", "a/b", &"a".repeat(64)] {
+        assert_eq!(
+            CompanyId::parse(bad).unwrap_err().code(),
+            "invalid_input",
+            "{bad:?}"
+        );
+    }
+    assert!(TenantId::parse("not-a-guid").is_err());
+    assert_eq!(UserName::parse("Alice").unwrap().as_str(), "alice");
+    assert!(UserName::parse("al ice").is_err());
+    assert_eq!(Role::parse("Manager").unwrap(), Role::Manager);
+    assert!(Role::parse("root").is_err());
+    assert!(
+        Role::Viewer < Role::Technician
+            && Role::Technician < Role::Manager
+            && Role::Manager < Role::Admin
+    );
+    let e = Entitlement::parse("fabrikam,contoso").unwrap();
+    assert_eq!(e.encode(), "contoso,fabrikam");
+    assert!(e.covers(&CompanyId::parse("contoso").unwrap()));
+    assert!(!e.covers(&CompanyId::parse("tailspin").unwrap()));
+    assert_eq!(Entitlement::parse("*").unwrap(), Entitlement::All);
+    assert!(Entitlement::parse("ok,Bad").is_err());
+}
+
+#[test]
+fn exchange_states_have_badges_and_fixes() {
+    for s in ExchangeAdminState::ALL {
+        assert_eq!(ExchangeAdminState::parse(s.as_str()), Some(s));
+        assert!(!s.badge().is_empty());
+        assert_eq!(
+            s.fix().is_empty(),
+            s == ExchangeAdminState::Configured,
+            "{s:?}"
+        );
+    }
+    assert_eq!(ExchangeAdminState::Configured.colour(), BadgeColour::Green);
+    assert_eq!(ExchangeAdminState::RoleMissing.badge(), "Role missing");
+    let failed = StatusRecord {
+        state: ExchangeAdminState::CheckFailed,
+        checked_at: Timestamp::from_unix_secs(10),
+        last_good_at: Some(Timestamp::from_unix_secs(5)),
+        last_good_state: Some(ExchangeAdminState::Configured),
+        detail: "429".into(),
+    };
+    assert_eq!(failed.shown_state(), ExchangeAdminState::Configured);
+    assert!(failed.check_failed());
+}
+
+#[test]
+fn secrets_are_redacted_and_tokens_hashed() {
+    let h = PasswordHash::new("$argon2id$v=19$secret".into());
+    assert!(!format!("{h:?}").contains("secret"));
+    let hash = hash_token_secret("s3cr3t");
+    assert_eq!(hash.len(), 64);
+    assert_ne!(hash, "s3cr3t");
+    assert_eq!(hash, hash_token_secret("s3cr3t"));
+}
+
+#[test]
+fn error_codes_are_stable_and_listed() {
+    let errs = [
+        CoreError::not_found(Entity::Company, "x"),
+        CoreError::forbidden(Denial::RoleTooLow {
+            needed: Role::Manager,
+        }),
+        CoreError::invalid("f", "r".into()),
+        CoreError::conflict(ConflictReason::DigestMismatch),
+        CoreError::NotConfigured {
+            state: ExchangeAdminState::RoleMissing,
+        },
+        CoreError::Unavailable { what: "db".into() },
+        CoreError::internal("boom"),
+    ];
+    let codes: Vec<_> = errs.iter().map(CoreError::code).collect();
+    assert_eq!(
+        codes,
+        [
+            "company_not_found",
+            "role_too_low",
+            "invalid_input",
+            "digest_mismatch",
+            "exchange_role_missing",
+            "unavailable",
+            "internal"
+        ]
+    );
+    for c in codes {
+        assert!(CoreError::ALL_CODES.contains(&c), "{c}");
+    }
+    assert_eq!(errs[0].to_string(), "company `x` not found");
+}
+
+#[test]
+fn timestamps_round_trip() {
+    let t = Timestamp::from_unix_millis(1_800_000_000_123);
+    assert_eq!(Timestamp::from_offset_date_time(t.to_offset_date_time()), t);
+    assert_eq!(t.plus_secs(1).unix_millis(), 1_800_000_001_123);
+    assert_eq!(t.to_string(), "2027-01-15T08:00:00.123Z");
+}
