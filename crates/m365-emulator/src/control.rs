@@ -269,17 +269,13 @@ async fn tenant_create(State(shared): State<Arc<Shared>>, body: Bytes) -> Reply 
         }
     }
     let id = spec.id.unwrap_or_else(|| new_id(&shared));
-    let mut rng = {
-        use rand::SeedableRng as _;
-        let seed: u64 = rand::Rng::random(&mut *shared.rng.lock());
-        rand_chacha::ChaCha8Rng::seed_from_u64(seed)
-    };
+    let rng_seed: u64 = rand::Rng::random(&mut *shared.rng.lock());
     let mut tenant = crate::scenario::new_tenant(
         id,
         &spec.display_name,
         spec.domains.clone(),
         spec.directory.as_ref(),
-        &mut rng,
+        rng_seed,
     )
     .map_err(|e| ControlError::bad_request(e.to_string()))?;
     tenant.deleted = spec.deleted;

@@ -29,7 +29,6 @@ use serde::Deserialize;
 use time::OffsetDateTime;
 use uuid::{Uuid, uuid};
 
-use crate::exchange::Directory;
 use crate::state::{AppRegistration, AppSecret, Knobs, RequiredPermission, Tenant, World, ids};
 
 /// The demo's Exchange app (DESIGN.md §5).
@@ -175,7 +174,7 @@ impl Scenario {
             deleted: false,
             consents,
             roles: Vec::new(),
-            directory: None,
+            directory: serde_json::to_value(crate::exchange::demo_directory_seed(domain)).ok(),
         };
         let mut contoso = tenant(
             DEMO_CONTOSO,
@@ -206,6 +205,8 @@ impl Scenario {
             vec![DEMO_EXCHANGE_APP, DEMO_CONNECT_APP],
         );
         tailspin.deleted = true;
+        tailspin.directory = None;
+
         Self {
             seed: 2026,
             knobs: Knobs::default(),
@@ -249,7 +250,7 @@ impl Scenario {
                 &spec.display_name,
                 spec.domains.clone(),
                 spec.directory.as_ref(),
-                &mut rng,
+                crate::exchange::seed::tenant_rng_seed(self.seed, spec.id),
             )?;
             world.tenants.insert(spec.id, tenant);
             for client_id in &spec.consents {
@@ -284,23 +285,26 @@ impl Scenario {
     }
 }
 
-/// A new live tenant with an Exchange directory built from `directory` (the Exchange half's
-/// seed format), or an empty one.
+/// A new live tenant with an Exchange directory built from `directory` (an
+/// [`crate::exchange::DirectorySeed`] in JSON), or an empty one. `rng_seed` fixes the
+/// directory's generated ids.
 pub fn new_tenant(
     id: Uuid,
     display_name: &str,
     domains: Vec<String>,
     directory: Option<&serde_json::Value>,
-    rng: &mut ChaCha8Rng,
+    rng_seed: u64,
 ) -> Result<Tenant, ScenarioError> {
-    let _ = (directory, &rng);
+    let initial = domains.first().cloned().unwrap_or_default();
+    let directory = crate::exchange::directory_from_json(directory, &initial, rng_seed)
+        .map_err(|e| ScenarioError::Invalid(format!("tenant {id}: {e}")))?;
     Ok(Tenant {
         id,
         display_name: display_name.to_owned(),
         domains,
         deleted: false,
         service_principals: Default::default(),
-        directory: Directory::default(),
+        directory,
     })
 }
 

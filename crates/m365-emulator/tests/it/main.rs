@@ -1,6 +1,11 @@
 //! The emulator's fidelity tests: raw HTTP (reqwest + `serde_json::Value`) against a running
 //! emulator, never exogate's typed client. One binary; modules per surface.
 
+mod admin_centre;
+mod consent;
+mod demo;
 mod entra;
 mod exchange;
+mod graph;
 mod support;
+mod tokens;

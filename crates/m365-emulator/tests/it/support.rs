@@ -277,3 +277,62 @@ fn uuid_like(seed: i64) -> String {
     static N: AtomicU64 = AtomicU64::new(1);
     format!("{seed:x}-{}", N.fetch_add(1, Ordering::Relaxed))
 }
+
+/// Undoes the HTML escaping of the emulator's pages.
+pub fn html_unescape(s: &str) -> String {
+    s.replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&#39;", "'")
+        .replace("&amp;", "&")
+}
+
+/// The value of attribute `attr` in each tag of `html` that starts with `tag_start`
+/// (e.g. `<option ` → every option's `value`).
+pub fn attribute_values(html: &str, tag_start: &str, attr: &str) -> Vec<String> {
+    let needle = format!("{attr}=\"");
+    html.match_indices(tag_start)
+        .filter_map(|(i, _)| {
+            let tag = &html[i..i + html[i..].find('>')?];
+            let start = tag.find(&needle)? + needle.len();
+            let end = start + tag[start..].find('"')?;
+            Some(html_unescape(&tag[start..end]))
+        })
+        .collect()
+}
+
+/// The hidden `<input>`s of `html` as `(name, value)` pairs.
+pub fn hidden_inputs(html: &str) -> Vec<(String, String)> {
+    html.match_indices("<input type=\"hidden\"")
+        .filter_map(|(i, _)| {
+            let tag = &html[i..i + html[i..].find('>')?];
+            let get = |attr: &str| {
+                let needle = format!("{attr}=\"");
+                let start = tag.find(&needle)? + needle.len();
+                let end = start + tag[start..].find('"')?;
+                Some(html_unescape(&tag[start..end]))
+            };
+            Some((get("name")?, get("value")?))
+        })
+        .collect()
+}
+
+/// The `action` of the first `<form>` in `html`.
+pub fn form_action(html: &str) -> String {
+    attribute_values(html, "<form ", "action")
+        .into_iter()
+        .next()
+        .expect("page has a form")
+}
+
+/// Splits a redirect `Location` into its URL without query and its query pairs, in order.
+pub fn split_location(location: &str) -> (String, Vec<(String, String)>) {
+    let url = url::Url::parse(location).expect("Location is an absolute URL");
+    let pairs = url
+        .query_pairs()
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    let mut base = url.clone();
+    base.set_query(None);
+    (base.to_string(), pairs)
+}
