@@ -395,7 +395,7 @@ fn one(out: CmdletOutput, what: &str) -> Result<Value, ExchangeError> {
 }
 
 impl M365Client {
-    /// Get-Recipient for one identity.
+    /// Resolves one identity to its recipient (mailbox, group, mail user).
     pub async fn resolve_recipient(
         &self,
         tenant: Uuid,
@@ -404,8 +404,19 @@ impl M365Client {
         self.resolve_raw(tenant, identity.as_str()).await
     }
 
-    /// Get-Recipient for a value Exchange itself returned (a name or GUID).
+    /// Resolves a value: Get-Mailbox first (it carries the UPN), Get-Recipient for
+    /// recipients without a mailbox (groups, mail users).
     async fn resolve_raw(&self, tenant: Uuid, value: &str) -> Result<Recipient, ExchangeError> {
+        let req = CmdletRequest::new("Get-Mailbox").param("Identity", value);
+        match self
+            .invoke(tenant, &req)
+            .await
+            .and_then(|o| one(o, "Get-Mailbox"))
+        {
+            Ok(v) => return Ok(Recipient::from_value(&v)),
+            Err(ExchangeError::NotFound { .. }) => {}
+            Err(e) => return Err(e),
+        }
         let req = CmdletRequest::new("Get-Recipient").param("Identity", value);
         let out = self.invoke(tenant, &req).await?;
         Ok(Recipient::from_value(&one(out, "Get-Recipient")?))
@@ -435,19 +446,35 @@ impl M365Client {
                 unique.push(v.clone());
             }
         }
-        let reqs = unique
-            .iter()
-            .map(|v| CmdletRequest::new("Get-Recipient").param("Identity", v.as_str()))
-            .collect();
-        let results = self.batch_read(tenant, reqs).await;
         let mut map = HashMap::new();
-        for (v, r) in unique.into_iter().zip(results) {
-            let resolved = match r.and_then(|o| one(o, "Get-Recipient")) {
-                Ok(val) => Some(Recipient::from_value(&val)),
-                Err(ExchangeError::NotFound { .. } | ExchangeError::Ambiguous { .. }) => None,
-                Err(e) => return Err(e),
-            };
-            map.insert(v.to_ascii_lowercase(), resolved);
+        // Get-Mailbox first (it carries the UPN), then Get-Recipient for what is not a mailbox.
+        let mut rest = unique;
+        for cmdlet in ["Get-Mailbox", "Get-Recipient"] {
+            if rest.is_empty() {
+                break;
+            }
+            let reqs = rest
+                .iter()
+                .map(|v| CmdletRequest::new(cmdlet).param("Identity", v.as_str()))
+                .collect();
+            let results = self.batch_read(tenant, reqs).await;
+            let mut missing = Vec::new();
+            for (v, r) in rest.into_iter().zip(results) {
+                match r.and_then(|o| one(o, cmdlet)) {
+                    Ok(val) => {
+                        map.insert(v.to_ascii_lowercase(), Some(Recipient::from_value(&val)));
+                    }
+                    Err(ExchangeError::NotFound { .. }) => missing.push(v),
+                    Err(ExchangeError::Ambiguous { .. }) => {
+                        map.insert(v.to_ascii_lowercase(), None);
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+            rest = missing;
+        }
+        for v in rest {
+            map.insert(v.to_ascii_lowercase(), None);
         }
         Ok(map)
     }

@@ -1,0 +1,246 @@
+//! Typed delegation operations against the emulator's demo directory: reads with identities
+//! resolved, ensure-operations, Send on Behalf kept additive, read-back.
+
+use exogate_exchange::{Change, EnsureOutcome, ExchangeError, Right, TrusteeKind, VerifyOutcome};
+use serde_json::{Value, json};
+
+use crate::support::*;
+
+#[tokio::test]
+async fn mailbox_details_resolve_send_on_behalf_to_upn_and_display_name() {
+    let w = World::demo().await;
+    let client = w.client();
+    let d = client
+        .mailbox_details(CONTOSO, &id("sales@contoso.onmicrosoft.com"))
+        .await
+        .unwrap();
+    assert_eq!(
+        d.mailbox.recipient_type_details.as_deref(),
+        Some("SharedMailbox")
+    );
+    assert!(!d.hidden_from_address_lists);
+    assert_eq!(d.send_on_behalf.len(), 1, "{d:?}");
+    let carol = &d.send_on_behalf[0];
+    assert_eq!(carol.kind, TrusteeKind::User);
+    assert_eq!(carol.upn(), Some("carol@contoso.onmicrosoft.com"));
+    assert_eq!(carol.display_name(), Some("Carol Chen"));
+    // Exchange reports carol by object id, not by UPN.
+    assert_ne!(carol.raw, "carol@contoso.onmicrosoft.com");
+}
+
+#[tokio::test]
+async fn holders_filter_self_and_mark_groups_and_orphans() {
+    let w = World::demo().await;
+    let client = w.client();
+    let fa = client
+        .full_access_holders(CONTOSO, &id("sales"))
+        .await
+        .unwrap();
+    assert_eq!(fa.len(), 1, "{fa:?}");
+    assert_eq!(fa[0].kind, TrusteeKind::User);
+    assert!(fa[0].rights.iter().any(|r| r == "FullAccess"));
+    assert_eq!(
+        fa[0]
+            .recipient
+            .as_ref()
+            .and_then(|r| r.user_principal_name.as_deref()),
+        Some("alice@contoso.onmicrosoft.com")
+    );
+    let fa = client
+        .full_access_holders(CONTOSO, &id("support"))
+        .await
+        .unwrap();
+    let kinds: Vec<_> = fa.iter().map(|h| h.kind).collect();
+    assert!(kinds.contains(&TrusteeKind::Group), "{fa:?}");
+    assert!(kinds.contains(&TrusteeKind::Orphan), "{fa:?}");
+    assert!(fa.iter().all(|h| h.sid.as_deref() != Some("S-1-5-10")));
+
+    let sa = client
+        .send_as_holders(CONTOSO, &id("support"))
+        .await
+        .unwrap();
+    assert_eq!(sa.len(), 1, "{sa:?}");
+    assert_eq!(
+        sa[0]
+            .recipient
+            .as_ref()
+            .and_then(|r| r.display_name.as_deref()),
+        Some("Bob Berg")
+    );
+}
+
+#[tokio::test]
+async fn grant_twice_is_changed_then_already_in_state_for_every_right() {
+    let w = World::demo().await;
+    let client = w.client();
+    let (mbx, who) = (id("support"), id("carol@contoso.onmicrosoft.com"));
+
+    let r = client
+        .grant_full_access(CONTOSO, &mbx, &who, false)
+        .await
+        .unwrap();
+    assert_eq!(r.outcome, EnsureOutcome::Changed);
+    let r = client
+        .grant_full_access(CONTOSO, &mbx, &who, false)
+        .await
+        .unwrap();
+    assert_eq!(r.outcome, EnsureOutcome::AlreadyInState);
+    assert_eq!(r.write_attempts, 0, "Full Access is read first");
+    let truth = w.truth(CONTOSO, "support").await;
+    let row = truth["full_access"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["user"].as_str().is_some_and(|u| u.starts_with("carol")))
+        .cloned()
+        .unwrap_or(Value::Null);
+    assert_eq!(
+        row["automapping"],
+        json!(false),
+        "automapping as asked: {truth}"
+    );
+
+    let r = client.grant_send_as(CONTOSO, &mbx, &who).await.unwrap();
+    assert_eq!(r.outcome, EnsureOutcome::Changed);
+    let r = client.grant_send_as(CONTOSO, &mbx, &who).await.unwrap();
+    assert_eq!(r.outcome, EnsureOutcome::AlreadyInState, "{r:?}");
+
+    let r = client
+        .grant_send_on_behalf(CONTOSO, &mbx, &who)
+        .await
+        .unwrap();
+    assert_eq!(r.outcome, EnsureOutcome::Changed);
+    let r = client
+        .grant_send_on_behalf(CONTOSO, &mbx, &who)
+        .await
+        .unwrap();
+    assert_eq!(r.outcome, EnsureOutcome::AlreadyInState, "{r:?}");
+}
+
+#[tokio::test]
+async fn removing_what_is_absent_is_already_in_state() {
+    let w = World::demo().await;
+    let client = w.client();
+    let (mbx, who) = (id("support"), id("alice"));
+    for right in [Right::FullAccess, Right::SendAs, Right::SendOnBehalf] {
+        let change = Change {
+            right,
+            grant: false,
+            mailbox: mbx.clone(),
+            trustee: who.clone(),
+            automapping: None,
+        };
+        let r = client.ensure(CONTOSO, &change).await.unwrap();
+        assert_eq!(r.outcome, EnsureOutcome::AlreadyInState, "{right:?}: {r:?}");
+    }
+    assert!(w.apply_log(CONTOSO).await.is_empty(), "nothing was applied");
+    // And removing what is there is Changed.
+    let r = client
+        .remove_full_access(CONTOSO, &id("sales"), &who)
+        .await
+        .unwrap();
+    assert_eq!(r.outcome, EnsureOutcome::Changed);
+    let r = client
+        .remove_send_as(CONTOSO, &id("sales"), &who)
+        .await
+        .unwrap();
+    assert_eq!(r.outcome, EnsureOutcome::Changed);
+}
+
+#[tokio::test]
+async fn adding_a_send_on_behalf_delegate_keeps_every_existing_one() {
+    let w = World::demo().await;
+    let client = w.client();
+    let before = w.truth(CONTOSO, "sales").await["send_on_behalf"]
+        .as_array()
+        .unwrap()
+        .len();
+    assert_eq!(before, 1);
+    client
+        .grant_send_on_behalf(CONTOSO, &id("sales"), &id("bob"))
+        .await
+        .unwrap();
+    client
+        .grant_send_on_behalf(CONTOSO, &id("sales"), &id("alice"))
+        .await
+        .unwrap();
+    let truth = w.truth(CONTOSO, "sales").await;
+    let names: Vec<String> = truth["send_on_behalf"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["upn"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    for who in ["carol@", "bob@", "alice@"] {
+        assert!(
+            names.iter().any(|n| n.starts_with(who)),
+            "{who} missing from {names:?}"
+        );
+    }
+    let log = w.apply_log(CONTOSO).await;
+    assert_eq!(log.len(), 2, "{log:?}");
+    assert!(log.iter().all(|e| e["cmdlet"] == json!("Set-Mailbox")));
+    // Removing one delegate leaves the others.
+    client
+        .remove_send_on_behalf(CONTOSO, &id("sales"), &id("bob"))
+        .await
+        .unwrap();
+    let after = w.truth(CONTOSO, "sales").await["send_on_behalf"]
+        .as_array()
+        .unwrap()
+        .len();
+    assert_eq!(after, 2);
+}
+
+#[tokio::test]
+async fn verify_reads_back_through_replication_lag() {
+    let w = World::demo().await;
+    w.freeze_emulator_clock().await;
+    w.knobs(Some(CONTOSO), json!({"replication_lag_ms": 5000}))
+        .await;
+    let client = w.linked_client(Default::default());
+    let r = client
+        .grant_send_as(CONTOSO, &id("support"), &id("alice"))
+        .await
+        .unwrap();
+    assert_eq!(r.outcome, EnsureOutcome::Changed);
+    let v = client
+        .verify(CONTOSO, Right::SendAs, &r.mailbox, &r.trustee, true)
+        .await
+        .unwrap();
+    match v {
+        VerifyOutcome::Confirmed { reads } => assert!(reads >= 2, "lag forced a re-read: {reads}"),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn dropped_connection_after_apply_is_reread_not_replayed() {
+    let w = World::demo().await;
+    w.knobs(Some(CONTOSO), json!({"apply_then_drop_rate": 1.0}))
+        .await;
+    let client = w.client();
+    let r = client
+        .grant_send_as(CONTOSO, &id("support"), &id("carol"))
+        .await
+        .unwrap();
+    assert_eq!(r.outcome, EnsureOutcome::Changed, "{r:?}");
+    let log = w.apply_log(CONTOSO).await;
+    assert_eq!(log.len(), 1, "applied exactly once: {log:?}");
+}
+
+#[tokio::test]
+async fn unknown_mailbox_is_not_found() {
+    let w = World::demo().await;
+    let e = w
+        .client()
+        .grant_full_access(
+            CONTOSO,
+            &id("nobody@contoso.onmicrosoft.com"),
+            &id("alice"),
+            true,
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(e, ExchangeError::NotFound { .. }), "{e:?}");
+}
