@@ -285,8 +285,27 @@ pub fn routes() -> Router<Arc<Shared>> {
         )
         .route("/{tenant}/discovery/v2.0/keys", get(jwks))
         .route("/{tenant}/discovery/keys", get(jwks))
+        .route("/error", get(error_page))
         .merge(token::routes())
         .merge(consent::routes())
+}
+
+/// `GET /error?code=N`: where every `error_uri` points.
+async fn error_page(axum::extract::RawQuery(query): axum::extract::RawQuery) -> Response {
+    let code: String = query
+        .as_deref()
+        .and_then(|q| serde_urlencoded::from_str::<Vec<(String, String)>>(q).ok())
+        .and_then(|pairs| pairs.into_iter().find(|(k, _)| k == "code").map(|(_, v)| v))
+        .filter(|c| !c.is_empty() && c.len() <= 10 && c.bytes().all(|b| b.is_ascii_digit()))
+        .unwrap_or_default();
+    let body = if code.is_empty() {
+        "<h1>Error lookup</h1><p>Give an AADSTS code as <code>?code=N</code>.</p>".to_owned()
+    } else {
+        format!(
+            "<h1>AADSTS{code}</h1><p id=\"error-code\">Error code AADSTS{code}. See the token endpoint's <code>error_description</code> for details.</p>"
+        )
+    };
+    axum::response::Html(html::page("Error lookup", &body)).into_response()
 }
 
 async fn jwks(State(shared): State<Arc<Shared>>) -> Response {
@@ -341,7 +360,7 @@ async fn openid_configuration(
     };
     Json(json!({
         "token_endpoint": format!("{base}/{path_tenant}/oauth2/v2.0/token"),
-        "token_endpoint_auth_methods_supported": ["client_secret_post", "private_key_jwt", "client_secret_basic"],
+        "token_endpoint_auth_methods_supported": ["client_secret_post", "private_key_jwt"],
         "jwks_uri": format!("{base}/{path_tenant}/discovery/v2.0/keys"),
         "response_modes_supported": ["query", "fragment", "form_post"],
         "subject_types_supported": ["pairwise"],

@@ -35,10 +35,26 @@ async fn main() -> anyhow::Result<()> {
     let emulator = m365_emulator::start_on(listener, scenario).await?;
     tracing::info!(base_url = %emulator.base_url, scenario = %args.scenario, "m365-emulator listening");
     println!("{}", emulator.base_url);
-    tokio::signal::ctrl_c()
-        .await
-        .context("waiting for Ctrl-C")?;
+    shutdown_signal().await?;
     tracing::info!("shutting down");
     emulator.shutdown().await?;
     Ok(())
+}
+
+/// Ctrl-C, or SIGTERM on Unix.
+async fn shutdown_signal() -> anyhow::Result<()> {
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .context("installing the SIGTERM handler")?;
+        tokio::select! {
+            r = tokio::signal::ctrl_c() => r.context("waiting for Ctrl-C")?,
+            _ = term.recv() => {}
+        }
+        Ok(())
+    }
+    #[cfg(not(unix))]
+    {
+        tokio::signal::ctrl_c().await.context("waiting for Ctrl-C")
+    }
 }

@@ -23,9 +23,7 @@ use super::{AccessClaims, EXCHANGE_AUDIENCE_ALT, issuer_v1, new_id};
 use crate::state::{AppRegistration, Shared, Tenant, ids};
 
 pub(super) fn routes() -> Router<Arc<Shared>> {
-    Router::new()
-        .route("/{tenant}/oauth2/v2.0/token", post(token))
-        .route("/{tenant}/oauth2/token", post(token))
+    Router::new().route("/{tenant}/oauth2/v2.0/token", post(token))
 }
 
 /// The key under which [`crate::state::Counters::token_requests`] counts a token request:

@@ -321,3 +321,72 @@ async fn demo_mailboxes_are_listed_for_contoso_and_fabrikam_is_forbidden() {
         "not JSON"
     );
 }
+
+#[tokio::test]
+async fn binary_serves_the_demo_and_prints_its_base_url() {
+    use tokio::io::AsyncBufReadExt as _;
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_m365-emulator"))
+        .args(["--scenario", "demo", "--port", "0"])
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("binary starts");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut line = String::new();
+    tokio::io::BufReader::new(stdout)
+        .read_line(&mut line)
+        .await
+        .expect("reads the base URL");
+    let base = line.trim().to_owned();
+    assert!(base.starts_with("http://127.0.0.1:"), "{base}");
+    let http = client();
+    let health: serde_json::Value = http
+        .get(format!("{base}/_emulator/health"))
+        .send()
+        .await
+        .expect("sent")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(health["status"], "ok");
+    let resp = http
+        .post(format!("{base}/{CONTOSO}/oauth2/v2.0/token"))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", EXCHANGE_APP),
+            ("client_secret", EXCHANGE_SECRET),
+            ("scope", EXCHANGE_SCOPE),
+        ])
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(resp.status(), 200);
+    let error_page = http
+        .get(format!("{base}/error?code=90002"))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(error_page.status(), 200);
+    assert!(
+        error_page
+            .text()
+            .await
+            .expect("body")
+            .contains("AADSTS90002")
+    );
+    child.kill().await.expect("stops");
+}
+
+#[tokio::test]
+async fn binary_refuses_a_missing_scenario_file() {
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_m365-emulator"))
+        .args(["--scenario", "/nonexistent/scenario.json"])
+        .output()
+        .await
+        .expect("binary runs");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("scenario"), "{err}");
+}
