@@ -3,4 +3,8 @@
 //! This crate is the edge: configuration, the CLI, the web app and JSON API, the MCP server and
 //! the background worker. Each is a thin adapter over `exogate_core` operations.
 
+pub mod app;
 pub mod config;
+pub mod http;
+pub mod mcp;
+pub mod web;

@@ -1,0 +1,71 @@
+//! The running application: the store, Microsoft, the clock and the settings every adapter
+//! (pages, JSON API, MCP, CLI, worker) shares. Built once from the validated [`Config`].
+
+use std::sync::Arc;
+
+use exogate_core::Timestamp;
+use exogate_core::ops::{Ctx, Settings};
+use exogate_core::ports::{Clock, Microsoft, Store};
+use exogate_exchange::M365Client;
+use tokio::sync::Notify;
+use url::Url;
+
+use crate::config::Config;
+
+/// The wall clock, for production. Tests pass a manual clock.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> Timestamp {
+        Timestamp::from_offset_date_time(time::OffsetDateTime::now_utc())
+    }
+}
+
+/// Settings of the MCP server.
+#[derive(Debug, Clone)]
+pub struct McpSettings {
+    /// `Host` header values accepted on `/mcp`.
+    pub allowed_hosts: Vec<String>,
+    /// Tool calls per API token per minute.
+    pub rate_limit_per_minute: u32,
+}
+
+/// Everything a request handler, tool or command needs. Share it as `Arc<App>`.
+pub struct App {
+    pub store: Arc<dyn Store>,
+    /// Microsoft behind the core's port (the adapter over `m365`).
+    pub ms: Arc<dyn Microsoft>,
+    /// The Microsoft client itself, for what is not a core operation: consent URLs, parsing
+    /// consent callbacks and verifying a new connection.
+    pub m365: M365Client,
+    pub clock: Arc<dyn Clock>,
+    pub settings: Settings,
+    /// The URL people and agents use to reach this server.
+    pub public_url: Url,
+    pub secure_cookies: bool,
+    pub mcp: McpSettings,
+    /// Wakes the background worker (a request was approved, a check was asked for).
+    pub worker_wake: Arc<Notify>,
+}
+
+impl App {
+    /// The context core operations run in.
+    pub fn ctx(&self) -> Ctx<'_> {
+        Ctx::new(&*self.store, &*self.ms, &*self.clock, &self.settings)
+    }
+
+    /// The URL of a path on this server (`path` starts with `/`).
+    pub fn url(&self, path: &str) -> String {
+        let base = self.public_url.as_str().trim_end_matches('/');
+        format!("{base}{path}")
+    }
+
+    /// Core settings derived from the configuration.
+    pub fn settings_from(config: &Config) -> Settings {
+        Settings {
+            request_ttl_secs: config.pending_expiry.whole_seconds(),
+            ..Settings::default()
+        }
+    }
+}
