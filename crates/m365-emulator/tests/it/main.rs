@@ -6,6 +6,7 @@ mod consent;
 mod demo;
 mod entra;
 mod exchange;
+mod exchange_model;
 mod graph;
 mod support;
 mod tokens;
