@@ -311,6 +311,9 @@ fn show(shared: &Shared, version: Version, tenant: &str, query: &str) -> Respons
         Ok(r) => r,
         Err(e) => return e.render(shared),
     };
+    if let Some(response) = missing_v2_scope(shared, &req) {
+        return response;
+    }
     let live: Vec<TenantInfo> = shared
         .world
         .read()
@@ -453,11 +456,36 @@ fn redirect(redirect_uri: &str, pairs: &[(&str, String)]) -> Response {
 }
 
 fn error_redirect(shared: &Shared, req: &Request, code: u32, message: &str) -> Response {
+    error_redirect_with(shared, req, "access_denied", code, message, true)
+}
+
+/// v2 requires `scope`; without it Entra redirects back with `invalid_request` (AADSTS900144).
+fn missing_v2_scope(shared: &Shared, req: &Request) -> Option<Response> {
+    (req.version == Version::V2 && req.scope.is_none()).then(|| {
+        error_redirect_with(
+            shared,
+            req,
+            "invalid_request",
+            900144,
+            "The request body must contain the following parameter: 'scope'.",
+            false,
+        )
+    })
+}
+
+fn error_redirect_with(
+    shared: &Shared,
+    req: &Request,
+    error: &str,
+    code: u32,
+    message: &str,
+    admin_consent: bool,
+) -> Response {
     let trace = new_id(shared);
     let correlation = new_id(shared);
     let stamp = aad_timestamp(shared.clock.now());
     let mut pairs = vec![
-        ("error", "access_denied".to_owned()),
+        ("error", error.to_owned()),
         (
             "error_description",
             format!(
@@ -471,8 +499,10 @@ fn error_redirect(shared: &Shared, req: &Request, code: u32, message: &str) -> R
                 shared.base_url.trim_end_matches('/')
             ),
         ),
-        ("admin_consent", "True".to_owned()),
     ];
+    if admin_consent {
+        pairs.push(("admin_consent", "True".to_owned()));
+    }
     if let Some(state) = &req.state {
         pairs.push(("state", state.clone()));
     }
@@ -485,6 +515,9 @@ fn decide(shared: &Shared, version: Version, tenant: &str, body: &[u8]) -> Respo
         Ok(r) => r,
         Err(e) => return e.render(shared),
     };
+    if let Some(response) = missing_v2_scope(shared, &req) {
+        return response;
+    }
     if params.get("action") == Some("cancel") {
         return error_redirect(
             shared,

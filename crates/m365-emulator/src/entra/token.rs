@@ -241,6 +241,18 @@ fn resource_for_scope(scope: &str) -> Option<&'static str> {
     }
 }
 
+/// A well-formed single `<resource>/.default` scope naming a resource this emulator does not
+/// host (an absolute `https` URI or an app id): AADSTS500011 rather than 70011.
+fn unknown_resource(scope: &str) -> Option<&str> {
+    if scope.contains(char::is_whitespace) {
+        return None;
+    }
+    let resource = scope.strip_suffix("/.default")?;
+    let is_uri =
+        url::Url::parse(resource).is_ok_and(|u| u.scheme() == "https" && u.host_str().is_some());
+    (is_uri || Uuid::parse_str(resource).is_ok()).then_some(resource)
+}
+
 /// The resource app id behind an audience.
 fn resource_app_id(audience: &str) -> Uuid {
     if audience == ids::GRAPH_AUDIENCE {
@@ -421,16 +433,30 @@ fn issue(
     let scope = form
         .get("scope")
         .ok_or_else(|| AadError::missing_parameter("scope"))?;
-    let audience = resource_for_scope(scope.trim()).ok_or_else(|| {
-        AadError::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_scope",
-            70011,
-            format!(
-                "The provided request must include a 'scope' input parameter. The provided value for the input parameter 'scope' is not valid. The scope {scope} is not valid."
-            ),
-        )
-    })?;
+    let audience = match resource_for_scope(scope.trim()) {
+        Some(audience) => audience,
+        None => {
+            return Err(match unknown_resource(scope.trim()) {
+                Some(resource) => AadError::new(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_resource",
+                    500011,
+                    format!(
+                        "The resource principal named {resource} was not found in the tenant named {}. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You might have sent your authentication request to the wrong tenant.",
+                        tenant.display_name
+                    ),
+                ),
+                None => AadError::new(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_scope",
+                    70011,
+                    format!(
+                        "The provided request must include a 'scope' input parameter. The provided value for the input parameter 'scope' is not valid. The scope {scope} is not valid."
+                    ),
+                ),
+            });
+        }
+    };
     let resource = resource_app_id(audience);
     let roles: Vec<String> = sp
         .app_roles

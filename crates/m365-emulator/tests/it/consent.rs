@@ -480,3 +480,31 @@ async fn tampered_consent_posts_never_500() {
             .is_none()
     );
 }
+
+#[tokio::test]
+async fn v2_without_scope_redirects_with_invalid_request() {
+    let env = Env::demo().await;
+    let resp = env
+        .http
+        .get(env.url(&consent_path(V::V2, NORTHWIND)))
+        .query(&[
+            ("client_id", EXCHANGE_APP),
+            ("redirect_uri", REDIRECT),
+            ("state", "s1"),
+        ])
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(resp.status(), 302);
+    let (base, params) = split_location(resp.headers()["location"].to_str().expect("ascii"));
+    assert_eq!(base, REDIRECT);
+    let get = |k: &str| params.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+    assert_eq!(get("error"), Some("invalid_request"));
+    assert!(get("error_description").is_some_and(|d| d.starts_with("AADSTS900144: ")));
+    assert_eq!(get("state"), Some("s1"));
+    assert!(get("tenant").is_none());
+    // v1 needs no scope.
+    let (s, loc, _) = open(&env, V::V1, NORTHWIND, EXCHANGE_APP, REDIRECT, "s1").await;
+    assert_eq!(s, 200);
+    assert!(loc.is_none());
+}

@@ -326,13 +326,36 @@ async fn bad_scope_is_70011() {
         for scope in [
             "https://outlook.office365.com",
             "https://outlook.office365.com/Exchange.ManageAsApp",
-            "https://example.com/.default",
             "openid",
+            "/.default",
+            "api://exogate/.default",
             "https://outlook.office365.com/.default https://graph.microsoft.com/.default",
         ] {
             let (s, b) = request(&env, &cert, CONTOSO, EXCHANGE_APP, scope, cred).await;
             assert_eq!(s, 400, "{cred:?} {scope}");
             assert_aad_error(&b, "invalid_scope", 70011);
+        }
+    }
+}
+
+#[tokio::test]
+async fn unknown_resource_is_500011() {
+    let (env, cert) = env_with_cert().await;
+    for cred in BOTH {
+        for scope in [
+            "https://example.com/.default",
+            "https://vault.azure.net/.default",
+            "00000007-0000-0ff1-ce00-000000000000/.default",
+        ] {
+            let (s, b) = request(&env, &cert, CONTOSO, EXCHANGE_APP, scope, cred).await;
+            assert_eq!(s, 400, "{cred:?} {scope}");
+            assert_aad_error(&b, "invalid_resource", 500011);
+            assert!(
+                b["error_description"]
+                    .as_str()
+                    .unwrap_or("")
+                    .contains("Contoso")
+            );
         }
     }
 }
