@@ -12,7 +12,7 @@ use crate::model::Role;
 use crate::policy;
 use crate::ports::{ApplyOutcome, MsError};
 use crate::request::{
-    ApprovalRequest, Claim, OpOutcome, OperationResult, RequestState, Transition,
+    ApprovalRequest, Claim, Lease, OpOutcome, OperationResult, RequestState, Transition,
 };
 
 /// Claims the next approved request (or one whose lease expired) for `worker`.
@@ -258,11 +258,25 @@ pub async fn execute(ctx: Ctx<'_>, claim: &Claim) -> Result<ApprovalRequest, Cor
     }
     let mut results = Vec::with_capacity(req.actions.len());
     for (idx, action) in req.actions.iter().enumerate() {
-        // Write-ahead: the attempt is on record before Microsoft is called; if the audit write
+        // Write-ahead and fenced: the attempt is on record, and the lease still ours and
+        // extended, before Microsoft is called. If another worker took over, or the audit write
         // fails, nothing is called.
         let ev = event(ctx, AuditKind::ExecutionAttempt, req, claim.attempt)
             .detail(json!({ "attempt": claim.attempt, "index": idx, "worker": claim.worker, "action": action.summary() }));
-        ctx.store.append_audit(ev).await?;
+        let mut beat = req.clone();
+        beat.lease = Some(Lease {
+            worker: claim.worker.clone(),
+            expires_at: ctx.clock.now().plus_secs(ctx.settings.lease_secs),
+        });
+        beat.results.clone_from(&results);
+        let t = Transition {
+            next: beat,
+            expected_state: RequestState::Executing,
+            expected_attempt: Some(claim.attempt),
+        };
+        if !ctx.store.transition(&t, ev).await? {
+            return Err(CoreError::conflict(ConflictReason::LeaseLost));
+        }
         match run_action(ctx, req, idx).await {
             Step::Done(r) => {
                 let ev = event(ctx, AuditKind::ExecutionStep, req, claim.attempt).detail(json!({

@@ -1,0 +1,11 @@
+//! exogate-store conformance suite: every test in `both!` runs once on SQLite (temp file) and
+//! once on PostgreSQL (a fresh database per test on `EXOGATE_TEST_PG_URL`).
+
+mod support;
+
+mod concurrency;
+mod flows;
+mod isolation;
+mod property;
+mod repo;
+mod tamper;
