@@ -2,8 +2,25 @@
 //! directory roles, drive the clock (this file), and read and set knobs, directory objects,
 //! counters and the apply log (the Exchange half's `exchange::control_routes()`).
 //!
-//! Errors are `{"error":{"code":…,"message":…}}` with 400 (bad input), 404 (unknown tenant,
-//! app or service principal) or 409 (already exists).
+//! | route | body | does |
+//! |---|---|---|
+//! | `GET /health` | | `{"status":"ok"}` |
+//! | `GET /clock` | | `{"now","unix","frozen"}` |
+//! | `POST /clock` | `{"freeze_at": RFC 3339 or unix}` / `{"freeze":true}` / `{"advance_secs":n}` / `{"unfreeze":true}` | drives the clock; answers like `GET` |
+//! | `GET /tenants`, `GET /tenants/{tenant}` | | tenants with their service principals |
+//! | `POST /tenants` | `{"id"?, "display_name", "domains":[…], "deleted"?, "directory"?}` | 201; 409 if the id or a domain exists |
+//! | `DELETE /tenants/{tenant}` | | marks it deleted (AADSTS90002 from then on) |
+//! | `GET /tenants/{tenant}/service-principals` | | `{"value":[{object_id, app_id, display_name, app_roles, directory_roles:[{id,name,assigned_at}], …}]}` |
+//! | `POST /tenants/{tenant}/consents` | `{"client_id"}` | admin consent (SP + permissions, no role) |
+//! | `DELETE /tenants/{tenant}/consents/{client_id}` | | removes the SP (204) |
+//! | `PUT`/`DELETE /tenants/{tenant}/service-principals/{client_id}/roles/{role}` | | assigns/removes a directory role (template id or name, e.g. `exchange-admin`) at the emulator time |
+//! | `GET /apps`, `GET /apps/{client_id}` | | app registrations (secrets shown as a 3-character hint) |
+//! | `POST /apps` | an `AppRegistration` (see `scenario`) | registers or replaces (201/200) |
+//! | `DELETE /apps/{client_id}` | | 204 |
+//!
+//! `{tenant}` is a GUID or any of the tenant's domains. Errors are
+//! `{"error":{"code":…,"message":…}}` with 400 (bad input), 404 (unknown tenant, app or service
+//! principal) or 409 (already exists, or the tenant is deleted).
 
 use std::sync::Arc;
 

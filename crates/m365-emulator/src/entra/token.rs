@@ -23,7 +23,7 @@ use super::{AccessClaims, EXCHANGE_AUDIENCE_ALT, issuer_v1, new_id};
 use crate::state::{AppRegistration, Shared, Tenant, ids};
 
 pub(super) fn routes() -> Router<Arc<Shared>> {
-    Router::new().route("/{tenant}/oauth2/v2.0/token", post(token))
+    Router::new().route("/{tenant}/oauth2/v2.0/token", post(token).get(token_get))
 }
 
 /// The key under which [`crate::state::Counters::token_requests`] counts a token request:
@@ -337,6 +337,17 @@ async fn token(
             e.into_response(&shared)
         }
     }
+}
+
+/// `GET` on the token endpoint: AADSTS900561.
+async fn token_get(State(shared): State<Arc<Shared>>) -> Response {
+    AadError::new(
+        StatusCode::BAD_REQUEST,
+        "invalid_request",
+        900561,
+        "The endpoint only accepts POST requests. Received a GET request.",
+    )
+    .into_response(&shared)
 }
 
 /// How the client proved itself: `appidacr` "1" (secret) or "2" (certificate).

@@ -390,3 +390,74 @@ async fn binary_refuses_a_missing_scenario_file() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("scenario"), "{err}");
 }
+
+/// The seed's two steps for Northwind, through the pages: consent, then the role, then Exchange.
+#[tokio::test]
+async fn northwind_walks_from_not_configured_to_configured() {
+    let env = Env::demo().await;
+    let redirect = "http://localhost:8080/companies/3/integrations/microsoft/authorize/callback";
+    // Step 1: admin consent for the Exchange app, as Northwind's Global Administrator.
+    let page = env
+        .http
+        .get(env.url(&format!("/{NORTHWIND}/v2.0/adminconsent")))
+        .query(&[
+            ("client_id", EXCHANGE_APP),
+            ("scope", EXCHANGE_SCOPE),
+            ("redirect_uri", redirect),
+            ("state", "nonce-1"),
+        ])
+        .send()
+        .await
+        .expect("sent")
+        .text()
+        .await
+        .expect("page");
+    let mut form = hidden_inputs(&page);
+    form.push(("account".to_owned(), format!("admin:{NORTHWIND}")));
+    form.push(("action".to_owned(), "accept".to_owned()));
+    let resp = env
+        .http
+        .post(env.url(&form_action(&page)))
+        .form(&form)
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(resp.status(), 302);
+    let (base, params) = split_location(resp.headers()["location"].to_str().expect("ascii"));
+    assert_eq!(base, redirect);
+    assert!(params.contains(&("tenant".to_owned(), NORTHWIND.to_owned())));
+    // Consented but no role: the token has the permission, Exchange answers 403.
+    let token = env.exchange_token(NORTHWIND).await;
+    let (_, c) = decode_jwt(&token);
+    assert_eq!(c["roles"], json!(["Exchange.ManageAsApp"]));
+    assert_eq!(c["wids"], json!([IMPLICIT_WIDS]));
+    let resp = invoke(&env, NORTHWIND, &token, "Get-OrganizationConfig").await;
+    assert_eq!(resp.status(), 403);
+    // Step 2: assign Exchange Administrator on the admin-centre page.
+    let html = env
+        .http
+        .get(env.url(&format!("/_admin/{NORTHWIND}/roles")))
+        .send()
+        .await
+        .expect("sent")
+        .text()
+        .await
+        .expect("page");
+    let button = format!("id=\"assign-exchange-admin-{EXCHANGE_APP}\"");
+    let at = html.find(&button).expect("assign button");
+    let form_html = &html[html[..at].rfind("<form ").expect("form")..at];
+    let resp = env
+        .http
+        .post(env.url(&form_action(form_html)))
+        .form(&hidden_inputs(form_html))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(resp.status(), 303);
+    // The old token keeps its frozen roles; a fresh one works.
+    let fresh = env.exchange_token(NORTHWIND).await;
+    let (_, c) = decode_jwt(&fresh);
+    assert_eq!(c["wids"], json!([EXCHANGE_ADMIN_ROLE, IMPLICIT_WIDS]));
+    let resp = invoke(&env, NORTHWIND, &fresh, "Get-OrganizationConfig").await;
+    assert_eq!(resp.status(), 200);
+}

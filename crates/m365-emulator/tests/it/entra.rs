@@ -634,6 +634,20 @@ async fn malformed_token_requests_get_entra_errors_not_500s() {
 }
 
 #[tokio::test]
+async fn get_on_the_token_endpoint_is_900561() {
+    let env = Env::demo().await;
+    let resp = env
+        .http
+        .get(env.url(&format!("/{CONTOSO}/oauth2/v2.0/token")))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(resp.status(), 400);
+    let b: Value = resp.json().await.expect("json");
+    assert_aad_error(&b, "invalid_request", 900561);
+}
+
+#[tokio::test]
 async fn token_requests_are_counted() {
     let env = Env::demo().await;
     env.exchange_token(CONTOSO).await;
