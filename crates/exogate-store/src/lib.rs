@@ -24,11 +24,21 @@ mod store;
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("migrations/sqlite");
 static PG_MIGRATIONS: Migrator = sqlx::migrate!("migrations/postgres");
 
-/// The database: SQLite or PostgreSQL, chosen by URL.
-#[derive(Clone, Debug)]
+/// The database: SQLite or PostgreSQL, chosen by URL. `Debug` names the backend only (the pool's
+/// options hold the connection password).
+#[derive(Clone)]
 pub enum Db {
     Sqlite(SqlitePool),
     Postgres(PgPool),
+}
+
+impl std::fmt::Debug for Db {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Db::Sqlite(_) => f.write_str("Db::Sqlite"),
+            Db::Postgres(_) => f.write_str("Db::Postgres"),
+        }
+    }
 }
 
 /// Which backend a [`Db`] uses.
@@ -66,8 +76,14 @@ impl Db {
                 .synchronous(SqliteSynchronous::Normal)
                 .busy_timeout(Duration::from_secs(5))
                 .foreign_keys(true);
+            // An in-memory database exists per connection, so it gets exactly one.
+            let max = if url.contains(":memory:") || url.contains("mode=memory") {
+                1
+            } else {
+                max_connections.unwrap_or(4)
+            };
             let pool = SqlitePoolOptions::new()
-                .max_connections(max_connections.unwrap_or(4))
+                .max_connections(max)
                 .connect_with(opts)
                 .await
                 .map_err(OpenError::Connect)?;

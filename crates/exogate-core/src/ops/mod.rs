@@ -10,6 +10,7 @@ use crate::tools::ToolSettings;
 
 pub mod audit;
 pub mod companies;
+pub mod consent;
 pub mod execute;
 pub mod reads;
 pub mod requests;

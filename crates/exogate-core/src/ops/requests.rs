@@ -45,6 +45,7 @@ pub async fn request_write(
     actor: &Actor,
     input: WriteInput,
 ) -> Result<ApprovalRequest, CoreError> {
+    let actor = &super::refresh_actor(ctx, actor).await?;
     policy::can_request(&actor.user, &input.company).map_err(CoreError::forbidden)?;
     let Some(operation) = input.tool.operation() else {
         return Err(CoreError::invalid(
@@ -330,6 +331,7 @@ pub async fn revert(
     id: RequestId,
     new_id: RequestId,
 ) -> Result<ApprovalRequest, CoreError> {
+    let actor = &super::refresh_actor(ctx, actor).await?;
     let orig = get_request(ctx, actor, id).await?;
     policy::can_request(&actor.user, &orig.company).map_err(CoreError::forbidden)?;
     if orig.state != RequestState::Succeeded {

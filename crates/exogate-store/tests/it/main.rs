@@ -4,6 +4,7 @@
 mod support;
 
 mod concurrency;
+mod failures;
 mod flows;
 mod isolation;
 mod property;

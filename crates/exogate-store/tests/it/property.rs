@@ -191,6 +191,46 @@ async fn run_sequence(db: Db, ops_list: Vec<Op>) -> (usize, usize) {
                     .or_default() += 1;
             }
         }
+        // Every transition left its audit event: the request's audit trail ends with the event of
+        // the state it is in.
+        let kinds = w.kinds_for(r.id).await;
+        assert_eq!(
+            kinds.first().map(String::as_str),
+            Some("request.created"),
+            "{kinds:?}"
+        );
+        let last_transition = kinds
+            .iter()
+            .rev()
+            .find(|k| !matches!(k.as_str(), "execution.attempt" | "execution.step"))
+            .map(String::as_str);
+        let expected_last = match r.state {
+            RequestState::Pending => "request.created",
+            RequestState::Rejected => "request.rejected",
+            RequestState::Cancelled => "request.cancelled",
+            RequestState::Expired => "request.expired",
+            RequestState::Succeeded | RequestState::AlreadyInState => "execution.finished",
+            RequestState::Failed => {
+                if kinds.contains(&"execution.refused".to_owned()) {
+                    "execution.refused"
+                } else {
+                    "execution.finished"
+                }
+            }
+            RequestState::Approved | RequestState::Executing => unreachable!(),
+        };
+        assert_eq!(
+            last_transition,
+            Some(expected_last),
+            "{:?}: {kinds:?}",
+            r.state
+        );
+        let approvals = kinds.iter().filter(|k| *k == "request.approved").count();
+        assert_eq!(
+            approvals,
+            usize::from(r.decision.as_ref().is_some_and(|d| d.approved)),
+            "{kinds:?}"
+        );
         if r.state == RequestState::AlreadyInState {
             assert!(
                 r.results
