@@ -566,12 +566,16 @@ struct RegisteredCert {
     sha1: String,
     sha256: String,
     key: DecodingKey,
+    not_before: i64,
+    not_after: i64,
 }
 
 fn parse_certificate(pem: &str) -> Option<RegisteredCert> {
     let (_, pem) = x509_parser::pem::parse_x509_pem(pem.as_bytes()).ok()?;
     let cert = pem.parse_x509().ok()?;
     let key_bytes = cert.public_key().subject_public_key.data.to_vec();
+    let not_before = cert.validity().not_before.timestamp();
+    let not_after = cert.validity().not_after.timestamp();
     let der = &pem.contents;
     let sha1 = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA1_FOR_LEGACY_USE_ONLY, der);
     let sha256 = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, der);
@@ -579,6 +583,8 @@ fn parse_certificate(pem: &str) -> Option<RegisteredCert> {
         sha1: URL_SAFE_NO_PAD.encode(sha1.as_ref()),
         sha256: URL_SAFE_NO_PAD.encode(sha256.as_ref()),
         key: DecodingKey::from_rsa_der(&key_bytes),
+        not_before,
+        not_after,
     })
 }
 
@@ -632,6 +638,18 @@ fn verify_assertion(
                 app.client_id
             ))
         })?;
+    let now_ts = now.unix_timestamp();
+    if now_ts > cert.not_after || now_ts < cert.not_before {
+        return Err(AadError::new(
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+            700027,
+            format!(
+                "Client assertion contains an invalid signature. [Reason - The key used is expired., Thumbprint of key used by client: '{}']",
+                cert.sha256
+            ),
+        ));
+    }
     let mut validation = Validation::new(header.alg);
     validation.validate_exp = false;
     validation.validate_nbf = false;
@@ -676,7 +694,6 @@ fn verify_assertion(
             ),
         ));
     }
-    let now_ts = now.unix_timestamp();
     let exp = claims.exp.unwrap_or(i64::MIN);
     let nbf = claims.nbf.unwrap_or(i64::MIN);
     if now_ts >= exp || now_ts < nbf {

@@ -533,6 +533,40 @@ async fn expired_or_future_assertion_is_rejected_by_the_emulator_clock() {
 }
 
 #[tokio::test]
+async fn expired_certificate_is_700027() {
+    let env = Env::demo().await;
+    env.freeze_clock().await;
+    let t = now(&env).await;
+    let cert = TestCert::generate_valid_until(Some(t + 86_400));
+    register_exchange_app(&env, &cert, json!({})).await;
+    let aud = format!("{}/{CONTOSO}/oauth2/v2.0/token", env.emu.base_url);
+    let a = cert.assertion(
+        Algorithm::PS256,
+        "x5t#S256",
+        None,
+        &assertion_claims(EXCHANGE_APP, &aud, t),
+    );
+    let (s, b) = assertion_request(&env, CONTOSO, EXCHANGE_APP, EXCHANGE_SCOPE, &a).await;
+    assert_eq!(s, 200, "valid certificate: {b}");
+    env.advance_clock(2.0 * 86_400.0).await;
+    let a = cert.assertion(
+        Algorithm::PS256,
+        "x5t#S256",
+        None,
+        &assertion_claims(EXCHANGE_APP, &aud, now(&env).await),
+    );
+    let (s, b) = assertion_request(&env, CONTOSO, EXCHANGE_APP, EXCHANGE_SCOPE, &a).await;
+    assert_eq!(s, 401);
+    assert_aad_error(&b, "invalid_client", 700027);
+    assert!(
+        b["error_description"]
+            .as_str()
+            .unwrap_or("")
+            .contains("expired")
+    );
+}
+
+#[tokio::test]
 async fn reused_jti_is_rejected_only_with_the_knob() {
     for knob in [false, true] {
         let cert = TestCert::generate();

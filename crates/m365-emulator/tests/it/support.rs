@@ -213,11 +213,20 @@ pub struct TestCert {
 
 impl TestCert {
     pub fn generate() -> Self {
+        Self::generate_valid_until(None)
+    }
+
+    /// A certificate whose validity ends at `not_after` (unix seconds), or rcgen's default.
+    pub fn generate_valid_until(not_after: Option<i64>) -> Self {
         let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_RSA_SHA256).expect("RSA key");
-        let cert = rcgen::CertificateParams::new(vec!["exogate-test.example".to_owned()])
-            .expect("cert params")
-            .self_signed(&key)
-            .expect("self-signed cert");
+        let mut params = rcgen::CertificateParams::new(vec!["exogate-test.example".to_owned()])
+            .expect("cert params");
+        if let Some(t) = not_after {
+            params.not_before =
+                time::OffsetDateTime::from_unix_timestamp(t - 86_400 * 30).expect("time");
+            params.not_after = time::OffsetDateTime::from_unix_timestamp(t).expect("time");
+        }
+        let cert = params.self_signed(&key).expect("self-signed cert");
         Self {
             cert_pem: cert.pem(),
             key_pem: key.serialize_pem(),
