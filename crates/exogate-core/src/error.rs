@@ -110,6 +110,8 @@ pub enum ConflictReason {
     },
     /// The change already has the wanted state, or Exchange refused it permanently.
     Rejected { message: String },
+    /// The user has too many pending requests open.
+    TooManyPending { limit: u32 },
 }
 
 impl ConflictReason {
@@ -125,6 +127,7 @@ impl ConflictReason {
             ConflictReason::NotRevertible => "not_revertible",
             ConflictReason::BadTransition { .. } => "bad_transition",
             ConflictReason::Rejected { .. } => "rejected_by_exchange",
+            ConflictReason::TooManyPending { .. } => "too_many_pending",
         }
     }
 }
@@ -146,6 +149,10 @@ impl fmt::Display for ConflictReason {
             ConflictReason::NotRevertible => f.write_str("only a request that succeeded can be reverted"),
             ConflictReason::BadTransition { from, to } => write!(f, "a request cannot go from `{from}` to `{to}`"),
             ConflictReason::Rejected { message } => write!(f, "Exchange refused the change: {message}"),
+            ConflictReason::TooManyPending { limit } => write!(
+                f,
+                "you already have {limit} requests waiting for approval; wait for decisions or cancel some"
+            ),
         }
     }
 }
@@ -248,6 +255,7 @@ impl CoreError {
         "ambiguous_identity",
         "not_revertible",
         "bad_transition",
+        "too_many_pending",
         "rejected_by_exchange",
         "exchange_not_configured",
         "exchange_role_missing",

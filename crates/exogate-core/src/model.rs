@@ -204,6 +204,22 @@ impl fmt::Display for UserName {
     }
 }
 
+/// Text from a tenant (display names, addresses) made safe to show to people and agents: control,
+/// bidi and zero-width characters removed, at most `max` characters (an ellipsis marks a cut).
+pub fn display_safe(s: &str, max: usize) -> String {
+    let cleaned: Vec<char> = s
+        .chars()
+        .filter(|c| !c.is_control() && !is_format_char(*c))
+        .collect();
+    if cleaned.len() > max {
+        let mut out: String = cleaned[..max.saturating_sub(1)].iter().collect();
+        out.push('…');
+        out
+    } else {
+        cleaned.into_iter().collect()
+    }
+}
+
 /// A short free-text label (company name, token name, agent name, reasons): trimmed, no control
 /// or invisible formatting characters, at most `max` characters.
 pub fn parse_label(field: &'static str, s: &str, max: usize) -> Result<String, CoreError> {

@@ -104,6 +104,14 @@ async fn precheck(
             "an action names another company or tenant than its request".to_owned(),
         )));
     }
+    if let Some(d) = &req.decision
+        && ctx.clock.now() > d.at.plus_secs(ctx.settings.approval_ttl_secs)
+    {
+        return Ok(Err((
+            "approval_expired",
+            "the approval expired before the change could run; ask again".to_owned(),
+        )));
+    }
     let Some(company) = ctx.store.get_company(&req.company).await? else {
         return Ok(Err((
             "company_not_found",
@@ -193,7 +201,17 @@ enum Step {
 async fn run_action(ctx: Ctx<'_>, req: &ApprovalRequest, idx: usize) -> Step {
     let action = &req.actions[idx];
     let desired = action.operation.desired();
-    let transient = |e: &MsError| matches!(e, MsError::Unavailable { .. });
+    // Throttling, outages and role propagation pass; anything else is permanent for this request.
+    let transient = |e: &MsError| {
+        matches!(
+            e,
+            MsError::Unavailable { .. }
+                | MsError::NotConfigured {
+                    state: crate::model::ExchangeAdminState::Propagating,
+                    ..
+                }
+        )
+    };
     let failed = |before: Option<Presence>, msg: String| {
         Step::Done(OperationResult {
             outcome: OpOutcome::Failed,

@@ -25,6 +25,11 @@ pub struct Settings {
     pub lease_secs: i64,
     /// Claims after which a request that keeps failing transiently is marked failed.
     pub max_attempts: u32,
+    /// How long an approval stays valid: an approved request not executed within this time is
+    /// refused at execution (default 24 h).
+    pub approval_ttl_secs: i64,
+    /// Most pending requests one user (with all their agents) may have open (default 50).
+    pub max_pending_per_user: u32,
     pub tools: ToolSettings,
 }
 
@@ -34,6 +39,8 @@ impl Default for Settings {
             request_ttl_secs: crate::request::DEFAULT_REQUEST_TTL_SECS,
             lease_secs: 300,
             max_attempts: 5,
+            approval_ttl_secs: 24 * 60 * 60,
+            max_pending_per_user: 50,
             tools: ToolSettings::default(),
         }
     }

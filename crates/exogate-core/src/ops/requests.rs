@@ -54,6 +54,21 @@ pub async fn request_write(
         ));
     };
     let spec = tools::spec(input.tool, &ctx.settings.tools);
+    let limit = ctx.settings.max_pending_per_user;
+    let open = ctx
+        .store
+        .list_requests(&RequestFilter {
+            requester: Some(actor.user.id),
+            states: Some(vec![RequestState::Pending]),
+            limit: Some(limit.saturating_add(1)),
+            ..RequestFilter::default()
+        })
+        .await?;
+    if open.len() >= limit as usize {
+        return Err(CoreError::conflict(ConflictReason::TooManyPending {
+            limit,
+        }));
+    }
     debug_assert_eq!(spec.approval, ApprovalMode::Always);
     let company = load(ctx, &input.company).await?;
     let tenant = connection(&company)?.tenant_id;

@@ -173,3 +173,89 @@ fn timestamps_round_trip() {
     assert_eq!(t.plus_secs(1).unix_millis(), 1_800_000_001_123);
     assert_eq!(t.to_string(), "2027-01-15T08:00:00.123Z");
 }
+
+#[test]
+fn every_error_code_is_listed_once() {
+    let mut errs = vec![
+        CoreError::invalid("f", "r".into()),
+        CoreError::Unavailable { what: "db".into() },
+        CoreError::internal("boom"),
+    ];
+    for e in [
+        Entity::Company,
+        Entity::Connection,
+        Entity::Request,
+        Entity::User,
+        Entity::ApiToken,
+        Entity::Mailbox,
+        Entity::Trustee,
+        Entity::Session,
+        Entity::ConsentState,
+    ] {
+        errs.push(CoreError::not_found(e, "x"));
+    }
+    for d in [
+        Denial::UserDisabled,
+        Denial::NotEntitled,
+        Denial::RoleTooLow {
+            needed: Role::Admin,
+        },
+        Denial::OwnRequest,
+        Denial::DecisionViaMcp,
+        Denial::TokenRevoked,
+        Denial::NotRequester,
+    ] {
+        errs.push(CoreError::forbidden(d));
+    }
+    for c in [
+        ConflictReason::AlreadyDecided { state: "approved" },
+        ConflictReason::Expired,
+        ConflictReason::AlreadyExists,
+        ConflictReason::NotConnected,
+        ConflictReason::DigestMismatch,
+        ConflictReason::LeaseLost,
+        ConflictReason::Ambiguous { candidates: 2 },
+        ConflictReason::NotRevertible,
+        ConflictReason::BadTransition { from: "a", to: "b" },
+        ConflictReason::Rejected {
+            message: "m".into(),
+        },
+        ConflictReason::TooManyPending { limit: 1 },
+    ] {
+        errs.push(CoreError::conflict(c));
+    }
+    for s in ExchangeAdminState::ALL {
+        errs.push(CoreError::NotConfigured { state: s });
+    }
+    let mut codes: Vec<&str> = errs.iter().map(CoreError::code).collect();
+    for c in &codes {
+        assert!(
+            CoreError::ALL_CODES.contains(c),
+            "{c} missing from ALL_CODES"
+        );
+        assert!(
+            c.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'),
+            "{c}"
+        );
+    }
+    codes.sort_unstable();
+    codes.dedup();
+    let mut all = CoreError::ALL_CODES.to_vec();
+    all.sort_unstable();
+    assert_eq!(codes, all);
+    // Messages are lowercase-led and never end with a period.
+    for e in &errs {
+        let m = e.to_string();
+        assert!(!m.ends_with('.'), "{m}");
+    }
+}
+
+#[test]
+fn tenant_text_is_made_safe_to_show() {
+    assert_eq!(
+        display_safe("Bob\u{202E}\u{200B} Smith\n", 100),
+        "Bob Smith"
+    );
+    assert_eq!(display_safe(&"x".repeat(10_000), 10).chars().count(), 10);
+    assert!(display_safe(&"x".repeat(10_000), 10).ends_with('…'));
+}

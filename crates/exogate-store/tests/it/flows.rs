@@ -240,4 +240,23 @@ both! {
         let last = w.store.recent_audit(None, None, 1).await.unwrap().remove(0);
         assert_eq!((last.event.kind.as_str(), last.event.actor_name.as_deref()), ("auth.login_failed", Some("alice")));
     }
+
+    async fn approvals_expire_and_pending_requests_are_capped(db: Db) {
+        let mut w = World::new(db).await;
+        let r = w.write(&w.tech_a, "contoso", ToolName::GrantSendAs, "sales", "bob").await.unwrap();
+        ops::requests::approve(w.ctx(), &w.mgr_a, r.id, None).await.unwrap();
+        w.clock.advance_secs(w.settings.approval_ttl_secs + 1);
+        let refused = ops::execute::run_once(w.ctx(), "w").await.unwrap().unwrap();
+        assert_eq!(refused.state, RequestState::Failed);
+        assert!(refused.message.unwrap().contains("approval expired"));
+        assert!(w.ms.applied().is_empty());
+        w.settings.max_pending_per_user = 3;
+        for trustee in ["alice", "bob", "carol"] {
+            w.write(&w.tech_a, "contoso", ToolName::GrantFullAccess, "support", trustee).await.unwrap();
+        }
+        let err = w.write(&w.tech_a, "contoso", ToolName::GrantFullAccess, "sales", "carol").await.unwrap_err();
+        assert_eq!(err.code(), "too_many_pending");
+        // Another user is not affected.
+        w.write(&w.mgr_a, "contoso", ToolName::GrantFullAccess, "sales", "carol").await.unwrap();
+    }
 }
