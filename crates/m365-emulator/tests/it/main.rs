@@ -8,5 +8,6 @@ mod entra;
 mod exchange;
 mod exchange_model;
 mod graph;
+mod robustness;
 mod support;
 mod tokens;
