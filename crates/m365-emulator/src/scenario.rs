@@ -15,7 +15,8 @@
 //!                 "deleted": false,
 //!                 "consents": ["<client id>"],
 //!                 "roles": [{ "client_id": "<client id>", "role": "Exchange Administrator" }],
-//!                 "directory": { … the Exchange half's seed … } }]
+//!                 "directory": { … the Exchange half's seed … },
+//!                 "knobs": { … replaces the global knobs for this tenant … } }]
 //! }
 //! ```
 //!
@@ -89,6 +90,9 @@ pub struct TenantSpec {
     /// The tenant's Exchange directory, in the Exchange half's seed format.
     #[serde(default)]
     pub directory: Option<serde_json::Value>,
+    /// Knobs for this tenant only (they replace the global knobs for it).
+    #[serde(default)]
+    pub knobs: Option<Knobs>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -175,6 +179,7 @@ impl Scenario {
             consents,
             roles: Vec::new(),
             directory: serde_json::to_value(crate::exchange::demo_directory_seed(domain)).ok(),
+            knobs: None,
         };
         let mut contoso = tenant(
             DEMO_CONTOSO,
@@ -253,6 +258,9 @@ impl Scenario {
                 crate::exchange::seed::tenant_rng_seed(self.seed, spec.id),
             )?;
             world.tenants.insert(spec.id, tenant);
+            if let Some(knobs) = spec.knobs.clone() {
+                world.tenant_knobs.insert(spec.id, knobs);
+            }
             for client_id in &spec.consents {
                 let oid = random_uuid(&mut rng);
                 world

@@ -78,8 +78,9 @@ pub struct World {
     pub apply_log: Vec<ApplyEntry>,
     /// Exchange runtime state (rate buckets, skiptoken key).
     pub exchange: crate::exchange::Runtime,
-    /// `client_id|jti` of every client assertion seen (for `reject_assertion_jti_replay`).
-    pub assertion_jtis: BTreeSet<String>,
+    /// `client_id|jti` of client assertions seen, with their `exp` (for
+    /// `reject_assertion_jti_replay`); expired ones are pruned as new ones arrive.
+    pub assertion_jtis: BTreeMap<String, i64>,
 }
 
 impl World {

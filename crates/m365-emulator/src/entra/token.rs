@@ -719,9 +719,15 @@ fn verify_assertion(
     }
     if let Some(jti) = claims.jti {
         let mut world = shared.world.write();
+        if world.assertion_jtis.len() >= 4096 {
+            world
+                .assertion_jtis
+                .retain(|_, seen_exp| *seen_exp > now_ts);
+        }
         let fresh = world
             .assertion_jtis
-            .insert(format!("{}|{jti}", app.client_id));
+            .insert(format!("{}|{jti}", app.client_id), exp)
+            .is_none();
         if !fresh && knobs.reject_assertion_jti_replay {
             return Err(AadError::new(
                 StatusCode::UNAUTHORIZED,

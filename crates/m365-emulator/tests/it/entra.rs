@@ -258,6 +258,57 @@ async fn wrong_secret_is_7000215() {
 }
 
 #[tokio::test]
+async fn secrets_with_plus_must_be_percent_encoded() {
+    let env = Env::from_json(json!({
+        "apps": [{"client_id": EXCHANGE_APP, "display_name": "x", "secrets": [{"value": "a+b/c=="}]}],
+        "tenants": [{"id": CONTOSO, "display_name": "Contoso", "domains": ["contoso.onmicrosoft.com"],
+                     "consents": [EXCHANGE_APP]}],
+    }))
+    .await;
+    let (s, b) = env
+        .token_secret(CONTOSO, EXCHANGE_APP, "a+b/c==", EXCHANGE_SCOPE)
+        .await;
+    assert_eq!(s, 200, "percent-encoded by the form encoder: {b}");
+    // A raw '+' decodes to a space: the secret no longer matches.
+    let raw = format!(
+        "grant_type=client_credentials&client_id={EXCHANGE_APP}&client_secret=a+b/c==&scope=https%3A%2F%2Foutlook.office365.com%2F.default"
+    );
+    let resp = env
+        .http
+        .post(env.url(&format!("/{CONTOSO}/oauth2/v2.0/token")))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(raw)
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(resp.status(), 401);
+    let b: Value = resp.json().await.expect("json");
+    assert_aad_error(&b, "invalid_client", 7000215);
+}
+
+#[tokio::test]
+async fn per_tenant_knobs_from_the_scenario_apply_to_that_tenant_only() {
+    let env = Env::from_json(json!({
+        "apps": [{"client_id": EXCHANGE_APP, "display_name": "x", "secrets": [{"value": EXCHANGE_SECRET}]}],
+        "tenants": [
+            {"id": CONTOSO, "display_name": "Contoso", "domains": ["contoso.onmicrosoft.com"],
+             "consents": [EXCHANGE_APP], "knobs": {"token_lifetime_secs": 120}},
+            {"id": FABRIKAM, "display_name": "Fabrikam", "domains": ["fabrikam.onmicrosoft.com"],
+             "consents": [EXCHANGE_APP]},
+        ],
+    }))
+    .await;
+    let (_, b) = env
+        .token_secret(CONTOSO, EXCHANGE_APP, EXCHANGE_SECRET, EXCHANGE_SCOPE)
+        .await;
+    assert_eq!(b["expires_in"], 120);
+    let (_, b) = env
+        .token_secret(FABRIKAM, EXCHANGE_APP, EXCHANGE_SECRET, EXCHANGE_SCOPE)
+        .await;
+    assert_eq!(b["expires_in"], 3599);
+}
+
+#[tokio::test]
 async fn expired_secret_is_7000222() {
     let env = Env::demo().await;
     env.freeze_clock().await;
