@@ -1,13 +1,118 @@
-//! The MCP server: the AI agent's tools over streamable HTTP (`/mcp`) and stdio.
+//! The MCP server: the AI agent's tools over streamable HTTP (`/mcp`) and stdio (`exogate mcp`).
+//!
+//! - HTTP is stateless (no sessions, plain JSON responses), so any replica can answer. Every
+//!   request needs `Authorization: Bearer <API token>`; the `Host` header must be one of the
+//!   configured hosts or the public URL's host, and a browser `Origin`, when sent, must be the
+//!   public URL's origin.
+//! - The agent acts as the token's user, with that user's role and company entitlements; the core
+//!   operations enforce them. Write tools only create approval requests; no tool approves,
+//!   rejects, cancels or executes one.
+//! - Everything read from a tenant is sanitized ([`sanitize`]) before it is returned.
+//! - Tool calls are rate-limited per token (`mcp.rate_limit_per_minute`).
 
 use std::sync::Arc;
 
+use anyhow::Context as _;
 use axum::Router;
+use rmcp::ServiceExt as _;
+use rmcp::transport::streamable_http_server::session::never::NeverSessionManager;
+use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
+use secrecy::SecretString;
 
 use crate::app::App;
 
+mod auth;
+mod errors;
+pub mod sanitize;
+mod tools;
+pub mod wire;
+
+pub use auth::TokenLimiter;
+pub use tools::{ExogateMcp, INSTRUCTIONS};
+
+use auth::Caller;
+
+/// The `Host` values `/mcp` accepts: the configured ones plus the public URL's host.
+pub fn allowed_hosts(app: &App) -> Vec<String> {
+    let mut hosts = app.mcp.allowed_hosts.clone();
+    if let Some(h) = app.public_url.host_str() {
+        let h = h.to_owned();
+        if !hosts.iter().any(|x| x.eq_ignore_ascii_case(&h)) {
+            hosts.push(h);
+        }
+    }
+    hosts
+}
+
 /// The `/mcp` endpoint, to be merged into the main router.
 pub fn routes(app: Arc<App>) -> Router {
-    let _ = app;
+    let limiter = Arc::new(TokenLimiter::per_minute(app.mcp.rate_limit_per_minute));
+    let tool_router = tools::build_router();
+    let origin = app.public_url.origin().ascii_serialization();
+    let config = StreamableHttpServerConfig::default()
+        .with_legacy_session_mode(false)
+        .with_json_response(true)
+        .with_sse_keep_alive(None)
+        .with_allowed_hosts(allowed_hosts(&app))
+        .with_allowed_origins([origin])
+        .enforce_origin_validation();
+    let factory_app = app.clone();
+    let service = StreamableHttpService::new(
+        move || {
+            Ok(ExogateMcp::new(
+                factory_app.clone(),
+                Caller::Http {
+                    limiter: limiter.clone(),
+                },
+                tool_router.clone(),
+            ))
+        },
+        Arc::new(NeverSessionManager::default()),
+        config,
+    );
     Router::new()
+        .nest_service("/mcp", service)
+        .layer(axum::middleware::from_fn_with_state(
+            app,
+            auth::authenticate,
+        ))
+}
+
+/// Serves MCP on any rmcp transport (stdio, a duplex pipe in tests) as the owner of `token`.
+/// The token is checked once here (an unknown or revoked token fails at once) and again on every
+/// tool call. Returns when the client disconnects.
+pub async fn serve_transport<T, E, A>(
+    app: Arc<App>,
+    token: &str,
+    transport: T,
+) -> anyhow::Result<()>
+where
+    T: rmcp::transport::IntoTransport<rmcp::RoleServer, E, A>,
+    E: std::error::Error + Send + Sync + 'static,
+{
+    let actor = exogate_core::ops::users::authenticate_token(app.ctx(), token, None)
+        .await
+        .map_err(|e| anyhow::anyhow!("the API token was not accepted: {e}"))?;
+    tracing::info!(user = %actor.user.name, role = %actor.user.role, "MCP session started");
+    let limiter = Arc::new(TokenLimiter::per_minute(app.mcp.rate_limit_per_minute));
+    let server = ExogateMcp::new(
+        app,
+        Caller::Token {
+            token: Arc::new(SecretString::from(token.to_owned())),
+            limiter,
+        },
+        tools::build_router(),
+    );
+    let running = server
+        .serve(transport)
+        .await
+        .context("MCP initialization failed")?;
+    running.waiting().await.context("MCP session failed")?;
+    Ok(())
+}
+
+/// `exogate mcp`: MCP over stdin/stdout as the owner of `token`. Everything else (logs) must go
+/// to stderr: the caller sets up tracing with a stderr writer before calling this.
+pub async fn serve_stdio(app: Arc<App>, token: &str) -> anyhow::Result<()> {
+    serve_transport(app, token, rmcp::transport::stdio()).await
 }

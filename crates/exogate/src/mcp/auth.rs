@@ -1,0 +1,187 @@
+//! Who is calling, and how often. Over HTTP an axum middleware in front of `/mcp` checks the
+//! `Authorization: Bearer <API token>` header on every request and puts the token owner's
+//! [`Actor`] (channel `mcp`) into the request; tools read it from the HTTP parts rmcp hands them.
+//! Over stdio the token given at start is checked again on every call, so a revoked token or a
+//! disabled user stops working at once. Tool calls are rate-limited per token.
+
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use exogate_core::{Actor, ApiTokenId, Channel, CoreError, ops};
+use governor::clock::{Clock as _, DefaultClock};
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use rmcp::model::CallToolResult;
+use rmcp::service::{RequestContext, RoleServer};
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::json;
+
+use super::errors;
+use crate::app::App;
+
+/// Tool calls per API token per period; a keyed token bucket (burst = the per-minute figure).
+pub struct TokenLimiter {
+    inner: DefaultKeyedRateLimiter<ApiTokenId>,
+    clock: DefaultClock,
+}
+
+impl std::fmt::Debug for TokenLimiter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenLimiter").finish_non_exhaustive()
+    }
+}
+
+impl TokenLimiter {
+    /// `per_minute` calls per minute per token (0 is treated as 1).
+    pub fn per_minute(per_minute: u32) -> Self {
+        let n = NonZeroU32::new(per_minute.max(1)).unwrap_or(NonZeroU32::MIN);
+        Self {
+            inner: RateLimiter::keyed(Quota::per_minute(n)),
+            clock: DefaultClock::default(),
+        }
+    }
+
+    /// Takes one call from `token`'s budget, or says how long to wait.
+    pub fn check(&self, token: ApiTokenId) -> Result<(), Duration> {
+        match self.inner.check_key(&token) {
+            Ok(()) => Ok(()),
+            Err(not_until) => Err(not_until.wait_time_from(self.clock.now())),
+        }
+    }
+}
+
+/// How a server instance learns its caller.
+#[derive(Clone)]
+pub(crate) enum Caller {
+    /// From the HTTP request (the middleware authenticated it).
+    Http { limiter: Arc<TokenLimiter> },
+    /// From the token given when stdio started.
+    Token {
+        token: Arc<SecretString>,
+        limiter: Arc<TokenLimiter>,
+    },
+}
+
+impl Caller {
+    fn limiter(&self) -> &TokenLimiter {
+        match self {
+            Caller::Http { limiter } | Caller::Token { limiter, .. } => limiter,
+        }
+    }
+
+    /// The acting user for this call, or an `isError` result.
+    pub(crate) async fn actor(
+        &self,
+        app: &App,
+        ctx: &RequestContext<RoleServer>,
+    ) -> Result<Actor, CallToolResult> {
+        let agent = ctx
+            .peer
+            .peer_info()
+            .map(|i| i.client_info.name.clone())
+            .filter(|n| !n.trim().is_empty());
+        let mut actor = match self {
+            Caller::Http { .. } => ctx
+                .extensions
+                .get::<axum::http::request::Parts>()
+                .and_then(|p| p.extensions.get::<Actor>())
+                .cloned()
+                .ok_or_else(|| errors::unauthenticated("no API token on the request"))?,
+            Caller::Token { token, .. } => {
+                ops::users::authenticate_token(app.ctx(), token.expose_secret(), None)
+                    .await
+                    .map_err(|e| match e {
+                        CoreError::Forbidden { reason } => {
+                            errors::unauthenticated(&reason.to_string())
+                        }
+                        other => errors::core_error(&other, None, &[]),
+                    })?
+            }
+        };
+        if let (Some(name), Channel::Mcp { agent: slot, .. }) = (agent, &mut actor.channel)
+            && slot.is_none()
+        {
+            *slot = exogate_core::parse_label("agent", &name, 100).ok();
+        }
+        Ok(actor)
+    }
+
+    /// Counts one tool call against the caller's token.
+    pub(crate) fn check_rate(&self, actor: &Actor) -> Result<(), CallToolResult> {
+        let Channel::Mcp { token, .. } = &actor.channel else {
+            return Ok(());
+        };
+        self.limiter().check(*token).map_err(|wait| {
+            let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+            tracing::warn!(token = %token, retry_in_secs = secs, "MCP rate limit hit");
+            errors::rate_limited(secs.max(1))
+        })
+    }
+}
+
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.trim().split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return None;
+    }
+    let token = token.trim();
+    (!token.is_empty()).then_some(token)
+}
+
+fn unauthorized(message: &str) -> Response {
+    (
+        StatusCode::UNAUTHORIZED,
+        [(
+            header::WWW_AUTHENTICATE,
+            "Bearer realm=\"exogate\", error=\"invalid_token\"",
+        )],
+        axum::Json(json!({ "error": { "code": "unauthenticated", "message": message } })),
+    )
+        .into_response()
+}
+
+/// The axum middleware in front of `/mcp`: a valid API token or 401.
+pub(crate) async fn authenticate(
+    State(app): State<Arc<App>>,
+    mut req: Request,
+    next: Next,
+) -> Response {
+    let Some(token) = bearer(req.headers()) else {
+        return unauthorized(
+            "send an exogate API token as `Authorization: Bearer <token>` (create one with `exogate token create`)",
+        );
+    };
+    match ops::users::authenticate_token(app.ctx(), token, None).await {
+        Ok(actor) => {
+            req.extensions_mut().insert(actor);
+            next.run(req).await
+        }
+        Err(CoreError::Forbidden { reason }) => {
+            tracing::warn!(
+                reason = reason.code(),
+                "MCP request with a rejected API token"
+            );
+            unauthorized(&format!("the API token was not accepted: {reason}"))
+        }
+        Err(CoreError::NotFound { .. }) => unauthorized("the API token was not accepted"),
+        Err(e @ CoreError::Unavailable { .. }) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            [(header::RETRY_AFTER, "5")],
+            axum::Json(json!({ "error": { "code": e.code(), "message": e.to_string() } })),
+        )
+            .into_response(),
+        Err(e) => {
+            tracing::error!(error = ?e, "MCP authentication failed");
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                axum::Json(json!({ "error": { "code": e.code(), "message": "internal error" } })),
+            )
+                .into_response()
+        }
+    }
+}

@@ -1,0 +1,199 @@
+//! Failures as tool results: `isError: true`, a message an agent can act on, and a structured
+//! `{"error": {code, message, …}}` with the stable core error `code`.
+
+use exogate_core::{ConflictReason, CoreError, Denial, Entity, ExchangeAdminState};
+use rmcp::model::{CallToolResult, ContentBlock};
+use serde_json::{Value, json};
+
+use super::sanitize::escape_hidden;
+
+/// Longest error message returned (characters).
+const MAX_MESSAGE: usize = 2000;
+
+/// A tool error result with `code`, `message` and extra fields.
+pub fn tool_error(code: &str, message: &str, extra: Value) -> CallToolResult {
+    let mut message = escape_hidden(message);
+    if message.chars().count() > MAX_MESSAGE {
+        message = message.chars().take(MAX_MESSAGE).collect::<String>() + "…";
+    }
+    let mut err = json!({ "code": code, "message": message });
+    if let (Some(obj), Value::Object(more)) = (err.as_object_mut(), extra) {
+        obj.extend(more);
+    }
+    let mut r = CallToolResult::error(vec![ContentBlock::text(message)]);
+    r.structured_content = Some(json!({ "error": err }));
+    r
+}
+
+/// `rate_limited`: the token made too many calls.
+pub fn rate_limited(retry_secs: u64) -> CallToolResult {
+    tool_error(
+        "rate_limited",
+        &format!("rate limited: this API token made too many tool calls; retry in {retry_secs} s"),
+        json!({ "retry_after_secs": retry_secs }),
+    )
+}
+
+/// `unauthenticated`: the token is missing, unknown or revoked, or its user is disabled.
+pub fn unauthenticated(detail: &str) -> CallToolResult {
+    tool_error(
+        "unauthenticated",
+        &format!(
+            "the API token was not accepted: {detail}. Ask an exogate user for a valid token."
+        ),
+        json!({}),
+    )
+}
+
+/// The companies shown in "unknown company" errors.
+pub struct KnownCompany {
+    pub id: String,
+    pub name: String,
+}
+
+/// Maps a core error to an actionable tool error. `company` is what the caller passed (if any);
+/// `known` the companies the caller can see (used for unknown-company errors).
+pub fn core_error(e: &CoreError, company: Option<&str>, known: &[KnownCompany]) -> CallToolResult {
+    let company_shown = company.map(escape_hidden).unwrap_or_default();
+    match e {
+        CoreError::NotFound {
+            what: Entity::Company,
+            ..
+        }
+        | CoreError::Forbidden {
+            reason: Denial::NotEntitled,
+        } => unknown_company(&company_shown, known),
+        CoreError::Invalid {
+            field: "company_id",
+            ..
+        } => unknown_company(&company_shown, known),
+        CoreError::NotConfigured { state } => not_configured(e.code(), &company_shown, *state),
+        CoreError::Conflict {
+            reason: ConflictReason::NotConnected,
+        } => tool_error(
+            e.code(),
+            &format!(
+                "company `{company_shown}` is not connected to Microsoft 365. Fix: a person connects it on the company's integrations page in exogate."
+            ),
+            json!({ "company": company_shown }),
+        ),
+        CoreError::NotFound {
+            what: what @ (Entity::Mailbox | Entity::Trustee),
+            id,
+        } => tool_error(
+            e.code(),
+            &format!(
+                "{} `{}` was not found in company `{company_shown}`. Check the spelling, or pass the full email address or UPN (for example `name@{{default_domain}}` from list_companies).",
+                what.as_str(),
+                escape_hidden(id)
+            ),
+            json!({ "identity": escape_hidden(id) }),
+        ),
+        CoreError::Conflict {
+            reason: ConflictReason::Ambiguous { candidates },
+        } => tool_error(
+            e.code(),
+            &format!(
+                "the identity matches {candidates} recipients in company `{company_shown}`. Pass the full email address, UPN or object id instead of a name or alias."
+            ),
+            json!({ "candidates": candidates }),
+        ),
+        CoreError::NotFound {
+            what: Entity::Request,
+            id,
+        } => tool_error(
+            e.code(),
+            &format!(
+                "no approval request `{}` is visible to you. Pass the request_id a write tool returned.",
+                escape_hidden(id)
+            ),
+            json!({}),
+        ),
+        CoreError::Forbidden { reason } => {
+            let hint = match reason {
+                Denial::RoleTooLow { needed } => {
+                    format!(" Your exogate user needs the `{needed}` role; ask an exogate admin.")
+                }
+                Denial::UserDisabled | Denial::TokenRevoked => {
+                    " Ask an exogate admin for a valid token.".to_owned()
+                }
+                _ => String::new(),
+            };
+            tool_error(e.code(), &format!("{e}.{hint}"), json!({}))
+        }
+        CoreError::Invalid { field, reason } => tool_error(
+            e.code(),
+            &format!("invalid `{field}`: {reason}. See the tool's input schema for what to pass."),
+            json!({ "field": field }),
+        ),
+        CoreError::Conflict {
+            reason: ConflictReason::Rejected { message },
+        } => tool_error(
+            e.code(),
+            &format!(
+                "Exchange refused: {}",
+                super::sanitize::tenant_text(message)
+            ),
+            json!({}),
+        ),
+        CoreError::Unavailable { .. } => tool_error(
+            e.code(),
+            &format!("{e}. Retry in a minute; nothing was changed."),
+            json!({ "retry_after_secs": 60 }),
+        ),
+        CoreError::Internal(_) => {
+            tracing::error!(error = ?e, "internal error in an MCP tool");
+            tool_error(
+                e.code(),
+                "internal error in exogate; nothing was changed. Retry later or tell an exogate admin.",
+                json!({}),
+            )
+        }
+        CoreError::Conflict { .. } | CoreError::NotFound { .. } => {
+            tool_error(e.code(), &e.to_string(), json!({}))
+        }
+    }
+}
+
+fn unknown_company(company: &str, known: &[KnownCompany]) -> CallToolResult {
+    let list = if known.is_empty() {
+        "You are not entitled to any company; ask an exogate admin.".to_owned()
+    } else {
+        format!(
+            "Companies you can use: {}.",
+            known
+                .iter()
+                .map(|k| format!("`{}` ({})", k.id, k.name))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    };
+    tool_error(
+        "company_not_found",
+        &format!(
+            "unknown company `{company}`. {list} Pass the `id`, as list_companies returns it."
+        ),
+        json!({
+            "company": company,
+            "known_companies": known.iter().map(|k| json!({ "id": k.id, "name": k.name })).collect::<Vec<_>>(),
+        }),
+    )
+}
+
+fn not_configured(code: &str, company: &str, state: ExchangeAdminState) -> CallToolResult {
+    tool_error(
+        code,
+        &format!(
+            "Exchange Admin is not ready for company `{company}`: the badge reads \"{}\" ({}). Fix: {} A person must do this in exogate and the customer's tenant; retry afterwards.",
+            state.badge(),
+            state.as_str(),
+            state.fix()
+        ),
+        json!({
+            "company": company,
+            "state": state.as_str(),
+            "badge": state.badge(),
+            "fix": state.fix(),
+        }),
+    )
+}
