@@ -1,13 +1,134 @@
 //! The web app and JSON API: server-rendered pages, `/api/v1/`, the consent callback,
 //! `/healthz` and `/metrics`.
+//!
+//! Layout: [`auth`] (passwords, sessions, the `Auth` extractor), [`pages`] (HTML pages over
+//! askama templates in `templates/`), [`consent`] (connect / authorize / callback), [`api`] (JSON
+//! API), [`view`] (view models shared by pages and API), [`ops`] (health and metrics),
+//! [`error`] (the one mapping of errors to HTTP). Assets under `assets/` are embedded.
+//!
+//! CSRF: `tower_http::csrf::CsrfLayer` (Sec-Fetch-Site / Origin) covers every route here, and
+//! every form and every session-authenticated API change also carries the session's CSRF token.
+
+pub mod api;
+pub mod auth;
+pub mod consent;
+pub mod error;
+pub mod ops;
+pub mod pages;
+pub mod view;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use rust_embed::RustEmbed;
+use tower_http::csrf::CsrfLayer;
+use tower_http::set_header::SetResponseHeaderLayer;
 
 use crate::app::App;
 
-/// Every web and API route.
+pub use auth::{PasswordError, hash_password, verify_password};
+
+/// State of every web handler: the app and the web layer's metrics.
+#[derive(Clone)]
+pub struct WebState {
+    pub app: Arc<App>,
+    pub metrics: Arc<ops::Metrics>,
+}
+
+#[derive(RustEmbed)]
+#[folder = "assets/"]
+struct Assets;
+
+async fn asset(Path(path): Path<String>) -> Response {
+    match Assets::get(&path) {
+        Some(file) => {
+            let mime = file.metadata.mimetype().to_owned();
+            let mut r = (StatusCode::OK, file.data.into_owned()).into_response();
+            if let Ok(v) = HeaderValue::from_str(&mime) {
+                r.headers_mut().insert(header::CONTENT_TYPE, v);
+            }
+            r.headers_mut().insert(
+                header::CACHE_CONTROL,
+                HeaderValue::from_static("public, max-age=300"),
+            );
+            r
+        }
+        None => error::ApiError(error::HttpError::not_found()).into_response(),
+    }
+}
+
+async fn root() -> axum::response::Redirect {
+    axum::response::Redirect::to("/companies")
+}
+
+async fn fallback(State(_): State<WebState>, req: axum::extract::Request) -> Response {
+    if req.uri().path().starts_with("/api/") {
+        error::ApiError(error::HttpError::not_found()).into_response()
+    } else {
+        error::PageError(error::HttpError::not_found()).into_response()
+    }
+}
+
+/// Every web and API route, with CSRF protection, security headers and request metrics.
 pub fn routes(app: Arc<App>) -> Router {
-    Router::new().with_state(app)
+    let st = WebState {
+        app,
+        metrics: Arc::new(ops::Metrics::default()),
+    };
+    let pages = Router::new()
+        .route("/", get(root))
+        .route("/login", get(pages::login_page).post(pages::login_submit))
+        .route("/logout", post(pages::logout))
+        .route("/companies", get(pages::companies))
+        .route("/companies/{id}/integrations", get(pages::integrations))
+        .route("/companies/{id}/mailbox", get(pages::mailbox))
+        .route("/companies/{id}/requests", post(pages::request_change))
+        .route("/companies/{id}/connect", post(consent::connect))
+        .route("/companies/{id}/authorize", post(consent::authorize))
+        .route("/companies/{id}/disconnect", post(consent::disconnect))
+        .route("/consent/callback", get(consent::callback))
+        .route("/approvals", get(pages::approvals))
+        .route("/requests/{id}", get(pages::request_page))
+        .route("/requests/{id}/decide", post(pages::decide))
+        .route("/requests/{id}/cancel", post(pages::cancel))
+        .route("/requests/{id}/revert", post(pages::revert))
+        .route("/audit", get(pages::audit))
+        .route("/assets/{*path}", get(asset))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(
+                "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; frame-ancestors 'none'; form-action 'self' http: https:; base-uri 'none'",
+            ),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::X_FRAME_OPTIONS,
+            HeaderValue::from_static("DENY"),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("no-referrer"),
+        ));
+    Router::new()
+        .merge(pages)
+        .merge(api::routes())
+        .route("/healthz", get(ops::healthz))
+        .route("/metrics", get(ops::metrics))
+        .fallback(fallback)
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .layer(CsrfLayer::new())
+        .layer(axum::middleware::from_fn_with_state(st.clone(), ops::track))
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+            StatusCode::GATEWAY_TIMEOUT,
+            Duration::from_secs(60),
+        ))
+        .layer(axum::extract::DefaultBodyLimit::max(64 * 1024))
+        .with_state(st)
 }

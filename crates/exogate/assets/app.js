@@ -1,0 +1,100 @@
+// exogate: the only script. (1) The integrations page re-checks the Exchange Admin status when
+// the tab regains focus (the technician comes back from Microsoft's consent tab), when the
+// consent callback in another tab reports back, and on the Re-check button, and updates the
+// badge without a reload. (2) The consent callback page tells other tabs it finished.
+(function () {
+  "use strict";
+
+  function $(id) { return document.getElementById(id); }
+
+  // (2) Consent callback page: announce the outcome to the other exogate tabs.
+  var result = $("consent-result");
+  if (result) {
+    try {
+      localStorage.setItem("exogate:consent", JSON.stringify({
+        company: result.dataset.company, outcome: result.dataset.outcome, at: Date.now()
+      }));
+    } catch (e) { /* storage disabled: the focus re-check still works */ }
+  }
+
+  // Confirmation for dangerous forms.
+  document.querySelectorAll("form[data-confirm]").forEach(function (f) {
+    f.addEventListener("submit", function (ev) {
+      if (!window.confirm(f.dataset.confirm)) { ev.preventDefault(); }
+    });
+  });
+
+  // (1) Integrations page.
+  var box = $("exchange-status");
+  if (!box) { return; }
+  var company = box.dataset.company;
+  var csrf = box.dataset.csrf;
+  var inFlight = false;
+  var again = false;
+  var lastRun = 0;
+  var pollTimer = null;
+
+  function render(s) {
+    var badge = $("exchange-badge");
+    badge.textContent = s.badge;
+    badge.className = "badge " + s.colour;
+    badge.dataset.state = s.state;
+    box.dataset.state = s.state;
+    $("exchange-fix").textContent = s.fix;
+    var help = $("exchange-help");
+    while (help.firstChild) { help.removeChild(help.firstChild); }
+    (s.help || []).forEach(function (h) {
+      var li = document.createElement("li");
+      li.textContent = h;
+      help.appendChild(li);
+    });
+    $("last-check").textContent = s.checked_at || "never";
+    $("check-detail").textContent = s.detail || "";
+    $("check-warning").hidden = !s.check_failed;
+    // While Microsoft propagates the role, keep looking.
+    if (pollTimer) { clearTimeout(pollTimer); pollTimer = null; }
+    if (s.state === "propagating") { pollTimer = setTimeout(function () { recheck("poll"); }, 15000); }
+  }
+
+  function recheck(why) {
+    if (inFlight) { again = true; return; }
+    var now = Date.now();
+    if (why !== "button" && now - lastRun < 1000) { return; }
+    lastRun = now;
+    inFlight = true;
+    $("recheck-state").textContent = "Checking…";
+    fetch("/api/v1/companies/" + encodeURIComponent(company) + "/status/check", {
+      method: "POST",
+      credentials: "same-origin",
+      headers: { "x-csrf-token": csrf, "accept": "application/json" }
+    }).then(function (r) {
+      return r.json().then(function (body) { return { ok: r.ok, body: body }; });
+    }).then(function (x) {
+      if (x.ok) {
+        render(x.body);
+        $("recheck-state").textContent = "";
+      } else {
+        $("recheck-state").textContent = (x.body.error && x.body.error.message) || "check failed";
+      }
+    }).catch(function () {
+      $("recheck-state").textContent = "exogate could not be reached";
+    }).then(function () {
+      inFlight = false;
+      if (again) { again = false; recheck("again"); }
+    });
+  }
+
+  $("recheck").addEventListener("click", function () { recheck("button"); });
+  document.addEventListener("visibilitychange", function () {
+    if (document.visibilityState === "visible") { recheck("visible"); }
+  });
+  window.addEventListener("focus", function () { recheck("focus"); });
+  window.addEventListener("storage", function (ev) {
+    if (ev.key !== "exogate:consent" || !ev.newValue) { return; }
+    try {
+      var m = JSON.parse(ev.newValue);
+      if (m.company === company) { recheck("consent"); }
+    } catch (e) { /* ignore */ }
+  });
+  if (box.dataset.state === "propagating") { pollTimer = setTimeout(function () { recheck("poll"); }, 15000); }
+})();

@@ -1,0 +1,307 @@
+//! Who is calling: passwords (argon2), web sessions kept through the core `Store`, the
+//! per-session CSRF token, and the [`Auth`] extractor (session cookie or
+//! `Authorization: Bearer <api token>`).
+//!
+//! A session id is 256 random bits, sent only in an `HttpOnly`, `SameSite=Lax` cookie (`Secure`
+//! and `__Host-` prefixed when `App::secure_cookies`); the store keeps its SHA-256, so a copy of
+//! the database does not hold live session ids. Login always issues a NEW id (no fixation).
+
+use std::collections::BTreeMap;
+
+use argon2::{Argon2, PasswordHasher, PasswordVerifier};
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
+use base64::Engine;
+use exogate_core::ops::users;
+use exogate_core::{Actor, Channel, SessionRecord, Timestamp, User, UserId};
+use serde::{Deserialize, Serialize};
+
+use super::WebState;
+use super::error::HttpError;
+
+/// Idle lifetime of a web session.
+pub const SESSION_IDLE_SECS: i64 = 8 * 60 * 60;
+/// A session's expiry is pushed forward at most this often (saves a write per request).
+const SESSION_TOUCH_SECS: i64 = 5 * 60;
+
+/// Why a password could not be hashed.
+#[derive(Debug, thiserror::Error)]
+#[error("password hashing failed: {0}")]
+pub struct PasswordError(String);
+
+/// Hashes a password with argon2id (default parameters, random salt) into a PHC string for
+/// `User.password_hash`. CPU- and memory-heavy: call it from `spawn_blocking` in async code.
+pub fn hash_password(password: &str) -> Result<String, PasswordError> {
+    Argon2::default()
+        .hash_password(password.as_bytes())
+        .map(|h| h.to_string())
+        .map_err(|e| PasswordError(e.to_string()))
+}
+
+/// Whether `password` matches the PHC string `phc`. A malformed `phc` never matches.
+/// CPU- and memory-heavy: call it from `spawn_blocking` in async code.
+pub fn verify_password(password: &str, phc: &str) -> bool {
+    Argon2::default()
+        .verify_password(password.as_bytes(), phc)
+        .is_ok()
+}
+
+/// Draws `n` random bytes and encodes them base64url without padding.
+pub(crate) fn random_token(n: usize) -> String {
+    let mut buf = vec![0u8; n];
+    rand::fill(&mut buf[..]);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(buf)
+}
+
+/// Lowercase hex SHA-256.
+pub(crate) fn sha256_hex(s: &str) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(s.as_bytes()))
+}
+
+/// Constant-time comparison of two strings.
+pub(crate) fn same(a: &str, b: &str) -> bool {
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
+}
+
+/// The last outcome of a consent attempt in this session, per company.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ConsentOutcome {
+    /// `connected`, `authorized`, `wrong_tenant`, `declined`, `failed`, `refused`.
+    pub outcome: String,
+    pub message: String,
+    pub at: i64,
+}
+
+/// What a session row holds (JSON in `SessionRecord.data`).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct SessionData {
+    pub user: String,
+    pub csrf: String,
+    pub touched: i64,
+    #[serde(default)]
+    pub consent: BTreeMap<String, ConsentOutcome>,
+}
+
+/// A live session: the stored id (the hash of the cookie value) and its data.
+#[derive(Clone, Debug)]
+pub struct Session {
+    pub id_hash: String,
+    pub data: SessionData,
+}
+
+/// The session cookie's name for these settings.
+pub fn cookie_name(secure: bool) -> &'static str {
+    if secure {
+        "__Host-exogate_session"
+    } else {
+        "exogate_session"
+    }
+}
+
+/// A `Set-Cookie` value for a session id (or an expired one to clear it when `value` is None).
+pub fn session_cookie(secure: bool, value: Option<&str>) -> HeaderValue {
+    let mut c = Cookie::build((cookie_name(secure), value.unwrap_or("").to_owned()))
+        .path("/")
+        .http_only(true)
+        .same_site(SameSite::Lax)
+        .secure(secure)
+        .build();
+    if value.is_none() {
+        c.make_removal();
+    }
+    HeaderValue::from_str(&c.to_string()).unwrap_or_else(|_| HeaderValue::from_static(""))
+}
+
+impl Session {
+    /// Saves the session with a fresh idle expiry.
+    pub async fn save(&mut self, st: &WebState) -> Result<(), HttpError> {
+        let now = st.app.clock.now();
+        self.data.touched = now.unix_millis();
+        let rec = SessionRecord {
+            id: self.id_hash.clone(),
+            data: serde_json::to_string(&self.data)
+                .map_err(|e| HttpError::from(exogate_core::CoreError::internal(e.to_string())))?,
+            expires_at: now.plus_secs(SESSION_IDLE_SECS),
+        };
+        st.app
+            .store
+            .put_session(&rec)
+            .await
+            .map_err(|e| HttpError::from(exogate_core::CoreError::from(e)))
+    }
+
+    /// Creates a new session for `user` and returns it with the cookie value to send.
+    pub async fn create(st: &WebState, user: UserId) -> Result<(Session, String), HttpError> {
+        let value = random_token(32);
+        let mut s = Session {
+            id_hash: sha256_hex(&value),
+            data: SessionData {
+                user: user.to_string(),
+                csrf: random_token(32),
+                touched: 0,
+                consent: BTreeMap::new(),
+            },
+        };
+        s.save(st).await?;
+        Ok((s, value))
+    }
+
+    /// Loads the session named by the request's cookie, if live.
+    pub async fn from_headers(st: &WebState, headers: &HeaderMap) -> Option<Session> {
+        let jar = CookieJar::from_headers(headers);
+        let value = jar
+            .get(cookie_name(st.app.secure_cookies))?
+            .value()
+            .to_owned();
+        if value.is_empty() || value.len() > 128 {
+            return None;
+        }
+        let id_hash = sha256_hex(&value);
+        let now = st.app.clock.now();
+        let rec = st.app.store.get_session(&id_hash, now).await.ok()??;
+        let data: SessionData = serde_json::from_str(&rec.data).ok()?;
+        let mut s = Session { id_hash, data };
+        if now.unix_millis() - s.data.touched > SESSION_TOUCH_SECS * 1000 {
+            let _ = s.save(st).await;
+        }
+        Some(s)
+    }
+
+    /// Whether `token` is this session's CSRF token.
+    pub fn csrf_ok(&self, token: &str) -> bool {
+        same(&self.data.csrf, token)
+    }
+}
+
+/// The caller: a signed-in person (session) or an API token's owner.
+#[derive(Clone, Debug)]
+pub struct Auth {
+    pub actor: Actor,
+    /// Present for cookie sessions, absent for bearer tokens.
+    pub session: Option<Session>,
+}
+
+impl Auth {
+    /// The actor as seen by the JSON API: sessions act through `api`, tokens keep their `mcp`
+    /// channel (so an agent's token can never approve or reject).
+    pub fn api_actor(&self) -> Actor {
+        let mut a = self.actor.clone();
+        if self.session.is_some() {
+            a.channel = Channel::Api;
+        }
+        a
+    }
+
+    /// The CSRF token to put into forms.
+    pub fn csrf(&self) -> &str {
+        self.session.as_ref().map_or("", |s| s.data.csrf.as_str())
+    }
+
+    /// Checks a CSRF token sent with a session-authenticated change. Bearer calls need none.
+    pub fn check_csrf(&self, token: Option<&str>) -> Result<(), HttpError> {
+        match &self.session {
+            None => Ok(()),
+            Some(s) if token.is_some_and(|t| s.csrf_ok(t)) => Ok(()),
+            Some(_) => Err(HttpError::csrf()),
+        }
+    }
+}
+
+async fn user_of(st: &WebState, id: &str) -> Option<User> {
+    let id = UserId::parse(id).ok()?;
+    let user = st.app.store.get_user(id).await.ok()??;
+    (!user.disabled).then_some(user)
+}
+
+impl FromRequestParts<WebState> for Auth {
+    type Rejection = HttpError;
+
+    async fn from_request_parts(parts: &mut Parts, st: &WebState) -> Result<Self, HttpError> {
+        if let Some(v) = parts.headers.get(header::AUTHORIZATION) {
+            let v = v.to_str().map_err(|_| HttpError::unauthenticated())?;
+            let Some(secret) = v
+                .strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+            else {
+                return Err(HttpError::unauthenticated());
+            };
+            let agent = parts
+                .headers
+                .get("x-exogate-agent")
+                .and_then(|a| a.to_str().ok());
+            let actor = users::authenticate_token(st.app.ctx(), secret.trim(), agent).await?;
+            return Ok(Auth {
+                actor,
+                session: None,
+            });
+        }
+        let session = Session::from_headers(st, &parts.headers)
+            .await
+            .ok_or_else(HttpError::unauthenticated)?;
+        let user = user_of(st, &session.data.user)
+            .await
+            .ok_or_else(HttpError::unauthenticated)?;
+        Ok(Auth {
+            actor: Actor {
+                user,
+                channel: Channel::Web,
+            },
+            session: Some(session),
+        })
+    }
+}
+
+impl axum::response::IntoResponse for HttpError {
+    fn into_response(self) -> axum::response::Response {
+        super::error::ApiError(self).into_response()
+    }
+}
+
+/// A fixed argon2 hash to verify against when the user does not exist, so the time a failed
+/// login takes does not reveal whether the name exists.
+pub(crate) fn dummy_hash() -> &'static str {
+    static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    DUMMY.get_or_init(|| hash_password("exogate-dummy-password").unwrap_or_default())
+}
+
+/// Checks a login and returns the user on success. Records the attempt in the audit log.
+pub async fn check_login(st: &WebState, name: &str, password: &str) -> Result<User, HttpError> {
+    let ctx = st.app.ctx();
+    let user = match exogate_core::UserName::parse(name) {
+        Ok(n) => st.app.store.get_user_by_name(&n).await.ok().flatten(),
+        Err(_) => None,
+    };
+    let phc = user
+        .as_ref()
+        .and_then(|u| u.password_hash.as_ref())
+        .map(|h| h.expose().to_owned());
+    let pw = password.to_owned();
+    let matched = tokio::task::spawn_blocking(move || match phc {
+        Some(phc) => verify_password(&pw, &phc),
+        None => {
+            let _ = verify_password(&pw, dummy_hash());
+            false
+        }
+    })
+    .await
+    .unwrap_or(false);
+    let ok = matched && user.as_ref().is_some_and(|u| !u.disabled);
+    let _ = users::record_login(ctx, name, &Channel::Web, ok).await;
+    match (ok, user) {
+        (true, Some(u)) => Ok(u),
+        _ => Err(HttpError::login_failed()),
+    }
+}
+
+/// `now` in milliseconds, for session bookkeeping.
+pub(crate) fn now_ms(st: &WebState) -> i64 {
+    let t: Timestamp = st.app.clock.now();
+    t.unix_millis()
+}

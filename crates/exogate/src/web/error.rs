@@ -1,0 +1,160 @@
+//! The one place where errors become HTTP: [`CoreError`] and the web layer's own failures map to
+//! a status and a stable `code`. The JSON API answers `{"error":{"code","message"}}`
+//! ([`ApiError`]); pages answer an error page ([`PageError`]) or, when nobody is signed in, a
+//! redirect to the login page.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use exogate_core::{ConflictReason, CoreError, Denial};
+use serde_json::json;
+
+/// An HTTP failure: status, stable machine code and a message safe to show.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+}
+
+/// Codes the web layer adds to [`CoreError::ALL_CODES`] (public contract, see `docs/API.md`).
+pub const WEB_CODES: &[&str] = &[
+    "unauthenticated",
+    "csrf_failed",
+    "bad_request",
+    "route_not_found",
+    "login_failed",
+];
+
+impl HttpError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+    pub fn unauthenticated() -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthenticated",
+            "sign in, or send `Authorization: Bearer <api token>`",
+        )
+    }
+    pub fn csrf() -> Self {
+        Self::new(
+            StatusCode::FORBIDDEN,
+            "csrf_failed",
+            "the form or request is missing its CSRF token, or the token does not match the session; reload the page and try again",
+        )
+    }
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "bad_request", message)
+    }
+    pub fn not_found() -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "route_not_found",
+            "there is nothing at this address",
+        )
+    }
+    pub fn login_failed() -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "login_failed",
+            "unknown user or wrong password",
+        )
+    }
+}
+
+/// The HTTP status for a core error.
+pub fn status_of(e: &CoreError) -> StatusCode {
+    match e {
+        CoreError::NotFound { .. } => StatusCode::NOT_FOUND,
+        CoreError::Forbidden {
+            reason: Denial::TokenRevoked,
+        } => StatusCode::UNAUTHORIZED,
+        CoreError::Forbidden { .. } => StatusCode::FORBIDDEN,
+        CoreError::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+        CoreError::Conflict {
+            reason: ConflictReason::Ambiguous { .. },
+        } => StatusCode::UNPROCESSABLE_ENTITY,
+        CoreError::Conflict { .. } => StatusCode::CONFLICT,
+        CoreError::NotConfigured { .. } => StatusCode::CONFLICT,
+        CoreError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+        CoreError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+impl From<CoreError> for HttpError {
+    fn from(e: CoreError) -> Self {
+        let status = status_of(&e);
+        let message = match &e {
+            // Never leak internals; the log has the source.
+            CoreError::Internal(source) => {
+                tracing::error!(error = %source, "internal error");
+                "internal error; the server log has the details".to_owned()
+            }
+            other => other.to_string(),
+        };
+        Self {
+            status,
+            code: e.code(),
+            message,
+        }
+    }
+}
+
+/// An error answered as JSON: `{"error":{"code","message"}}`.
+#[derive(Debug)]
+pub struct ApiError(pub HttpError);
+
+impl<E: Into<HttpError>> From<E> for ApiError {
+    fn from(e: E) -> Self {
+        ApiError(e.into())
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let e = self.0;
+        let body = json!({ "error": { "code": e.code, "message": e.message } });
+        let mut r = (e.status, Json(body)).into_response();
+        if e.status == StatusCode::UNAUTHORIZED {
+            r.headers_mut().insert(
+                axum::http::header::WWW_AUTHENTICATE,
+                axum::http::HeaderValue::from_static("Bearer realm=\"exogate\""),
+            );
+        }
+        r
+    }
+}
+
+/// An error answered as an HTML page (or a redirect to `/login` when nobody is signed in).
+#[derive(Debug)]
+pub struct PageError(pub HttpError);
+
+impl<E: Into<HttpError>> From<E> for PageError {
+    fn from(e: E) -> Self {
+        PageError(e.into())
+    }
+}
+
+impl IntoResponse for PageError {
+    fn into_response(self) -> Response {
+        let e = self.0;
+        if e.code == "unauthenticated" {
+            return Redirect::to("/login").into_response();
+        }
+        let page = super::pages::ErrorPage {
+            nav: None,
+            status: e.status.as_u16(),
+            code: e.code,
+            message: e.message,
+        };
+        (e.status, page).into_response()
+    }
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;
+pub type PageResult<T> = Result<T, PageError>;

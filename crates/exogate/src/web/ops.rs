@@ -1,0 +1,180 @@
+//! `/healthz` (the store answers) and `/metrics` (Prometheus text format): HTTP requests by
+//! route and status with a latency histogram, approval requests by state, companies by Exchange
+//! Admin state, and the audit chain's length.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::time::Instant;
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use exogate_core::request::{RequestFilter, RequestState};
+use parking_lot::Mutex;
+use serde_json::json;
+
+use super::WebState;
+
+/// Latency buckets (seconds).
+const BUCKETS: [f64; 10] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 5.0];
+
+#[derive(Default)]
+struct RouteStats {
+    count: u64,
+    sum_secs: f64,
+    buckets: [u64; BUCKETS.len()],
+}
+
+/// Counters kept by the web layer.
+#[derive(Default)]
+pub struct Metrics {
+    by_route: Mutex<BTreeMap<(String, String, u16), u64>>,
+    latency: Mutex<BTreeMap<String, RouteStats>>,
+}
+
+impl Metrics {
+    fn record(&self, method: &str, route: &str, status: u16, secs: f64) {
+        *self
+            .by_route
+            .lock()
+            .entry((method.to_owned(), route.to_owned(), status))
+            .or_default() += 1;
+        let mut l = self.latency.lock();
+        let s = l.entry(route.to_owned()).or_default();
+        s.count += 1;
+        s.sum_secs += secs;
+        for (i, b) in BUCKETS.iter().enumerate() {
+            if secs <= *b {
+                s.buckets[i] += 1;
+            }
+        }
+    }
+}
+
+/// Middleware: counts every request by matched route (never the raw path) and status.
+pub async fn track(State(st): State<WebState>, req: Request, next: Next) -> Response {
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |m| m.as_str().to_owned());
+    let method = req.method().as_str().to_owned();
+    let start = Instant::now();
+    let resp = next.run(req).await;
+    st.metrics.record(
+        &method,
+        &route,
+        resp.status().as_u16(),
+        start.elapsed().as_secs_f64(),
+    );
+    resp
+}
+
+/// `GET /healthz`: 200 `{"status":"ok"}` when the store answers, else 503.
+pub async fn healthz(State(st): State<WebState>) -> Response {
+    match st.app.store.audit_head().await {
+        Ok(_) => (StatusCode::OK, axum::Json(json!({ "status": "ok" }))).into_response(),
+        Err(e) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            axum::Json(json!({ "status": "unavailable", "error": { "code": "unavailable", "message": e.to_string() } })),
+        )
+            .into_response(),
+    }
+}
+
+fn esc(s: &str) -> String {
+    s.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+/// `GET /metrics`: Prometheus text format 0.0.4.
+pub async fn metrics(State(st): State<WebState>) -> Response {
+    let mut out = String::new();
+    out.push_str("# HELP exogate_http_requests_total HTTP requests by method, route and status.\n# TYPE exogate_http_requests_total counter\n");
+    for ((m, r, s), n) in st.metrics.by_route.lock().iter() {
+        let _ = writeln!(
+            out,
+            "exogate_http_requests_total{{method=\"{}\",route=\"{}\",status=\"{s}\"}} {n}",
+            esc(m),
+            esc(r)
+        );
+    }
+    out.push_str("# HELP exogate_http_request_duration_seconds HTTP request latency by route.\n# TYPE exogate_http_request_duration_seconds histogram\n");
+    for (r, s) in st.metrics.latency.lock().iter() {
+        let r = esc(r);
+        for (i, b) in BUCKETS.iter().enumerate() {
+            let _ = writeln!(
+                out,
+                "exogate_http_request_duration_seconds_bucket{{route=\"{r}\",le=\"{b}\"}} {}",
+                s.buckets[i]
+            );
+        }
+        let _ = writeln!(
+            out,
+            "exogate_http_request_duration_seconds_bucket{{route=\"{r}\",le=\"+Inf\"}} {}",
+            s.count
+        );
+        let _ = writeln!(
+            out,
+            "exogate_http_request_duration_seconds_sum{{route=\"{r}\"}} {}",
+            s.sum_secs
+        );
+        let _ = writeln!(
+            out,
+            "exogate_http_request_duration_seconds_count{{route=\"{r}\"}} {}",
+            s.count
+        );
+    }
+    // Approval requests by state (counted over at most 1000 rows per state).
+    out.push_str("# HELP exogate_approval_requests Approval requests by state (at most 1000 counted per state).\n# TYPE exogate_approval_requests gauge\n");
+    for state in RequestState::ALL {
+        let f = RequestFilter {
+            states: Some(vec![state]),
+            limit: Some(1000),
+            ..RequestFilter::default()
+        };
+        if let Ok(list) = st.app.store.list_requests(&f).await {
+            let _ = writeln!(
+                out,
+                "exogate_approval_requests{{state=\"{}\"}} {}",
+                state.as_str(),
+                list.len()
+            );
+        }
+    }
+    if let Ok(companies) = st.app.store.list_companies().await {
+        let mut by: BTreeMap<&str, u64> = BTreeMap::new();
+        for c in &companies {
+            let s = match (&c.connection, &c.exchange_status) {
+                (None, _) => "not_connected",
+                (Some(_), None) => "unknown",
+                (Some(_), Some(r)) => r.state.as_str(),
+            };
+            *by.entry(s).or_default() += 1;
+        }
+        out.push_str("# HELP exogate_companies Companies by Exchange Admin state.\n# TYPE exogate_companies gauge\n");
+        for (s, n) in by {
+            let _ = writeln!(out, "exogate_companies{{exchange_state=\"{s}\"}} {n}");
+        }
+    }
+    let up = match st.app.store.audit_head().await {
+        Ok(Some((seq, _))) => {
+            out.push_str("# HELP exogate_audit_events Events in the audit chain.\n# TYPE exogate_audit_events gauge\n");
+            let _ = writeln!(out, "exogate_audit_events {seq}");
+            1
+        }
+        Ok(None) => 1,
+        Err(_) => 0,
+    };
+    out.push_str(
+        "# HELP exogate_store_up Whether the store answered.\n# TYPE exogate_store_up gauge\n",
+    );
+    let _ = writeln!(out, "exogate_store_up {up}");
+    let mut r = (StatusCode::OK, out).into_response();
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+    );
+    r
+}

@@ -1,0 +1,729 @@
+//! Server-rendered pages (askama templates in `templates/`, compiled and HTML-escaped): login,
+//! companies, a company's integrations, a mailbox's delegation, approvals, a request, audit.
+//! Every form posts the session's CSRF token; every change goes through a core operation.
+
+use std::collections::HashMap;
+
+use askama::Template;
+use askama_web::WebTemplate;
+use axum::Form;
+use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use exogate_core::audit::AuditKind;
+use exogate_core::model::IdentityInput;
+use exogate_core::ops::{audit as audit_ops, companies, reads, requests};
+use exogate_core::request::{RequestFilter, RequestState};
+use exogate_core::tools::ToolName;
+use exogate_core::{Company, CompanyId, CoreError, RequestId, Timestamp};
+use serde::Deserialize;
+
+use super::WebState;
+use super::auth::{Auth, Session, session_cookie};
+use super::error::{HttpError, PageError, PageResult};
+use super::view::{self, AuditView, CompanyView, IdentityView, RequestView};
+
+/// The header bar: who is signed in, and the CSRF token for the sign-out form.
+#[derive(Clone, Debug)]
+pub struct Nav {
+    pub user: String,
+    pub role: String,
+    pub csrf: String,
+}
+
+/// A signed-in person on a page (redirects to `/login` otherwise).
+pub struct PageAuth(pub Auth);
+
+impl FromRequestParts<WebState> for PageAuth {
+    type Rejection = PageError;
+    async fn from_request_parts(parts: &mut Parts, st: &WebState) -> Result<Self, PageError> {
+        let a = Auth::from_request_parts(parts, st).await?;
+        if a.session.is_none() {
+            // Pages are for people; API tokens use /api/v1/.
+            return Err(PageError(HttpError::unauthenticated()));
+        }
+        Ok(PageAuth(a))
+    }
+}
+
+impl PageAuth {
+    fn nav(&self) -> Option<Nav> {
+        Some(Nav {
+            user: self.0.actor.user.name.to_string(),
+            role: self.0.actor.user.role.as_str().to_owned(),
+            csrf: self.0.csrf().to_owned(),
+        })
+    }
+    fn csrf(&self) -> String {
+        self.0.csrf().to_owned()
+    }
+    fn check(&self, token: &str) -> Result<(), PageError> {
+        self.0.check_csrf(Some(token)).map_err(PageError)
+    }
+}
+
+fn parse_company(id: &str) -> Result<CompanyId, PageError> {
+    CompanyId::parse(id).map_err(PageError::from)
+}
+
+fn parse_request(id: &str) -> Result<RequestId, PageError> {
+    RequestId::parse(id).map_err(PageError::from)
+}
+
+/// A new request id: UUIDv7, so ids sort by creation time.
+pub(crate) fn new_request_id() -> RequestId {
+    RequestId::from_uuid(uuid::Uuid::now_v7())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Error page
+// ---------------------------------------------------------------------------------------------
+
+#[derive(Template, WebTemplate)]
+#[template(path = "error.html")]
+pub struct ErrorPage {
+    pub nav: Option<Nav>,
+    pub status: u16,
+    pub code: &'static str,
+    pub message: String,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Login / logout
+// ---------------------------------------------------------------------------------------------
+
+#[derive(Template, WebTemplate)]
+#[template(path = "login.html")]
+pub struct LoginPage {
+    nav: Option<Nav>,
+    error: Option<String>,
+    user: String,
+    next: String,
+}
+
+#[derive(Deserialize, Default)]
+pub struct NextQuery {
+    #[serde(default)]
+    next: String,
+}
+
+/// Only local absolute paths are followed after login (no open redirect).
+fn safe_next(next: &str) -> &str {
+    if next.starts_with('/') && !next.starts_with("//") && !next.contains('\\') {
+        next
+    } else {
+        "/companies"
+    }
+}
+
+pub async fn login_page(Query(q): Query<NextQuery>) -> LoginPage {
+    LoginPage {
+        nav: None,
+        error: None,
+        user: String::new(),
+        next: q.next,
+    }
+}
+
+#[derive(Deserialize)]
+pub struct LoginForm {
+    user: String,
+    password: String,
+    #[serde(default)]
+    next: String,
+}
+
+pub async fn login_submit(
+    State(st): State<WebState>,
+    headers: HeaderMap,
+    Form(f): Form<LoginForm>,
+) -> Response {
+    match super::auth::check_login(&st, &f.user, &f.password).await {
+        Ok(user) => {
+            // Never reuse an id the browser brought along: drop it and issue a new one.
+            if let Some(old) = Session::from_headers(&st, &headers).await {
+                let _ = st.app.store.delete_session(&old.id_hash).await;
+            }
+            match Session::create(&st, user.id).await {
+                Ok((_, value)) => {
+                    let mut r = Redirect::to(safe_next(&f.next)).into_response();
+                    r.headers_mut().insert(
+                        header::SET_COOKIE,
+                        session_cookie(st.app.secure_cookies, Some(&value)),
+                    );
+                    r
+                }
+                Err(e) => PageError(e).into_response(),
+            }
+        }
+        Err(e) => (
+            StatusCode::UNAUTHORIZED,
+            LoginPage {
+                nav: None,
+                error: Some(e.message),
+                user: f.user.chars().take(64).collect(),
+                next: f.next,
+            },
+        )
+            .into_response(),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct CsrfForm {
+    #[serde(default)]
+    csrf: String,
+}
+
+pub async fn logout(
+    State(st): State<WebState>,
+    auth: PageAuth,
+    Form(f): Form<CsrfForm>,
+) -> PageResult<Response> {
+    auth.check(&f.csrf)?;
+    if let Some(s) = &auth.0.session {
+        st.app
+            .store
+            .delete_session(&s.id_hash)
+            .await
+            .map_err(CoreError::from)?;
+    }
+    let mut r = Redirect::to("/login").into_response();
+    r.headers_mut().insert(
+        header::SET_COOKIE,
+        session_cookie(st.app.secure_cookies, None),
+    );
+    Ok(r)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Companies and integrations
+// ---------------------------------------------------------------------------------------------
+
+#[derive(Template, WebTemplate)]
+#[template(path = "companies.html")]
+pub struct CompaniesPage {
+    nav: Option<Nav>,
+    companies: Vec<CompanyView>,
+}
+
+pub async fn companies(State(st): State<WebState>, auth: PageAuth) -> PageResult<CompaniesPage> {
+    let list = companies::list_companies(st.app.ctx(), &auth.0.actor).await?;
+    Ok(CompaniesPage {
+        nav: auth.nav(),
+        companies: list.iter().map(CompanyView::of).collect(),
+    })
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "integrations.html")]
+pub struct IntegrationsPage {
+    nav: Option<Nav>,
+    c: CompanyView,
+    csrf: String,
+    flash: Option<String>,
+    may_connect: bool,
+    may_disconnect: bool,
+}
+
+/// The consent problem recorded in this session for `company`, if any (e.g. `wrong_tenant`).
+pub(crate) fn consent_problem(auth: &Auth, company: &CompanyId) -> Option<String> {
+    let s = auth.session.as_ref()?;
+    let o = s.data.consent.get(company.as_str())?;
+    (o.outcome == "wrong_tenant").then(|| o.outcome.clone())
+}
+
+pub async fn integrations(
+    State(st): State<WebState>,
+    auth: PageAuth,
+    Path(id): Path<String>,
+) -> PageResult<IntegrationsPage> {
+    let id = parse_company(&id)?;
+    let c = companies::get_company(st.app.ctx(), &auth.0.actor, &id).await?;
+    let mut view = CompanyView::of(&c);
+    view.status = view
+        .status
+        .with_consent_problem(consent_problem(&auth.0, &id).as_deref());
+    let flash = auth
+        .0
+        .session
+        .as_ref()
+        .and_then(|s| s.data.consent.get(id.as_str()))
+        .map(|o| o.message.clone());
+    let user = &auth.0.actor.user;
+    Ok(IntegrationsPage {
+        nav: auth.nav(),
+        csrf: auth.csrf(),
+        flash,
+        may_connect: exogate_core::policy::can_connect(user, &id).is_ok(),
+        may_disconnect: exogate_core::policy::can_manage_company(user, &id).is_ok(),
+        c: view,
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Mailbox
+// ---------------------------------------------------------------------------------------------
+
+pub struct EntryView {
+    pub name_visible: String,
+    pub address: String,
+    pub rights: String,
+    pub inherited: bool,
+    pub deny: bool,
+}
+
+pub struct SectionView {
+    pub key: &'static str,
+    pub title: &'static str,
+    pub remove_tool: &'static str,
+    pub entries: Vec<EntryView>,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "mailbox.html")]
+pub struct MailboxPage {
+    nav: Option<Nav>,
+    csrf: String,
+    company_id: String,
+    company_name: String,
+    mailbox: IdentityView,
+    warnings: Vec<String>,
+    hidden: bool,
+    sections: Vec<SectionView>,
+    may_request: bool,
+}
+
+fn entry_view(e: &exogate_core::ports::PermissionEntry) -> EntryView {
+    match &e.resolved {
+        Some(r) => EntryView {
+            name_visible: view::visible(&r.display_name),
+            address: r.primary_address.clone(),
+            rights: e.access_rights.join(", "),
+            inherited: e.inherited,
+            deny: e.deny,
+        },
+        None => EntryView {
+            name_visible: view::visible(&e.trustee),
+            address: String::new(),
+            rights: e.access_rights.join(", "),
+            inherited: e.inherited,
+            deny: e.deny,
+        },
+    }
+}
+
+/// Whether Exchange's properties say the mailbox is hidden from the address lists.
+pub(crate) fn hidden_from_gal(d: &exogate_core::ports::MailboxDetails) -> bool {
+    d.properties.iter().any(|(k, v)| {
+        k.to_ascii_lowercase().contains("hidden") && v.trim().eq_ignore_ascii_case("true")
+    })
+}
+
+#[derive(Deserialize)]
+pub struct MailboxQuery {
+    identity: String,
+}
+
+pub async fn mailbox(
+    State(st): State<WebState>,
+    auth: PageAuth,
+    Path(id): Path<String>,
+    Query(q): Query<MailboxQuery>,
+) -> PageResult<MailboxPage> {
+    let id = parse_company(&id)?;
+    let ident = IdentityInput::parse(&q.identity)?;
+    let ctx = st.app.ctx();
+    let actor = &auth.0.actor;
+    let company = companies::get_company(ctx, actor, &id).await?;
+    let (fa, sa, det) = tokio::join!(
+        reads::view_mailbox_permissions(ctx, actor, &id, &ident),
+        reads::view_send_as_permissions(ctx, actor, &id, &ident),
+        reads::view_mailbox_details(ctx, actor, &id, &ident),
+    );
+    let (mbx, fa) = fa?;
+    let (_, sa) = sa?;
+    let det = det?;
+    let sections = vec![
+        SectionView {
+            key: "full-access",
+            title: "Full Access",
+            remove_tool: "remove_full_access",
+            entries: fa.iter().map(entry_view).collect(),
+        },
+        SectionView {
+            key: "send-as",
+            title: "Send As",
+            remove_tool: "remove_send_as",
+            entries: sa.iter().map(entry_view).collect(),
+        },
+        SectionView {
+            key: "send-on-behalf",
+            title: "Send on Behalf",
+            remove_tool: "remove_send_on_behalf",
+            entries: det.send_on_behalf.iter().map(entry_view).collect(),
+        },
+    ];
+    Ok(MailboxPage {
+        nav: auth.nav(),
+        csrf: auth.csrf(),
+        company_id: id.to_string(),
+        company_name: company.name.clone(),
+        warnings: view::name_warnings("mailbox", &mbx),
+        mailbox: IdentityView::of(&mbx),
+        hidden: hidden_from_gal(&det),
+        sections,
+        may_request: exogate_core::policy::can_request(&actor.user, &id).is_ok(),
+    })
+}
+
+#[derive(Deserialize)]
+pub struct ChangeForm {
+    #[serde(default)]
+    csrf: String,
+    tool: String,
+    mailbox: String,
+    trustee: String,
+    #[serde(default)]
+    automapping: Option<String>,
+}
+
+pub async fn request_change(
+    State(st): State<WebState>,
+    auth: PageAuth,
+    Path(id): Path<String>,
+    Form(f): Form<ChangeForm>,
+) -> PageResult<Redirect> {
+    auth.check(&f.csrf)?;
+    let company = parse_company(&id)?;
+    let tool = ToolName::parse(&f.tool)
+        .filter(|t| t.is_write())
+        .ok_or_else(|| {
+            HttpError::bad_request(format!("`{}` is not a write tool", view::visible(&f.tool)))
+        })?;
+    let input = requests::WriteInput {
+        id: new_request_id(),
+        company,
+        tool,
+        mailbox: IdentityInput::parse(&f.mailbox)?,
+        trustee: IdentityInput::parse(&f.trustee)?,
+        automapping: Some(f.automapping.as_deref() == Some("true")),
+    };
+    let req = requests::request_write(st.app.ctx(), &auth.0.actor, input).await?;
+    Ok(Redirect::to(&format!("/requests/{}", req.id)))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Approvals and requests
+// ---------------------------------------------------------------------------------------------
+
+#[derive(Template, WebTemplate)]
+#[template(path = "approvals.html")]
+pub struct ApprovalsPage {
+    nav: Option<Nav>,
+    csrf: String,
+    pending: Vec<RequestView>,
+    history: Vec<RequestView>,
+}
+
+pub(crate) async fn company_map(st: &WebState) -> Result<HashMap<CompanyId, Company>, CoreError> {
+    Ok(st
+        .app
+        .store
+        .list_companies()
+        .await?
+        .into_iter()
+        .map(|c| (c.id.clone(), c))
+        .collect())
+}
+
+pub async fn approvals(State(st): State<WebState>, auth: PageAuth) -> PageResult<ApprovalsPage> {
+    let ctx = st.app.ctx();
+    let actor = &auth.0.actor;
+    let now = st.app.clock.now();
+    let companies = company_map(&st).await?;
+    let pending = requests::list_requests(
+        ctx,
+        actor,
+        RequestFilter {
+            states: Some(vec![RequestState::Pending]),
+            limit: Some(200),
+            ..RequestFilter::default()
+        },
+    )
+    .await?;
+    let history = requests::list_requests(
+        ctx,
+        actor,
+        RequestFilter {
+            states: Some(
+                RequestState::ALL
+                    .into_iter()
+                    .filter(|s| *s != RequestState::Pending)
+                    .collect(),
+            ),
+            limit: Some(100),
+            ..RequestFilter::default()
+        },
+    )
+    .await?;
+    let v = |r: &exogate_core::request::ApprovalRequest| {
+        RequestView::of(r, companies.get(&r.company), actor, now)
+    };
+    Ok(ApprovalsPage {
+        nav: auth.nav(),
+        csrf: auth.csrf(),
+        pending: pending.iter().map(v).collect(),
+        history: history.iter().map(v).collect(),
+    })
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "request.html")]
+pub struct RequestPage {
+    nav: Option<Nav>,
+    csrf: String,
+    r: RequestView,
+    events: Vec<AuditView>,
+}
+
+pub async fn request_page(
+    State(st): State<WebState>,
+    auth: PageAuth,
+    Path(id): Path<String>,
+) -> PageResult<RequestPage> {
+    let id = parse_request(&id)?;
+    let ctx = st.app.ctx();
+    let actor = &auth.0.actor;
+    let req = requests::get_request(ctx, actor, id).await?;
+    let company = ctx
+        .store
+        .get_company(&req.company)
+        .await
+        .map_err(CoreError::from)?;
+    let events = audit_ops::list(ctx, actor, None, Some(id), 200).await?;
+    Ok(RequestPage {
+        nav: auth.nav(),
+        csrf: auth.csrf(),
+        r: RequestView::of(&req, company.as_ref(), actor, st.app.clock.now()),
+        events: events.iter().map(AuditView::of).collect(),
+    })
+}
+
+#[derive(Deserialize)]
+pub struct DecideForm {
+    #[serde(default)]
+    csrf: String,
+    decision: String,
+    #[serde(default)]
+    reason: String,
+    /// The digest of the action the person saw; the decision binds to it.
+    #[serde(default)]
+    digest: String,
+}
+
+pub async fn decide(
+    State(st): State<WebState>,
+    auth: PageAuth,
+    Path(id): Path<String>,
+    Form(f): Form<DecideForm>,
+) -> PageResult<Redirect> {
+    auth.check(&f.csrf)?;
+    let id = parse_request(&id)?;
+    let ctx = st.app.ctx();
+    let actor = &auth.0.actor;
+    let req = requests::get_request(ctx, actor, id).await?;
+    if !super::auth::same(&req.digest, f.digest.trim()) {
+        return Err(PageError(HttpError::new(
+            StatusCode::CONFLICT,
+            "digest_mismatch",
+            "the request changed since the page was shown; reload and decide again",
+        )));
+    }
+    let reason = Some(f.reason.as_str()).filter(|r| !r.trim().is_empty());
+    match f.decision.as_str() {
+        "approve" => {
+            requests::approve(ctx, actor, id, reason).await?;
+            st.app.worker_wake.notify_one();
+        }
+        "reject" => {
+            requests::reject(ctx, actor, id, reason).await?;
+        }
+        _ => return Err(HttpError::bad_request("decision must be approve or reject").into()),
+    }
+    Ok(Redirect::to(&format!("/requests/{id}")))
+}
+
+pub async fn cancel(
+    State(st): State<WebState>,
+    auth: PageAuth,
+    Path(id): Path<String>,
+    Form(f): Form<CsrfForm>,
+) -> PageResult<Redirect> {
+    auth.check(&f.csrf)?;
+    let id = parse_request(&id)?;
+    requests::cancel(st.app.ctx(), &auth.0.actor, id).await?;
+    Ok(Redirect::to(&format!("/requests/{id}")))
+}
+
+pub async fn revert(
+    State(st): State<WebState>,
+    auth: PageAuth,
+    Path(id): Path<String>,
+    Form(f): Form<CsrfForm>,
+) -> PageResult<Redirect> {
+    auth.check(&f.csrf)?;
+    let id = parse_request(&id)?;
+    let new = requests::revert(st.app.ctx(), &auth.0.actor, id, new_request_id()).await?;
+    Ok(Redirect::to(&format!("/requests/{}", new.id)))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Audit
+// ---------------------------------------------------------------------------------------------
+
+#[derive(Template, WebTemplate)]
+#[template(path = "audit.html")]
+pub struct AuditPage {
+    nav: Option<Nav>,
+    chain_ok: bool,
+    chain_text: String,
+    f_company: String,
+    f_actor: String,
+    f_kind: String,
+    f_from: String,
+    f_to: String,
+    filter_error: Option<String>,
+    events: Vec<AuditView>,
+}
+
+#[derive(Deserialize, Default)]
+pub struct AuditQuery {
+    #[serde(default)]
+    pub company: String,
+    #[serde(default)]
+    pub actor: String,
+    #[serde(default)]
+    pub kind: String,
+    #[serde(default)]
+    pub from: String,
+    #[serde(default)]
+    pub to: String,
+    #[serde(default)]
+    pub request: String,
+    #[serde(default)]
+    pub limit: Option<u32>,
+}
+
+fn parse_time(field: &'static str, s: &str) -> Result<Option<Timestamp>, CoreError> {
+    let s = s.trim();
+    if s.is_empty() {
+        return Ok(None);
+    }
+    time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
+        .map(|t| Some(Timestamp::from_offset_date_time(t)))
+        .map_err(|_| {
+            CoreError::invalid(
+                field,
+                "use an RFC 3339 time such as 2026-01-31T09:00:00Z".into(),
+            )
+        })
+}
+
+/// Lists audit events for the filters (newest first) through the core operation.
+pub(crate) async fn filtered_audit(
+    st: &WebState,
+    auth: &Auth,
+    q: &AuditQuery,
+) -> Result<Vec<AuditView>, CoreError> {
+    let ctx = st.app.ctx();
+    let company = match q.company.trim() {
+        "" => None,
+        c => Some(CompanyId::parse(c)?),
+    };
+    let request = match q.request.trim() {
+        "" => None,
+        r => Some(RequestId::parse(r)?),
+    };
+    let kind = q.kind.trim();
+    if !kind.is_empty() && AuditKind::parse(kind).is_none() {
+        return Err(CoreError::invalid(
+            "kind",
+            format!("`{}` is not an audit event kind", view::visible(kind)),
+        ));
+    }
+    let from = parse_time("from", &q.from)?;
+    let to = parse_time("to", &q.to)?;
+    let actor_f = q.actor.trim().to_ascii_lowercase();
+    let events = audit_ops::list(
+        ctx,
+        &auth.actor,
+        company.as_ref(),
+        request,
+        q.limit.unwrap_or(1000),
+    )
+    .await?;
+    Ok(events
+        .iter()
+        .filter(|e| kind.is_empty() || e.event.kind == kind)
+        .filter(|e| {
+            actor_f.is_empty()
+                || e.event
+                    .actor_name
+                    .as_deref()
+                    .is_some_and(|a| a.to_ascii_lowercase() == actor_f)
+        })
+        .filter(|e| from.is_none_or(|f| e.event.at >= f))
+        .filter(|e| to.is_none_or(|t| e.event.at <= t))
+        .map(AuditView::of)
+        .collect())
+}
+
+/// The chain check as (intact, text).
+pub(crate) async fn chain_check(
+    st: &WebState,
+) -> Result<(bool, String, serde_json::Value), CoreError> {
+    Ok(match audit_ops::verify(st.app.ctx()).await? {
+        audit_ops::Verification::Intact(r) => (
+            true,
+            format!(
+                "Audit chain intact: {} events verified, head #{}.",
+                r.events, r.last_seq
+            ),
+            serde_json::json!({ "intact": true, "events": r.events, "last_seq": r.last_seq, "last_hash": r.last_hash }),
+        ),
+        audit_ops::Verification::Broken(b) => (
+            false,
+            format!("AUDIT CHAIN BROKEN: {b}"),
+            serde_json::json!({ "intact": false, "break": b.to_string() }),
+        ),
+    })
+}
+
+pub async fn audit(
+    State(st): State<WebState>,
+    auth: PageAuth,
+    Query(q): Query<AuditQuery>,
+) -> PageResult<AuditPage> {
+    let (events, filter_error) = match filtered_audit(&st, &auth.0, &q).await {
+        Ok(e) => (e, None),
+        Err(e @ (CoreError::Invalid { .. } | CoreError::Forbidden { .. })) => {
+            (Vec::new(), Some(e.to_string()))
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let (chain_ok, chain_text, _) = chain_check(&st).await?;
+    Ok(AuditPage {
+        nav: auth.nav(),
+        chain_ok,
+        chain_text,
+        f_company: q.company,
+        f_actor: q.actor,
+        f_kind: q.kind,
+        f_from: q.from,
+        f_to: q.to,
+        filter_error,
+        events,
+    })
+}
