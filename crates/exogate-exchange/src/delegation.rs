@@ -702,7 +702,15 @@ impl M365Client {
         change: &Change,
     ) -> Result<EnsureReport, ExchangeError> {
         let mailbox = self.mailbox(tenant, &change.mailbox).await?.recipient;
-        let trustee = self.resolve_recipient(tenant, &change.trustee).await?;
+        let trustee = if is_orphan(change.trustee.as_str()) {
+            // A deleted principal left in an ACL: nothing to resolve, Exchange takes the SID.
+            Recipient {
+                identity: change.trustee.as_str().to_owned(),
+                ..Recipient::default()
+            }
+        } else {
+            self.resolve_recipient(tenant, &change.trustee).await?
+        };
         let report = |outcome, warnings, write_attempts| EnsureReport {
             outcome,
             warnings,

@@ -148,7 +148,21 @@ impl TokenError {
     }
 }
 
-type Slot = Arc<tokio::sync::Mutex<Option<Arc<AccessToken>>>>;
+/// One (tenant, resource) cache entry. `fetches` counts completed fetches so that callers who
+/// queued behind a fetch share its outcome, failures included (no stampede on a failing tenant).
+#[derive(Default)]
+struct SlotInner {
+    fetches: AtomicU64,
+    state: tokio::sync::Mutex<SlotState>,
+}
+
+#[derive(Default)]
+struct SlotState {
+    token: Option<Arc<AccessToken>>,
+    last_error: Option<TokenError>,
+}
+
+type Slot = Arc<SlotInner>;
 
 /// Caches and fetches tokens. Cheap to share behind an `Arc`.
 pub struct TokenProvider {
@@ -213,15 +227,42 @@ impl TokenProvider {
         resource: Resource,
     ) -> Result<Arc<AccessToken>, TokenError> {
         let slot = self.slot(tenant, resource);
-        let mut guard = slot.lock().await;
-        if let Some(t) = guard.as_ref()
+        let seen = slot.fetches.load(Ordering::Acquire);
+        let mut guard = slot.state.lock().await;
+        if let Some(t) = guard.token.as_ref()
             && t.fresh_at(self.clock.now())
         {
             return Ok(t.clone());
         }
-        let token = Arc::new(self.fetch(tenant, resource).await?);
-        *guard = Some(token.clone());
-        Ok(token)
+        if slot.fetches.load(Ordering::Acquire) != seen
+            && let Some(e) = guard.last_error.clone()
+        {
+            // A fetch finished while we waited and failed: share its answer.
+            return Err(e);
+        }
+        self.fetch_into(tenant, resource, &slot, &mut guard).await
+    }
+
+    async fn fetch_into(
+        &self,
+        tenant: Uuid,
+        resource: Resource,
+        slot: &SlotInner,
+        state: &mut SlotState,
+    ) -> Result<Arc<AccessToken>, TokenError> {
+        let result = self.fetch(tenant, resource).await.map(Arc::new);
+        match &result {
+            Ok(t) => {
+                state.token = Some(t.clone());
+                state.last_error = None;
+            }
+            Err(e) => {
+                state.token = None;
+                state.last_error = Some(e.clone());
+            }
+        }
+        slot.fetches.fetch_add(1, Ordering::Release);
+        result
     }
 
     /// Always asks Entra for a new token and caches it.
@@ -231,11 +272,9 @@ impl TokenProvider {
         resource: Resource,
     ) -> Result<Arc<AccessToken>, TokenError> {
         let slot = self.slot(tenant, resource);
-        let mut guard = slot.lock().await;
-        *guard = None;
-        let token = Arc::new(self.fetch(tenant, resource).await?);
-        *guard = Some(token.clone());
-        Ok(token)
+        let mut guard = slot.state.lock().await;
+        guard.token = None;
+        self.fetch_into(tenant, resource, &slot, &mut guard).await
     }
 
     /// Replaces the cached token only if it is still `stale` (so N callers that all saw the
@@ -247,16 +286,14 @@ impl TokenProvider {
         stale: &Arc<AccessToken>,
     ) -> Result<Arc<AccessToken>, TokenError> {
         let slot = self.slot(tenant, resource);
-        let mut guard = slot.lock().await;
-        if let Some(t) = guard.as_ref()
+        let mut guard = slot.state.lock().await;
+        if let Some(t) = guard.token.as_ref()
             && !Arc::ptr_eq(t, stale)
             && t.fresh_at(self.clock.now())
         {
             return Ok(t.clone());
         }
-        let token = Arc::new(self.fetch(tenant, resource).await?);
-        *guard = Some(token.clone());
-        Ok(token)
+        self.fetch_into(tenant, resource, &slot, &mut guard).await
     }
 
     /// Drops every cached token for `tenant` (disconnect, readiness check).

@@ -244,3 +244,33 @@ async fn unknown_mailbox_is_not_found() {
         .unwrap_err();
     assert!(matches!(e, ExchangeError::NotFound { .. }), "{e:?}");
 }
+
+#[tokio::test]
+async fn an_orphaned_sid_can_be_removed() {
+    let w = World::demo().await;
+    let client = w.client();
+    let holders = client
+        .full_access_holders(CONTOSO, &id("support"))
+        .await
+        .unwrap();
+    let orphan = holders
+        .iter()
+        .find(|h| h.kind == TrusteeKind::Orphan)
+        .expect("dave's orphaned row")
+        .trustee
+        .clone();
+    assert!(orphan.starts_with("S-1-5-21-"), "{orphan}");
+    let r = client
+        .remove_full_access(CONTOSO, &id("support"), &id(&orphan))
+        .await
+        .unwrap();
+    assert_eq!(r.outcome, EnsureOutcome::Changed, "{r:?}");
+    let holders = client
+        .full_access_holders(CONTOSO, &id("support"))
+        .await
+        .unwrap();
+    assert!(
+        holders.iter().all(|h| h.kind != TrusteeKind::Orphan),
+        "{holders:?}"
+    );
+}

@@ -35,6 +35,29 @@ async fn fifty_concurrent_callers_cause_one_token_request() {
 }
 
 #[tokio::test]
+async fn concurrent_callers_share_a_failure_too() {
+    let w = World::demo().await;
+    let client = w.client();
+    let calls = (0..50).map(|_| {
+        let c = client.clone();
+        tokio::spawn(async move { c.tokens().get(NORTHWIND, Resource::Exchange).await })
+    });
+    for r in futures::future::join_all(calls).await {
+        assert_eq!(r.expect("task").unwrap_err(), TokenError::AppNotInTenant);
+    }
+    assert_eq!(w.token_requests(NORTHWIND, EXCHANGE_APP).await, 1);
+    // A later call asks again (failures are not cached beyond the callers that waited).
+    assert!(
+        client
+            .tokens()
+            .get(NORTHWIND, Resource::Exchange)
+            .await
+            .is_err()
+    );
+    assert_eq!(w.token_requests(NORTHWIND, EXCHANGE_APP).await, 2);
+}
+
+#[tokio::test]
 async fn cached_until_five_minutes_before_expiry_then_refreshed() {
     let w = World::demo().await;
     w.knobs(None, json!({"token_lifetime_secs": 600})).await;

@@ -426,3 +426,36 @@ async fn ambiguous_write_failures_are_reread_before_any_retry() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_hanging_server_times_out_as_transient() {
+    let s = server(T).await;
+    Mock::given(method("POST"))
+        .and(path(invoke_path()))
+        .respond_with(ok(json!([])).set_delay(Duration::from_secs(5)))
+        .mount(&s)
+        .await;
+    let mut c = ClientConfig::new(
+        Endpoints::single(&s.uri()).unwrap(),
+        AppConfig::with_secret(Uuid::nil(), "s"),
+    );
+    c.limits = Limits {
+        request_timeout: Duration::from_millis(150),
+        max_read_attempts: 2,
+        ..Limits::default()
+    };
+    let clock = ManualClock::starting_now();
+    let client = M365Client::with_clock(c, Arc::new(clock.clone())).unwrap();
+    let e = client
+        .invoke(T, &CmdletRequest::new("Get-Mailbox"))
+        .await
+        .unwrap_err();
+    match e {
+        ExchangeError::Transient {
+            status: None,
+            message,
+        } => assert!(message.contains("timed out"), "{message}"),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(clock.sleeps().len(), 1, "one retry");
+}
