@@ -31,6 +31,21 @@ pub struct McpSettings {
     pub rate_limit_per_minute: u32,
 }
 
+/// Something changed that a live view or a waiting test may care about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AppEvent {
+    /// A request moved to a new state (the worker executed it, someone decided it).
+    RequestChanged {
+        id: exogate_core::model::RequestId,
+        state: &'static str,
+    },
+    /// A company's Exchange Admin status was checked.
+    StatusChecked {
+        company: String,
+        state: &'static str,
+    },
+}
+
 /// Everything a request handler, tool or command needs. Share it as `Arc<App>`.
 pub struct App {
     pub store: Arc<dyn Store>,
@@ -47,12 +62,19 @@ pub struct App {
     pub mcp: McpSettings,
     /// Wakes the background worker (a request was approved, a check was asked for).
     pub worker_wake: Arc<Notify>,
+    /// Live events; receivers that lag simply miss old ones.
+    pub events: tokio::sync::broadcast::Sender<AppEvent>,
 }
 
 impl App {
     /// The context core operations run in.
     pub fn ctx(&self) -> Ctx<'_> {
         Ctx::new(&*self.store, &*self.ms, &*self.clock, &self.settings)
+    }
+
+    /// Publishes an event; nobody listening is fine.
+    pub fn publish(&self, event: AppEvent) {
+        let _ = self.events.send(event);
     }
 
     /// The URL of a path on this server (`path` starts with `/`).

@@ -4,7 +4,14 @@
 //! the background worker. Each is a thin adapter over `exogate_core` operations.
 
 pub mod app;
+pub mod cli;
 pub mod config;
+pub mod demo;
 pub mod http;
 pub mod mcp;
+pub mod microsoft;
+pub mod passwords;
+pub mod server;
 pub mod web;
+pub mod wire;
+pub mod worker;

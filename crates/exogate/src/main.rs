@@ -1,80 +1,43 @@
-//! The `exogate` binary.
+//! The `exogate` binary: parses the command line and maps failures to a message, a stable code
+//! and a non-zero exit status.
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
-
-#[derive(Parser)]
-#[command(
-    name = "exogate",
-    version,
-    about = "Approval-gated Exchange Online mailbox delegation"
-)]
-struct Cli {
-    #[command(subcommand)]
-    command: Command,
-}
-
-#[derive(Subcommand)]
-enum Command {
-    /// Configuration helpers.
-    Config {
-        #[command(subcommand)]
-        command: ConfigCommand,
-    },
-}
-
-#[derive(Subcommand)]
-enum ConfigCommand {
-    /// Print a documented example configuration.
-    Example,
-    /// Validate a configuration file (and EXOGATE_ variables).
-    Check {
-        #[arg(long)]
-        config: std::path::PathBuf,
-    },
-}
+use clap::Parser;
+use exogate::cli::{Cli, Command, error_json, run};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    match run(cli) {
+    // Logs go to stderr (stdout carries MCP's stdio protocol and --json output).
+    let default = if matches!(cli.command, Command::Mcp { .. }) {
+        "warn"
+    } else {
+        "info"
+    };
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("EXOGATE_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default)),
+        )
+        .init();
+    let json = cli.json;
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(err) => {
+            eprintln!("error: cannot start the async runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            eprintln!("error: {err:#}");
+            if json {
+                println!("{}", error_json(&err));
+            }
+            eprintln!("error [{}]: {}", err.code, err.message);
             ExitCode::FAILURE
         }
-    }
-}
-
-fn run(cli: Cli) -> anyhow::Result<()> {
-    match cli.command {
-        Command::Config {
-            command: ConfigCommand::Example,
-        } => {
-            print!("{}", exogate::config::EXAMPLE);
-            Ok(())
-        }
-        Command::Config {
-            command: ConfigCommand::Check { config },
-        } => {
-            let env: Vec<(String, String)> = std::env::vars().collect();
-            let cfg = exogate::config::Config::load(Some(&config), &env)?;
-            println!(
-                "configuration OK: listening on {}, database {}",
-                cfg.listen,
-                redact_url(&cfg.database_url)
-            );
-            Ok(())
-        }
-    }
-}
-
-fn redact_url(url: &str) -> String {
-    match url::Url::parse(url) {
-        Ok(mut u) if u.password().is_some() => {
-            let _ = u.set_password(Some("redacted"));
-            u.to_string()
-        }
-        _ => url.to_owned(),
     }
 }

@@ -1,3 +1,6 @@
 //! exogate's integration tests, through the front door. One binary; modules per feature.
+//! Do not add another top-level test file: add a module here.
 
 mod config;
+mod flow;
+mod support;

@@ -1,0 +1,903 @@
+//! The command line: `exogate demo | serve | mcp | migrate | user | token | company | mailbox |
+//! approvals | audit | config`. Each command finds the configuration through `--config FILE` or
+//! `--data-dir DIR` (a demo's data directory works too), calls core operations, and prints a
+//! table or, with `--json`, JSON. Commands that act for a person name them with `--as USER`;
+//! the audit log records that person with the `cli` channel.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use clap::{Args, Parser, Subcommand};
+use exogate_core::CoreError;
+use exogate_core::model::{
+    Actor, ApiTokenId, Channel, CompanyId, Entitlement, IdentityInput, PasswordHash, RequestId,
+    Role, UserId, UserName,
+};
+use exogate_core::ops;
+use exogate_core::ops::users::{Admin, NewUser, UserUpdate};
+use exogate_core::request::{RequestFilter, RequestState};
+use serde_json::{Value, json};
+
+use crate::app::App;
+use crate::config::Config;
+use crate::wire;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "exogate",
+    version,
+    about = "Approval-gated Exchange Online mailbox delegation for MSPs"
+)]
+pub struct Cli {
+    /// Configuration file (TOML).
+    #[arg(long, global = true, env = "EXOGATE_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Data directory holding `exogate.toml` (for example a demo's).
+    #[arg(long, global = true, env = "EXOGATE_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Machine-readable output.
+    #[arg(long, global = true)]
+    pub json: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the demo world: the Microsoft emulator, a SQLite data directory, users, companies.
+    Demo(DemoArgs),
+    /// Serve the web app, JSON API and MCP, with the background worker.
+    Serve,
+    /// Serve MCP over stdio for an agent (the token from --token or EXOGATE_MCP_TOKEN).
+    Mcp {
+        #[arg(long, env = "EXOGATE_MCP_TOKEN", hide_env_values = true)]
+        token: String,
+    },
+    /// Create or update the database schema.
+    Migrate,
+    /// Local users.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// API tokens for agents (MCP) and scripts.
+    #[command(subcommand)]
+    Token(TokenCommand),
+    /// Companies and their Microsoft 365 connection.
+    #[command(subcommand)]
+    Company(CompanyCommand),
+    /// Read a mailbox's delegation.
+    #[command(subcommand)]
+    Mailbox(MailboxCommand),
+    /// Approval requests.
+    #[command(subcommand)]
+    Approvals(ApprovalsCommand),
+    /// The tamper-evident audit log.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+    /// Configuration helpers.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+#[derive(Args, Debug)]
+pub struct DemoArgs {
+    /// Address of the web app, API and MCP.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub listen: String,
+    /// Port of the Microsoft emulator (0: any free port).
+    #[arg(long, default_value_t = 0)]
+    pub emulator_port: u16,
+}
+
+#[derive(Args, Debug)]
+pub struct AsUser {
+    /// The person this command acts for (recorded in the audit log).
+    #[arg(long = "as", value_name = "USER")]
+    pub as_user: String,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum UserCommand {
+    /// Add a user. The password is read from standard input (one line).
+    Add {
+        name: String,
+        #[arg(long, value_parser = ["viewer", "technician", "manager", "admin"])]
+        role: String,
+        /// Comma-separated company ids, or `all`.
+        #[arg(long, default_value = "all")]
+        companies: String,
+        /// Read the password from standard input.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    List,
+    Disable {
+        name: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum TokenCommand {
+    /// Create a token for a user; the secret is printed once.
+    Create {
+        #[arg(long)]
+        user: String,
+        #[arg(long, default_value = "agent")]
+        name: String,
+    },
+    List {
+        #[arg(long)]
+        user: Option<String>,
+    },
+    Revoke {
+        id: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum CompanyCommand {
+    Add {
+        id: String,
+        #[arg(long)]
+        name: String,
+        #[command(flatten)]
+        who: AsUser,
+    },
+    List {
+        #[command(flatten)]
+        who: AsUser,
+    },
+    Show {
+        id: String,
+        #[command(flatten)]
+        who: AsUser,
+    },
+    /// Print the admin-consent URL that connects the company (single-use, 10 minutes).
+    ConnectUrl {
+        id: String,
+        #[command(flatten)]
+        who: AsUser,
+    },
+    /// Check the Exchange Admin status now.
+    Check {
+        id: String,
+        #[command(flatten)]
+        who: AsUser,
+    },
+    Disconnect {
+        id: String,
+        #[command(flatten)]
+        who: AsUser,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum MailboxCommand {
+    /// Who has Full Access.
+    Permissions(MailboxArgs),
+    /// Who can Send As.
+    SendAs(MailboxArgs),
+    /// Mailbox settings and Send on Behalf delegates.
+    Details(MailboxArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct MailboxArgs {
+    /// UPN, SMTP address, GUID or alias.
+    pub mailbox: String,
+    #[arg(long)]
+    pub company: String,
+    #[command(flatten)]
+    pub who: AsUser,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ApprovalsCommand {
+    List {
+        /// Only this state (pending, approved, succeeded, …).
+        #[arg(long)]
+        state: Option<String>,
+        #[command(flatten)]
+        who: AsUser,
+    },
+    Show {
+        id: String,
+        #[command(flatten)]
+        who: AsUser,
+    },
+    Approve {
+        id: String,
+        #[arg(long)]
+        reason: Option<String>,
+        #[command(flatten)]
+        who: AsUser,
+    },
+    Reject {
+        id: String,
+        #[arg(long)]
+        reason: String,
+        #[command(flatten)]
+        who: AsUser,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AuditCommand {
+    List {
+        #[arg(long)]
+        company: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+        #[command(flatten)]
+        who: AsUser,
+    },
+    /// Walk the hash chain and report the first break.
+    Verify,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ConfigCommand {
+    /// Print a documented example configuration.
+    Example,
+    /// Validate the configuration.
+    Check,
+}
+
+/// A command's failure: a clear message and a stable code.
+#[derive(Debug)]
+pub struct CliError {
+    pub code: &'static str,
+    pub message: String,
+}
+
+impl From<CoreError> for CliError {
+    fn from(e: CoreError) -> Self {
+        CliError {
+            code: e.code(),
+            message: e.to_string(),
+        }
+    }
+}
+
+impl From<anyhow::Error> for CliError {
+    fn from(e: anyhow::Error) -> Self {
+        // Configuration errors keep their own code; anything else is an operational failure.
+        let code = e
+            .downcast_ref::<crate::config::ConfigError>()
+            .map(crate::config::ConfigError::code)
+            .or_else(|| e.downcast_ref::<CoreError>().map(CoreError::code))
+            .unwrap_or("failed");
+        CliError {
+            code,
+            message: format!("{e:#}"),
+        }
+    }
+}
+
+impl From<crate::config::ConfigError> for CliError {
+    fn from(e: crate::config::ConfigError) -> Self {
+        CliError {
+            code: e.code(),
+            message: e.to_string(),
+        }
+    }
+}
+
+type CliResult<T> = Result<T, CliError>;
+
+/// Finds the configuration: `--config`, else `<data-dir>/exogate.toml`, else `./exogate.toml`.
+pub fn config_path(cli: &Cli) -> CliResult<PathBuf> {
+    if let Some(path) = &cli.config {
+        return Ok(path.clone());
+    }
+    if let Some(dir) = &cli.data_dir {
+        return Ok(dir.join("exogate.toml"));
+    }
+    let local = PathBuf::from("exogate.toml");
+    if local.exists() {
+        return Ok(local);
+    }
+    Err(CliError {
+        code: "config_missing",
+        message:
+            "no configuration: pass --config FILE or --data-dir DIR (see `exogate config example`)"
+                .to_owned(),
+    })
+}
+
+pub fn load_config(cli: &Cli) -> CliResult<Config> {
+    let path = config_path(cli)?;
+    let env: Vec<(String, String)> = std::env::vars().collect();
+    Ok(Config::load(Some(&path), &env)?)
+}
+
+/// Runs a parsed command line; the caller prints the error.
+pub async fn run(cli: Cli) -> CliResult<()> {
+    match &cli.command {
+        Command::Config(ConfigCommand::Example) => {
+            print!("{}", crate::config::EXAMPLE);
+            return Ok(());
+        }
+        Command::Config(ConfigCommand::Check) => {
+            let cfg = load_config(&cli)?;
+            return out(
+                &cli,
+                json!({"ok": true, "listen": cfg.listen.to_string(), "database": exogate_store::redact_url(&cfg.database_url)}),
+                || {
+                    format!(
+                        "configuration OK: listening on {}, database {}",
+                        cfg.listen,
+                        exogate_store::redact_url(&cfg.database_url)
+                    )
+                },
+            );
+        }
+        Command::Demo(args) => {
+            return crate::demo::run(cli.data_dir.clone(), args, cli.json)
+                .await
+                .map_err(Into::into);
+        }
+        _ => {}
+    }
+    let config = load_config(&cli)?;
+    let app = crate::server::build_app(&config).await?;
+    match &cli.command {
+        Command::Serve => serve(&config, app).await,
+        Command::Migrate => out(&cli, json!({"migrated": true}), || {
+            "database is up to date".to_owned()
+        }),
+        Command::Mcp { token } => crate::mcp::serve_stdio(app, token)
+            .await
+            .map_err(Into::into),
+        Command::User(cmd) => user(&cli, &app, cmd).await,
+        Command::Token(cmd) => token(&cli, &app, cmd).await,
+        Command::Company(cmd) => company(&cli, &app, cmd).await,
+        Command::Mailbox(cmd) => mailbox(&cli, &app, cmd).await,
+        Command::Approvals(cmd) => approvals(&cli, &app, cmd).await,
+        Command::Audit(cmd) => audit(&cli, &app, cmd).await,
+        Command::Config(_) | Command::Demo(_) => Ok(()),
+    }
+}
+
+async fn serve(config: &Config, app: Arc<App>) -> CliResult<()> {
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    eprintln!(
+        "exogate listening on {} ({})",
+        config.listen, config.public_url
+    );
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let stop = shutdown.clone();
+    tokio::spawn(async move {
+        let _ = tokio::signal::ctrl_c().await;
+        stop.cancel();
+    });
+    let worker = crate::worker::WorkerSettings::new(config.recheck_interval);
+    crate::server::serve(app, listener, Some(worker), shutdown).await?;
+    Ok(())
+}
+
+/// Prints `value` as JSON with `--json`, else the human text.
+fn out(cli: &Cli, value: Value, human: impl FnOnce() -> String) -> CliResult<()> {
+    if cli.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&value).unwrap_or_default()
+        );
+    } else {
+        println!("{}", human());
+    }
+    Ok(())
+}
+
+async fn actor(app: &App, who: &AsUser) -> CliResult<Actor> {
+    let name = UserName::parse(&who.as_user)?;
+    let user = ops::users::find_user(app.ctx(), &name).await?;
+    Ok(Actor {
+        user,
+        channel: Channel::Cli,
+    })
+}
+
+fn table(rows: Vec<Vec<String>>) -> String {
+    let widths: Vec<usize> = (0..rows.first().map_or(0, Vec::len))
+        .map(|i| {
+            rows.iter()
+                .map(|r| r.get(i).map_or(0, |c| c.chars().count()))
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    rows.iter()
+        .map(|r| {
+            r.iter()
+                .enumerate()
+                .map(|(i, c)| format!("{c:<w$}", w = widths[i]))
+                .collect::<Vec<_>>()
+                .join("  ")
+                .trim_end()
+                .to_owned()
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn read_password_line() -> CliResult<String> {
+    let mut line = String::new();
+    std::io::stdin()
+        .read_line(&mut line)
+        .context("cannot read the password from standard input")?;
+    let password = line.trim_end_matches(['\n', '\r']).to_owned();
+    if password.chars().count() < 12 {
+        return Err(CliError {
+            code: "invalid_password",
+            message: "passwords need at least 12 characters".to_owned(),
+        });
+    }
+    Ok(password)
+}
+
+async fn user(cli: &Cli, app: &App, cmd: &UserCommand) -> CliResult<()> {
+    let ctx = app.ctx();
+    match cmd {
+        UserCommand::Add {
+            name,
+            role,
+            companies,
+            password_stdin,
+        } => {
+            let (password, generated) = if *password_stdin {
+                (read_password_line()?, false)
+            } else {
+                (crate::passwords::random_secret(15), true)
+            };
+            let hash = crate::passwords::hash_password_async(password.clone()).await?;
+            let user = ops::users::add_user(
+                ctx,
+                Admin::LocalOperator,
+                NewUser {
+                    id: UserId::from_uuid(uuid::Uuid::now_v7()),
+                    name: UserName::parse(name)?,
+                    role: Role::parse(role)?,
+                    entitlement: Entitlement::parse(companies)?,
+                    password_hash: Some(PasswordHash::new(hash)),
+                },
+            )
+            .await?;
+            let mut value = wire::user(&user);
+            if generated {
+                value["password"] = json!(password);
+            }
+            out(cli, value, || {
+                let mut text = format!("added {} ({})", user.name.as_str(), user.role.as_str());
+                if generated {
+                    text.push_str(&format!("\npassword (shown once): {password}"));
+                }
+                text
+            })
+        }
+        UserCommand::List => {
+            let users = ops::users::list_users(ctx, Admin::LocalOperator).await?;
+            let value = json!(users.iter().map(wire::user).collect::<Vec<_>>());
+            out(cli, value, || {
+                let mut rows = vec![vec![
+                    "NAME".into(),
+                    "ROLE".into(),
+                    "COMPANIES".into(),
+                    "DISABLED".into(),
+                ]];
+                rows.extend(users.iter().map(|u| {
+                    vec![
+                        u.name.as_str().to_owned(),
+                        u.role.as_str().to_owned(),
+                        u.entitlement.encode(),
+                        u.disabled.to_string(),
+                    ]
+                }));
+                table(rows)
+            })
+        }
+        UserCommand::Disable { name } => {
+            let user = ops::users::update_user(
+                ctx,
+                Admin::LocalOperator,
+                &UserName::parse(name)?,
+                UserUpdate {
+                    role: None,
+                    entitlement: None,
+                    disabled: Some(true),
+                    password_hash: None,
+                },
+            )
+            .await?;
+            out(cli, wire::user(&user), || {
+                format!("disabled {}", user.name.as_str())
+            })
+        }
+    }
+}
+
+async fn token(cli: &Cli, app: &App, cmd: &TokenCommand) -> CliResult<()> {
+    let ctx = app.ctx();
+    match cmd {
+        TokenCommand::Create { user, name } => {
+            let secret = crate::passwords::random_secret(32);
+            let token = ops::users::create_token(
+                ctx,
+                Admin::LocalOperator,
+                ApiTokenId::from_uuid(uuid::Uuid::now_v7()),
+                &UserName::parse(user)?,
+                name,
+                &secret,
+            )
+            .await?;
+            let mut value = wire::token(&token);
+            value["secret"] = json!(secret);
+            out(cli, value, || {
+                format!(
+                    "token {} for {user}\nsecret (shown once): {secret}",
+                    token.id
+                )
+            })
+        }
+        TokenCommand::List { user } => {
+            let owner = user.as_deref().map(UserName::parse).transpose()?;
+            let tokens = ops::users::list_tokens(ctx, Admin::LocalOperator, owner.as_ref()).await?;
+            let value = json!(tokens.iter().map(wire::token).collect::<Vec<_>>());
+            out(cli, value, || {
+                let mut rows = vec![vec![
+                    "ID".into(),
+                    "NAME".into(),
+                    "CREATED".into(),
+                    "LAST USED".into(),
+                    "REVOKED".into(),
+                ]];
+                rows.extend(tokens.iter().map(|t| {
+                    vec![
+                        t.id.to_string(),
+                        t.name.clone(),
+                        t.created_at.to_string(),
+                        t.last_used_at.map(|x| x.to_string()).unwrap_or_default(),
+                        t.revoked_at.map(|x| x.to_string()).unwrap_or_default(),
+                    ]
+                }));
+                table(rows)
+            })
+        }
+        TokenCommand::Revoke { id } => {
+            let token =
+                ops::users::revoke_token(ctx, Admin::LocalOperator, ApiTokenId::parse(id)?).await?;
+            out(cli, wire::token(&token), || format!("revoked {}", token.id))
+        }
+    }
+}
+
+fn company_line(c: &exogate_core::model::Company) -> Vec<String> {
+    let (badge, checked) = match &c.exchange_status {
+        Some(s) => (s.shown_state().badge().to_owned(), s.checked_at.to_string()),
+        None if c.connection.is_some() => ("(not checked)".to_owned(), String::new()),
+        None => ("(not connected)".to_owned(), String::new()),
+    };
+    vec![
+        c.id.as_str().to_owned(),
+        c.name.clone(),
+        c.connection
+            .as_ref()
+            .map(|x| x.tenant_id.to_string())
+            .unwrap_or_default(),
+        badge,
+        checked,
+    ]
+}
+
+async fn company(cli: &Cli, app: &App, cmd: &CompanyCommand) -> CliResult<()> {
+    let ctx = app.ctx();
+    match cmd {
+        CompanyCommand::Add { id, name, who } => {
+            let actor = actor(app, who).await?;
+            let c = ops::companies::add_company(ctx, &actor, CompanyId::parse(id)?, name).await?;
+            out(cli, wire::company(&c), || {
+                format!("added {}", c.id.as_str())
+            })
+        }
+        CompanyCommand::List { who } => {
+            let actor = actor(app, who).await?;
+            let companies = ops::companies::list_companies(ctx, &actor).await?;
+            let value = json!(companies.iter().map(wire::company).collect::<Vec<_>>());
+            out(cli, value, || {
+                let mut rows = vec![vec![
+                    "ID".into(),
+                    "NAME".into(),
+                    "TENANT".into(),
+                    "EXCHANGE ADMIN".into(),
+                    "CHECKED".into(),
+                ]];
+                rows.extend(companies.iter().map(company_line));
+                table(rows)
+            })
+        }
+        CompanyCommand::Show { id, who } => {
+            let actor = actor(app, who).await?;
+            let c = ops::companies::get_company(ctx, &actor, &CompanyId::parse(id)?).await?;
+            out(cli, wire::company(&c), || {
+                let mut text = table(vec![company_line(&c)]);
+                if let Some(s) = &c.exchange_status {
+                    let fix = s.shown_state().fix();
+                    if !fix.is_empty() {
+                        text.push_str(&format!("\nfix: {fix}"));
+                    }
+                }
+                text
+            })
+        }
+        CompanyCommand::ConnectUrl { id, who } => {
+            let actor = actor(app, who).await?;
+            let url = connect_url(app, &actor, &CompanyId::parse(id)?).await?;
+            out(cli, json!({"url": url}), || {
+                format!(
+                    "{url}\n(single use, valid 10 minutes; give it to an admin of the customer's tenant)"
+                )
+            })
+        }
+        CompanyCommand::Check { id, who } => {
+            let actor = actor(app, who).await?;
+            let id = CompanyId::parse(id)?;
+            ops::companies::check_status(ctx, Some(&actor), &id).await?;
+            let c = ops::companies::get_company(ctx, &actor, &id).await?;
+            out(cli, wire::company(&c), || table(vec![company_line(&c)]))
+        }
+        CompanyCommand::Disconnect { id, who } => {
+            let actor = actor(app, who).await?;
+            let c = ops::companies::disconnect(ctx, &actor, &CompanyId::parse(id)?).await?;
+            out(cli, wire::company(&c), || {
+                format!("disconnected {}", c.id.as_str())
+            })
+        }
+    }
+}
+
+/// Issues a single-use consent state for connecting `company` and returns the v1 admin-consent
+/// URL. The state is bound to the company and the user, not to a browser session.
+async fn connect_url(app: &App, actor: &Actor, company: &CompanyId) -> CliResult<String> {
+    exogate_core::policy::can_connect(&actor.user, company).map_err(CoreError::forbidden)?;
+    let existing = ops::companies::get_company(app.ctx(), actor, company).await?;
+    let expected = existing.connection.as_ref().map(|c| c.tenant_id);
+    let value = crate::passwords::random_secret(32);
+    let now = app.clock.now();
+    let state = exogate_core::model::ConsentState {
+        state_hash: exogate_core::model::hash_token_secret(&value),
+        company: company.clone(),
+        user: actor.user.id,
+        session_id: None,
+        purpose: exogate_core::model::ConsentPurpose::Connect,
+        expected_tenant: expected,
+        created_at: now,
+        expires_at: now.plus_secs(10 * 60),
+        used_at: None,
+    };
+    app.store
+        .insert_consent_state(&state)
+        .await
+        .map_err(CoreError::from)?;
+    let redirect = app.url(crate::web::consent::CALLBACK_PATH);
+    Ok(app
+        .m365
+        .connect_consent_url(expected.map(|t| t.as_uuid()), &redirect, &value)
+        .to_string())
+}
+
+fn permissions_text(
+    mailbox: &exogate_core::model::ResolvedIdentity,
+    entries: &[exogate_core::ports::PermissionEntry],
+) -> String {
+    let mut rows = vec![vec!["TRUSTEE".into(), "NAME".into(), "RIGHTS".into()]];
+    rows.extend(entries.iter().map(|p| {
+        let (who, name) = match &p.resolved {
+            Some(r) => (r.primary_address.clone(), r.display_name.clone()),
+            None if p.trustee.starts_with("S-1-5-21-") => {
+                (p.trustee.clone(), "(orphaned SID)".to_owned())
+            }
+            None => (p.trustee.clone(), "(unresolved)".to_owned()),
+        };
+        vec![who, name, p.access_rights.join(", ")]
+    }));
+    format!(
+        "{} <{}>\n{}",
+        mailbox.display_name,
+        mailbox.primary_address,
+        table(rows)
+    )
+}
+
+async fn mailbox(cli: &Cli, app: &App, cmd: &MailboxCommand) -> CliResult<()> {
+    let ctx = app.ctx();
+    let (MailboxCommand::Permissions(args)
+    | MailboxCommand::SendAs(args)
+    | MailboxCommand::Details(args)) = cmd;
+    let actor = actor(app, &args.who).await?;
+    let company = CompanyId::parse(&args.company)?;
+    let input = IdentityInput::parse(&args.mailbox)?;
+    match cmd {
+        MailboxCommand::Permissions(_) => {
+            let (mbx, entries) =
+                ops::reads::view_mailbox_permissions(ctx, &actor, &company, &input).await?;
+            let value = json!({"mailbox": wire::identity(&mbx), "full_access": entries.iter().map(wire::permission).collect::<Vec<_>>()});
+            out(cli, value, || permissions_text(&mbx, &entries))
+        }
+        MailboxCommand::SendAs(_) => {
+            let (mbx, entries) =
+                ops::reads::view_send_as_permissions(ctx, &actor, &company, &input).await?;
+            let value = json!({"mailbox": wire::identity(&mbx), "send_as": entries.iter().map(wire::permission).collect::<Vec<_>>()});
+            out(cli, value, || permissions_text(&mbx, &entries))
+        }
+        MailboxCommand::Details(_) => {
+            let details = ops::reads::view_mailbox_details(ctx, &actor, &company, &input).await?;
+            out(cli, wire::mailbox_details(&details), || {
+                let mut text = permissions_text(&details.mailbox, &details.send_on_behalf);
+                for (k, v) in &details.properties {
+                    text.push_str(&format!("\n{k}: {v}"));
+                }
+                text
+            })
+        }
+    }
+}
+
+fn request_text(r: &exogate_core::request::ApprovalRequest) -> String {
+    let mut text = format!(
+        "{}  {}  {}  risk {}  by {} via {}\n  {}",
+        r.id,
+        r.state.as_str(),
+        r.company.as_str(),
+        r.risk.as_str(),
+        r.requester.user_name.as_str(),
+        r.requester.channel,
+        r.summary()
+    );
+    if let Some(d) = &r.decision {
+        text.push_str(&format!(
+            "\n  {} by {} at {}{}",
+            if d.approved { "approved" } else { "rejected" },
+            d.by_name.as_str(),
+            d.at,
+            d.reason
+                .as_deref()
+                .map(|x| format!(": {x}"))
+                .unwrap_or_default()
+        ));
+    }
+    for res in &r.results {
+        text.push_str(&format!(
+            "\n  result: {} (before {}, after {}, verified {}) {}",
+            res.outcome.as_str(),
+            res.before.map_or("?", |p| p.as_str()),
+            res.after.map_or("?", |p| p.as_str()),
+            res.verified,
+            res.message
+        ));
+    }
+    text
+}
+
+async fn approvals(cli: &Cli, app: &App, cmd: &ApprovalsCommand) -> CliResult<()> {
+    let ctx = app.ctx();
+    match cmd {
+        ApprovalsCommand::List { state, who } => {
+            let actor = actor(app, who).await?;
+            let states = match state {
+                Some(s) => Some(vec![RequestState::parse(s).ok_or_else(|| CliError {
+                    code: "invalid_input",
+                    message: format!("`{s}` is not a request state"),
+                })?]),
+                None => None,
+            };
+            let requests = ops::requests::list_requests(
+                ctx,
+                &actor,
+                RequestFilter {
+                    states,
+                    ..RequestFilter::default()
+                },
+            )
+            .await?;
+            let value = json!(requests.iter().map(wire::request).collect::<Vec<_>>());
+            out(cli, value, || {
+                if requests.is_empty() {
+                    return "no requests".to_owned();
+                }
+                requests
+                    .iter()
+                    .map(request_text)
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            })
+        }
+        ApprovalsCommand::Show { id, who } => {
+            let actor = actor(app, who).await?;
+            let r = ops::requests::get_request(ctx, &actor, RequestId::parse(id)?).await?;
+            out(cli, wire::request(&r), || request_text(&r))
+        }
+        ApprovalsCommand::Approve { id, reason, who } => {
+            let actor = actor(app, who).await?;
+            let r = ops::requests::approve(ctx, &actor, RequestId::parse(id)?, reason.as_deref())
+                .await?;
+            out(cli, wire::request(&r), || {
+                format!("approved {}; a running exogate server executes it", r.id)
+            })
+        }
+        ApprovalsCommand::Reject { id, reason, who } => {
+            let actor = actor(app, who).await?;
+            let r = ops::requests::reject(ctx, &actor, RequestId::parse(id)?, Some(reason)).await?;
+            out(cli, wire::request(&r), || format!("rejected {}", r.id))
+        }
+    }
+}
+
+async fn audit(cli: &Cli, app: &App, cmd: &AuditCommand) -> CliResult<()> {
+    let ctx = app.ctx();
+    match cmd {
+        AuditCommand::List {
+            company,
+            limit,
+            who,
+        } => {
+            let actor = actor(app, who).await?;
+            let company = company.as_deref().map(CompanyId::parse).transpose()?;
+            let events = ops::audit::list(ctx, &actor, company.as_ref(), None, *limit).await?;
+            let value = json!(events.iter().map(wire::audit).collect::<Vec<_>>());
+            out(cli, value, || {
+                let mut rows = vec![vec![
+                    "SEQ".into(),
+                    "AT".into(),
+                    "KIND".into(),
+                    "ACTOR".into(),
+                    "COMPANY".into(),
+                ]];
+                rows.extend(events.iter().map(|e| {
+                    vec![
+                        e.seq.to_string(),
+                        e.event.at.to_string(),
+                        e.event.kind.clone(),
+                        format!(
+                            "{} ({})",
+                            e.event.actor_name.as_deref().unwrap_or("system"),
+                            e.event.channel
+                        ),
+                        e.event.company.clone().unwrap_or_default(),
+                    ]
+                }));
+                table(rows)
+            })
+        }
+        AuditCommand::Verify => match ops::audit::verify(ctx).await? {
+            ops::audit::Verification::Intact(report) => out(
+                cli,
+                json!({"intact": true, "events": report.events, "last_seq": report.last_seq, "last_hash": report.last_hash}),
+                || {
+                    format!(
+                        "audit chain intact: {} events, head {} {}",
+                        report.events, report.last_seq, report.last_hash
+                    )
+                },
+            ),
+            ops::audit::Verification::Broken(b) => {
+                if cli.json {
+                    println!(
+                        "{}",
+                        json!({"intact": false, "first_bad_seq": b.seq, "problem": b.to_string()})
+                    );
+                }
+                Err(CliError {
+                    code: "audit_chain_broken",
+                    message: format!("audit chain broken: {b}"),
+                })
+            }
+        },
+    }
+}
+
+/// For `--json` errors.
+pub fn error_json(e: &CliError) -> Value {
+    json!({"error": {"code": e.code, "message": e.message}})
+}

@@ -1,0 +1,137 @@
+//! Building the application from configuration, and serving it: the router (pages, API, MCP)
+//! plus the background worker, both stopped by one cancellation token.
+
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use exogate_core::ports::Clock;
+use exogate_exchange::{AppConfig, ClientConfig, Endpoints, M365Client};
+use tokio::net::TcpListener;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use crate::app::{App, McpSettings, SystemClock};
+use crate::config::{AppCredential, Cloud, Config};
+use crate::microsoft::ExchangeAdapter;
+use crate::worker::{self, WorkerSettings};
+
+/// The Microsoft endpoints the configuration asks for: the cloud's, with any overrides.
+pub fn endpoints(config: &Config) -> anyhow::Result<Endpoints> {
+    let cloud = match config.cloud {
+        Cloud::Global => exogate_exchange::Cloud::Global,
+        Cloud::UsGovHigh => exogate_exchange::Cloud::GccHigh,
+        Cloud::UsGovDod => exogate_exchange::Cloud::Dod,
+        Cloud::China => exogate_exchange::Cloud::China,
+    };
+    let mut endpoints = Endpoints::cloud(cloud);
+    if let Some(url) = &config.login_url {
+        endpoints.login = url.clone();
+    }
+    if let Some(url) = &config.graph_url {
+        endpoints.graph = url.clone();
+    }
+    if let Some(url) = &config.exchange_url {
+        endpoints.exchange = url.clone();
+    }
+    endpoints
+        .validate()
+        .context("invalid Microsoft endpoints")?;
+    Ok(endpoints)
+}
+
+fn app_config(app: &crate::config::AppConfig) -> anyhow::Result<AppConfig> {
+    Ok(match &app.credential {
+        AppCredential::Secret(secret) => AppConfig {
+            client_id: app.client_id,
+            credential: exogate_exchange::AppCredential::Secret(secret.clone()),
+        },
+        AppCredential::Certificate {
+            certificate_pem,
+            private_key_pem,
+        } => AppConfig::with_certificate(
+            app.client_id,
+            exogate_exchange::CertificateCredential::from_pem(certificate_pem, private_key_pem)
+                .context("the app certificate or key cannot be used")?,
+        ),
+    })
+}
+
+/// The Microsoft client the configuration describes.
+pub fn m365_client(config: &Config) -> anyhow::Result<M365Client> {
+    let mut client_config =
+        ClientConfig::new(endpoints(config)?, app_config(&config.exchange_app)?);
+    client_config.connect_app = Some(app_config(&config.connect_app)?);
+    client_config.limits.role_propagation_window =
+        std::time::Duration::from_secs(config.propagation_window.whole_seconds().max(0) as u64);
+    M365Client::new(client_config).context("cannot build the Microsoft client")
+}
+
+/// Opens (and migrates) the database and builds the application.
+pub async fn build_app(config: &Config) -> anyhow::Result<Arc<App>> {
+    build_app_with_clock(config, Arc::new(SystemClock)).await
+}
+
+/// As [`build_app`], with a given clock (tests drive time).
+pub async fn build_app_with_clock(
+    config: &Config,
+    clock: Arc<dyn Clock>,
+) -> anyhow::Result<Arc<App>> {
+    if config.database_url.starts_with("sqlite:") {
+        std::fs::create_dir_all(&config.data_dir).with_context(|| {
+            format!(
+                "cannot create data directory `{}`",
+                config.data_dir.display()
+            )
+        })?;
+    }
+    let db = exogate_store::Db::connect(&config.database_url)
+        .await
+        .with_context(|| {
+            format!(
+                "cannot open database `{}`",
+                exogate_store::redact_url(&config.database_url)
+            )
+        })?;
+    db.migrate().await.context("database migration failed")?;
+    let m365 = m365_client(config)?;
+    Ok(Arc::new(App {
+        store: Arc::new(db),
+        ms: Arc::new(ExchangeAdapter::new(m365.clone())),
+        m365,
+        clock,
+        settings: App::settings_from(config),
+        public_url: config.public_url.clone(),
+        secure_cookies: config.secure_cookies,
+        mcp: McpSettings {
+            allowed_hosts: config.mcp_allowed_hosts.clone(),
+            rate_limit_per_minute: config.mcp_rate_limit_per_minute,
+        },
+        worker_wake: Arc::new(Notify::new()),
+        events: tokio::sync::broadcast::channel(256).0,
+    }))
+}
+
+/// Serves `app` on `listener` with the worker beside it, until `shutdown` is cancelled.
+pub async fn serve(
+    app: Arc<App>,
+    listener: TcpListener,
+    worker_settings: Option<WorkerSettings>,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let worker = worker_settings
+        .map(|settings| tokio::spawn(worker::run(app.clone(), settings, shutdown.child_token())));
+    let router = crate::http::router(app);
+    let stop = shutdown.clone();
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move { stop.cancelled().await })
+    .await
+    .context("HTTP server failed")?;
+    shutdown.cancel();
+    if let Some(worker) = worker {
+        worker.await.context("worker task panicked")?;
+    }
+    Ok(())
+}
