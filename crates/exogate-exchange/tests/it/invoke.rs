@@ -214,3 +214,43 @@ async fn batch_maps_every_result_to_its_own_operation() {
         .sum();
     assert_eq!(batches, 2, "13 sub-requests go out as 2 batches: {c}");
 }
+
+#[tokio::test]
+async fn every_error_body_variant_the_emulator_can_produce_parses_the_same() {
+    let w = World::demo().await;
+    let client = w.client();
+    for status in [404, 400] {
+        for format in ["id_type_message", "empty_id_type_message", "nested_json"] {
+            for message in ["Error executing cmdlet", "Invalid Operation"] {
+                w.knobs(
+                    Some(CONTOSO),
+                    json!({"not_found_status": status, "details_format": format, "error_message": message,
+                           "strict_anchor": true, "rate_limit_headers": true,
+                           "recipient_permission_is_inherited": false}),
+                )
+                .await;
+                let req = CmdletRequest::new("Get-Mailbox")
+                    .param("Identity", "nobody@contoso.onmicrosoft.com");
+                let e = client.invoke(CONTOSO, &req).await.unwrap_err();
+                assert!(
+                    matches!(e, ExchangeError::NotFound { ref message } if message.contains("nobody@contoso.onmicrosoft.com")),
+                    "{status} {format} {message}: {e:?}"
+                );
+            }
+        }
+    }
+    // The other knobs set above change nothing for a well-behaved client.
+    let sa = client
+        .send_as_holders(CONTOSO, &crate::support::id("support"))
+        .await
+        .unwrap();
+    assert_eq!(sa.len(), 1);
+    let e = client
+        .invoke(
+            CONTOSO,
+            &CmdletRequest::new("Get-Mailbox").param("Bogus", 1),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(e, ExchangeError::InvalidParameter { .. }), "{e:?}");
+}
