@@ -14,7 +14,7 @@ use uuid::Uuid;
 
 use crate::M365Client;
 use crate::error::{ErrorHeaders, ExchangeError, classify};
-use crate::exchange::{CmdletOutput, CmdletRequest, app_anchor, parse_page};
+use crate::exchange::{CmdletOutput, CmdletRequest, Mode, app_anchor, mode_for, parse_page};
 use crate::retry::{backoff_delay, describe_reqwest, parse_retry_after_value};
 use crate::token::Resource;
 
@@ -60,8 +60,16 @@ impl M365Client {
         requests: Vec<CmdletRequest>,
     ) -> Vec<Result<CmdletOutput, ExchangeError>> {
         let n = requests.len();
+        let mut slots: Vec<Option<Result<CmdletOutput, ExchangeError>>> =
+            (0..n).map(|_| None).collect();
         let mut chunks: Vec<Vec<(usize, CmdletRequest)>> = Vec::new();
         for (i, r) in requests.into_iter().enumerate() {
+            if mode_for(&r.cmdlet) != Mode::Read {
+                slots[i] = Some(Err(ExchangeError::InvalidParameter {
+                    message: format!("only Get- cmdlets are batched, not {}", r.cmdlet),
+                }));
+                continue;
+            }
             if chunks.last().is_none_or(|c| c.len() >= MAX_BATCH) {
                 chunks.push(Vec::new());
             }
@@ -70,8 +78,6 @@ impl M365Client {
             }
         }
         let parallel = self.inner.limits.per_tenant_concurrency.max(1);
-        let mut slots: Vec<Option<Result<CmdletOutput, ExchangeError>>> =
-            (0..n).map(|_| None).collect();
         let mut done = futures::stream::iter(chunks)
             .map(|chunk| self.run_chunk(tenant, chunk))
             .buffer_unordered(parallel);

@@ -149,6 +149,15 @@ pub(crate) fn parse_page(body: &[u8]) -> Result<Page, ExchangeError> {
     })
 }
 
+/// Reads are `Get-*` cmdlets; everything else is a write.
+pub(crate) fn mode_for(cmdlet: &str) -> Mode {
+    if cmdlet.len() > 4 && cmdlet[..4].eq_ignore_ascii_case("get-") {
+        Mode::Read
+    } else {
+        Mode::Write
+    }
+}
+
 pub(crate) fn is_truncation_warning(w: &str) -> bool {
     w.to_ascii_lowercase().contains(TRUNCATION_MARK)
 }
@@ -253,14 +262,15 @@ impl M365Client {
         }
     }
 
-    /// Runs a cmdlet that returns at most one page (writes, single-object reads). A nextLink is
-    /// followed too, so nothing is ever dropped.
+    /// Runs a cmdlet and collects every page. `Get-*` cmdlets are retried on 429, 5xx and
+    /// network errors; any other cmdlet is sent once and never repeated (use the ensure
+    /// operations of [`crate::delegation`] for writes).
     pub async fn invoke(
         &self,
         tenant: Uuid,
         req: &CmdletRequest,
     ) -> Result<CmdletOutput, ExchangeError> {
-        self.invoke_mode(tenant, req, Mode::Read).await
+        self.invoke_mode(tenant, req, mode_for(&req.cmdlet)).await
     }
 
     /// Runs a write cmdlet exactly once (no blind retry).

@@ -274,3 +274,60 @@ async fn an_orphaned_sid_can_be_removed() {
         "{holders:?}"
     );
 }
+
+#[tokio::test]
+async fn inventory_helpers_list_send_as_and_full_access_in_bulk() {
+    let w = World::demo().await;
+    let client = w.client();
+    let mut rows = Vec::new();
+    let mut pages = client.recipient_permission_pages(CONTOSO);
+    while let Some(p) = futures::StreamExt::next(&mut pages).await {
+        rows.extend(p.unwrap());
+    }
+    let explicit: Vec<_> = rows.iter().filter(|r| r.is_explicit_send_as()).collect();
+    assert_eq!(explicit.len(), 2, "{explicit:?}");
+    assert!(
+        explicit
+            .iter()
+            .any(|r| r.identity == "support" && r.trustee.starts_with("bob@"))
+    );
+
+    let names: Vec<String> = ["sales", "nobody", "support", "alice"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let results = client.mailbox_permissions_many(CONTOSO, &names).await;
+    assert!(matches!(results[1], Err(ExchangeError::NotFound { .. })));
+    let sales = results[0].as_ref().unwrap();
+    assert!(sales.iter().any(|r| r.is_self()));
+    assert!(
+        sales
+            .iter()
+            .any(|r| r.is_explicit_full_access() && r.user.starts_with("alice@"))
+    );
+    let support = results[2].as_ref().unwrap();
+    assert_eq!(
+        support
+            .iter()
+            .filter(|r| r.is_explicit_full_access())
+            .count(),
+        2
+    );
+    let alice = results[3].as_ref().unwrap();
+    assert_eq!(
+        alice.iter().filter(|r| r.is_explicit_full_access()).count(),
+        0
+    );
+
+    let mut all = 0;
+    let mut pages = client.mailbox_pages(CONTOSO);
+    while let Some(p) = futures::StreamExt::next(&mut pages).await {
+        for m in p.unwrap() {
+            all += 1;
+            if m.recipient.alias.as_deref() == Some("sales") {
+                assert_eq!(m.grant_send_on_behalf_to.len(), 1);
+            }
+        }
+    }
+    assert_eq!(all, 5, "alice, bob, carol, sales, support");
+}

@@ -459,3 +459,36 @@ async fn a_hanging_server_times_out_as_transient() {
     }
     assert_eq!(clock.sleeps().len(), 1, "one retry");
 }
+
+#[tokio::test]
+async fn writes_are_never_retried_blindly_nor_batched() {
+    let s = server(T).await;
+    Mock::given(method("POST"))
+        .and(path(invoke_path()))
+        .respond_with(ResponseTemplate::new(503).set_body_string("busy"))
+        .mount(&s)
+        .await;
+    let clock = ManualClock::starting_now();
+    let c = client(&s, &clock);
+    let write = CmdletRequest::new("Set-Mailbox")
+        .param("Identity", "x")
+        .no_confirm();
+    assert!(matches!(
+        c.invoke(T, &write).await,
+        Err(ExchangeError::Transient { .. })
+    ));
+    let posts = s
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .filter(|r| r.url.path() == invoke_path())
+        .count();
+    assert_eq!(posts, 1, "a write is sent once");
+    assert!(clock.sleeps().is_empty());
+    let r = c.batch_read(T, vec![write]).await;
+    assert!(
+        matches!(r[0], Err(ExchangeError::InvalidParameter { .. })),
+        "{r:?}"
+    );
+}
