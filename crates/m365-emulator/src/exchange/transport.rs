@@ -441,8 +441,16 @@ async fn run_one(
     body: &Value,
     query: &Query,
     prefer: &[&str],
+    has_anchor: bool,
 ) -> ItemResult {
     let knobs = shared.world.read().knobs_for(auth.tenant_id).clone();
+    if knobs.strict_anchor && !has_anchor {
+        let e = CmdletError::bad_request(
+            errors::ODATA_TYPE,
+            "The request must carry an X-AnchorMailbox header.",
+        );
+        return ItemResult::error(&e, &knobs, "?");
+    }
     let input = body.get("CmdletInput").filter(|v| v.is_object());
     let name = input
         .and_then(|i| i.get("CmdletName"))
@@ -774,7 +782,8 @@ async fn invoke(
     let result = match serde_json::from_slice::<Value>(&bytes) {
         Ok(v) if v.is_object() => {
             let q = parse_query(raw_query.as_deref());
-            run_one(&shared, &auth, &v, &q, &prefer_values(&headers)).await
+            let anchor = headers.contains_key("x-anchormailbox");
+            run_one(&shared, &auth, &v, &q, &prefer_values(&headers), anchor).await
         }
         Ok(_) => body_error(&knobs, "The request body must be a JSON object.".into()),
         Err(e) => body_error(&knobs, format!("The request body is not valid JSON: {e}.")),
@@ -849,6 +858,7 @@ async fn batch(
         }
     };
     let outer_prefer = prefer_values(&headers);
+    let outer_anchor = headers.contains_key("x-anchormailbox");
     let mut responses = Vec::with_capacity(requests.len());
     for req in &requests {
         let id = req.get("id").cloned().unwrap_or(Value::Null);
@@ -876,7 +886,13 @@ async fn batch(
             {
                 let q = parse_query(query.as_deref());
                 match req.get("body") {
-                    Some(b) if b.is_object() => run_one(&shared, &auth, b, &q, &prefer).await,
+                    Some(b) if b.is_object() => {
+                        let anchor = outer_anchor
+                            || sub_headers.is_some_and(|h| {
+                                h.keys().any(|k| k.eq_ignore_ascii_case("x-anchormailbox"))
+                            });
+                        run_one(&shared, &auth, b, &q, &prefer, anchor).await
+                    }
                     _ => body_error(&knobs, "The sub-request has no JSON object body.".into()),
                 }
             }

@@ -1442,3 +1442,23 @@ async fn deleting_a_principal_leaves_orphan_rows_removable_by_sid() {
     let r = ex.cmd("Get-Mailbox", json!({"Identity":"bob"})).await;
     assert_family_a(&r, 404, NOT_FOUND);
 }
+
+#[tokio::test]
+async fn strict_anchor_knob_requires_x_anchor_mailbox() {
+    let ex = Ex::demo().await;
+    ex.knobs(None, json!({"strict_anchor": true})).await;
+    let r = ex.cmd("Get-OrganizationConfig", json!({})).await;
+    assert_eq!(r.status, 400);
+    let anchor = format!("APP:SystemMailbox{{bb558c35-97f1-4cb9-8ff7-d53741dc928c}}@{CONTOSO}");
+    let r = ex
+        .invoke_as(
+            CONTOSO,
+            Some(&ex.token),
+            "",
+            "Get-OrganizationConfig",
+            json!({}),
+            &[("X-AnchorMailbox", anchor.as_str())],
+        )
+        .await;
+    assert_eq!(r.status, 200);
+}
