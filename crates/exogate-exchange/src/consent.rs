@@ -24,7 +24,7 @@ pub struct ConsentGrant {
 
 /// A consent redirect that is not a success.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
+#[serde(tag = "kind", content = "detail", rename_all = "snake_case")]
 pub enum ConsentError {
     /// The `state` is not the one we issued (forged or stale redirect).
     #[error("the consent answer does not belong to this request (state mismatch)")]
@@ -52,7 +52,7 @@ pub enum ConsentError {
 
 /// Why a new connection could not be verified.
 #[derive(Debug, Clone, PartialEq, thiserror::Error, Serialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
+#[serde(tag = "kind", content = "detail", rename_all = "snake_case")]
 pub enum ConnectionError {
     #[error("token: {0}")]
     Token(#[from] TokenError),
@@ -320,6 +320,16 @@ mod tests {
             g.scope.as_deref(),
             Some("https://outlook.office365.com/.default")
         );
+    }
+
+    #[test]
+    fn errors_serialize() {
+        let v = serde_json::to_value(ConsentError::Malformed("x".into())).unwrap();
+        assert_eq!(v, serde_json::json!({"kind": "malformed", "detail": "x"}));
+        let v = serde_json::to_value(ConnectionError::Token(TokenError::AppNotInTenant)).unwrap();
+        assert_eq!(v["detail"]["kind"], "app_not_in_tenant");
+        let e = crate::ExchangeError::InvalidIdentity(crate::IdentityError::Empty);
+        assert_eq!(serde_json::to_value(e).unwrap()["detail"]["kind"], "empty");
     }
 
     #[test]

@@ -11,7 +11,7 @@ use crate::token::TokenError;
 
 /// What went wrong with an Exchange call, named by what the caller can do about it.
 #[derive(Debug, Clone, PartialEq, thiserror::Error, Serialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
+#[serde(tag = "kind", content = "detail", rename_all = "snake_case")]
 pub enum ExchangeError {
     /// The object does not exist (404, or 400 with ManagementObjectNotFoundException).
     #[error("not found: {message}")]

@@ -21,6 +21,11 @@ async fn demo_tenants_give_their_design_states() {
         Some(CONTOSO.to_string().as_str())
     );
 
+    let v = serde_json::to_value(&r).unwrap();
+    assert_eq!(v["state"], "configured");
+    assert_eq!(v["reason"], "ok");
+    assert_eq!(v["evidence"]["probe_status"], 200);
+
     let r = client.check_readiness(FABRIKAM).await;
     assert_eq!(r.state, ReadinessState::RoleMissing, "{r:?}");
     assert_eq!(r.reason, ReadinessReason::NoDirectoryRole);
@@ -155,6 +160,10 @@ async fn server_errors_are_check_failed() {
     let r = w.client().check_readiness(CONTOSO).await;
     assert_eq!(r.state, ReadinessState::CheckFailed, "{r:?}");
     assert!(matches!(r.reason, ReadinessReason::ProbeFailed { .. }));
+    let v = serde_json::to_value(&r).unwrap();
+    assert_eq!(v["state"], "check_failed");
+    assert_eq!(v["reason"], "probe_failed");
+    assert_eq!(v["error"]["kind"], "transient", "{v}");
     assert!(
         w.clock.sleeps().len() >= 4,
         "retried with backoff: {:?}",
