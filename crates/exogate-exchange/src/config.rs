@@ -329,7 +329,7 @@ pub struct Limits {
     pub page_size: u32,
     /// Largest number of pages one list follows (guards against a looping service).
     pub max_pages: u32,
-    /// How long [`crate::ExchangeClient::verify`]-style read-backs poll.
+    /// How long [`crate::M365Client::verify`] read-backs poll.
     pub verify_window: Duration,
 }
 

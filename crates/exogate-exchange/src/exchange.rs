@@ -341,8 +341,10 @@ impl M365Client {
             })
     }
 
-    /// A nextLink must stay on the Exchange host and the same tenant's admin API path.
-    fn check_next_link(&self, tenant: Uuid, next: &str) -> Result<(), String> {
+    /// A nextLink must stay on the Exchange origin (scheme, host, port) and under its
+    /// `/adminapi/` path: the continuation carries our bearer token, which must never go to
+    /// another host. (The tenant segment is left to Exchange, which may spell it as a domain.)
+    fn check_next_link(&self, _tenant: Uuid, next: &str) -> Result<(), String> {
         let base = &self.inner.endpoints.exchange;
         let u = url::Url::parse(next).map_err(|_| "the nextLink is not a URL".to_owned())?;
         let same_origin = u.scheme() == base.scheme()
@@ -355,17 +357,13 @@ impl M365Client {
                 u.host_str().unwrap_or("none")
             ));
         }
-        let prefix = format!(
-            "{}/adminapi/beta/{}/",
-            base.path().trim_end_matches('/'),
-            tenant
-        );
+        let prefix = format!("{}/adminapi/", base.path().trim_end_matches('/'));
         if !u
             .path()
             .to_ascii_lowercase()
             .starts_with(&prefix.to_ascii_lowercase())
         {
-            return Err("the nextLink points outside this tenant's admin API".into());
+            return Err("the nextLink points outside the Exchange admin API".into());
         }
         Ok(())
     }

@@ -9,7 +9,24 @@
 //!
 //! Written from `shared/reference/exchange-admin-api.md`; it shares no types with the emulator.
 //!
-//! Entry point: [`M365Client`].
+//! Entry point: [`M365Client`] (one per process, cheap to clone), built from a
+//! [`ClientConfig`] (endpoints per [`Cloud`] or one emulator URL, the Exchange app and the
+//! connect app, [`Limits`]) and optionally a [`Clock`].
+//!
+//! | what the core needs | call |
+//! |---|---|
+//! | badge / status check | [`M365Client::check_readiness`] → [`Readiness`] (state, reason, evidence) |
+//! | connect a company | [`M365Client::connect_consent_url`], [`parse_consent_callback`], [`M365Client::verify_connection`] → [`Organization`] |
+//! | Authorize (Exchange app) | [`M365Client::exchange_consent_url`] |
+//! | disconnect | [`M365Client::forget_tenant`] |
+//! | resolve identities for an approval | [`Identity::parse`], [`M365Client::resolve_recipient`], [`M365Client::mailbox`] |
+//! | views | [`M365Client::mailbox_details`], [`M365Client::full_access_holders`], [`M365Client::send_as_holders`] |
+//! | writes | [`M365Client::ensure`] with a [`Change`] (or `grant_*` / `remove_*`) → [`EnsureReport`] |
+//! | read-back after a write | [`M365Client::holds`], [`M365Client::verify`] → [`VerifyOutcome`] |
+//! | inventory | [`M365Client::mailbox_pages`], [`M365Client::recipient_permission_pages`], [`M365Client::mailbox_permissions_many`] |
+//! | anything else | [`M365Client::invoke`], [`M365Client::pages`], [`M365Client::batch_read`] with a [`CmdletRequest`] |
+//!
+//! Every Exchange failure is an [`ExchangeError`]; token failures a [`TokenError`].
 
 pub mod assertion;
 pub mod batch;
