@@ -363,4 +363,29 @@ mod tests {
             ExchangeError::Rejected { .. }
         ));
     }
+
+    proptest::proptest! {
+        #[test]
+        fn never_panics_on_any_body(status in 100u16..600, body in proptest::collection::vec(proptest::num::u8::ANY, 0..512)) {
+            let e = classify(status, &h(), &body);
+            let _ = e.to_string();
+            let _ = crate::exchange::parse_page(&body);
+        }
+
+        #[test]
+        fn never_panics_on_json_ish_errors(detail in "\\PC{0,80}", ty in "[A-Za-z.|]{0,40}") {
+            let body = serde_json::json!({"error": {"code": "BadRequest", "message": "Invalid Operation",
+                "details": [{"code": "Client", "message": detail}],
+                "innererror": {"internalexception": {"type": ty}}}});
+            let _ = classify(400, &h(), body.to_string().as_bytes());
+        }
+
+        #[test]
+        fn other_parsers_never_panic(s in "\\PC{0,200}") {
+            let _ = crate::claims::TokenClaims::decode(&s);
+            let _ = crate::consent::parse_consent_callback(&s, "state");
+            let _ = crate::token::TokenError::from_response(400, None, s.as_bytes());
+            let _ = crate::identity::Identity::parse(&s);
+        }
+    }
 }
