@@ -392,6 +392,40 @@ mod tests {
     }
 
     #[test]
+    fn scopes_follow_the_cloud_and_stay_microsoft_on_the_emulator() {
+        assert_eq!(
+            Endpoints::cloud(Cloud::Global).exchange_scope(),
+            "https://outlook.office365.com/.default"
+        );
+        assert_eq!(
+            Endpoints::cloud(Cloud::GccHigh).exchange_scope(),
+            "https://outlook.office365.us/.default"
+        );
+        assert_eq!(
+            Endpoints::cloud(Cloud::Dod).exchange.as_str(),
+            "https://outlook-dod.office365.us/"
+        );
+        assert_eq!(
+            Endpoints::cloud(Cloud::China).graph_scope(),
+            "https://microsoftgraph.chinacloudapi.cn/.default"
+        );
+        let emu = Endpoints::single("http://127.0.0.1:9").unwrap();
+        assert_eq!(
+            emu.exchange_scope(),
+            "https://outlook.office365.com/.default"
+        );
+        assert_eq!(emu.graph_scope(), "https://graph.microsoft.com/.default");
+        assert_eq!(emu.token_url("t"), "http://127.0.0.1:9/t/oauth2/v2.0/token");
+        assert_eq!(
+            emu.invoke_url(Uuid::nil()),
+            format!(
+                "http://127.0.0.1:9/adminapi/beta/{}/InvokeCommand",
+                Uuid::nil()
+            )
+        );
+    }
+
+    #[test]
     fn http_only_for_loopback() {
         assert!(Endpoints::single("http://127.0.0.1:8080").is_ok());
         assert!(Endpoints::single("http://localhost:8080").is_ok());
