@@ -492,3 +492,41 @@ async fn writes_are_never_retried_blindly_nor_batched() {
         "{r:?}"
     );
 }
+
+#[tokio::test]
+async fn probe_401_is_not_configured_after_one_token_refresh() {
+    let s = server(T).await;
+    Mock::given(method("POST"))
+        .and(path(invoke_path()))
+        .respond_with(ResponseTemplate::new(401).insert_header(
+            "x-ms-diagnostics",
+            "2000008;reason=\"The token contains no permissions, or permissions can not be understood.\"",
+        ))
+        .mount(&s)
+        .await;
+    let c = client(&s, &ManualClock::starting_now());
+    let r = c.check_readiness(T).await;
+    assert_eq!(
+        r.state,
+        exogate_exchange::ReadinessState::NotConfigured,
+        "{r:?}"
+    );
+    assert_eq!(
+        r.reason,
+        exogate_exchange::ReadinessReason::ProbeUnauthorized
+    );
+    let reqs = s.received_requests().await.unwrap();
+    let tokens = reqs
+        .iter()
+        .filter(|r| r.url.path().ends_with("/token"))
+        .count();
+    let probes = reqs
+        .iter()
+        .filter(|r| r.url.path() == invoke_path())
+        .count();
+    assert_eq!(
+        (tokens, probes),
+        (2, 2),
+        "fresh token for the check, one refresh on 401"
+    );
+}
