@@ -52,4 +52,7 @@ pub struct Runtime {
     pub buckets: HashMap<Uuid, (f64, time::OffsetDateTime)>,
     /// Key that authenticates skiptokens (set from the seeded rng on first use).
     pub skiptoken_key: Option<[u8; 32]>,
+    /// Bearer tokens whose signature, issuer and audience already verified, with their claims.
+    /// Lifetime (`nbf`/`exp`) is still checked against the clock on every use.
+    pub verified_tokens: parking_lot::Mutex<HashMap<String, crate::entra::AccessClaims>>,
 }

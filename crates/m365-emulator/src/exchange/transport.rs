@@ -91,6 +91,53 @@ fn diag(code: u32, reason: &str, category: &str) -> String {
     format!("{code};reason=\"{reason}\";error_category=\"{category}\"")
 }
 
+/// Most verified tokens remembered; the cache is emptied when it grows past this.
+const TOKEN_CACHE: usize = 4096;
+
+/// [`crate::entra::verify_access_token`] with a cache of tokens whose signature, issuer and
+/// audience verified; `nbf`/`exp` are re-checked against the emulator clock on every call.
+fn verify_cached(
+    shared: &Shared,
+    auth: Option<&str>,
+) -> Result<crate::entra::AccessClaims, crate::entra::TokenRejection> {
+    use crate::entra::TokenRejection as R;
+    let token = auth.map(str::trim).unwrap_or_default();
+    if !token.is_empty() {
+        let cached = shared
+            .world
+            .read()
+            .exchange
+            .verified_tokens
+            .lock()
+            .get(token)
+            .cloned();
+        if let Some(claims) = cached {
+            let now = shared.clock.now().unix_timestamp();
+            if now >= claims.exp {
+                return Err(R::Expired {
+                    exp: claims.exp,
+                    now,
+                });
+            }
+            if now < claims.nbf {
+                return Err(R::NotYetValid {
+                    nbf: claims.nbf,
+                    now,
+                });
+            }
+            return Ok(claims);
+        }
+    }
+    let claims = crate::entra::verify_access_token(shared, auth, ids::EXCHANGE_AUDIENCE)?;
+    let world = shared.world.read();
+    let mut cache = world.exchange.verified_tokens.lock();
+    if cache.len() >= TOKEN_CACHE {
+        cache.clear();
+    }
+    cache.insert(token.to_owned(), claims.clone());
+    Ok(claims)
+}
+
 /// Checks the bearer token against the URL's tenant (reference §4.2).
 fn authorize(
     shared: &Shared,
@@ -101,28 +148,27 @@ fn authorize(
     let auth = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
-    let claims =
-        crate::entra::verify_access_token(shared, auth, ids::EXCHANGE_AUDIENCE).map_err(|e| {
-            let d = match &e {
-                R::Missing => diag(
-                    2000000,
-                    "The Authorization header is missing or is not a Bearer token.",
-                    "invalid_token",
-                ),
-                R::Expired { .. } | R::NotYetValid { .. } => diag(
-                    2000003,
-                    "The access token has expired or is not yet valid.",
-                    "invalid_lifetime",
-                ),
-                R::WrongAudience { found, .. } => diag(
-                    2000002,
-                    &format!("The audience claim value '{found}' is invalid."),
-                    "invalid_resource",
-                ),
-                _ => diag(2000001, "The token is invalid.", "invalid_token"),
-            };
-            unauthorized(shared, d)
-        })?;
+    let claims = verify_cached(shared, auth).map_err(|e| {
+        let d = match &e {
+            R::Missing => diag(
+                2000000,
+                "The Authorization header is missing or is not a Bearer token.",
+                "invalid_token",
+            ),
+            R::Expired { .. } | R::NotYetValid { .. } => diag(
+                2000003,
+                "The access token has expired or is not yet valid.",
+                "invalid_lifetime",
+            ),
+            R::WrongAudience { found, .. } => diag(
+                2000002,
+                &format!("The audience claim value '{found}' is invalid."),
+                "invalid_resource",
+            ),
+            _ => diag(2000001, "The token is invalid.", "invalid_token"),
+        };
+        unauthorized(shared, d)
+    })?;
     if !claims.has_role(ids::EXCHANGE_MANAGE_AS_APP) {
         return Err(unauthorized(
             shared,
@@ -491,13 +537,15 @@ async fn run_one(
         ));
         return r;
     }
-    let (fail, drop_roll) = {
+    let (fail, drop_roll) = if knobs.error_5xx_rate > 0.0 || knobs.apply_then_drop_rate > 0.0 {
         let mut rng = shared.rng.lock();
         (
             knobs.error_5xx_rate > 0.0 && rng.random_bool(knobs.error_5xx_rate.clamp(0.0, 1.0)),
             knobs.apply_then_drop_rate > 0.0
                 && rng.random_bool(knobs.apply_then_drop_rate.clamp(0.0, 1.0)),
         )
+    } else {
+        (false, false)
     };
     if fail {
         return ItemResult {
