@@ -1462,3 +1462,86 @@ async fn strict_anchor_knob_requires_x_anchor_mailbox() {
         .await;
     assert_eq!(r.status, 200);
 }
+
+#[tokio::test]
+async fn batch_without_token_is_401_and_without_role_answers_403_per_item() {
+    let ex = Ex::demo().await;
+    let body = json!({"requests":[{"id":"a","method":"POST","url":"InvokeCommand",
+        "body":{"CmdletInput":{"CmdletName":"Get-OrganizationConfig","Parameters":{}}}}]});
+    let r = ex
+        .post(
+            &format!("/adminapi/beta/{CONTOSO}/$batch"),
+            None,
+            body.to_string().into_bytes(),
+            &[],
+        )
+        .await;
+    assert_eq!(r.status, 401);
+    assert!(r.header("www-authenticate").is_some());
+    let token = ex.env.exchange_token(FABRIKAM).await;
+    let r = ex
+        .post(
+            &format!("/adminapi/beta/{FABRIKAM}/$batch"),
+            Some(&token),
+            body.to_string().into_bytes(),
+            &[],
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.json()["responses"][0]["status"], 403);
+    assert_eq!(r.json()["responses"][0]["id"], "a");
+}
+
+#[tokio::test]
+async fn get_recipient_lists_mail_enabled_objects_only() {
+    let ex = Ex::demo().await;
+    let rows = ex.cmd("Get-Recipient", json!({})).await.value();
+    let mut kinds: Vec<String> = rows
+        .iter()
+        .map(|r| r["RecipientTypeDetails"].as_str().unwrap().to_owned())
+        .collect();
+    kinds.sort();
+    assert_eq!(
+        kinds,
+        [
+            "MailUniversalSecurityGroup",
+            "SharedMailbox",
+            "SharedMailbox",
+            "UserMailbox",
+            "UserMailbox",
+            "UserMailbox"
+        ]
+    );
+    // The non-mail-enabled group is not a recipient, so it cannot be a Send on Behalf delegate.
+    let r = ex
+        .cmd(
+            "Set-Mailbox",
+            json!({"Identity":"sales","GrantSendOnBehalfTo":{"@odata.type":"#Exchange.GenericHashTable","add":"allstaff"}}),
+        )
+        .await;
+    assert_family_a(&r, 404, NOT_FOUND);
+    let r = ex
+        .cmd("Get-Recipient", json!({"Identity":"salesteam"}))
+        .await;
+    assert_eq!(r.value()[0]["Name"], "Sales Team");
+}
+
+#[tokio::test]
+async fn null_identity_lists_every_mailbox() {
+    let ex = Ex::demo().await;
+    let rows = ex
+        .cmd("Get-Mailbox", json!({"Identity": null}))
+        .await
+        .value();
+    assert_eq!(rows.len(), 5);
+    assert!(rows.iter().all(|r| r["Identity"].is_string()));
+    let shared = ex
+        .cmd(
+            "Get-Mailbox",
+            json!({"RecipientTypeDetails": "SharedMailbox"}),
+        )
+        .await
+        .value();
+    let names: Vec<&str> = shared.iter().map(|r| r["Name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["sales", "support"]);
+}
