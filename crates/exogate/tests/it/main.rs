@@ -4,3 +4,4 @@
 mod config;
 mod flow;
 mod support;
+mod web;
