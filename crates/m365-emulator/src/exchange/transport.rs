@@ -690,6 +690,24 @@ async fn run_one(
             auth.appid.to_string(),
         ),
     ];
+    let others = shared
+        .world
+        .read()
+        .counters
+        .in_flight
+        .get(&auth.tenant_id)
+        .copied()
+        .unwrap_or(1)
+        .saturating_sub(1)
+        .to_string();
+    headers.push((
+        HeaderName::from_static("x-concurrencycount"),
+        others.clone(),
+    ));
+    headers.push((
+        HeaderName::from_static("x-combinedapponlyconcurrencycount"),
+        others,
+    ));
     if knobs.rate_limit_headers {
         let reset = now + time::Duration::minutes(5);
         headers.push((HeaderName::from_static("rate-limit-limit"), "30000".into()));

@@ -256,6 +256,9 @@ async fn permission_and_role_get_200_envelope_with_headers() {
     assert_eq!(r.header("odata-version"), Some("4.0"));
     assert!(r.header("request-id").is_some());
     assert_eq!(r.header("x-ms-appid"), Some(EXCHANGE_APP));
+    assert_eq!(r.header("x-concurrencycount"), Some("0"));
+    assert!(r.header("x-calculatedbetarget").is_some());
+    assert_eq!(r.header("cache-control"), Some("no-cache"));
     assert!(
         r.header("rate-limit-limit").is_none(),
         "Rate-Limit-* only per knob"
@@ -1544,4 +1547,54 @@ async fn null_identity_lists_every_mailbox() {
         .value();
     let names: Vec<&str> = shared.iter().map(|r| r["Name"].as_str().unwrap()).collect();
     assert_eq!(names, ["sales", "support"]);
+}
+
+#[tokio::test]
+async fn clear_automapping_and_reset_default() {
+    let ex = Ex::demo().await;
+    let r = ex
+        .cmd(
+            "Remove-MailboxPermission",
+            json!({"Identity":"sales","ClearAutoMapping":true,"User":"alice"}),
+        )
+        .await;
+    assert_family_a(&r, 400, BINDING);
+    let r = ex
+        .cmd(
+            "Remove-MailboxPermission",
+            json!({"Identity":"sales","ClearAutoMapping":true,"Confirm":false}),
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    let (_, truth) = ex
+        .env
+        .control("GET", &format!("/exchange/{CONTOSO}/objects/sales"), None)
+        .await;
+    assert!(
+        truth["full_access"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["automapping"] == false)
+    );
+    let r = ex
+        .cmd(
+            "Remove-MailboxPermission",
+            json!({"Identity":"sales","ResetDefault":true,"Confirm":false}),
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    let users = ex.full_access_users("sales").await;
+    assert_eq!(users, ["NT AUTHORITY\\SELF", "NT AUTHORITY\\SELF"]);
+    let (_, log) = ex
+        .env
+        .control("GET", &format!("/apply-log?tenant={CONTOSO}"), None)
+        .await;
+    let ops: Vec<&str> = log["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["change"]["op"].as_str().unwrap())
+        .collect();
+    assert_eq!(ops, ["clear_automapping", "remove"]);
 }
