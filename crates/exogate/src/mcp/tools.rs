@@ -194,11 +194,11 @@ impl ExogateMcp {
     }
 }
 
-fn actor_of(ctx: &RequestContext<RoleServer>) -> Result<Actor, ErrorData> {
+fn actor_of(ctx: &RequestContext<RoleServer>) -> Result<Actor, CallToolResult> {
     ctx.extensions
         .get::<Actor>()
         .cloned()
-        .ok_or_else(|| ErrorData::internal_error("no authenticated caller", None))
+        .ok_or_else(|| errors::unauthenticated("no authenticated caller"))
 }
 
 #[tool_router]
@@ -219,16 +219,14 @@ impl ExogateMcp {
         &self,
         ctx: RequestContext<RoleServer>,
         Parameters(_args): Parameters<NoArgs>,
-    ) -> Result<Out<CompaniesOut>, ErrorData> {
+    ) -> Result<Json<CompaniesOut>, CallToolResult> {
         let actor = actor_of(&ctx)?;
-        Ok(
-            match ops::companies::list_companies(self.app.ctx(), &actor).await {
-                Ok(list) => Ok(Json(CompaniesOut {
-                    companies: list.iter().map(wire::company).collect(),
-                })),
-                Err(e) => Err(self.fail(&actor, e, None).await),
-            },
-        )
+        match ops::companies::list_companies(self.app.ctx(), &actor).await {
+            Ok(list) => Ok(Json(CompaniesOut {
+                companies: list.iter().map(wire::company).collect(),
+            })),
+            Err(e) => Err(self.fail(&actor, e, None).await),
+        }
     }
 
     /// View Mailbox Permissions: who holds Full Access on one mailbox, read live from Exchange.
@@ -248,9 +246,9 @@ impl ExogateMcp {
         &self,
         ctx: RequestContext<RoleServer>,
         Parameters(args): Parameters<MailboxArgs>,
-    ) -> Result<Out<PermissionsOut>, ErrorData> {
+    ) -> Result<Json<PermissionsOut>, CallToolResult> {
         let actor = actor_of(&ctx)?;
-        Ok(self.read_permissions(actor, args, false).await)
+        self.read_permissions(actor, args, false).await
     }
 
     /// View Send As Permissions: who may Send As one mailbox, read live from Exchange.
@@ -268,9 +266,9 @@ impl ExogateMcp {
         &self,
         ctx: RequestContext<RoleServer>,
         Parameters(args): Parameters<MailboxArgs>,
-    ) -> Result<Out<PermissionsOut>, ErrorData> {
+    ) -> Result<Json<PermissionsOut>, CallToolResult> {
         let actor = actor_of(&ctx)?;
-        Ok(self.read_permissions(actor, args, true).await)
+        self.read_permissions(actor, args, true).await
     }
 
     /// View Mailbox Details, including its Send on Behalf delegates, read live from Exchange.
@@ -289,23 +287,20 @@ impl ExogateMcp {
         &self,
         ctx: RequestContext<RoleServer>,
         Parameters(args): Parameters<MailboxArgs>,
-    ) -> Result<Out<MailboxDetailsOut>, ErrorData> {
+    ) -> Result<Json<MailboxDetailsOut>, CallToolResult> {
         let actor = actor_of(&ctx)?;
         let company = match self.company(&actor, &args.company).await {
             Ok(c) => c,
-            Err(r) => return Ok(Err(r)),
+            Err(r) => return Err(r),
         };
         let mailbox = match self.identity(&actor, "mailbox", &args.mailbox).await {
             Ok(m) => m,
-            Err(r) => return Ok(Err(r)),
+            Err(r) => return Err(r),
         };
-        Ok(
-            match ops::reads::view_mailbox_details(self.app.ctx(), &actor, &company, &mailbox).await
-            {
-                Ok(d) => Ok(Json(wire::details(company.as_str(), &d))),
-                Err(e) => Err(self.fail(&actor, e, Some(&args.company)).await),
-            },
-        )
+        match ops::reads::view_mailbox_details(self.app.ctx(), &actor, &company, &mailbox).await {
+            Ok(d) => Ok(Json(wire::details(company.as_str(), &d))),
+            Err(e) => Err(self.fail(&actor, e, Some(&args.company)).await),
+        }
     }
 
     /// Grant Full Access: ASK for `trustee` to get Full Access on `mailbox` (with Outlook
@@ -326,18 +321,17 @@ impl ExogateMcp {
         &self,
         ctx: RequestContext<RoleServer>,
         Parameters(a): Parameters<GrantFullAccessArgs>,
-    ) -> Result<Out<PendingApprovalOut>, ErrorData> {
+    ) -> Result<Json<PendingApprovalOut>, CallToolResult> {
         let actor = actor_of(&ctx)?;
-        Ok(self
-            .write(
-                actor,
-                ToolName::GrantFullAccess,
-                &a.company,
-                &a.mailbox,
-                &a.trustee,
-                Some(a.automapping.unwrap_or(true)),
-            )
-            .await)
+        self.write(
+            actor,
+            ToolName::GrantFullAccess,
+            &a.company,
+            &a.mailbox,
+            &a.trustee,
+            Some(a.automapping),
+        )
+        .await
     }
 
     /// Grant Send As: ASK for `trustee` to be allowed to Send As `mailbox`. Changes nothing by
@@ -357,18 +351,17 @@ impl ExogateMcp {
         &self,
         ctx: RequestContext<RoleServer>,
         Parameters(a): Parameters<ChangeArgs>,
-    ) -> Result<Out<PendingApprovalOut>, ErrorData> {
+    ) -> Result<Json<PendingApprovalOut>, CallToolResult> {
         let actor = actor_of(&ctx)?;
-        Ok(self
-            .write(
-                actor,
-                ToolName::GrantSendAs,
-                &a.company,
-                &a.mailbox,
-                &a.trustee,
-                None,
-            )
-            .await)
+        self.write(
+            actor,
+            ToolName::GrantSendAs,
+            &a.company,
+            &a.mailbox,
+            &a.trustee,
+            None,
+        )
+        .await
     }
 
     /// Grant Send on Behalf: ASK for `trustee` to be added to `mailbox`'s Send on Behalf
@@ -388,18 +381,17 @@ impl ExogateMcp {
         &self,
         ctx: RequestContext<RoleServer>,
         Parameters(a): Parameters<ChangeArgs>,
-    ) -> Result<Out<PendingApprovalOut>, ErrorData> {
+    ) -> Result<Json<PendingApprovalOut>, CallToolResult> {
         let actor = actor_of(&ctx)?;
-        Ok(self
-            .write(
-                actor,
-                ToolName::GrantSendOnBehalf,
-                &a.company,
-                &a.mailbox,
-                &a.trustee,
-                None,
-            )
-            .await)
+        self.write(
+            actor,
+            ToolName::GrantSendOnBehalf,
+            &a.company,
+            &a.mailbox,
+            &a.trustee,
+            None,
+        )
+        .await
     }
 
     /// Remove Full Access: ASK for `trustee`'s Full Access on `mailbox` to be removed. Changes
@@ -418,18 +410,17 @@ impl ExogateMcp {
         &self,
         ctx: RequestContext<RoleServer>,
         Parameters(a): Parameters<ChangeArgs>,
-    ) -> Result<Out<PendingApprovalOut>, ErrorData> {
+    ) -> Result<Json<PendingApprovalOut>, CallToolResult> {
         let actor = actor_of(&ctx)?;
-        Ok(self
-            .write(
-                actor,
-                ToolName::RemoveFullAccess,
-                &a.company,
-                &a.mailbox,
-                &a.trustee,
-                None,
-            )
-            .await)
+        self.write(
+            actor,
+            ToolName::RemoveFullAccess,
+            &a.company,
+            &a.mailbox,
+            &a.trustee,
+            None,
+        )
+        .await
     }
 
     /// Remove Send As: ASK for `trustee`'s Send As on `mailbox` to be removed. Changes nothing
@@ -448,18 +439,17 @@ impl ExogateMcp {
         &self,
         ctx: RequestContext<RoleServer>,
         Parameters(a): Parameters<ChangeArgs>,
-    ) -> Result<Out<PendingApprovalOut>, ErrorData> {
+    ) -> Result<Json<PendingApprovalOut>, CallToolResult> {
         let actor = actor_of(&ctx)?;
-        Ok(self
-            .write(
-                actor,
-                ToolName::RemoveSendAs,
-                &a.company,
-                &a.mailbox,
-                &a.trustee,
-                None,
-            )
-            .await)
+        self.write(
+            actor,
+            ToolName::RemoveSendAs,
+            &a.company,
+            &a.mailbox,
+            &a.trustee,
+            None,
+        )
+        .await
     }
 
     /// Remove Send on Behalf: ASK for `trustee` to be removed from `mailbox`'s Send on Behalf
@@ -479,18 +469,17 @@ impl ExogateMcp {
         &self,
         ctx: RequestContext<RoleServer>,
         Parameters(a): Parameters<ChangeArgs>,
-    ) -> Result<Out<PendingApprovalOut>, ErrorData> {
+    ) -> Result<Json<PendingApprovalOut>, CallToolResult> {
         let actor = actor_of(&ctx)?;
-        Ok(self
-            .write(
-                actor,
-                ToolName::RemoveSendOnBehalf,
-                &a.company,
-                &a.mailbox,
-                &a.trustee,
-                None,
-            )
-            .await)
+        self.write(
+            actor,
+            ToolName::RemoveSendOnBehalf,
+            &a.company,
+            &a.mailbox,
+            &a.trustee,
+            None,
+        )
+        .await
     }
 
     /// Get Approval Status of a request a write tool created. Pass `request_id`. Returns
@@ -510,29 +499,27 @@ impl ExogateMcp {
         &self,
         ctx: RequestContext<RoleServer>,
         Parameters(a): Parameters<RequestIdArgs>,
-    ) -> Result<Out<ApprovalStatusOut>, ErrorData> {
+    ) -> Result<Json<ApprovalStatusOut>, CallToolResult> {
         let actor = actor_of(&ctx)?;
         let id = match RequestId::parse(&a.request_id) {
             Ok(id) => id,
-            Err(e) => return Ok(Err(errors::core_error(&e, None, &[]))),
+            Err(e) => return Err(errors::core_error(&e, None, &[])),
         };
-        Ok(
-            match ops::requests::get_request(self.app.ctx(), &actor, id).await {
-                Ok(req) => {
-                    let url = self.app.url(&format!("/approvals/{}", req.id));
-                    Ok(Json(wire::status(&req, url)))
-                }
-                // A request of a company the caller may not see does not exist for them.
-                Err(CoreError::Forbidden {
-                    reason: exogate_core::Denial::NotEntitled,
-                }) => Err(errors::core_error(
-                    &CoreError::not_found(exogate_core::Entity::Request, id),
-                    None,
-                    &[],
-                )),
-                Err(e) => Err(self.fail(&actor, e, None).await),
-            },
-        )
+        match ops::requests::get_request(self.app.ctx(), &actor, id).await {
+            Ok(req) => {
+                let url = self.app.url(&format!("/approvals/{}", req.id));
+                Ok(Json(wire::status(&req, url)))
+            }
+            // A request of a company the caller may not see does not exist for them.
+            Err(CoreError::Forbidden {
+                reason: exogate_core::Denial::NotEntitled,
+            }) => Err(errors::core_error(
+                &CoreError::not_found(exogate_core::Entity::Request, id),
+                None,
+                &[],
+            )),
+            Err(e) => Err(self.fail(&actor, e, None).await),
+        }
     }
 }
 
@@ -556,7 +543,30 @@ impl ServerHandler for ExogateMcp {
         }
         context.extensions.insert(actor);
         let tcc = ToolCallContext::new(self, request, context);
-        self.tool_router.call(tcc).await
+        let response = self.tool_router.call(tcc).await?;
+        Ok(match response {
+            // rmcp's own argument errors (bad JSON shape, unknown fields) get the same
+            // structured form as ours.
+            CallToolResponse::Complete(r)
+                if r.is_error == Some(true) && r.structured_content.is_none() =>
+            {
+                let text = r
+                    .content
+                    .iter()
+                    .filter_map(|c| c.as_text().map(|t| t.text.clone()))
+                    .collect::<Vec<_>>()
+                    .join(" ");
+                errors::tool_error(
+                    "invalid_input",
+                    &format!(
+                        "{text}. Pass exactly the fields of the tool's input schema; unknown fields are refused."
+                    ),
+                    json!({}),
+                )
+                .into()
+            }
+            other => other,
+        })
     }
 }
 

@@ -61,10 +61,14 @@ pub struct GrantFullAccessArgs {
     /// The user or group that gets Full Access: email address or UPN (best), Entra object id, or alias.
     #[schemars(example = &"bob@contoso.onmicrosoft.com", example = &"bob")]
     pub trustee: String,
-    /// Whether Outlook adds the mailbox to the trustee's folder list by itself. Default true.
-    #[serde(default)]
+    /// Whether Outlook adds the mailbox to the trustee's folder list by itself.
+    #[serde(default = "yes")]
     #[schemars(example = true, example = false)]
-    pub automapping: Option<bool>,
+    pub automapping: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// An approval request id.

@@ -3,5 +3,7 @@
 
 mod config;
 mod flow;
+mod mcp_http;
+mod mcp_safety;
+mod mcp_tools;
 mod support;
-mod web;
