@@ -252,7 +252,7 @@ fn random_grant_sequences_keep_reads_equal_to_the_apply_log() {
         .expect("runtime");
     let ex = rt.block_on(Ex::demo());
     let mut runner = TestRunner::new(Config {
-        cases: 24,
+        cases: 64,
         failure_persistence: None,
         ..Config::default()
     });
