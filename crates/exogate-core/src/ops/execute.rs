@@ -104,6 +104,27 @@ async fn precheck(
             "an action names another company or tenant than its request".to_owned(),
         )));
     }
+    // Defence in depth: the approval's own audit event (hash-checked) must name this digest, so
+    // rewriting the request row alone, even consistently, does not pass.
+    let trail = ctx
+        .store
+        .recent_audit(Some(&req.company), Some(req.id), 1000)
+        .await?;
+    let approved_on_record = trail.iter().any(|e| {
+        e.event.kind == AuditKind::RequestApproved.as_str()
+            && crate::audit::chain_hash(&e.prev_hash, e.seq, &e.event) == e.hash
+            && serde_json::from_str::<serde_json::Value>(&e.event.detail)
+                .ok()
+                .and_then(|v| v.get("digest").and_then(|d| d.as_str().map(str::to_owned)))
+                .as_deref()
+                == Some(digest.as_str())
+    });
+    if !approved_on_record {
+        return Ok(Err((
+            "digest_mismatch",
+            "no intact approval of this exact action is on record in the audit log".to_owned(),
+        )));
+    }
     if let Some(d) = &req.decision
         && ctx.clock.now() > d.at.plus_secs(ctx.settings.approval_ttl_secs)
     {

@@ -109,3 +109,89 @@ both! {
         assert_eq!(broken_at(&w).await, 12);
     }
 }
+
+/// Writes one column of a request row with a bound value (behind the server's back).
+async fn set_column(w: &World, id: exogate_core::RequestId, column: &str, value: &str) {
+    let sql = format!("UPDATE approval_requests SET {column} = $1 WHERE id = $2");
+    let n = match &w.db {
+        Db::Sqlite(p) => sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(value)
+            .bind(id.to_string())
+            .execute(p)
+            .await
+            .unwrap()
+            .rows_affected(),
+        Db::Postgres(p) => sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(value)
+            .bind(id.to_string())
+            .execute(p)
+            .await
+            .unwrap()
+            .rows_affected(),
+    };
+    assert_eq!(n, 1);
+}
+
+both! {
+    async fn every_single_field_mutation_is_refused(db: Db) {
+        use exogate_core::action::{digest_actions, encode_actions, CanonicalAction, Presence};
+        let mut w = World::new(db).await;
+        w.settings.max_pending_per_user = 10_000;
+        let t2 = exogate_core::TenantId::parse(T2).unwrap();
+        type Mutation = fn(&mut Vec<CanonicalAction>, exogate_core::TenantId);
+        let mutations: Vec<(&str, Mutation)> = vec![
+            ("company", |a, _| a[0].company = cid("fabrikam")),
+            ("tenant", |a, t2| a[0].tenant = t2),
+            ("operation", |a, _| a[0].operation = a[0].operation.inverse()),
+            ("mailbox.object_id", |a, _| a[0].mailbox.object_id = format!("{}-000000000005", &T1[..23])),
+            ("mailbox.primary_address", |a, _| a[0].mailbox.primary_address = "support@contoso.onmicrosoft.com".into()),
+            ("mailbox.display_name", |a, _| a[0].mailbox.display_name = "Support".into()),
+            ("mailbox.kind", |a, _| a[0].mailbox.kind = exogate_core::RecipientKind::UserMailbox),
+            ("trustee.object_id", |a, _| a[0].trustee.object_id = format!("{}-000000000003", &T1[..23])),
+            ("trustee.primary_address", |a, _| a[0].trustee.primary_address = "carol@contoso.onmicrosoft.com".into()),
+            ("trustee.display_name", |a, _| a[0].trustee.display_name = "Carol".into()),
+            ("trustee.kind", |a, _| a[0].trustee.kind = exogate_core::RecipientKind::Group),
+            ("automapping", |a, _| a[0].options.automapping = Some(false)),
+            ("state_at_request", |a, _| a[0].state_at_request = Presence::Present),
+            ("extra action", |a, _| {
+                let mut extra = a[0].clone();
+                extra.trustee.object_id = format!("{}-000000000003", &T1[..23]);
+                a.push(extra);
+            }),
+        ];
+        let mut tried = 0;
+        // Three ways to tamper: the actions only; actions and digest; actions, digest and the
+        // digest recorded with the decision.
+        for depth in 0..3 {
+            for (name, mutate) in &mutations {
+                let r = w.write(&w.tech_a, "contoso", ToolName::GrantFullAccess, "sales", "bob").await.unwrap();
+                ops::requests::approve(w.ctx(), &w.mgr_a, r.id, None).await.unwrap();
+                let mut actions = r.actions.clone();
+                mutate(&mut actions, t2);
+                let text = encode_actions(&actions);
+                let digest = digest_actions(&actions);
+                set_column(&w, r.id, "actions", &text).await;
+                if depth >= 1 {
+                    set_column(&w, r.id, "digest", &digest).await;
+                }
+                if depth >= 2 {
+                    set_column(&w, r.id, "decision_digest", &digest).await;
+                }
+                let out = ops::execute::run_once(w.ctx(), "w").await;
+                let state = w.store.get_request(r.id).await.unwrap().unwrap().state;
+                assert!(matches!(&out, Err(e) if e.code() == "digest_mismatch"), "{name} depth {depth}: {out:?}");
+                assert_eq!(state, RequestState::Failed, "{name} depth {depth}");
+                assert!(w.ms.applied().is_empty(), "{name} depth {depth}: reached Microsoft");
+                tried += 1;
+            }
+        }
+        // Also change the tenant column only (the action still names tenant 1).
+        let r = w.write(&w.tech_a, "contoso", ToolName::GrantFullAccess, "sales", "bob").await.unwrap();
+        ops::requests::approve(w.ctx(), &w.mgr_a, r.id, None).await.unwrap();
+        set_column(&w, r.id, "tenant_id", T2).await;
+        assert!(ops::execute::run_once(w.ctx(), "w").await.is_err());
+        assert!(w.ms.applied().is_empty());
+        tried += 1;
+        println!("figure: mutations tried {tried}, executed with a mismatched action 0");
+    }
+}
