@@ -91,3 +91,46 @@ fn automapping_only_on_full_access_grants_and_inverse() {
         a.summary()
     );
 }
+
+mod roundtrip {
+    use exogate_core::action::*;
+    use exogate_core::{CompanyId, RecipientKind, ResolvedIdentity, TenantId};
+    use proptest::prelude::*;
+
+    fn ident() -> impl Strategy<Value = ResolvedIdentity> {
+        (
+            any::<String>(),
+            any::<String>(),
+            any::<String>(),
+            0..RecipientKind::ALL.len(),
+        )
+            .prop_map(|(o, p, d, k)| ResolvedIdentity {
+                object_id: o,
+                primary_address: p,
+                display_name: d,
+                kind: RecipientKind::ALL[k],
+            })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 500, failure_persistence: None, ..ProptestConfig::default() })]
+        #[test]
+        fn canonical_encoding_round_trips(mailbox in ident(), trustee in ident(), op in 0..6usize, am in any::<Option<bool>>(), present in any::<bool>(), n in 1..4usize) {
+            let a = CanonicalAction::new(
+                CompanyId::parse("contoso").unwrap(),
+                TenantId::parse("11111111-1111-4111-8111-111111111111").unwrap(),
+                Operation::ALL[op],
+                mailbox,
+                trustee,
+                am,
+                if present { Presence::Present } else { Presence::Absent },
+            );
+            let actions = vec![a; n];
+            let text = encode_actions(&actions);
+            let back = decode_actions(&text).unwrap();
+            prop_assert_eq!(&back, &actions);
+            prop_assert_eq!(encode_actions(&back), text);
+            prop_assert_eq!(digest_actions(&back), digest_actions(&actions));
+        }
+    }
+}
