@@ -24,6 +24,31 @@
     });
   });
 
+  // (3) Request page: while the request is approved or executing, follow it live and reload
+  // the page once it is finished (the server renders the verified result).
+  var reqState = $("request-state");
+  if (reqState && reqState.dataset.requestId) {
+    var live = { approved: 1, executing: 1 };
+    var follow = function () {
+      if (!live[reqState.dataset.requestState]) { return; }
+      fetch("/api/v1/requests/" + encodeURIComponent(reqState.dataset.requestId), {
+        credentials: "same-origin", headers: { "accept": "application/json" }
+      }).then(function (r) { return r.json(); }).then(function (body) {
+        if (body.state && body.state !== reqState.dataset.requestState) {
+          if (live[body.state]) {
+            reqState.dataset.requestState = body.state;
+            reqState.textContent = body.state;
+          } else {
+            window.location.reload();
+            return;
+          }
+        }
+        setTimeout(follow, 1000);
+      }).catch(function () { setTimeout(follow, 5000); });
+    };
+    setTimeout(follow, 500);
+  }
+
   // (1) Integrations page.
   var box = $("exchange-status");
   if (!box) { return; }

@@ -7,3 +7,5 @@ mod mcp_http;
 mod mcp_safety;
 mod mcp_tools;
 mod support;
+mod web;
+mod browser;
