@@ -170,7 +170,7 @@ pub async fn reconnect(
         "tenant": conn.tenant_id.to_string(), "display_name": conn.display_name, "default_domain": conn.default_domain,
         "reconnect": true, "previous_tenant": company.connection.map(|c| c.tenant_id.to_string()),
     }));
-    // Clear first so the old status never shows beside the new tenant.
+    // The same update drops the old status, so it never shows beside the new tenant.
     ctx.store.set_connection(id, Some(&conn), ev).await?;
     load(ctx, id).await
 }
