@@ -660,30 +660,22 @@ async fn company(cli: &Cli, app: &App, cmd: &CompanyCommand) -> CliResult<()> {
 /// Issues a single-use consent state for connecting `company` and returns the v1 admin-consent
 /// URL. The state is bound to the company and the user, not to a browser session.
 async fn connect_url(app: &App, actor: &Actor, company: &CompanyId) -> CliResult<String> {
-    exogate_core::policy::can_connect(&actor.user, company).map_err(CoreError::forbidden)?;
-    let existing = ops::companies::get_company(app.ctx(), actor, company).await?;
-    let expected = existing.connection.as_ref().map(|c| c.tenant_id);
-    let value = crate::passwords::random_secret(32);
-    let now = app.clock.now();
-    let state = exogate_core::model::ConsentState {
-        state_hash: exogate_core::model::hash_token_secret(&value),
-        company: company.clone(),
-        user: actor.user.id,
-        session_id: None,
-        purpose: exogate_core::model::ConsentPurpose::Connect,
-        expected_tenant: expected,
-        created_at: now,
-        expires_at: now.plus_secs(10 * 60),
-        used_at: None,
-    };
-    app.store
-        .insert_consent_state(&state)
-        .await
-        .map_err(CoreError::from)?;
+    let secret = crate::passwords::random_secret(32);
+    let state = ops::consent::begin(
+        app.ctx(),
+        actor,
+        company,
+        exogate_core::model::ConsentPurpose::Connect,
+        None,
+        &secret,
+        10 * 60,
+    )
+    .await?;
     let redirect = app.url(crate::web::consent::CALLBACK_PATH);
+    let tenant = state.expected_tenant.map(|t| t.as_uuid());
     Ok(app
         .m365
-        .connect_consent_url(expected.map(|t| t.as_uuid()), &redirect, &value)
+        .connect_consent_url(tenant, &redirect, &secret)
         .to_string())
 }
 

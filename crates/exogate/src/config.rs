@@ -324,10 +324,25 @@ fn env_provider(env: &[(String, String)]) -> figment::providers::Serialized<serd
             continue;
         };
         let path: Vec<String> = rest.split("__").map(|p| p.to_ascii_lowercase()).collect();
+        // Other EXOGATE_ variables (EXOGATE_LOG, EXOGATE_MCP_TOKEN, test switches) are not settings.
+        if !TOP_LEVEL_KEYS.contains(&path[0].as_str()) {
+            continue;
+        }
         insert_path(&mut root, &path, parse_env_value(value));
     }
     figment::providers::Serialized::defaults(serde_json::Value::Object(root))
 }
+
+/// The configuration's top-level keys: only `EXOGATE_` variables naming one of them are read.
+const TOP_LEVEL_KEYS: [&str; 7] = [
+    "data_dir",
+    "database_url",
+    "server",
+    "microsoft",
+    "approvals",
+    "status",
+    "mcp",
+];
 
 fn insert_path(
     map: &mut serde_json::Map<String, serde_json::Value>,

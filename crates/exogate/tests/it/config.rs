@@ -26,6 +26,10 @@ fn environment_overrides_the_file() {
             "2".to_owned(),
         ),
         ("UNRELATED".to_owned(), "x".to_owned()),
+        // Not settings: logging, the MCP token and test switches share the prefix.
+        ("EXOGATE_LOG".to_owned(), "debug".to_owned()),
+        ("EXOGATE_MCP_TOKEN".to_owned(), "secret".to_owned()),
+        ("EXOGATE_REQUIRE_ALL_SUITES".to_owned(), "1".to_owned()),
     ];
     let cfg = Config::load(Some(&path), &env).unwrap();
     assert_eq!(cfg.listen.to_string(), "127.0.0.1:9999");

@@ -26,6 +26,21 @@ use serde_json::Value;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+/// What a CLI run printed.
+#[derive(Debug)]
+pub struct CliOutput {
+    pub success: bool,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl CliOutput {
+    /// Stdout parsed as JSON (for `--json` runs).
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {self:?}"))
+    }
+}
+
 pub struct TestApp {
     pub base_url: String,
     pub app: Arc<App>,
@@ -53,14 +68,16 @@ impl TestApp {
         let listener = TcpListener::bind(("127.0.0.1", 0)).await.expect("bind");
         let addr = listener.local_addr().expect("addr");
         let base_url = format!("http://{addr}");
-        let config = demo::config(
+        // Written like the demo does, so CLI commands find it with `--data-dir`.
+        let text = demo::config_text(
             dir.path(),
             None,
             &addr.to_string(),
             &base_url,
             &emulator.base_url,
-        )
-        .expect("demo config");
+        );
+        std::fs::write(dir.path().join("exogate.toml"), &text).expect("write config");
+        let config = exogate::config::Config::from_toml(&text).expect("demo config");
         let app = exogate::server::build_app(&config)
             .await
             .expect("app builds");
@@ -88,6 +105,43 @@ impl TestApp {
             shutdown,
             server,
             _dir: dir,
+        }
+    }
+
+    /// The data directory (holds `exogate.toml` and the SQLite database).
+    pub fn data_dir(&self) -> &std::path::Path {
+        self._dir.path()
+    }
+
+    /// Runs the `exogate` binary with `--data-dir` set to this app's directory. Async, so the
+    /// app and the emulator (on this test's runtime) keep answering while it runs.
+    pub async fn cli(&self, args: &[&str]) -> CliOutput {
+        self.cli_with_stdin(args, "").await
+    }
+
+    /// As [`TestApp::cli`], feeding `stdin`.
+    pub async fn cli_with_stdin(&self, args: &[&str], stdin: &str) -> CliOutput {
+        use tokio::io::AsyncWriteExt as _;
+        let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_exogate"))
+            .arg("--data-dir")
+            .arg(self.data_dir())
+            .args(args)
+            .env("EXOGATE_LOG", "warn")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("exogate binary runs");
+        let mut input = child.stdin.take().expect("stdin");
+        // The command may exit (with an error) before reading its input.
+        let _ = input.write_all(stdin.as_bytes()).await;
+        drop(input);
+        let output = child.wait_with_output().await.expect("exogate finishes");
+        CliOutput {
+            success: output.status.success(),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
         }
     }
 
