@@ -1,11 +1,14 @@
 //! exogate's integration tests, through the front door. One binary; modules per feature.
 //! Do not add another top-level test file: add a module here.
 
+mod browser;
+mod cli;
 mod config;
 mod flow;
 mod mcp_http;
+mod mcp_python;
 mod mcp_safety;
 mod mcp_tools;
+mod property;
 mod support;
 mod web;
-mod browser;
