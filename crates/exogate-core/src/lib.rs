@@ -10,6 +10,7 @@ pub mod action;
 pub mod audit;
 pub mod error;
 pub mod fake;
+pub mod inventory;
 pub mod model;
 pub mod ops;
 pub mod policy;

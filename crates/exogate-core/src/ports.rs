@@ -7,6 +7,7 @@ use async_trait::async_trait;
 use crate::action::{CanonicalAction, Presence};
 use crate::audit::{AuditEvent, NewAuditEvent};
 use crate::error::Entity;
+use crate::inventory::{InventoryRow, InventoryStatus, SweepStart};
 use crate::model::{
     ApiToken, ApiTokenId, Company, CompanyId, Connection, ConsentState, ExchangeAdminState,
     IdentityInput, ResolvedIdentity, SessionRecord, StatusRecord, TenantId, Timestamp, User,
@@ -186,6 +187,67 @@ pub trait Store: Send + Sync {
     async fn delete_session(&self, id: &str) -> StoreResult<()>;
     /// Deletes expired sessions; returns how many.
     async fn delete_expired_sessions(&self, now: Timestamp) -> StoreResult<u64>;
+
+    // Delegation inventory (see [`crate::inventory`]). A cache of Exchange: no audit events.
+    /// Starts a sweep of `company`'s inventory from `tenant`. If the latest sweep is still
+    /// `running` for the same tenant (a crashed sweep), it is continued: same generation, with
+    /// the chunk markers it finished. Otherwise a new generation is allocated, any rows of an
+    /// unfinished generation are deleted, and the sweep is marked `running`.
+    async fn inventory_begin_sweep(
+        &self,
+        company: &CompanyId,
+        tenant: TenantId,
+        now: Timestamp,
+    ) -> StoreResult<SweepStart>;
+    /// Writes rows of a running sweep's generation and records `done` chunk markers, in one
+    /// transaction (a row already written is kept). `Ok(false)` if that sweep is no longer the
+    /// running one.
+    async fn inventory_write_chunk(
+        &self,
+        company: &CompanyId,
+        generation: i64,
+        rows: &[InventoryRow],
+        done: &[String],
+    ) -> StoreResult<bool>;
+    /// Finishes a running sweep: in one transaction makes `generation` the current one (as of
+    /// `now`, with `mailboxes` counted), deletes every other generation's rows and the chunk
+    /// markers. `Ok(false)` if that sweep is no longer the running one.
+    async fn inventory_finish_sweep(
+        &self,
+        company: &CompanyId,
+        generation: i64,
+        now: Timestamp,
+        mailboxes: u64,
+    ) -> StoreResult<bool>;
+    /// Marks a running sweep failed and deletes its rows; the current generation stays.
+    async fn inventory_fail_sweep(
+        &self,
+        company: &CompanyId,
+        generation: i64,
+        now: Timestamp,
+        error: &str,
+    ) -> StoreResult<bool>;
+    /// Adds (`present`) or removes a row of the current generation, and of a running sweep's
+    /// generation too, so a sweep in flight does not undo it. `Ok(false)` when the company has
+    /// no inventory yet.
+    async fn inventory_patch(&self, row: &InventoryRow, present: bool) -> StoreResult<bool>;
+    /// The company's inventory status (None before its first sweep started).
+    async fn inventory_status(&self, company: &CompanyId) -> StoreResult<Option<InventoryStatus>>;
+    /// Current rows of one mailbox, matched case-insensitively on object id or address.
+    async fn inventory_by_mailbox(
+        &self,
+        company: &CompanyId,
+        mailbox: &str,
+    ) -> StoreResult<Vec<InventoryRow>>;
+    /// Current rows whose trustee matches `needle` case-insensitively: trustee key (object id
+    /// or SID), address, raw value, or the address's local part.
+    async fn inventory_by_trustee(
+        &self,
+        company: &CompanyId,
+        needle: &str,
+    ) -> StoreResult<Vec<InventoryRow>>;
+    /// Every current row of the company, ordered by mailbox address, right and trustee.
+    async fn inventory_rows(&self, company: &CompanyId) -> StoreResult<Vec<InventoryRow>>;
 
     // OAuth consent states.
     async fn insert_consent_state(&self, state: &ConsentState) -> StoreResult<()>;

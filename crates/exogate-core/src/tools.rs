@@ -46,6 +46,9 @@ pub enum ToolName {
     RemoveSendAs,
     RemoveSendOnBehalf,
     GetApprovalStatus,
+    /// Offboarding: remove every right a user holds in a company, as one request. Not in
+    /// [`ToolName::ALL`] (the MCP catalogue); parsed and specified like the others.
+    OffboardUser,
 }
 
 impl ToolName {
@@ -76,10 +79,14 @@ impl ToolName {
             ToolName::RemoveSendAs => "remove_send_as",
             ToolName::RemoveSendOnBehalf => "remove_send_on_behalf",
             ToolName::GetApprovalStatus => "get_approval_status",
+            ToolName::OffboardUser => "offboard_user",
         }
     }
     pub fn parse(s: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|t| t.as_str() == s)
+        Self::ALL
+            .into_iter()
+            .chain([ToolName::OffboardUser])
+            .find(|t| t.as_str() == s)
     }
     /// The Exchange change this tool requests, if it is a write tool.
     pub fn operation(self) -> Option<Operation> {
@@ -110,7 +117,7 @@ impl ToolName {
         }
     }
     pub fn is_write(self) -> bool {
-        self.operation().is_some()
+        self.operation().is_some() || self == ToolName::OffboardUser
     }
 }
 
@@ -181,6 +188,10 @@ fn base(name: ToolName) -> ToolSpec {
             "Get Approval Status",
             "Show the state of an approval request and its result.",
         ),
+        ToolName::OffboardUser => (
+            "Offboard User",
+            "Request removing every Full Access, Send As and Send on Behalf right a user holds in a company, as one request. Needs human approval.",
+        ),
     };
     let write = name.is_write();
     ToolSpec {
@@ -200,7 +211,10 @@ fn base(name: ToolName) -> ToolSpec {
         read_only: !write,
         destructive: matches!(
             name,
-            ToolName::RemoveFullAccess | ToolName::RemoveSendAs | ToolName::RemoveSendOnBehalf
+            ToolName::RemoveFullAccess
+                | ToolName::RemoveSendAs
+                | ToolName::RemoveSendOnBehalf
+                | ToolName::OffboardUser
         ),
         // Grants and removals converge: running one twice leaves the same state.
         idempotent: true,

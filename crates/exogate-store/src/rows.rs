@@ -410,3 +410,125 @@ pub(crate) struct SessionRow {
     pub data: String,
     pub expires_at: i64,
 }
+
+macro_rules! inventory_cols {
+    () => {
+        "company_id, generation, mailbox_id, mailbox_address, mailbox_name, mailbox_kind, trustee_key, trustee_raw, trustee_sid, trustee_class, trustee_id, trustee_address, trustee_name, trustee_kind, permission"
+    };
+}
+
+/// Columns of [`inventory_cols!`] per row.
+pub(crate) const INVENTORY_COLS: usize = 15;
+
+pub(crate) fn permission_str(p: exogate_core::action::Permission) -> &'static str {
+    p.as_str()
+}
+
+fn parse_permission(s: &str) -> Option<exogate_core::action::Permission> {
+    use exogate_core::action::Permission;
+    [
+        Permission::FullAccess,
+        Permission::SendAs,
+        Permission::SendOnBehalf,
+    ]
+    .into_iter()
+    .find(|p| p.as_str() == s)
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct InventoryRowDb {
+    company_id: String,
+    #[allow(
+        dead_code,
+        reason = "selected with the other columns; the generation is implied"
+    )]
+    generation: i64,
+    mailbox_id: String,
+    mailbox_address: String,
+    mailbox_name: String,
+    mailbox_kind: String,
+    #[allow(dead_code, reason = "derived from the trustee on the way in")]
+    trustee_key: String,
+    trustee_raw: String,
+    trustee_sid: Option<String>,
+    trustee_class: String,
+    trustee_id: Option<String>,
+    trustee_address: Option<String>,
+    trustee_name: Option<String>,
+    trustee_kind: Option<String>,
+    permission: String,
+}
+
+impl TryFrom<InventoryRowDb> for exogate_core::inventory::InventoryRow {
+    type Error = StoreError;
+    fn try_from(r: InventoryRowDb) -> Result<Self, StoreError> {
+        use exogate_core::inventory::{InventoryTrustee, TrusteeClass};
+        let kind = |s: &str| RecipientKind::parse(s).ok_or_else(|| corrupt("recipient kind", s));
+        let identity = match (r.trustee_id, r.trustee_kind) {
+            (Some(object_id), Some(k)) => Some(ResolvedIdentity {
+                object_id,
+                primary_address: r.trustee_address.unwrap_or_default(),
+                display_name: r.trustee_name.unwrap_or_default(),
+                kind: kind(&k)?,
+            }),
+            _ => None,
+        };
+        Ok(Self {
+            company: CompanyId::parse(&r.company_id)
+                .map_err(|_| corrupt("company id", &r.company_id))?,
+            mailbox: ResolvedIdentity {
+                object_id: r.mailbox_id,
+                primary_address: r.mailbox_address,
+                display_name: r.mailbox_name,
+                kind: kind(&r.mailbox_kind)?,
+            },
+            trustee: InventoryTrustee {
+                raw: r.trustee_raw,
+                sid: r.trustee_sid,
+                class: TrusteeClass::parse(&r.trustee_class)
+                    .ok_or_else(|| corrupt("trustee class", &r.trustee_class))?,
+                identity,
+            },
+            right: parse_permission(&r.permission)
+                .ok_or_else(|| corrupt("permission", &r.permission))?,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct InventoryStateDb {
+    company_id: String,
+    tenant_id: String,
+    current_gen: Option<i64>,
+    as_of: Option<i64>,
+    current_mailboxes: i64,
+    sweep_gen: i64,
+    sweep_state: String,
+    sweep_started_at: i64,
+    sweep_finished_at: Option<i64>,
+    sweep_error: Option<String>,
+    rows: i64,
+}
+
+impl TryFrom<InventoryStateDb> for exogate_core::inventory::InventoryStatus {
+    type Error = StoreError;
+    fn try_from(r: InventoryStateDb) -> Result<Self, StoreError> {
+        use exogate_core::inventory::SweepState;
+        Ok(Self {
+            company: CompanyId::parse(&r.company_id)
+                .map_err(|_| corrupt("company id", &r.company_id))?,
+            tenant: TenantId::parse(&r.tenant_id)
+                .map_err(|_| corrupt("tenant id", &r.tenant_id))?,
+            current_generation: r.current_gen,
+            as_of: ts(r.as_of),
+            mailboxes: u64::try_from(r.current_mailboxes).unwrap_or(0),
+            rows: u64::try_from(r.rows).unwrap_or(0),
+            sweep_generation: r.sweep_gen,
+            sweep_state: SweepState::parse(&r.sweep_state)
+                .ok_or_else(|| corrupt("sweep state", &r.sweep_state))?,
+            sweep_started_at: Timestamp::from_unix_millis(r.sweep_started_at),
+            sweep_finished_at: ts(r.sweep_finished_at),
+            sweep_error: r.sweep_error,
+        })
+    }
+}

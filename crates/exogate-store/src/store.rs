@@ -4,6 +4,7 @@
 use async_trait::async_trait;
 use exogate_core::Entity;
 use exogate_core::audit::{AuditEvent, NewAuditEvent, next_event};
+use exogate_core::inventory::{InventoryRow, InventoryStatus, SweepStart};
 use exogate_core::model::*;
 use exogate_core::ports::{Store, StoreError, StoreResult};
 use exogate_core::request::{ApprovalRequest, Claim, RequestFilter, Transition};
@@ -711,4 +712,307 @@ impl Store for Db {
         let row: Option<ConsentRow> = with_pool!(self, p => sqlx::query_as(CONSUME_CONSENT).bind(state_hash).bind(now.unix_millis()).fetch_optional(p).await).map_err(db_err)?;
         to_opt(row)
     }
+
+    async fn inventory_begin_sweep(
+        &self,
+        company: &CompanyId,
+        tenant: TenantId,
+        now: Timestamp,
+    ) -> StoreResult<SweepStart> {
+        let c = company.as_str();
+        let t = tenant.to_string();
+        let out = in_tx!(self, tx, _head => {
+            let state: Option<(String, Option<i64>, i64, String)> = sqlx::query_as(INV_STATE_LOCK)
+                .bind(c)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(db_err)?;
+            match state {
+                Some((tid, _, sweep_gen, st)) if st == "running" && tid == t => {
+                    let done: Vec<(String,)> = sqlx::query_as(INV_PROGRESS)
+                        .bind(c)
+                        .bind(sweep_gen)
+                        .fetch_all(&mut *tx)
+                        .await
+                        .map_err(db_err)?;
+                    SweepStart { generation: sweep_gen, resumed: true, done: done.into_iter().map(|d| d.0).collect() }
+                }
+                Some((tid, current, sweep_gen, _)) => {
+                    // A new tenant invalidates the old inventory entirely.
+                    let keep = if tid == t { current.unwrap_or(-1) } else { -1 };
+                    sqlx::query(INV_DELETE_OTHER_GENS).bind(c).bind(keep).execute(&mut *tx).await.map_err(db_err)?;
+                    sqlx::query(INV_DELETE_PROGRESS).bind(c).execute(&mut *tx).await.map_err(db_err)?;
+                    let next = sweep_gen + 1;
+                    sqlx::query(INV_RESTART)
+                        .bind(c)
+                        .bind(&t)
+                        .bind(next)
+                        .bind(now.unix_millis())
+                        .bind(tid == t)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(db_err)?;
+                    SweepStart { generation: next, resumed: false, done: Vec::new() }
+                }
+                None => {
+                    sqlx::query(INV_INSERT_STATE)
+                        .bind(c)
+                        .bind(&t)
+                        .bind(now.unix_millis())
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(db_err)?;
+                    SweepStart { generation: 1, resumed: false, done: Vec::new() }
+                }
+            }
+        });
+        Ok(out)
+    }
+
+    async fn inventory_write_chunk(
+        &self,
+        company: &CompanyId,
+        generation: i64,
+        rows: &[InventoryRow],
+        done: &[String],
+    ) -> StoreResult<bool> {
+        let c = company.as_str();
+        let out = in_tx!(self, tx, _head => {
+            let running: Option<(i64,)> = sqlx::query_as(INV_RUNNING)
+                .bind(c)
+                .bind(generation)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(db_err)?;
+            if running.is_none() {
+                return Ok(false);
+            }
+            for chunk in rows.chunks(INSERT_ROWS_PER_STATEMENT) {
+                let sql = insert_rows_sql(chunk.len());
+                let mut q = sqlx::query(AssertSqlSafe(sql));
+                for r in chunk {
+                    q = bind_inventory_row!(q, c, generation, r);
+                }
+                q.execute(&mut *tx).await.map_err(db_err)?;
+            }
+            for m in done {
+                sqlx::query(INV_INSERT_PROGRESS).bind(c).bind(generation).bind(m).execute(&mut *tx).await.map_err(db_err)?;
+            }
+            true
+        });
+        Ok(out)
+    }
+
+    async fn inventory_finish_sweep(
+        &self,
+        company: &CompanyId,
+        generation: i64,
+        now: Timestamp,
+        mailboxes: u64,
+    ) -> StoreResult<bool> {
+        let c = company.as_str();
+        let out = in_tx!(self, tx, _head => {
+            let r = sqlx::query(INV_FINISH)
+                .bind(c)
+                .bind(generation)
+                .bind(now.unix_millis())
+                .bind(i64::try_from(mailboxes).unwrap_or(i64::MAX))
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
+            if r.rows_affected() != 1 {
+                return Ok(false);
+            }
+            sqlx::query(INV_DELETE_OTHER_GENS).bind(c).bind(generation).execute(&mut *tx).await.map_err(db_err)?;
+            sqlx::query(INV_DELETE_PROGRESS).bind(c).execute(&mut *tx).await.map_err(db_err)?;
+            true
+        });
+        Ok(out)
+    }
+
+    async fn inventory_fail_sweep(
+        &self,
+        company: &CompanyId,
+        generation: i64,
+        now: Timestamp,
+        error: &str,
+    ) -> StoreResult<bool> {
+        let c = company.as_str();
+        let out = in_tx!(self, tx, _head => {
+            let r = sqlx::query(INV_FAIL)
+                .bind(c)
+                .bind(generation)
+                .bind(now.unix_millis())
+                .bind(error)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
+            if r.rows_affected() != 1 {
+                return Ok(false);
+            }
+            sqlx::query(INV_DELETE_GEN).bind(c).bind(generation).execute(&mut *tx).await.map_err(db_err)?;
+            sqlx::query(INV_DELETE_PROGRESS).bind(c).execute(&mut *tx).await.map_err(db_err)?;
+            true
+        });
+        Ok(out)
+    }
+
+    async fn inventory_patch(&self, row: &InventoryRow, present: bool) -> StoreResult<bool> {
+        let c = row.company.as_str();
+        let out = in_tx!(self, tx, _head => {
+            let state: Option<(String, Option<i64>, i64, String)> = sqlx::query_as(INV_STATE_LOCK)
+                .bind(c)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(db_err)?;
+            let Some((_, current, sweep_gen, sweep_state)) = state else {
+                return Ok(false);
+            };
+            let mut gens: Vec<i64> = current.into_iter().collect();
+            if sweep_state == "running" && Some(sweep_gen) != current {
+                gens.push(sweep_gen);
+            }
+            if current.is_none() && gens.is_empty() {
+                return Ok(false);
+            }
+            let (mailbox_id, trustee_key, right) = row.key();
+            for g in gens {
+                if present {
+                    let q = sqlx::query(AssertSqlSafe(insert_rows_sql(1)));
+                    bind_inventory_row!(q, c, g, row).execute(&mut *tx).await.map_err(db_err)?;
+                } else {
+                    sqlx::query(INV_DELETE_ROW)
+                        .bind(c)
+                        .bind(g)
+                        .bind(&mailbox_id)
+                        .bind(&trustee_key)
+                        .bind(permission_str(right))
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(db_err)?;
+                }
+            }
+            current.is_some()
+        });
+        Ok(out)
+    }
+
+    async fn inventory_status(&self, company: &CompanyId) -> StoreResult<Option<InventoryStatus>> {
+        let row: Option<InventoryStateDb> = with_pool!(self, p => sqlx::query_as(INV_STATUS).bind(company.as_str()).fetch_optional(p).await).map_err(db_err)?;
+        row.map(TryInto::try_into).transpose()
+    }
+
+    async fn inventory_by_mailbox(
+        &self,
+        company: &CompanyId,
+        mailbox: &str,
+    ) -> StoreResult<Vec<InventoryRow>> {
+        let m = mailbox.trim().to_lowercase();
+        let rows: Vec<InventoryRowDb> = with_pool!(self, p => sqlx::query_as(INV_BY_MAILBOX).bind(company.as_str()).bind(&m).fetch_all(p).await).map_err(db_err)?;
+        rows.into_iter().map(TryInto::try_into).collect()
+    }
+
+    async fn inventory_by_trustee(
+        &self,
+        company: &CompanyId,
+        needle: &str,
+    ) -> StoreResult<Vec<InventoryRow>> {
+        let n = needle.trim().to_lowercase();
+        let like = format!(
+            "{}@%",
+            n.replace('!', "!!").replace('%', "!%").replace('_', "!_")
+        );
+        let rows: Vec<InventoryRowDb> = with_pool!(self, p => sqlx::query_as(INV_BY_TRUSTEE).bind(company.as_str()).bind(&n).bind(&like).fetch_all(p).await).map_err(db_err)?;
+        rows.into_iter().map(TryInto::try_into).collect()
+    }
+
+    async fn inventory_rows(&self, company: &CompanyId) -> StoreResult<Vec<InventoryRow>> {
+        let rows: Vec<InventoryRowDb> = with_pool!(self, p => sqlx::query_as(INV_ALL).bind(company.as_str()).fetch_all(p).await).map_err(db_err)?;
+        rows.into_iter().map(TryInto::try_into).collect()
+    }
 }
+
+/// Rows per multi-row INSERT (15 parameters each).
+const INSERT_ROWS_PER_STATEMENT: usize = 200;
+
+fn insert_rows_sql(n: usize) -> String {
+    let mut sql = String::with_capacity(64 + n * 80);
+    sql.push_str(concat!(
+        "INSERT INTO inventory_rows (",
+        inventory_cols!(),
+        ") VALUES "
+    ));
+    for i in 0..n {
+        if i > 0 {
+            sql.push(',');
+        }
+        sql.push('(');
+        for j in 0..INVENTORY_COLS {
+            if j > 0 {
+                sql.push(',');
+            }
+            sql.push('$');
+            sql.push_str(&(i * INVENTORY_COLS + j + 1).to_string());
+        }
+        sql.push(')');
+    }
+    sql.push_str(" ON CONFLICT DO NOTHING");
+    sql
+}
+
+/// Binds one inventory row's 15 columns, in [`inventory_cols!`] order.
+macro_rules! bind_inventory_row {
+    ($q:expr, $company:expr, $gen:expr, $r:expr) => {{
+        let r: &InventoryRow = $r;
+        let t = r.trustee.identity.as_ref();
+        $q.bind($company)
+            .bind($gen)
+            .bind(r.mailbox.object_id.to_ascii_lowercase())
+            .bind(r.mailbox.primary_address.clone())
+            .bind(r.mailbox.display_name.clone())
+            .bind(r.mailbox.kind.as_str())
+            .bind(r.trustee.key())
+            .bind(r.trustee.raw.clone())
+            .bind(r.trustee.sid.clone())
+            .bind(r.trustee.class.as_str())
+            .bind(t.map(|i| i.object_id.to_ascii_lowercase()))
+            .bind(t.map(|i| i.primary_address.clone()))
+            .bind(t.map(|i| i.display_name.clone()))
+            .bind(t.map(|i| i.kind.as_str()))
+            .bind(permission_str(r.right))
+    }};
+}
+use bind_inventory_row;
+
+const INV_STATE_LOCK: &str = "SELECT tenant_id, current_gen, sweep_gen, sweep_state FROM inventory_state WHERE company_id = $1";
+const INV_PROGRESS: &str =
+    "SELECT marker FROM inventory_progress WHERE company_id = $1 AND generation = $2";
+const INV_DELETE_OTHER_GENS: &str =
+    "DELETE FROM inventory_rows WHERE company_id = $1 AND generation <> $2";
+const INV_DELETE_GEN: &str = "DELETE FROM inventory_rows WHERE company_id = $1 AND generation = $2";
+const INV_DELETE_PROGRESS: &str = "DELETE FROM inventory_progress WHERE company_id = $1";
+const INV_RESTART: &str = "UPDATE inventory_state SET tenant_id = $2, sweep_gen = $3, sweep_state = 'running', sweep_started_at = $4, sweep_finished_at = NULL, sweep_error = NULL, current_gen = CASE WHEN $5 THEN current_gen ELSE NULL END, as_of = CASE WHEN $5 THEN as_of ELSE NULL END WHERE company_id = $1";
+const INV_INSERT_STATE: &str = "INSERT INTO inventory_state (company_id, tenant_id, current_gen, as_of, current_mailboxes, sweep_gen, sweep_state, sweep_started_at) VALUES ($1, $2, NULL, NULL, 0, 1, 'running', $3)";
+const INV_RUNNING: &str = "SELECT sweep_gen FROM inventory_state WHERE company_id = $1 AND sweep_gen = $2 AND sweep_state = 'running'";
+const INV_INSERT_PROGRESS: &str = "INSERT INTO inventory_progress (company_id, generation, marker) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING";
+const INV_FINISH: &str = "UPDATE inventory_state SET current_gen = $2, as_of = $3, current_mailboxes = $4, sweep_state = 'ok', sweep_finished_at = $3, sweep_error = NULL WHERE company_id = $1 AND sweep_gen = $2 AND sweep_state = 'running'";
+const INV_FAIL: &str = "UPDATE inventory_state SET sweep_state = 'failed', sweep_finished_at = $3, sweep_error = $4 WHERE company_id = $1 AND sweep_gen = $2 AND sweep_state = 'running'";
+const INV_DELETE_ROW: &str = "DELETE FROM inventory_rows WHERE company_id = $1 AND generation = $2 AND mailbox_id = $3 AND trustee_key = $4 AND permission = $5";
+const INV_STATUS: &str = "SELECT s.company_id, s.tenant_id, s.current_gen, s.as_of, s.current_mailboxes, s.sweep_gen, s.sweep_state, s.sweep_started_at, s.sweep_finished_at, s.sweep_error, (SELECT COUNT(*) FROM inventory_rows r WHERE r.company_id = s.company_id AND r.generation = s.current_gen) AS rows FROM inventory_state s WHERE s.company_id = $1";
+macro_rules! inv_select {
+    ($where:literal) => {
+        concat!(
+            "SELECT ",
+            inventory_cols!(),
+            " FROM inventory_rows r WHERE r.company_id = $1 AND r.generation = (SELECT current_gen FROM inventory_state WHERE company_id = $1)",
+            $where,
+            " ORDER BY r.mailbox_address, r.permission, r.trustee_key"
+        )
+    };
+}
+const INV_BY_MAILBOX: &str =
+    inv_select!(" AND (r.mailbox_id = $2 OR lower(r.mailbox_address) = $2)");
+const INV_BY_TRUSTEE: &str = inv_select!(
+    " AND (r.trustee_key = $2 OR lower(r.trustee_address) = $2 OR lower(r.trustee_raw) = $2 OR lower(r.trustee_address) LIKE $3 ESCAPE '!')"
+);
+const INV_ALL: &str = inv_select!("");

@@ -324,7 +324,9 @@ pub async fn execute(ctx: Ctx<'_>, claim: &Claim) -> Result<ApprovalRequest, Cor
                     "verified": r.verified, "message": r.message,
                 }));
                 ctx.store.append_audit(ev).await?;
-                let stop = r.outcome == OpOutcome::Failed;
+                // Offboarding runs every removal on its own: one failure does not stop the rest.
+                let stop = r.outcome == OpOutcome::Failed
+                    && req.tool != crate::tools::ToolName::OffboardUser;
                 results.push(r);
                 if stop {
                     break;

@@ -6,6 +6,7 @@ mod support;
 mod concurrency;
 mod failures;
 mod flows;
+mod inventory;
 mod isolation;
 mod property;
 mod repo;

@@ -1,0 +1,310 @@
+//! The delegation inventory's use-cases: who can open a mailbox, what a user can open across
+//! every company the viewer is entitled to, the inventory status of each company, keeping the
+//! inventory true after an executed write, and offboarding (one request removing every right a
+//! user holds in a company). Sweeps themselves run at the edge, where the Exchange client's
+//! streaming reads are; they write through the [`crate::ports::Store`] inventory methods.
+
+use serde_json::json;
+
+use super::Ctx;
+use super::companies::{connection, load, load_visible, ms_error};
+use crate::action::{CanonicalAction, Operation, OperationKind, Presence, digest_actions};
+use crate::audit::{AuditKind, NewAuditEvent};
+use crate::error::{ConflictReason, CoreError, Entity};
+use crate::inventory::{
+    DEFAULT_STALE_SECS, Freshness, InventoryRow, InventoryStatus, InventoryTrustee, TrusteeClass,
+};
+use crate::model::{Actor, Company, CompanyId, IdentityInput, RequestId, Requester};
+use crate::policy;
+use crate::request::{ApprovalRequest, OpOutcome, RequestFilter, RequestState};
+use crate::tools::{self, ToolName};
+
+/// One company's part of a view: its inventory status and the rows that matched.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CompanyInventory {
+    pub company: CompanyId,
+    pub company_name: String,
+    pub status: Option<InventoryStatus>,
+    pub freshness: Freshness,
+    pub rows: Vec<InventoryRow>,
+}
+
+async fn company_part(
+    ctx: Ctx<'_>,
+    company: &Company,
+    rows: Vec<InventoryRow>,
+) -> Result<CompanyInventory, CoreError> {
+    let status = ctx.store.inventory_status(&company.id).await?;
+    let freshness = status.as_ref().map_or(Freshness::Never, |s| {
+        s.freshness(ctx.clock.now(), DEFAULT_STALE_SECS)
+    });
+    Ok(CompanyInventory {
+        company: company.id.clone(),
+        company_name: company.name.clone(),
+        status,
+        freshness,
+        rows,
+    })
+}
+
+/// Who can open a mailbox (by object id or address), from the inventory of one company.
+pub async fn by_mailbox(
+    ctx: Ctx<'_>,
+    actor: &Actor,
+    company: &CompanyId,
+    mailbox: &IdentityInput,
+) -> Result<CompanyInventory, CoreError> {
+    let actor = super::refresh_actor(ctx, actor).await?;
+    let company = load_visible(ctx, &actor, company).await?;
+    let rows = ctx
+        .store
+        .inventory_by_mailbox(&company.id, mailbox.as_str())
+        .await?;
+    company_part(ctx, &company, rows).await
+}
+
+/// What a user (object id, address, alias or SID) can open, in every connected company the
+/// actor is entitled to. Groups holding rights are listed as groups and deleted principals as
+/// orphans; each company carries its "as of" time and freshness.
+pub async fn by_user(
+    ctx: Ctx<'_>,
+    actor: &Actor,
+    user: &IdentityInput,
+) -> Result<Vec<CompanyInventory>, CoreError> {
+    let actor = super::refresh_actor(ctx, actor).await?;
+    let mut out = Vec::new();
+    for company in ctx.store.list_companies().await? {
+        if policy::can_view(&actor.user, &company.id).is_err() || company.connection.is_none() {
+            continue;
+        }
+        let rows = ctx
+            .store
+            .inventory_by_trustee(&company.id, user.as_str())
+            .await?;
+        out.push(company_part(ctx, &company, rows).await?);
+    }
+    Ok(out)
+}
+
+/// Every row of one company (export).
+pub async fn company_rows(
+    ctx: Ctx<'_>,
+    actor: &Actor,
+    company: &CompanyId,
+) -> Result<CompanyInventory, CoreError> {
+    let actor = super::refresh_actor(ctx, actor).await?;
+    let company = load_visible(ctx, &actor, company).await?;
+    let rows = ctx.store.inventory_rows(&company.id).await?;
+    company_part(ctx, &company, rows).await
+}
+
+/// The inventory status of every connected company the actor is entitled to.
+pub async fn statuses(ctx: Ctx<'_>, actor: &Actor) -> Result<Vec<CompanyInventory>, CoreError> {
+    let actor = super::refresh_actor(ctx, actor).await?;
+    let mut out = Vec::new();
+    for company in ctx.store.list_companies().await? {
+        if policy::can_view(&actor.user, &company.id).is_err() || company.connection.is_none() {
+            continue;
+        }
+        out.push(company_part(ctx, &company, Vec::new()).await?);
+    }
+    Ok(out)
+}
+
+/// Checks the actor may start a sweep of `company` (technician or higher, entitled) and
+/// returns the company with its tenant.
+pub async fn authorize_sweep(
+    ctx: Ctx<'_>,
+    actor: &Actor,
+    company: &CompanyId,
+) -> Result<(Company, crate::model::TenantId), CoreError> {
+    let actor = super::refresh_actor(ctx, actor).await?;
+    policy::can_request(&actor.user, company).map_err(CoreError::forbidden)?;
+    let company = load(ctx, company).await?;
+    let tenant = connection(&company)?.tenant_id;
+    Ok((company, tenant))
+}
+
+/// Keeps the inventory true after the worker finished a request: every action whose result was
+/// verified adds (grant) or removes (removal) its row. Returns how many rows were patched.
+pub async fn patch_after_execution(ctx: Ctx<'_>, req: &ApprovalRequest) -> Result<u32, CoreError> {
+    if !matches!(
+        req.state,
+        RequestState::Succeeded | RequestState::AlreadyInState | RequestState::Failed
+    ) {
+        return Ok(0);
+    }
+    let mut n = 0;
+    for (action, result) in req.actions.iter().zip(&req.results) {
+        if result.outcome == OpOutcome::Failed || !result.verified {
+            continue;
+        }
+        let row = InventoryRow {
+            company: action.company.clone(),
+            mailbox: action.mailbox.clone(),
+            trustee: InventoryTrustee::resolved(action.trustee.clone()),
+            right: action.operation.permission,
+        };
+        let present = action.operation.desired() == Presence::Present;
+        if ctx.store.inventory_patch(&row, present).await? {
+            n += 1;
+        }
+    }
+    Ok(n)
+}
+
+/// What offboarding asks for.
+#[derive(Clone, Debug)]
+pub struct OffboardInput {
+    /// New request id (UUIDv7) chosen by the caller.
+    pub id: RequestId,
+    pub company: CompanyId,
+    pub user: IdentityInput,
+}
+
+/// Creates ONE pending request that removes every Full Access, Send As and Send on Behalf right
+/// the user holds directly in the company: the inventory lists the candidates, Exchange confirms
+/// each one is present now, and the removals are frozen under one digest. Rights held through a
+/// group are not the user's to remove and are left alone. Nothing changes in Exchange here.
+pub async fn request_offboard(
+    ctx: Ctx<'_>,
+    actor: &Actor,
+    input: OffboardInput,
+) -> Result<ApprovalRequest, CoreError> {
+    let actor = &super::refresh_actor(ctx, actor).await?;
+    policy::can_request(&actor.user, &input.company).map_err(CoreError::forbidden)?;
+    let limit = ctx.settings.max_pending_per_user;
+    let open = ctx
+        .store
+        .list_requests(&RequestFilter {
+            requester: Some(actor.user.id),
+            states: Some(vec![RequestState::Pending]),
+            limit: Some(limit.saturating_add(1)),
+            ..RequestFilter::default()
+        })
+        .await?;
+    if open.len() >= limit as usize {
+        return Err(CoreError::conflict(ConflictReason::TooManyPending {
+            limit,
+        }));
+    }
+    let company = load(ctx, &input.company).await?;
+    let tenant = connection(&company)?.tenant_id;
+    let Some(status) = ctx.store.inventory_status(&company.id).await? else {
+        return Err(CoreError::invalid(
+            "company",
+            format!(
+                "`{}` has no delegation inventory yet: run `exogate inventory sync --company {}` first",
+                company.id, company.id
+            ),
+        ));
+    };
+    if status.current_generation.is_none() {
+        return Err(CoreError::invalid(
+            "company",
+            format!(
+                "`{}` has no finished inventory sweep yet; wait for it or run `exogate inventory sync`",
+                company.id
+            ),
+        ));
+    }
+    let trustee = ctx
+        .ms
+        .resolve(tenant, &input.user)
+        .await
+        .map_err(|e| ms_error(e, Entity::Trustee))?;
+    let rows = ctx
+        .store
+        .inventory_by_trustee(&company.id, &trustee.object_id)
+        .await?;
+    let mut actions = Vec::new();
+    for row in rows {
+        if row.trustee.class != TrusteeClass::User
+            || row.trustee.key() != trustee.object_id.to_ascii_lowercase()
+            || row.mailbox.object_id == trustee.object_id
+        {
+            continue;
+        }
+        let probe = CanonicalAction::new(
+            company.id.clone(),
+            tenant,
+            Operation {
+                kind: OperationKind::Remove,
+                permission: row.right,
+            },
+            row.mailbox,
+            trustee.clone(),
+            None,
+            Presence::Present,
+        );
+        let now = ctx
+            .ms
+            .current_state(tenant, &probe)
+            .await
+            .map_err(|e| ms_error(e, Entity::Mailbox))?;
+        if now == Presence::Present {
+            actions.push(probe);
+        } else {
+            // The inventory was behind Exchange: bring it up to date.
+            let gone = InventoryRow {
+                company: company.id.clone(),
+                mailbox: probe.mailbox.clone(),
+                trustee: InventoryTrustee::resolved(trustee.clone()),
+                right: probe.operation.permission,
+            };
+            ctx.store.inventory_patch(&gone, false).await?;
+        }
+    }
+    if actions.is_empty() {
+        return Err(CoreError::invalid(
+            "user",
+            format!(
+                "{} holds no Full Access, Send As or Send on Behalf in `{}` (inventory as of {})",
+                trustee.primary_address,
+                company.id,
+                status
+                    .as_of
+                    .map_or_else(|| "never".to_owned(), |t| t.to_string())
+            ),
+        ));
+    }
+    let tool = ToolName::OffboardUser;
+    let spec = tools::spec(tool, &ctx.settings.tools);
+    let digest = digest_actions(&actions);
+    let now = ctx.clock.now();
+    let req = ApprovalRequest {
+        id: input.id,
+        company: company.id.clone(),
+        tenant,
+        tool,
+        risk: spec.risk,
+        requester: Requester {
+            user: actor.user.id,
+            user_name: actor.user.name.clone(),
+            channel: actor.channel.clone(),
+        },
+        actions,
+        digest,
+        state: RequestState::Pending,
+        created_at: now,
+        expires_at: now.plus_secs(ctx.settings.request_ttl_secs),
+        decision: None,
+        cancellation: None,
+        attempt: 0,
+        lease: None,
+        results: Vec::new(),
+        finished_at: None,
+        message: None,
+        revert_of: None,
+    };
+    let ev = NewAuditEvent::new(now, AuditKind::RequestCreated, Some(actor))
+        .company(&req.company)
+        .request(req.id)
+        .detail(json!({
+            "tool": req.tool.as_str(), "risk": req.risk.as_str(), "digest": req.digest,
+            "actions": crate::action::encode_actions(&req.actions), "summary": req.summary(),
+            "expires_at": req.expires_at.unix_millis(), "offboard": trustee.primary_address,
+        }));
+    ctx.store.insert_request(&req, ev).await?;
+    Ok(req)
+}
