@@ -457,3 +457,70 @@ async fn tool_calls_are_rate_limited_per_token() {
     server.abort();
     t.stop().await;
 }
+
+#[tokio::test]
+async fn entitlements_limit_what_the_agent_sees() {
+    use exogate_core::model::{Entitlement, Role, UserId};
+    let t = TestApp::start().await;
+    let tech = client(&t).await;
+    let r = ok(&call(
+        &tech,
+        "grant_full_access",
+        json!({"company": "contoso", "mailbox": "sales", "trustee": "bob", "automapping": false}),
+    )
+    .await);
+    assert_eq!(r["action"]["automapping"], false);
+    let id = r["request_id"].as_str().unwrap().to_owned();
+
+    ops::users::add_user(
+        t.app.ctx(),
+        Admin::LocalOperator,
+        ops::users::NewUser {
+            id: UserId::from_uuid(uuid::Uuid::new_v4()),
+            name: UserName::parse("fabtech").unwrap(),
+            role: Role::Technician,
+            entitlement: Entitlement::parse("fabrikam").unwrap(),
+            password_hash: None,
+        },
+    )
+    .await
+    .unwrap();
+    let fab = client_at(&t.base_url, &token_for(&t, "fabtech").await).await;
+    let list = ok(&call(&fab, "list_companies", json!({})).await);
+    let ids: Vec<&str> = list["companies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["fabrikam"]);
+    // Another company looks exactly like an unknown one, and lists only what this user may see.
+    let (e, text) = err(&call(
+        &fab,
+        "view_mailbox_permissions",
+        json!({"company": "contoso", "mailbox": "sales"}),
+    )
+    .await);
+    assert_eq!(e["code"], "company_not_found");
+    assert_eq!(
+        e["known_companies"],
+        json!([{"id": "fabrikam", "name": "Fabrikam"}])
+    );
+    assert!(
+        !text.contains("contoso`,") && text.contains("`fabrikam`"),
+        "{text}"
+    );
+    let (e, _) = err(&call(
+        &fab,
+        "grant_send_as",
+        json!({"company": "contoso", "mailbox": "support", "trustee": "carol"}),
+    )
+    .await);
+    assert_eq!(e["code"], "company_not_found");
+    // Another company's request does not exist for this user.
+    let (e, _) = err(&call(&fab, "get_approval_status", json!({"request_id": id})).await);
+    assert_eq!(e["code"], "request_not_found");
+    fab.cancel().await.unwrap();
+    tech.cancel().await.unwrap();
+    t.stop().await;
+}
