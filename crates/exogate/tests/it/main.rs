@@ -8,6 +8,7 @@ mod flow;
 mod mcp_http;
 mod mcp_python;
 mod mcp_safety;
+mod mcp_stdio;
 mod mcp_tools;
 mod property;
 mod support;

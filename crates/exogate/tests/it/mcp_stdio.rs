@@ -1,0 +1,80 @@
+//! MCP over a byte stream, as `exogate mcp` serves it on stdio, with rmcp's client in-process:
+//! the token is checked when the session starts and again on every call.
+
+use exogate_core::ops;
+use exogate_core::ops::users::Admin;
+use rmcp::ServiceExt as _;
+use serde_json::json;
+
+use crate::mcp_http::{call, err, ok, token_for};
+use crate::support::TestApp;
+
+#[tokio::test]
+async fn a_stream_session_acts_as_the_token_owner_until_the_token_is_revoked() {
+    let t = TestApp::start().await;
+    // An unknown token is refused before the session starts.
+    let (_client_side, server_side) = tokio::io::duplex(64 * 1024);
+    let refused = exogate::mcp::serve_transport(t.app.clone(), "no-such-token", server_side).await;
+    assert!(refused.is_err());
+
+    let secret = token_for(&t, "tech").await;
+    let (client_side, server_side) = tokio::io::duplex(64 * 1024);
+    let app = t.app.clone();
+    let token = secret.clone();
+    let server =
+        tokio::spawn(async move { exogate::mcp::serve_transport(app, &token, server_side).await });
+    let c = ().serve(client_side).await.expect("client initializes");
+    let info = c.peer_info().expect("server info");
+    assert_eq!(
+        info.server_info.as_ref().map(|i| i.name.as_str()),
+        Some("exogate")
+    );
+    assert!(
+        info.instructions
+            .as_deref()
+            .unwrap_or_default()
+            .contains("untrusted data")
+    );
+    let r = ok(&call(
+        &c,
+        "view_mailbox_permissions",
+        json!({"company": "contoso", "mailbox": "sales@contoso.onmicrosoft.com"}),
+    )
+    .await);
+    assert_eq!(r["permission"], "full_access");
+    let pending = ok(&call(
+        &c,
+        "grant_send_on_behalf",
+        json!({"company": "contoso", "mailbox": "sales", "trustee": "alice"}),
+    )
+    .await);
+    assert_eq!(pending["status"], "pending_approval");
+    // The request records the MCP channel and the agent's name from `initialize`.
+    let id =
+        exogate_core::model::RequestId::parse(pending["request_id"].as_str().unwrap()).unwrap();
+    let req = t.app.store.get_request(id).await.unwrap().unwrap();
+    assert!(
+        req.requester.channel.is_mcp(),
+        "{:?}",
+        req.requester.channel
+    );
+
+    let tokens = ops::users::list_tokens(t.app.ctx(), Admin::LocalOperator, None)
+        .await
+        .unwrap();
+    let token_id = tokens
+        .iter()
+        .find(|k| k.secret_hash == exogate_core::model::hash_token_secret(&secret))
+        .unwrap()
+        .id;
+    ops::users::revoke_token(t.app.ctx(), Admin::LocalOperator, token_id)
+        .await
+        .unwrap();
+    let (e, text) = err(&call(&c, "list_companies", json!({})).await);
+    assert_eq!(e["code"], "unauthenticated", "{e}");
+    assert!(text.contains("revoked"), "{text}");
+    assert!(t.apply_log().await.is_empty());
+    c.cancel().await.unwrap();
+    server.await.unwrap().expect("session ends cleanly");
+    t.stop().await;
+}
