@@ -1,5 +1,5 @@
-//! Who is calling: passwords (argon2), web sessions kept through the core `Store`, the
-//! per-session CSRF token, and the [`Auth`] extractor (session cookie or
+//! Who is calling: password checks (argon2 via `crate::passwords`), web sessions kept through
+//! the core `Store`, the per-session CSRF token, and the [`Auth`] extractor (session cookie or
 //! `Authorization: Bearer <api token>`).
 //!
 //! A session id is 256 random bits, sent only in an `HttpOnly`, `SameSite=Lax` cookie (`Secure`
@@ -8,7 +8,6 @@
 
 use std::collections::BTreeMap;
 
-use argon2::{Argon2, PasswordHasher, PasswordVerifier};
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, header};
@@ -25,28 +24,6 @@ use super::error::HttpError;
 pub const SESSION_IDLE_SECS: i64 = 8 * 60 * 60;
 /// A session's expiry is pushed forward at most this often (saves a write per request).
 const SESSION_TOUCH_SECS: i64 = 5 * 60;
-
-/// Why a password could not be hashed.
-#[derive(Debug, thiserror::Error)]
-#[error("password hashing failed: {0}")]
-pub struct PasswordError(String);
-
-/// Hashes a password with argon2id (default parameters, random salt) into a PHC string for
-/// `User.password_hash`. CPU- and memory-heavy: call it from `spawn_blocking` in async code.
-pub fn hash_password(password: &str) -> Result<String, PasswordError> {
-    Argon2::default()
-        .hash_password(password.as_bytes())
-        .map(|h| h.to_string())
-        .map_err(|e| PasswordError(e.to_string()))
-}
-
-/// Whether `password` matches the PHC string `phc`. A malformed `phc` never matches.
-/// CPU- and memory-heavy: call it from `spawn_blocking` in async code.
-pub fn verify_password(password: &str, phc: &str) -> bool {
-    Argon2::default()
-        .verify_password(password.as_bytes(), phc)
-        .is_ok()
-}
 
 /// Draws `n` random bytes and encodes them base64url without padding.
 pub(crate) fn random_token(n: usize) -> String {
@@ -268,7 +245,9 @@ impl axum::response::IntoResponse for HttpError {
 /// login takes does not reveal whether the name exists.
 pub(crate) fn dummy_hash() -> &'static str {
     static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    DUMMY.get_or_init(|| hash_password("exogate-dummy-password").unwrap_or_default())
+    DUMMY.get_or_init(|| {
+        crate::passwords::hash_password("exogate-dummy-password").unwrap_or_default()
+    })
 }
 
 /// Checks a login and returns the user on success. Records the attempt in the audit log.
@@ -284,9 +263,9 @@ pub async fn check_login(st: &WebState, name: &str, password: &str) -> Result<Us
         .map(|h| h.expose().to_owned());
     let pw = password.to_owned();
     let matched = tokio::task::spawn_blocking(move || match phc {
-        Some(phc) => verify_password(&pw, &phc),
+        Some(phc) => crate::passwords::verify_password(&pw, &phc),
         None => {
-            let _ = verify_password(&pw, dummy_hash());
+            let _ = crate::passwords::verify_password(&pw, dummy_hash());
             false
         }
     })
@@ -294,6 +273,14 @@ pub async fn check_login(st: &WebState, name: &str, password: &str) -> Result<Us
     .unwrap_or(false);
     let ok = matched && user.as_ref().is_some_and(|u| !u.disabled);
     let _ = users::record_login(ctx, name, &Channel::Web, ok).await;
+    if ok {
+        // Housekeeping: sessions past their idle expiry go at each login.
+        let _ = st
+            .app
+            .store
+            .delete_expired_sessions(st.app.clock.now())
+            .await;
+    }
     match (ok, user) {
         (true, Some(u)) => Ok(u),
         _ => Err(HttpError::login_failed()),

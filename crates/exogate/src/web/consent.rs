@@ -352,6 +352,12 @@ async fn process(
         ConsentPurpose::Authorize => {
             // The company must still be connected to the tenant the consent was issued for.
             let current = company.connection.as_ref().map(|c| c.tenant_id);
+            if current.is_none() {
+                return (
+                    CallbackOutcome::Failed,
+                    "The company was disconnected while consent was given. Connect Microsoft 365 first. Nothing was changed.".into(),
+                );
+            }
             if current != Some(got) {
                 return (
                     CallbackOutcome::WrongTenant,

@@ -31,8 +31,6 @@ use tower_http::set_header::SetResponseHeaderLayer;
 
 use crate::app::App;
 
-pub use auth::{PasswordError, hash_password, verify_password};
-
 /// State of every web handler: the app and the web layer's metrics.
 #[derive(Clone)]
 pub struct WebState {
