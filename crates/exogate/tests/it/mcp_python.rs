@@ -20,10 +20,14 @@ use crate::support::TestApp;
 
 const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/e2e.py");
 
-/// Whether `python3 -c 'import mcp'` works; fails the test when the suite is required.
+/// Whether python3 has the `mcp` SDK 2.x (the API the script uses); fails the test when the
+/// suite is required.
 fn python_sdk_available() -> bool {
     let ok = std::process::Command::new("python3")
-        .args(["-c", "import mcp"])
+        .args([
+            "-c",
+            "from mcp.client.streamable_http import streamable_http_client",
+        ])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .status()
@@ -32,9 +36,9 @@ fn python_sdk_available() -> bool {
         let required = std::env::var("EXOGATE_REQUIRE_ALL_SUITES").is_ok_and(|v| v == "1");
         assert!(
             !required,
-            "python3 with the `mcp` package is required (EXOGATE_REQUIRE_ALL_SUITES=1); run scripts/provision.sh"
+            "python3 with the `mcp` package 2.x is required (EXOGATE_REQUIRE_ALL_SUITES=1); run scripts/provision.sh"
         );
-        eprintln!("SKIPPED: python3 with the `mcp` package is not installed");
+        eprintln!("SKIPPED: python3 with the `mcp` package 2.x is not installed");
     }
     ok
 }
