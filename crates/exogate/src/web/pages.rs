@@ -225,6 +225,25 @@ pub struct IntegrationsPage {
     flash: Option<String>,
     may_connect: bool,
     may_disconnect: bool,
+    /// Where the customer's admin assigns the directory role (Step 2).
+    roles_url: String,
+}
+
+/// The "Roles & admins" page of the customer's Entra admin centre: Microsoft's portal, or the
+/// emulator's admin-centre page when Microsoft is the emulator.
+pub(crate) fn roles_url(st: &WebState, tenant: Option<&str>) -> String {
+    let login = &st.app.m365.endpoints().login;
+    let host = login.host_str().unwrap_or("");
+    if host.starts_with("login.microsoftonline.") || host.starts_with("login.chinacloudapi.") {
+        "https://entra.microsoft.com/#view/Microsoft_AAD_IAM/RolesManagementMenuBlade/~/AllRoles"
+            .to_owned()
+    } else {
+        format!(
+            "{}/_admin/{}/roles",
+            login.as_str().trim_end_matches('/'),
+            tenant.unwrap_or("")
+        )
+    }
 }
 
 /// The consent problem recorded in this session for `company`, if any (e.g. `wrong_tenant`).
@@ -258,6 +277,7 @@ pub async fn integrations(
         flash,
         may_connect: exogate_core::policy::can_connect(user, &id).is_ok(),
         may_disconnect: exogate_core::policy::can_manage_company(user, &id).is_ok(),
+        roles_url: roles_url(&st, view.tenant_id.as_deref()),
         c: view,
     })
 }

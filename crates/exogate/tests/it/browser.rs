@@ -261,12 +261,23 @@ async fn browser_seed_setup_story_authorize_role_recheck_and_wrong_tenant() {
     assert!(fix.contains("Exchange Administrator"), "{fix}");
     c.shot("4-northwind-role-missing").await;
 
-    // Step 2 on the emulator's "Entra admin centre": assign Exchange Administrator.
-    c.client.switch_to_window(consent_tab).await.unwrap();
-    c.client
-        .goto(&format!("{}/_admin/{NORTHWIND}/roles", w.emulator.base_url))
+    // Step 2 on the emulator's "Entra admin centre" that the page links to: assign Exchange
+    // Administrator.
+    let roles = c
+        .client
+        .find(Locator::Css("#roles-link"))
         .await
+        .unwrap()
+        .attr("href")
+        .await
+        .unwrap()
         .unwrap();
+    assert_eq!(
+        roles,
+        format!("{}/_admin/{NORTHWIND}/roles", w.emulator.base_url)
+    );
+    c.client.switch_to_window(consent_tab).await.unwrap();
+    c.client.goto(&roles).await.unwrap();
     c.wait_css(&format!("button#assign-exchange-admin-{EXCHANGE_APP}"))
         .await
         .click()
