@@ -5,7 +5,7 @@ use exogate_core::{ConflictReason, CoreError, Denial, Entity, ExchangeAdminState
 use rmcp::model::{CallToolResult, ContentBlock};
 use serde_json::{Value, json};
 
-use super::sanitize::escape_hidden;
+use super::sanitize::{escape_hidden, tenant_text};
 
 /// Longest error message returned (characters).
 const MAX_MESSAGE: usize = 2000;
@@ -54,7 +54,8 @@ pub struct KnownCompany {
 /// Maps a core error to an actionable tool error. `company` is what the caller passed (if any);
 /// `known` the companies the caller can see (used for unknown-company errors).
 pub fn core_error(e: &CoreError, company: Option<&str>, known: &[KnownCompany]) -> CallToolResult {
-    let company_shown = company.map(escape_hidden).unwrap_or_default();
+    // Echoes of what the caller sent are escaped and capped like tenant text.
+    let company_shown = company.map(tenant_text).unwrap_or_default();
     match e {
         CoreError::NotFound {
             what: Entity::Company,
@@ -85,9 +86,9 @@ pub fn core_error(e: &CoreError, company: Option<&str>, known: &[KnownCompany]) 
             &format!(
                 "{} `{}` was not found in company `{company_shown}`. Check the spelling, or pass the full email address or UPN (for example `name@{{default_domain}}` from list_companies).",
                 what.as_str(),
-                escape_hidden(id)
+                tenant_text(id)
             ),
-            json!({ "identity": escape_hidden(id) }),
+            json!({ "identity": tenant_text(id) }),
         ),
         CoreError::Conflict {
             reason: ConflictReason::Ambiguous { candidates },
@@ -105,7 +106,7 @@ pub fn core_error(e: &CoreError, company: Option<&str>, known: &[KnownCompany]) 
             e.code(),
             &format!(
                 "no approval request `{}` is visible to you. Pass the request_id a write tool returned.",
-                escape_hidden(id)
+                tenant_text(id)
             ),
             json!({}),
         ),

@@ -214,6 +214,20 @@ async fn errors_are_tool_results_an_agent_can_act_on() {
     .await);
     assert_eq!(e["code"], "company_not_found");
 
+    // What the caller sent is echoed escaped and capped.
+    let long = format!("x\u{202E}{}", "y".repeat(10_000));
+    let (e, text) = err(&call(
+        &c,
+        "view_mailbox_permissions",
+        json!({"company": long, "mailbox": "sales"}),
+    )
+    .await);
+    assert_eq!(e["code"], "company_not_found");
+    let echoed = e["company"].as_str().unwrap();
+    assert!(echoed.chars().count() <= 256, "{}", echoed.len());
+    assert!(echoed.starts_with("x<U+202E>yyy"), "{echoed}");
+    assert!(text.chars().count() <= 2001, "{}", text.len());
+
     // Exchange Admin not ready: the badge and the fix.
     let (e, text) = err(&call(
         &c,
