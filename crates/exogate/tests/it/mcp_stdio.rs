@@ -78,3 +78,44 @@ async fn a_stream_session_acts_as_the_token_owner_until_the_token_is_revoked() {
     server.await.unwrap().expect("session ends cleanly");
     t.stop().await;
 }
+
+#[tokio::test]
+async fn exogate_mcp_writes_only_json_rpc_on_stdout() {
+    let t = TestApp::start().await;
+    let input = [
+        json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+            "protocolVersion": "2025-11-25", "capabilities": {},
+            "clientInfo": {"name": "smoke", "version": "1"}}}),
+        json!({"jsonrpc": "2.0", "method": "notifications/initialized"}),
+        json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"}),
+        json!({"jsonrpc": "2.0", "id": 3, "method": "tools/call", "params": {
+            "name": "list_companies", "arguments": {}}}),
+    ]
+    .iter()
+    .map(|m| format!("{m}\n"))
+    .collect::<String>();
+    let out = t
+        .cli_with_stdin(&["mcp", "--token", &t.mcp_token], &input)
+        .await;
+    assert!(out.success, "{}", out.stderr);
+    let replies: Vec<serde_json::Value> = out
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON-RPC ({e}): {l}")))
+        .collect();
+    assert_eq!(replies.len(), 3, "{}", out.stdout);
+    assert_eq!(replies[1]["result"]["tools"].as_array().unwrap().len(), 11);
+    assert!(
+        replies[2]["result"]["structuredContent"]["companies"].is_array(),
+        "{}",
+        replies[2]
+    );
+    // A bad token never starts a session, and says why on stderr.
+    let bad = t
+        .cli_with_stdin(&["mcp", "--token", "wrong-token"], &input)
+        .await;
+    assert!(!bad.success);
+    assert!(bad.stdout.is_empty(), "{}", bad.stdout);
+    assert!(bad.stderr.contains("token"), "{}", bad.stderr);
+    t.stop().await;
+}
