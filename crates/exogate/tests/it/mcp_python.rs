@@ -124,8 +124,8 @@ async fn python_sdk_over_streamable_http() {
             "http".into(),
             "--url".into(),
             t.url("/mcp"),
-            "--token".into(),
-            t.mcp_token.clone(),
+            // `=` form: a token may start with `-`.
+            format!("--token={}", t.mcp_token),
         ],
     )
     .await;
@@ -142,8 +142,8 @@ async fn python_sdk_over_stdio_with_the_exogate_binary() {
         &t,
         vec![
             "stdio".into(),
-            "--token".into(),
-            t.mcp_token.clone(),
+            // `=` form: a token may start with `-`.
+            format!("--token={}", t.mcp_token),
             "--".into(),
             env!("CARGO_BIN_EXE_exogate").into(),
             "--data-dir".into(),

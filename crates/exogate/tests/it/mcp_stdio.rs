@@ -95,7 +95,8 @@ async fn exogate_mcp_writes_only_json_rpc_on_stdout() {
     .map(|m| format!("{m}\n"))
     .collect::<String>();
     let out = t
-        .cli_with_stdin(&["mcp", "--token", &t.mcp_token], &input)
+        // `=` form: a token may start with `-`.
+        .cli_with_stdin(&["mcp", &format!("--token={}", t.mcp_token)], &input)
         .await;
     assert!(out.success, "{}", out.stderr);
     let replies: Vec<serde_json::Value> = out
