@@ -198,7 +198,8 @@ async fn check_status(
     let actor = auth.change(&headers)?;
     let id = company_id(&id)?;
     exogate_core::policy::can_view(&actor.user, &id).map_err(CoreError::forbidden)?;
-    companies::check_status(st.app.ctx(), Some(&actor), &id).await?;
+    let rec = companies::check_status(st.app.ctx(), Some(&actor), &id).await?;
+    super::status_checked(&st.app, &id, rec.state.as_str());
     let c = companies::get_company(st.app.ctx(), &actor, &id).await?;
     Ok(Json(StatusView::of(&c).with_consent_problem(
         consent_problem(&auth.0, &id).as_deref(),
@@ -387,6 +388,7 @@ async fn create_request(
         automapping: b.automapping,
     };
     let r = requests::request_write(st.app.ctx(), &actor, input).await?;
+    super::request_changed(&st.app, &r);
     let v = request_json(&st, &actor, &r).await?;
     Ok((StatusCode::CREATED, Json(v)).into_response())
 }
@@ -440,6 +442,7 @@ async fn decide(
     } else {
         requests::reject(ctx, &actor, id, body.reason.as_deref()).await?
     };
+    super::request_changed(&st.app, &r);
     Ok(Json(request_json(st, &actor, &r).await?))
 }
 
@@ -489,6 +492,7 @@ async fn cancel(
 ) -> ApiResult<Json<RequestView>> {
     let actor = auth.change(&headers)?;
     let r = requests::cancel(st.app.ctx(), &actor, request_id(&id)?).await?;
+    super::request_changed(&st.app, &r);
     Ok(Json(request_json(&st, &actor, &r).await?))
 }
 
@@ -500,6 +504,7 @@ async fn revert(
 ) -> ApiResult<Response> {
     let actor = auth.change(&headers)?;
     let r = requests::revert(st.app.ctx(), &actor, request_id(&id)?, new_request_id()).await?;
+    super::request_changed(&st.app, &r);
     let v = request_json(&st, &actor, &r).await?;
     Ok((StatusCode::CREATED, Json(v)).into_response())
 }

@@ -368,14 +368,17 @@ async fn process(
             }
             st.app.m365.forget_tenant(got.as_uuid());
             match companies::check_status(ctx, Some(actor), &cs.company).await {
-                Ok(rec) => (
-                    CallbackOutcome::Authorized,
-                    format!(
-                        "Consent received from the customer's tenant. Exchange Admin now reads \"{}\". {}",
-                        rec.shown_state().badge(),
-                        rec.shown_state().fix()
-                    ),
-                ),
+                Ok(rec) => {
+                    super::status_checked(&st.app, &cs.company, rec.state.as_str());
+                    (
+                        CallbackOutcome::Authorized,
+                        format!(
+                            "Consent received from the customer's tenant. Exchange Admin now reads \"{}\". {}",
+                            rec.shown_state().badge(),
+                            rec.shown_state().fix()
+                        ),
+                    )
+                }
                 Err(e) => (
                     CallbackOutcome::Authorized,
                     format!("Consent received; the status check failed: {e}"),

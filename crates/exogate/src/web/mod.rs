@@ -29,13 +29,29 @@ use rust_embed::RustEmbed;
 use tower_http::csrf::CsrfLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
 
-use crate::app::App;
+use crate::app::{App, AppEvent};
 
 /// State of every web handler: the app and the web layer's metrics.
 #[derive(Clone)]
 pub struct WebState {
     pub app: Arc<App>,
     pub metrics: Arc<ops::Metrics>,
+}
+
+/// Tells live views and waiting tests that a request changed state.
+pub(crate) fn request_changed(app: &App, r: &exogate_core::request::ApprovalRequest) {
+    app.publish(AppEvent::RequestChanged {
+        id: r.id,
+        state: r.state.as_str(),
+    });
+}
+
+/// Tells live views that a company's status was checked.
+pub(crate) fn status_checked(app: &App, company: &exogate_core::CompanyId, state: &'static str) {
+    app.publish(AppEvent::StatusChecked {
+        company: company.to_string(),
+        state,
+    });
 }
 
 #[derive(RustEmbed)]

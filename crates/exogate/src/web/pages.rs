@@ -431,6 +431,7 @@ pub async fn request_change(
         automapping: Some(f.automapping.as_deref() == Some("true")),
     };
     let req = requests::request_write(st.app.ctx(), &auth.0.actor, input).await?;
+    super::request_changed(&st.app, &req);
     Ok(Redirect::to(&format!("/requests/{}", req.id)))
 }
 
@@ -564,11 +565,13 @@ pub async fn decide(
     let reason = Some(f.reason.as_str()).filter(|r| !r.trim().is_empty());
     match f.decision.as_str() {
         "approve" => {
-            requests::approve(ctx, actor, id, reason).await?;
+            let r = requests::approve(ctx, actor, id, reason).await?;
+            super::request_changed(&st.app, &r);
             st.app.worker_wake.notify_one();
         }
         "reject" => {
-            requests::reject(ctx, actor, id, reason).await?;
+            let r = requests::reject(ctx, actor, id, reason).await?;
+            super::request_changed(&st.app, &r);
         }
         _ => return Err(HttpError::bad_request("decision must be approve or reject").into()),
     }
@@ -583,7 +586,8 @@ pub async fn cancel(
 ) -> PageResult<Redirect> {
     auth.check(&f.csrf)?;
     let id = parse_request(&id)?;
-    requests::cancel(st.app.ctx(), &auth.0.actor, id).await?;
+    let r = requests::cancel(st.app.ctx(), &auth.0.actor, id).await?;
+    super::request_changed(&st.app, &r);
     Ok(Redirect::to(&format!("/requests/{id}")))
 }
 
@@ -596,6 +600,7 @@ pub async fn revert(
     auth.check(&f.csrf)?;
     let id = parse_request(&id)?;
     let new = requests::revert(st.app.ctx(), &auth.0.actor, id, new_request_id()).await?;
+    super::request_changed(&st.app, &new);
     Ok(Redirect::to(&format!("/requests/{}", new.id)))
 }
 
