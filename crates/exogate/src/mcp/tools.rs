@@ -43,6 +43,10 @@ pub fn build_router() -> Arc<ToolRouter<ExogateMcp>> {
     let mut router = ExogateMcp::tool_router();
     let settings = exogate_core::tools::ToolSettings::default();
     for route in router.map.values_mut() {
+        // Doc comments wrap at 100 columns; agents get one paragraph.
+        if let Some(d) = route.attr.description.as_mut() {
+            *d = d.split_whitespace().collect::<Vec<_>>().join(" ").into();
+        }
         if let Some(name) = ToolName::parse(&route.attr.name) {
             let spec = exogate_core::tools::spec(name, &settings);
             let mut meta = serde_json::Map::new();
