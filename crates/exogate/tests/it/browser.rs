@@ -382,6 +382,35 @@ async fn browser_seed_setup_story_authorize_role_recheck_and_wrong_tenant() {
         .unwrap();
     assert!(fix.contains("not your own"), "{fix}");
     c.shot("9-fabrikam-wrong-tenant").await;
+
+    // The tab regaining focus re-checks by itself: the role is removed in the admin centre
+    // tab, and the Northwind tab's visibilitychange/focus handlers turn the badge back.
+    c.client
+        .goto(&w.url("/companies/northwind/integrations"))
+        .await
+        .unwrap();
+    badge_is(&c, "configured", "Exchange Admin").await;
+    let northwind_tab = c.client.window().await.unwrap();
+    let admin_tab = c.client.new_window(true).await.unwrap().handle;
+    c.client.switch_to_window(admin_tab).await.unwrap();
+    c.client.goto(&roles).await.unwrap();
+    c.wait_css(&format!("button#remove-exchange-admin-{EXCHANGE_APP}"))
+        .await
+        .click()
+        .await
+        .unwrap();
+    c.wait_css(&format!("button#assign-exchange-admin-{EXCHANGE_APP}"))
+        .await;
+    c.client.switch_to_window(northwind_tab).await.unwrap();
+    c.client
+        .execute(
+            "document.dispatchEvent(new Event('visibilitychange')); window.dispatchEvent(new Event('focus'));",
+            vec![],
+        )
+        .await
+        .unwrap();
+    badge_is(&c, "role_missing", "Role missing").await;
+    c.shot("10-northwind-focus-recheck").await;
     // Nothing about Fabrikam's connection changed.
     let fab = w.company("fabrikam").await;
     assert_eq!(
