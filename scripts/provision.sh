@@ -14,6 +14,7 @@ if [ ${#need[@]} -gt 0 ]; then
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
-if ! python3 -c 'import mcp' >/dev/null 2>&1; then
-  python3 -m pip install --quiet --disable-pip-version-check 'mcp>=1.20'
+# The end-to-end MCP test drives exogate with the official SDK's 2.x client API.
+if ! python3 -c 'import importlib.metadata as m, sys; sys.exit(int(m.version("mcp").split(".")[0]) < 2)' >/dev/null 2>&1; then
+  python3 -m pip install --quiet --disable-pip-version-check 'mcp>=2,<3'
 fi
