@@ -3,11 +3,11 @@
 //! bidi controls, zero-width and other invisible or control characters are written out as
 //! `\u{…}`, with warnings, so an approver sees exactly what the bytes say.
 
-use exogate_core::action::{CanonicalAction, OperationKind, Presence};
+use exogate_core::action::{CanonicalAction, Presence};
 use exogate_core::audit::AuditEvent;
 use exogate_core::policy;
 use exogate_core::request::{ApprovalRequest, RequestState};
-use exogate_core::{Actor, Company, ExchangeAdminState, ResolvedIdentity, Role, Timestamp};
+use exogate_core::{Actor, Company, ExchangeAdminState, ResolvedIdentity, Timestamp};
 use serde::Serialize;
 
 /// Invisible formatting characters (bidi controls, zero-width, soft hyphen, BOM…).
@@ -297,7 +297,6 @@ impl ActionView {
                 a.trustee.primary_address, a.mailbox.primary_address
             ),
         };
-        let _ = OperationKind::Grant;
         Self {
             operation: a.operation.as_str().into(),
             verb: a.operation.to_string(),
@@ -487,9 +486,4 @@ impl MeView {
             channel: a.channel.kind().into(),
         }
     }
-}
-
-/// Whether the role may decide anything at all (used to label the approvals page).
-pub fn may_decide_some(role: Role) -> bool {
-    role >= Role::Technician
 }
