@@ -522,7 +522,7 @@ async fn token(cli: &Cli, app: &App, cmd: &TokenCommand) -> CliResult<()> {
     let ctx = app.ctx();
     match cmd {
         TokenCommand::Create { user, name } => {
-            let secret = crate::passwords::random_secret(32);
+            let secret = crate::passwords::new_api_token_secret();
             let token = ops::users::create_token(
                 ctx,
                 Admin::LocalOperator,

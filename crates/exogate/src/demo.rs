@@ -182,7 +182,7 @@ pub async fn seed(app: &App) -> anyhow::Result<(Vec<DemoUser>, String)> {
             tracing::warn!(company = %id, error = %err, "initial status check failed");
         }
     }
-    let secret = crate::passwords::random_secret(32);
+    let secret = crate::passwords::new_api_token_secret();
     ops::users::create_token(
         ctx,
         Admin::LocalOperator,

@@ -41,3 +41,9 @@ pub fn random_secret(bytes: usize) -> String {
     rand::rng().fill_bytes(&mut buf);
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(buf)
 }
+
+/// A new API token secret: `exo_` and 32 random bytes. The prefix makes leaked tokens easy to
+/// recognise and keeps a secret from starting with `-` (which a command line would take for a flag).
+pub fn new_api_token_secret() -> String {
+    format!("exo_{}", random_secret(32))
+}

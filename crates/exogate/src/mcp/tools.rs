@@ -166,7 +166,7 @@ impl ExogateMcp {
         };
         match ops::requests::request_write(self.app.ctx(), &actor, input).await {
             Ok(req) => {
-                let url = self.app.url(&format!("/approvals/{}", req.id));
+                let url = self.app.url(&format!("/requests/{}", req.id));
                 Ok(Json(wire::pending(&req, url)))
             }
             Err(e) => Err(self.fail(&actor, e, Some(company)).await),
@@ -511,7 +511,7 @@ impl ExogateMcp {
         };
         match ops::requests::get_request(self.app.ctx(), &actor, id).await {
             Ok(req) => {
-                let url = self.app.url(&format!("/approvals/{}", req.id));
+                let url = self.app.url(&format!("/requests/{}", req.id));
                 Ok(Json(wire::status(&req, url)))
             }
             // A request of a company the caller may not see does not exist for them.

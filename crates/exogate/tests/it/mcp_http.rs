@@ -150,10 +150,20 @@ async fn grant_send_as_waits_for_a_manager_then_reports_the_verified_result() {
     assert_eq!(
         r["approve_url"],
         format!(
-            "{}/approvals/{id}",
+            "{}/requests/{id}",
             t.app.public_url.as_str().trim_end_matches('/')
         )
     );
+    // The link leads to the request's page (sign-in first), not to a missing route.
+    let page = t
+        .http
+        .get(r["approve_url"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert!(page.status().is_redirection(), "{}", page.status());
+    let location = page.headers()["location"].to_str().unwrap().to_owned();
+    assert!(location.contains("/login"), "{location}");
     assert!(r["next"].as_str().unwrap().contains("get_approval_status"));
     assert!(
         t.apply_log().await.is_empty(),
