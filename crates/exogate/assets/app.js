@@ -81,10 +81,21 @@
     if (s.state === "propagating") { pollTimer = setTimeout(function () { recheck("poll"); }, 15000); }
   }
 
+  var deferred = null;
+
+  // Every trigger leads to a check that starts after it: while one runs, another follows; events
+  // within a second of the last check are coalesced into one check a moment later.
   function recheck(why) {
     if (inFlight) { again = true; return; }
     var now = Date.now();
-    if (why !== "button" && now - lastRun < 1000) { return; }
+    var wait = lastRun + 1000 - now;
+    if (why !== "button" && wait > 0) {
+      if (!deferred) {
+        deferred = setTimeout(function () { deferred = null; recheck("deferred"); }, wait);
+      }
+      return;
+    }
+    if (deferred) { clearTimeout(deferred); deferred = null; }
     lastRun = now;
     inFlight = true;
     $("recheck-state").textContent = "Checking…";
