@@ -8,6 +8,8 @@ pub mod cli;
 pub mod config;
 pub mod demo;
 pub mod http;
+pub mod inventory;
+pub mod inventory_view;
 pub mod mcp;
 pub mod microsoft;
 pub mod passwords;

@@ -1,6 +1,7 @@
 //! The background worker: executes approved requests (each claimed with a lease, so several
 //! workers or replicas never run one twice), expires pending requests, and re-checks every
-//! company's Exchange Admin status on a schedule. It stops cleanly when `shutdown` fires.
+//! company's Exchange Admin status on a schedule. After each executed request it patches the
+//! delegation inventory. It stops cleanly when `shutdown` fires.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -57,6 +58,10 @@ pub async fn round(app: &App, settings: &WorkerSettings, shutdown: &Cancellation
         match ops::execute::run_once(ctx, &settings.worker_id).await {
             Ok(Some(request)) => {
                 tracing::info!(request = %request.id, state = request.state.as_str(), "request executed");
+                // Keep the delegation inventory true without waiting for the next sweep.
+                if let Err(err) = ops::inventory::patch_after_execution(ctx, &request).await {
+                    tracing::warn!(request = %request.id, code = err.code(), error = %err, "patching the inventory failed");
+                }
                 app.publish(AppEvent::RequestChanged {
                     id: request.id,
                     state: request.state.as_str(),

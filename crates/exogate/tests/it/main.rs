@@ -5,6 +5,7 @@ mod browser;
 mod cli;
 mod config;
 mod flow;
+mod inventory;
 mod mcp_http;
 mod mcp_python;
 mod mcp_safety;

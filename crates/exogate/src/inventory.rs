@@ -1,0 +1,581 @@
+//! The delegation inventory sweep: reads one tenant's delegation with the fewest Exchange
+//! calls and writes it to the store as a new generation of the company's inventory.
+//!
+//! Per tenant it makes one `Get-Mailbox -ResultSize Unlimited` stream (mailboxes and their Send
+//! on Behalf delegates), `Get-MailboxPermission` for every mailbox through `$batch` (Full
+//! Access), and one tenant-wide `Get-RecipientPermission` stream (Send As). Every call goes
+//! through the client's per-tenant and global limiters with its 429 backoff, so many tenants
+//! can be swept at once. Only a compact index of the tenant's mailboxes (to resolve trustees)
+//! is held in memory; permission rows are written chunk by chunk, each chunk together with the
+//! marker that it is done, so a sweep that crashed continues where it stopped. SELF, inherited
+//! and deny rows are dropped; groups are kept as groups and deleted principals as orphans.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use exogate_core::CoreError;
+use exogate_core::action::Permission;
+use exogate_core::inventory::{InventoryRow, InventoryTrustee, TrusteeClass};
+use exogate_core::model::{Actor, CompanyId, RecipientKind, ResolvedIdentity, TenantId};
+use exogate_core::ops;
+use exogate_core::ports::{Clock, Store, StoreError};
+use exogate_exchange::delegation::{MailboxRecord, ORPHAN_SID_PREFIX};
+use exogate_exchange::{CmdletRequest, ExchangeError, M365Client, Recipient};
+use futures::{StreamExt as _, TryStreamExt as _};
+
+use crate::app::App;
+use crate::microsoft::resolved;
+
+/// Mailboxes per Full Access chunk (one store transaction, ten `$batch` requests).
+pub const FA_CHUNK: usize = 100;
+
+/// Why a sweep stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum SweepError {
+    /// Exchange refused or failed (after the client's retries): try again later or fix the
+    /// tenant's Exchange Admin status.
+    #[error("Exchange: {0}")]
+    Exchange(#[from] ExchangeError),
+    /// The database failed: retry later.
+    #[error("database: {0}")]
+    Store(#[from] StoreError),
+    /// Another sweep of the same company took over (or finished) this generation.
+    #[error("another sweep of this company took over")]
+    Superseded,
+    /// Not allowed, not connected, or not found.
+    #[error(transparent)]
+    Core(#[from] CoreError),
+}
+
+/// What a sweep did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SweepReport {
+    pub company: CompanyId,
+    pub generation: i64,
+    /// It continued a sweep that had crashed.
+    pub resumed: bool,
+    pub mailboxes: u64,
+    /// Rows written by this run (a resumed run does not count what was written before).
+    pub rows: u64,
+    /// Mailboxes whose Full Access was already read by the crashed run.
+    pub skipped: u64,
+    pub elapsed: Duration,
+}
+
+/// Where a sweep is, for progress bars.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    Mailboxes,
+    FullAccess,
+    SendAs,
+    SendOnBehalf,
+    Done,
+}
+
+impl Phase {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Phase::Mailboxes => "mailboxes",
+            Phase::FullAccess => "full access",
+            Phase::SendAs => "send as",
+            Phase::SendOnBehalf => "send on behalf",
+            Phase::Done => "done",
+        }
+    }
+}
+
+/// A progress report: `done` of `total` mailboxes in `phase`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Progress {
+    pub phase: Phase,
+    pub done: u64,
+    pub total: u64,
+}
+
+/// Receives progress; called from the sweeping task.
+pub type ProgressFn = Arc<dyn Fn(&CompanyId, Progress) + Send + Sync>;
+
+/// A progress sink that ignores everything.
+pub fn no_progress() -> ProgressFn {
+    Arc::new(|_, _| {})
+}
+
+/// The tenant's mailboxes, and every other recipient resolved on the way, by every name
+/// Exchange may print for them (lowercase).
+struct Index {
+    mailboxes: Vec<ResolvedIdentity>,
+    /// Identity to send to Get-MailboxPermission, per mailbox.
+    handles: Vec<String>,
+    /// Raw Send on Behalf values, per mailbox (usually empty).
+    sob: Vec<Vec<String>>,
+    /// Key → (mailbox, whether the key is one Exchange prints for it).
+    keys: HashMap<Box<str>, (u32, bool)>,
+    /// Non-mailbox recipients (groups, mail users) resolved on demand; None: does not resolve.
+    others: HashMap<Box<str>, Option<ResolvedIdentity>>,
+}
+
+impl Index {
+    fn new() -> Self {
+        Self {
+            mailboxes: Vec::new(),
+            handles: Vec::new(),
+            sob: Vec::new(),
+            keys: HashMap::new(),
+            others: HashMap::new(),
+        }
+    }
+
+    fn add(&mut self, m: MailboxRecord) {
+        let idx = u32::try_from(self.mailboxes.len()).unwrap_or(u32::MAX);
+        let r = &m.recipient;
+        // What Exchange prints for a trustee or a mailbox (name, UPN, address, object id) wins
+        // over the Exchange `Guid`, should one object's Guid equal another's name.
+        let strong = [
+            Some(r.identity.as_str()),
+            r.name.as_deref(),
+            r.user_principal_name.as_deref(),
+            r.primary_smtp_address.as_deref(),
+            r.external_directory_object_id.as_deref(),
+        ];
+        let weak = [r.alias.as_deref(), r.guid.as_deref()];
+        for (k, is_strong) in strong
+            .into_iter()
+            .map(|k| (k, true))
+            .chain(weak.into_iter().map(|k| (k, false)))
+        {
+            let Some(k) = k.filter(|k| !k.is_empty()) else {
+                continue;
+            };
+            match self.keys.entry(k.to_lowercase().into()) {
+                std::collections::hash_map::Entry::Vacant(v) => {
+                    v.insert((idx, is_strong));
+                }
+                std::collections::hash_map::Entry::Occupied(mut o) => {
+                    if is_strong && !o.get().1 {
+                        o.insert((idx, true));
+                    }
+                }
+            }
+        }
+        let ident = resolved(r);
+        self.handles.push(
+            r.user_principal_name
+                .clone()
+                .or_else(|| r.primary_smtp_address.clone())
+                .unwrap_or_else(|| ident.object_id.clone()),
+        );
+        self.mailboxes.push(ident);
+        self.sob.push(m.grant_send_on_behalf_to);
+    }
+
+    fn mailbox(&self, raw: &str) -> Option<u32> {
+        let raw = raw.trim();
+        let short = raw.rsplit('\\').next().unwrap_or(raw);
+        self.keys
+            .get(raw.to_lowercase().as_str())
+            .or_else(|| self.keys.get(short.to_lowercase().as_str()))
+            .map(|k| k.0)
+    }
+
+    /// Whether `raw` still needs a directory lookup.
+    fn unknown(&self, raw: &str) -> bool {
+        !raw.starts_with(ORPHAN_SID_PREFIX)
+            && self.mailbox(raw).is_none()
+            && !self.others.contains_key(raw.to_lowercase().as_str())
+    }
+
+    fn trustee(&self, raw: &str, sid: Option<&str>) -> InventoryTrustee {
+        let sid = sid.filter(|s| !s.is_empty()).map(str::to_owned);
+        if raw.starts_with(ORPHAN_SID_PREFIX) {
+            return InventoryTrustee {
+                raw: raw.to_owned(),
+                sid: sid.or_else(|| Some(raw.to_owned())),
+                class: TrusteeClass::Orphan,
+                identity: None,
+            };
+        }
+        let identity = match self.mailbox(raw) {
+            Some(i) => self.mailboxes.get(i as usize).cloned(),
+            None => self
+                .others
+                .get(raw.to_lowercase().as_str())
+                .cloned()
+                .flatten(),
+        };
+        let class = match &identity {
+            Some(i) if i.kind == RecipientKind::Group => TrusteeClass::Group,
+            Some(_) => TrusteeClass::User,
+            None => TrusteeClass::Unresolved,
+        };
+        InventoryTrustee {
+            raw: raw.to_owned(),
+            sid,
+            class,
+            identity,
+        }
+    }
+
+    /// Resolves values that are neither mailboxes nor orphans (groups, mail users) through
+    /// `$batch` Get-Recipient, once each.
+    async fn resolve_unknown(
+        &mut self,
+        client: &M365Client,
+        tenant: TenantId,
+        raws: impl IntoIterator<Item = String>,
+    ) -> Result<(), ExchangeError> {
+        let mut seen = HashSet::new();
+        let todo: Vec<String> = raws
+            .into_iter()
+            .filter(|r| self.unknown(r) && seen.insert(r.to_lowercase()))
+            .collect();
+        if todo.is_empty() {
+            return Ok(());
+        }
+        let reqs = todo
+            .iter()
+            .map(|v| CmdletRequest::new("Get-Recipient").param("Identity", v.as_str()))
+            .collect();
+        let results = client.batch_read(tenant.as_uuid(), reqs).await;
+        for (raw, r) in todo.into_iter().zip(results) {
+            let found = match r {
+                Ok(out) if out.value.len() == 1 => {
+                    Some(resolved(&Recipient::from_value(&out.value[0])))
+                }
+                Ok(_) | Err(ExchangeError::NotFound { .. } | ExchangeError::Ambiguous { .. }) => {
+                    None
+                }
+                Err(e) => return Err(e),
+            };
+            self.others.insert(raw.to_lowercase().into(), found);
+        }
+        Ok(())
+    }
+}
+
+fn row(
+    company: &CompanyId,
+    mailbox: &ResolvedIdentity,
+    trustee: InventoryTrustee,
+    right: Permission,
+) -> InventoryRow {
+    InventoryRow {
+        company: company.clone(),
+        mailbox: mailbox.clone(),
+        trustee,
+        right,
+    }
+}
+
+const MARK_SEND_AS: &str = "send_as";
+const MARK_SOB: &str = "send_on_behalf";
+
+fn fa_mark(object_id: &str) -> String {
+    format!("fa:{object_id}")
+}
+
+/// Sweeps one company's tenant into the store (see the module docs). Many sweeps may run at
+/// once: the client's limiters pace them.
+pub async fn sweep(
+    store: &dyn Store,
+    client: &M365Client,
+    clock: &dyn Clock,
+    company: &CompanyId,
+    tenant: TenantId,
+    progress: &ProgressFn,
+) -> Result<SweepReport, SweepError> {
+    let started = Instant::now();
+    let start = store
+        .inventory_begin_sweep(company, tenant, clock.now())
+        .await?;
+    let generation = start.generation;
+    let result = run(
+        store,
+        client,
+        company,
+        tenant,
+        generation,
+        &start.done,
+        progress,
+    )
+    .await;
+    match result {
+        Ok((mailboxes, rows, skipped)) => {
+            if !store
+                .inventory_finish_sweep(company, generation, clock.now(), mailboxes)
+                .await?
+            {
+                return Err(SweepError::Superseded);
+            }
+            progress(
+                company,
+                Progress {
+                    phase: Phase::Done,
+                    done: mailboxes,
+                    total: mailboxes,
+                },
+            );
+            Ok(SweepReport {
+                company: company.clone(),
+                generation,
+                resumed: start.resumed,
+                mailboxes,
+                rows,
+                skipped,
+                elapsed: started.elapsed(),
+            })
+        }
+        Err(SweepError::Superseded) => Err(SweepError::Superseded),
+        Err(e) => {
+            let _ = store
+                .inventory_fail_sweep(company, generation, clock.now(), &e.to_string())
+                .await;
+            Err(e)
+        }
+    }
+}
+
+async fn write(
+    store: &dyn Store,
+    company: &CompanyId,
+    generation: i64,
+    rows: &[InventoryRow],
+    done: &[String],
+) -> Result<(), SweepError> {
+    if store
+        .inventory_write_chunk(company, generation, rows, done)
+        .await?
+    {
+        Ok(())
+    } else {
+        Err(SweepError::Superseded)
+    }
+}
+
+async fn run(
+    store: &dyn Store,
+    client: &M365Client,
+    company: &CompanyId,
+    tenant: TenantId,
+    generation: i64,
+    done: &[String],
+    progress: &ProgressFn,
+) -> Result<(u64, u64, u64), SweepError> {
+    let tid = tenant.as_uuid();
+    let done: HashSet<&str> = done.iter().map(String::as_str).collect();
+    // 1. Mailboxes (and their Send on Behalf delegates): one paged stream.
+    let mut index = Index::new();
+    let mut pages = client.mailbox_pages(tid);
+    while let Some(page) = pages.try_next().await? {
+        for m in page {
+            index.add(m);
+        }
+        let n = index.mailboxes.len() as u64;
+        progress(
+            company,
+            Progress {
+                phase: Phase::Mailboxes,
+                done: n,
+                total: n,
+            },
+        );
+    }
+    let total = index.mailboxes.len() as u64;
+    let mut rows_written = 0u64;
+
+    // 2. Full Access: Get-MailboxPermission per mailbox through `$batch`, chunk by chunk; a few
+    //    chunks in flight keep the tenant's concurrency limit busy while one is being stored.
+    let todo: Vec<usize> = (0..index.mailboxes.len())
+        .filter(|&i| !done.contains(fa_mark(&index.mailboxes[i].object_id).as_str()))
+        .collect();
+    let skipped = total - todo.len() as u64;
+    let mut finished = skipped;
+    progress(
+        company,
+        Progress {
+            phase: Phase::FullAccess,
+            done: finished,
+            total,
+        },
+    );
+    let chunks: Vec<Vec<usize>> = todo.chunks(FA_CHUNK).map(<[usize]>::to_vec).collect();
+    let handles = Arc::new(std::mem::take(&mut index.handles));
+    // Each read runs as its own task: a read that holds one of the tenant's permits must keep
+    // going while this loop waits on the store or on a directory lookup (which needs a permit
+    // too), or the two would wait on each other.
+    let mut reads = futures::stream::iter(chunks)
+        .map(|chunk| {
+            let handles = Arc::clone(&handles);
+            let client = client.clone();
+            tokio::spawn(async move {
+                let ids: Vec<String> = chunk.iter().map(|&i| handles[i].clone()).collect();
+                let results = client.mailbox_permissions_many(tid, &ids).await;
+                (chunk, results)
+            })
+        })
+        .buffered(3);
+    while let Some(joined) = reads.next().await {
+        let (chunk, results) = joined.map_err(|e| {
+            SweepError::Exchange(ExchangeError::Protocol(format!("a read task failed: {e}")))
+        })?;
+        let mut found = Vec::new();
+        for (&i, result) in chunk.iter().zip(results) {
+            match result {
+                Ok(perms) => found.extend(
+                    perms
+                        .into_iter()
+                        .filter(|p| p.is_explicit_full_access())
+                        .map(|p| (i, p.user, p.user_sid)),
+                ),
+                // Deleted since it was listed: nothing to record.
+                Err(ExchangeError::NotFound { .. }) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        index
+            .resolve_unknown(client, tenant, found.iter().map(|f| f.1.clone()))
+            .await?;
+        let rows: Vec<InventoryRow> = found
+            .into_iter()
+            .map(|(i, user, sid)| {
+                let t = index.trustee(&user, sid.as_deref());
+                row(company, &index.mailboxes[i], t, Permission::FullAccess)
+            })
+            .collect();
+        let marks: Vec<String> = chunk
+            .iter()
+            .map(|&i| fa_mark(&index.mailboxes[i].object_id))
+            .collect();
+        write(store, company, generation, &rows, &marks).await?;
+        rows_written += rows.len() as u64;
+        finished += chunk.len() as u64;
+        progress(
+            company,
+            Progress {
+                phase: Phase::FullAccess,
+                done: finished,
+                total,
+            },
+        );
+    }
+    drop(reads);
+
+    // 3. Send As: one tenant-wide paged stream. Rows on recipients that are not mailboxes
+    //    (distribution groups) are outside a mailbox inventory.
+    if !done.contains(MARK_SEND_AS) {
+        let mut pages = client.recipient_permission_pages(tid);
+        let mut seen = 0u64;
+        while let Some(page) = pages.try_next().await? {
+            let found: Vec<_> = page
+                .into_iter()
+                .filter(|r| r.is_explicit_send_as())
+                .filter_map(|r| {
+                    index
+                        .mailbox(&r.identity)
+                        .map(|m| (m, r.trustee, r.trustee_sid))
+                })
+                .collect();
+            index
+                .resolve_unknown(client, tenant, found.iter().map(|f| f.1.clone()))
+                .await?;
+            let rows: Vec<InventoryRow> = found
+                .into_iter()
+                .map(|(m, trustee, sid)| {
+                    let t = index.trustee(&trustee, sid.as_deref());
+                    row(company, &index.mailboxes[m as usize], t, Permission::SendAs)
+                })
+                .collect();
+            write(store, company, generation, &rows, &[]).await?;
+            rows_written += rows.len() as u64;
+            seen += rows.len() as u64;
+            progress(
+                company,
+                Progress {
+                    phase: Phase::SendAs,
+                    done: seen,
+                    total: seen,
+                },
+            );
+        }
+        write(store, company, generation, &[], &[MARK_SEND_AS.to_owned()]).await?;
+    }
+
+    // 4. Send on Behalf: from the mailbox list; delegates come back as names or object ids.
+    if !done.contains(MARK_SOB) {
+        let raws: Vec<String> = index.sob.iter().flatten().cloned().collect();
+        index.resolve_unknown(client, tenant, raws).await?;
+        let mut rows = Vec::new();
+        for (m, delegates) in index.sob.iter().enumerate() {
+            for raw in delegates {
+                let t = index.trustee(raw, None);
+                rows.push(row(
+                    company,
+                    &index.mailboxes[m],
+                    t,
+                    Permission::SendOnBehalf,
+                ));
+            }
+        }
+        for chunk in rows.chunks(1000) {
+            write(store, company, generation, chunk, &[]).await?;
+        }
+        write(store, company, generation, &[], &[MARK_SOB.to_owned()]).await?;
+        rows_written += rows.len() as u64;
+        progress(
+            company,
+            Progress {
+                phase: Phase::SendOnBehalf,
+                done: total,
+                total,
+            },
+        );
+    }
+    Ok((total, rows_written, skipped))
+}
+
+/// Sweeps one company for `actor` (technician or higher, entitled, company connected).
+pub async fn sync_company(
+    app: &App,
+    actor: &Actor,
+    company: &CompanyId,
+    progress: &ProgressFn,
+) -> Result<SweepReport, SweepError> {
+    let (company, tenant) = ops::inventory::authorize_sweep(app.ctx(), actor, company).await?;
+    sweep(
+        &*app.store,
+        &app.m365,
+        &*app.clock,
+        &company.id,
+        tenant,
+        progress,
+    )
+    .await
+}
+
+/// Sweeps every connected company the actor may sweep, `parallel` at a time (the client's
+/// global limiter bounds the calls in flight). One result per company, in company order.
+pub async fn sync_all(
+    app: &App,
+    actor: &Actor,
+    parallel: usize,
+    progress: &ProgressFn,
+) -> Result<Vec<(CompanyId, Result<SweepReport, SweepError>)>, SweepError> {
+    let companies: Vec<CompanyId> = app
+        .store
+        .list_companies()
+        .await?
+        .into_iter()
+        .filter(|c| c.connection.is_some())
+        .filter(|c| exogate_core::policy::can_request(&actor.user, &c.id).is_ok())
+        .map(|c| c.id)
+        .collect();
+    let results = futures::stream::iter(companies)
+        .map(|c| async move {
+            let r = sync_company(app, actor, &c, progress).await;
+            (c, r)
+        })
+        .buffered(parallel.max(1))
+        .collect()
+        .await;
+    Ok(results)
+}

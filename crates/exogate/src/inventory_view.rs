@@ -1,0 +1,194 @@
+//! Renderings of the delegation inventory for people and programs: JSON (the `--json` and
+//! export form), CSV (spreadsheet-safe: cells that a spreadsheet would run as a formula are
+//! prefixed with `'`), and plain text tables. Every rendering states each company's "as of"
+//! time and warns about companies whose sweep failed, is running, is stale or never ran.
+
+use exogate_core::inventory::{Freshness, InventoryRow, InventoryStatus};
+use exogate_core::ops::inventory::CompanyInventory;
+use serde_json::{Value, json};
+
+use crate::wire;
+
+/// One row as JSON.
+pub fn row_json(r: &InventoryRow) -> Value {
+    let t = &r.trustee;
+    json!({
+        "mailbox": wire::identity(&r.mailbox),
+        "right": r.right.as_str(),
+        "trustee": {
+            "class": t.class.as_str(),
+            "raw": t.raw,
+            "sid": t.sid,
+            "object_id": t.identity.as_ref().map(|i| i.object_id.clone()),
+            "address": t.identity.as_ref().map(|i| i.primary_address.clone()),
+            "display_name": t.identity.as_ref().map(|i| i.display_name.clone()),
+            "kind": t.identity.as_ref().map(|i| i.kind.as_str()),
+        },
+    })
+}
+
+fn status_json(s: Option<&InventoryStatus>) -> Value {
+    match s {
+        None => Value::Null,
+        Some(s) => json!({
+            "generation": s.current_generation,
+            "as_of": s.as_of.map(|t| t.to_string()),
+            "mailboxes": s.mailboxes,
+            "rows": s.rows,
+            "sweep": {
+                "state": s.sweep_state.as_str(),
+                "started_at": s.sweep_started_at.to_string(),
+                "finished_at": s.sweep_finished_at.map(|t| t.to_string()),
+                "error": s.sweep_error,
+            },
+        }),
+    }
+}
+
+/// One company's part as JSON.
+pub fn company_json(c: &CompanyInventory) -> Value {
+    json!({
+        "company": c.company.as_str(),
+        "name": c.company_name,
+        "as_of": c.status.as_ref().and_then(|s| s.as_of).map(|t| t.to_string()),
+        "freshness": c.freshness.as_str(),
+        "warning": warning(c),
+        "status": status_json(c.status.as_ref()),
+        "rows": c.rows.iter().map(row_json).collect::<Vec<_>>(),
+    })
+}
+
+/// What to warn about a company, if anything.
+pub fn warning(c: &CompanyInventory) -> Option<String> {
+    let err = c
+        .status
+        .as_ref()
+        .and_then(|s| s.sweep_error.clone())
+        .unwrap_or_default();
+    let as_of = c
+        .status
+        .as_ref()
+        .and_then(|s| s.as_of)
+        .map_or_else(|| "never".to_owned(), |t| t.to_string());
+    match c.freshness {
+        Freshness::Fresh => None,
+        Freshness::Stale => Some(format!("stale: last swept {as_of}")),
+        Freshness::Failed => Some(format!(
+            "the last sweep failed ({err}); showing the inventory as of {as_of}"
+        )),
+        Freshness::Running => Some(format!(
+            "a sweep is running; showing the inventory as of {as_of}"
+        )),
+        Freshness::Never => Some("never swept: run `exogate inventory sync`".to_owned()),
+    }
+}
+
+const CSV_HEADER: &str = "company,as_of,freshness,mailbox_object_id,mailbox_address,mailbox_display_name,mailbox_kind,right,trustee_class,trustee_raw,trustee_sid,trustee_object_id,trustee_address,trustee_display_name";
+
+/// A CSV cell: quoted when needed; text a spreadsheet would treat as a formula gets a `'`.
+pub fn csv_cell(s: &str) -> String {
+    let s = if s.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{s}")
+    } else {
+        s.to_owned()
+    };
+    if s.contains([',', '"', '\n', '\r']) || s.starts_with(' ') || s.ends_with(' ') {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s
+    }
+}
+
+/// Every row of every company as CSV (with a header). Companies with a warning and no rows get
+/// one line with empty row fields, so the export still shows them.
+pub fn csv(parts: &[CompanyInventory]) -> String {
+    let mut out = String::from(CSV_HEADER);
+    out.push('\n');
+    for c in parts {
+        let as_of = c
+            .status
+            .as_ref()
+            .and_then(|s| s.as_of)
+            .map(|t| t.to_string())
+            .unwrap_or_default();
+        let head = [c.company.as_str(), &as_of, c.freshness.as_str()];
+        if c.rows.is_empty() && c.freshness.warns() {
+            let mut cells: Vec<String> = head.iter().map(|s| csv_cell(s)).collect();
+            cells.extend(std::iter::repeat_n(String::new(), 11));
+            out.push_str(&cells.join(","));
+            out.push('\n');
+        }
+        for r in &c.rows {
+            let t = r.trustee.identity.as_ref();
+            let cells = [
+                head[0],
+                head[1],
+                head[2],
+                &r.mailbox.object_id,
+                &r.mailbox.primary_address,
+                &r.mailbox.display_name,
+                r.mailbox.kind.as_str(),
+                r.right.as_str(),
+                r.trustee.class.as_str(),
+                &r.trustee.raw,
+                r.trustee.sid.as_deref().unwrap_or(""),
+                t.map_or("", |i| i.object_id.as_str()),
+                t.map_or("", |i| i.primary_address.as_str()),
+                t.map_or("", |i| i.display_name.as_str()),
+            ];
+            out.push_str(
+                &cells
+                    .iter()
+                    .map(|c| csv_cell(c))
+                    .collect::<Vec<_>>()
+                    .join(","),
+            );
+            out.push('\n');
+        }
+    }
+    out
+}
+
+/// A plain-text report: per company a heading with the "as of" time (and any warning), then a
+/// table of mailbox, right and trustee.
+pub fn text(parts: &[CompanyInventory], empty: &str) -> String {
+    let mut out = String::new();
+    for c in parts {
+        let as_of = c
+            .status
+            .as_ref()
+            .and_then(|s| s.as_of)
+            .map_or_else(|| "never".to_owned(), |t| t.to_string());
+        out.push_str(&format!(
+            "{} ({}), as of {as_of}\n",
+            c.company, c.company_name
+        ));
+        if let Some(w) = warning(c) {
+            out.push_str(&format!("  WARNING: {w}\n"));
+        }
+        if c.rows.is_empty() {
+            out.push_str(&format!("  {empty}\n"));
+            continue;
+        }
+        let mut rows = vec![vec![
+            "MAILBOX".to_owned(),
+            "RIGHT".to_owned(),
+            "TRUSTEE".to_owned(),
+            "KIND".to_owned(),
+        ]];
+        for r in &c.rows {
+            rows.push(vec![
+                r.mailbox.primary_address.clone(),
+                r.right.label().to_owned(),
+                exogate_core::model::display_safe(r.trustee.label(), 80),
+                r.trustee.class.as_str().to_owned(),
+            ]);
+        }
+        for line in crate::cli::table_lines(&rows) {
+            out.push_str("  ");
+            out.push_str(&line);
+            out.push('\n');
+        }
+    }
+    out.trim_end().to_owned()
+}

@@ -1,0 +1,521 @@
+//! The delegation inventory through the front door: a generated random tenant swept with the
+//! CLI equals the emulator's ground truth (users, groups, orphaned SIDs, Send on Behalf
+//! delegates reported by object id; SELF, inherited and deny rows filtered), an executed write
+//! keeps it equal without a sweep, the views across companies, and offboarding through one
+//! approval.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use exogate::app::AppEvent;
+use exogate_core::inventory::TrusteeClass;
+use exogate_core::model::{CompanyId, IdentityInput, RecipientKind, RequestId};
+use exogate_core::ops;
+use exogate_core::request::{ApprovalRequest, OpOutcome, RequestState};
+use exogate_core::tools::ToolName;
+use serde_json::{Value, json};
+
+use crate::support::TestApp;
+
+const CONTOSO: &str = "11111111-1111-4111-8111-111111111111";
+
+type Key = (String, String, String, Option<String>);
+
+/// The emulator's ground truth, filtered the way a report must be.
+async fn truth(t: &TestApp) -> BTreeSet<Key> {
+    let body: Value = t
+        .http
+        .get(t.emulator_url(&format!("/_emulator/exchange/{CONTOSO}/permissions")))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let mut out = BTreeSet::new();
+    for p in body["permissions"].as_array().unwrap() {
+        let sid = p["trustee_sid"].as_str().unwrap_or_default();
+        let right = p["right"].as_str().unwrap();
+        let (right, sid) = if right.contains("FullAccess") {
+            if p["deny"] == json!(true) || p["inherited"] == json!(true) || sid == "S-1-5-10" {
+                continue;
+            }
+            ("full_access", Some(sid.to_owned()))
+        } else if right == "SendAs" {
+            if sid == "S-1-5-10" {
+                continue;
+            }
+            ("send_as", Some(sid.to_owned()))
+        } else if right == "SendOnBehalf" {
+            ("send_on_behalf", None)
+        } else {
+            continue;
+        };
+        out.insert((
+            p["mailbox_object_id"].as_str().unwrap().to_lowercase(),
+            right.to_owned(),
+            p["trustee"].as_str().unwrap().to_lowercase(),
+            sid,
+        ));
+    }
+    out
+}
+
+async fn inventory_keys(t: &TestApp) -> BTreeSet<Key> {
+    let rows = t
+        .app
+        .store
+        .inventory_rows(&CompanyId::parse("contoso").unwrap())
+        .await
+        .unwrap();
+    rows.iter()
+        .map(|r| {
+            (
+                r.mailbox.object_id.clone(),
+                r.right.as_str().to_owned(),
+                r.trustee.raw.to_lowercase(),
+                (r.right != exogate_core::action::Permission::SendOnBehalf)
+                    .then(|| r.trustee.sid.clone().unwrap_or_default()),
+            )
+        })
+        .collect()
+}
+
+/// The inventory equals the ground truth; on failure, shows only the differences.
+async fn same(t: &TestApp) {
+    let want = truth(t).await;
+    let got = inventory_keys(t).await;
+    let extra: Vec<_> = got.difference(&want).collect();
+    let missing: Vec<_> = want.difference(&got).collect();
+    assert!(
+        extra.is_empty() && missing.is_empty(),
+        "inventory differs from the ground truth ({} rows): extra {extra:?}, missing {missing:?}",
+        want.len()
+    );
+}
+
+async fn generate(t: &TestApp, mailboxes: usize, seed: u64) {
+    let r = t
+        .http
+        .put(t.emulator_url(&format!("/_emulator/exchange/{CONTOSO}/directory")))
+        // The generated directory, sent as a seed: the emulator then draws its own ids with an
+        // independent random source. (With `{"generate":…}` the generator and the id source
+        // share one seed, and a mailbox's `Guid` can equal another's object id.)
+        .json(&m365_emulator::exchange::generated_directory_seed(
+            "contoso.onmicrosoft.com",
+            mailboxes,
+            seed,
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{:?}", r.text().await);
+}
+
+/// Waits for the worker's event for `id` in a terminal state: it is published after the
+/// inventory was patched.
+async fn executed(t: &TestApp, id: RequestId, approve_as: &str) -> ApprovalRequest {
+    let mut events = t.app.events.subscribe();
+    t.approve(approve_as, id).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        match tokio::time::timeout_at(deadline, events.recv()).await {
+            Ok(Ok(AppEvent::RequestChanged { id: got, state }))
+                if got == id && RequestState::parse(state).is_some_and(|s| s.is_terminal()) =>
+            {
+                break;
+            }
+            Ok(_) => {}
+            Err(_) => panic!("request {id} did not finish"),
+        }
+    }
+    t.app.store.get_request(id).await.unwrap().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_random_tenant_sweeps_to_its_ground_truth_and_writes_keep_it_true() {
+    let t = TestApp::start().await;
+    generate(&t, 400, 11).await;
+    let out = t
+        .cli(&[
+            "inventory",
+            "sync",
+            "--company",
+            "contoso",
+            "--as",
+            "tech",
+            "--json",
+        ])
+        .await;
+    assert!(out.success, "{out:?}");
+    assert_eq!(out.json()[0]["ok"], json!(true), "{out:?}");
+    same(&t).await;
+
+    // Every kind of trustee is there, classified: users with their identity, groups as groups,
+    // deleted principals as orphans, Send on Behalf delegates printed by object id resolved.
+    let rows = t
+        .app
+        .store
+        .inventory_rows(&CompanyId::parse("contoso").unwrap())
+        .await
+        .unwrap();
+    let has = |c: TrusteeClass| rows.iter().any(|r| r.trustee.class == c);
+    assert!(
+        has(TrusteeClass::User) && has(TrusteeClass::Group),
+        "users and groups"
+    );
+    assert!(!has(TrusteeClass::Unresolved), "every trustee resolves");
+    for r in &rows {
+        let orphan = r.trustee.raw.starts_with("S-1-5-21-");
+        assert_eq!(orphan, r.trustee.class == TrusteeClass::Orphan, "{r:?}");
+        if r.trustee.class == TrusteeClass::Group {
+            assert_eq!(
+                r.trustee.identity.as_ref().unwrap().kind,
+                RecipientKind::Group
+            );
+        }
+    }
+    assert!(
+        rows.iter().any(
+            |r| r.right == exogate_core::action::Permission::SendOnBehalf
+                && uuid::Uuid::parse_str(&r.trustee.raw).is_ok()
+                && r.trustee
+                    .identity
+                    .as_ref()
+                    .is_some_and(|i| i.object_id == r.trustee.raw.to_lowercase())
+        ),
+        "a Send on Behalf delegate reported by object id is resolved"
+    );
+    // Orphans: delete a user who holds rights; the next sweep shows its rows as orphans.
+    let holder = rows
+        .iter()
+        .find(|r| {
+            r.trustee.class == TrusteeClass::User
+                && r.right != exogate_core::action::Permission::SendOnBehalf
+        })
+        .unwrap()
+        .trustee
+        .identity
+        .clone()
+        .unwrap();
+    let r = t
+        .http
+        .delete(t.emulator_url(&format!(
+            "/_emulator/exchange/{CONTOSO}/objects/{}",
+            holder.primary_address
+        )))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{:?}", r.text().await);
+    let out = t
+        .cli(&[
+            "inventory",
+            "sync",
+            "--company",
+            "contoso",
+            "--as",
+            "tech",
+            "--json",
+        ])
+        .await;
+    assert!(out.success, "{out:?}");
+    same(&t).await;
+    let rows = t
+        .app
+        .store
+        .inventory_rows(&CompanyId::parse("contoso").unwrap())
+        .await
+        .unwrap();
+    assert!(
+        rows.iter().any(|r| r.trustee.class == TrusteeClass::Orphan),
+        "orphans are listed as orphans"
+    );
+
+    // A write executes; the inventory matches the ground truth again without a sweep.
+    let mailbox = rows
+        .iter()
+        .find(|r| r.mailbox.kind == RecipientKind::SharedMailbox)
+        .unwrap()
+        .mailbox
+        .clone();
+    let trustee = rows
+        .iter()
+        .filter_map(|r| r.trustee.identity.clone())
+        .find(|i| {
+            i.kind == RecipientKind::UserMailbox
+                && !rows.iter().any(|r| {
+                    r.mailbox.object_id == mailbox.object_id && r.trustee.key() == i.object_id
+                })
+        })
+        .unwrap();
+    let tech = t.actor("tech").await;
+    for tool in [ToolName::GrantFullAccess, ToolName::GrantSendOnBehalf] {
+        let req = ops::requests::request_write(
+            t.app.ctx(),
+            &tech,
+            ops::requests::WriteInput {
+                id: RequestId::from_uuid(uuid::Uuid::now_v7()),
+                company: CompanyId::parse("contoso").unwrap(),
+                tool,
+                mailbox: IdentityInput::parse(&mailbox.primary_address).unwrap(),
+                trustee: IdentityInput::parse(&trustee.primary_address).unwrap(),
+                automapping: None,
+            },
+        )
+        .await
+        .unwrap();
+        let done = executed(&t, req.id, "manager").await;
+        assert_eq!(done.state, RequestState::Succeeded, "{done:?}");
+    }
+    let got = inventory_keys(&t).await;
+    let want = truth(&t).await;
+    // Our rows for the granted trustee carry the address Exchange prints and the SID we did not
+    // read; compare on mailbox, right and trustee identity for the patched rows.
+    let strip = |s: BTreeSet<Key>| -> BTreeSet<(String, String)> {
+        s.into_iter().map(|k| (k.0, k.1)).collect()
+    };
+    assert_eq!(strip(got.clone()), strip(want.clone()));
+    assert_eq!(got.len(), want.len(), "one row per grant");
+    let by_user = ops::inventory::by_user(
+        t.app.ctx(),
+        &tech,
+        &IdentityInput::parse(&trustee.primary_address).unwrap(),
+    )
+    .await
+    .unwrap();
+    let contoso = by_user
+        .iter()
+        .find(|c| c.company.as_str() == "contoso")
+        .unwrap();
+    assert!(
+        contoso
+            .rows
+            .iter()
+            .any(|r| r.mailbox.object_id == mailbox.object_id
+                && r.right == exogate_core::action::Permission::FullAccess)
+    );
+    assert!(
+        contoso
+            .rows
+            .iter()
+            .any(|r| r.mailbox.object_id == mailbox.object_id
+                && r.right == exogate_core::action::Permission::SendOnBehalf)
+    );
+    t.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn views_show_as_of_warn_about_unswept_companies_and_export() {
+    let t = TestApp::start().await;
+    let out = t
+        .cli(&["inventory", "sync", "--as", "admin", "--json"])
+        .await;
+    // Fabrikam lacks the Exchange role and Tailspin is gone: their sweeps fail, Contoso's works.
+    assert!(!out.success, "{out:?}");
+    // The report, then the error (with `--json` both go to standard output).
+    let json: Value = serde_json::Deserializer::from_str(&out.stdout)
+        .into_iter::<Value>()
+        .next()
+        .unwrap()
+        .unwrap();
+    let ok: Vec<_> = json
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["ok"] == json!(true))
+        .map(|r| r["company"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(ok, ["contoso"], "{json}");
+    let out = t.cli(&["inventory", "user", "bob", "--as", "admin"]).await;
+    assert!(out.success, "{out:?}");
+    assert!(
+        out.stdout.contains("contoso (Contoso), as of 20"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("WARNING: the last sweep failed"),
+        "{}",
+        out.stdout
+    );
+    let out = t
+        .cli(&["inventory", "user", "bob", "--as", "admin", "--json"])
+        .await;
+    let v = out.json();
+    let contoso = v["companies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["company"] == "contoso")
+        .unwrap();
+    assert_eq!(contoso["freshness"], "fresh");
+    assert!(contoso["as_of"].is_string());
+    assert!(
+        !contoso["rows"].as_array().unwrap().is_empty(),
+        "bob holds rights in the demo tenant: {v}"
+    );
+    let fabrikam = v["companies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["company"] == "fabrikam")
+        .unwrap();
+    assert_eq!(fabrikam["freshness"], "failed");
+    // Entitlement: the viewer only sees what they are entitled to (the demo's viewer sees Contoso).
+    let out = t
+        .cli(&[
+            "inventory",
+            "mailbox",
+            "sales@contoso.onmicrosoft.com",
+            "--company",
+            "contoso",
+            "--as",
+            "viewer",
+            "--csv",
+        ])
+        .await;
+    assert!(out.success, "{out:?}");
+    assert!(
+        out.stdout
+            .starts_with("company,as_of,freshness,mailbox_object_id"),
+        "{}",
+        out.stdout
+    );
+    assert!(out.stdout.lines().count() > 1, "{}", out.stdout);
+    let out = t
+        .cli(&[
+            "inventory",
+            "export",
+            "--company",
+            "contoso",
+            "--as",
+            "admin",
+            "--json",
+        ])
+        .await;
+    assert!(out.success, "{out:?}");
+    assert!(
+        !out.json()["companies"][0]["rows"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    t.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn offboarding_removes_every_right_through_one_approval() {
+    let t = TestApp::start().await;
+    generate(&t, 300, 5).await;
+    let out = t
+        .cli(&["inventory", "sync", "--company", "contoso", "--as", "tech"])
+        .await;
+    assert!(out.success, "{out:?}");
+    let rows = t
+        .app
+        .store
+        .inventory_rows(&CompanyId::parse("contoso").unwrap())
+        .await
+        .unwrap();
+    // The user holding the most direct rights, of at least two kinds ideally.
+    let mut counts = std::collections::BTreeMap::<String, usize>::new();
+    for r in rows
+        .iter()
+        .filter(|r| r.trustee.class == TrusteeClass::User)
+    {
+        *counts
+            .entry(r.trustee.identity.as_ref().unwrap().primary_address.clone())
+            .or_default() += 1;
+    }
+    let (bob_address, n) = counts.into_iter().max_by_key(|(_, n)| *n).unwrap();
+    // Named by object id: the address of a generated user may match several recipients.
+    let bob = rows
+        .iter()
+        .filter_map(|r| r.trustee.identity.as_ref())
+        .find(|i| i.primary_address == bob_address)
+        .unwrap()
+        .object_id
+        .clone();
+    assert!(n >= 2, "a user with several rights");
+    let before = t.apply_log().await.len();
+    let out = t
+        .cli(&[
+            "offboard",
+            "--company",
+            "contoso",
+            "--user",
+            &bob,
+            "--as",
+            "tech",
+            "--json",
+        ])
+        .await;
+    assert!(out.success, "{out:?}");
+    let req = out.json();
+    assert_eq!(req["tool"], "offboard_user", "{req}");
+    assert_eq!(req["risk"], "high");
+    assert_eq!(req["actions"].as_array().unwrap().len(), n, "{req}");
+    assert_eq!(
+        t.apply_log().await.len(),
+        before,
+        "nothing changes before approval"
+    );
+    let id = RequestId::parse(req["id"].as_str().unwrap()).unwrap();
+    let done = executed(&t, id, "manager").await;
+    assert_eq!(done.state, RequestState::Succeeded, "{done:?}");
+    assert_eq!(done.results.len(), n);
+    assert!(
+        done.results
+            .iter()
+            .all(|r| r.outcome == OpOutcome::Changed && r.verified),
+        "{done:?}"
+    );
+    // The apply log shows each removal exactly once.
+    let log: Vec<Value> = t.apply_log().await.into_iter().skip(before).collect();
+    assert_eq!(log.len(), n, "{log:?}");
+    let distinct: BTreeSet<String> = log.iter().map(|e| e["change"].to_string()).collect();
+    assert_eq!(distinct.len(), n, "{log:?}");
+    assert!(
+        log.iter()
+            .all(|e| e["cmdlet"].as_str().unwrap().starts_with("Remove-")
+                || e["cmdlet"] == "Set-Mailbox"),
+        "{log:?}"
+    );
+    // Bob has nothing left, in the inventory and in Exchange's ground truth.
+    let out = t
+        .cli(&["inventory", "user", &bob, "--as", "tech", "--json"])
+        .await;
+    let v = out.json();
+    let contoso = v["companies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["company"] == "contoso")
+        .unwrap();
+    assert_eq!(contoso["rows"], json!([]), "{v}");
+    let bob_lower = bob.to_lowercase();
+    let prefix = format!("{}@", bob_lower.split('@').next().unwrap());
+    assert!(
+        truth(&t)
+            .await
+            .iter()
+            .all(|k| k.2 != bob_lower && !k.2.starts_with(&prefix)),
+        "bob holds nothing in Exchange"
+    );
+    // Offboarding again finds nothing to do.
+    let out = t
+        .cli(&[
+            "offboard",
+            "--company",
+            "contoso",
+            "--user",
+            &bob,
+            "--as",
+            "tech",
+        ])
+        .await;
+    assert!(!out.success);
+    assert!(out.stderr.contains("holds no Full Access"), "{out:?}");
+    t.stop().await;
+}
