@@ -519,3 +519,63 @@ async fn offboarding_removes_every_right_through_one_approval() {
     assert!(out.stderr.contains("holds no Full Access"), "{out:?}");
     t.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_crashed_sweep_continues_where_it_stopped() {
+    let t = TestApp::start().await;
+    generate(&t, 250, 3).await;
+    let out = t
+        .cli(&["inventory", "sync", "--company", "contoso", "--as", "tech"])
+        .await;
+    assert!(out.success, "{out:?}");
+    let contoso = CompanyId::parse("contoso").unwrap();
+    let rows = t.app.store.inventory_rows(&contoso).await.unwrap();
+    // A sweep that wrote the Full Access of some mailboxes, then died.
+    let tenant = exogate_core::model::TenantId::parse(CONTOSO).unwrap();
+    let start = t
+        .app
+        .store
+        .inventory_begin_sweep(&contoso, tenant, t.app.clock.now())
+        .await
+        .unwrap();
+    let done: BTreeSet<String> = rows
+        .iter()
+        .filter(|r| r.right == exogate_core::action::Permission::FullAccess)
+        .map(|r| r.mailbox.object_id.clone())
+        .take(20)
+        .collect();
+    let written: Vec<_> = rows
+        .iter()
+        .filter(|r| {
+            r.right == exogate_core::action::Permission::FullAccess
+                && done.contains(&r.mailbox.object_id)
+        })
+        .cloned()
+        .collect();
+    let marks: Vec<String> = done.iter().map(|id| format!("fa:{id}")).collect();
+    assert!(
+        t.app
+            .store
+            .inventory_write_chunk(&contoso, start.generation, &written, &marks)
+            .await
+            .unwrap()
+    );
+    let out = t
+        .cli(&[
+            "inventory",
+            "sync",
+            "--company",
+            "contoso",
+            "--as",
+            "tech",
+            "--json",
+        ])
+        .await;
+    assert!(out.success, "{out:?}");
+    let report = &out.json()[0];
+    assert_eq!(report["resumed"], json!(true), "{report}");
+    assert_eq!(report["generation"], json!(start.generation), "{report}");
+    assert_eq!(report["skipped"], json!(done.len()), "{report}");
+    same(&t).await;
+    t.stop().await;
+}
