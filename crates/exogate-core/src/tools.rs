@@ -46,13 +46,16 @@ pub enum ToolName {
     RemoveSendAs,
     RemoveSendOnBehalf,
     GetApprovalStatus,
+    /// The delegation inventory, reversed: every mailbox a user can open across the companies
+    /// the caller is entitled to (read from exogate's inventory, not from Exchange).
+    FindUserAccess,
     /// Offboarding: remove every right a user holds in a company, as one request. Not in
     /// [`ToolName::ALL`] (the MCP catalogue); parsed and specified like the others.
     OffboardUser,
 }
 
 impl ToolName {
-    pub const ALL: [ToolName; 11] = [
+    pub const ALL: [ToolName; 12] = [
         ToolName::ListCompanies,
         ToolName::ViewMailboxPermissions,
         ToolName::ViewSendAsPermissions,
@@ -64,6 +67,7 @@ impl ToolName {
         ToolName::RemoveSendAs,
         ToolName::RemoveSendOnBehalf,
         ToolName::GetApprovalStatus,
+        ToolName::FindUserAccess,
     ];
     /// The MCP name.
     pub fn as_str(self) -> &'static str {
@@ -79,6 +83,7 @@ impl ToolName {
             ToolName::RemoveSendAs => "remove_send_as",
             ToolName::RemoveSendOnBehalf => "remove_send_on_behalf",
             ToolName::GetApprovalStatus => "get_approval_status",
+            ToolName::FindUserAccess => "find_user_access",
             ToolName::OffboardUser => "offboard_user",
         }
     }
@@ -187,6 +192,10 @@ fn base(name: ToolName) -> ToolSpec {
         ToolName::GetApprovalStatus => (
             "Get Approval Status",
             "Show the state of an approval request and its result.",
+        ),
+        ToolName::FindUserAccess => (
+            "Find User Access",
+            "List every mailbox a user can open (Full Access, Send As, Send on Behalf) across the companies you are entitled to, from exogate's delegation inventory, with each company's as-of time.",
         ),
         ToolName::OffboardUser => (
             "Offboard User",

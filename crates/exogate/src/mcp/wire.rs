@@ -80,6 +80,21 @@ pub struct RequestIdArgs {
     pub request_id: String,
 }
 
+/// Whose access to look up in the delegation inventory.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FindUserAccessArgs {
+    /// The user (or group) to look up: UPN or email address (best), alias, Entra object id, or
+    /// an `S-1-5-21-…` SID (finds orphaned grants of deleted users).
+    #[schemars(example = &"alice@contoso.onmicrosoft.com", example = &"alice")]
+    pub user: String,
+    /// Only this company (an id from list_companies). Omit it to look in every company you are
+    /// entitled to.
+    #[serde(default)]
+    #[schemars(example = &"contoso")]
+    pub company: Option<String>,
+}
+
 // ---------------------------------------------------------------------------------------------
 // Outputs
 // ---------------------------------------------------------------------------------------------
@@ -291,6 +306,65 @@ pub struct ApprovalStatusOut {
     pub approve_url: String,
     /// What to do next.
     pub next: String,
+}
+
+/// Who holds a right in the inventory. All strings are tenant data.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct InventoryTrusteeOut {
+    /// user, group, orphan (a deleted principal's SID) or unresolved.
+    pub class: String,
+    /// As Exchange printed it (UPN, name, object id or SID).
+    pub raw: String,
+    pub display_name: Option<String>,
+    pub address: Option<String>,
+    pub object_id: Option<String>,
+    /// The SID when Exchange reported one.
+    pub sid: Option<String>,
+}
+
+/// One mailbox the user can open.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct AccessOut {
+    pub mailbox: IdentityOut,
+    /// full_access, send_as or send_on_behalf.
+    pub right: String,
+    /// direct (the looked-up identity itself holds it), group (the matching trustee is a group:
+    /// its members hold it through the group) or orphan (the grant belongs to a deleted
+    /// principal's SID).
+    pub via: String,
+    /// The trustee as the inventory holds it.
+    pub trustee: InventoryTrusteeOut,
+}
+
+/// One company's part of the answer.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct CompanyAccessOut {
+    pub company: String,
+    pub company_name: String,
+    /// When the sweep behind this inventory finished (RFC 3339); null if never swept.
+    pub as_of: Option<String>,
+    /// fresh, stale, failed (the last sweep failed), running (a sweep is running) or never.
+    pub freshness: String,
+    /// The inventory is older than the staleness window (26 h).
+    pub stale: bool,
+    /// The latest sweep failed: rows are from the last good sweep, if any.
+    pub failed: bool,
+    /// What to tell the user about this company's data, if anything.
+    pub warning: Option<String>,
+    pub access: Vec<AccessOut>,
+}
+
+/// `find_user_access` result.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct UserAccessOut {
+    /// The identity that was looked up, as given (sanitized).
+    pub user: String,
+    /// Every company looked in, with its as-of time, even when it has no match.
+    pub companies: Vec<CompanyAccessOut>,
+    /// Total rows over all companies.
+    pub count: usize,
+    /// How to read the answer.
+    pub note: String,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -552,5 +626,78 @@ pub fn status(req: &ApprovalRequest, approve_url: String) -> ApprovalStatusOut {
         message: req.message.as_deref().map(tenant_text),
         approve_url,
         next,
+    }
+}
+
+/// `via` of an inventory row: how the looked-up identity holds the right.
+pub fn via(class: exogate_core::inventory::TrusteeClass) -> &'static str {
+    use exogate_core::inventory::TrusteeClass;
+    match class {
+        TrusteeClass::User | TrusteeClass::Unresolved => "direct",
+        TrusteeClass::Group => "group",
+        TrusteeClass::Orphan => "orphan",
+    }
+}
+
+fn access(r: &exogate_core::inventory::InventoryRow) -> AccessOut {
+    let t = &r.trustee;
+    let id = t.identity.as_ref();
+    AccessOut {
+        mailbox: identity(&r.mailbox),
+        right: r.right.as_str().to_owned(),
+        via: via(t.class).to_owned(),
+        trustee: InventoryTrusteeOut {
+            class: t.class.as_str().to_owned(),
+            raw: tenant_text(&t.raw),
+            display_name: id.map(|i| tenant_text(&i.display_name)),
+            address: id.map(|i| tenant_text(&i.primary_address)),
+            object_id: id.map(|i| tenant_text(&i.object_id)),
+            sid: t.sid.as_deref().map(tenant_text),
+        },
+    }
+}
+
+/// One company's inventory part, sanitized.
+pub fn company_access(c: &exogate_core::ops::inventory::CompanyInventory) -> CompanyAccessOut {
+    use exogate_core::inventory::Freshness;
+    CompanyAccessOut {
+        company: c.company.as_str().to_owned(),
+        company_name: tenant_text(&c.company_name),
+        as_of: c
+            .status
+            .as_ref()
+            .and_then(|s| s.as_of)
+            .map(|t| t.to_string()),
+        freshness: c.freshness.as_str().to_owned(),
+        stale: c.freshness == Freshness::Stale,
+        failed: c.freshness == Freshness::Failed,
+        warning: crate::inventory_view::warning(c).map(|w| tenant_text_long(&w)),
+        access: c.rows.iter().map(access).collect(),
+    }
+}
+
+/// Exogate's own sentence that may quote an Exchange error: hidden characters escaped, capped
+/// at a few lines.
+fn tenant_text_long(s: &str) -> String {
+    let s = super::sanitize::escape_hidden(s);
+    if s.chars().count() > 600 {
+        s.chars().take(600).collect::<String>() + "…"
+    } else {
+        s
+    }
+}
+
+/// `find_user_access` answer.
+pub fn user_access(
+    user: &str,
+    parts: &[exogate_core::ops::inventory::CompanyInventory],
+) -> UserAccessOut {
+    let companies: Vec<CompanyAccessOut> = parts.iter().map(company_access).collect();
+    let count = companies.iter().map(|c| c.access.len()).sum();
+    UserAccessOut {
+        user: tenant_text(user),
+        companies,
+        count,
+        note: "Read from exogate's delegation inventory, not live from Exchange: each company's data is as of its `as_of` time; when `stale` or `failed` is true, or `freshness` is not `fresh`, say so and suggest a person syncs the inventory in exogate (Inventory page, Sync now). `via: group` rows are rights held by a group that matched the identity; group membership itself is not listed. To remove access, use the remove_* tools (each needs human approval).".to_owned(),
     }
 }

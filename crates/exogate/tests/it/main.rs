@@ -7,6 +7,7 @@ mod config;
 mod flow;
 mod inventory;
 mod mcp_http;
+mod mcp_inventory;
 mod mcp_python;
 mod mcp_safety;
 mod mcp_stdio;

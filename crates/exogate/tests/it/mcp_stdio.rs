@@ -105,7 +105,7 @@ async fn exogate_mcp_writes_only_json_rpc_on_stdout() {
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON-RPC ({e}): {l}")))
         .collect();
     assert_eq!(replies.len(), 3, "{}", out.stdout);
-    assert_eq!(replies[1]["result"]["tools"].as_array().unwrap().len(), 11);
+    assert_eq!(replies[1]["result"]["tools"].as_array().unwrap().len(), 12);
     assert!(
         replies[2]["result"]["structuredContent"]["companies"].is_array(),
         "{}",

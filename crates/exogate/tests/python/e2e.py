@@ -37,6 +37,7 @@ EXPECTED_TOOLS = {
     "remove_send_as",
     "remove_send_on_behalf",
     "get_approval_status",
+    "find_user_access",
 }
 
 
