@@ -49,6 +49,72 @@
     setTimeout(follow, 500);
   }
 
+  // (4) Inventory page: "Sync now" / "Sync all" start sweeps through the API, then the page
+  // follows them live by long-polling /api/v1/inventory/status?after=<version>; once nothing
+  // runs any more it reloads so the as-of times and results are the server's.
+  var syncBox = $("inventory-sync");
+  if (syncBox) {
+    var syncCsrf = syncBox.dataset.csrf;
+    var version = 0;
+    var following = false;
+    var sawRunning = false;
+    var paint = function (c) {
+      var row = $("sync-" + c.company);
+      if (!row) { return; }
+      var p = c.sync;
+      var bar = row.querySelector("progress.bar");
+      var text = row.querySelector(".progress-text");
+      var button = row.querySelector("button.sync-now");
+      var fr = row.querySelector(".freshness");
+      if (fr) { fr.textContent = c.freshness; fr.dataset.freshness = c.freshness; }
+      if (!p) { return; }
+      if (p.running) {
+        bar.hidden = false;
+        bar.max = Math.max(p.total, 1);
+        bar.value = p.done;
+        text.textContent = p.total > 0 ? (p.phase + " " + p.done + "/" + p.total) : p.phase;
+      } else {
+        bar.hidden = true;
+        text.textContent = p.error ? ("failed: " + p.error) : ("done: " + p.mailboxes + " mailboxes, " + p.rows + " rows");
+      }
+      if (button) { button.disabled = !!p.running; }
+    };
+    var follow = function () {
+      if (following) { return; }
+      following = true;
+      var step = function () {
+        fetch("/api/v1/inventory/status?after=" + version, {
+          credentials: "same-origin", headers: { "accept": "application/json" }
+        }).then(function (r) { return r.json(); }).then(function (body) {
+          version = body.version || version;
+          (body.companies || []).forEach(paint);
+          if (body.running) { sawRunning = true; step(); return; }
+          following = false;
+          if (sawRunning) { window.location.reload(); }
+        }).catch(function () { following = false; setTimeout(follow, 5000); });
+      };
+      step();
+    };
+    document.querySelectorAll("form.sync-form").forEach(function (f) {
+      f.addEventListener("submit", function (ev) {
+        ev.preventDefault();
+        var company = f.querySelector("input[name=company]");
+        var body = company ? { company: company.value } : {};
+        fetch("/api/v1/inventory/sync", {
+          method: "POST", credentials: "same-origin",
+          headers: { "content-type": "application/json", "accept": "application/json", "x-csrf-token": syncCsrf },
+          body: JSON.stringify(body)
+        }).then(function (r) { return r.json(); }).then(function (b) {
+          if (b.error) { window.alert(b.error.message); return; }
+          sawRunning = true;
+          follow();
+        });
+      });
+    });
+    // A sweep may already be running (started elsewhere): follow it.
+    if (syncBox.querySelector("progress.bar:not([hidden])")) { sawRunning = true; follow(); }
+  }
+
   // (1) Integrations page.
   var box = $("exchange-status");
   if (!box) { return; }

@@ -3,7 +3,7 @@
 //!
 //! Layout: [`auth`] (passwords, sessions, the `Auth` extractor), [`pages`] (HTML pages over
 //! askama templates in `templates/`), [`consent`] (connect / authorize / callback), [`api`] (JSON
-//! API), [`view`] (view models shared by pages and API), [`ops`] (health and metrics),
+//! API), [`inventory`] (the delegation inventory's pages and API), [`view`] (view models shared by pages and API), [`ops`] (health and metrics),
 //! [`error`] (the one mapping of errors to HTTP). Assets under `assets/` are embedded.
 //!
 //! CSRF: `tower_http::csrf::CsrfLayer` (Sec-Fetch-Site / Origin) covers every route here, and
@@ -13,6 +13,7 @@ pub mod api;
 pub mod auth;
 pub mod consent;
 pub mod error;
+pub mod inventory;
 pub mod ops;
 pub mod pages;
 pub mod view;
@@ -36,6 +37,8 @@ use crate::app::{App, AppEvent};
 pub struct WebState {
     pub app: Arc<App>,
     pub metrics: Arc<ops::Metrics>,
+    /// Inventory sweeps this server runs, for live progress.
+    pub sync: Arc<inventory::SyncBoard>,
 }
 
 /// Tells live views and waiting tests that a request changed state.
@@ -93,6 +96,7 @@ pub fn routes(app: Arc<App>) -> Router {
     let st = WebState {
         app,
         metrics: Arc::new(ops::Metrics::default()),
+        sync: Arc::new(inventory::SyncBoard::default()),
     };
     let pages = Router::new()
         .route("/", get(root))
@@ -112,6 +116,13 @@ pub fn routes(app: Arc<App>) -> Router {
         .route("/requests/{id}/cancel", post(pages::cancel))
         .route("/requests/{id}/revert", post(pages::revert))
         .route("/audit", get(pages::audit))
+        .route("/inventory", get(inventory::page))
+        .route("/inventory/sync", post(inventory::page_sync))
+        .route(
+            "/inventory/offboard",
+            get(inventory::offboard_page).post(inventory::offboard_submit),
+        )
+        .route("/companies/{id}/inventory", get(inventory::mailbox_page))
         .route("/assets/{*path}", get(asset))
         .layer(SetResponseHeaderLayer::if_not_present(
             header::CONTENT_SECURITY_POLICY,
@@ -130,6 +141,7 @@ pub fn routes(app: Arc<App>) -> Router {
     Router::new()
         .merge(pages)
         .merge(api::routes())
+        .merge(inventory::api_routes())
         .route("/healthz", get(ops::healthz))
         .route("/metrics", get(ops::metrics))
         .fallback(fallback)

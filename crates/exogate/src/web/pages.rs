@@ -48,14 +48,14 @@ impl FromRequestParts<WebState> for PageAuth {
 }
 
 impl PageAuth {
-    fn nav(&self) -> Option<Nav> {
+    pub(crate) fn nav(&self) -> Option<Nav> {
         Some(Nav {
             user: self.0.actor.user.name.to_string(),
             role: self.0.actor.user.role.as_str().to_owned(),
             csrf: self.0.csrf().to_owned(),
         })
     }
-    fn csrf(&self) -> String {
+    pub(crate) fn csrf(&self) -> String {
         self.0.csrf().to_owned()
     }
     fn check(&self, token: &str) -> Result<(), PageError> {

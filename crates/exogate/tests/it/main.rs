@@ -15,3 +15,4 @@ mod mcp_tools;
 mod property;
 mod support;
 mod web;
+mod web_inventory;
