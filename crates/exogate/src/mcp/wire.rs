@@ -671,7 +671,14 @@ pub fn company_access(c: &exogate_core::ops::inventory::CompanyInventory) -> Com
         freshness: c.freshness.as_str().to_owned(),
         stale: c.freshness == Freshness::Stale,
         failed: c.freshness == Freshness::Failed,
-        warning: crate::inventory_view::warning(c).map(|w| tenant_text_long(&w)),
+        warning: if c.freshness == Freshness::Never {
+            Some(
+                "never swept: nothing is known about this company yet; a person can press Sync now on exogate's Inventory page"
+                    .to_owned(),
+            )
+        } else {
+            crate::inventory_view::warning(c).map(|w| tenant_text_long(&w))
+        },
         access: c.rows.iter().map(access).collect(),
     }
 }

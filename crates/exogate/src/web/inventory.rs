@@ -597,7 +597,11 @@ fn part_view(st: &WebState, actor: &Actor, c: &CompanyInventory) -> PartView {
             .and_then(|s| s.as_of)
             .map_or_else(|| "never".to_owned(), |t| t.to_string()),
         freshness: c.freshness.as_str(),
-        warning: inventory_view::warning(c).map(|w| view::visible(&w)),
+        warning: if c.freshness == Freshness::Never {
+            Some("never swept yet: press Sync now".to_owned())
+        } else {
+            inventory_view::warning(c).map(|w| view::visible(&w))
+        },
         mailboxes: c.status.as_ref().map_or(0, |s| s.mailboxes),
         rows_total: c.status.as_ref().map_or(0, |s| s.rows),
         rows: c.rows.iter().map(row_view).collect(),

@@ -17,8 +17,8 @@ const EXCHANGE_APP: &str = "e0e0e0e0-0000-4000-8000-000000000001";
 const WAIT: Duration = Duration::from_secs(20);
 
 /// chromedriver on a free loopback port, and a WebDriver session on a fresh profile.
-struct Chrome {
-    client: Client,
+pub(crate) struct Chrome {
+    pub(crate) client: Client,
     driver: Child,
     _profile: tempfile::TempDir,
     shots: PathBuf,
@@ -31,7 +31,7 @@ fn free_port() -> u16 {
 }
 
 impl Chrome {
-    async fn start(name: &'static str) -> Chrome {
+    pub(crate) async fn start(name: &'static str) -> Chrome {
         let port = free_port();
         let mut driver = Command::new("/usr/bin/chromedriver")
             .arg(format!("--port={port}"))
@@ -85,13 +85,13 @@ impl Chrome {
         }
     }
 
-    async fn shot(&self, step: &str) {
+    pub(crate) async fn shot(&self, step: &str) {
         let png = self.client.screenshot().await.expect("screenshot");
         std::fs::write(self.shots.join(format!("{}-{step}.png", self.name)), png)
             .expect("write screenshot");
     }
 
-    async fn wait_css(&self, css: &str) -> fantoccini::elements::Element {
+    pub(crate) async fn wait_css(&self, css: &str) -> fantoccini::elements::Element {
         match self
             .client
             .wait()
@@ -108,7 +108,7 @@ impl Chrome {
         }
     }
 
-    async fn login(&self, base: &str, user: &str) {
+    pub(crate) async fn login(&self, base: &str, user: &str) {
         self.client.goto(&format!("{base}/login")).await.unwrap();
         self.wait_css("#user").await.send_keys(user).await.unwrap();
         self.client
@@ -159,7 +159,7 @@ impl Chrome {
         first
     }
 
-    async fn stop(self) {
+    pub(crate) async fn stop(self) {
         let _ = self.client.close().await;
         let mut d = self.driver;
         let _ = d.kill().await;

@@ -434,3 +434,77 @@ async fn offboard_form_asks_once_for_every_removal() {
     assert_eq!(v["actions"].as_array().unwrap().len(), 1, "{v}");
     t.stop().await;
 }
+
+/// In a real headless Chromium: "Sync now" starts the sweep through the API, the row follows
+/// it live, and the page reloads with the fresh as-of time; then a user search and the
+/// offboard form end on the request page.
+#[tokio::test]
+async fn browser_sync_now_follows_progress_and_offboard_ends_on_the_request() {
+    use fantoccini::Locator;
+    let w = crate::web::WebApp::start().await;
+    let c = crate::browser::Chrome::start("inventory").await;
+    c.login(&w.base, "tech").await;
+    c.client.goto(&w.url("/inventory")).await.unwrap();
+    c.wait_css("#sync-contoso .freshness[data-freshness=\"never\"]")
+        .await;
+    c.shot("1-inventory-never-swept").await;
+    c.wait_css("#sync-contoso button.sync-now")
+        .await
+        .click()
+        .await
+        .unwrap();
+    // The script follows the sweep and reloads once it is done: the server then renders it.
+    c.wait_css("#sync-contoso .freshness[data-freshness=\"fresh\"]")
+        .await;
+    let text = c
+        .wait_css("#sync-contoso .progress-text")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(text.starts_with("done: "), "{text}");
+    c.shot("2-inventory-synced").await;
+
+    c.wait_css("#inventory-user")
+        .await
+        .send_keys("alice@contoso.onmicrosoft.com")
+        .await
+        .unwrap();
+    c.client
+        .find(Locator::Css("#inventory-search button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let rows = c
+        .wait_css("#result-contoso table")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(rows.contains("sales@contoso.onmicrosoft.com"), "{rows}");
+    c.shot("3-what-alice-can-open").await;
+
+    c.client
+        .goto(&w.url("/inventory/offboard?company=contoso&user=alice%40contoso.onmicrosoft.com"))
+        .await
+        .unwrap();
+    assert_eq!(
+        c.wait_css("#offboard-count").await.text().await.unwrap(),
+        "2"
+    );
+    c.shot("4-offboard-preview").await;
+    c.client
+        .execute("window.confirm = function () { return true; };", vec![])
+        .await
+        .unwrap();
+    c.wait_css("#offboard-submit").await.click().await.unwrap();
+    let state = c
+        .wait_css("#request-state[data-request-state=\"pending\"]")
+        .await;
+    assert!(state.attr("data-request-id").await.unwrap().is_some());
+    c.shot("5-offboard-request").await;
+    c.stop().await;
+    w.stop().await;
+}
