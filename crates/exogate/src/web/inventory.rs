@@ -76,13 +76,20 @@ impl SyncProgress {
 pub struct SyncBoard {
     state: Mutex<BTreeMap<CompanyId, SyncProgress>>,
     version: watch::Sender<u64>,
+    /// Sweeps run at most [`PARALLEL_SWEEPS`] at a time; the others wait (phase `queued`).
+    slots: Arc<tokio::sync::Semaphore>,
 }
+
+/// Sweeps this server runs at once ("Sync all" queues the rest). The Exchange client's
+/// per-tenant and global limiters pace the calls within them.
+pub const PARALLEL_SWEEPS: usize = 4;
 
 impl Default for SyncBoard {
     fn default() -> Self {
         Self {
             state: Mutex::new(BTreeMap::new()),
             version: watch::Sender::new(0),
+            slots: Arc::new(tokio::sync::Semaphore::new(PARALLEL_SWEEPS)),
         }
     }
 }
@@ -113,7 +120,7 @@ impl SyncBoard {
             company.clone(),
             SyncProgress {
                 running: true,
-                phase: "starting",
+                phase: "queued",
                 done: 0,
                 total: 0,
                 started_at: now,
@@ -168,6 +175,9 @@ fn start_sweeps(
         let actor = actor.clone();
         let id = company.clone();
         tokio::spawn(async move {
+            // Closed never: the board owns the semaphore.
+            let _slot = board.slots.clone().acquire_owned().await.ok();
+            board.update(&id, |s| s.phase = "starting");
             let sink = board.clone();
             let progress: ProgressFn = Arc::new(move |c: &CompanyId, p: Progress| {
                 sink.update(c, |s| {
