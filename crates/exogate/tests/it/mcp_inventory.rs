@@ -138,6 +138,34 @@ async fn find_user_access_lists_alices_rights_with_as_of_and_failed_marks() {
         ["full_access/group"],
         "{r}"
     );
+    // A deleted user's grant is found by its SID, as an orphan.
+    let support = ops::inventory::by_mailbox(
+        t.app.ctx(),
+        &t.actor("tech").await,
+        &exogate_core::CompanyId::parse("contoso").unwrap(),
+        &exogate_core::IdentityInput::parse("support@contoso.onmicrosoft.com").unwrap(),
+    )
+    .await
+    .unwrap();
+    let sid = support
+        .rows
+        .iter()
+        .find(|r| r.trustee.class == exogate_core::inventory::TrusteeClass::Orphan)
+        .and_then(|r| r.trustee.sid.clone())
+        .expect("dave's orphaned SID on support");
+    let r = ok(&call(
+        &c,
+        "find_user_access",
+        json!({"user": sid, "company": "contoso"}),
+    )
+    .await);
+    let part = company(&r, "contoso");
+    assert_eq!(
+        rights_on(part, "support@contoso.onmicrosoft.com"),
+        ["full_access/orphan"],
+        "{r}"
+    );
+    assert_eq!(part["access"][0]["trustee"]["sid"], json!(sid));
     // Bad input is an actionable error.
     let (e, _) = err(&call(&c, "find_user_access", json!({"user": "  "})).await);
     assert_eq!(e["code"], "invalid_input", "{e}");
