@@ -508,3 +508,44 @@ async fn browser_sync_now_follows_progress_and_offboard_ends_on_the_request() {
     c.stop().await;
     w.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn hostile_names_render_as_inert_visible_text() {
+    let t = TestApp::start().await;
+    let tenant = "11111111-1111-4111-8111-111111111111";
+    let hostile = "<script>alert(1)</script>Eve \u{202E}nimda";
+    let r = t
+        .http
+        .post(t.emulator_url(&format!("/_emulator/exchange/{tenant}/objects")))
+        .json(
+            &json!({"type": "user_mailbox", "name": "eve", "alias": "eve",
+            "display_name": hostile, "upn": "eve@contoso.onmicrosoft.com"}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success());
+    let r = t
+        .http
+        .post(t.emulator_url(&format!("/_emulator/exchange/{tenant}/grants")))
+        .json(&json!({"mailbox": "sales", "trustee": "eve@contoso.onmicrosoft.com", "right": "FullAccess"}))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success());
+    let tech = login(&t, "tech").await;
+    let (s, _) = tech
+        .api_post("/api/v1/inventory/sync", json!({"company": "contoso"}))
+        .await;
+    assert_eq!(s, StatusCode::ACCEPTED);
+    wait_synced(&tech).await;
+    let (s, page) = tech.get("/inventory?user=eve&company=contoso").await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(!page.contains("<script>alert"), "{page}");
+    assert!(
+        page.contains("&#60;script&#62;alert(1)&#60;/script&#62;Eve \\u{202E}nimda"),
+        "{page}"
+    );
+    assert!(!page.contains('\u{202E}'));
+    t.stop().await;
+}
