@@ -446,9 +446,11 @@ async fn status_json(st: &WebState, actor: &Actor, version: u64) -> Result<Value
             v
         })
         .collect();
-    let running = parts.iter().any(|c| {
-        c.freshness == Freshness::Running || st.sync.get(&c.company).is_some_and(|p| p.running)
-    });
+    // Only sweeps this server runs: a sweep that crashed stays `running` in the database until
+    // someone syncs again (which continues it), and must not keep followers waiting forever.
+    let running = parts
+        .iter()
+        .any(|c| st.sync.get(&c.company).is_some_and(|p| p.running));
     Ok(json!({ "version": version, "running": running, "companies": companies }))
 }
 
@@ -616,7 +618,9 @@ fn part_view(st: &WebState, actor: &Actor, c: &CompanyInventory) -> PartView {
         rows_total: c.status.as_ref().map_or(0, |s| s.rows),
         rows: c.rows.iter().map(row_view).collect(),
         progress,
-        syncing: live.is_some_and(|p| p.running) || c.freshness == Freshness::Running,
+        // A sweep the database calls running but this server does not run may have crashed:
+        // Sync now continues it.
+        syncing: live.is_some_and(|p| p.running),
         may_sync: exogate_core::policy::can_request(&actor.user, &c.company).is_ok(),
     }
 }
