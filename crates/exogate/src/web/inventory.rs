@@ -140,6 +140,11 @@ impl SyncBoard {
         self.state.lock().ok()?.get(company).cloned()
     }
 
+    /// Every company's progress, at once.
+    pub fn snapshot(&self) -> BTreeMap<CompanyId, SyncProgress> {
+        self.state.lock().map(|m| m.clone()).unwrap_or_default()
+    }
+
     /// The current version.
     pub fn version(&self) -> u64 {
         *self.version.borrow()
@@ -262,9 +267,22 @@ fn via(class: TrusteeClass) -> &'static str {
     }
 }
 
-/// One company's part as JSON: the CLI's `--json` form, with `via` on every row.
+/// What to warn about a company, worded for the web (the CLI's words otherwise).
+fn warning(c: &CompanyInventory) -> Option<String> {
+    if c.freshness == Freshness::Never {
+        Some("never swept yet: press Sync now on the Inventory page".to_owned())
+    } else {
+        inventory_view::warning(c).map(|w| view::visible(&w))
+    }
+}
+
+/// One company's part as JSON: the CLI's `--json` form, with `via` on every row and the web's
+/// warning.
 fn part_json(c: &CompanyInventory) -> Value {
     let mut v = inventory_view::company_json(c);
+    if let Some(o) = v.as_object_mut() {
+        o.insert("warning".into(), json!(warning(c)));
+    }
     if let Some(rows) = v.get_mut("rows").and_then(Value::as_array_mut) {
         for (row, r) in rows.iter_mut().zip(&c.rows) {
             if let Some(o) = row.as_object_mut() {
@@ -431,6 +449,9 @@ pub struct StatusQuery {
 
 /// The inventory status of every company the actor is entitled to, with live sync progress.
 async fn status_json(st: &WebState, actor: &Actor, version: u64) -> Result<Value, CoreError> {
+    // The board first, then the database: a sweep writes its result to the database before it
+    // tells the board, so a sweep the board shows finished is finished in what we read next.
+    let board = st.sync.snapshot();
     let parts = inv::statuses(st.app.ctx(), actor).await?;
     let companies: Vec<Value> = parts
         .iter()
@@ -438,9 +459,12 @@ async fn status_json(st: &WebState, actor: &Actor, version: u64) -> Result<Value
             let mut v = inventory_view::company_json(c);
             if let Some(o) = v.as_object_mut() {
                 o.remove("rows");
+                o.insert("warning".into(), json!(warning(c)));
                 o.insert(
                     "sync".into(),
-                    st.sync.get(&c.company).map_or(Value::Null, |p| p.json()),
+                    board
+                        .get(&c.company)
+                        .map_or(Value::Null, SyncProgress::json),
                 );
             }
             v
@@ -450,7 +474,7 @@ async fn status_json(st: &WebState, actor: &Actor, version: u64) -> Result<Value
     // someone syncs again (which continues it), and must not keep followers waiting forever.
     let running = parts
         .iter()
-        .any(|c| st.sync.get(&c.company).is_some_and(|p| p.running));
+        .any(|c| board.get(&c.company).is_some_and(|p| p.running));
     Ok(json!({ "version": version, "running": running, "companies": companies }))
 }
 
@@ -609,11 +633,7 @@ fn part_view(st: &WebState, actor: &Actor, c: &CompanyInventory) -> PartView {
             .and_then(|s| s.as_of)
             .map_or_else(|| "never".to_owned(), |t| t.to_string()),
         freshness: c.freshness.as_str(),
-        warning: if c.freshness == Freshness::Never {
-            Some("never swept yet: press Sync now".to_owned())
-        } else {
-            inventory_view::warning(c).map(|w| view::visible(&w))
-        },
+        warning: warning(c),
         mailboxes: c.status.as_ref().map_or(0, |s| s.mailboxes),
         rows_total: c.status.as_ref().map_or(0, |s| s.rows),
         rows: c.rows.iter().map(row_view).collect(),

@@ -549,3 +549,58 @@ async fn hostile_names_render_as_inert_visible_text() {
     assert!(!page.contains('\u{202E}'));
     t.stop().await;
 }
+
+/// With Exchange answering slowly, the long-polled status reports the sweep while it runs, each
+/// answer only after something changed, and ends with the sweep's totals.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn status_long_poll_reports_a_running_sweep_then_its_totals() {
+    let mut scenario = m365_emulator::Scenario::demo();
+    scenario.knobs.latency_ms.insert("*".to_owned(), 20);
+    let t = TestApp::start_with(scenario).await;
+    let r = t
+        .http
+        .put(t.emulator_url("/_emulator/exchange/11111111-1111-4111-8111-111111111111/directory"))
+        .json(&m365_emulator::exchange::generated_directory_seed(
+            "contoso.onmicrosoft.com",
+            300,
+            7,
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{:?}", r.text().await);
+    let tech = login(&t, "tech").await;
+    let (s, v) = tech
+        .api_post("/api/v1/inventory/sync", json!({"company": "contoso"}))
+        .await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{v}");
+    let mut version = v["version"].as_u64().unwrap();
+    let mut saw_running = 0;
+    let last = loop {
+        let (s, v) = tech
+            .api_get(&format!("/api/v1/inventory/status?after={version}"))
+            .await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        let next = v["version"].as_u64().unwrap();
+        assert!(
+            next > version,
+            "a long-poll answers only after a change: {v}"
+        );
+        version = next;
+        let sync = &company(&v, "contoso")["sync"];
+        if sync["running"] == json!(true) {
+            saw_running += 1;
+            continue;
+        }
+        break v;
+    };
+    assert!(saw_running >= 1, "the running sweep was never reported");
+    let sync = &company(&last, "contoso")["sync"];
+    assert_eq!(sync["phase"], "done", "{last}");
+    let mailboxes = sync["mailboxes"].as_u64().unwrap();
+    assert!(mailboxes >= 250, "{last}");
+    assert_eq!(sync["done"], sync["total"]);
+    assert!(sync["rows"].as_u64().unwrap() > 0);
+    assert_eq!(company(&last, "contoso")["freshness"], "fresh");
+    t.stop().await;
+}
