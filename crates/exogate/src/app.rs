@@ -44,6 +44,8 @@ pub enum AppEvent {
         company: String,
         state: &'static str,
     },
+    /// A scheduled inventory sweep of a company ended (`ok` false: it failed).
+    InventorySwept { company: String, ok: bool },
 }
 
 /// Everything a request handler, tool or command needs. Share it as `Arc<App>`.

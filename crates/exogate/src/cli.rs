@@ -443,7 +443,7 @@ async fn serve(config: &Config, app: Arc<App>) -> CliResult<()> {
         let _ = tokio::signal::ctrl_c().await;
         stop.cancel();
     });
-    let worker = crate::worker::WorkerSettings::new(config.recheck_interval);
+    let worker = crate::worker::WorkerSettings::from_config(config);
     crate::server::serve(app, listener, Some(worker), shutdown).await?;
     Ok(())
 }

@@ -49,6 +49,22 @@ struct RawConfig {
     status: RawStatus,
     #[serde(default)]
     mcp: RawMcp,
+    #[serde(default)]
+    inventory: RawInventory,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawInventory {
+    sweep_interval_hours: u32,
+}
+
+impl Default for RawInventory {
+    fn default() -> Self {
+        Self {
+            sweep_interval_hours: 24,
+        }
+    }
 }
 
 fn default_data_dir() -> PathBuf {
@@ -203,6 +219,8 @@ pub struct Config {
     pub propagation_window: time::Duration,
     pub mcp_allowed_hosts: Vec<String>,
     pub mcp_rate_limit_per_minute: u32,
+    /// How often the worker sweeps each configured company's inventory (None: only on demand).
+    pub inventory_sweep_interval: Option<time::Duration>,
 }
 
 impl Config {
@@ -311,6 +329,10 @@ impl Config {
             )),
             mcp_allowed_hosts: raw.mcp.allowed_hosts,
             mcp_rate_limit_per_minute: raw.mcp.rate_limit_per_minute,
+            inventory_sweep_interval: match raw.inventory.sweep_interval_hours {
+                0 => None,
+                hours => Some(time::Duration::hours(i64::from(hours))),
+            },
         })
     }
 }
@@ -334,7 +356,7 @@ fn env_provider(env: &[(String, String)]) -> figment::providers::Serialized<serd
 }
 
 /// The configuration's top-level keys: only `EXOGATE_` variables naming one of them are read.
-const TOP_LEVEL_KEYS: [&str; 7] = [
+const TOP_LEVEL_KEYS: [&str; 8] = [
     "data_dir",
     "database_url",
     "server",
@@ -342,6 +364,7 @@ const TOP_LEVEL_KEYS: [&str; 7] = [
     "approvals",
     "status",
     "mcp",
+    "inventory",
 ];
 
 fn insert_path(

@@ -1,15 +1,22 @@
 //! The background worker: executes approved requests (each claimed with a lease, so several
 //! workers or replicas never run one twice), expires pending requests, and re-checks every
 //! company's Exchange Admin status on a schedule. After each executed request it patches the
-//! delegation inventory. It stops cleanly when `shutdown` fires.
+//! delegation inventory, and it sweeps each configured company's inventory on a schedule (in
+//! tasks of their own, so a long sweep never holds up an approved change). It stops cleanly when
+//! `shutdown` fires; an interrupted sweep resumes on the next start.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
+use exogate_core::inventory::SweepState;
+use exogate_core::model::{CompanyId, ExchangeAdminState, Timestamp};
 use exogate_core::ops;
+use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::app::{App, AppEvent};
+use crate::config::Config;
 
 /// How the worker paces itself.
 #[derive(Debug, Clone)]
@@ -21,7 +28,14 @@ pub struct WorkerSettings {
     pub poll: Duration,
     /// How often each company's status is re-checked.
     pub recheck_interval: time::Duration,
+    /// How often each configured company's inventory is swept (None: never on a schedule).
+    pub sweep_interval: Option<time::Duration>,
 }
+
+/// A sweep still marked running this long after it started is taken as crashed and resumed.
+const RESUME_RUNNING_SWEEP_AFTER_SECS: i64 = 15 * 60;
+/// A failed sweep is tried again after at most this long.
+const RETRY_FAILED_SWEEP_AFTER_SECS: i64 = 60 * 60;
 
 impl WorkerSettings {
     pub fn new(recheck_interval: time::Duration) -> Self {
@@ -29,6 +43,15 @@ impl WorkerSettings {
             worker_id: format!("worker-{}", uuid::Uuid::new_v4()),
             poll: Duration::from_millis(500),
             recheck_interval,
+            sweep_interval: None,
+        }
+    }
+
+    /// The schedule the configuration asks for.
+    pub fn from_config(config: &Config) -> Self {
+        Self {
+            sweep_interval: config.inventory_sweep_interval,
+            ..Self::new(config.recheck_interval)
         }
     }
 }
@@ -37,17 +60,30 @@ impl WorkerSettings {
 /// worker never dies on one bad request.
 pub async fn run(app: Arc<App>, settings: WorkerSettings, shutdown: CancellationToken) {
     tracing::info!(worker = %settings.worker_id, "worker started");
+    let mut sweeps: JoinSet<CompanyId> = JoinSet::new();
+    let mut sweeping: HashSet<CompanyId> = HashSet::new();
     loop {
         if shutdown.is_cancelled() {
             break;
         }
         round(&app, &settings, &shutdown).await;
+        while let Some(done) = sweeps.try_join_next() {
+            if let Ok(company) = done {
+                sweeping.remove(&company);
+            }
+        }
+        if let Some(interval) = settings.sweep_interval {
+            schedule_sweeps(&app, interval, &mut sweeps, &mut sweeping).await;
+        }
         tokio::select! {
             () = shutdown.cancelled() => break,
             () = app.worker_wake.notified() => {}
             () = tokio::time::sleep(settings.poll) => {}
         }
     }
+    // An interrupted sweep keeps its progress and resumes on the next start.
+    sweeps.abort_all();
+    while sweeps.join_next().await.is_some() {}
     tracing::info!(worker = %settings.worker_id, "worker stopped");
 }
 
@@ -119,5 +155,84 @@ async fn recheck_statuses(app: &App, settings: &WorkerSettings, shutdown: &Cance
                 tracing::warn!(company = %company.id, code = err.code(), error = %err, "status re-check failed")
             }
         }
+    }
+}
+
+/// Whether a company's inventory is due for a sweep at `now`.
+fn sweep_due(
+    status: Option<&exogate_core::inventory::InventoryStatus>,
+    now: Timestamp,
+    interval: time::Duration,
+) -> bool {
+    let Some(status) = status else { return true };
+    let older_than = |at: Timestamp, secs: i64| now.unix_millis() - at.unix_millis() >= secs * 1000;
+    match status.sweep_state {
+        SweepState::Running => older_than(status.sweep_started_at, RESUME_RUNNING_SWEEP_AFTER_SECS),
+        SweepState::Ok => older_than(
+            status.sweep_finished_at.unwrap_or(status.sweep_started_at),
+            interval.whole_seconds(),
+        ),
+        SweepState::Failed => older_than(
+            status.sweep_finished_at.unwrap_or(status.sweep_started_at),
+            interval.whole_seconds().min(RETRY_FAILED_SWEEP_AFTER_SECS),
+        ),
+    }
+}
+
+/// Starts a sweep, in a task of its own, for every configured company whose inventory is due.
+async fn schedule_sweeps(
+    app: &Arc<App>,
+    interval: time::Duration,
+    sweeps: &mut JoinSet<CompanyId>,
+    sweeping: &mut HashSet<CompanyId>,
+) {
+    let companies = match app.store.list_companies().await {
+        Ok(companies) => companies,
+        Err(err) => {
+            tracing::warn!(error = %err, "listing companies for inventory sweeps failed");
+            return;
+        }
+    };
+    let now = app.clock.now();
+    for company in companies {
+        let Some(connection) = &company.connection else {
+            continue;
+        };
+        let configured = company
+            .exchange_status
+            .as_ref()
+            .is_some_and(|s| s.shown_state() == ExchangeAdminState::Configured);
+        if !configured || sweeping.contains(&company.id) {
+            continue;
+        }
+        let status = match app.store.inventory_status(&company.id).await {
+            Ok(status) => status,
+            Err(err) => {
+                tracing::warn!(company = %company.id, error = %err, "reading the inventory status failed");
+                continue;
+            }
+        };
+        if !sweep_due(status.as_ref(), now, interval) {
+            continue;
+        }
+        sweeping.insert(company.id.clone());
+        let app = app.clone();
+        let tenant = connection.tenant_id;
+        let id = company.id.clone();
+        sweeps.spawn(async move {
+            let progress = crate::inventory::no_progress();
+            let ok = match crate::inventory::sweep(&*app.store, &app.m365, &*app.clock, &id, tenant, &progress).await {
+                Ok(report) => {
+                    tracing::info!(company = %id, report = ?report, "scheduled inventory sweep finished");
+                    true
+                }
+                Err(err) => {
+                    tracing::warn!(company = %id, error = %err, "scheduled inventory sweep failed");
+                    false
+                }
+            };
+            app.publish(AppEvent::InventorySwept { company: id.as_str().to_owned(), ok });
+            id
+        });
     }
 }

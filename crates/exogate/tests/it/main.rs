@@ -13,6 +13,7 @@ mod mcp_safety;
 mod mcp_stdio;
 mod mcp_tools;
 mod property;
+mod schedule;
 mod support;
 mod web;
 mod web_inventory;
