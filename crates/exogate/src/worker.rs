@@ -34,6 +34,8 @@ pub struct WorkerSettings {
 
 /// A sweep still marked running this long after it started is taken as crashed and resumed.
 const RESUME_RUNNING_SWEEP_AFTER_SECS: i64 = 15 * 60;
+/// How often the worker looks for inventories due for a sweep.
+const SWEEP_CHECK_EVERY: Duration = Duration::from_secs(30);
 /// A failed sweep is tried again after at most this long.
 const RETRY_FAILED_SWEEP_AFTER_SECS: i64 = 60 * 60;
 
@@ -62,6 +64,9 @@ pub async fn run(app: Arc<App>, settings: WorkerSettings, shutdown: Cancellation
     tracing::info!(worker = %settings.worker_id, "worker started");
     let mut sweeps: JoinSet<CompanyId> = JoinSet::new();
     let mut sweeping: HashSet<CompanyId> = HashSet::new();
+    // The schedule is in hours; looking at every company's inventory status on every 500 ms
+    // round would be one query per company per round for nothing.
+    let mut next_sweep_check = tokio::time::Instant::now();
     loop {
         if shutdown.is_cancelled() {
             break;
@@ -72,8 +77,11 @@ pub async fn run(app: Arc<App>, settings: WorkerSettings, shutdown: Cancellation
                 sweeping.remove(&company);
             }
         }
-        if let Some(interval) = settings.sweep_interval {
+        if let Some(interval) = settings.sweep_interval
+            && tokio::time::Instant::now() >= next_sweep_check
+        {
             schedule_sweeps(&app, interval, &mut sweeps, &mut sweeping).await;
+            next_sweep_check = tokio::time::Instant::now() + SWEEP_CHECK_EVERY;
         }
         tokio::select! {
             () = shutdown.cancelled() => break,
