@@ -5,7 +5,7 @@
 //!
 //! Kept compact on purpose: a 100,000-mailbox tenant must fit well under 1 GB.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -242,6 +242,12 @@ pub struct Directory {
     keys: HashMap<Box<str>, Hits>,
     guids: HashMap<Uuid, Hits>,
     by_rid: HashMap<u32, ObjId>,
+    /// Every GUID ever issued in this tenant (deleted objects' included): Guid,
+    /// ExchangeObjectId, ExternalDirectoryObjectId and ExchangeGuid are globally unique in
+    /// Exchange, so a drawn id that is already taken is drawn again.
+    issued: HashSet<Uuid>,
+    /// Object ids a seed gives explicitly to objects not created yet: never drawn for others.
+    reserved: HashSet<Uuid>,
     next_rid: u32,
     recent: VecDeque<Recent>,
 }
@@ -253,6 +259,8 @@ pub enum CreateError {
     AlreadyExists { field: &'static str, value: String },
     #[error("the name must not be empty")]
     EmptyName,
+    #[error("the object id '{0}' is already taken by another object")]
+    ObjectIdTaken(Uuid),
 }
 
 /// The fields of a new object; unset ones are derived.
@@ -315,6 +323,27 @@ impl Directory {
             initial_domain: initial_domain.to_ascii_lowercase().into(),
             next_rid: 10_000_000 + ids.next_u32() % 40_000_000,
             ..Self::default()
+        }
+    }
+
+    /// Marks object ids as belonging to objects about to be created, so no id drawn in the
+    /// meantime takes them ([`Directory::from_seed`] reserves every explicit `object_id` first).
+    pub fn reserve_object_ids(&mut self, ids: impl IntoIterator<Item = Uuid>) {
+        self.reserved.extend(ids);
+    }
+
+    /// A fresh random GUID from `ids`: drawn again while it equals any GUID already issued or
+    /// reserved in this tenant, or any name, alias or address (names may be object ids).
+    fn fresh_uuid(&mut self, ids: &mut dyn IdSource) -> Uuid {
+        loop {
+            let g = uuid_from(ids);
+            if !self.issued.contains(&g)
+                && !self.reserved.contains(&g)
+                && !self.keys.contains_key(g.to_string().as_str())
+            {
+                self.issued.insert(g);
+                return g;
+            }
         }
     }
 
@@ -587,7 +616,13 @@ impl Directory {
         ids: &mut dyn IdSource,
     ) -> Result<ObjId, CreateError> {
         let kind = new.kind.unwrap_or(Kind::UserMailbox);
-        let edoid = new.object_id.unwrap_or_else(|| uuid_from(ids));
+        let edoid = match new.object_id {
+            Some(oid) if self.issued.contains(&oid) => {
+                return Err(CreateError::ObjectIdTaken(oid));
+            }
+            Some(oid) => oid,
+            None => self.fresh_uuid(ids),
+        };
         let base = new.name.trim();
         if base.is_empty() {
             return Err(CreateError::EmptyName);
@@ -675,6 +710,10 @@ impl Directory {
                 });
             }
         }
+        if new.object_id.is_some() {
+            self.reserved.remove(&edoid);
+            self.issued.insert(edoid);
+        }
         let rid = self.next_rid;
         self.next_rid += 1 + ids.next_u32() % 7;
         let mut perms = None;
@@ -731,11 +770,11 @@ impl Directory {
             upn: upn.map(Into::into),
             primary_smtp: primary_smtp.map(Into::into),
             secondary_smtp: secondary,
-            guid: uuid_from(ids),
-            exchange_object_id: uuid_from(ids),
+            guid: self.fresh_uuid(ids),
+            exchange_object_id: self.fresh_uuid(ids),
             external_directory_object_id: edoid,
             exchange_guid: if kind.is_mailbox() {
-                uuid_from(ids)
+                self.fresh_uuid(ids)
             } else {
                 Uuid::nil()
             },
@@ -845,6 +884,37 @@ mod tests {
             assert_eq!(d.resolve(key, |_| true), Resolved::Found(id), "{key}");
         }
         assert_eq!(d.resolve("nobody", |_| true), Resolved::NotFound);
+    }
+
+    #[test]
+    fn object_ids_are_never_issued_twice() {
+        let (mut d, mut rng) = dir();
+        let mk = |name: &str, oid: Option<Uuid>| NewObject {
+            name: name.into(),
+            object_id: oid,
+            ..Default::default()
+        };
+        let a = d.create(&mk("a", None), "contoso.com", &mut rng).unwrap();
+        let taken = d.get(a).unwrap().guid;
+        assert_eq!(
+            d.create(&mk("b", Some(taken)), "contoso.com", &mut rng),
+            Err(CreateError::ObjectIdTaken(taken))
+        );
+        // A deleted object's ids stay retired; a reserved id is never drawn for another object.
+        assert!(d.delete(a));
+        assert!(matches!(
+            d.create(&mk("c", Some(taken)), "contoso.com", &mut rng),
+            Err(CreateError::ObjectIdTaken(_))
+        ));
+        let mut replay = rng.clone();
+        let next = uuid_from(&mut replay);
+        d.reserve_object_ids([next]);
+        let e = d.create(&mk("e", None), "contoso.com", &mut rng).unwrap();
+        assert_ne!(d.get(e).unwrap().external_directory_object_id, next);
+        let f = d
+            .create(&mk("f", Some(next)), "contoso.com", &mut rng)
+            .unwrap();
+        assert_eq!(d.resolve(&next.to_string(), |_| true), Resolved::Found(f));
     }
 
     #[test]

@@ -100,6 +100,7 @@ impl Directory {
     ) -> Result<Directory, SeedError> {
         let mut rng = ChaCha8Rng::seed_from_u64(rng_seed);
         let mut dir = Directory::new(initial_domain, &mut rng);
+        dir.reserve_object_ids(seed.objects.iter().filter_map(|o| o.object_id));
         let domain = seed.domain.as_deref().unwrap_or(initial_domain).to_owned();
         for o in &seed.objects {
             dir.create(o, &domain, &mut rng)?;
@@ -245,12 +246,21 @@ pub fn demo_directory_seed(domain: &str) -> DirectorySeed {
     }
 }
 
+/// The ChaCha stream [`generated_directory_seed`] draws object ids from ("objid").
+const OBJECT_ID_STREAM: u64 = 0x006f_626a_6964;
+
 /// A random directory with `mailboxes` mailboxes (about 80% user, 18% shared, 2% room; a third
 /// named by object id), `mailboxes / 50 + 2` mail-enabled groups and a few plain security groups,
 /// random Full Access / Send As / Send on Behalf grants (shared mailboxes get most), and about 1%
 /// of users deleted so their grants are orphans. Deterministic for a given `seed`.
 pub fn generated_directory_seed(domain: &str, mailboxes: usize, seed: u64) -> DirectorySeed {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    // Object ids come from a stream of their own. [`Directory::from_seed`] draws the other ids
+    // from stream 0 of a generator seeded the same way (the control API passes the same seed),
+    // so ids drawn from this `rng` would reappear there as other objects' Guids.
+    let mut id_rng = ChaCha8Rng::seed_from_u64(seed);
+    id_rng.set_stream(OBJECT_ID_STREAM);
+    let mut object_ids = std::collections::HashSet::new();
     let mut objects = Vec::with_capacity(mailboxes + mailboxes / 40 + 4);
     let mut users = Vec::new();
     let mut shared = Vec::new();
@@ -267,7 +277,15 @@ pub fn generated_directory_seed(domain: &str, mailboxes: usize, seed: u64) -> Di
         let mut o = obj(kind, &name, &format!("Mailbox {i}"));
         o.name_is_object_id = rng.random_bool(0.33);
         o.alias = Some(name.clone());
-        o.object_id = Some(super::directory::uuid_from(&mut rng as &mut dyn IdSource));
+        // The shape stream still advances by one id, so a seed keeps the world it always made.
+        let _ = super::directory::uuid_from(&mut rng as &mut dyn IdSource);
+        let object_id = loop {
+            let g = super::directory::uuid_from(&mut id_rng as &mut dyn IdSource);
+            if object_ids.insert(g) {
+                break g;
+            }
+        };
+        o.object_id = Some(object_id);
         match kind {
             Kind::UserMailbox => users.push(name.clone()),
             Kind::SharedMailbox => shared.push(name.clone()),
@@ -394,5 +412,54 @@ mod tests {
         );
         let d = Directory::from_seed(&a, "x.onmicrosoft.com", 5).unwrap();
         assert_eq!(d.mailbox_count(), 300 - a.deleted.len());
+    }
+
+    /// Every identifier of every generated object resolves to that object alone, and no GUID
+    /// is issued twice in a tenant (Guid, ExchangeObjectId, ExternalDirectoryObjectId and
+    /// ExchangeGuid are globally unique in Exchange), whatever the seed and size.
+    #[test]
+    fn generated_ids_are_unique_and_resolve_to_their_object() {
+        let domain = "gen.onmicrosoft.com";
+        for size in [300, 1000, 3000] {
+            for seed in 0..6u64 {
+                let s = generated_directory_seed(domain, size, seed);
+                let d = Directory::from_seed(&s, domain, seed).unwrap();
+                let mut issued = std::collections::HashMap::new();
+                for (id, o) in d.live() {
+                    let sid = d.sid_string(&Sid::Tenant(o.rid));
+                    let mut keys = vec![
+                        o.name.to_string(),
+                        o.alias.to_string(),
+                        o.guid.to_string(),
+                        o.exchange_object_id.to_string(),
+                        o.external_directory_object_id.to_string(),
+                        sid,
+                    ];
+                    keys.extend(o.upn.as_deref().map(str::to_owned));
+                    keys.extend(o.primary_smtp.as_deref().map(str::to_owned));
+                    keys.extend(o.secondary_smtp.iter().map(|a| a.to_string()));
+                    for k in keys {
+                        assert_eq!(
+                            d.resolve(&k, |_| true),
+                            Resolved::Found(id),
+                            "seed {seed}, size {size}: '{k}' of {} does not resolve to it alone",
+                            o.name
+                        );
+                    }
+                    let mut guids =
+                        vec![o.guid, o.exchange_object_id, o.external_directory_object_id];
+                    if o.kind.is_mailbox() {
+                        guids.push(o.exchange_guid);
+                    }
+                    for g in guids {
+                        if let Some(other) = issued.insert(g, id) {
+                            panic!(
+                                "seed {seed}, size {size}: {g} issued to objects {other} and {id}"
+                            );
+                        }
+                    }
+                }
+            }
+        }
     }
 }

@@ -1598,3 +1598,105 @@ async fn clear_automapping_and_reset_default() {
         .collect();
     assert_eq!(ops, ["clear_automapping", "remove"]);
 }
+
+impl Ex {
+    /// Every row of `cmdlet` with `ResultSize` Unlimited on Contoso, following `@odata.nextLink`.
+    async fn all_rows(&self, cmdlet: &str) -> Vec<Value> {
+        let body =
+            json!({"CmdletInput":{"CmdletName":cmdlet,"Parameters":{"ResultSize":"Unlimited"}}})
+                .to_string()
+                .into_bytes();
+        let mut path = format!("/adminapi/beta/{CONTOSO}/InvokeCommand");
+        let mut rows = Vec::new();
+        loop {
+            let r = self.post(&path, Some(&self.token), body.clone(), &[]).await;
+            assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+            rows.extend(r.value());
+            match r.json()["@odata.nextLink"].as_str() {
+                Some(link) => path = link[self.env.url("").len()..].to_owned(),
+                None => return rows,
+            }
+        }
+    }
+}
+
+/// Generated directories (`PUT …/directory` with `generate`) never give two objects the same
+/// identifier: every Name, Alias, Guid, ExchangeObjectId, ExternalDirectoryObjectId, UPN, SMTP
+/// address, ExchangeGuid and SID the emulator prints for one object belongs to that object
+/// alone, and the control API resolves its Guid, ExchangeObjectId and SID back to it.
+#[tokio::test]
+async fn generated_directories_give_every_object_its_own_identifiers() {
+    let ex = Ex::demo().await;
+    for (mailboxes, seed) in [(300, 0), (300, 7), (1500, 3), (3000, 11)] {
+        let (s, b) = ex
+            .env
+            .control(
+                "PUT",
+                &format!("/exchange/{CONTOSO}/directory"),
+                Some(json!({"generate":{"mailboxes":mailboxes,"seed":seed}})),
+            )
+            .await;
+        assert_eq!(s, 200, "{b}");
+        let recipients = ex.all_rows("Get-Recipient").await;
+        let mailbox_rows = ex.all_rows("Get-Mailbox").await;
+        assert_eq!(b["mailboxes"].as_u64(), Some(mailbox_rows.len() as u64));
+        // Objects are told apart by Name (which the emulator keeps unique, like Exchange).
+        let mut owner: std::collections::HashMap<String, String> = Default::default();
+        let mut claim = |key: &str, name: &str| {
+            assert!(!key.is_empty(), "{name} has an empty identifier");
+            let key = key.to_lowercase();
+            if let Some(other) = owner.insert(key.clone(), name.to_owned()) {
+                assert_eq!(
+                    other, name,
+                    "generate {mailboxes}/{seed}: '{key}' identifies both {other} and {name}"
+                );
+            }
+        };
+        for r in &recipients {
+            let name = r["Name"].as_str().unwrap();
+            for field in [
+                "Name",
+                "Alias",
+                "Guid",
+                "ExchangeObjectId",
+                "ExternalDirectoryObjectId",
+                "PrimarySmtpAddress",
+            ] {
+                claim(r[field].as_str().unwrap(), name);
+            }
+            for a in r["EmailAddresses"].as_array().unwrap() {
+                claim(&a.as_str().unwrap()[5..], name);
+            }
+        }
+        for m in &mailbox_rows {
+            let name = m["Name"].as_str().unwrap();
+            claim(m["UserPrincipalName"].as_str().unwrap(), name);
+            claim(m["ExchangeGuid"].as_str().unwrap(), name);
+        }
+        for r in &recipients {
+            let name = r["Name"].as_str().unwrap();
+            let mut sid = None;
+            for field in ["Guid", "ExchangeObjectId", "ExternalDirectoryObjectId"] {
+                let id = r[field].as_str().unwrap();
+                let (s, truth) = ex
+                    .env
+                    .control("GET", &format!("/exchange/{CONTOSO}/objects/{id}"), None)
+                    .await;
+                assert_eq!(
+                    s, 200,
+                    "generate {mailboxes}/{seed}: {field} {id} of {name}: {truth}"
+                );
+                assert_eq!(truth["name"], name, "{field} {id}");
+                sid = truth["sid"].as_str().map(str::to_owned);
+            }
+            let sid = sid.expect("ground truth has a SID");
+            claim(&sid, name);
+            let (s, truth) = ex
+                .env
+                .control("GET", &format!("/exchange/{CONTOSO}/objects/{sid}"), None)
+                .await;
+            assert_eq!(s, 200, "{truth}");
+            assert_eq!(truth["name"], name, "SID {sid}");
+        }
+    }
+}
