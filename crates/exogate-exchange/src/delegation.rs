@@ -336,6 +336,27 @@ pub const MAILBOX_SELECT: &[&str] = &[
     "GrantSendOnBehalfTo",
 ];
 
+/// Recipient types of the mail-enabled groups that can be trustees.
+pub const GROUP_TYPES: &[&str] = &[
+    "MailUniversalSecurityGroup",
+    "MailUniversalDistributionGroup",
+];
+
+/// Properties asked for when listing recipients.
+pub const RECIPIENT_SELECT: &[&str] = &[
+    "Identity",
+    "Name",
+    "Alias",
+    "DisplayName",
+    "UserPrincipalName",
+    "PrimarySmtpAddress",
+    "ExternalDirectoryObjectId",
+    "Guid",
+    "ExchangeObjectId",
+    "RecipientType",
+    "RecipientTypeDetails",
+];
+
 /// A mailbox with its Send on Behalf delegates resolved.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct MailboxDetails {
@@ -915,6 +936,23 @@ impl M365Client {
         Box::pin(
             self.pages(tenant, req)
                 .map(|p| p.map(|p| p.value.iter().map(MailboxRecord::from_value).collect())),
+        )
+    }
+
+    /// Every mail-enabled group (Get-Recipient, `RecipientTypeDetails` of [`GROUP_TYPES`],
+    /// `ResultSize: Unlimited`, `$select` of [`RECIPIENT_SELECT`]) as a stream of pages: the
+    /// groups that can hold rights on mailboxes, listed once instead of looked up one by one.
+    pub fn group_pages(
+        &self,
+        tenant: Uuid,
+    ) -> Pin<Box<dyn Stream<Item = Result<Vec<Recipient>, ExchangeError>> + Send + 'static>> {
+        let req = CmdletRequest::new("Get-Recipient")
+            .param("RecipientTypeDetails", GROUP_TYPES)
+            .unlimited()
+            .select(RECIPIENT_SELECT);
+        Box::pin(
+            self.pages(tenant, req)
+                .map(|p| p.map(|p| p.value.iter().map(Recipient::from_value).collect())),
         )
     }
 

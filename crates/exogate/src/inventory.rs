@@ -20,7 +20,10 @@ use exogate_core::inventory::{InventoryRow, InventoryTrustee, TrusteeClass};
 use exogate_core::model::{Actor, CompanyId, RecipientKind, ResolvedIdentity, TenantId};
 use exogate_core::ops;
 use exogate_core::ports::{Clock, Store, StoreError};
-use exogate_exchange::delegation::{MailboxRecord, ORPHAN_SID_PREFIX};
+use exogate_exchange::batch::MAX_BATCH;
+use exogate_exchange::delegation::{
+    MailboxPermissionRow, MailboxRecord, ORPHAN_SID_PREFIX, RecipientPermissionRow,
+};
 use exogate_exchange::{CmdletRequest, ExchangeError, M365Client, Recipient};
 use futures::{StreamExt as _, TryStreamExt as _};
 
@@ -101,36 +104,14 @@ pub fn no_progress() -> ProgressFn {
     Arc::new(|_, _| {})
 }
 
-/// The tenant's mailboxes, and every other recipient resolved on the way, by every name
-/// Exchange may print for them (lowercase).
-struct Index {
-    mailboxes: Vec<ResolvedIdentity>,
-    /// Identity to send to Get-MailboxPermission, per mailbox.
-    handles: Vec<String>,
-    /// Raw Send on Behalf values, per mailbox (usually empty).
-    sob: Vec<Vec<String>>,
-    /// Key → (mailbox, whether the key is one Exchange prints for it).
-    keys: HashMap<Box<str>, (u32, bool)>,
-    /// Non-mailbox recipients (groups, mail users) resolved on demand; None: does not resolve.
-    others: HashMap<Box<str>, Option<ResolvedIdentity>>,
-}
+/// Every name Exchange may print for a recipient (lowercase) → its position in a list.
+#[derive(Default)]
+struct Keys(HashMap<Box<str>, (u32, bool)>);
 
-impl Index {
-    fn new() -> Self {
-        Self {
-            mailboxes: Vec::new(),
-            handles: Vec::new(),
-            sob: Vec::new(),
-            keys: HashMap::new(),
-            others: HashMap::new(),
-        }
-    }
-
-    fn add(&mut self, m: MailboxRecord) {
-        let idx = u32::try_from(self.mailboxes.len()).unwrap_or(u32::MAX);
-        let r = &m.recipient;
+impl Keys {
+    fn add(&mut self, r: &Recipient, idx: u32) {
         // What Exchange prints for a trustee or a mailbox (name, UPN, address, object id) wins
-        // over the Exchange `Guid`, should one object's Guid equal another's name.
+        // over the Exchange `Guid` and the alias, should one object's Guid equal another's name.
         let strong = [
             Some(r.identity.as_str()),
             r.name.as_deref(),
@@ -147,7 +128,7 @@ impl Index {
             let Some(k) = k.filter(|k| !k.is_empty()) else {
                 continue;
             };
-            match self.keys.entry(k.to_lowercase().into()) {
+            match self.0.entry(k.to_lowercase().into()) {
                 std::collections::hash_map::Entry::Vacant(v) => {
                     v.insert((idx, is_strong));
                 }
@@ -158,6 +139,65 @@ impl Index {
                 }
             }
         }
+    }
+
+    /// `raw` as printed, or its last `DOMAIN\name` segment.
+    fn get(&self, raw: &str) -> Option<u32> {
+        let raw = raw.trim();
+        let short = raw.rsplit('\\').next().unwrap_or(raw);
+        self.0
+            .get(raw.to_lowercase().as_str())
+            .or_else(|| self.0.get(short.to_lowercase().as_str()))
+            .map(|k| k.0)
+    }
+}
+
+/// The tenant's mail-enabled groups, listed once.
+#[derive(Default)]
+struct Groups {
+    idents: Vec<ResolvedIdentity>,
+    keys: Keys,
+}
+
+impl Groups {
+    fn add(&mut self, r: &Recipient) {
+        let idx = u32::try_from(self.idents.len()).unwrap_or(u32::MAX);
+        self.keys.add(r, idx);
+        self.idents.push(resolved(r));
+    }
+}
+
+/// The tenant's mailboxes and groups, and every other recipient resolved on the way. Shared by
+/// the Full Access and Send As phases, which run at the same time.
+struct Index {
+    mailboxes: Vec<ResolvedIdentity>,
+    /// Identity to send to Get-MailboxPermission, per mailbox.
+    handles: Vec<String>,
+    /// Raw Send on Behalf values, per mailbox (usually empty).
+    sob: Vec<Vec<String>>,
+    keys: Keys,
+    groups: Groups,
+    /// Recipients in neither list (mail users, groups the list missed) resolved on demand;
+    /// None: does not resolve. Never locked across an await.
+    others: parking_lot::Mutex<HashMap<Box<str>, Option<ResolvedIdentity>>>,
+}
+
+impl Index {
+    fn new() -> Self {
+        Self {
+            mailboxes: Vec::new(),
+            handles: Vec::new(),
+            sob: Vec::new(),
+            keys: Keys::default(),
+            groups: Groups::default(),
+            others: parking_lot::Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn add(&mut self, m: MailboxRecord) {
+        let idx = u32::try_from(self.mailboxes.len()).unwrap_or(u32::MAX);
+        let r = &m.recipient;
+        self.keys.add(r, idx);
         let ident = resolved(r);
         self.handles.push(
             r.user_principal_name
@@ -170,19 +210,29 @@ impl Index {
     }
 
     fn mailbox(&self, raw: &str) -> Option<u32> {
-        let raw = raw.trim();
-        let short = raw.rsplit('\\').next().unwrap_or(raw);
-        self.keys
+        self.keys.get(raw)
+    }
+
+    fn known(&self, raw: &str) -> Option<ResolvedIdentity> {
+        if let Some(i) = self.mailbox(raw) {
+            return self.mailboxes.get(i as usize).cloned();
+        }
+        if let Some(i) = self.groups.keys.get(raw) {
+            return self.groups.idents.get(i as usize).cloned();
+        }
+        self.others
+            .lock()
             .get(raw.to_lowercase().as_str())
-            .or_else(|| self.keys.get(short.to_lowercase().as_str()))
-            .map(|k| k.0)
+            .cloned()
+            .flatten()
     }
 
     /// Whether `raw` still needs a directory lookup.
     fn unknown(&self, raw: &str) -> bool {
         !raw.starts_with(ORPHAN_SID_PREFIX)
             && self.mailbox(raw).is_none()
-            && !self.others.contains_key(raw.to_lowercase().as_str())
+            && self.groups.keys.get(raw).is_none()
+            && !self.others.lock().contains_key(raw.to_lowercase().as_str())
     }
 
     fn trustee(&self, raw: &str, sid: Option<&str>) -> InventoryTrustee {
@@ -195,14 +245,7 @@ impl Index {
                 identity: None,
             };
         }
-        let identity = match self.mailbox(raw) {
-            Some(i) => self.mailboxes.get(i as usize).cloned(),
-            None => self
-                .others
-                .get(raw.to_lowercase().as_str())
-                .cloned()
-                .flatten(),
-        };
+        let identity = self.known(raw);
         let class = match &identity {
             Some(i) if i.kind == RecipientKind::Group => TrusteeClass::Group,
             Some(_) => TrusteeClass::User,
@@ -216,10 +259,10 @@ impl Index {
         }
     }
 
-    /// Resolves values that are neither mailboxes nor orphans (groups, mail users) through
+    /// Resolves values found in neither list (mail users, groups the list missed) through
     /// `$batch` Get-Recipient, once each.
     async fn resolve_unknown(
-        &mut self,
+        &self,
         client: &M365Client,
         tenant: TenantId,
         raws: impl IntoIterator<Item = String>,
@@ -237,8 +280,9 @@ impl Index {
             .map(|v| CmdletRequest::new("Get-Recipient").param("Identity", v.as_str()))
             .collect();
         let results = client.batch_read(tenant.as_uuid(), reqs).await;
+        let mut found = Vec::with_capacity(todo.len());
         for (raw, r) in todo.into_iter().zip(results) {
-            let found = match r {
+            let ident = match r {
                 Ok(out) if out.value.len() == 1 => {
                     Some(resolved(&Recipient::from_value(&out.value[0])))
                 }
@@ -247,8 +291,9 @@ impl Index {
                 }
                 Err(e) => return Err(e),
             };
-            self.others.insert(raw.to_lowercase().into(), found);
+            found.push((raw.to_lowercase().into_boxed_str(), ident));
         }
+        self.others.lock().extend(found);
         Ok(())
     }
 }
@@ -352,6 +397,13 @@ async fn write(
     }
 }
 
+/// Full Access results of one `$batch`: mailbox positions and one answer per mailbox.
+type FaBatch = (
+    Vec<usize>,
+    Vec<Result<Vec<MailboxPermissionRow>, ExchangeError>>,
+);
+
+#[allow(clippy::too_many_arguments)]
 async fn run(
     store: &dyn Store,
     client: &M365Client,
@@ -363,142 +415,56 @@ async fn run(
 ) -> Result<(u64, u64, u64), SweepError> {
     let tid = tenant.as_uuid();
     let done: HashSet<&str> = done.iter().map(String::as_str).collect();
-    // 1. Mailboxes (and their Send on Behalf delegates): one paged stream.
+    // 1. Mailboxes (with their Send on Behalf delegates) and mail-enabled groups: two paged
+    //    streams read at the same time.
     let mut index = Index::new();
-    let mut pages = client.mailbox_pages(tid);
-    while let Some(page) = pages.try_next().await? {
-        for m in page {
-            index.add(m);
-        }
-        let n = index.mailboxes.len() as u64;
-        progress(
-            company,
-            Progress {
-                phase: Phase::Mailboxes,
-                done: n,
-                total: n,
-            },
-        );
-    }
-    let total = index.mailboxes.len() as u64;
-    let mut rows_written = 0u64;
-
-    // 2. Full Access: Get-MailboxPermission per mailbox through `$batch`, chunk by chunk; a few
-    //    chunks in flight keep the tenant's concurrency limit busy while one is being stored.
-    let todo: Vec<usize> = (0..index.mailboxes.len())
-        .filter(|&i| !done.contains(fa_mark(&index.mailboxes[i].object_id).as_str()))
-        .collect();
-    let skipped = total - todo.len() as u64;
-    let mut finished = skipped;
-    progress(
-        company,
-        Progress {
-            phase: Phase::FullAccess,
-            done: finished,
-            total,
-        },
-    );
-    let chunks: Vec<Vec<usize>> = todo.chunks(FA_CHUNK).map(<[usize]>::to_vec).collect();
-    let handles = Arc::new(std::mem::take(&mut index.handles));
-    // Each read runs as its own task: a read that holds one of the tenant's permits must keep
-    // going while this loop waits on the store or on a directory lookup (which needs a permit
-    // too), or the two would wait on each other.
-    let mut reads = futures::stream::iter(chunks)
-        .map(|chunk| {
-            let handles = Arc::clone(&handles);
-            let client = client.clone();
-            tokio::spawn(async move {
-                let ids: Vec<String> = chunk.iter().map(|&i| handles[i].clone()).collect();
-                let results = client.mailbox_permissions_many(tid, &ids).await;
-                (chunk, results)
-            })
-        })
-        .buffered(3);
-    while let Some(joined) = reads.next().await {
-        let (chunk, results) = joined.map_err(|e| {
-            SweepError::Exchange(ExchangeError::Protocol(format!("a read task failed: {e}")))
-        })?;
-        let mut found = Vec::new();
-        for (&i, result) in chunk.iter().zip(results) {
-            match result {
-                Ok(perms) => found.extend(
-                    perms
-                        .into_iter()
-                        .filter(|p| p.is_explicit_full_access())
-                        .map(|p| (i, p.user, p.user_sid)),
-                ),
-                // Deleted since it was listed: nothing to record.
-                Err(ExchangeError::NotFound { .. }) => {}
-                Err(e) => return Err(e.into()),
-            }
-        }
-        index
-            .resolve_unknown(client, tenant, found.iter().map(|f| f.1.clone()))
-            .await?;
-        let rows: Vec<InventoryRow> = found
-            .into_iter()
-            .map(|(i, user, sid)| {
-                let t = index.trustee(&user, sid.as_deref());
-                row(company, &index.mailboxes[i], t, Permission::FullAccess)
-            })
-            .collect();
-        let marks: Vec<String> = chunk
-            .iter()
-            .map(|&i| fa_mark(&index.mailboxes[i].object_id))
-            .collect();
-        write(store, company, generation, &rows, &marks).await?;
-        rows_written += rows.len() as u64;
-        finished += chunk.len() as u64;
-        progress(
-            company,
-            Progress {
-                phase: Phase::FullAccess,
-                done: finished,
-                total,
-            },
-        );
-    }
-    drop(reads);
-
-    // 3. Send As: one tenant-wide paged stream. Rows on recipients that are not mailboxes
-    //    (distribution groups) are outside a mailbox inventory.
-    if !done.contains(MARK_SEND_AS) {
-        let mut pages = client.recipient_permission_pages(tid);
-        let mut seen = 0u64;
+    let mailboxes = async {
+        let mut pages = client.mailbox_pages(tid);
+        let mut list = Index::new();
         while let Some(page) = pages.try_next().await? {
-            let found: Vec<_> = page
-                .into_iter()
-                .filter(|r| r.is_explicit_send_as())
-                .filter_map(|r| {
-                    index
-                        .mailbox(&r.identity)
-                        .map(|m| (m, r.trustee, r.trustee_sid))
-                })
-                .collect();
-            index
-                .resolve_unknown(client, tenant, found.iter().map(|f| f.1.clone()))
-                .await?;
-            let rows: Vec<InventoryRow> = found
-                .into_iter()
-                .map(|(m, trustee, sid)| {
-                    let t = index.trustee(&trustee, sid.as_deref());
-                    row(company, &index.mailboxes[m as usize], t, Permission::SendAs)
-                })
-                .collect();
-            write(store, company, generation, &rows, &[]).await?;
-            rows_written += rows.len() as u64;
-            seen += rows.len() as u64;
+            for m in page {
+                list.add(m);
+            }
+            let n = list.mailboxes.len() as u64;
             progress(
                 company,
                 Progress {
-                    phase: Phase::SendAs,
-                    done: seen,
-                    total: seen,
+                    phase: Phase::Mailboxes,
+                    done: n,
+                    total: n,
                 },
             );
         }
-        write(store, company, generation, &[], &[MARK_SEND_AS.to_owned()]).await?;
-    }
+        Ok::<_, ExchangeError>(list)
+    };
+    let (list, groups) = tokio::try_join!(mailboxes, list_groups(client, tid))?;
+    index.mailboxes = list.mailboxes;
+    index.handles = list.handles;
+    index.sob = list.sob;
+    index.keys = list.keys;
+    index.groups = groups;
+    let index = index;
+    let total = index.mailboxes.len() as u64;
+
+    // 2. and 3. Full Access (Get-MailboxPermission per mailbox through `$batch`) and the
+    //    tenant-wide Send As stream, at the same time: the Send As pages take a permit of the
+    //    tenant's limit like any batch, so the tenant stays busy until the last batch.
+    let (fa, sa) = tokio::try_join!(
+        full_access(
+            store, client, company, tenant, generation, &done, &index, progress
+        ),
+        send_as(store, client, company, tenant, generation, &done, &index),
+    )?;
+    let (fa_rows, skipped) = fa;
+    let mut rows_written = fa_rows + sa;
+    progress(
+        company,
+        Progress {
+            phase: Phase::SendAs,
+            done: total,
+            total,
+        },
+    );
 
     // 4. Send on Behalf: from the mailbox list; delegates come back as names or object ids.
     if !done.contains(MARK_SOB) {
@@ -531,6 +497,206 @@ async fn run(
         );
     }
     Ok((total, rows_written, skipped))
+}
+
+/// The tenant's mail-enabled groups. Should Exchange refuse the list itself (not a throttle or
+/// an outage, which the sweep reports), groups are looked up one by one instead.
+async fn list_groups(client: &M365Client, tid: uuid::Uuid) -> Result<Groups, ExchangeError> {
+    let mut groups = Groups::default();
+    let mut pages = client.group_pages(tid);
+    loop {
+        match pages.try_next().await {
+            Ok(Some(page)) => page.iter().for_each(|g| groups.add(g)),
+            Ok(None) => return Ok(groups),
+            Err(
+                e @ (ExchangeError::InvalidParameter { .. }
+                | ExchangeError::NotFound { .. }
+                | ExchangeError::Ambiguous { .. }),
+            ) => {
+                tracing::warn!(tenant = %tid, error = %e, "listing groups failed; looking them up one by one");
+                return Ok(Groups::default());
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Full Access: one reader task keeps `2 × per-tenant concurrency` batches of
+/// Get-MailboxPermission in flight (each its own task, so answers are parsed on every core)
+/// and hands the answers over a bounded channel; this loop resolves the trustees and stores
+/// [`FA_CHUNK`] mailboxes per transaction. A slow store write or a directory lookup never
+/// leaves the tenant's permits idle, and memory holds at most the channel's batches.
+#[allow(clippy::too_many_arguments)]
+async fn full_access(
+    store: &dyn Store,
+    client: &M365Client,
+    company: &CompanyId,
+    tenant: TenantId,
+    generation: i64,
+    done: &HashSet<&str>,
+    index: &Index,
+    progress: &ProgressFn,
+) -> Result<(u64, u64), SweepError> {
+    let tid = tenant.as_uuid();
+    let total = index.mailboxes.len() as u64;
+    let todo: Vec<usize> = (0..index.mailboxes.len())
+        .filter(|&i| !done.contains(fa_mark(&index.mailboxes[i].object_id).as_str()))
+        .collect();
+    let skipped = total - todo.len() as u64;
+    let mut finished = skipped;
+    progress(
+        company,
+        Progress {
+            phase: Phase::FullAccess,
+            done: finished,
+            total,
+        },
+    );
+    let expected = todo.len();
+    let window = client.limits().per_tenant_concurrency.max(1) * 2;
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<FaBatch, String>>(window * 2);
+    let batches: Vec<(Vec<usize>, Vec<String>)> = todo
+        .chunks(MAX_BATCH)
+        .map(|b| {
+            (
+                b.to_vec(),
+                b.iter().map(|&i| index.handles[i].clone()).collect(),
+            )
+        })
+        .collect();
+    let reader_client = client.clone();
+    let reader = AbortOnDrop(tokio::spawn(async move {
+        let mut answers = futures::stream::iter(batches)
+            .map(|(positions, ids)| {
+                let client = reader_client.clone();
+                tokio::spawn(async move {
+                    let results = client.mailbox_permissions_many(tid, &ids).await;
+                    (positions, results)
+                })
+            })
+            .buffer_unordered(window);
+        while let Some(joined) = answers.next().await {
+            let item = joined.map_err(|e| format!("a read task failed: {e}"));
+            let stop = item.is_err();
+            if tx.send(item).await.is_err() || stop {
+                break;
+            }
+        }
+    }));
+
+    let mut rows_written = 0u64;
+    let mut received = 0usize;
+    let mut found = Vec::new();
+    let mut marks = Vec::new();
+    loop {
+        let next = rx.recv().await;
+        let end = next.is_none();
+        if let Some(item) = next {
+            let (positions, results) =
+                item.map_err(|e| SweepError::Exchange(ExchangeError::Protocol(e)))?;
+            received += positions.len();
+            for (&i, result) in positions.iter().zip(results) {
+                match result {
+                    Ok(perms) => found.extend(
+                        perms
+                            .into_iter()
+                            .filter(MailboxPermissionRow::is_explicit_full_access)
+                            .map(|p| (i, p.user, p.user_sid)),
+                    ),
+                    // Deleted since it was listed: nothing to record.
+                    Err(ExchangeError::NotFound { .. }) => {}
+                    Err(e) => return Err(e.into()),
+                }
+                marks.push(fa_mark(&index.mailboxes[i].object_id));
+            }
+        }
+        if marks.len() >= FA_CHUNK || (end && !marks.is_empty()) {
+            index
+                .resolve_unknown(client, tenant, found.iter().map(|f| f.1.clone()))
+                .await?;
+            let rows: Vec<InventoryRow> = found
+                .drain(..)
+                .map(|(i, user, sid)| {
+                    let t = index.trustee(&user, sid.as_deref());
+                    row(company, &index.mailboxes[i], t, Permission::FullAccess)
+                })
+                .collect();
+            write(store, company, generation, &rows, &marks).await?;
+            rows_written += rows.len() as u64;
+            finished += marks.len() as u64;
+            marks.clear();
+            progress(
+                company,
+                Progress {
+                    phase: Phase::FullAccess,
+                    done: finished,
+                    total,
+                },
+            );
+        }
+        if end {
+            break;
+        }
+    }
+    drop(reader);
+    if received != expected {
+        return Err(SweepError::Exchange(ExchangeError::Protocol(format!(
+            "the Full Access reader stopped after {received} of {expected} mailboxes"
+        ))));
+    }
+    Ok((rows_written, skipped))
+}
+
+/// Send As: one tenant-wide paged stream. Rows on recipients that are not mailboxes
+/// (distribution groups) are outside a mailbox inventory.
+async fn send_as(
+    store: &dyn Store,
+    client: &M365Client,
+    company: &CompanyId,
+    tenant: TenantId,
+    generation: i64,
+    done: &HashSet<&str>,
+    index: &Index,
+) -> Result<u64, SweepError> {
+    if done.contains(MARK_SEND_AS) {
+        return Ok(0);
+    }
+    let mut rows_written = 0u64;
+    let mut pages = client.recipient_permission_pages(tenant.as_uuid());
+    while let Some(page) = pages.try_next().await? {
+        let found: Vec<_> = page
+            .into_iter()
+            .filter(RecipientPermissionRow::is_explicit_send_as)
+            .filter_map(|r| {
+                index
+                    .mailbox(&r.identity)
+                    .map(|m| (m, r.trustee, r.trustee_sid))
+            })
+            .collect();
+        index
+            .resolve_unknown(client, tenant, found.iter().map(|f| f.1.clone()))
+            .await?;
+        let rows: Vec<InventoryRow> = found
+            .into_iter()
+            .map(|(m, trustee, sid)| {
+                let t = index.trustee(&trustee, sid.as_deref());
+                row(company, &index.mailboxes[m as usize], t, Permission::SendAs)
+            })
+            .collect();
+        write(store, company, generation, &rows, &[]).await?;
+        rows_written += rows.len() as u64;
+    }
+    write(store, company, generation, &[], &[MARK_SEND_AS.to_owned()]).await?;
+    Ok(rows_written)
+}
+
+/// Aborts the task when dropped (the sweep stopped or failed).
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// Sweeps one company for `actor` (technician or higher, entitled, company connected).

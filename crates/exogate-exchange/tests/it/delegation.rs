@@ -331,3 +331,22 @@ async fn inventory_helpers_list_send_as_and_full_access_in_bulk() {
     }
     assert_eq!(all, 5, "alice, bob, carol, sales, support");
 }
+
+#[tokio::test]
+async fn group_pages_list_mail_enabled_groups_and_nothing_else() {
+    let w = World::demo().await;
+    let client = w.client();
+    let mut groups = Vec::new();
+    let mut pages = client.group_pages(CONTOSO);
+    while let Some(p) = futures::StreamExt::next(&mut pages).await {
+        groups.extend(p.unwrap());
+    }
+    let names: Vec<_> = groups.iter().filter_map(|g| g.name.as_deref()).collect();
+    assert_eq!(names, ["Sales Team"], "{groups:?}");
+    let team = &groups[0];
+    assert_eq!(
+        team.recipient_type_details.as_deref(),
+        Some("MailUniversalSecurityGroup")
+    );
+    assert!(team.primary_smtp_address.is_some() && team.guid.is_some());
+}

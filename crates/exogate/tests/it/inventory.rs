@@ -98,14 +98,7 @@ async fn generate(t: &TestApp, mailboxes: usize, seed: u64) {
     let r = t
         .http
         .put(t.emulator_url(&format!("/_emulator/exchange/{CONTOSO}/directory")))
-        // The generated directory, sent as a seed: the emulator then draws its own ids with an
-        // independent random source. (With `{"generate":…}` the generator and the id source
-        // share one seed, and a mailbox's `Guid` can equal another's object id.)
-        .json(&m365_emulator::exchange::generated_directory_seed(
-            "contoso.onmicrosoft.com",
-            mailboxes,
-            seed,
-        ))
+        .json(&serde_json::json!({"generate": {"mailboxes": mailboxes, "seed": seed}}))
         .send()
         .await
         .unwrap();
@@ -130,6 +123,73 @@ async fn executed(t: &TestApp, id: RequestId, approve_as: &str) -> ApprovalReque
         }
     }
     t.app.store.get_request(id).await.unwrap().unwrap()
+}
+
+/// Calls by `Cmdlet|status` from the emulator's counters.
+async fn calls(t: &TestApp) -> std::collections::BTreeMap<String, u64> {
+    let v: Value = t
+        .http
+        .get(t.emulator_url("/_emulator/counters"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    serde_json::from_value(v["exchange_requests"].clone()).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_sweep_asks_one_permission_read_per_mailbox_and_lists_everything_else_once() {
+    let t = TestApp::start().await;
+    generate(&t, 1200, 5).await;
+    let r = t
+        .http
+        .delete(t.emulator_url("/_emulator/counters"))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success());
+    let out = t
+        .cli(&[
+            "inventory",
+            "sync",
+            "--company",
+            "contoso",
+            "--as",
+            "tech",
+            "--json",
+        ])
+        .await;
+    assert!(out.success, "{out:?}");
+    let mailboxes = out.json()[0]["mailboxes"].as_u64().unwrap();
+    assert!(mailboxes > 1100, "{out:?}");
+    same(&t).await;
+    let calls = calls(&t).await;
+    let n = |k: &str| calls.get(k).copied().unwrap_or(0);
+    // Full Access: exactly one Get-MailboxPermission per mailbox, ten to a `$batch`.
+    assert_eq!(n("Get-MailboxPermission|200"), mailboxes, "{calls:?}");
+    assert_eq!(n("$batch|200"), mailboxes.div_ceil(10), "{calls:?}");
+    // Mailboxes, Send As (a SELF row per mailbox plus the grants) and the groups: each one
+    // paged list of 1,000 rows a page; no group is looked up on its own.
+    assert_eq!(n("Get-Mailbox|200"), 2, "{calls:?}");
+    assert_eq!(n("Get-RecipientPermission|200"), 2, "{calls:?}");
+    assert_eq!(n("Get-Recipient|200"), 1, "{calls:?}");
+    let other: u64 = calls
+        .iter()
+        .filter(|(k, _)| {
+            ![
+                "Get-MailboxPermission|200",
+                "$batch|200",
+                "Get-Mailbox|200",
+                "Get-RecipientPermission|200",
+                "Get-Recipient|200",
+            ]
+            .contains(&k.as_str())
+        })
+        .map(|(_, v)| v)
+        .sum();
+    assert_eq!(other, 0, "no other call, no error: {calls:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
