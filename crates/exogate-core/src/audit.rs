@@ -39,10 +39,13 @@ pub enum AuditKind {
     UserChanged,
     TokenCreated,
     TokenRevoked,
+    InventorySweepStarted,
+    InventorySweepFinished,
+    InventorySweepFailed,
 }
 
 impl AuditKind {
-    pub const ALL: [AuditKind; 23] = [
+    pub const ALL: [AuditKind; 26] = [
         AuditKind::CompanyAdded,
         AuditKind::CompanySettingsChanged,
         AuditKind::Connected,
@@ -66,6 +69,9 @@ impl AuditKind {
         AuditKind::UserChanged,
         AuditKind::TokenCreated,
         AuditKind::TokenRevoked,
+        AuditKind::InventorySweepStarted,
+        AuditKind::InventorySweepFinished,
+        AuditKind::InventorySweepFailed,
     ];
     pub fn as_str(self) -> &'static str {
         match self {
@@ -92,6 +98,9 @@ impl AuditKind {
             AuditKind::UserChanged => "user.changed",
             AuditKind::TokenCreated => "token.created",
             AuditKind::TokenRevoked => "token.revoked",
+            AuditKind::InventorySweepStarted => "inventory.sweep_started",
+            AuditKind::InventorySweepFinished => "inventory.sweep_finished",
+            AuditKind::InventorySweepFailed => "inventory.sweep_failed",
         }
     }
     pub fn parse(s: &str) -> Option<Self> {

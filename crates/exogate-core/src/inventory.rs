@@ -153,9 +153,35 @@ pub struct InventoryStatus {
     pub sweep_started_at: Timestamp,
     pub sweep_finished_at: Option<Timestamp>,
     pub sweep_error: Option<String>,
+    /// Until when the running sweep's owner holds it unless it renews its lease (None when no
+    /// sweep runs). A running sweep whose lease has passed has crashed: the next sweep
+    /// continues it.
+    pub lease_until: Option<Timestamp>,
+}
+
+/// A sweep's claim on its company: who runs it, and until when unless renewed. A sweep whose
+/// lease has passed has crashed, and another may take over; before that, nobody can.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SweepLease {
+    /// Unique per sweep run (not per process: two sweeps in one process exclude each other).
+    pub owner: String,
+    pub until: Timestamp,
 }
 
 /// What [`crate::ports::Store::inventory_begin_sweep`] answers.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SweepBegin {
+    /// This run holds the lease.
+    Started(SweepStart),
+    /// Another run holds an unexpired lease on the company's sweep.
+    Busy {
+        generation: i64,
+        started_at: Timestamp,
+        lease_until: Timestamp,
+    },
+}
+
+/// A started sweep (see [`SweepBegin::Started`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SweepStart {
     pub generation: i64,

@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use crate::action::{CanonicalAction, Presence};
 use crate::audit::{AuditEvent, NewAuditEvent};
 use crate::error::Entity;
-use crate::inventory::{InventoryRow, InventoryStatus, SweepStart};
+use crate::inventory::{InventoryRow, InventoryStatus, SweepBegin, SweepLease};
 use crate::model::{
     ApiToken, ApiTokenId, Company, CompanyId, Connection, ConsentState, ExchangeAdminState,
     IdentityInput, ResolvedIdentity, SessionRecord, StatusRecord, TenantId, Timestamp, User,
@@ -188,44 +188,63 @@ pub trait Store: Send + Sync {
     /// Deletes expired sessions; returns how many.
     async fn delete_expired_sessions(&self, now: Timestamp) -> StoreResult<u64>;
 
-    // Delegation inventory (see [`crate::inventory`]). A cache of Exchange: no audit events.
-    /// Starts a sweep of `company`'s inventory from `tenant`. If the latest sweep is still
-    /// `running` for the same tenant (a crashed sweep), it is continued: same generation, with
-    /// the chunk markers it finished. Otherwise a new generation is allocated, any rows of an
-    /// unfinished generation are deleted, and the sweep is marked `running`.
+    // Delegation inventory (see [`crate::inventory`]). A cache of Exchange: rows and patches
+    // have no audit events; a sweep's start, end and failure do.
+    /// Starts a sweep of `company`'s inventory from `tenant` under `lease`. While another run
+    /// holds an unexpired lease, answers [`SweepBegin::Busy`] and changes nothing. If the
+    /// latest sweep is `running` for the same tenant with its lease passed (it crashed), it is
+    /// continued: same generation, with the chunk markers it finished. Otherwise a new
+    /// generation is allocated, any rows of an unfinished generation are deleted, and the
+    /// sweep is marked `running`. `audit` is appended when the sweep starts, its detail object
+    /// completed with `generation` and `resumed`.
     async fn inventory_begin_sweep(
         &self,
         company: &CompanyId,
         tenant: TenantId,
         now: Timestamp,
-    ) -> StoreResult<SweepStart>;
-    /// Writes rows of a running sweep's generation and records `done` chunk markers, in one
-    /// transaction (a row already written is kept). `Ok(false)` if that sweep is no longer the
-    /// running one.
+        lease: &SweepLease,
+        audit: NewAuditEvent,
+    ) -> StoreResult<SweepBegin>;
+    /// Extends the lease of `owner`'s running sweep. `Ok(false)` if `owner` no longer runs it.
+    async fn inventory_renew_lease(
+        &self,
+        company: &CompanyId,
+        generation: i64,
+        lease: &SweepLease,
+    ) -> StoreResult<bool>;
+    /// Writes rows of `owner`'s running sweep and records `done` chunk markers, in one
+    /// transaction (a row already written is kept). `Ok(false)` if `owner` no longer runs
+    /// that sweep.
     async fn inventory_write_chunk(
         &self,
         company: &CompanyId,
         generation: i64,
+        owner: &str,
         rows: &[InventoryRow],
         done: &[String],
     ) -> StoreResult<bool>;
-    /// Finishes a running sweep: in one transaction makes `generation` the current one (as of
-    /// `now`, with `mailboxes` counted), deletes every other generation's rows and the chunk
-    /// markers. `Ok(false)` if that sweep is no longer the running one.
+    /// Finishes `owner`'s running sweep: in one transaction makes `generation` the current one
+    /// (as of `now`, with `mailboxes` counted), deletes every other generation's rows and the
+    /// chunk markers, and appends `audit`. `Ok(false)` if `owner` no longer runs that sweep.
     async fn inventory_finish_sweep(
         &self,
         company: &CompanyId,
         generation: i64,
+        owner: &str,
         now: Timestamp,
         mailboxes: u64,
+        audit: NewAuditEvent,
     ) -> StoreResult<bool>;
-    /// Marks a running sweep failed and deletes its rows; the current generation stays.
+    /// Marks `owner`'s running sweep failed, deletes its rows and appends `audit`; the current
+    /// generation stays. `Ok(false)` if `owner` no longer runs that sweep.
     async fn inventory_fail_sweep(
         &self,
         company: &CompanyId,
         generation: i64,
+        owner: &str,
         now: Timestamp,
         error: &str,
+        audit: NewAuditEvent,
     ) -> StoreResult<bool>;
     /// Adds (`present`) or removes a row of the current generation, and of a running sweep's
     /// generation too, so a sweep in flight does not undo it. `Ok(false)` when the company has

@@ -507,6 +507,7 @@ pub(crate) struct InventoryStateDb {
     sweep_started_at: i64,
     sweep_finished_at: Option<i64>,
     sweep_error: Option<String>,
+    sweep_lease_until: Option<i64>,
     rows: i64,
 }
 
@@ -529,6 +530,7 @@ impl TryFrom<InventoryStateDb> for exogate_core::inventory::InventoryStatus {
             sweep_started_at: Timestamp::from_unix_millis(r.sweep_started_at),
             sweep_finished_at: ts(r.sweep_finished_at),
             sweep_error: r.sweep_error,
+            lease_until: ts(r.sweep_lease_until),
         })
     }
 }

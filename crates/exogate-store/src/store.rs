@@ -4,7 +4,7 @@
 use async_trait::async_trait;
 use exogate_core::Entity;
 use exogate_core::audit::{AuditEvent, NewAuditEvent, next_event};
-use exogate_core::inventory::{InventoryRow, InventoryStatus, SweepStart};
+use exogate_core::inventory::{InventoryRow, InventoryStatus, SweepBegin, SweepLease, SweepStart};
 use exogate_core::model::*;
 use exogate_core::ports::{Store, StoreError, StoreResult};
 use exogate_core::request::{ApprovalRequest, Claim, RequestFilter, Transition};
@@ -718,26 +718,46 @@ impl Store for Db {
         company: &CompanyId,
         tenant: TenantId,
         now: Timestamp,
-    ) -> StoreResult<SweepStart> {
+        lease: &SweepLease,
+        audit: NewAuditEvent,
+    ) -> StoreResult<SweepBegin> {
         let c = company.as_str();
         let t = tenant.to_string();
-        let out = in_tx!(self, tx, _head => {
-            let state: Option<(String, Option<i64>, i64, String)> = sqlx::query_as(INV_STATE_LOCK)
+        let lock = match self {
+            Db::Sqlite(_) => INV_SWEEP_SQLITE,
+            Db::Postgres(_) => INV_SWEEP_PG,
+        };
+        let until = lease.until.unix_millis();
+        let out = in_tx!(self, tx, head => {
+            type Row = (String, Option<i64>, i64, String, Option<String>, Option<i64>, i64);
+            let state: Option<Row> = sqlx::query_as(lock)
                 .bind(c)
                 .fetch_optional(&mut *tx)
                 .await
                 .map_err(db_err)?;
-            match state {
-                Some((tid, _, sweep_gen, st)) if st == "running" && tid == t => {
+            let start = match state {
+                Some((_, _, sweep_gen, st, owner, Some(lease_until), started))
+                    if st == "running"
+                        && lease_until > now.unix_millis()
+                        && owner.as_deref() != Some(lease.owner.as_str()) =>
+                {
+                    return Ok(SweepBegin::Busy {
+                        generation: sweep_gen,
+                        started_at: Timestamp::from_unix_millis(started),
+                        lease_until: Timestamp::from_unix_millis(lease_until),
+                    });
+                }
+                Some((tid, _, sweep_gen, st, _, _, _)) if st == "running" && tid == t => {
                     let done: Vec<(String,)> = sqlx::query_as(INV_PROGRESS)
                         .bind(c)
                         .bind(sweep_gen)
                         .fetch_all(&mut *tx)
                         .await
                         .map_err(db_err)?;
+                    sqlx::query(INV_TAKE_OVER).bind(c).bind(&lease.owner).bind(until).execute(&mut *tx).await.map_err(db_err)?;
                     SweepStart { generation: sweep_gen, resumed: true, done: done.into_iter().map(|d| d.0).collect() }
                 }
-                Some((tid, current, sweep_gen, _)) => {
+                Some((tid, current, sweep_gen, _, _, _, _)) => {
                     // A new tenant invalidates the old inventory entirely.
                     let keep = if tid == t { current.unwrap_or(-1) } else { -1 };
                     sqlx::query(INV_DELETE_OTHER_GENS).bind(c).bind(keep).execute(&mut *tx).await.map_err(db_err)?;
@@ -749,38 +769,90 @@ impl Store for Db {
                         .bind(next)
                         .bind(now.unix_millis())
                         .bind(tid == t)
+                        .bind(&lease.owner)
+                        .bind(until)
                         .execute(&mut *tx)
                         .await
                         .map_err(db_err)?;
                     SweepStart { generation: next, resumed: false, done: Vec::new() }
                 }
                 None => {
-                    sqlx::query(INV_INSERT_STATE)
+                    let r = sqlx::query(INV_INSERT_STATE)
                         .bind(c)
                         .bind(&t)
                         .bind(now.unix_millis())
+                        .bind(&lease.owner)
+                        .bind(until)
                         .execute(&mut *tx)
                         .await
                         .map_err(db_err)?;
+                    if r.rows_affected() == 0 {
+                        // A first sweep of the company started at the same moment (PostgreSQL:
+                        // there was no row to lock yet).
+                        let (_, _, sweep_gen, _, _, lease_until, started): Row = sqlx::query_as(lock)
+                            .bind(c)
+                            .fetch_one(&mut *tx)
+                            .await
+                            .map_err(db_err)?;
+                        return Ok(SweepBegin::Busy {
+                            generation: sweep_gen,
+                            started_at: Timestamp::from_unix_millis(started),
+                            lease_until: Timestamp::from_unix_millis(lease_until.unwrap_or(started)),
+                        });
+                    }
                     SweepStart { generation: 1, resumed: false, done: Vec::new() }
                 }
-            }
+            };
+            let mut audit = audit;
+            let mut detail = serde_json::from_str::<serde_json::Value>(&audit.detail)
+                .ok()
+                .filter(serde_json::Value::is_object)
+                .unwrap_or_else(|| serde_json::json!({}));
+            detail["generation"] = serde_json::json!(start.generation);
+            detail["resumed"] = serde_json::json!(start.resumed);
+            audit.detail = detail.to_string();
+            append_audit!(tx, head, audit);
+            SweepBegin::Started(start)
         });
         Ok(out)
+    }
+
+    async fn inventory_renew_lease(
+        &self,
+        company: &CompanyId,
+        generation: i64,
+        lease: &SweepLease,
+    ) -> StoreResult<bool> {
+        let n = with_pool!(self, p => sqlx::query(INV_RENEW)
+            .bind(company.as_str())
+            .bind(generation)
+            .bind(&lease.owner)
+            .bind(lease.until.unix_millis())
+            .execute(p)
+            .await
+            .map(|r| r.rows_affected()))
+        .map_err(db_err)?;
+        Ok(n == 1)
     }
 
     async fn inventory_write_chunk(
         &self,
         company: &CompanyId,
         generation: i64,
+        owner: &str,
         rows: &[InventoryRow],
         done: &[String],
     ) -> StoreResult<bool> {
         let c = company.as_str();
+        let check = match self {
+            Db::Sqlite(_) => INV_RUNNING_SQLITE,
+            Db::Postgres(_) => INV_RUNNING_PG,
+        };
         let out = in_tx!(self, tx, _head => {
-            let running: Option<(i64,)> = sqlx::query_as(INV_RUNNING)
+            let running: Option<(i64,)> = sqlx::query_as(check)
                 .bind(c)
                 .bind(generation)
+                .bind(owner)
                 .fetch_optional(&mut *tx)
                 .await
                 .map_err(db_err)?;
@@ -807,16 +879,19 @@ impl Store for Db {
         &self,
         company: &CompanyId,
         generation: i64,
+        owner: &str,
         now: Timestamp,
         mailboxes: u64,
+        audit: NewAuditEvent,
     ) -> StoreResult<bool> {
         let c = company.as_str();
-        let out = in_tx!(self, tx, _head => {
+        let out = in_tx!(self, tx, head => {
             let r = sqlx::query(INV_FINISH)
                 .bind(c)
                 .bind(generation)
                 .bind(now.unix_millis())
                 .bind(i64::try_from(mailboxes).unwrap_or(i64::MAX))
+                .bind(owner)
                 .execute(&mut *tx)
                 .await
                 .map_err(db_err)?;
@@ -825,6 +900,7 @@ impl Store for Db {
             }
             sqlx::query(INV_DELETE_OTHER_GENS).bind(c).bind(generation).execute(&mut *tx).await.map_err(db_err)?;
             sqlx::query(INV_DELETE_PROGRESS).bind(c).execute(&mut *tx).await.map_err(db_err)?;
+            append_audit!(tx, head, audit);
             true
         });
         Ok(out)
@@ -834,16 +910,19 @@ impl Store for Db {
         &self,
         company: &CompanyId,
         generation: i64,
+        owner: &str,
         now: Timestamp,
         error: &str,
+        audit: NewAuditEvent,
     ) -> StoreResult<bool> {
         let c = company.as_str();
-        let out = in_tx!(self, tx, _head => {
+        let out = in_tx!(self, tx, head => {
             let r = sqlx::query(INV_FAIL)
                 .bind(c)
                 .bind(generation)
                 .bind(now.unix_millis())
                 .bind(error)
+                .bind(owner)
                 .execute(&mut *tx)
                 .await
                 .map_err(db_err)?;
@@ -852,6 +931,7 @@ impl Store for Db {
             }
             sqlx::query(INV_DELETE_GEN).bind(c).bind(generation).execute(&mut *tx).await.map_err(db_err)?;
             sqlx::query(INV_DELETE_PROGRESS).bind(c).execute(&mut *tx).await.map_err(db_err)?;
+            append_audit!(tx, head, audit);
             true
         });
         Ok(out)
@@ -985,20 +1065,26 @@ macro_rules! bind_inventory_row {
 use bind_inventory_row;
 
 const INV_STATE_LOCK: &str = "SELECT tenant_id, current_gen, sweep_gen, sweep_state FROM inventory_state WHERE company_id = $1";
+const INV_SWEEP_SQLITE: &str = "SELECT tenant_id, current_gen, sweep_gen, sweep_state, sweep_owner, sweep_lease_until, sweep_started_at FROM inventory_state WHERE company_id = $1";
+const INV_SWEEP_PG: &str = "SELECT tenant_id, current_gen, sweep_gen, sweep_state, sweep_owner, sweep_lease_until, sweep_started_at FROM inventory_state WHERE company_id = $1 FOR UPDATE";
+const INV_TAKE_OVER: &str =
+    "UPDATE inventory_state SET sweep_owner = $2, sweep_lease_until = $3 WHERE company_id = $1";
+const INV_RENEW: &str = "UPDATE inventory_state SET sweep_lease_until = $4 WHERE company_id = $1 AND sweep_gen = $2 AND sweep_state = 'running' AND sweep_owner = $3";
 const INV_PROGRESS: &str =
     "SELECT marker FROM inventory_progress WHERE company_id = $1 AND generation = $2";
 const INV_DELETE_OTHER_GENS: &str =
     "DELETE FROM inventory_rows WHERE company_id = $1 AND generation <> $2";
 const INV_DELETE_GEN: &str = "DELETE FROM inventory_rows WHERE company_id = $1 AND generation = $2";
 const INV_DELETE_PROGRESS: &str = "DELETE FROM inventory_progress WHERE company_id = $1";
-const INV_RESTART: &str = "UPDATE inventory_state SET tenant_id = $2, sweep_gen = $3, sweep_state = 'running', sweep_started_at = $4, sweep_finished_at = NULL, sweep_error = NULL, current_gen = CASE WHEN $5 THEN current_gen ELSE NULL END, as_of = CASE WHEN $5 THEN as_of ELSE NULL END WHERE company_id = $1";
-const INV_INSERT_STATE: &str = "INSERT INTO inventory_state (company_id, tenant_id, current_gen, as_of, current_mailboxes, sweep_gen, sweep_state, sweep_started_at) VALUES ($1, $2, NULL, NULL, 0, 1, 'running', $3)";
-const INV_RUNNING: &str = "SELECT sweep_gen FROM inventory_state WHERE company_id = $1 AND sweep_gen = $2 AND sweep_state = 'running'";
+const INV_RESTART: &str = "UPDATE inventory_state SET tenant_id = $2, sweep_gen = $3, sweep_state = 'running', sweep_started_at = $4, sweep_finished_at = NULL, sweep_error = NULL, sweep_owner = $6, sweep_lease_until = $7, current_gen = CASE WHEN $5 THEN current_gen ELSE NULL END, as_of = CASE WHEN $5 THEN as_of ELSE NULL END WHERE company_id = $1";
+const INV_INSERT_STATE: &str = "INSERT INTO inventory_state (company_id, tenant_id, current_gen, as_of, current_mailboxes, sweep_gen, sweep_state, sweep_started_at, sweep_owner, sweep_lease_until) VALUES ($1, $2, NULL, NULL, 0, 1, 'running', $3, $4, $5) ON CONFLICT (company_id) DO NOTHING";
+const INV_RUNNING_SQLITE: &str = "SELECT sweep_gen FROM inventory_state WHERE company_id = $1 AND sweep_gen = $2 AND sweep_state = 'running' AND sweep_owner = $3";
+const INV_RUNNING_PG: &str = "SELECT sweep_gen FROM inventory_state WHERE company_id = $1 AND sweep_gen = $2 AND sweep_state = 'running' AND sweep_owner = $3 FOR SHARE";
 const INV_INSERT_PROGRESS: &str = "INSERT INTO inventory_progress (company_id, generation, marker) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING";
-const INV_FINISH: &str = "UPDATE inventory_state SET current_gen = $2, as_of = $3, current_mailboxes = $4, sweep_state = 'ok', sweep_finished_at = $3, sweep_error = NULL WHERE company_id = $1 AND sweep_gen = $2 AND sweep_state = 'running'";
-const INV_FAIL: &str = "UPDATE inventory_state SET sweep_state = 'failed', sweep_finished_at = $3, sweep_error = $4 WHERE company_id = $1 AND sweep_gen = $2 AND sweep_state = 'running'";
+const INV_FINISH: &str = "UPDATE inventory_state SET current_gen = $2, as_of = $3, current_mailboxes = $4, sweep_state = 'ok', sweep_finished_at = $3, sweep_error = NULL, sweep_owner = NULL, sweep_lease_until = NULL WHERE company_id = $1 AND sweep_gen = $2 AND sweep_state = 'running' AND sweep_owner = $5";
+const INV_FAIL: &str = "UPDATE inventory_state SET sweep_state = 'failed', sweep_finished_at = $3, sweep_error = $4, sweep_owner = NULL, sweep_lease_until = NULL WHERE company_id = $1 AND sweep_gen = $2 AND sweep_state = 'running' AND sweep_owner = $5";
 const INV_DELETE_ROW: &str = "DELETE FROM inventory_rows WHERE company_id = $1 AND generation = $2 AND mailbox_id = $3 AND trustee_key = $4 AND permission = $5";
-const INV_STATUS: &str = "SELECT s.company_id, s.tenant_id, s.current_gen, s.as_of, s.current_mailboxes, s.sweep_gen, s.sweep_state, s.sweep_started_at, s.sweep_finished_at, s.sweep_error, (SELECT COUNT(*) FROM inventory_rows r WHERE r.company_id = s.company_id AND r.generation = s.current_gen) AS rows FROM inventory_state s WHERE s.company_id = $1";
+const INV_STATUS: &str = "SELECT s.company_id, s.tenant_id, s.current_gen, s.as_of, s.current_mailboxes, s.sweep_gen, s.sweep_state, s.sweep_started_at, s.sweep_finished_at, s.sweep_error, s.sweep_lease_until, (SELECT COUNT(*) FROM inventory_rows r WHERE r.company_id = s.company_id AND r.generation = s.current_gen) AS rows FROM inventory_state s WHERE s.company_id = $1";
 macro_rules! inv_select {
     ($where:literal) => {
         concat!(

@@ -969,15 +969,29 @@ pub fn error_json(e: &CliError) -> Value {
     json!({"error": {"code": e.code, "message": e.message}})
 }
 
-impl From<crate::inventory::SweepError> for CliError {
-    fn from(e: crate::inventory::SweepError) -> Self {
+impl CliError {
+    /// The code and message a sweep error gets, without consuming it.
+    fn from_sweep_ref(e: &crate::inventory::SweepError) -> CliError {
         match e {
-            crate::inventory::SweepError::Core(c) => c.into(),
+            crate::inventory::SweepError::Core(c) => CliError {
+                code: c.code(),
+                message: c.to_string(),
+            },
+            crate::inventory::SweepError::Busy { .. } => CliError {
+                code: "sweep_running",
+                message: e.to_string(),
+            },
             other => CliError {
                 code: "sweep_failed",
                 message: other.to_string(),
             },
         }
+    }
+}
+
+impl From<crate::inventory::SweepError> for CliError {
+    fn from(e: crate::inventory::SweepError) -> Self {
+        CliError::from_sweep_ref(&e)
     }
 }
 
@@ -1026,7 +1040,10 @@ fn sweep_json(
             "resumed": r.resumed, "mailboxes": r.mailboxes, "rows": r.rows,
             "skipped": r.skipped, "elapsed_ms": r.elapsed.as_millis() as u64,
         }),
-        Err(e) => json!({"company": company.as_str(), "ok": false, "error": e.to_string()}),
+        Err(e) => json!({
+            "company": company.as_str(), "ok": false, "error": e.to_string(),
+            "code": CliError::from_sweep_ref(e).code,
+        }),
     }
 }
 
@@ -1083,7 +1100,11 @@ async fn inventory(cli: &Cli, app: &App, cmd: &InventoryCommand) -> CliResult<()
                 Some(c) => {
                     let c = CompanyId::parse(c)?;
                     let r = crate::inventory::sync_company(app, &actor, &c, &progress).await;
-                    if let Err(crate::inventory::SweepError::Core(e)) = r {
+                    if let Err(
+                        e @ (crate::inventory::SweepError::Core(_)
+                        | crate::inventory::SweepError::Busy { .. }),
+                    ) = r
+                    {
                         return Err(e.into());
                     }
                     vec![(c, r)]

@@ -16,8 +16,11 @@ use std::time::{Duration, Instant};
 
 use exogate_core::CoreError;
 use exogate_core::action::Permission;
-use exogate_core::inventory::{InventoryRow, InventoryTrustee, TrusteeClass};
-use exogate_core::model::{Actor, CompanyId, RecipientKind, ResolvedIdentity, TenantId};
+use exogate_core::audit::{AuditKind, NewAuditEvent};
+use exogate_core::inventory::{
+    InventoryRow, InventoryTrustee, SweepBegin, SweepLease, TrusteeClass,
+};
+use exogate_core::model::{Actor, CompanyId, RecipientKind, ResolvedIdentity, TenantId, Timestamp};
 use exogate_core::ops;
 use exogate_core::ports::{Clock, Store, StoreError};
 use exogate_exchange::batch::MAX_BATCH;
@@ -33,6 +36,13 @@ use crate::microsoft::resolved;
 /// Mailboxes per Full Access chunk (one store transaction, ten `$batch` requests).
 pub const FA_CHUNK: usize = 100;
 
+/// How long a sweep holds its company without renewing its lease: another server (or run)
+/// takes over a crashed sweep once this has passed since its last renewal.
+pub const LEASE_SECS: i64 = 120;
+
+/// How often a running sweep renews its lease.
+const RENEW_EVERY: Duration = Duration::from_secs(30);
+
 /// Why a sweep stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum SweepError {
@@ -46,6 +56,14 @@ pub enum SweepError {
     /// Another sweep of the same company took over (or finished) this generation.
     #[error("another sweep of this company took over")]
     Superseded,
+    /// Another sweep of the company (on this server or another) holds its lease: wait for it.
+    #[error(
+        "a sweep of this company is already running (started {started_at}); try again when it has finished"
+    )]
+    Busy {
+        started_at: Timestamp,
+        lease_until: Timestamp,
+    },
     /// Not allowed, not connected, or not found.
     #[error(transparent)]
     Core(#[from] CoreError),
@@ -319,35 +337,102 @@ fn fa_mark(object_id: &str) -> String {
     format!("fa:{object_id}")
 }
 
-/// Sweeps one company's tenant into the store (see the module docs). Many sweeps may run at
-/// once: the client's limiters pace them.
+/// Sweeps one company's tenant into the store (see the module docs) for `actor` (None: the
+/// scheduler). Many sweeps of different companies may run at once (the client's limiters pace
+/// them); one company is swept by one run at a time, across servers: the run holds a lease it
+/// renews, and a second run meanwhile gets [`SweepError::Busy`]. The start, end or failure
+/// goes into the audit log.
 pub async fn sweep(
     store: &dyn Store,
     client: &M365Client,
     clock: &dyn Clock,
+    actor: Option<&Actor>,
     company: &CompanyId,
     tenant: TenantId,
     progress: &ProgressFn,
 ) -> Result<SweepReport, SweepError> {
     let started = Instant::now();
-    let start = store
-        .inventory_begin_sweep(company, tenant, clock.now())
+    let owner = uuid::Uuid::new_v4().to_string();
+    let lease = |now: Timestamp| SweepLease {
+        owner: owner.clone(),
+        until: now.plus_secs(LEASE_SECS),
+    };
+    let event = |kind: AuditKind, detail: serde_json::Value| {
+        NewAuditEvent::new(clock.now(), kind, actor)
+            .company(company)
+            .detail(detail)
+    };
+    let now = clock.now();
+    let begin = store
+        .inventory_begin_sweep(
+            company,
+            tenant,
+            now,
+            &lease(now),
+            event(
+                AuditKind::InventorySweepStarted,
+                serde_json::json!({ "tenant": tenant.to_string() }),
+            ),
+        )
         .await?;
+    let start = match begin {
+        SweepBegin::Started(s) => s,
+        SweepBegin::Busy {
+            started_at,
+            lease_until,
+            ..
+        } => {
+            return Err(SweepError::Busy {
+                started_at,
+                lease_until,
+            });
+        }
+    };
     let generation = start.generation;
-    let result = run(
-        store,
-        client,
+    let to = Target {
         company,
-        tenant,
         generation,
-        &start.done,
-        progress,
-    )
-    .await;
+        owner: &owner,
+    };
+    let work = run(store, client, to, tenant, &start.done, progress);
+    // Renews the lease while the work runs; ends only if another run took the sweep over.
+    let heartbeat = async {
+        let mut tick = tokio::time::interval(RENEW_EVERY);
+        tick.tick().await;
+        loop {
+            tick.tick().await;
+            match store
+                .inventory_renew_lease(company, generation, &lease(clock.now()))
+                .await
+            {
+                Ok(true) => {}
+                Ok(false) => return SweepError::Superseded,
+                Err(e) => {
+                    tracing::warn!(company = %company, error = %e, "renewing the sweep's lease failed; retrying");
+                }
+            }
+        }
+    };
+    let result = tokio::select! {
+        r = work => r,
+        e = heartbeat => Err(e),
+    };
     match result {
         Ok((mailboxes, rows, skipped)) => {
+            let elapsed = started.elapsed();
+            let done = event(
+                AuditKind::InventorySweepFinished,
+                serde_json::json!({
+                    "generation": generation,
+                    "resumed": start.resumed,
+                    "mailboxes": mailboxes,
+                    "rows": rows,
+                    "skipped": skipped,
+                    "elapsed_ms": u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX),
+                }),
+            );
             if !store
-                .inventory_finish_sweep(company, generation, clock.now(), mailboxes)
+                .inventory_finish_sweep(company, generation, &owner, clock.now(), mailboxes, done)
                 .await?
             {
                 return Err(SweepError::Superseded);
@@ -367,28 +452,43 @@ pub async fn sweep(
                 mailboxes,
                 rows,
                 skipped,
-                elapsed: started.elapsed(),
+                elapsed,
             })
         }
         Err(SweepError::Superseded) => Err(SweepError::Superseded),
         Err(e) => {
-            let _ = store
-                .inventory_fail_sweep(company, generation, clock.now(), &e.to_string())
-                .await;
+            let message = e.to_string();
+            let failed = event(
+                AuditKind::InventorySweepFailed,
+                serde_json::json!({ "generation": generation, "error": message }),
+            );
+            if let Err(err) = store
+                .inventory_fail_sweep(company, generation, &owner, clock.now(), &message, failed)
+                .await
+            {
+                tracing::warn!(company = %company, error = %err, "recording the failed sweep failed");
+            }
             Err(e)
         }
     }
 }
 
+/// Where a sweep writes: its company, generation and lease owner.
+#[derive(Clone, Copy)]
+struct Target<'a> {
+    company: &'a CompanyId,
+    generation: i64,
+    owner: &'a str,
+}
+
 async fn write(
     store: &dyn Store,
-    company: &CompanyId,
-    generation: i64,
+    to: Target<'_>,
     rows: &[InventoryRow],
     done: &[String],
 ) -> Result<(), SweepError> {
     if store
-        .inventory_write_chunk(company, generation, rows, done)
+        .inventory_write_chunk(to.company, to.generation, to.owner, rows, done)
         .await?
     {
         Ok(())
@@ -403,16 +503,15 @@ type FaBatch = (
     Vec<Result<Vec<MailboxPermissionRow>, ExchangeError>>,
 );
 
-#[allow(clippy::too_many_arguments)]
 async fn run(
     store: &dyn Store,
     client: &M365Client,
-    company: &CompanyId,
+    to: Target<'_>,
     tenant: TenantId,
-    generation: i64,
     done: &[String],
     progress: &ProgressFn,
 ) -> Result<(u64, u64, u64), SweepError> {
+    let company = to.company;
     let tid = tenant.as_uuid();
     let done: HashSet<&str> = done.iter().map(String::as_str).collect();
     // 1. Mailboxes (with their Send on Behalf delegates) and mail-enabled groups: two paged
@@ -450,10 +549,8 @@ async fn run(
     //    tenant-wide Send As stream, at the same time: the Send As pages take a permit of the
     //    tenant's limit like any batch, so the tenant stays busy until the last batch.
     let (fa, sa) = tokio::try_join!(
-        full_access(
-            store, client, company, tenant, generation, &done, &index, progress
-        ),
-        send_as(store, client, company, tenant, generation, &done, &index),
+        full_access(store, client, to, tenant, &done, &index, progress),
+        send_as(store, client, to, tenant, &done, &index),
     )?;
     let (fa_rows, skipped) = fa;
     let mut rows_written = fa_rows + sa;
@@ -483,9 +580,9 @@ async fn run(
             }
         }
         for chunk in rows.chunks(1000) {
-            write(store, company, generation, chunk, &[]).await?;
+            write(store, to, chunk, &[]).await?;
         }
-        write(store, company, generation, &[], &[MARK_SOB.to_owned()]).await?;
+        write(store, to, &[], &[MARK_SOB.to_owned()]).await?;
         rows_written += rows.len() as u64;
         progress(
             company,
@@ -526,17 +623,16 @@ async fn list_groups(client: &M365Client, tid: uuid::Uuid) -> Result<Groups, Exc
 /// and hands the answers over a bounded channel; this loop resolves the trustees and stores
 /// [`FA_CHUNK`] mailboxes per transaction. A slow store write or a directory lookup never
 /// leaves the tenant's permits idle, and memory holds at most the channel's batches.
-#[allow(clippy::too_many_arguments)]
 async fn full_access(
     store: &dyn Store,
     client: &M365Client,
-    company: &CompanyId,
+    to: Target<'_>,
     tenant: TenantId,
-    generation: i64,
     done: &HashSet<&str>,
     index: &Index,
     progress: &ProgressFn,
 ) -> Result<(u64, u64), SweepError> {
+    let company = to.company;
     let tid = tenant.as_uuid();
     let total = index.mailboxes.len() as u64;
     let todo: Vec<usize> = (0..index.mailboxes.len())
@@ -621,7 +717,7 @@ async fn full_access(
                     row(company, &index.mailboxes[i], t, Permission::FullAccess)
                 })
                 .collect();
-            write(store, company, generation, &rows, &marks).await?;
+            write(store, to, &rows, &marks).await?;
             rows_written += rows.len() as u64;
             finished += marks.len() as u64;
             marks.clear();
@@ -652,12 +748,12 @@ async fn full_access(
 async fn send_as(
     store: &dyn Store,
     client: &M365Client,
-    company: &CompanyId,
+    to: Target<'_>,
     tenant: TenantId,
-    generation: i64,
     done: &HashSet<&str>,
     index: &Index,
 ) -> Result<u64, SweepError> {
+    let company = to.company;
     if done.contains(MARK_SEND_AS) {
         return Ok(0);
     }
@@ -683,10 +779,10 @@ async fn send_as(
                 row(company, &index.mailboxes[m as usize], t, Permission::SendAs)
             })
             .collect();
-        write(store, company, generation, &rows, &[]).await?;
+        write(store, to, &rows, &[]).await?;
         rows_written += rows.len() as u64;
     }
-    write(store, company, generation, &[], &[MARK_SEND_AS.to_owned()]).await?;
+    write(store, to, &[], &[MARK_SEND_AS.to_owned()]).await?;
     Ok(rows_written)
 }
 
@@ -711,6 +807,7 @@ pub async fn sync_company(
         &*app.store,
         &app.m365,
         &*app.clock,
+        Some(actor),
         &company.id,
         tenant,
         progress,

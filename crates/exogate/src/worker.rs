@@ -229,10 +229,14 @@ async fn schedule_sweeps(
         let id = company.id.clone();
         sweeps.spawn(async move {
             let progress = crate::inventory::no_progress();
-            let ok = match crate::inventory::sweep(&*app.store, &app.m365, &*app.clock, &id, tenant, &progress).await {
+            let ok = match crate::inventory::sweep(&*app.store, &app.m365, &*app.clock, None, &id, tenant, &progress).await {
                 Ok(report) => {
                     tracing::info!(company = %id, report = ?report, "scheduled inventory sweep finished");
                     true
+                }
+                Err(err @ crate::inventory::SweepError::Busy { .. }) => {
+                    tracing::info!(company = %id, reason = %err, "scheduled inventory sweep skipped");
+                    false
                 }
                 Err(err) => {
                     tracing::warn!(company = %id, error = %err, "scheduled inventory sweep failed");

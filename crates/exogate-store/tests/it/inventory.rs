@@ -4,7 +4,9 @@
 
 use exogate_core::action::Permission;
 use exogate_core::audit::{AuditKind, NewAuditEvent};
-use exogate_core::inventory::{InventoryRow, InventoryTrustee, SweepState, TrusteeClass};
+use exogate_core::inventory::{
+    InventoryRow, InventoryTrustee, SweepBegin, SweepLease, SweepStart, SweepState, TrusteeClass,
+};
 use exogate_core::ports::Store;
 use exogate_core::*;
 
@@ -88,6 +90,81 @@ fn keys(rows: &[InventoryRow]) -> Vec<String> {
     v
 }
 
+fn lease(owner: &str, until: Timestamp) -> SweepLease {
+    SweepLease {
+        owner: owner.into(),
+        until,
+    }
+}
+
+fn started(at: Timestamp) -> NewAuditEvent {
+    NewAuditEvent::system(at, AuditKind::InventorySweepStarted)
+}
+
+/// Begins a sweep owned by `owner` with a minute's lease; it must start.
+async fn begin(
+    s: &dyn Store,
+    c: &CompanyId,
+    t: TenantId,
+    at: Timestamp,
+    owner: &str,
+) -> SweepStart {
+    match s
+        .inventory_begin_sweep(
+            c,
+            t,
+            at,
+            &lease(owner, at.plus_secs(60)),
+            started(at).company(c),
+        )
+        .await
+        .unwrap()
+    {
+        SweepBegin::Started(st) => st,
+        busy => panic!("{owner} could not start: {busy:?}"),
+    }
+}
+
+async fn finish(
+    s: &dyn Store,
+    c: &CompanyId,
+    generation: i64,
+    owner: &str,
+    at: Timestamp,
+    mailboxes: u64,
+) -> bool {
+    s.inventory_finish_sweep(
+        c,
+        generation,
+        owner,
+        at,
+        mailboxes,
+        NewAuditEvent::system(at, AuditKind::InventorySweepFinished).company(c),
+    )
+    .await
+    .unwrap()
+}
+
+async fn fail(
+    s: &dyn Store,
+    c: &CompanyId,
+    generation: i64,
+    owner: &str,
+    at: Timestamp,
+    error: &str,
+) -> bool {
+    s.inventory_fail_sweep(
+        c,
+        generation,
+        owner,
+        at,
+        error,
+        NewAuditEvent::system(at, AuditKind::InventorySweepFailed).company(c),
+    )
+    .await
+    .unwrap()
+}
+
 both! {
     async fn sweep_switches_generations_atomically_and_resumes(db: Db) {
         let s: &dyn Store = &db;
@@ -95,49 +172,52 @@ both! {
         let c = cid("contoso");
         let t1 = TenantId::parse(T1).unwrap();
         assert!(s.inventory_status(&c).await.unwrap().is_none());
-        let g1 = s.inventory_begin_sweep(&c, t1, start()).await.unwrap();
+        let g1 = begin(s, &c, t1, start(), "a").await;
         assert_eq!((g1.generation, g1.resumed), (1, false));
         let first = [row("contoso", "sales", "alice", Permission::FullAccess), row("contoso", "sales", "group1", Permission::SendAs)];
-        assert!(s.inventory_write_chunk(&c, 1, &first, &["fa:0".into()]).await.unwrap());
+        assert!(s.inventory_write_chunk(&c, 1, "a", &first, &["fa:0".into()]).await.unwrap());
         // Rows of a running sweep are invisible until it finishes.
         assert!(s.inventory_rows(&c).await.unwrap().is_empty());
-        // A crash: the next begin continues generation 1 with its finished chunk.
-        let again = s.inventory_begin_sweep(&c, t1, start().plus_secs(1)).await.unwrap();
+        // A crash: once its lease has passed, the next begin continues generation 1 with its
+        // finished chunk, and the crashed run can no longer write.
+        let again = begin(s, &c, t1, start().plus_secs(61), "b").await;
         assert_eq!((again.generation, again.resumed, again.done.clone()), (1, true, vec!["fa:0".to_owned()]));
+        assert!(!s.inventory_write_chunk(&c, 1, "a", &first, &[]).await.unwrap());
         // Rewriting a row is harmless.
-        assert!(s.inventory_write_chunk(&c, 1, &first[..1], &["fa:0".into(), "fa:1".into()]).await.unwrap());
+        assert!(s.inventory_write_chunk(&c, 1, "b", &first[..1], &["fa:0".into(), "fa:1".into()]).await.unwrap());
         let orphan = row("contoso", "support", "S-1-5-21-1-2-3-99", Permission::FullAccess);
-        assert!(s.inventory_write_chunk(&c, 1, std::slice::from_ref(&orphan), &[]).await.unwrap());
-        assert!(s.inventory_finish_sweep(&c, 1, start().plus_secs(2), 2).await.unwrap());
+        assert!(s.inventory_write_chunk(&c, 1, "b", std::slice::from_ref(&orphan), &[]).await.unwrap());
+        assert!(!finish(s, &c, 1, "a", start().plus_secs(62), 2).await, "only the lease holder finishes");
+        assert!(finish(s, &c, 1, "b", start().plus_secs(62), 2).await);
         let st = s.inventory_status(&c).await.unwrap().unwrap();
-        assert_eq!((st.current_generation, st.as_of, st.mailboxes, st.rows, st.sweep_state), (Some(1), Some(start().plus_secs(2)), 2, 3, SweepState::Ok));
+        assert_eq!((st.current_generation, st.as_of, st.mailboxes, st.rows, st.sweep_state, st.lease_until), (Some(1), Some(start().plus_secs(62)), 2, 3, SweepState::Ok, None));
         assert_eq!(keys(&s.inventory_rows(&c).await.unwrap()), ["sales@c.com:alice@c.com:full_access", "sales@c.com:group1@c.com:send_as", "support@c.com:S-1-5-21-1-2-3-99:full_access"]);
         // Finishing twice does nothing.
-        assert!(!s.inventory_finish_sweep(&c, 1, start().plus_secs(3), 2).await.unwrap());
+        assert!(!finish(s, &c, 1, "b", start().plus_secs(63), 2).await);
 
         // Generation 2 replaces generation 1 in one step; a write to the old one is refused.
-        let g2 = s.inventory_begin_sweep(&c, t1, start().plus_secs(10)).await.unwrap();
+        let g2 = begin(s, &c, t1, start().plus_secs(100), "a").await;
         assert_eq!((g2.generation, g2.resumed), (2, false));
-        assert!(!s.inventory_write_chunk(&c, 1, &first, &[]).await.unwrap());
-        assert!(s.inventory_write_chunk(&c, 2, &[row("contoso", "sales", "bob", Permission::SendOnBehalf)], &[]).await.unwrap());
+        assert!(!s.inventory_write_chunk(&c, 1, "a", &first, &[]).await.unwrap());
+        assert!(s.inventory_write_chunk(&c, 2, "a", &[row("contoso", "sales", "bob", Permission::SendOnBehalf)], &[]).await.unwrap());
         assert_eq!(s.inventory_rows(&c).await.unwrap().len(), 3, "readers still see generation 1");
         let running = s.inventory_status(&c).await.unwrap().unwrap();
         assert_eq!((running.sweep_state, running.current_generation), (SweepState::Running, Some(1)));
-        assert!(s.inventory_finish_sweep(&c, 2, start().plus_secs(11), 1).await.unwrap());
+        assert!(finish(s, &c, 2, "a", start().plus_secs(101), 1).await);
         assert_eq!(keys(&s.inventory_rows(&c).await.unwrap()), ["sales@c.com:bob@c.com:send_on_behalf"]);
 
         // A failed sweep keeps the last good inventory and says why.
-        let g3 = s.inventory_begin_sweep(&c, t1, start().plus_secs(20)).await.unwrap();
-        assert!(s.inventory_write_chunk(&c, g3.generation, &first, &[]).await.unwrap());
-        assert!(s.inventory_fail_sweep(&c, g3.generation, start().plus_secs(21), "403 role missing").await.unwrap());
+        let g3 = begin(s, &c, t1, start().plus_secs(200), "a").await;
+        assert!(s.inventory_write_chunk(&c, g3.generation, "a", &first, &[]).await.unwrap());
+        assert!(fail(s, &c, g3.generation, "a", start().plus_secs(201), "403 role missing").await);
         let st = s.inventory_status(&c).await.unwrap().unwrap();
         assert_eq!((st.sweep_state, st.sweep_error.as_deref(), st.current_generation, st.rows), (SweepState::Failed, Some("403 role missing"), Some(2), 1));
         // The next sweep after a failure starts afresh.
-        let g4 = s.inventory_begin_sweep(&c, t1, start().plus_secs(30)).await.unwrap();
+        let g4 = begin(s, &c, t1, start().plus_secs(300), "a").await;
         assert_eq!((g4.generation, g4.resumed), (4, false));
 
         // Another tenant: the old inventory is dropped at once.
-        let g5 = s.inventory_begin_sweep(&c, TenantId::parse(T2).unwrap(), start().plus_secs(40)).await.unwrap();
+        let g5 = begin(s, &c, TenantId::parse(T2).unwrap(), start().plus_secs(400), "a").await;
         assert!(!g5.resumed);
         let st = s.inventory_status(&c).await.unwrap().unwrap();
         assert_eq!((st.current_generation, st.as_of), (None, None));
@@ -153,15 +233,15 @@ both! {
         let bob_fa = row("contoso", "sales", "bob", Permission::FullAccess);
         // No inventory yet: a patch is a no-op.
         assert!(!s.inventory_patch(&bob_fa, true).await.unwrap());
-        let g = s.inventory_begin_sweep(&c, t1, start()).await.unwrap();
+        let g = begin(s, &c, t1, start(), "a").await;
         let rows = [
             bob_fa.clone(),
             row("contoso", "support", "bob", Permission::SendAs),
             row("contoso", "support", "alice", Permission::FullAccess),
             row("contoso", "hr", "group1", Permission::FullAccess),
         ];
-        s.inventory_write_chunk(&c, g.generation, &rows, &[]).await.unwrap();
-        s.inventory_finish_sweep(&c, g.generation, start(), 3).await.unwrap();
+        s.inventory_write_chunk(&c, g.generation, "a", &rows, &[]).await.unwrap();
+        finish(s, &c, g.generation, "a", start(), 3).await;
         // By trustee: object id, address, raw value and alias (local part), any case.
         for needle in ["id-bob", "BOB@c.com", "bob"] {
             assert_eq!(keys(&s.inventory_by_trustee(&c, needle).await.unwrap()), ["sales@c.com:bob@c.com:full_access", "support@c.com:bob@c.com:send_as"], "{needle}");
@@ -178,18 +258,84 @@ both! {
         assert!(s.inventory_patch(&bob_fa, false).await.unwrap());
         assert!(s.inventory_patch(&bob_fa, false).await.unwrap());
         assert_eq!(s.inventory_by_trustee(&c, "bob").await.unwrap().len(), 1);
-        let g2 = s.inventory_begin_sweep(&c, t1, start().plus_secs(5)).await.unwrap();
-        s.inventory_write_chunk(&c, g2.generation, &rows, &[]).await.unwrap();
+        let g2 = begin(s, &c, t1, start().plus_secs(5), "b").await;
+        s.inventory_write_chunk(&c, g2.generation, "b", &rows, &[]).await.unwrap();
         let carol = row("contoso", "hr", "carol", Permission::SendOnBehalf);
         assert!(s.inventory_patch(&carol, true).await.unwrap());
         assert!(s.inventory_patch(&carol, true).await.unwrap());
         assert!(s.inventory_patch(&rows[1], false).await.unwrap());
         assert_eq!(s.inventory_by_trustee(&c, "carol").await.unwrap().len(), 1);
-        s.inventory_finish_sweep(&c, g2.generation, start().plus_secs(6), 3).await.unwrap();
+        finish(s, &c, g2.generation, "b", start().plus_secs(6), 3).await;
         // The sweep's own rows (read before the patches) win for bob's Full Access, the patches
         // made during it are kept.
         assert_eq!(keys(&s.inventory_by_trustee(&c, "bob").await.unwrap()), ["sales@c.com:bob@c.com:full_access"]);
         assert_eq!(s.inventory_by_trustee(&c, "carol").await.unwrap().len(), 1);
         assert_eq!(s.inventory_status(&c).await.unwrap().unwrap().rows, 4);
+    }
+
+    async fn one_sweep_per_company_holds_the_lease_and_records_start_and_end(db: Db) {
+        let s: &dyn Store = &db;
+        company(s, "contoso").await;
+        let c = cid("contoso");
+        let t1 = TenantId::parse(T1).unwrap();
+        // Eight runs (two replicas' schedulers, Sync now, …) begin the first sweep at once:
+        // exactly one starts.
+        let results = futures::future::join_all((0..8).map(|i| {
+            let db = db.clone();
+            let c = c.clone();
+            async move {
+                db.inventory_begin_sweep(&c, t1, start(), &lease(&format!("run{i}"), start().plus_secs(60)), started(start()).company(&c))
+                    .await
+                    .unwrap()
+            }
+        }))
+        .await;
+        let winners: Vec<usize> = results.iter().enumerate().filter(|(_, r)| matches!(r, SweepBegin::Started(_))).map(|(i, _)| i).collect();
+        assert_eq!(winners.len(), 1, "{results:?}");
+        let owner = format!("run{}", winners[0]);
+        for r in &results {
+            if let SweepBegin::Busy { generation, started_at, lease_until } = r {
+                assert_eq!((*generation, *started_at, *lease_until), (1, start(), start().plus_secs(60)));
+            }
+        }
+        let head = s.audit_head().await.unwrap();
+        // While the lease holds, nobody else starts, writes, renews or ends it, and a refused
+        // begin changes nothing (not even the audit log).
+        let other = s.inventory_begin_sweep(&c, t1, start().plus_secs(59), &lease("late", start().plus_secs(119)), started(start())).await.unwrap();
+        assert!(matches!(other, SweepBegin::Busy { generation: 1, .. }), "{other:?}");
+        assert_eq!(s.audit_head().await.unwrap(), head);
+        assert!(!s.inventory_write_chunk(&c, 1, "late", &[row("contoso", "sales", "bob", Permission::FullAccess)], &["fa:x".into()]).await.unwrap());
+        assert!(!s.inventory_renew_lease(&c, 1, &lease("late", start().plus_secs(500))).await.unwrap());
+        assert!(!finish(s, &c, 1, "late", start().plus_secs(59), 0).await);
+        assert!(!fail(s, &c, 1, "late", start().plus_secs(59), "x").await);
+        // The holder renews: the lease now holds past its first end.
+        assert!(s.inventory_renew_lease(&c, 1, &lease(&owner, start().plus_secs(180))).await.unwrap());
+        assert_eq!(s.inventory_status(&c).await.unwrap().unwrap().lease_until, Some(start().plus_secs(180)));
+        let other = s.inventory_begin_sweep(&c, t1, start().plus_secs(120), &lease("late", start().plus_secs(180)), started(start())).await.unwrap();
+        assert!(matches!(other, SweepBegin::Busy { .. }), "{other:?}");
+        assert!(s.inventory_write_chunk(&c, 1, &owner, &[row("contoso", "sales", "bob", Permission::FullAccess)], &["fa:0".into()]).await.unwrap());
+        // The holder stops renewing (it crashed): after the lease, another run takes over.
+        let took = begin(s, &c, t1, start().plus_secs(181), "next").await;
+        assert_eq!((took.generation, took.resumed, took.done), (1, true, vec!["fa:0".to_owned()]));
+        assert!(!s.inventory_renew_lease(&c, 1, &lease(&owner, start().plus_secs(500))).await.unwrap());
+        assert!(!finish(s, &c, 1, &owner, start().plus_secs(182), 1).await);
+        assert!(finish(s, &c, 1, "next", start().plus_secs(182), 1).await);
+        assert_eq!(s.inventory_rows(&c).await.unwrap().len(), 1);
+        // A finished sweep holds no lease: the next one starts at once.
+        assert_eq!(begin(s, &c, t1, start().plus_secs(183), "again").await.generation, 2);
+
+        // The audit log has each start (with its generation and whether it resumed) and end.
+        let events = s.list_audit(0, 100).await.unwrap();
+        let sweeps: Vec<(String, serde_json::Value)> = events
+            .iter()
+            .filter(|e| e.event.kind.starts_with("inventory."))
+            .map(|e| (e.event.kind.clone(), serde_json::from_str(&e.event.detail).unwrap()))
+            .collect();
+        let kinds: Vec<&str> = sweeps.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(kinds, ["inventory.sweep_started", "inventory.sweep_started", "inventory.sweep_finished", "inventory.sweep_started"]);
+        assert_eq!(sweeps[0].1, serde_json::json!({"generation": 1, "resumed": false}));
+        assert_eq!(sweeps[1].1, serde_json::json!({"generation": 1, "resumed": true}));
+        assert_eq!(sweeps[3].1, serde_json::json!({"generation": 2, "resumed": false}));
+        assert!(events.iter().filter(|e| e.event.kind.starts_with("inventory.")).all(|e| e.event.company.as_deref() == Some("contoso")));
     }
 }

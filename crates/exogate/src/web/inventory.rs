@@ -470,8 +470,8 @@ async fn status_json(st: &WebState, actor: &Actor, version: u64) -> Result<Value
             v
         })
         .collect();
-    // Only sweeps this server runs: a sweep that crashed stays `running` in the database until
-    // someone syncs again (which continues it), and must not keep followers waiting forever.
+    // Only sweeps this server runs: a sweep that another server runs (under its lease) or that
+    // crashed (its lease passed; syncing again continues it) must not keep followers waiting.
     let running = parts
         .iter()
         .any(|c| board.get(&c.company).is_some_and(|p| p.running));
@@ -638,8 +638,8 @@ fn part_view(st: &WebState, actor: &Actor, c: &CompanyInventory) -> PartView {
         rows_total: c.status.as_ref().map_or(0, |s| s.rows),
         rows: c.rows.iter().map(row_view).collect(),
         progress,
-        // A sweep the database calls running but this server does not run may have crashed:
-        // Sync now continues it.
+        // A sweep the database calls running but this server does not run runs on another
+        // server (Sync now says so) or crashed (its lease passed: Sync now continues it).
         syncing: live.is_some_and(|p| p.running),
         may_sync: exogate_core::policy::can_request(&actor.user, &c.company).is_ok(),
     }

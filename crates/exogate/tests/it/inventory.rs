@@ -8,7 +8,8 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use exogate::app::AppEvent;
-use exogate_core::inventory::TrusteeClass;
+use exogate_core::audit::{AuditKind, NewAuditEvent};
+use exogate_core::inventory::{SweepBegin, SweepLease, TrusteeClass};
 use exogate_core::model::{CompanyId, IdentityInput, RecipientKind, RequestId};
 use exogate_core::ops;
 use exogate_core::request::{ApprovalRequest, OpOutcome, RequestState};
@@ -581,7 +582,7 @@ async fn offboarding_removes_every_right_through_one_approval() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_crashed_sweep_continues_where_it_stopped() {
+async fn a_sweep_running_elsewhere_is_left_alone_and_a_crashed_one_continues_where_it_stopped() {
     let t = TestApp::start().await;
     generate(&t, 250, 3).await;
     let out = t
@@ -590,14 +591,28 @@ async fn a_crashed_sweep_continues_where_it_stopped() {
     assert!(out.success, "{out:?}");
     let contoso = CompanyId::parse("contoso").unwrap();
     let rows = t.app.store.inventory_rows(&contoso).await.unwrap();
-    // A sweep that wrote the Full Access of some mailboxes, then died.
+    // Another server's sweep wrote the Full Access of some mailboxes and holds its lease.
     let tenant = exogate_core::model::TenantId::parse(CONTOSO).unwrap();
-    let start = t
+    let other = |until| SweepLease {
+        owner: "other-server".into(),
+        until,
+    };
+    let now = t.app.clock.now();
+    let begin = t
         .app
         .store
-        .inventory_begin_sweep(&contoso, tenant, t.app.clock.now())
+        .inventory_begin_sweep(
+            &contoso,
+            tenant,
+            now,
+            &other(now.plus_secs(120)),
+            NewAuditEvent::system(now, AuditKind::InventorySweepStarted).company(&contoso),
+        )
         .await
         .unwrap();
+    let SweepBegin::Started(start) = begin else {
+        panic!("{begin:?}")
+    };
     let done: BTreeSet<String> = rows
         .iter()
         .filter(|r| r.right == exogate_core::action::Permission::FullAccess)
@@ -616,7 +631,40 @@ async fn a_crashed_sweep_continues_where_it_stopped() {
     assert!(
         t.app
             .store
-            .inventory_write_chunk(&contoso, start.generation, &written, &marks)
+            .inventory_write_chunk(&contoso, start.generation, "other-server", &written, &marks)
+            .await
+            .unwrap()
+    );
+    // While its lease holds, a sweep here is refused with a clear code and asks Exchange
+    // nothing.
+    let calls_before = calls(&t).await;
+    let out = t
+        .cli(&[
+            "inventory",
+            "sync",
+            "--company",
+            "contoso",
+            "--as",
+            "tech",
+            "--json",
+        ])
+        .await;
+    assert!(!out.success, "{out:?}");
+    let error = &out.json()["error"];
+    assert_eq!(error["code"], json!("sweep_running"), "{out:?}");
+    assert!(
+        error["message"]
+            .as_str()
+            .unwrap()
+            .contains("already running"),
+        "{out:?}"
+    );
+    assert_eq!(calls(&t).await, calls_before, "no Exchange call");
+    // The other server dies: its lease runs out, and the next sweep continues its generation.
+    assert!(
+        t.app
+            .store
+            .inventory_renew_lease(&contoso, start.generation, &other(t.app.clock.now()))
             .await
             .unwrap()
     );
@@ -637,5 +685,32 @@ async fn a_crashed_sweep_continues_where_it_stopped() {
     assert_eq!(report["generation"], json!(start.generation), "{report}");
     assert_eq!(report["skipped"], json!(done.len()), "{report}");
     same(&t).await;
+
+    // The audit log: each start (by whom, from where) and each end, with what was found.
+    let events = t.app.store.list_audit(0, 10_000).await.unwrap();
+    let sweeps: Vec<_> = events
+        .iter()
+        .filter(|e| e.event.kind.starts_with("inventory."))
+        .map(|e| &e.event)
+        .collect();
+    let kinds: Vec<&str> = sweeps.iter().map(|e| e.kind.as_str()).collect();
+    assert_eq!(
+        kinds,
+        [
+            "inventory.sweep_started",
+            "inventory.sweep_finished",
+            "inventory.sweep_started",
+            "inventory.sweep_started",
+            "inventory.sweep_finished"
+        ]
+    );
+    let detail = |i: usize| serde_json::from_str::<Value>(&sweeps[i].detail).unwrap();
+    assert_eq!(sweeps[0].actor_name.as_deref(), Some("tech"));
+    assert_eq!(sweeps[0].channel, "cli");
+    assert_eq!(sweeps[0].company.as_deref(), Some("contoso"));
+    assert_eq!(detail(0)["tenant"], json!(CONTOSO));
+    assert!(detail(1)["mailboxes"].as_u64().unwrap() > 200);
+    assert_eq!(detail(3)["resumed"], json!(true));
+    assert_eq!(detail(4)["skipped"], json!(done.len()));
     t.stop().await;
 }
