@@ -2,13 +2,15 @@
 //! calls and writes it to the store as a new generation of the company's inventory.
 //!
 //! Per tenant it makes one `Get-Mailbox -ResultSize Unlimited` stream (mailboxes and their Send
-//! on Behalf delegates), `Get-MailboxPermission` for every mailbox through `$batch` (Full
-//! Access), and one tenant-wide `Get-RecipientPermission` stream (Send As). Every call goes
+//! on Behalf delegates) and, at the same time, one `Get-Recipient` stream of the mail-enabled
+//! groups; then `Get-MailboxPermission` for every mailbox through `$batch` (Full Access) while
+//! the tenant-wide `Get-RecipientPermission` stream (Send As) is read alongside. Every call goes
 //! through the client's per-tenant and global limiters with its 429 backoff, so many tenants
-//! can be swept at once. Only a compact index of the tenant's mailboxes (to resolve trustees)
-//! is held in memory; permission rows are written chunk by chunk, each chunk together with the
-//! marker that it is done, so a sweep that crashed continues where it stopped. SELF, inherited
-//! and deny rows are dropped; groups are kept as groups and deleted principals as orphans.
+//! can be swept at once. Only a compact index of the tenant's mailboxes and groups (to resolve
+//! trustees) is held in memory; permission rows are written chunk by chunk, each chunk together
+//! with the marker that it is done, so a sweep that crashed continues where it stopped. SELF,
+//! inherited and deny rows are dropped; groups are kept as groups and deleted principals as
+//! orphans. One run sweeps a company at a time, under a lease in the store that it renews.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
