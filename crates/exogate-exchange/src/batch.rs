@@ -109,7 +109,7 @@ impl M365Client {
             let answer = self.send_batch(tenant, &pending).await;
             let mut map = match answer {
                 Ok(m) => m,
-                Err(e) if e.is_retryable() && attempt < self.inner.limits.max_read_attempts => {
+                Err(e) if self.inner.limits.may_retry(&e, attempt) => {
                     let delay = backoff_delay(&self.inner.limits, attempt, e.retry_after());
                     self.inner.clock.sleep(delay).await;
                     continue;
@@ -122,6 +122,7 @@ impl M365Client {
             };
             let mut retry = Vec::new();
             let mut wait = None;
+            let mut throttled = false;
             for (i, req, id) in pending.drain(..) {
                 let Some(sub) = map.remove(&id) else {
                     singles.push((i, req));
@@ -141,12 +142,18 @@ impl M365Client {
                     continue;
                 }
                 let e = classify(sub.status, &sub.headers, &body_bytes(&sub.body));
-                if e.is_retryable() && attempt < self.inner.limits.max_read_attempts {
+                if self.inner.limits.may_retry(&e, attempt) {
+                    if matches!(e, ExchangeError::Throttled { .. }) {
+                        throttled = true;
+                    }
                     wait = wait.max(e.retry_after());
                     retry.push((i, req, Uuid::new_v4().to_string()));
                 } else {
                     results.push((i, Err(e)));
                 }
+            }
+            if throttled {
+                self.inner.limiter.throttled(tenant);
             }
             if !retry.is_empty() {
                 let delay = backoff_delay(&self.inner.limits, attempt, wait);
@@ -193,7 +200,7 @@ impl M365Client {
         let mut refreshed = false;
         loop {
             let resp = {
-                let _permits = self.inner.limiter.acquire(tenant).await;
+                let permits = self.inner.limiter.acquire(tenant).await;
                 let resp = self
                     .inner
                     .http
@@ -225,11 +232,13 @@ impl M365Client {
                         message: describe_reqwest(&e),
                     })?;
                 let status = resp.status().as_u16();
+                permits.report(status == 429);
                 let headers = resp.headers().clone();
                 let bytes = resp.bytes().await.map_err(|e| ExchangeError::Transient {
                     status: Some(status),
                     message: describe_reqwest(&e),
                 })?;
+                drop(permits);
                 (status, headers, bytes)
             };
             let (status, headers, bytes) = resp;

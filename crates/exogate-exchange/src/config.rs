@@ -308,12 +308,16 @@ pub struct Limits {
     pub connect_timeout: Duration,
     /// Whole-request timeout (send + full body).
     pub request_timeout: Duration,
-    /// Exchange requests in flight per tenant.
+    /// Exchange requests in flight per tenant, at most: the client lowers it while Exchange
+    /// answers 429 and raises it back as answers come without (see [`crate::limiter`]).
     pub per_tenant_concurrency: usize,
     /// Exchange requests in flight across all tenants.
     pub global_concurrency: usize,
-    /// Attempts for a read (first try included) on 429, 5xx and network errors.
+    /// Attempts for a read (first try included) on 5xx and network errors.
     pub max_read_attempts: u32,
+    /// Attempts for a read (first try included) while Exchange answers 429: throttling says
+    /// "later", not "broken", so it gets a longer budget.
+    pub max_throttled_attempts: u32,
     /// First backoff delay when no `Retry-After` is given; doubles each time.
     pub backoff_base: Duration,
     /// Largest single backoff or `Retry-After` wait the client accepts.
@@ -333,6 +337,17 @@ pub struct Limits {
     pub verify_window: Duration,
 }
 
+impl Limits {
+    /// Whether a read that failed with `e` on attempt number `attempt` (1-based) is tried
+    /// again.
+    pub fn may_retry(&self, e: &crate::ExchangeError, attempt: u32) -> bool {
+        match e {
+            crate::ExchangeError::Throttled { .. } => attempt < self.max_throttled_attempts,
+            e => e.is_retryable() && attempt < self.max_read_attempts,
+        }
+    }
+}
+
 impl Default for Limits {
     fn default() -> Self {
         Self {
@@ -341,6 +356,7 @@ impl Default for Limits {
             per_tenant_concurrency: 4,
             global_concurrency: 64,
             max_read_attempts: 5,
+            max_throttled_attempts: 12,
             backoff_base: Duration::from_millis(500),
             backoff_max: Duration::from_secs(60),
             max_write_attempts: 3,

@@ -172,7 +172,7 @@ impl M365Client {
         cmdlet: &str,
         token: &AccessToken,
     ) -> Result<RawResponse, ExchangeError> {
-        let _permits = self.inner.limiter.acquire(tenant).await;
+        let permits = self.inner.limiter.acquire(tenant).await;
         let resp = self
             .inner
             .http
@@ -199,11 +199,13 @@ impl M365Client {
                 message: describe_reqwest(&e),
             })?;
         let status = resp.status().as_u16();
+        permits.report(status == 429);
         let headers = resp.headers().clone();
         let body = resp.bytes().await.map_err(|e| ExchangeError::Transient {
             status: Some(status),
             message: describe_reqwest(&e),
         })?;
+        drop(permits);
         Ok(RawResponse {
             status,
             headers,
@@ -248,11 +250,7 @@ impl M365Client {
                         .refresh_if_same(tenant, Resource::Exchange, &token)
                         .await?;
                 }
-                Err(e)
-                    if mode == Mode::Read
-                        && e.is_retryable()
-                        && attempt < self.inner.limits.max_read_attempts =>
-                {
+                Err(e) if mode == Mode::Read && self.inner.limits.may_retry(&e, attempt) => {
                     let delay = backoff_delay(&self.inner.limits, attempt, e.retry_after());
                     tracing::debug!(%tenant, cmdlet, attempt, ?delay, error = %e, "exchange read retry");
                     self.inner.clock.sleep(delay).await;

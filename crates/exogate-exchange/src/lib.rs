@@ -162,6 +162,12 @@ impl M365Client {
         &self.inner.limits
     }
 
+    /// Calls `tenant` may have in flight now: the configured limit, lowered while its Exchange
+    /// answers 429 (see [`limiter`]).
+    pub fn tenant_concurrency(&self, tenant: Uuid) -> usize {
+        self.inner.limiter.tenant_limit(tenant)
+    }
+
     /// Drops cached tokens and readiness memory for a tenant (disconnect).
     pub fn forget_tenant(&self, tenant: Uuid) {
         self.inner.tokens.invalidate(tenant);

@@ -98,6 +98,8 @@ struct RawMicrosoft {
     exchange_url: Option<String>,
     exchange_app: RawApp,
     connect_app: RawApp,
+    tenant_concurrency: Option<u32>,
+    global_concurrency: Option<u32>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -221,7 +223,15 @@ pub struct Config {
     pub mcp_rate_limit_per_minute: u32,
     /// How often the worker sweeps each configured company's inventory (None: only on demand).
     pub inventory_sweep_interval: Option<time::Duration>,
+    /// Exchange calls in flight at once per tenant, and in all.
+    pub tenant_concurrency: usize,
+    pub global_concurrency: usize,
 }
+
+/// Exchange calls in flight at once per tenant, by default (Exchange throttles above a few).
+pub const DEFAULT_TENANT_CONCURRENCY: u32 = 4;
+/// Exchange calls in flight at once across all tenants, by default.
+pub const DEFAULT_GLOBAL_CONCURRENCY: u32 = 64;
 
 impl Config {
     /// Reads `file` (if given; it must exist), then `EXOGATE_*` variables from `env`.
@@ -278,6 +288,26 @@ impl Config {
         let exchange_url = optional_url("microsoft.exchange_url", raw.microsoft.exchange_url)?;
         let exchange_app = app("microsoft.exchange_app", raw.microsoft.exchange_app)?;
         let connect_app = app("microsoft.connect_app", raw.microsoft.connect_app)?;
+        let tenant_concurrency = raw
+            .microsoft
+            .tenant_concurrency
+            .unwrap_or(DEFAULT_TENANT_CONCURRENCY);
+        if !(1..=64).contains(&tenant_concurrency) {
+            return Err(ConfigError::Invalid {
+                key: "microsoft.tenant_concurrency",
+                reason: "must be between 1 and 64".to_owned(),
+            });
+        }
+        let global_concurrency = raw
+            .microsoft
+            .global_concurrency
+            .unwrap_or(DEFAULT_GLOBAL_CONCURRENCY);
+        if !(1..=4096).contains(&global_concurrency) {
+            return Err(ConfigError::Invalid {
+                key: "microsoft.global_concurrency",
+                reason: "must be between 1 and 4096".to_owned(),
+            });
+        }
         if raw.approvals.pending_expiry_hours == 0 || raw.approvals.pending_expiry_hours > 24 * 30 {
             return Err(ConfigError::Invalid {
                 key: "approvals.pending_expiry_hours",
@@ -333,6 +363,8 @@ impl Config {
                 0 => None,
                 hours => Some(time::Duration::hours(i64::from(hours))),
             },
+            tenant_concurrency: tenant_concurrency as usize,
+            global_concurrency: global_concurrency as usize,
         })
     }
 }

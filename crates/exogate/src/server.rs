@@ -61,6 +61,8 @@ pub fn m365_client(config: &Config) -> anyhow::Result<M365Client> {
     let mut client_config =
         ClientConfig::new(endpoints(config)?, app_config(&config.exchange_app)?);
     client_config.connect_app = Some(app_config(&config.connect_app)?);
+    client_config.limits.per_tenant_concurrency = config.tenant_concurrency;
+    client_config.limits.global_concurrency = config.global_concurrency;
     client_config.limits.role_propagation_window =
         std::time::Duration::from_secs(config.propagation_window.whole_seconds().max(0) as u64);
     M365Client::new(client_config).context("cannot build the Microsoft client")

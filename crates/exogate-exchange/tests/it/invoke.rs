@@ -130,6 +130,7 @@ async fn throttle_storm_stays_within_the_limiter_and_honours_retry_after() {
         per_tenant_concurrency: 4,
         backoff_base: Duration::from_millis(1),
         max_read_attempts: 200,
+        max_throttled_attempts: 200,
         ..Limits::default()
     };
     let client = w.linked_client(limits);
@@ -253,4 +254,44 @@ async fn every_error_body_variant_the_emulator_can_produce_parses_the_same() {
         .await
         .unwrap_err();
     assert!(matches!(e, ExchangeError::InvalidParameter { .. }), "{e:?}");
+}
+
+#[tokio::test]
+async fn a_tenant_that_allows_fewer_calls_than_configured_is_asked_at_its_pace() {
+    // Exchange takes 2 calls at once for Contoso; the client is configured for 8. The limiter
+    // halves on each 429 and creeps back up, so most calls are answered the first time.
+    let w = World::demo().await;
+    w.knobs(
+        Some(CONTOSO),
+        json!({
+            "tenant_concurrency_cap": 2,
+            "retry_after_secs": 0.01,
+            "latency_ms": {"*": 2},
+        }),
+    )
+    .await;
+    let client = w.linked_client(Limits {
+        per_tenant_concurrency: 8,
+        ..Limits::default()
+    });
+    let names = ["alice", "bob", "sales", "support"];
+    let calls = (0..200).map(|i| {
+        let c = client.clone();
+        let name = names[i % names.len()];
+        async move {
+            let req = CmdletRequest::new("Get-Mailbox").param("Identity", name);
+            c.invoke(CONTOSO, &req).await
+        }
+    });
+    let results = futures::future::join_all(calls).await;
+    assert!(results.iter().all(Result::is_ok), "every call finished");
+    let c = w.counters().await;
+    let throttled = c["throttled"][CONTOSO.to_string()].as_u64().unwrap_or(0);
+    // Without adapting, 6 of every 8 calls in flight would be refused, again and again.
+    assert!(throttled < 60, "{throttled} x 429 for 200 calls");
+    assert!(client.tenant_concurrency(CONTOSO) < 8);
+    println!(
+        "{throttled} x 429 for 200 calls; limit now {}",
+        client.tenant_concurrency(CONTOSO)
+    );
 }

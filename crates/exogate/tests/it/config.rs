@@ -9,6 +9,7 @@ fn the_documented_example_parses() {
     assert_eq!(cfg.listen.to_string(), "127.0.0.1:8080");
     assert_eq!(cfg.pending_expiry, time::Duration::hours(24));
     assert!(cfg.database_url.starts_with("sqlite://"));
+    assert_eq!((cfg.tenant_concurrency, cfg.global_concurrency), (4, 64));
 }
 
 #[test]
@@ -46,6 +47,14 @@ fn malformed_configuration_names_the_setting() {
             "approvals.pending_expiry_hours",
         ),
         ("database_url = \"mysql://x\"", "database_url"),
+        (
+            "[microsoft]\ntenant_concurrency = 0",
+            "microsoft.tenant_concurrency",
+        ),
+        (
+            "[microsoft]\nglobal_concurrency = 100000",
+            "microsoft.global_concurrency",
+        ),
     ];
     for (patch, key) in cases {
         let toml = merge_example(patch);

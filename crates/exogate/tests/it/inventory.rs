@@ -714,3 +714,68 @@ async fn a_sweep_running_elsewhere_is_left_alone_and_a_crashed_one_continues_whe
     assert_eq!(detail(4)["skipped"], json!(done.len()));
     t.stop().await;
 }
+
+/// The emulator's throttle and concurrency counters for Contoso.
+async fn contoso_counters(t: &TestApp) -> (u64, u64) {
+    let v: Value = t
+        .http
+        .get(t.emulator_url("/_emulator/counters"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    (
+        v["throttled"][CONTOSO].as_u64().unwrap_or(0),
+        v["max_in_flight"][CONTOSO].as_u64().unwrap_or(0),
+    )
+}
+
+async fn sync_contoso(t: &TestApp) {
+    let out = t
+        .cli(&[
+            "inventory",
+            "sync",
+            "--company",
+            "contoso",
+            "--as",
+            "tech",
+            "--json",
+        ])
+        .await;
+    assert!(out.success, "{out:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_sweep_backs_off_on_429_and_stays_within_the_configured_limits() {
+    // Exchange allows 2 calls in flight per tenant; we are configured for 4: Exchange answers
+    // some with 429 (Retry-After 50 ms), the sweep waits and still reads everything.
+    let mut scenario = m365_emulator::Scenario::demo();
+    scenario.knobs.tenant_concurrency_cap = Some(2);
+    scenario.knobs.retry_after_secs = 0.05;
+    scenario.knobs.latency_ms.insert("*".to_owned(), 2);
+    let t = TestApp::start_with_microsoft(
+        scenario.clone(),
+        "tenant_concurrency = 4\nglobal_concurrency = 64",
+    )
+    .await;
+    generate(&t, 600, 9).await;
+    sync_contoso(&t).await;
+    same(&t).await;
+    let (throttled, max_in_flight) = contoso_counters(&t).await;
+    assert!(throttled > 0, "the 429 path ran ({throttled} throttled)");
+    assert!(max_in_flight <= 2, "{max_in_flight}");
+    t.stop().await;
+
+    // Configured for at most one call in flight in all: Exchange never sees two at once, so
+    // it never throttles.
+    let t =
+        TestApp::start_with_microsoft(scenario, "tenant_concurrency = 4\nglobal_concurrency = 1")
+            .await;
+    generate(&t, 600, 9).await;
+    sync_contoso(&t).await;
+    same(&t).await;
+    assert_eq!(contoso_counters(&t).await, (0, 1));
+    t.stop().await;
+}

@@ -61,6 +61,12 @@ impl TestApp {
 
     /// The demo world's users and companies over another emulator scenario.
     pub async fn start_with(scenario: Scenario) -> TestApp {
+        Self::start_with_microsoft(scenario, "").await
+    }
+
+    /// As [`TestApp::start_with`], with `keys` (TOML lines) added to the configuration's
+    /// `[microsoft]` section (the server and every CLI run read them).
+    pub async fn start_with_microsoft(scenario: Scenario, keys: &str) -> TestApp {
         let emulator = m365_emulator::start(scenario)
             .await
             .expect("emulator starts");
@@ -75,7 +81,8 @@ impl TestApp {
             &addr.to_string(),
             &base_url,
             &emulator.base_url,
-        );
+        )
+        .replacen("[microsoft]\n", &format!("[microsoft]\n{keys}\n"), 1);
         std::fs::write(dir.path().join("exogate.toml"), &text).expect("write config");
         let config = exogate::config::Config::from_toml(&text).expect("demo config");
         let app = exogate::server::build_app(&config)
