@@ -46,6 +46,8 @@ pub enum AppEvent {
     },
     /// A scheduled inventory sweep of a company ended (`ok` false: it failed).
     InventorySwept { company: String, ok: bool },
+    /// The worker deleted `count` expired web sessions.
+    SessionsPurged { count: u64 },
 }
 
 /// Everything a request handler, tool or command needs. Share it as `Arc<App>`.

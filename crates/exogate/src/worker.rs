@@ -2,8 +2,9 @@
 //! workers or replicas never run one twice), expires pending requests, and re-checks every
 //! company's Exchange Admin status on a schedule. After each executed request it patches the
 //! delegation inventory, and it sweeps each configured company's inventory on a schedule (in
-//! tasks of their own, so a long sweep never holds up an approved change). It stops cleanly when
-//! `shutdown` fires; an interrupted sweep resumes on the next start.
+//! tasks of their own, so a long sweep never holds up an approved change). Every ten minutes it
+//! deletes expired web sessions. It stops cleanly when `shutdown` fires; an interrupted sweep
+//! resumes on the next start (once its lease has passed).
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -36,6 +37,10 @@ pub struct WorkerSettings {
 const RESUME_RUNNING_SWEEP_AFTER_SECS: i64 = 15 * 60;
 /// How often the worker looks for inventories due for a sweep.
 const SWEEP_CHECK_EVERY: Duration = Duration::from_secs(30);
+
+/// How often expired web sessions are deleted (they are refused as soon as they expire; this
+/// only keeps the table small).
+const SESSION_PURGE_EVERY: Duration = Duration::from_secs(600);
 /// A failed sweep is tried again after at most this long.
 const RETRY_FAILED_SWEEP_AFTER_SECS: i64 = 60 * 60;
 
@@ -67,6 +72,7 @@ pub async fn run(app: Arc<App>, settings: WorkerSettings, shutdown: Cancellation
     // The schedule is in hours; looking at every company's inventory status on every 500 ms
     // round would be one query per company per round for nothing.
     let mut next_sweep_check = tokio::time::Instant::now();
+    let mut next_session_purge = tokio::time::Instant::now();
     loop {
         if shutdown.is_cancelled() {
             break;
@@ -82,6 +88,13 @@ pub async fn run(app: Arc<App>, settings: WorkerSettings, shutdown: Cancellation
         {
             schedule_sweeps(&app, interval, &mut sweeps, &mut sweeping).await;
             next_sweep_check = tokio::time::Instant::now() + SWEEP_CHECK_EVERY;
+        }
+        if tokio::time::Instant::now() >= next_session_purge {
+            match app.store.delete_expired_sessions(app.clock.now()).await {
+                Ok(count) => app.publish(AppEvent::SessionsPurged { count }),
+                Err(err) => tracing::warn!(error = %err, "deleting expired sessions failed"),
+            }
+            next_session_purge = tokio::time::Instant::now() + SESSION_PURGE_EVERY;
         }
         tokio::select! {
             () = shutdown.cancelled() => break,

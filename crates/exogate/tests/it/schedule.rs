@@ -56,3 +56,61 @@ async fn configured_companies_are_swept_on_schedule() {
     worker.await.unwrap();
     t.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_worker_deletes_expired_sessions() {
+    let t = TestApp::start().await;
+    let now = t.app.clock.now();
+    let session = |id: &str, expires_at| exogate_core::model::SessionRecord {
+        id: id.to_owned(),
+        data: "{}".to_owned(),
+        expires_at,
+    };
+    t.app
+        .store
+        .put_session(&session("expired", now.plus_secs(-60)))
+        .await
+        .unwrap();
+    t.app
+        .store
+        .put_session(&session("live", now.plus_secs(3600)))
+        .await
+        .unwrap();
+    let mut events = t.app.events.subscribe();
+    // A second worker: it purges when it starts (the test app's worker did before the rows
+    // existed).
+    let stop = CancellationToken::new();
+    let settings = exogate::worker::WorkerSettings::new(time::Duration::hours(1));
+    let worker = tokio::spawn(exogate::worker::run(t.app.clone(), settings, stop.clone()));
+    let purged = tokio::time::timeout(Duration::from_secs(30), async {
+        loop {
+            if let Ok(AppEvent::SessionsPurged { count }) = events.recv().await {
+                return count;
+            }
+        }
+    })
+    .await
+    .expect("a purge when the worker starts");
+    assert_eq!(purged, 1);
+    // Only the expired one is gone: reading it with a time before its expiry finds nothing.
+    let earlier = now.plus_secs(-3600);
+    assert!(
+        t.app
+            .store
+            .get_session("expired", earlier)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        t.app
+            .store
+            .get_session("live", now)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    stop.cancel();
+    worker.await.unwrap();
+    t.stop().await;
+}
