@@ -122,7 +122,6 @@ impl M365Client {
             };
             let mut retry = Vec::new();
             let mut wait = None;
-            let mut throttled = false;
             for (i, req, id) in pending.drain(..) {
                 let Some(sub) = map.remove(&id) else {
                     singles.push((i, req));
@@ -143,17 +142,11 @@ impl M365Client {
                 }
                 let e = classify(sub.status, &sub.headers, &body_bytes(&sub.body));
                 if self.inner.limits.may_retry(&e, attempt) {
-                    if matches!(e, ExchangeError::Throttled { .. }) {
-                        throttled = true;
-                    }
                     wait = wait.max(e.retry_after());
                     retry.push((i, req, Uuid::new_v4().to_string()));
                 } else {
                     results.push((i, Err(e)));
                 }
-            }
-            if throttled {
-                self.inner.limiter.throttled(tenant);
             }
             if !retry.is_empty() {
                 let delay = backoff_delay(&self.inner.limits, attempt, wait);
@@ -232,16 +225,16 @@ impl M365Client {
                         message: describe_reqwest(&e),
                     })?;
                 let status = resp.status().as_u16();
-                permits.report(status == 429);
                 let headers = resp.headers().clone();
                 let bytes = resp.bytes().await.map_err(|e| ExchangeError::Transient {
                     status: Some(status),
                     message: describe_reqwest(&e),
                 })?;
-                drop(permits);
-                (status, headers, bytes)
+                (status, headers, bytes, permits)
             };
-            let (status, headers, bytes) = resp;
+            // The permits go back once the answer is read; whether Exchange throttled the
+            // batch or any of its sub-requests tunes the tenant's limit.
+            let (status, headers, bytes, permits) = resp;
             if status == 401 && !refreshed {
                 refreshed = true;
                 token = self
@@ -252,6 +245,7 @@ impl M365Client {
                 continue;
             }
             if status != 200 {
+                permits.report(status == 429);
                 return Err(classify(
                     status,
                     &ErrorHeaders::from_headers(&headers),
@@ -293,6 +287,7 @@ impl M365Client {
                     },
                 );
             }
+            permits.report(map.values().any(|s| s.status == 429));
             return Ok(map);
         }
     }

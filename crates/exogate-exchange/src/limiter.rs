@@ -1,11 +1,11 @@
 //! Concurrency limits for Exchange calls: a gate per tenant plus a global semaphore. A permit
 //! is held only while a request is on the wire, never during a backoff sleep.
 //!
-//! The per-tenant gate adapts (additive increase, multiplicative decrease): each 429 halves the
-//! calls the tenant may have in flight (never below one), and every run of answers without a
-//! 429 lets one more through again, up to the configured limit. So a tenant whose Exchange
-//! allows fewer calls than configured is asked at the rate it allows, instead of answering
-//! most requests with 429.
+//! The per-tenant gate adapts: a 429 cuts the calls the tenant may have in flight by a quarter
+//! (at least one, never below one), once per round (429s of calls sent before the cut are
+//! the same news); clean answers let one more through again, slowly near the level that last
+//! drew a 429, up to the configured limit. So a tenant whose Exchange allows fewer calls than
+//! configured is asked at about the pace it allows instead of answering 429 again and again.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -27,6 +27,10 @@ struct GateState {
     debt: usize,
     /// Answers without a 429 since the limit last changed.
     clean: usize,
+    /// Counts cuts; a permit taken before the latest cut does not cut again.
+    epoch: u64,
+    /// The limit at which Exchange last answered 429.
+    ceiling: Option<usize>,
 }
 
 impl Gate {
@@ -38,34 +42,47 @@ impl Gate {
                 max,
                 debt: 0,
                 clean: 0,
+                epoch: 0,
+                ceiling: None,
             }),
         }
     }
 
-    /// A 429: halve the limit. Permits that are free are withdrawn now; the rest as they
-    /// come back.
-    fn throttled(&self) {
+    fn epoch(&self) -> u64 {
+        self.state.lock().epoch
+    }
+
+    /// A 429 on a call sent in `epoch`: cut the limit, unless a cut since then already
+    /// answered it. Free permits are withdrawn now, the rest as they come back.
+    fn throttled(&self, epoch: u64) {
         let mut s = self.state.lock();
-        let target = (s.limit / 2).max(1);
+        s.clean = 0;
+        if epoch < s.epoch {
+            return;
+        }
+        s.ceiling = Some(s.limit);
+        let target = (s.limit * 3 / 4).min(s.limit - 1).max(1);
         let cut = s.limit - target;
+        s.epoch += 1;
         if cut == 0 {
-            s.clean = 0;
             return;
         }
         s.limit = target;
-        s.clean = 0;
         let now = self.sem.forget_permits(cut);
         s.debt += cut - now;
     }
 
-    /// An answer without a 429: after `limit × 4` of them in a row, allow one more.
+    /// An answer without a 429: after enough of them in a row (`limit × 4`, or `limit × 32`
+    /// to reach the level that last drew a 429 again), allow one more.
     fn answered(&self) {
         let mut s = self.state.lock();
         if s.limit >= s.max {
             return;
         }
         s.clean += 1;
-        if s.clean < s.limit * 4 {
+        let near_ceiling = s.ceiling == Some(s.limit + 1);
+        let need = s.limit * if near_ceiling { 32 } else { 4 };
+        if s.clean < need {
             return;
         }
         s.clean = 0;
@@ -103,6 +120,8 @@ pub(crate) struct Limiter {
 pub(crate) struct Permits {
     tenant: Option<OwnedSemaphorePermit>,
     gate: Arc<Gate>,
+    /// The gate's epoch when the call was let through.
+    epoch: u64,
     _global: OwnedSemaphorePermit,
 }
 
@@ -111,7 +130,7 @@ impl Permits {
     /// sub-request), otherwise an answer.
     pub(crate) fn report(&self, throttled: bool) {
         if throttled {
-            self.gate.throttled();
+            self.gate.throttled(self.epoch);
         } else {
             self.gate.answered();
         }
@@ -154,16 +173,13 @@ impl Limiter {
             Ok(p) => p,
             Err(_) => unreachable!("global semaphore closed"),
         };
+        let epoch = gate.epoch();
         Permits {
             tenant: Some(tenant_permit),
             gate,
+            epoch,
             _global: global_permit,
         }
-    }
-
-    /// A 429 seen outside a request's own status (a batch's sub-request).
-    pub(crate) fn throttled(&self, tenant: Uuid) {
-        self.gate(tenant).throttled();
     }
 
     /// Calls the tenant may have in flight now.
@@ -176,43 +192,60 @@ impl Limiter {
 mod tests {
     use super::*;
 
+    fn free(l: &Limiter, t: Uuid) -> usize {
+        l.gate(t).sem.available_permits()
+    }
+
     #[tokio::test]
-    async fn throttling_halves_the_limit_and_clean_answers_restore_it() {
+    async fn a_429_cuts_once_per_round_and_clean_answers_restore_the_limit() {
         let l = Limiter::new(8, 100);
         let t = Uuid::nil();
         let held: Vec<Permits> = futures::future::join_all((0..8).map(|_| l.acquire(t))).await;
-        // All 8 are out: the cut to 4 is owed and paid as permits come back.
-        held[0].report(true);
-        assert_eq!(l.tenant_limit(t), 4);
+        // All 8 out, 4 of them refused: one cut (to 6), owed and paid as permits come back.
+        for p in &held[..4] {
+            p.report(true);
+        }
+        assert_eq!(l.tenant_limit(t), 6);
         drop(held);
-        assert_eq!(l.gate(t).sem.available_permits(), 4);
-        // Free permits are withdrawn at once.
+        assert_eq!(free(&l, t), 6);
+        // A call let through after the cut and refused cuts again; free permits go at once.
         let p = l.acquire(t).await;
         p.report(true);
-        assert_eq!(l.tenant_limit(t), 2);
+        assert_eq!(l.tenant_limit(t), 4);
         drop(p);
-        assert_eq!(l.gate(t).sem.available_permits(), 2);
+        assert_eq!(free(&l, t), 4);
+        for _ in 0..3 {
+            let p = l.acquire(t).await;
+            p.report(true);
+        }
+        assert_eq!(l.tenant_limit(t), 1, "4 → 3 → 2 → 1");
         let p = l.acquire(t).await;
-        p.report(true);
-        p.report(true);
-        assert_eq!(l.tenant_limit(t), 1, "never below one");
-        // limit × 4 clean answers in a row add one permit.
+        // Clean answers: limit × 4 in a row add one, but limit × 32 to reach the level that
+        // last drew a 429 (here 1 → 2 is that level).
         for _ in 0..4 {
             p.report(false);
         }
-        assert_eq!(l.tenant_limit(t), 2);
-        drop(p);
-        assert_eq!(l.gate(t).sem.available_permits(), 2);
-        let p = l.acquire(t).await;
-        for _ in 0..(8 + 12 + 16 + 20 + 24 + 28 + 100) {
+        assert_eq!(l.tenant_limit(t), 1);
+        for _ in 4..32 {
             p.report(false);
         }
-        assert_eq!(
-            l.tenant_limit(t),
-            8,
-            "back to the configured limit, not beyond"
-        );
+        assert_eq!(l.tenant_limit(t), 2);
+        for _ in 0..(8 + 12 + 16 + 20 + 24 + 28) {
+            p.report(false);
+        }
+        assert_eq!(l.tenant_limit(t), 8, "back to the configured limit");
+        for _ in 0..100 {
+            p.report(false);
+        }
+        assert_eq!(l.tenant_limit(t), 8, "never beyond it");
         drop(p);
-        assert_eq!(l.gate(t).sem.available_permits(), 8);
+        assert_eq!(free(&l, t), 8);
+
+        // Never below one.
+        let l = Limiter::new(1, 100);
+        let p = l.acquire(t).await;
+        p.report(true);
+        drop(p);
+        assert_eq!((l.tenant_limit(t), free(&l, t)), (1, 1));
     }
 }
