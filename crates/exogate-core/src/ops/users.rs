@@ -218,6 +218,9 @@ pub async fn revoke_token(
 
 /// Authenticates an agent by token secret: the token must exist and be unrevoked and its owner
 /// active. Returns the owner acting through MCP.
+/// How stale an API token's `last_used_at` may get before a call refreshes it.
+pub const TOKEN_TOUCH_EVERY_MS: i64 = 60_000;
+
 pub async fn authenticate_token(
     ctx: Ctx<'_>,
     secret: &str,
@@ -236,7 +239,14 @@ pub async fn authenticate_token(
     if user.disabled {
         return Err(CoreError::forbidden(Denial::UserDisabled));
     }
-    ctx.store.touch_token(token.id, ctx.clock.now()).await?;
+    // "Last used" to the minute: a busy agent does not write to the database on every call.
+    let now = ctx.clock.now();
+    if token
+        .last_used_at
+        .is_none_or(|t| now.unix_millis() - t.unix_millis() >= TOKEN_TOUCH_EVERY_MS)
+    {
+        ctx.store.touch_token(token.id, now).await?;
+    }
     let agent = match agent {
         Some(a) => parse_label("agent", a, 100).ok(),
         None => None,

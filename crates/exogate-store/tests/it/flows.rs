@@ -213,7 +213,15 @@ both! {
         let agent = ops::users::authenticate_token(w.ctx(), &secret, Some("Claude Desktop")).await.unwrap();
         assert!(agent.channel.is_mcp());
         assert_eq!(agent.user.id, w.tech_a.user.id);
-        assert!(w.store.get_token(tok.id).await.unwrap().unwrap().last_used_at.is_some());
+        let first_use = w.store.get_token(tok.id).await.unwrap().unwrap().last_used_at;
+        assert!(first_use.is_some());
+        // "Last used" is kept to the minute: a call within it writes nothing, one after it does.
+        w.clock.advance_secs(59);
+        ops::users::authenticate_token(w.ctx(), &secret, None).await.unwrap();
+        assert_eq!(w.store.get_token(tok.id).await.unwrap().unwrap().last_used_at, first_use);
+        w.clock.advance_secs(1);
+        ops::users::authenticate_token(w.ctx(), &secret, None).await.unwrap();
+        assert_eq!(w.store.get_token(tok.id).await.unwrap().unwrap().last_used_at, first_use.map(|t| t.plus_secs(60)));
         // The agent's request is on the user's behalf; the agent cannot approve anything.
         let r = w.write(&agent, "contoso", ToolName::GrantSendAs, "sales", "bob").await.unwrap();
         assert!(r.requester.channel.is_mcp());
