@@ -305,6 +305,5 @@ pub async fn request_offboard(
             "actions": crate::action::encode_actions(&req.actions), "summary": req.summary(),
             "expires_at": req.expires_at.unix_millis(), "offboard": trustee.primary_address,
         }));
-    ctx.store.insert_request(&req, ev).await?;
-    Ok(req)
+    super::requests::insert_or_existing(ctx, req, ev).await
 }

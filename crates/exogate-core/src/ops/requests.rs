@@ -9,6 +9,7 @@ use crate::audit::{AuditKind, NewAuditEvent};
 use crate::error::{ConflictReason, CoreError, Denial, Entity};
 use crate::model::{Actor, CompanyId, IdentityInput, RequestId, Requester, parse_label};
 use crate::policy;
+use crate::ports::StoreError;
 use crate::request::{
     ApprovalRequest, Cancellation, Decision, RequestFilter, RequestState, Transition,
 };
@@ -149,8 +150,7 @@ pub async fn request_write(
         "actions": crate::action::encode_actions(&req.actions), "summary": req.summary(),
         "expires_at": req.expires_at.unix_millis(),
     }));
-    ctx.store.insert_request(&req, ev).await?;
-    Ok(req)
+    insert_or_existing(ctx, req, ev).await
 }
 
 /// Loads a request the actor may see.
@@ -318,24 +318,67 @@ pub async fn expire_due(ctx: Ctx<'_>, limit: u32) -> Result<u32, CoreError> {
         let Some(req) = ctx.store.get_request(id).await? else {
             continue;
         };
-        if !req.is_expired(now) {
-            continue;
-        }
-        let mut next = req.clone();
-        next.state = RequestState::Expired;
-        next.finished_at = Some(now);
-        let ev = request_event(ctx, AuditKind::RequestExpired, None, &req)
-            .detail(json!({ "expires_at": req.expires_at.unix_millis() }));
-        let t = Transition {
-            next,
-            expected_state: RequestState::Pending,
-            expected_attempt: None,
-        };
-        if ctx.store.transition(&t, ev).await? {
+        if expire_one(ctx, &req).await? {
             n += 1;
         }
     }
     Ok(n)
+}
+
+/// Expires `req` if it is pending and past its expiry; whether this call expired it.
+async fn expire_one(ctx: Ctx<'_>, req: &ApprovalRequest) -> Result<bool, CoreError> {
+    let now = ctx.clock.now();
+    if req.state != RequestState::Pending || !req.is_expired(now) {
+        return Ok(false);
+    }
+    let mut next = req.clone();
+    next.state = RequestState::Expired;
+    next.finished_at = Some(now);
+    let ev = request_event(ctx, AuditKind::RequestExpired, None, req)
+        .detail(json!({ "expires_at": req.expires_at.unix_millis() }));
+    let t = Transition {
+        next,
+        expected_state: RequestState::Pending,
+        expected_attempt: None,
+    };
+    Ok(ctx.store.transition(&t, ev).await?)
+}
+
+/// Stores a new pending request, unless its requester already has one pending in the same
+/// company with the same actions (the same digest): then that one is answered and nothing is
+/// written, so an agent that retries does not pile up requests for the approver. The caller
+/// tells the two apart by the id. (One pending request per requester, company and digest is
+/// also a unique index, so two identical asks at the same moment end the same way.)
+pub(crate) async fn insert_or_existing(
+    ctx: Ctx<'_>,
+    req: ApprovalRequest,
+    ev: NewAuditEvent,
+) -> Result<ApprovalRequest, CoreError> {
+    for _ in 0..2 {
+        match ctx.store.insert_request(&req, ev.clone()).await {
+            Ok(()) => return Ok(req),
+            Err(StoreError::Duplicate) => {}
+            Err(e) => return Err(e.into()),
+        }
+        let pending = ctx
+            .store
+            .list_requests(&RequestFilter {
+                companies: Some(vec![req.company.clone()]),
+                states: Some(vec![RequestState::Pending]),
+                requester: Some(req.requester.user),
+                limit: Some(1000),
+            })
+            .await?;
+        let Some(existing) = pending.into_iter().find(|r| r.digest == req.digest) else {
+            return Err(StoreError::Duplicate.into());
+        };
+        if !existing.is_expired(ctx.clock.now()) {
+            return Ok(existing);
+        }
+        // Past its expiry, not yet expired by the worker: expire it, then store the new one.
+        expire_one(ctx, &existing).await?;
+    }
+    Err(StoreError::Duplicate.into())
 }
 
 /// Asks to undo a succeeded request: a new pending request with the inverse actions, reading the
@@ -403,6 +446,5 @@ pub async fn revert(
         "tool": req.tool.as_str(), "risk": req.risk.as_str(), "digest": req.digest, "revert_of": orig.id.to_string(),
         "actions": crate::action::encode_actions(&req.actions), "summary": req.summary(),
     }));
-    ctx.store.insert_request(&req, ev).await?;
-    Ok(req)
+    insert_or_existing(ctx, req, ev).await
 }

@@ -267,4 +267,40 @@ both! {
         // Another user is not affected.
         w.write(&w.mgr_a, "contoso", ToolName::GrantFullAccess, "sales", "carol").await.unwrap();
     }
+
+    async fn asking_again_for_a_pending_change_returns_the_pending_request(db: Db) {
+        let w = World::new(db).await;
+        let created = |w: &World| {
+            let store = w.store.clone();
+            async move {
+                store.list_audit(0, 10_000).await.unwrap().iter().filter(|e| e.event.kind == "request.created").count()
+            }
+        };
+        let first = w.write(&w.tech_a, "contoso", ToolName::GrantSendAs, "sales", "bob").await.unwrap();
+        let before = created(&w).await;
+        // The same ask again (an agent's retry): the same request, nothing written.
+        let again = w.write(&w.tech_a, "contoso", ToolName::GrantSendAs, "sales", "bob").await.unwrap();
+        assert_eq!(again.id, first.id);
+        assert_eq!(created(&w).await, before);
+        // Eight identical asks at once: still that one request.
+        let ids: std::collections::BTreeSet<_> = futures::future::join_all((0..8).map(|_| w.write(&w.tech_a, "contoso", ToolName::GrantSendAs, "sales", "bob")))
+            .await
+            .into_iter()
+            .map(|r| r.unwrap().id)
+            .collect();
+        assert_eq!(ids.into_iter().collect::<Vec<_>>(), vec![first.id]);
+        // Another change, another requester or another company is another request.
+        assert_ne!(w.write(&w.tech_a, "contoso", ToolName::GrantSendAs, "sales", "carol").await.unwrap().id, first.id);
+        assert_ne!(w.write(&w.mgr_a, "contoso", ToolName::GrantSendAs, "sales", "bob").await.unwrap().id, first.id);
+        // Once decided, asking again is a new request.
+        ops::requests::reject(w.ctx(), &w.mgr_a, first.id, Some("not now")).await.unwrap();
+        let after_reject = w.write(&w.tech_a, "contoso", ToolName::GrantSendAs, "sales", "bob").await.unwrap();
+        assert_ne!(after_reject.id, first.id);
+        // Past its expiry (before the worker expired it): it is expired now, and a new one made.
+        w.clock.advance_secs(exogate_core::request::DEFAULT_REQUEST_TTL_SECS + 1);
+        let fresh = w.write(&w.tech_a, "contoso", ToolName::GrantSendAs, "sales", "bob").await.unwrap();
+        assert_ne!(fresh.id, after_reject.id);
+        assert_eq!(w.store.get_request(after_reject.id).await.unwrap().unwrap().state, RequestState::Expired);
+        assert_eq!(w.store.get_request(fresh.id).await.unwrap().unwrap().state, RequestState::Pending);
+    }
 }

@@ -164,10 +164,11 @@ impl ExogateMcp {
             trustee,
             automapping,
         };
+        let asked = input.id;
         match ops::requests::request_write(self.app.ctx(), &actor, input).await {
             Ok(req) => {
                 let url = self.app.url(&format!("/requests/{}", req.id));
-                Ok(Json(wire::pending(&req, url)))
+                Ok(Json(wire::pending(&req, url, req.id != asked)))
             }
             Err(e) => Err(self.fail(&actor, e, Some(company)).await),
         }
@@ -313,7 +314,8 @@ impl ExogateMcp {
     /// list_companies), `mailbox` and `trustee` (email addresses or UPNs are best). Returns
     /// {status:"pending_approval", request_id, action (the exact resolved change), current_state,
     /// risk, required_role, approve_url, expires_at, next}. Show approve_url to your user, then
-    /// poll get_approval_status; calling this again creates another request.
+    /// poll get_approval_status; asking again for the
+    /// same change returns the same pending request.
     #[tool(annotations(
         title = "Grant Full Access",
         read_only_hint = false,
@@ -343,7 +345,8 @@ impl ExogateMcp {
     /// exogate. Pass `company` (id from list_companies), `mailbox` and `trustee` (email
     /// addresses or UPNs are best). Returns {status:"pending_approval", request_id, action,
     /// current_state, risk, required_role, approve_url, expires_at, next}. Show approve_url to
-    /// your user, then poll get_approval_status; calling this again creates another request.
+    /// your user, then poll get_approval_status; asking again for the
+    /// same change returns the same pending request.
     #[tool(annotations(
         title = "Grant Send As",
         read_only_hint = false,

@@ -247,6 +247,8 @@ pub struct PendingApprovalOut {
     pub expires_at: String,
     /// SHA-256 of the canonical action.
     pub digest: String,
+    /// True when you had already asked for exactly this change: this is that pending request.
+    pub already_asked: bool,
     /// What to do next.
     pub next: String,
 }
@@ -524,10 +526,18 @@ pub fn current_state(a: &CanonicalAction) -> CurrentStateOut {
     }
 }
 
-pub fn pending(req: &ApprovalRequest, approve_url: String) -> PendingApprovalOut {
+pub fn pending(
+    req: &ApprovalRequest,
+    approve_url: String,
+    already_asked: bool,
+) -> PendingApprovalOut {
     let first = &req.actions[0];
     let state = current_state(first);
-    let mut next = format!(
+    let mut next = String::new();
+    if already_asked {
+        next.push_str("You had already asked for exactly this change: this is that pending request; no new one was made. ");
+    }
+    next += &format!(
         "Nothing has changed yet. Show the user the approve_url: a person with the `{}` role must approve this request in exogate. Then call get_approval_status with request_id `{}` until `finished` is true.",
         role_to_approve(req.risk),
         req.id
@@ -548,6 +558,7 @@ pub fn pending(req: &ApprovalRequest, approve_url: String) -> PendingApprovalOut
         approve_url,
         expires_at: req.expires_at.to_string(),
         digest: req.digest.clone(),
+        already_asked,
         next,
     }
 }

@@ -379,8 +379,9 @@ async fn create_request(
                 format!("`{}` is not a write tool", visible(&b.tool)),
             )
         })?;
+    let asked = new_request_id();
     let input = requests::WriteInput {
-        id: new_request_id(),
+        id: asked,
         company: company_id(&b.company)?,
         tool,
         mailbox: IdentityInput::parse(&b.mailbox)?,
@@ -390,7 +391,20 @@ async fn create_request(
     let r = requests::request_write(st.app.ctx(), &actor, input).await?;
     super::request_changed(&st.app, &r);
     let v = request_json(&st, &actor, &r).await?;
-    Ok((StatusCode::CREATED, Json(v)).into_response())
+    Ok((created_or_existing(asked, &r), Json(v)).into_response())
+}
+
+/// `201` for a new request; `200` when the caller already had this exact request pending and
+/// got it back instead.
+pub(crate) fn created_or_existing(
+    asked: exogate_core::model::RequestId,
+    got: &exogate_core::request::ApprovalRequest,
+) -> StatusCode {
+    if got.id == asked {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    }
 }
 
 async fn get_request(
@@ -503,10 +517,11 @@ async fn revert(
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
     let actor = auth.change(&headers)?;
-    let r = requests::revert(st.app.ctx(), &actor, request_id(&id)?, new_request_id()).await?;
+    let asked = new_request_id();
+    let r = requests::revert(st.app.ctx(), &actor, request_id(&id)?, asked).await?;
     super::request_changed(&st.app, &r);
     let v = request_json(&st, &actor, &r).await?;
-    Ok((StatusCode::CREATED, Json(v)).into_response())
+    Ok((created_or_existing(asked, &r), Json(v)).into_response())
 }
 
 async fn audit_list(

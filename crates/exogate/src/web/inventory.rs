@@ -537,8 +537,9 @@ async fn api_offboard(
     let t = headers.get("x-csrf-token").and_then(|v| v.to_str().ok());
     auth.0.check_csrf(t)?;
     let actor = auth.0.api_actor();
+    let asked = new_request_id();
     let input = OffboardInput {
-        id: new_request_id(),
+        id: asked,
         company: parse_company(&b.company)?,
         user: IdentityInput::parse(&b.user)?,
     };
@@ -551,7 +552,7 @@ async fn api_offboard(
         .await
         .map_err(CoreError::from)?;
     let v = RequestView::of(&req, c.as_ref(), &actor, st.app.clock.now());
-    Ok((StatusCode::CREATED, Json(v)).into_response())
+    Ok((super::api::created_or_existing(asked, &req), Json(v)).into_response())
 }
 
 pub fn api_routes() -> Router<WebState> {

@@ -165,6 +165,27 @@ async fn grant_send_as_waits_for_a_manager_then_reports_the_verified_result() {
     let location = page.headers()["location"].to_str().unwrap().to_owned();
     assert!(location.contains("/login"), "{location}");
     assert!(r["next"].as_str().unwrap().contains("get_approval_status"));
+    assert_eq!(r["already_asked"], false);
+    // The agent retries: the same pending request comes back, marked, and no second one.
+    let again = ok(&call(
+        &c,
+        "grant_send_as",
+        json!({"company": "contoso", "mailbox": "support", "trustee": "carol"}),
+    )
+    .await);
+    assert_eq!(again["request_id"], json!(id));
+    assert_eq!(again["already_asked"], true);
+    assert!(again["next"].as_str().unwrap().contains("already asked"));
+    let pending = t
+        .app
+        .store
+        .list_requests(&exogate_core::request::RequestFilter {
+            states: Some(vec![exogate_core::request::RequestState::Pending]),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(pending.len(), 1, "{pending:?}");
     assert!(
         t.apply_log().await.is_empty(),
         "nothing runs before approval"

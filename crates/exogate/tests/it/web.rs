@@ -659,6 +659,15 @@ async fn hostile_display_names_render_as_inert_visible_text() {
         .await;
     assert_eq!(s, StatusCode::CREATED, "{req}");
     assert_eq!(req["actions"][0]["trustee"]["display_name"], HOSTILE);
+    // Asking again for the same change answers the pending request: 200, same id.
+    let (s, again) = tech
+        .api_post(
+            "/api/v1/requests",
+            json!({"company": "contoso", "tool": "grant_send_as", "mailbox": "sales", "trustee": "mallory"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{again}");
+    assert_eq!(again["id"], req["id"]);
     let manager = w.login("manager").await;
     let (_, page) = manager.get("/approvals").await;
     inert(&page);
