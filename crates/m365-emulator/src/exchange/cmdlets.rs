@@ -1,6 +1,11 @@
 //! The delegation cmdlets of reference §6 as pure functions over a [`Directory`]: reads produce a
 //! page of rows from a cursor (so paging never copies a result set), writes mutate the directory
 //! and report the applied changes for the apply log.
+//!
+//! Reads: Get-Mailbox, Get-MailboxPermission, Get-RecipientPermission, Get-Recipient,
+//! Get-DistributionGroupMember (a mail-enabled group's direct members, as Get-Recipient rows)
+//! and Get-OrganizationConfig. Writes: Set-Mailbox, Add-/Remove-MailboxPermission and
+//! Add-/Remove-RecipientPermission.
 
 use serde_json::{Map, Value, json};
 use time::OffsetDateTime;
@@ -56,6 +61,7 @@ pub enum Cmdlet {
     AddRecipientPermission,
     RemoveRecipientPermission,
     GetRecipient,
+    GetDistributionGroupMember,
     GetOrganizationConfig,
 }
 
@@ -70,6 +76,7 @@ impl Cmdlet {
         Cmdlet::AddRecipientPermission,
         Cmdlet::RemoveRecipientPermission,
         Cmdlet::GetRecipient,
+        Cmdlet::GetDistributionGroupMember,
         Cmdlet::GetOrganizationConfig,
     ];
 
@@ -84,6 +91,7 @@ impl Cmdlet {
             Cmdlet::AddRecipientPermission => "Add-RecipientPermission",
             Cmdlet::RemoveRecipientPermission => "Remove-RecipientPermission",
             Cmdlet::GetRecipient => "Get-Recipient",
+            Cmdlet::GetDistributionGroupMember => "Get-DistributionGroupMember",
             Cmdlet::GetOrganizationConfig => "Get-OrganizationConfig",
         }
     }
@@ -127,6 +135,14 @@ impl Cmdlet {
                         "RecipientTypeDetails",
                         PType::EnumArray("RecipientTypeDetails", RTD),
                     ),
+                    p("ReadFromDomainController", PType::Switch),
+                ];
+                L
+            }
+            Cmdlet::GetDistributionGroupMember => {
+                const L: &[PSpec] = &[
+                    p("Identity", S),
+                    p("ResultSize", PType::ResultSize),
                     p("ReadFromDomainController", PType::Switch),
                 ];
                 L
@@ -485,6 +501,15 @@ where
     page
 }
 
+/// `Identity` of a read that cannot run without it (over REST: 400 "Invalid Operation").
+fn required_identity(params: &Params) -> Result<&str, CmdletError> {
+    params.str("Identity").ok_or_else(|| {
+        CmdletError::invalid_operation(
+            "Cannot process command because of one or more missing mandatory parameters: Identity.",
+        )
+    })
+}
+
 fn rtd_filter(params: &Params) -> Option<&[String]> {
     params.strs("RecipientTypeDetails")
 }
@@ -548,12 +573,33 @@ pub fn read(
                 build,
             ))
         }
+        Cmdlet::GetDistributionGroupMember => {
+            let identity = required_identity(params)?;
+            // Only mail-enabled groups are distribution groups; anything else is not found.
+            let group = resolve_identity(dir, identity, |o| {
+                o.kind == super::directory::Kind::MailEnabledSecurityGroup
+            })?;
+            let g = dir
+                .get(group)
+                .ok_or_else(|| CmdletError::not_found(identity))?;
+            let members = &g.members;
+            let items = (start.row as usize..members.len())
+                .filter(|i| dir.get(members[*i]).is_some())
+                .map(|i| (group, i as u32))
+                .peekable();
+            Ok(paginate(
+                items,
+                start,
+                params.result_size(),
+                page_size,
+                |_, i| match dir.get(members[i as usize]) {
+                    Some(m) => recipient_common(dir, m),
+                    None => Row::new(),
+                },
+            ))
+        }
         Cmdlet::GetMailboxPermission => {
-            let Some(identity) = params.str("Identity") else {
-                return Err(CmdletError::invalid_operation(
-                    "Cannot process command because of one or more missing mandatory parameters: Identity.",
-                ));
-            };
+            let identity = required_identity(params)?;
             let id = resolve_identity(dir, identity, |o| o.kind.is_mailbox())?;
             let user = match params.str("User") {
                 Some(u) => Some(resolve_principal(dir, u, true)?),

@@ -2,16 +2,21 @@
 //!
 //! | route | what |
 //! |---|---|
-//! | `POST /exchange/{tenant}/objects` | create a user, mailbox or group ([`NewObject`] JSON) |
+//! | `POST /exchange/{tenant}/objects` | create a user, mailbox or group ([`NewObject`] JSON; a group's `members` must exist) |
 //! | `DELETE /exchange/{tenant}/objects/{identity}` | delete a principal (its ACL rows become orphans) |
 //! | `POST /exchange/{tenant}/grants` | grant a right directly ([`Grant`] JSON; no apply-log entry) |
 //! | `PUT /exchange/{tenant}/directory` | replace the directory: a [`DirectorySeed`], or `{"generate":{"mailboxes":N,"seed":S}}` |
 //! | `GET /exchange/{tenant}/objects/{identity}` | ground truth of one object: ids and every ACL row, automapping included |
 //! | `GET /exchange/{tenant}/permissions` | the tenant's whole ground-truth permission set |
+//! | `GET /exchange/{tenant}/groups` | every live group with its direct members: `{"groups":[{"name","object_id","mail_enabled","members":[{"name","object_id","kind"}]}]}` |
+//! | `POST /exchange/{tenant}/groups/{group}/members` | `{"member":"<identity>"}`: add a direct member (201; 404 unknown group or member; 409 already a member) |
+//! | `DELETE /exchange/{tenant}/groups/{group}/members/{member}` | remove a direct member (204; 404 not a member) |
 //! | `GET/PUT /knobs` | global knobs (PUT merges the given fields) |
 //! | `GET/PUT/DELETE /knobs/{tenant}` | per-tenant knobs (PUT merges over the tenant's current knobs) |
 //! | `GET/DELETE /counters` | request counters; DELETE resets them |
 //! | `GET /apply-log?tenant=&since=` | applied changes; `since` is a seq (exclusive) or an RFC 3339 time |
+//!
+//! Membership changes are directory set-up, not Exchange writes: they never enter the apply log.
 
 // Handlers bail out with a ready HTTP response; it is built once per failed request.
 #![allow(clippy::result_large_err)]
@@ -41,6 +46,15 @@ pub fn routes() -> Router<Arc<Shared>> {
         .route("/exchange/{tenant}/grants", post(grant))
         .route("/exchange/{tenant}/directory", put(replace_directory))
         .route("/exchange/{tenant}/permissions", get(permissions))
+        .route("/exchange/{tenant}/groups", get(groups))
+        .route(
+            "/exchange/{tenant}/groups/{group}/members",
+            post(add_member),
+        )
+        .route(
+            "/exchange/{tenant}/groups/{group}/members/{member}",
+            axum::routing::delete(remove_member),
+        )
         .route("/knobs", get(knobs_get).put(knobs_put))
         .route(
             "/knobs/{tenant}",
@@ -121,7 +135,22 @@ fn object_json(dir: &Directory, id: ObjId) -> Value {
             "primary_smtp": d.primary_smtp.as_deref(),
             "external_directory_object_id": d.external_directory_object_id,
         })).collect::<Vec<_>>(),
+        "members": members_json(dir, id),
     })
+}
+
+/// A group's live direct members: `[{"name","object_id","kind"}]`.
+fn members_json(dir: &Directory, group: ObjId) -> Vec<Value> {
+    dir.members(group)
+        .filter_map(|m| dir.get(m))
+        .map(|m| {
+            json!({
+                "name": &*m.name,
+                "object_id": m.external_directory_object_id,
+                "kind": m.kind,
+            })
+        })
+        .collect()
 }
 
 async fn create_object(
@@ -139,9 +168,30 @@ async fn create_object(
     };
     ensure_directory(t, &shared);
     let domain = t.initial_domain().to_owned();
+    // Members must exist already; check them before creating anything.
+    let mut members = Vec::with_capacity(new.members.len());
+    for m in &new.members {
+        match find(&t.directory, m) {
+            Ok(id) => members.push(id),
+            Err(r) => return r,
+        }
+    }
+    if !members.is_empty() && !new.kind.is_some_and(|k| k.is_group()) {
+        return err(
+            StatusCode::BAD_REQUEST,
+            format!("'{}' is not a group, so it has no members", new.name),
+        );
+    }
     let mut rng = shared.rng.lock();
     match t.directory.create(&new, &domain, &mut *rng) {
-        Ok(oid) => (StatusCode::CREATED, Json(object_json(&t.directory, oid))).into_response(),
+        Ok(oid) => {
+            for m in members {
+                if let Err(e) = t.directory.add_member(oid, m) {
+                    return err(StatusCode::BAD_REQUEST, e);
+                }
+            }
+            (StatusCode::CREATED, Json(object_json(&t.directory, oid))).into_response()
+        }
         Err(e) => err(StatusCode::CONFLICT, e),
     }
 }
@@ -326,6 +376,122 @@ async fn permissions(State(shared): State<Arc<Shared>>, Path(tenant): Path<Strin
         }
     }
     Json(json!({ "permissions": out })).into_response()
+}
+
+/// Every live group with its live direct members.
+async fn groups(State(shared): State<Arc<Shared>>, Path(tenant): Path<String>) -> Response {
+    let world = shared.world.read();
+    let id = match tenant_id(&world, &tenant) {
+        Ok(id) => id,
+        Err(r) => return r,
+    };
+    let Some(t) = world.tenants.get(&id) else {
+        return err(StatusCode::NOT_FOUND, "tenant vanished");
+    };
+    let dir = &t.directory;
+    let groups: Vec<Value> = dir
+        .live()
+        .filter(|(_, o)| o.kind.is_group())
+        .map(|(gid, g)| {
+            json!({
+                "name": &*g.name,
+                "object_id": g.external_directory_object_id,
+                "mail_enabled": g.kind.is_recipient(),
+                "members": members_json(dir, gid),
+            })
+        })
+        .collect();
+    Json(json!({ "groups": groups })).into_response()
+}
+
+/// Resolves a group (any identity, groups only): 404 when no group has it.
+fn find_group(dir: &Directory, identity: &str) -> Result<ObjId, Response> {
+    match dir.resolve(identity, |o| o.kind.is_group()) {
+        Resolved::Found(id) => Ok(id),
+        Resolved::NotFound => Err(err(StatusCode::NOT_FOUND, format!("no group '{identity}'"))),
+        Resolved::Ambiguous(_) => Err(err(
+            StatusCode::CONFLICT,
+            format!("'{identity}' matches several groups"),
+        )),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MemberBody {
+    member: String,
+}
+
+async fn add_member(
+    State(shared): State<Arc<Shared>>,
+    Path((tenant, group)): Path<(String, String)>,
+    Json(body): Json<MemberBody>,
+) -> Response {
+    let mut world = shared.world.write();
+    let id = match tenant_id(&world, &tenant) {
+        Ok(id) => id,
+        Err(r) => return r,
+    };
+    let Some(t) = world.tenants.get_mut(&id) else {
+        return err(StatusCode::NOT_FOUND, "tenant vanished");
+    };
+    let dir = &mut t.directory;
+    let gid = match find_group(dir, &group) {
+        Ok(g) => g,
+        Err(r) => return r,
+    };
+    let mid = match find(dir, &body.member) {
+        Ok(m) => m,
+        Err(r) => return r,
+    };
+    match dir.add_member(gid, mid) {
+        Ok(true) => (
+            StatusCode::CREATED,
+            Json(json!({
+                "name": dir.get(gid).map(|g| &*g.name),
+                "members": members_json(dir, gid),
+            })),
+        )
+            .into_response(),
+        Ok(false) => err(
+            StatusCode::CONFLICT,
+            format!("'{}' is already a member of '{group}'", body.member),
+        ),
+        Err(e) => err(StatusCode::BAD_REQUEST, e),
+    }
+}
+
+async fn remove_member(
+    State(shared): State<Arc<Shared>>,
+    Path((tenant, group, member)): Path<(String, String, String)>,
+) -> Response {
+    let mut world = shared.world.write();
+    let id = match tenant_id(&world, &tenant) {
+        Ok(id) => id,
+        Err(r) => return r,
+    };
+    let Some(t) = world.tenants.get_mut(&id) else {
+        return err(StatusCode::NOT_FOUND, "tenant vanished");
+    };
+    let dir = &mut t.directory;
+    let gid = match find_group(dir, &group) {
+        Ok(g) => g,
+        Err(r) => return r,
+    };
+    // The member is looked for among the group's members, so an ambiguous identity that names
+    // one member only still works.
+    let mid = match dir.resolve(&member, |_| true) {
+        Resolved::Found(m) => Some(m),
+        Resolved::Ambiguous(v) => v.into_iter().find(|m| dir.members(gid).any(|x| x == *m)),
+        Resolved::NotFound => None,
+    };
+    match mid {
+        Some(m) if dir.remove_member(gid, m) => StatusCode::NO_CONTENT.into_response(),
+        _ => err(
+            StatusCode::NOT_FOUND,
+            format!("'{member}' is not a member of '{group}'"),
+        ),
+    }
 }
 
 fn merge(base: &Knobs, patch: Value) -> Result<Knobs, Response> {

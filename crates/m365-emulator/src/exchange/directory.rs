@@ -1,6 +1,6 @@
 //! The per-tenant Exchange directory (reference §8 "State per tenant"): recipients and security
-//! principals, their identifiers, Full Access ACL rows, Send As rows and Send on Behalf delegates,
-//! with case-insensitive identity resolution and a short history of permission changes so reads
+//! principals, their identifiers, Full Access ACL rows, Send As rows, Send on Behalf delegates
+//! and group membership (each group's direct members), with case-insensitive identity resolution and a short history of permission changes so reads
 //! can lag writes (replication lag).
 //!
 //! Kept compact on purpose: a 100,000-mailbox tenant must fit well under 1 GB.
@@ -189,6 +189,9 @@ pub struct Object {
     pub external_directory_object_id: Uuid,
     pub exchange_guid: Uuid,
     pub perms: Option<Box<Perms>>,
+    /// Direct members of a group (users, mailboxes, other groups), in the order they were
+    /// added; empty for every other kind. Deleted objects leave every list (as in Entra).
+    pub members: Vec<ObjId>,
 }
 
 impl Object {
@@ -288,6 +291,22 @@ pub struct NewObject {
     /// Add inherited admin rows (Deny FullAccess for Domain/Enterprise Admins, allow for
     /// Organization Management).
     pub inherited_admin_rows: bool,
+    /// Groups only: identities of the direct members (any identity of existing objects).
+    /// [`Directory::create`] ignores it; [`Directory::from_seed`] resolves it once every object
+    /// of the seed exists, and the control API once the new object exists.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub members: Vec<String>,
+}
+
+/// Why a membership change was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MembershipError {
+    #[error("'{0}' is not a group, so it has no members")]
+    NotAGroup(String),
+    #[error("the group '{0}' cannot be a member of itself")]
+    SelfMember(String),
+    #[error("no live object {0}")]
+    Gone(ObjId),
 }
 
 /// Random bits for ids, from a seeded generator.
@@ -779,6 +798,7 @@ impl Directory {
                 Uuid::nil()
             },
             perms,
+            members: Vec::new(),
         };
         let id = self.objects.len() as ObjId;
         self.objects.push(object);
@@ -787,8 +807,8 @@ impl Directory {
     }
 
     /// Deletes a principal: it disappears from every lookup, its ACL rows elsewhere stay as
-    /// orphans (shown as the raw SID), and it leaves every Send on Behalf list (a linked
-    /// attribute in AD).
+    /// orphans (shown as the raw SID), and it leaves every Send on Behalf list and every group's
+    /// members (linked attributes in AD and Entra).
     pub fn delete(&mut self, id: ObjId) -> bool {
         if self.get(id).is_none() {
             return false;
@@ -799,8 +819,52 @@ impl Directory {
             if let Some(p) = o.perms.as_deref_mut() {
                 p.send_on_behalf.retain(|d| *d != id);
             }
+            if !o.members.is_empty() {
+                o.members.retain(|m| *m != id);
+            }
         }
         true
+    }
+
+    /// Makes `member` a direct member of `group`. `Ok(false)`: it already was one.
+    pub fn add_member(&mut self, group: ObjId, member: ObjId) -> Result<bool, MembershipError> {
+        let g = self.get(group).ok_or(MembershipError::Gone(group))?;
+        if !g.kind.is_group() {
+            return Err(MembershipError::NotAGroup(g.name.to_string()));
+        }
+        if group == member {
+            return Err(MembershipError::SelfMember(g.name.to_string()));
+        }
+        if self.get(member).is_none() {
+            return Err(MembershipError::Gone(member));
+        }
+        let members = &mut self.objects[group as usize].members;
+        if members.contains(&member) {
+            return Ok(false);
+        }
+        members.push(member);
+        Ok(true)
+    }
+
+    /// Removes `member` from `group`'s direct members; false if it was not one.
+    pub fn remove_member(&mut self, group: ObjId, member: ObjId) -> bool {
+        let Some(g) = self.get_mut(group) else {
+            return false;
+        };
+        let before = g.members.len();
+        g.members.retain(|m| *m != member);
+        g.members.len() != before
+    }
+
+    /// The live direct members of `group`, in the order they were added (empty for a
+    /// non-group or a deleted object).
+    pub fn members(&self, group: ObjId) -> impl Iterator<Item = ObjId> + '_ {
+        self.get(group)
+            .map(|g| g.members.as_slice())
+            .unwrap_or(&[])
+            .iter()
+            .copied()
+            .filter(|m| self.get(*m).is_some())
     }
 
     /// Permissions on `id`, as seen by a read at `as_of` (None: current).

@@ -1,7 +1,9 @@
 //! The Exchange admin API: `POST /adminapi/beta/{tenant}/InvokeCommand` and `$batch`, with the
-//! delegation cmdlets of reference §6, faults and knobs.
+//! delegation cmdlets of reference §6 (plus Get-Recipient, Get-DistributionGroupMember and
+//! Get-OrganizationConfig; [`cmdlets::Cmdlet::ALL`] lists them), faults and knobs.
 //!
-//! * [`directory`]: the per-tenant directory model (recipients, principals, ACLs).
+//! * [`directory`]: the per-tenant directory model (recipients, principals, ACLs, group
+//!   membership).
 //! * [`seed`]: [`DirectorySeed`] (scenario JSON), the demo directory and a generator.
 //! * [`params`], [`cmdlets`]: parameter binding and the cmdlets as pure functions.
 //! * [`errors`]: error families A, B and C.

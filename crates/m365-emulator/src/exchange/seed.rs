@@ -8,8 +8,8 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::directory::{
-    AclRow, CreateError, Directory, INHERIT_ALL, IdSource, Kind, NewObject, ObjId, Resolved,
-    SendAsRow, Sid, parse_right,
+    AclRow, CreateError, Directory, INHERIT_ALL, IdSource, Kind, MembershipError, NewObject, ObjId,
+    Resolved, SendAsRow, Sid, parse_right,
 };
 
 /// A tenant's Exchange directory as scenario JSON describes it.
@@ -20,7 +20,8 @@ use super::directory::{
 ///   "objects": [
 ///     {"type": "user_mailbox", "name": "alice", "display_name": "Alice Anders"},
 ///     {"type": "shared_mailbox", "name": "sales"},
-///     {"type": "mail_enabled_security_group", "name": "Sales Team", "alias": "salesteam"},
+///     {"type": "mail_enabled_security_group", "name": "Sales Team", "alias": "salesteam",
+///      "members": ["alice", "carol@contoso.onmicrosoft.com"]},
 ///     {"type": "user", "name": "dave"}
 ///   ],
 ///   "grants": [
@@ -31,6 +32,10 @@ use super::directory::{
 ///   "deleted": ["dave"]
 /// }
 /// ```
+///
+/// A group's `members` (its direct members: users, mailboxes, other groups) name any identity
+/// of objects of the same seed; they are resolved once every object exists, before the grants.
+/// `deleted` objects leave every group they were in.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct DirectorySeed {
@@ -76,6 +81,12 @@ pub enum SeedError {
     WrongKind(String),
     #[error("invalid directory seed: {0}")]
     Invalid(String),
+    #[error("member '{member}' of '{group}': no object matches it")]
+    UnknownMember { group: String, member: String },
+    #[error("member '{member}' of '{group}' matches several objects")]
+    AmbiguousMember { group: String, member: String },
+    #[error(transparent)]
+    Membership(#[from] MembershipError),
 }
 
 fn find(
@@ -102,8 +113,12 @@ impl Directory {
         let mut dir = Directory::new(initial_domain, &mut rng);
         dir.reserve_object_ids(seed.objects.iter().filter_map(|o| o.object_id));
         let domain = seed.domain.as_deref().unwrap_or(initial_domain).to_owned();
+        let mut created = Vec::with_capacity(seed.objects.len());
         for o in &seed.objects {
-            dir.create(o, &domain, &mut rng)?;
+            created.push(dir.create(o, &domain, &mut rng)?);
+        }
+        for (o, &group) in seed.objects.iter().zip(&created) {
+            dir.add_members(group, &o.members)?;
         }
         for g in &seed.grants {
             dir.grant(g)?;
@@ -113,6 +128,37 @@ impl Directory {
             dir.delete(id);
         }
         Ok(dir)
+    }
+
+    /// Adds the objects `members` name (any identity) to `group`'s direct members; members it
+    /// already has are kept once.
+    pub fn add_members(&mut self, group: ObjId, members: &[String]) -> Result<(), SeedError> {
+        if members.is_empty() {
+            return Ok(());
+        }
+        let group_name = self
+            .get(group)
+            .map(|g| g.name.to_string())
+            .unwrap_or_default();
+        for m in members {
+            let member = match self.resolve(m, |_| true) {
+                Resolved::Found(id) => id,
+                Resolved::NotFound => {
+                    return Err(SeedError::UnknownMember {
+                        group: group_name,
+                        member: m.clone(),
+                    });
+                }
+                Resolved::Ambiguous(_) => {
+                    return Err(SeedError::AmbiguousMember {
+                        group: group_name,
+                        member: m.clone(),
+                    });
+                }
+            };
+            self.add_member(group, member)?;
+        }
+        Ok(())
     }
 
     /// Applies a grant directly (set-up: no apply-log entry, no lag). Idempotent.
@@ -205,7 +251,9 @@ fn grant(mailbox: &str, trustee: &str, right: &str, automapping: Option<bool>) -
 /// The demo directory of DESIGN.md §5 for a live tenant whose domain is `domain`:
 /// user mailboxes alice, bob, carol (carol's Exchange `Name` is her object id, so Exchange
 /// reports her as a Send on Behalf delegate by GUID), shared mailboxes sales and support, a
-/// mail-enabled security group "Sales Team", a non-mail-enabled group "All Staff", and:
+/// mail-enabled security group "Sales Team" whose only member is carol, a non-mail-enabled
+/// group "All Staff" whose members are alice, bob and carol (bob is in no mail-enabled group),
+/// and:
 ///
 /// * alice: Full Access on sales (automapping on); Sales Team: Full Access on support;
 /// * bob: Send As on support; alice: Send As on sales;
@@ -220,8 +268,10 @@ pub fn demo_directory_seed(domain: &str) -> DirectorySeed {
     sales.message_copy_for_sent_as = true;
     let mut team = obj(Kind::MailEnabledSecurityGroup, "Sales Team", "Sales Team");
     team.alias = Some("salesteam".into());
+    team.members = vec!["carol".into()];
     let mut staff = obj(Kind::SecurityGroup, "All Staff", "All Staff");
     staff.alias = Some("allstaff".into());
+    staff.members = vec!["alice".into(), "bob".into(), "carol".into()];
     DirectorySeed {
         domain: Some(domain.to_owned()),
         objects: vec![
@@ -248,11 +298,18 @@ pub fn demo_directory_seed(domain: &str) -> DirectorySeed {
 
 /// The ChaCha stream [`generated_directory_seed`] draws object ids from ("objid").
 const OBJECT_ID_STREAM: u64 = 0x006f_626a_6964;
+/// The ChaCha stream [`generated_directory_seed`] draws group members from ("member"), so adding
+/// members left every object, name, kind, grant and deletion of a seed as it was.
+const MEMBER_STREAM: u64 = 0x6d65_6d62_6572;
 
 /// A random directory with `mailboxes` mailboxes (about 80% user, 18% shared, 2% room; a third
 /// named by object id), `mailboxes / 50 + 2` mail-enabled groups and a few plain security groups,
-/// random Full Access / Send As / Send on Behalf grants (shared mailboxes get most), and about 1%
-/// of users deleted so their grants are orphans. Deterministic for a given `seed`.
+/// random Full Access / Send As / Send on Behalf grants (shared mailboxes get most), about 1%
+/// of users deleted so their grants are orphans (and their memberships gone), and group
+/// members: each mail-enabled group holds 0–8 user mailboxes and, about one group in ten, one
+/// lower-numbered mail-enabled group (nesting never makes a cycle). Deterministic for a given
+/// `seed`; members come from a stream of their own, so everything else is what the generator
+/// made before groups had members.
 pub fn generated_directory_seed(domain: &str, mailboxes: usize, seed: u64) -> DirectorySeed {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     // Object ids come from a stream of their own. [`Directory::from_seed`] draws the other ids
@@ -359,6 +416,24 @@ pub fn generated_directory_seed(domain: &str, mailboxes: usize, seed: u64) -> Di
             deleted.push(u.clone());
         }
     }
+    let mut member_rng = ChaCha8Rng::seed_from_u64(seed);
+    member_rng.set_stream(MEMBER_STREAM);
+    let first_group = mailboxes;
+    for (i, g) in groups.iter().enumerate() {
+        let mut members: Vec<String> = Vec::new();
+        let n = member_rng.random_range(0..=8usize).min(users.len());
+        while members.len() < n {
+            let u = &users[member_rng.random_range(0..users.len())];
+            if !members.contains(u) {
+                members.push(u.clone());
+            }
+        }
+        if i > 0 && member_rng.random_bool(0.1) {
+            members.push(groups[member_rng.random_range(0..i)].clone());
+        }
+        debug_assert_eq!(&objects[first_group + i].name, g);
+        objects[first_group + i].members = members;
+    }
     DirectorySeed {
         domain: Some(domain.to_owned()),
         objects,
@@ -412,6 +487,134 @@ mod tests {
         );
         let d = Directory::from_seed(&a, "x.onmicrosoft.com", 5).unwrap();
         assert_eq!(d.mailbox_count(), 300 - a.deleted.len());
+    }
+
+    /// A digest of a generated seed (JSON, group members left out) and of the directory built
+    /// from it: every live object's ids, RID, address and permission rows.
+    fn generated_fingerprint(mailboxes: usize, seed: u64) -> String {
+        use sha2::{Digest, Sha256};
+        let domain = "fp.onmicrosoft.com";
+        let mut s = generated_directory_seed(domain, mailboxes, seed);
+        for o in &mut s.objects {
+            o.members.clear();
+        }
+        let mut h = Sha256::new();
+        h.update(serde_json::to_vec(&s).unwrap());
+        let d = Directory::from_seed(&s, domain, seed).unwrap();
+        h.update(d.domain_sid.as_bytes());
+        for (_, o) in d.live() {
+            h.update(
+                format!(
+                    "{}|{}|{}|{}|{}|{}|{}|{:?}|{:?}|{:?}\n",
+                    o.name,
+                    o.rid,
+                    o.guid,
+                    o.exchange_object_id,
+                    o.external_directory_object_id,
+                    o.exchange_guid,
+                    o.primary_smtp.as_deref().unwrap_or(""),
+                    o.perms().full_access,
+                    o.perms().send_as,
+                    o.perms().send_on_behalf,
+                )
+                .as_bytes(),
+            );
+        }
+        hex::encode(h.finalize())
+    }
+
+    /// Group members come from a ChaCha stream of their own: for a given seed the objects,
+    /// names, kinds, ids, grants and deletions are exactly what the generator made before
+    /// groups had members. The digests were taken from that earlier generator (commit c63b38f).
+    #[test]
+    fn generated_worlds_are_unchanged_by_members() {
+        for (n, s, want) in [
+            (
+                300usize,
+                0u64,
+                "c953cac46ea94e0eb5ec86fa85ea5ac249e7545d8a8a5861c2311f59b807ba82",
+            ),
+            (
+                1000,
+                5,
+                "6d9aadfa21c94736f9897d69b950d81d1340a232bc3ec524a4d2b4940510c050",
+            ),
+            (
+                3000,
+                11,
+                "7dcda43f98398787993cc51a78873621aa591643521f97b79ec01b5a3ce1f6c7",
+            ),
+        ] {
+            assert_eq!(generated_fingerprint(n, s), want, "generate {n}/{s}");
+        }
+    }
+
+    #[test]
+    fn generated_groups_have_members_nested_lower_into_higher() {
+        let domain = "gen.onmicrosoft.com";
+        let (mut with_members, mut nested) = (0, 0);
+        for seed in 0..4u64 {
+            let s = generated_directory_seed(domain, 1000, seed);
+            for o in &s.objects {
+                if o.kind != Some(Kind::MailEnabledSecurityGroup) {
+                    assert!(o.members.is_empty(), "{} has members", o.name);
+                    continue;
+                }
+                let users = o.members.iter().filter(|m| m.starts_with("user")).count();
+                assert!(users <= 8, "{}: {users} users", o.name);
+                with_members += usize::from(users > 0);
+                for m in o.members.iter().filter(|m| m.starts_with("group")) {
+                    assert!(m < &o.name, "{m} nested into {}", o.name);
+                    nested += 1;
+                }
+                assert_eq!(
+                    o.members.len(),
+                    users + o.members.iter().filter(|m| m.starts_with("group")).count()
+                );
+            }
+            let d = Directory::from_seed(&s, domain, seed).unwrap();
+            for name in &s.deleted {
+                assert_eq!(d.resolve(name, |_| true), Resolved::NotFound);
+            }
+            for (id, _) in d.live() {
+                assert!(d.members(id).all(|m| d.get(m).is_some()));
+            }
+        }
+        assert!(with_members > 50, "{with_members} groups with members");
+        assert!(nested > 0, "no nested group");
+    }
+
+    #[test]
+    fn seed_members_resolve_after_every_object_and_unknown_ones_fail() {
+        let domain = "m.onmicrosoft.com";
+        let mut seed = demo_directory_seed(domain);
+        let d = Directory::from_seed(&seed, domain, 2).unwrap();
+        let Resolved::Found(team) = d.resolve("Sales Team", |_| true) else {
+            panic!()
+        };
+        let names: Vec<&str> = d.members(team).map(|m| &*d.get(m).unwrap().alias).collect();
+        assert_eq!(names, ["carol"]);
+        let Resolved::Found(staff) = d.resolve("allstaff", |_| true) else {
+            panic!()
+        };
+        assert_eq!(d.members(staff).count(), 3);
+        // A member created after its group, and an unknown one.
+        seed.objects[5].members.push("All Staff".into());
+        assert!(Directory::from_seed(&seed, domain, 2).is_ok());
+        seed.objects[5].members.push("nobody".into());
+        assert_eq!(
+            Directory::from_seed(&seed, domain, 2).unwrap_err(),
+            SeedError::UnknownMember {
+                group: "Sales Team".into(),
+                member: "nobody".into()
+            }
+        );
+        seed.objects[5].members.pop();
+        seed.objects[0].members.push("bob".into());
+        assert!(matches!(
+            Directory::from_seed(&seed, domain, 2),
+            Err(SeedError::Membership(MembershipError::NotAGroup(_)))
+        ));
     }
 
     /// Every identifier of every generated object resolves to that object alone, and no GUID

@@ -8,6 +8,7 @@ mod entra;
 mod exchange;
 mod exchange_model;
 mod graph;
+mod groups;
 mod robustness;
 mod support;
 mod tokens;
