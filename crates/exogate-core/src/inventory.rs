@@ -112,6 +112,15 @@ impl InventoryRow {
     }
 }
 
+/// A member of a group that holds rights, as the sweep found it: direct, or through nested
+/// groups (membership is stored flattened, so one lookup answers "which groups is X in").
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct GroupMember {
+    /// The group's trustee key (its lowercase object id), as on the group's rows.
+    pub group: String,
+    pub member: ResolvedIdentity,
+}
+
 /// State of a company's latest sweep.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum SweepState {

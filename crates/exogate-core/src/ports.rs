@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use crate::action::{CanonicalAction, Presence};
 use crate::audit::{AuditEvent, NewAuditEvent};
 use crate::error::Entity;
-use crate::inventory::{InventoryRow, InventoryStatus, SweepBegin, SweepLease};
+use crate::inventory::{GroupMember, InventoryRow, InventoryStatus, SweepBegin, SweepLease};
 use crate::model::{
     ApiToken, ApiTokenId, Company, CompanyId, Connection, ConsentState, ExchangeAdminState,
     IdentityInput, ResolvedIdentity, SessionRecord, StatusRecord, TenantId, Timestamp, User,
@@ -223,6 +223,23 @@ pub trait Store: Send + Sync {
         rows: &[InventoryRow],
         done: &[String],
     ) -> StoreResult<bool>;
+    /// The groups among the trustees of a sweep's generation (running or not): their trustee
+    /// key and address, once each.
+    async fn inventory_group_trustees(
+        &self,
+        company: &CompanyId,
+        generation: i64,
+    ) -> StoreResult<Vec<(String, String)>>;
+    /// Records members of groups that hold rights, for `owner`'s running sweep (a member
+    /// already recorded is kept). `Ok(false)` if `owner` no longer runs that sweep.
+    async fn inventory_write_members(
+        &self,
+        company: &CompanyId,
+        generation: i64,
+        owner: &str,
+        members: &[GroupMember],
+        done: &[String],
+    ) -> StoreResult<bool>;
     /// Finishes `owner`'s running sweep: in one transaction makes `generation` the current one
     /// (as of `now`, with `mailboxes` counted), deletes every other generation's rows and the
     /// chunk markers, and appends `audit`. `Ok(false)` if `owner` no longer runs that sweep.
@@ -259,7 +276,9 @@ pub trait Store: Send + Sync {
         mailbox: &str,
     ) -> StoreResult<Vec<InventoryRow>>;
     /// Current rows whose trustee matches `needle` case-insensitively: trustee key (object id
-    /// or SID), address, raw value, or the address's local part.
+    /// or SID), address, raw value, or the address's local part; and the rows of every group
+    /// `needle` is a member of (directly or through nested groups), matched the same way on the
+    /// member's object id or address. Those rows name the group as their trustee.
     async fn inventory_by_trustee(
         &self,
         company: &CompanyId,

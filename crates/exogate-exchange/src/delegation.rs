@@ -975,6 +975,30 @@ impl M365Client {
         }))
     }
 
+    /// The direct members of many mail-enabled groups (Get-DistributionGroupMember,
+    /// `ResultSize: Unlimited`) through `$batch`; one result per group, in order. A group
+    /// Exchange does not know as a mail-enabled group answers [`ExchangeError::NotFound`].
+    pub async fn group_members_many(
+        &self,
+        tenant: Uuid,
+        groups: &[String],
+    ) -> Vec<Result<Vec<Recipient>, ExchangeError>> {
+        let reqs = groups
+            .iter()
+            .map(|g| {
+                CmdletRequest::new("Get-DistributionGroupMember")
+                    .param("Identity", g.as_str())
+                    .unlimited()
+                    .select(RECIPIENT_SELECT)
+            })
+            .collect();
+        self.batch_read(tenant, reqs)
+            .await
+            .into_iter()
+            .map(|r| r.map(|o| o.value.iter().map(Recipient::from_value).collect()))
+            .collect()
+    }
+
     /// Get-MailboxPermission for many mailboxes through `$batch`; one result per mailbox, in order.
     pub async fn mailbox_permissions_many(
         &self,

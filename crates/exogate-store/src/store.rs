@@ -4,7 +4,9 @@
 use async_trait::async_trait;
 use exogate_core::Entity;
 use exogate_core::audit::{AuditEvent, NewAuditEvent, next_event};
-use exogate_core::inventory::{InventoryRow, InventoryStatus, SweepBegin, SweepLease, SweepStart};
+use exogate_core::inventory::{
+    GroupMember, InventoryRow, InventoryStatus, SweepBegin, SweepLease, SweepStart,
+};
 use exogate_core::model::*;
 use exogate_core::ports::{Store, StoreError, StoreResult};
 use exogate_core::request::{ApprovalRequest, Claim, RequestFilter, Transition};
@@ -761,6 +763,7 @@ impl Store for Db {
                     // A new tenant invalidates the old inventory entirely.
                     let keep = if tid == t { current.unwrap_or(-1) } else { -1 };
                     sqlx::query(INV_DELETE_OTHER_GENS).bind(c).bind(keep).execute(&mut *tx).await.map_err(db_err)?;
+                    sqlx::query(INV_DELETE_OTHER_MEMBERS).bind(c).bind(keep).execute(&mut *tx).await.map_err(db_err)?;
                     sqlx::query(INV_DELETE_PROGRESS).bind(c).execute(&mut *tx).await.map_err(db_err)?;
                     let next = sweep_gen + 1;
                     sqlx::query(INV_RESTART)
@@ -875,6 +878,61 @@ impl Store for Db {
         Ok(out)
     }
 
+    async fn inventory_group_trustees(
+        &self,
+        company: &CompanyId,
+        generation: i64,
+    ) -> StoreResult<Vec<(String, String)>> {
+        with_pool!(self, p => sqlx::query_as(INV_GROUP_TRUSTEES).bind(company.as_str()).bind(generation).fetch_all(p).await).map_err(db_err)
+    }
+
+    async fn inventory_write_members(
+        &self,
+        company: &CompanyId,
+        generation: i64,
+        owner: &str,
+        members: &[GroupMember],
+        done: &[String],
+    ) -> StoreResult<bool> {
+        let c = company.as_str();
+        let check = match self {
+            Db::Sqlite(_) => INV_RUNNING_SQLITE,
+            Db::Postgres(_) => INV_RUNNING_PG,
+        };
+        let out = in_tx!(self, tx, _head => {
+            let running: Option<(i64,)> = sqlx::query_as(check)
+                .bind(c)
+                .bind(generation)
+                .bind(owner)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(db_err)?;
+            if running.is_none() {
+                return Ok(false);
+            }
+            for chunk in members.chunks(INSERT_ROWS_PER_STATEMENT) {
+                let sql = insert_members_sql(chunk.len());
+                let mut q = sqlx::query(AssertSqlSafe(sql));
+                for m in chunk {
+                    q = q
+                        .bind(c)
+                        .bind(generation)
+                        .bind(m.group.to_ascii_lowercase())
+                        .bind(m.member.object_id.to_ascii_lowercase())
+                        .bind(m.member.primary_address.clone())
+                        .bind(m.member.display_name.clone())
+                        .bind(m.member.kind.as_str());
+                }
+                q.execute(&mut *tx).await.map_err(db_err)?;
+            }
+            for d in done {
+                sqlx::query(INV_INSERT_PROGRESS).bind(c).bind(generation).bind(d).execute(&mut *tx).await.map_err(db_err)?;
+            }
+            true
+        });
+        Ok(out)
+    }
+
     async fn inventory_finish_sweep(
         &self,
         company: &CompanyId,
@@ -899,6 +957,7 @@ impl Store for Db {
                 return Ok(false);
             }
             sqlx::query(INV_DELETE_OTHER_GENS).bind(c).bind(generation).execute(&mut *tx).await.map_err(db_err)?;
+            sqlx::query(INV_DELETE_OTHER_MEMBERS).bind(c).bind(generation).execute(&mut *tx).await.map_err(db_err)?;
             sqlx::query(INV_DELETE_PROGRESS).bind(c).execute(&mut *tx).await.map_err(db_err)?;
             append_audit!(tx, head, audit);
             true
@@ -930,6 +989,7 @@ impl Store for Db {
                 return Ok(false);
             }
             sqlx::query(INV_DELETE_GEN).bind(c).bind(generation).execute(&mut *tx).await.map_err(db_err)?;
+            sqlx::query(INV_DELETE_GEN_MEMBERS).bind(c).bind(generation).execute(&mut *tx).await.map_err(db_err)?;
             sqlx::query(INV_DELETE_PROGRESS).bind(c).execute(&mut *tx).await.map_err(db_err)?;
             append_audit!(tx, head, audit);
             true
@@ -1075,6 +1135,36 @@ const INV_PROGRESS: &str =
 const INV_DELETE_OTHER_GENS: &str =
     "DELETE FROM inventory_rows WHERE company_id = $1 AND generation <> $2";
 const INV_DELETE_GEN: &str = "DELETE FROM inventory_rows WHERE company_id = $1 AND generation = $2";
+const INV_GROUP_TRUSTEES: &str = "SELECT DISTINCT trustee_key, COALESCE(trustee_address, trustee_raw) FROM inventory_rows WHERE company_id = $1 AND generation = $2 AND trustee_class = 'group' ORDER BY 1";
+const INV_DELETE_OTHER_MEMBERS: &str =
+    "DELETE FROM inventory_members WHERE company_id = $1 AND generation <> $2";
+const INV_DELETE_GEN_MEMBERS: &str =
+    "DELETE FROM inventory_members WHERE company_id = $1 AND generation = $2";
+
+/// `INSERT … VALUES (…), (…) ON CONFLICT DO NOTHING` for `n` group members (7 parameters each).
+fn insert_members_sql(n: usize) -> String {
+    let mut sql = String::from(
+        "INSERT INTO inventory_members (company_id, generation, group_id, member_id, member_address, member_name, member_kind) VALUES ",
+    );
+    for i in 0..n {
+        if i > 0 {
+            sql.push_str(", ");
+        }
+        let b = i * 7;
+        sql.push_str(&format!(
+            "(${}, ${}, ${}, ${}, ${}, ${}, ${})",
+            b + 1,
+            b + 2,
+            b + 3,
+            b + 4,
+            b + 5,
+            b + 6,
+            b + 7
+        ));
+    }
+    sql.push_str(" ON CONFLICT DO NOTHING");
+    sql
+}
 const INV_DELETE_PROGRESS: &str = "DELETE FROM inventory_progress WHERE company_id = $1";
 const INV_RESTART: &str = "UPDATE inventory_state SET tenant_id = $2, sweep_gen = $3, sweep_state = 'running', sweep_started_at = $4, sweep_finished_at = NULL, sweep_error = NULL, sweep_owner = $6, sweep_lease_until = $7, current_gen = CASE WHEN $5 THEN current_gen ELSE NULL END, as_of = CASE WHEN $5 THEN as_of ELSE NULL END WHERE company_id = $1";
 const INV_INSERT_STATE: &str = "INSERT INTO inventory_state (company_id, tenant_id, current_gen, as_of, current_mailboxes, sweep_gen, sweep_state, sweep_started_at, sweep_owner, sweep_lease_until) VALUES ($1, $2, NULL, NULL, 0, 1, 'running', $3, $4, $5) ON CONFLICT (company_id) DO NOTHING";
@@ -1099,6 +1189,6 @@ macro_rules! inv_select {
 const INV_BY_MAILBOX: &str =
     inv_select!(" AND (r.mailbox_id = $2 OR lower(r.mailbox_address) = $2)");
 const INV_BY_TRUSTEE: &str = inv_select!(
-    " AND (r.trustee_key = $2 OR lower(r.trustee_address) = $2 OR lower(r.trustee_raw) = $2 OR lower(r.trustee_address) LIKE $3 ESCAPE '!')"
+    " AND (r.trustee_key = $2 OR lower(r.trustee_address) = $2 OR lower(r.trustee_raw) = $2 OR lower(r.trustee_address) LIKE $3 ESCAPE '!' OR r.trustee_key IN (SELECT m.group_id FROM inventory_members m WHERE m.company_id = r.company_id AND m.generation = r.generation AND (m.member_id = $2 OR lower(m.member_address) = $2 OR lower(m.member_address) LIKE $3 ESCAPE '!')))"
 );
 const INV_ALL: &str = inv_select!("");

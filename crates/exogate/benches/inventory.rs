@@ -1,7 +1,8 @@
 //! `inventory` benchmark: sweeps N tenants × M mailboxes on the emulator with latency L per
 //! cmdlet and a per-tenant concurrency cap C, and prints the elapsed time, mailboxes/s, the
 //! count of 429s, the lower bound the emulator's cost model allows (every cmdlet costs L, at
-//! most C in flight per tenant, tenants in parallel) and our ratio to it; the same workload the
+//! most C in flight per tenant, tenants in parallel) and our ratio to it, also with the group
+//! member reads counted; the same workload the
 //! PowerShell way (one call at a time, mailbox after mailbox; measured on a sample of mailboxes
 //! and scaled to the workload) and the speed-up; the L = 0 throughput; and the peak RSS of a
 //! process sweeping one large tenant (the sweep runs in a child process, the emulator in this
@@ -96,8 +97,8 @@ async fn store(dir: &std::path::Path, n: usize) -> Db {
     db
 }
 
-/// (429s, calls by cmdlet) from the emulator's counters.
-async fn counters(base: &str) -> (u64, u64) {
+/// (429s, calls, Get-DistributionGroupMember calls) from the emulator's counters.
+async fn counters(base: &str) -> (u64, u64, u64) {
     let v: serde_json::Value = reqwest::get(format!("{base}/_emulator/counters"))
         .await
         .expect("counters")
@@ -109,7 +110,13 @@ async fn counters(base: &str) -> (u64, u64) {
             m.values().filter_map(serde_json::Value::as_u64).sum()
         })
     };
-    (sum("throttled"), sum("exchange_requests"))
+    let members = v["exchange_requests"].as_object().map_or(0, |m| {
+        m.iter()
+            .filter(|(k, _)| k.starts_with("Get-DistributionGroupMember|"))
+            .filter_map(|(_, v)| v.as_u64())
+            .sum()
+    });
+    (sum("throttled"), sum("exchange_requests"), members)
 }
 
 async fn reset_counters(base: &str) {
@@ -124,6 +131,8 @@ struct Run {
     mailboxes: u64,
     throttled: u64,
     calls: u64,
+    /// Get-DistributionGroupMember calls (expanding the groups that hold rights).
+    member_calls: u64,
 }
 
 async fn sweep_all(n: usize, m: usize, latency: u64, cap: u32) -> Run {
@@ -162,12 +171,13 @@ async fn sweep_all_with(n: usize, m: usize, latency: u64, cap: u32, ours: usize)
     }))
     .await;
     let elapsed = started.elapsed();
-    let (throttled, calls) = counters(&emu.base_url).await;
+    let (throttled, calls, member_calls) = counters(&emu.base_url).await;
     Run {
         elapsed,
         mailboxes: results.iter().map(|r| r.mailboxes).sum(),
         throttled,
         calls,
+        member_calls,
     }
 }
 
@@ -297,6 +307,15 @@ async fn main() {
         total / bound
     );
     println!("  ratio to bound    {:.1}%", 100.0 * bound / secs);
+    // The sweep also expands the groups that hold rights (one Get-DistributionGroupMember per
+    // group): reads the bound above does not count.
+    let per_tenant = run.member_calls as f64 / n as f64;
+    let bound_groups = (m as f64 + pages + per_tenant) * latency as f64 / 1000.0 / cap as f64;
+    println!(
+        "  with group reads  {} Get-DistributionGroupMember calls; bound {bound_groups:.2} s, ratio {:.1}%",
+        run.member_calls,
+        100.0 * bound_groups / secs
+    );
 
     // The client configured above what Exchange allows: it adapts on the first 429s.
     let (na, ma) = if smoke { (1, 300) } else { (4, 1000) };

@@ -20,7 +20,7 @@ use exogate_core::CoreError;
 use exogate_core::action::Permission;
 use exogate_core::audit::{AuditKind, NewAuditEvent};
 use exogate_core::inventory::{
-    InventoryRow, InventoryTrustee, SweepBegin, SweepLease, TrusteeClass,
+    GroupMember, InventoryRow, InventoryTrustee, SweepBegin, SweepLease, TrusteeClass,
 };
 use exogate_core::model::{Actor, CompanyId, RecipientKind, ResolvedIdentity, TenantId, Timestamp};
 use exogate_core::ops;
@@ -93,6 +93,7 @@ pub enum Phase {
     FullAccess,
     SendAs,
     SendOnBehalf,
+    GroupMembers,
     Done,
 }
 
@@ -103,6 +104,7 @@ impl Phase {
             Phase::FullAccess => "full access",
             Phase::SendAs => "send as",
             Phase::SendOnBehalf => "send on behalf",
+            Phase::GroupMembers => "group members",
             Phase::Done => "done",
         }
     }
@@ -200,7 +202,12 @@ struct Index {
     /// Recipients in neither list (mail users, groups the list missed) resolved on demand;
     /// None: does not resolve. Never locked across an await.
     others: parking_lot::Mutex<HashMap<Box<str>, Option<ResolvedIdentity>>>,
+    /// Groups seen holding a right go to the sender (trustee key, address), so their members
+    /// are read while the Full Access phase still runs. No sender once those phases are done.
+    group_seen: parking_lot::Mutex<(HashSet<String>, Option<GroupSender>)>,
 }
+
+type GroupSender = tokio::sync::mpsc::UnboundedSender<(String, String)>;
 
 impl Index {
     fn new() -> Self {
@@ -211,6 +218,7 @@ impl Index {
             keys: Keys::default(),
             groups: Groups::default(),
             others: parking_lot::Mutex::new(HashMap::new()),
+            group_seen: parking_lot::Mutex::new((HashSet::new(), None)),
         }
     }
 
@@ -271,6 +279,16 @@ impl Index {
             Some(_) => TrusteeClass::User,
             None => TrusteeClass::Unresolved,
         };
+        if let Some(g) = identity.as_ref().filter(|i| i.kind == RecipientKind::Group) {
+            let key = g.object_id.to_ascii_lowercase();
+            let mut seen = self.group_seen.lock();
+            if !key.is_empty()
+                && seen.0.insert(key.clone())
+                && let Some(tx) = &seen.1
+            {
+                let _ = tx.send((key, g.primary_address.clone()));
+            }
+        }
         InventoryTrustee {
             raw: raw.to_owned(),
             sid,
@@ -334,6 +352,7 @@ fn row(
 
 const MARK_SEND_AS: &str = "send_as";
 const MARK_SOB: &str = "send_on_behalf";
+const MARK_MEMBERS: &str = "members";
 
 fn fa_mark(object_id: &str) -> String {
     format!("fa:{object_id}")
@@ -550,10 +569,20 @@ async fn run(
     // 2. and 3. Full Access (Get-MailboxPermission per mailbox through `$batch`) and the
     //    tenant-wide Send As stream, at the same time: the Send As pages take a permit of the
     //    tenant's limit like any batch, so the tenant stays busy until the last batch.
-    let (fa, sa) = tokio::try_join!(
-        full_access(store, client, to, tenant, &done, &index, progress),
-        send_as(store, client, to, tenant, &done, &index),
-    )?;
+    //    Groups seen holding a right have their members read meanwhile, a batch at a time.
+    let (group_tx, group_rx) = tokio::sync::mpsc::unbounded_channel();
+    index.group_seen.lock().1 = Some(group_tx);
+    let rights = async {
+        let r = tokio::try_join!(
+            full_access(store, client, to, tenant, &done, &index, progress),
+            send_as(store, client, to, tenant, &done, &index),
+        );
+        // No more groups to read: the reader ends once it has read what it was sent.
+        index.group_seen.lock().1 = None;
+        r
+    };
+    let (rights, mut prefetched) = tokio::join!(rights, prefetch_members(client, tenant, group_rx));
+    let (fa, sa) = rights?;
     let (fa_rows, skipped) = fa;
     let mut rows_written = fa_rows + sa;
     progress(
@@ -595,7 +624,187 @@ async fn run(
             },
         );
     }
+    // 5. Members of the groups that hold rights (nested groups expanded), so "what can X
+    //    open" finds what X holds through a group.
+    if !done.contains(MARK_MEMBERS) {
+        let groups = store
+            .inventory_group_trustees(company, to.generation)
+            .await?;
+        progress(
+            company,
+            Progress {
+                phase: Phase::GroupMembers,
+                done: 0,
+                total: groups.len() as u64,
+            },
+        );
+        let members = group_members(client, tenant, &groups, &mut prefetched).await?;
+        let mut chunks = members.chunks(1000).peekable();
+        if chunks.peek().is_none() {
+            write_members(store, to, &[], &[MARK_MEMBERS.to_owned()]).await?;
+        }
+        while let Some(chunk) = chunks.next() {
+            let done: &[String] = if chunks.peek().is_none() {
+                &[MARK_MEMBERS.to_owned()]
+            } else {
+                &[]
+            };
+            write_members(store, to, chunk, done).await?;
+        }
+        progress(
+            company,
+            Progress {
+                phase: Phase::GroupMembers,
+                done: groups.len() as u64,
+                total: groups.len() as u64,
+            },
+        );
+    }
     Ok((total, rows_written, skipped))
+}
+
+async fn write_members(
+    store: &dyn Store,
+    to: Target<'_>,
+    members: &[GroupMember],
+    done: &[String],
+) -> Result<(), SweepError> {
+    if store
+        .inventory_write_members(to.company, to.generation, to.owner, members, done)
+        .await?
+    {
+        Ok(())
+    } else {
+        Err(SweepError::Superseded)
+    }
+}
+
+/// Direct members by group key.
+type DirectMembers = HashMap<String, Vec<ResolvedIdentity>>;
+
+/// Reads the direct members of the groups sent on `rx` (and of the groups inside them), up to
+/// ten per `$batch`, one batch at a time, until `rx` closes. A group it could not read is left
+/// out: the members phase reads it again (and then fails the sweep if Exchange still fails).
+async fn prefetch_members(
+    client: &M365Client,
+    tenant: TenantId,
+    mut rx: tokio::sync::mpsc::UnboundedReceiver<(String, String)>,
+) -> DirectMembers {
+    let mut direct = DirectMembers::new();
+    let mut queued: HashSet<String> = HashSet::new();
+    let mut pending: std::collections::VecDeque<(String, String)> =
+        std::collections::VecDeque::new();
+    loop {
+        if pending.is_empty() {
+            match rx.recv().await {
+                Some(g) => {
+                    if queued.insert(g.0.clone()) {
+                        pending.push_back(g);
+                    }
+                }
+                None => break,
+            }
+        }
+        while let Ok(g) = rx.try_recv() {
+            if queued.insert(g.0.clone()) {
+                pending.push_back(g);
+            }
+        }
+        let n = pending.len().min(MAX_BATCH);
+        let batch: Vec<(String, String)> = pending.drain(..n).collect();
+        if batch.is_empty() {
+            continue;
+        }
+        let handles: Vec<String> = batch.iter().map(|g| g.1.clone()).collect();
+        let results = client.group_members_many(tenant.as_uuid(), &handles).await;
+        for ((key, _), result) in batch.into_iter().zip(results) {
+            let list = match result {
+                Ok(list) => list,
+                Err(ExchangeError::NotFound { .. } | ExchangeError::Ambiguous { .. }) => Vec::new(),
+                Err(_) => continue,
+            };
+            let members: Vec<ResolvedIdentity> = list.iter().map(resolved).collect();
+            for m in &members {
+                let k = m.object_id.to_ascii_lowercase();
+                if m.kind == RecipientKind::Group && !k.is_empty() && queued.insert(k.clone()) {
+                    pending.push_back((k, m.primary_address.clone()));
+                }
+            }
+            direct.insert(key, members);
+        }
+    }
+    direct
+}
+
+/// The members of each group in `groups` (trustee key, address), nested groups expanded:
+/// every direct member and every member of a group inside it, once per group. Groups Exchange
+/// does not expand (not mail-enabled) have no members recorded. `direct` holds what was read
+/// already; the rest is read now, level by level.
+async fn group_members(
+    client: &M365Client,
+    tenant: TenantId,
+    groups: &[(String, String)],
+    direct: &mut DirectMembers,
+) -> Result<Vec<GroupMember>, SweepError> {
+    let mut seen: HashSet<String> = groups.iter().map(|g| g.0.clone()).collect();
+    let mut level: Vec<(String, String)> = groups.to_vec();
+    while !level.is_empty() {
+        let fetch: Vec<(String, String)> = level
+            .iter()
+            .filter(|g| !direct.contains_key(&g.0))
+            .cloned()
+            .collect();
+        if !fetch.is_empty() {
+            let handles: Vec<String> = fetch.iter().map(|g| g.1.clone()).collect();
+            let results = client.group_members_many(tenant.as_uuid(), &handles).await;
+            for ((key, _), result) in fetch.into_iter().zip(results) {
+                let list = match result {
+                    Ok(list) => list,
+                    Err(ExchangeError::NotFound { .. } | ExchangeError::Ambiguous { .. }) => {
+                        Vec::new()
+                    }
+                    Err(e) => return Err(e.into()),
+                };
+                direct.insert(key, list.iter().map(resolved).collect());
+            }
+        }
+        let mut next = Vec::new();
+        for (key, _) in &level {
+            for m in direct.get(key).into_iter().flatten() {
+                let k = m.object_id.to_ascii_lowercase();
+                if m.kind == RecipientKind::Group && !k.is_empty() && seen.insert(k.clone()) {
+                    next.push((k, m.primary_address.clone()));
+                }
+            }
+        }
+        level = next;
+    }
+    // Flattened per rights-holding group.
+    let mut out = Vec::new();
+    for (group, _) in groups {
+        let mut visited: HashSet<String> = HashSet::from([group.clone()]);
+        let mut stack = vec![group.clone()];
+        let mut members: HashMap<String, ResolvedIdentity> = HashMap::new();
+        while let Some(g) = stack.pop() {
+            for m in direct.get(&g).into_iter().flatten() {
+                let k = m.object_id.to_ascii_lowercase();
+                if k.is_empty() {
+                    continue;
+                }
+                if m.kind == RecipientKind::Group && visited.insert(k.clone()) {
+                    stack.push(k.clone());
+                }
+                members.entry(k).or_insert_with(|| m.clone());
+            }
+        }
+        let mut members: Vec<_> = members.into_values().collect();
+        members.sort_by(|a, b| a.object_id.cmp(&b.object_id));
+        out.extend(members.into_iter().map(|member| GroupMember {
+            group: group.clone(),
+            member,
+        }));
+    }
+    Ok(out)
 }
 
 /// The tenant's mail-enabled groups. Should Exchange refuse the list itself (not a throttle or

@@ -64,7 +64,8 @@ pub async fn by_mailbox(
 }
 
 /// What a user (object id, address, alias or SID) can open, in every connected company the
-/// actor is entitled to. Groups holding rights are listed as groups and deleted principals as
+/// actor is entitled to. Rights held through a group the user is a member of (as the last sweep
+/// found it) are listed with the group as trustee; deleted principals are listed as
 /// orphans; each company carries its "as of" time and freshness.
 pub async fn by_user(
     ctx: Ctx<'_>,

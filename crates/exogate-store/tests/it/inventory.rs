@@ -5,7 +5,8 @@
 use exogate_core::action::Permission;
 use exogate_core::audit::{AuditKind, NewAuditEvent};
 use exogate_core::inventory::{
-    InventoryRow, InventoryTrustee, SweepBegin, SweepLease, SweepStart, SweepState, TrusteeClass,
+    GroupMember, InventoryRow, InventoryTrustee, SweepBegin, SweepLease, SweepStart, SweepState,
+    TrusteeClass,
 };
 use exogate_core::ports::Store;
 use exogate_core::*;
@@ -337,5 +338,46 @@ both! {
         assert_eq!(sweeps[1].1, serde_json::json!({"generation": 1, "resumed": true}));
         assert_eq!(sweeps[3].1, serde_json::json!({"generation": 2, "resumed": false}));
         assert!(events.iter().filter(|e| e.event.kind.starts_with("inventory.")).all(|e| e.event.company.as_deref() == Some("contoso")));
+    }
+
+    async fn rights_held_through_groups_are_found_by_member(db: Db) {
+        let s: &dyn Store = &db;
+        company(s, "contoso").await;
+        let c = cid("contoso");
+        let t1 = TenantId::parse(T1).unwrap();
+        let member = |group: &str, who: &str| GroupMember {
+            group: format!("id-{group}"),
+            member: ident(&format!("id-{who}"), &format!("{who}@c.com"), if who.starts_with("group") { RecipientKind::Group } else { RecipientKind::UserMailbox }),
+        };
+        let g = begin(s, &c, t1, start(), "a").await;
+        let rows = [
+            row("contoso", "sales", "group1", Permission::FullAccess),
+            row("contoso", "hr", "group2", Permission::SendAs),
+            row("contoso", "support", "carol", Permission::SendAs),
+        ];
+        assert!(s.inventory_write_chunk(&c, g.generation, "a", &rows, &[]).await.unwrap());
+        assert_eq!(s.inventory_group_trustees(&c, g.generation).await.unwrap(), [("id-group1".to_owned(), "group1@c.com".to_owned()), ("id-group2".to_owned(), "group2@c.com".to_owned())]);
+        // group2 is inside group1 (flattened: dave is recorded under both); carol is in group1.
+        let members = [member("group1", "carol"), member("group1", "group2"), member("group2", "dave"), member("group1", "dave"), member("group1", "dave")];
+        assert!(!s.inventory_write_members(&c, g.generation, "someone-else", &members, &[]).await.unwrap(), "only the lease holder writes");
+        assert!(s.inventory_write_members(&c, g.generation, "a", &members, &["members".into()]).await.unwrap());
+        // Not visible before the sweep finishes.
+        assert!(s.inventory_by_trustee(&c, "carol").await.unwrap().is_empty());
+        assert!(finish(s, &c, g.generation, "a", start().plus_secs(1), 3).await);
+        // carol: her own right and group1's, by alias, address or object id, any case.
+        for needle in ["carol", "CAROL@c.com", "id-carol"] {
+            assert_eq!(keys(&s.inventory_by_trustee(&c, needle).await.unwrap()), ["sales@c.com:group1@c.com:full_access", "support@c.com:carol@c.com:send_as"], "{needle}");
+        }
+        // dave: through group2 (direct) and group1 (nested), each row once.
+        assert_eq!(keys(&s.inventory_by_trustee(&c, "dave").await.unwrap()), ["hr@c.com:group2@c.com:send_as", "sales@c.com:group1@c.com:full_access"]);
+        let via = s.inventory_by_trustee(&c, "dave").await.unwrap();
+        assert!(via.iter().all(|r| r.trustee.class == TrusteeClass::Group));
+        assert!(s.inventory_by_trustee(&c, "car").await.unwrap().is_empty());
+        // A new generation without those members: carol keeps only her own right.
+        let g2 = begin(s, &c, t1, start().plus_secs(10), "a").await;
+        assert!(s.inventory_write_chunk(&c, g2.generation, "a", &rows, &[]).await.unwrap());
+        assert!(finish(s, &c, g2.generation, "a", start().plus_secs(11), 3).await);
+        assert_eq!(keys(&s.inventory_by_trustee(&c, "carol").await.unwrap()), ["support@c.com:carol@c.com:send_as"]);
+        assert!(s.inventory_by_trustee(&c, "dave").await.unwrap().is_empty());
     }
 }

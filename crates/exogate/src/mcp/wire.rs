@@ -716,6 +716,6 @@ pub fn user_access(
         user: tenant_text(user),
         companies,
         count,
-        note: "Read from exogate's delegation inventory, not live from Exchange: each company's data is as of its `as_of` time; when `stale` or `failed` is true, or `freshness` is not `fresh`, say so and suggest a person syncs the inventory in exogate (Inventory page, Sync now). `via: group` rows are rights held by a group that matched the identity; group membership itself is not listed. To remove access, use the remove_* tools (each needs human approval).".to_owned(),
+        note: "Read from exogate's delegation inventory, not live from Exchange: each company's data is as of its `as_of` time; when `stale` or `failed` is true, or `freshness` is not `fresh`, say so and suggest a person syncs the inventory in exogate (Inventory page, Sync now). `via: group` rows are rights the user holds through a mail-enabled group they are a member of (directly or through nested groups); `trustee` is that group, and removing the user's own rights does not remove them (a person removes the user from the group). To remove access, use the remove_* tools (each needs human approval).".to_owned(),
     }
 }

@@ -170,7 +170,39 @@ async fn a_sweep_asks_one_permission_read_per_mailbox_and_lists_everything_else_
     let n = |k: &str| calls.get(k).copied().unwrap_or(0);
     // Full Access: exactly one Get-MailboxPermission per mailbox, ten to a `$batch`.
     assert_eq!(n("Get-MailboxPermission|200"), mailboxes, "{calls:?}");
-    assert_eq!(n("$batch|200"), mailboxes.div_ceil(10), "{calls:?}");
+    // Group members: one Get-DistributionGroupMember per group that holds rights or sits
+    // inside one, through `$batch` too.
+    let groups = membership(&t).await;
+    let rows = t
+        .app
+        .store
+        .inventory_rows(&CompanyId::parse("contoso").unwrap())
+        .await
+        .unwrap();
+    let holders: BTreeSet<String> = rows
+        .iter()
+        .filter(|r| r.trustee.class == TrusteeClass::Group)
+        .map(|r| r.trustee.key())
+        .collect();
+    let expanded: BTreeSet<String> = holders
+        .iter()
+        .flat_map(|g| inside(&groups, g))
+        .filter(|m| groups.contains_key(m))
+        .chain(holders.iter().cloned())
+        .collect();
+    assert_eq!(
+        n("Get-DistributionGroupMember|200"),
+        expanded.len() as u64,
+        "{calls:?}"
+    );
+    // (They are read as the groups turn up during the Full Access phase, so a batch may
+    // carry fewer than ten.)
+    let batches = n("$batch|200") - mailboxes.div_ceil(10);
+    assert!(
+        batches >= (expanded.len() as u64).div_ceil(10) && batches <= expanded.len() as u64,
+        "{batches} batches for {} groups: {calls:?}",
+        expanded.len()
+    );
     // Mailboxes, Send As (a SELF row per mailbox plus the grants) and the groups: each one
     // paged list of 1,000 rows a page; no group is looked up on its own.
     assert_eq!(n("Get-Mailbox|200"), 2, "{calls:?}");
@@ -181,6 +213,7 @@ async fn a_sweep_asks_one_permission_read_per_mailbox_and_lists_everything_else_
         .filter(|(k, _)| {
             ![
                 "Get-MailboxPermission|200",
+                "Get-DistributionGroupMember|200",
                 "$batch|200",
                 "Get-Mailbox|200",
                 "Get-RecipientPermission|200",
@@ -489,15 +522,32 @@ async fn offboarding_removes_every_right_through_one_approval() {
             .entry(r.trustee.identity.as_ref().unwrap().primary_address.clone())
             .or_default() += 1;
     }
-    let (bob_address, n) = counts.into_iter().max_by_key(|(_, n)| *n).unwrap();
-    // Named by object id: the address of a generated user may match several recipients.
-    let bob = rows
-        .iter()
-        .filter_map(|r| r.trustee.identity.as_ref())
-        .find(|i| i.primary_address == bob_address)
-        .unwrap()
-        .object_id
-        .clone();
+    // Among those, one who is in no group that holds rights (what a group gives is not the
+    // user's to remove; another test covers it).
+    let mut ranked: Vec<(String, usize)> = counts.into_iter().collect();
+    ranked.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    let mut chosen = None;
+    for (address, n) in ranked {
+        // Named by object id: the address of a generated user may match several recipients.
+        let id = rows
+            .iter()
+            .filter_map(|r| r.trustee.identity.as_ref())
+            .find(|i| i.primary_address == address)
+            .unwrap()
+            .object_id
+            .clone();
+        let held = t
+            .app
+            .store
+            .inventory_by_trustee(&CompanyId::parse("contoso").unwrap(), &id)
+            .await
+            .unwrap();
+        if held.iter().all(|r| r.trustee.class != TrusteeClass::Group) {
+            chosen = Some((id, n));
+            break;
+        }
+    }
+    let (bob, n) = chosen.expect("a user in no rights-holding group");
     assert!(n >= 2, "a user with several rights");
     let before = t.apply_log().await.len();
     let out = t
@@ -778,4 +828,154 @@ async fn a_sweep_backs_off_on_429_and_stays_within_the_configured_limits() {
     same(&t).await;
     assert_eq!(contoso_counters(&t).await, (0, 1));
     t.stop().await;
+}
+
+/// The emulator's group membership: group object id → direct member object ids (lowercase).
+async fn membership(t: &TestApp) -> std::collections::BTreeMap<String, Vec<String>> {
+    let v: Value = t
+        .http
+        .get(t.emulator_url(&format!("/_emulator/exchange/{CONTOSO}/groups")))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    v["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|g| g["mail_enabled"] == json!(true))
+        .map(|g| {
+            (
+                g["object_id"].as_str().unwrap().to_lowercase(),
+                g["members"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|m| m["object_id"].as_str().unwrap().to_lowercase())
+                    .collect(),
+            )
+        })
+        .collect()
+}
+
+/// Everyone inside `group`, through nested groups too.
+fn inside(
+    groups: &std::collections::BTreeMap<String, Vec<String>>,
+    group: &str,
+) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    let mut stack = vec![group.to_owned()];
+    let mut seen = BTreeSet::from([group.to_owned()]);
+    while let Some(g) = stack.pop() {
+        for m in groups.get(&g).into_iter().flatten() {
+            out.insert(m.clone());
+            if groups.contains_key(m) && seen.insert(m.clone()) {
+                stack.push(m.clone());
+            }
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn rights_held_through_groups_follow_the_emulators_membership() {
+    let t = TestApp::start().await;
+    generate(&t, 400, 11).await;
+    sync_contoso(&t).await;
+    same(&t).await;
+    let contoso = CompanyId::parse("contoso").unwrap();
+    let groups = membership(&t).await;
+    let rows = t.app.store.inventory_rows(&contoso).await.unwrap();
+    let group_rows: Vec<_> = rows
+        .iter()
+        .filter(|r| r.trustee.class == TrusteeClass::Group)
+        .collect();
+    assert!(!group_rows.is_empty(), "groups hold rights");
+    let holders: BTreeSet<String> = group_rows.iter().map(|r| r.trustee.key()).collect();
+    let members: BTreeSet<String> = holders
+        .iter()
+        .flat_map(|g| inside(&groups, g))
+        .filter(|m| !groups.contains_key(m))
+        .collect();
+    assert!(members.len() > 5, "{members:?}");
+    let nested = holders
+        .iter()
+        .any(|g| groups[g].iter().any(|m| groups.contains_key(m)));
+    assert!(nested, "a group holding rights has a group inside it");
+    // For every member: exactly the rows of the groups they are in, directly or nested.
+    for m in &members {
+        let want: BTreeSet<_> = group_rows
+            .iter()
+            .filter(|r| inside(&groups, &r.trustee.key()).contains(m))
+            .map(|r| format!("{:?}", r.key()))
+            .collect();
+        let got: BTreeSet<_> = t
+            .app
+            .store
+            .inventory_by_trustee(&contoso, m)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|r| r.trustee.class == TrusteeClass::Group)
+            .map(|r| format!("{:?}", r.key()))
+            .collect();
+        assert_eq!(got, want, "{m}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn carol_opens_support_through_sales_team_until_she_leaves_it() {
+    let t = TestApp::start().await;
+    sync_contoso(&t).await;
+    let through_group = |v: &Value| -> Vec<String> {
+        v["companies"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["company"] == "contoso")
+            .unwrap()["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["trustee"]["class"] == "group")
+            .map(|r| {
+                format!(
+                    "{} {} {}",
+                    r["mailbox"]["address"].as_str().unwrap(),
+                    r["right"].as_str().unwrap(),
+                    r["trustee"]["display_name"].as_str().unwrap()
+                )
+            })
+            .collect()
+    };
+    let out = t
+        .cli(&["inventory", "user", "carol", "--as", "tech", "--json"])
+        .await;
+    assert_eq!(
+        through_group(&out.json()),
+        ["support@contoso.onmicrosoft.com full_access Sales Team"],
+        "{out:?}"
+    );
+    // Bob is in no mail-enabled group: nothing through groups.
+    let out = t
+        .cli(&["inventory", "user", "bob", "--as", "tech", "--json"])
+        .await;
+    assert!(through_group(&out.json()).is_empty(), "{out:?}");
+    // Carol leaves the group; the next sweep no longer gives her support.
+    let r = t
+        .http
+        .delete(t.emulator_url(&format!(
+            "/_emulator/exchange/{CONTOSO}/groups/salesteam/members/carol"
+        )))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{:?}", r.text().await);
+    sync_contoso(&t).await;
+    let out = t
+        .cli(&["inventory", "user", "carol", "--as", "tech", "--json"])
+        .await;
+    assert!(through_group(&out.json()).is_empty(), "{out:?}");
 }
