@@ -49,6 +49,26 @@ macro_rules! in_tx {
     };
 }
 
+/// Whether `$owner` runs the sweep of company `$c`, generation `$g`, inside the transaction
+/// `$tx` (PostgreSQL: the state row is share-locked until the transaction ends, so a take-over
+/// waits for it).
+macro_rules! owner_runs {
+    ($db:expr, $tx:ident, $c:expr, $g:expr, $owner:expr) => {{
+        let check = match $db {
+            Db::Sqlite(_) => INV_RUNNING_SQLITE,
+            Db::Postgres(_) => INV_RUNNING_PG,
+        };
+        let running: Option<(i64,)> = sqlx::query_as(check)
+            .bind($c)
+            .bind($g)
+            .bind($owner)
+            .fetch_optional(&mut *$tx)
+            .await
+            .map_err(db_err)?;
+        running.is_some()
+    }};
+}
+
 /// Appends one audit event inside the transaction `$tx`; evaluates to the stored `AuditEvent`.
 /// Always the last statement of a transaction, so the head lock is held as briefly as possible
 /// and never before a row lock (no lock-order cycles).
@@ -847,19 +867,8 @@ impl Store for Db {
         done: &[String],
     ) -> StoreResult<bool> {
         let c = company.as_str();
-        let check = match self {
-            Db::Sqlite(_) => INV_RUNNING_SQLITE,
-            Db::Postgres(_) => INV_RUNNING_PG,
-        };
         let out = in_tx!(self, tx, _head => {
-            let running: Option<(i64,)> = sqlx::query_as(check)
-                .bind(c)
-                .bind(generation)
-                .bind(owner)
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(db_err)?;
-            if running.is_none() {
+            if !owner_runs!(self, tx, c, generation, owner) {
                 return Ok(false);
             }
             for chunk in rows.chunks(INSERT_ROWS_PER_STATEMENT) {
@@ -895,19 +904,8 @@ impl Store for Db {
         done: &[String],
     ) -> StoreResult<bool> {
         let c = company.as_str();
-        let check = match self {
-            Db::Sqlite(_) => INV_RUNNING_SQLITE,
-            Db::Postgres(_) => INV_RUNNING_PG,
-        };
         let out = in_tx!(self, tx, _head => {
-            let running: Option<(i64,)> = sqlx::query_as(check)
-                .bind(c)
-                .bind(generation)
-                .bind(owner)
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(db_err)?;
-            if running.is_none() {
+            if !owner_runs!(self, tx, c, generation, owner) {
                 return Ok(false);
             }
             for chunk in members.chunks(INSERT_ROWS_PER_STATEMENT) {

@@ -682,6 +682,18 @@ async fn write_members(
 /// Direct members by group key.
 type DirectMembers = HashMap<String, Vec<ResolvedIdentity>>;
 
+/// One group's Get-DistributionGroupMember answer: its members, or none for a group Exchange
+/// does not expand (not mail-enabled, or gone since).
+fn members_of(
+    result: Result<Vec<Recipient>, ExchangeError>,
+) -> Result<Vec<ResolvedIdentity>, ExchangeError> {
+    match result {
+        Ok(list) => Ok(list.iter().map(resolved).collect()),
+        Err(ExchangeError::NotFound { .. } | ExchangeError::Ambiguous { .. }) => Ok(Vec::new()),
+        Err(e) => Err(e),
+    }
+}
+
 /// Reads the direct members of the groups sent on `rx` (and of the groups inside them), up to
 /// ten per `$batch`, one batch at a time, until `rx` closes. A group it could not read is left
 /// out: the members phase reads it again (and then fails the sweep if Exchange still fails).
@@ -718,12 +730,9 @@ async fn prefetch_members(
         let handles: Vec<String> = batch.iter().map(|g| g.1.clone()).collect();
         let results = client.group_members_many(tenant.as_uuid(), &handles).await;
         for ((key, _), result) in batch.into_iter().zip(results) {
-            let list = match result {
-                Ok(list) => list,
-                Err(ExchangeError::NotFound { .. } | ExchangeError::Ambiguous { .. }) => Vec::new(),
-                Err(_) => continue,
+            let Ok(members) = members_of(result) else {
+                continue;
             };
-            let members: Vec<ResolvedIdentity> = list.iter().map(resolved).collect();
             for m in &members {
                 let k = m.object_id.to_ascii_lowercase();
                 if m.kind == RecipientKind::Group && !k.is_empty() && queued.insert(k.clone()) {
@@ -758,14 +767,7 @@ async fn group_members(
             let handles: Vec<String> = fetch.iter().map(|g| g.1.clone()).collect();
             let results = client.group_members_many(tenant.as_uuid(), &handles).await;
             for ((key, _), result) in fetch.into_iter().zip(results) {
-                let list = match result {
-                    Ok(list) => list,
-                    Err(ExchangeError::NotFound { .. } | ExchangeError::Ambiguous { .. }) => {
-                        Vec::new()
-                    }
-                    Err(e) => return Err(e.into()),
-                };
-                direct.insert(key, list.iter().map(resolved).collect());
+                direct.insert(key, members_of(result)?);
             }
         }
         let mut next = Vec::new();
