@@ -1216,7 +1216,31 @@ async fn offboard(cli: &Cli, app: &App, args: &OffboardArgs) -> CliResult<()> {
         user: IdentityInput::parse(&args.user)?,
     };
     let r = ops::inventory::request_offboard(app.ctx(), &actor, input).await?;
-    out(cli, wire::request(&r), || {
+    // What the user also opens through groups stays: removing that is a membership change.
+    let mut through_groups = Vec::new();
+    if let Some(a) = r.actions.first() {
+        let user = IdentityInput::parse(&a.trustee.object_id)?;
+        for part in ops::inventory::by_user(app.ctx(), &actor, &user).await? {
+            if part.company == r.company {
+                through_groups.extend(part.rows.into_iter().filter(|row| {
+                    row.trustee.class == exogate_core::inventory::TrusteeClass::Group
+                }));
+            }
+        }
+    }
+    let mut v = wire::request(&r);
+    if let Some(o) = v.as_object_mut() {
+        o.insert(
+            "held_through_groups".into(),
+            json!(
+                through_groups
+                    .iter()
+                    .map(crate::inventory_view::row_json)
+                    .collect::<Vec<_>>()
+            ),
+        );
+    }
+    out(cli, v, || {
         let mut text = format!(
             "{} can open {} thing(s) in {}; asked for their removal as ONE request:\n",
             args.user,
@@ -1229,6 +1253,19 @@ async fn offboard(cli: &Cli, app: &App, args: &OffboardArgs) -> CliResult<()> {
                 a.operation.permission.label(),
                 a.mailbox.primary_address
             ));
+        }
+        if !through_groups.is_empty() {
+            text.push_str(
+                "Not part of it (held through a group; remove the user from the group instead):\n",
+            );
+            for row in &through_groups {
+                text.push_str(&format!(
+                    "  {} on {} through {}\n",
+                    row.right.label(),
+                    row.mailbox.primary_address,
+                    exogate_core::model::display_safe(row.trustee.label(), 80)
+                ));
+            }
         }
         text.push_str(&format!(
             "request {} is pending approval (risk {}); approve it with `exogate approvals approve {}`",

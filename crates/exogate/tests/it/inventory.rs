@@ -958,6 +958,54 @@ async fn carol_opens_support_through_sales_team_until_she_leaves_it() {
         ["support@contoso.onmicrosoft.com full_access Sales Team"],
         "{out:?}"
     );
+    // Offboarding carol removes what she holds herself (Send on Behalf on sales) and names
+    // what stays because a group gives it.
+    let out = t
+        .cli(&[
+            "offboard",
+            "--company",
+            "contoso",
+            "--user",
+            "carol",
+            "--as",
+            "tech",
+            "--json",
+        ])
+        .await;
+    assert!(out.success, "{out:?}");
+    let req = out.json();
+    let actions = req["actions"].as_array().unwrap();
+    assert_eq!(actions.len(), 1, "{req}");
+    assert_eq!(
+        actions[0]["mailbox"]["address"],
+        "sales@contoso.onmicrosoft.com"
+    );
+    let kept = req["held_through_groups"].as_array().unwrap();
+    assert_eq!(kept.len(), 1, "{req}");
+    assert_eq!(
+        kept[0]["mailbox"]["address"],
+        "support@contoso.onmicrosoft.com"
+    );
+    assert_eq!(kept[0]["trustee"]["display_name"], "Sales Team");
+    let out = t
+        .cli(&[
+            "offboard",
+            "--company",
+            "contoso",
+            "--user",
+            "carol",
+            "--as",
+            "tech",
+        ])
+        .await;
+    assert!(out.success, "{out:?}");
+    assert!(
+        out.stdout.contains("Not part of it (held through a group")
+            && out
+                .stdout
+                .contains("on support@contoso.onmicrosoft.com through salesteam@"),
+        "{out:?}"
+    );
     // Bob is in no mail-enabled group: nothing through groups.
     let out = t
         .cli(&["inventory", "user", "bob", "--as", "tech", "--json"])
