@@ -1242,7 +1242,7 @@ async fn offboard(cli: &Cli, app: &App, args: &OffboardArgs) -> CliResult<()> {
     }
     out(cli, v, || {
         let mut text = format!(
-            "{} can open {} thing(s) in {}; asked for their removal as ONE request:\n",
+            "{} holds {} right(s) directly in {}; asked for their removal as ONE request:\n",
             args.user,
             r.actions.len(),
             r.company

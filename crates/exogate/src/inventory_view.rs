@@ -65,20 +65,20 @@ pub fn warning(c: &CompanyInventory) -> Option<String> {
         .as_ref()
         .and_then(|s| s.sweep_error.clone())
         .unwrap_or_default();
-    let as_of = c
-        .status
-        .as_ref()
-        .and_then(|s| s.as_of)
-        .map_or_else(|| "never".to_owned(), |t| t.to_string());
+    let as_of = c.status.as_ref().and_then(|s| s.as_of);
+    // What the rows shown are: the last good sweep's, or nothing yet.
+    let shown = as_of.map_or_else(
+        || "there is no earlier inventory".to_owned(),
+        |t| format!("showing the inventory as of {t}"),
+    );
     match c.freshness {
         Freshness::Fresh => None,
-        Freshness::Stale => Some(format!("stale: last swept {as_of}")),
-        Freshness::Failed => Some(format!(
-            "the last sweep failed ({err}); showing the inventory as of {as_of}"
+        Freshness::Stale => Some(format!(
+            "stale: last swept {}",
+            as_of.map_or_else(|| "never".to_owned(), |t| t.to_string())
         )),
-        Freshness::Running => Some(format!(
-            "a sweep is running; showing the inventory as of {as_of}"
-        )),
+        Freshness::Failed => Some(format!("the last sweep failed ({err}); {shown}")),
+        Freshness::Running => Some(format!("a sweep is running; {shown}")),
         Freshness::Never => Some("never swept: run `exogate inventory sync`".to_owned()),
     }
 }
