@@ -138,6 +138,25 @@ async fn find_user_access_lists_alices_rights_with_as_of_and_failed_marks() {
         ["full_access/group"],
         "{r}"
     );
+    // A member of the group: her own right and what the group gives her.
+    let r = ok(&call(
+        &c,
+        "find_user_access",
+        json!({"user": "carol@contoso.onmicrosoft.com", "company": "contoso"}),
+    )
+    .await);
+    let contoso = company(&r, "contoso");
+    assert_eq!(
+        rights_on(contoso, "support@contoso.onmicrosoft.com"),
+        ["full_access/group"],
+        "{r}"
+    );
+    assert_eq!(
+        rights_on(contoso, "sales@contoso.onmicrosoft.com"),
+        ["send_on_behalf/direct"],
+        "{r}"
+    );
+    assert!(r["note"].as_str().unwrap().contains("member of"), "{r}");
     // A deleted user's grant is found by its SID, as an orphan.
     let support = ops::inventory::by_mailbox(
         t.app.ctx(),
