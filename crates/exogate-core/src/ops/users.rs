@@ -216,11 +216,11 @@ pub async fn revoke_token(
         .ok_or_else(|| CoreError::not_found(Entity::ApiToken, id))
 }
 
-/// Authenticates an agent by token secret: the token must exist and be unrevoked and its owner
-/// active. Returns the owner acting through MCP.
 /// How stale an API token's `last_used_at` may get before a call refreshes it.
 pub const TOKEN_TOUCH_EVERY_MS: i64 = 60_000;
 
+/// Authenticates an agent by token secret: the token must exist and be unrevoked and its owner
+/// active. Returns the owner acting through MCP.
 pub async fn authenticate_token(
     ctx: Ctx<'_>,
     secret: &str,
