@@ -145,6 +145,10 @@ pub trait Store: Send + Sync {
         id: crate::model::RequestId,
     ) -> StoreResult<Option<ApprovalRequest>>;
     async fn list_requests(&self, filter: &RequestFilter) -> StoreResult<Vec<ApprovalRequest>>;
+    /// How many requests are in each state (states with none are left out).
+    async fn count_requests_by_state(
+        &self,
+    ) -> StoreResult<Vec<(crate::request::RequestState, u64)>>;
     /// Compare-and-set of the mutable fields (state, decision, cancellation, attempt, lease,
     /// results, finished_at, message) WHERE id AND state = expected_state (AND attempt =
     /// expected_attempt). Appends `audit` in the same transaction. Frozen fields are never written.

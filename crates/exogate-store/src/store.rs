@@ -541,6 +541,21 @@ impl Store for Db {
         to_opt(row)
     }
 
+    async fn count_requests_by_state(
+        &self,
+    ) -> StoreResult<Vec<(exogate_core::request::RequestState, u64)>> {
+        let rows: Vec<(String, i64)> =
+            with_pool!(self, p => sqlx::query_as(COUNT_REQUESTS_BY_STATE).fetch_all(p).await)
+                .map_err(db_err)?;
+        rows.into_iter()
+            .map(|(state, n)| {
+                exogate_core::request::RequestState::parse(&state)
+                    .map(|s| (s, u64::try_from(n).unwrap_or(0)))
+                    .ok_or_else(|| StoreError::Corrupt(format!("request state `{state}`")))
+            })
+            .collect()
+    }
+
     async fn list_requests(&self, filter: &RequestFilter) -> StoreResult<Vec<ApprovalRequest>> {
         let sql = list_requests_sql(filter);
         let limit = i64::from(filter.limit.unwrap_or(100).clamp(1, 1000));
@@ -1122,6 +1137,8 @@ macro_rules! bind_inventory_row {
 }
 use bind_inventory_row;
 
+const COUNT_REQUESTS_BY_STATE: &str =
+    "SELECT state, COUNT(*) FROM approval_requests GROUP BY state ORDER BY state";
 const INV_STATE_LOCK: &str = "SELECT tenant_id, current_gen, sweep_gen, sweep_state FROM inventory_state WHERE company_id = $1";
 const INV_SWEEP_SQLITE: &str = "SELECT tenant_id, current_gen, sweep_gen, sweep_state, sweep_owner, sweep_lease_until, sweep_started_at FROM inventory_state WHERE company_id = $1";
 const INV_SWEEP_PG: &str = "SELECT tenant_id, current_gen, sweep_gen, sweep_state, sweep_owner, sweep_lease_until, sweep_started_at FROM inventory_state WHERE company_id = $1 FOR UPDATE";

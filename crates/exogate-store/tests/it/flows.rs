@@ -302,5 +302,13 @@ both! {
         assert_ne!(fresh.id, after_reject.id);
         assert_eq!(w.store.get_request(after_reject.id).await.unwrap().unwrap().state, RequestState::Expired);
         assert_eq!(w.store.get_request(fresh.id).await.unwrap().unwrap().state, RequestState::Pending);
+        // Counted by state (for /metrics): all of them, each in its state.
+        let counts = w.store.count_requests_by_state().await.unwrap();
+        let n = |s: RequestState| counts.iter().find(|c| c.0 == s).map_or(0, |c| c.1);
+        let all = w.store.list_requests(&exogate_core::request::RequestFilter { limit: Some(1000), ..Default::default() }).await.unwrap();
+        for s in RequestState::ALL {
+            assert_eq!(n(s), all.iter().filter(|r| r.state == s).count() as u64, "{s:?}");
+        }
+        assert_eq!((n(RequestState::Pending), n(RequestState::Rejected), n(RequestState::Expired)), (3, 1, 1));
     }
 }

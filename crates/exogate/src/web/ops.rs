@@ -10,7 +10,7 @@ use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use exogate_core::request::{RequestFilter, RequestState};
+use exogate_core::request::RequestState;
 use parking_lot::Mutex;
 use serde_json::json;
 
@@ -126,20 +126,18 @@ pub async fn metrics(State(st): State<WebState>) -> Response {
             s.count
         );
     }
-    // Approval requests by state (counted over at most 1000 rows per state).
-    out.push_str("# HELP exogate_approval_requests Approval requests by state (at most 1000 counted per state).\n# TYPE exogate_approval_requests gauge\n");
-    for state in RequestState::ALL {
-        let f = RequestFilter {
-            states: Some(vec![state]),
-            limit: Some(1000),
-            ..RequestFilter::default()
-        };
-        if let Ok(list) = st.app.store.list_requests(&f).await {
+    // Approval requests by state (every state, zero included).
+    out.push_str("# HELP exogate_approval_requests Approval requests by state.\n# TYPE exogate_approval_requests gauge\n");
+    if let Ok(counts) = st.app.store.count_requests_by_state().await {
+        for state in RequestState::ALL {
+            let n = counts
+                .iter()
+                .find(|(s, _)| *s == state)
+                .map_or(0, |(_, n)| *n);
             let _ = writeln!(
                 out,
-                "exogate_approval_requests{{state=\"{}\"}} {}",
-                state.as_str(),
-                list.len()
+                "exogate_approval_requests{{state=\"{}\"}} {n}",
+                state.as_str()
             );
         }
     }
