@@ -64,6 +64,8 @@ pub struct App {
     pub public_url: Url,
     pub secure_cookies: bool,
     pub mcp: McpSettings,
+    /// How long an inventory sweep holds its company without renewing.
+    pub sweep_lease: std::time::Duration,
     /// Wakes the background worker (a request was approved, a check was asked for).
     pub worker_wake: Arc<Notify>,
     /// Live events; receivers that lag simply miss old ones.

@@ -57,12 +57,14 @@ struct RawConfig {
 #[serde(deny_unknown_fields, default)]
 struct RawInventory {
     sweep_interval_hours: u32,
+    lease_seconds: u32,
 }
 
 impl Default for RawInventory {
     fn default() -> Self {
         Self {
             sweep_interval_hours: 24,
+            lease_seconds: 120,
         }
     }
 }
@@ -223,6 +225,8 @@ pub struct Config {
     pub mcp_rate_limit_per_minute: u32,
     /// How often the worker sweeps each configured company's inventory (None: only on demand).
     pub inventory_sweep_interval: Option<time::Duration>,
+    /// How long a sweep holds its company without renewing (it renews every quarter of it).
+    pub sweep_lease: std::time::Duration,
     /// Exchange calls in flight at once per tenant, and in all.
     pub tenant_concurrency: usize,
     pub global_concurrency: usize,
@@ -308,6 +312,12 @@ impl Config {
                 reason: "must be between 1 and 4096".to_owned(),
             });
         }
+        if !(2..=3600).contains(&raw.inventory.lease_seconds) {
+            return Err(ConfigError::Invalid {
+                key: "inventory.lease_seconds",
+                reason: "must be between 2 and 3600".to_owned(),
+            });
+        }
         if raw.approvals.pending_expiry_hours == 0 || raw.approvals.pending_expiry_hours > 24 * 30 {
             return Err(ConfigError::Invalid {
                 key: "approvals.pending_expiry_hours",
@@ -363,6 +373,7 @@ impl Config {
                 0 => None,
                 hours => Some(time::Duration::hours(i64::from(hours))),
             },
+            sweep_lease: std::time::Duration::from_secs(u64::from(raw.inventory.lease_seconds)),
             tenant_concurrency: tenant_concurrency as usize,
             global_concurrency: global_concurrency as usize,
         })

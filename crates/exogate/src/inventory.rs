@@ -38,12 +38,10 @@ use crate::microsoft::resolved;
 /// Mailboxes per Full Access chunk (one store transaction, ten `$batch` requests).
 pub const FA_CHUNK: usize = 100;
 
-/// How long a sweep holds its company without renewing its lease: another server (or run)
-/// takes over a crashed sweep once this has passed since its last renewal.
-pub const LEASE_SECS: i64 = 120;
-
-/// How often a running sweep renews its lease.
-const RENEW_EVERY: Duration = Duration::from_secs(30);
+/// How long a sweep holds its company without renewing its lease, by default: another server
+/// (or run) takes over a crashed sweep once this has passed since its last renewal. A running
+/// sweep renews it every quarter of it.
+pub const DEFAULT_LEASE: Duration = Duration::from_secs(120);
 
 /// Why a sweep stopped.
 #[derive(Debug, thiserror::Error)]
@@ -363,10 +361,12 @@ fn fa_mark(object_id: &str) -> String {
 /// them); one company is swept by one run at a time, across servers: the run holds a lease it
 /// renews, and a second run meanwhile gets [`SweepError::Busy`]. The start, end or failure
 /// goes into the audit log.
+#[allow(clippy::too_many_arguments)]
 pub async fn sweep(
     store: &dyn Store,
     client: &M365Client,
     clock: &dyn Clock,
+    lease_for: Duration,
     actor: Option<&Actor>,
     company: &CompanyId,
     tenant: TenantId,
@@ -374,9 +374,10 @@ pub async fn sweep(
 ) -> Result<SweepReport, SweepError> {
     let started = Instant::now();
     let owner = uuid::Uuid::new_v4().to_string();
+    let lease_ms = i64::try_from(lease_for.as_millis()).unwrap_or(i64::MAX);
     let lease = |now: Timestamp| SweepLease {
         owner: owner.clone(),
-        until: now.plus_secs(LEASE_SECS),
+        until: now.plus_millis(lease_ms),
     };
     let event = |kind: AuditKind, detail: serde_json::Value| {
         NewAuditEvent::new(clock.now(), kind, actor)
@@ -418,7 +419,7 @@ pub async fn sweep(
     let work = run(store, client, to, tenant, &start.done, progress);
     // Renews the lease while the work runs; ends only if another run took the sweep over.
     let heartbeat = async {
-        let mut tick = tokio::time::interval(RENEW_EVERY);
+        let mut tick = tokio::time::interval(lease_for / 4);
         tick.tick().await;
         loop {
             tick.tick().await;
@@ -1020,6 +1021,7 @@ pub async fn sync_company(
         &*app.store,
         &app.m365,
         &*app.clock,
+        app.sweep_lease,
         Some(actor),
         &company.id,
         tenant,

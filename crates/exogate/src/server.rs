@@ -108,6 +108,7 @@ pub async fn build_app_with_clock(
             allowed_hosts: config.mcp_allowed_hosts.clone(),
             rate_limit_per_minute: config.mcp_rate_limit_per_minute,
         },
+        sweep_lease: config.sweep_lease,
         worker_wake: Arc::new(Notify::new()),
         events: tokio::sync::broadcast::channel(256).0,
     }))

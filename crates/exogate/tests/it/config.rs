@@ -10,6 +10,7 @@ fn the_documented_example_parses() {
     assert_eq!(cfg.pending_expiry, time::Duration::hours(24));
     assert!(cfg.database_url.starts_with("sqlite://"));
     assert_eq!((cfg.tenant_concurrency, cfg.global_concurrency), (4, 64));
+    assert_eq!(cfg.sweep_lease, std::time::Duration::from_secs(120));
 }
 
 #[test]
@@ -55,6 +56,7 @@ fn malformed_configuration_names_the_setting() {
             "[microsoft]\nglobal_concurrency = 100000",
             "microsoft.global_concurrency",
         ),
+        ("[inventory]\nlease_seconds = 1", "inventory.lease_seconds"),
     ];
     for (patch, key) in cases {
         let toml = merge_example(patch);

@@ -1027,3 +1027,61 @@ async fn carol_opens_support_through_sales_team_until_she_leaves_it() {
         .await;
     assert!(through_group(&out.json()).is_empty(), "{out:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_long_sweep_renews_its_lease_so_nobody_takes_it_over() {
+    // A 2-second lease (renewed every half second) and a sweep that needs several seconds:
+    // 60 batches of ten reads at 20 ms each, two at a time.
+    let mut scenario = m365_emulator::Scenario::demo();
+    scenario.knobs.latency_ms.insert("*".to_owned(), 20);
+    scenario.knobs.tenant_concurrency_cap = Some(2);
+    let t = TestApp::start_with_config(scenario, |text| {
+        format!(
+            "{}\n[inventory]\nsweep_interval_hours = 0\nlease_seconds = 2\n",
+            text.replacen("[microsoft]\n", "[microsoft]\ntenant_concurrency = 2\n", 1)
+        )
+    })
+    .await;
+    assert_eq!(t.app.sweep_lease, Duration::from_secs(2));
+    generate(&t, 600, 4).await;
+    let contoso = CompanyId::parse("contoso").unwrap();
+    let tech = t.actor("tech").await;
+    let (tx, mut rx) = tokio::sync::watch::channel(0u64);
+    let progress: exogate::inventory::ProgressFn = std::sync::Arc::new(move |_, p| {
+        if p.phase == exogate::inventory::Phase::FullAccess {
+            let _ = tx.send(p.done * 100 / p.total.max(1));
+        }
+    });
+    let started = std::time::Instant::now();
+    let first = {
+        let app = t.app.clone();
+        let tech = tech.clone();
+        let contoso = contoso.clone();
+        tokio::spawn(async move {
+            exogate::inventory::sync_company(&app, &tech, &contoso, &progress).await
+        })
+    };
+    // Most of the Full Access phase done: by the emulator's latency alone, more than twice
+    // the lease has passed, so only renewals keep the first sweep's claim alive.
+    rx.wait_for(|pct| *pct >= 80).await.unwrap();
+    assert!(
+        started.elapsed() > Duration::from_secs(4),
+        "{:?}",
+        started.elapsed()
+    );
+    let second = exogate::inventory::sync_company(
+        &t.app,
+        &tech,
+        &contoso,
+        &exogate::inventory::no_progress(),
+    )
+    .await;
+    assert!(
+        matches!(second, Err(exogate::inventory::SweepError::Busy { .. })),
+        "{second:?}"
+    );
+    let report = first.await.unwrap().expect("the first sweep finishes");
+    assert!(!report.resumed);
+    same(&t).await;
+    t.stop().await;
+}

@@ -464,6 +464,7 @@ async fn serve_with_rate_limit(
             allowed_hosts: app.mcp.allowed_hosts.clone(),
             rate_limit_per_minute: per_minute,
         },
+        sweep_lease: app.sweep_lease,
         worker_wake: app.worker_wake.clone(),
         events: app.events.clone(),
     });

@@ -67,6 +67,19 @@ impl TestApp {
     /// As [`TestApp::start_with`], with `keys` (TOML lines) added to the configuration's
     /// `[microsoft]` section (the server and every CLI run read them).
     pub async fn start_with_microsoft(scenario: Scenario, keys: &str) -> TestApp {
+        let keys = keys.to_owned();
+        Self::start_with_config(scenario, move |text| {
+            text.replacen("[microsoft]\n", &format!("[microsoft]\n{keys}\n"), 1)
+        })
+        .await
+    }
+
+    /// As [`TestApp::start_with`], with the configuration text passed through `edit` (the
+    /// server and every CLI run read the edited text).
+    pub async fn start_with_config(
+        scenario: Scenario,
+        edit: impl FnOnce(String) -> String,
+    ) -> TestApp {
         let emulator = m365_emulator::start(scenario)
             .await
             .expect("emulator starts");
@@ -81,8 +94,8 @@ impl TestApp {
             &addr.to_string(),
             &base_url,
             &emulator.base_url,
-        )
-        .replacen("[microsoft]\n", &format!("[microsoft]\n{keys}\n"), 1);
+        );
+        let text = edit(text);
         std::fs::write(dir.path().join("exogate.toml"), &text).expect("write config");
         let config = exogate::config::Config::from_toml(&text).expect("demo config");
         let app = exogate::server::build_app(&config)
