@@ -538,15 +538,14 @@ async fn run(
     let done: HashSet<&str> = done.iter().map(String::as_str).collect();
     // 1. Mailboxes (with their Send on Behalf delegates) and mail-enabled groups: two paged
     //    streams read at the same time.
-    let mut index = Index::new();
     let mailboxes = async {
         let mut pages = client.mailbox_pages(tid);
-        let mut list = Index::new();
+        let mut index = Index::new();
         while let Some(page) = pages.try_next().await? {
             for m in page {
-                list.add(m);
+                index.add(m);
             }
-            let n = list.mailboxes.len() as u64;
+            let n = index.mailboxes.len() as u64;
             progress(
                 company,
                 Progress {
@@ -556,13 +555,9 @@ async fn run(
                 },
             );
         }
-        Ok::<_, ExchangeError>(list)
+        Ok::<_, ExchangeError>(index)
     };
-    let (list, groups) = tokio::try_join!(mailboxes, list_groups(client, tid))?;
-    index.mailboxes = list.mailboxes;
-    index.handles = list.handles;
-    index.sob = list.sob;
-    index.keys = list.keys;
+    let (mut index, groups) = tokio::try_join!(mailboxes, list_groups(client, tid))?;
     index.groups = groups;
     let index = index;
     let total = index.mailboxes.len() as u64;
@@ -695,6 +690,18 @@ fn members_of(
     }
 }
 
+/// The groups among `members` not in `seen` yet (key, address); they are added to it.
+fn new_groups(members: &[ResolvedIdentity], seen: &mut HashSet<String>) -> Vec<(String, String)> {
+    members
+        .iter()
+        .filter(|m| m.kind == RecipientKind::Group)
+        .filter_map(|m| {
+            let k = m.object_id.to_ascii_lowercase();
+            (!k.is_empty() && seen.insert(k.clone())).then(|| (k, m.primary_address.clone()))
+        })
+        .collect()
+}
+
 /// Reads the direct members of the groups sent on `rx` (and of the groups inside them), up to
 /// ten per `$batch`, one batch at a time, until `rx` closes. A group it could not read is left
 /// out: the members phase reads it again (and then fails the sweep if Exchange still fails).
@@ -734,12 +741,7 @@ async fn prefetch_members(
             let Ok(members) = members_of(result) else {
                 continue;
             };
-            for m in &members {
-                let k = m.object_id.to_ascii_lowercase();
-                if m.kind == RecipientKind::Group && !k.is_empty() && queued.insert(k.clone()) {
-                    pending.push_back((k, m.primary_address.clone()));
-                }
-            }
+            pending.extend(new_groups(&members, &mut queued));
             direct.insert(key, members);
         }
     }
@@ -771,16 +773,11 @@ async fn group_members(
                 direct.insert(key, members_of(result)?);
             }
         }
-        let mut next = Vec::new();
-        for (key, _) in &level {
-            for m in direct.get(key).into_iter().flatten() {
-                let k = m.object_id.to_ascii_lowercase();
-                if m.kind == RecipientKind::Group && !k.is_empty() && seen.insert(k.clone()) {
-                    next.push((k, m.primary_address.clone()));
-                }
-            }
-        }
-        level = next;
+        level = level
+            .iter()
+            .flat_map(|(key, _)| direct.get(key))
+            .flat_map(|members| new_groups(members, &mut seen))
+            .collect();
     }
     // Flattened per rights-holding group.
     let mut out = Vec::new();

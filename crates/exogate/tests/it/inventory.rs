@@ -16,7 +16,7 @@ use exogate_core::request::{ApprovalRequest, OpOutcome, RequestState};
 use exogate_core::tools::ToolName;
 use serde_json::{Value, json};
 
-use crate::support::TestApp;
+use crate::support::{CliOutput, TestApp};
 
 const CONTOSO: &str = "11111111-1111-4111-8111-111111111111";
 
@@ -126,18 +126,21 @@ async fn executed(t: &TestApp, id: RequestId, approve_as: &str) -> ApprovalReque
     t.app.store.get_request(id).await.unwrap().unwrap()
 }
 
-/// Calls by `Cmdlet|status` from the emulator's counters.
-async fn calls(t: &TestApp) -> std::collections::BTreeMap<String, u64> {
-    let v: Value = t
-        .http
+/// The emulator's counters.
+async fn counters(t: &TestApp) -> Value {
+    t.http
         .get(t.emulator_url("/_emulator/counters"))
         .send()
         .await
         .unwrap()
         .json()
         .await
-        .unwrap();
-    serde_json::from_value(v["exchange_requests"].clone()).unwrap()
+        .unwrap()
+}
+
+/// Calls by `Cmdlet|status` from the emulator's counters.
+async fn calls(t: &TestApp) -> std::collections::BTreeMap<String, u64> {
+    serde_json::from_value(counters(t).await["exchange_requests"].clone()).unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -151,17 +154,7 @@ async fn a_sweep_asks_one_permission_read_per_mailbox_and_lists_everything_else_
         .await
         .unwrap();
     assert!(r.status().is_success());
-    let out = t
-        .cli(&[
-            "inventory",
-            "sync",
-            "--company",
-            "contoso",
-            "--as",
-            "tech",
-            "--json",
-        ])
-        .await;
+    let out = sync_contoso_cli(&t).await;
     assert!(out.success, "{out:?}");
     let mailboxes = out.json()[0]["mailboxes"].as_u64().unwrap();
     assert!(mailboxes > 1100, "{out:?}");
@@ -230,17 +223,7 @@ async fn a_sweep_asks_one_permission_read_per_mailbox_and_lists_everything_else_
 async fn a_random_tenant_sweeps_to_its_ground_truth_and_writes_keep_it_true() {
     let t = TestApp::start().await;
     generate(&t, 400, 11).await;
-    let out = t
-        .cli(&[
-            "inventory",
-            "sync",
-            "--company",
-            "contoso",
-            "--as",
-            "tech",
-            "--json",
-        ])
-        .await;
+    let out = sync_contoso_cli(&t).await;
     assert!(out.success, "{out:?}");
     assert_eq!(out.json()[0]["ok"], json!(true), "{out:?}");
     same(&t).await;
@@ -302,17 +285,7 @@ async fn a_random_tenant_sweeps_to_its_ground_truth_and_writes_keep_it_true() {
         .await
         .unwrap();
     assert!(r.status().is_success(), "{:?}", r.text().await);
-    let out = t
-        .cli(&[
-            "inventory",
-            "sync",
-            "--company",
-            "contoso",
-            "--as",
-            "tech",
-            "--json",
-        ])
-        .await;
+    let out = sync_contoso_cli(&t).await;
     assert!(out.success, "{out:?}");
     same(&t).await;
     let rows = t
@@ -688,17 +661,7 @@ async fn a_sweep_running_elsewhere_is_left_alone_and_a_crashed_one_continues_whe
     // While its lease holds, a sweep here is refused with a clear code and asks Exchange
     // nothing.
     let calls_before = calls(&t).await;
-    let out = t
-        .cli(&[
-            "inventory",
-            "sync",
-            "--company",
-            "contoso",
-            "--as",
-            "tech",
-            "--json",
-        ])
-        .await;
+    let out = sync_contoso_cli(&t).await;
     assert!(!out.success, "{out:?}");
     let error = &out.json()["error"];
     assert_eq!(error["code"], json!("sweep_running"), "{out:?}");
@@ -718,17 +681,7 @@ async fn a_sweep_running_elsewhere_is_left_alone_and_a_crashed_one_continues_whe
             .await
             .unwrap()
     );
-    let out = t
-        .cli(&[
-            "inventory",
-            "sync",
-            "--company",
-            "contoso",
-            "--as",
-            "tech",
-            "--json",
-        ])
-        .await;
+    let out = sync_contoso_cli(&t).await;
     assert!(out.success, "{out:?}");
     let report = &out.json()[0];
     assert_eq!(report["resumed"], json!(true), "{report}");
@@ -767,34 +720,32 @@ async fn a_sweep_running_elsewhere_is_left_alone_and_a_crashed_one_continues_whe
 
 /// The emulator's throttle and concurrency counters for Contoso.
 async fn contoso_counters(t: &TestApp) -> (u64, u64) {
-    let v: Value = t
-        .http
-        .get(t.emulator_url("/_emulator/counters"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let v = counters(t).await;
     (
         v["throttled"][CONTOSO].as_u64().unwrap_or(0),
         v["max_in_flight"][CONTOSO].as_u64().unwrap_or(0),
     )
 }
 
-async fn sync_contoso(t: &TestApp) {
-    let out = t
-        .cli(&[
-            "inventory",
-            "sync",
-            "--company",
-            "contoso",
-            "--as",
-            "tech",
-            "--json",
-        ])
-        .await;
+/// `exogate inventory sync --company contoso --as tech --json`.
+async fn sync_contoso_cli(t: &TestApp) -> CliOutput {
+    t.cli(&[
+        "inventory",
+        "sync",
+        "--company",
+        "contoso",
+        "--as",
+        "tech",
+        "--json",
+    ])
+    .await
+}
+
+/// The same, which must succeed; its report.
+async fn sync_contoso(t: &TestApp) -> Value {
+    let out = sync_contoso_cli(t).await;
     assert!(out.success, "{out:?}");
+    out.json()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
