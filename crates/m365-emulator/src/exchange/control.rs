@@ -83,6 +83,24 @@ fn tenant_id(world: &World, reference: &str) -> Result<Uuid, Response> {
         })
 }
 
+/// The live tenant `reference` names, or the 404 to answer.
+fn live_tenant<'w>(world: &'w World, reference: &str) -> Result<&'w Tenant, Response> {
+    let id = tenant_id(world, reference)?;
+    world
+        .tenants
+        .get(&id)
+        .ok_or_else(|| err(StatusCode::NOT_FOUND, "tenant vanished"))
+}
+
+/// As [`live_tenant`], to change it.
+fn live_tenant_mut<'w>(world: &'w mut World, reference: &str) -> Result<&'w mut Tenant, Response> {
+    let id = tenant_id(world, reference)?;
+    world
+        .tenants
+        .get_mut(&id)
+        .ok_or_else(|| err(StatusCode::NOT_FOUND, "tenant vanished"))
+}
+
 /// Gives a tenant whose directory was created empty (`Directory::default()`) its domain SID.
 fn ensure_directory(tenant: &mut Tenant, shared: &Shared) {
     if tenant.directory.domain_sid.is_empty() {
@@ -159,12 +177,9 @@ async fn create_object(
     Json(new): Json<NewObject>,
 ) -> Response {
     let mut world = shared.world.write();
-    let id = match tenant_id(&world, &tenant) {
-        Ok(id) => id,
+    let t = match live_tenant_mut(&mut world, &tenant) {
+        Ok(t) => t,
         Err(r) => return r,
-    };
-    let Some(t) = world.tenants.get_mut(&id) else {
-        return err(StatusCode::NOT_FOUND, "tenant vanished");
     };
     ensure_directory(t, &shared);
     let domain = t.initial_domain().to_owned();
@@ -215,12 +230,9 @@ async fn delete_object(
     Path((tenant, identity)): Path<(String, String)>,
 ) -> Response {
     let mut world = shared.world.write();
-    let id = match tenant_id(&world, &tenant) {
-        Ok(id) => id,
+    let t = match live_tenant_mut(&mut world, &tenant) {
+        Ok(t) => t,
         Err(r) => return r,
-    };
-    let Some(t) = world.tenants.get_mut(&id) else {
-        return err(StatusCode::NOT_FOUND, "tenant vanished");
     };
     match find(&t.directory, &identity) {
         Ok(oid) => {
@@ -236,12 +248,9 @@ async fn object_truth(
     Path((tenant, identity)): Path<(String, String)>,
 ) -> Response {
     let world = shared.world.read();
-    let id = match tenant_id(&world, &tenant) {
-        Ok(id) => id,
+    let t = match live_tenant(&world, &tenant) {
+        Ok(t) => t,
         Err(r) => return r,
-    };
-    let Some(t) = world.tenants.get(&id) else {
-        return err(StatusCode::NOT_FOUND, "tenant vanished");
     };
     match find(&t.directory, &identity) {
         Ok(oid) => Json(object_json(&t.directory, oid)).into_response(),
@@ -255,12 +264,9 @@ async fn grant(
     Json(g): Json<Grant>,
 ) -> Response {
     let mut world = shared.world.write();
-    let id = match tenant_id(&world, &tenant) {
-        Ok(id) => id,
+    let t = match live_tenant_mut(&mut world, &tenant) {
+        Ok(t) => t,
         Err(r) => return r,
-    };
-    let Some(t) = world.tenants.get_mut(&id) else {
-        return err(StatusCode::NOT_FOUND, "tenant vanished");
     };
     ensure_directory(t, &shared);
     match t.directory.grant(&g) {
@@ -326,12 +332,9 @@ async fn replace_directory(
 /// Every permission row of the tenant, flattened (SELF and inherited rows included).
 async fn permissions(State(shared): State<Arc<Shared>>, Path(tenant): Path<String>) -> Response {
     let world = shared.world.read();
-    let id = match tenant_id(&world, &tenant) {
-        Ok(id) => id,
+    let t = match live_tenant(&world, &tenant) {
+        Ok(t) => t,
         Err(r) => return r,
-    };
-    let Some(t) = world.tenants.get(&id) else {
-        return err(StatusCode::NOT_FOUND, "tenant vanished");
     };
     let dir = &t.directory;
     let mut out = Vec::new();
@@ -381,12 +384,9 @@ async fn permissions(State(shared): State<Arc<Shared>>, Path(tenant): Path<Strin
 /// Every live group with its live direct members.
 async fn groups(State(shared): State<Arc<Shared>>, Path(tenant): Path<String>) -> Response {
     let world = shared.world.read();
-    let id = match tenant_id(&world, &tenant) {
-        Ok(id) => id,
+    let t = match live_tenant(&world, &tenant) {
+        Ok(t) => t,
         Err(r) => return r,
-    };
-    let Some(t) = world.tenants.get(&id) else {
-        return err(StatusCode::NOT_FOUND, "tenant vanished");
     };
     let dir = &t.directory;
     let groups: Vec<Value> = dir
@@ -428,12 +428,9 @@ async fn add_member(
     Json(body): Json<MemberBody>,
 ) -> Response {
     let mut world = shared.world.write();
-    let id = match tenant_id(&world, &tenant) {
-        Ok(id) => id,
+    let t = match live_tenant_mut(&mut world, &tenant) {
+        Ok(t) => t,
         Err(r) => return r,
-    };
-    let Some(t) = world.tenants.get_mut(&id) else {
-        return err(StatusCode::NOT_FOUND, "tenant vanished");
     };
     let dir = &mut t.directory;
     let gid = match find_group(dir, &group) {
@@ -466,12 +463,9 @@ async fn remove_member(
     Path((tenant, group, member)): Path<(String, String, String)>,
 ) -> Response {
     let mut world = shared.world.write();
-    let id = match tenant_id(&world, &tenant) {
-        Ok(id) => id,
+    let t = match live_tenant_mut(&mut world, &tenant) {
+        Ok(t) => t,
         Err(r) => return r,
-    };
-    let Some(t) = world.tenants.get_mut(&id) else {
-        return err(StatusCode::NOT_FOUND, "tenant vanished");
     };
     let dir = &mut t.directory;
     let gid = match find_group(dir, &group) {
