@@ -1220,13 +1220,12 @@ async fn offboard(cli: &Cli, app: &App, args: &OffboardArgs) -> CliResult<()> {
     let mut through_groups = Vec::new();
     if let Some(a) = r.actions.first() {
         let user = IdentityInput::parse(&a.trustee.object_id)?;
-        for part in ops::inventory::by_user(app.ctx(), &actor, &user).await? {
-            if part.company == r.company {
-                through_groups.extend(part.rows.into_iter().filter(|row| {
-                    row.trustee.class == exogate_core::inventory::TrusteeClass::Group
-                }));
-            }
-        }
+        let part = ops::inventory::by_user_in(app.ctx(), &actor, &r.company, &user).await?;
+        through_groups.extend(
+            part.rows
+                .into_iter()
+                .filter(|row| row.trustee.class == exogate_core::inventory::TrusteeClass::Group),
+        );
     }
     let mut v = wire::request(&r);
     if let Some(o) = v.as_object_mut() {

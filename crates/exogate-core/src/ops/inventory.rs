@@ -78,13 +78,34 @@ pub async fn by_user(
         if policy::can_view(&actor.user, &company.id).is_err() || company.connection.is_none() {
             continue;
         }
-        let rows = ctx
-            .store
-            .inventory_by_trustee(&company.id, user.as_str())
-            .await?;
-        out.push(company_part(ctx, &company, rows).await?);
+        out.push(user_part(ctx, &company, user).await?);
     }
     Ok(out)
+}
+
+/// As [`by_user`], in one company only (`company_not_connected` without a connection).
+pub async fn by_user_in(
+    ctx: Ctx<'_>,
+    actor: &Actor,
+    company: &CompanyId,
+    user: &IdentityInput,
+) -> Result<CompanyInventory, CoreError> {
+    let actor = super::refresh_actor(ctx, actor).await?;
+    let company = load_visible(ctx, &actor, company).await?;
+    connection(&company)?;
+    user_part(ctx, &company, user).await
+}
+
+async fn user_part(
+    ctx: Ctx<'_>,
+    company: &Company,
+    user: &IdentityInput,
+) -> Result<CompanyInventory, CoreError> {
+    let rows = ctx
+        .store
+        .inventory_by_trustee(&company.id, user.as_str())
+        .await?;
+    company_part(ctx, company, rows).await
 }
 
 /// Every row of one company (export).

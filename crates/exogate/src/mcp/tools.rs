@@ -560,19 +560,21 @@ impl ExogateMcp {
             Some(raw) => Some((self.company(&actor, raw).await?, raw.to_owned())),
             None => None,
         };
-        let mut parts = match ops::inventory::by_user(self.app.ctx(), &actor, &user).await {
-            Ok(p) => p,
-            Err(e) => return Err(self.fail(&actor, e, a.company.as_deref()).await),
+        let parts = match &only {
+            Some((id, _)) => ops::inventory::by_user_in(self.app.ctx(), &actor, id, &user)
+                .await
+                .map(|p| vec![p]),
+            None => ops::inventory::by_user(self.app.ctx(), &actor, &user).await,
         };
-        if let Some((id, raw)) = only {
-            parts.retain(|p| p.company == id);
-            if parts.is_empty() {
-                // Not entitled, unknown or not connected: all look the same to the agent.
+        match (parts, only) {
+            (Ok(parts), _) => Ok(Json(wire::user_access(user.as_str(), &parts))),
+            // Not entitled, unknown or not connected: all look the same to the agent.
+            (Err(e), Some((id, raw))) if e.code() == "company_not_connected" => {
                 let e = CoreError::not_found(exogate_core::Entity::Company, &id);
-                return Err(self.fail(&actor, e, Some(&raw)).await);
+                Err(self.fail(&actor, e, Some(&raw)).await)
             }
+            (Err(e), _) => Err(self.fail(&actor, e, a.company.as_deref()).await),
         }
-        Ok(Json(wire::user_access(user.as_str(), &parts)))
     }
 }
 

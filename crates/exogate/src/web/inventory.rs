@@ -364,20 +364,12 @@ async fn user_parts(
         Some(raw) => Some(parse_company(raw)?),
         None => None,
     };
-    if let Some(id) = &only {
-        // The same answers as every other per-company route: not found, not entitled.
-        exogate_core::ops::companies::get_company(st.app.ctx(), actor, id).await?;
+    match only {
+        // The same answers as every other per-company route: not found, not entitled, not
+        // connected.
+        Some(id) => Ok(vec![inv::by_user_in(st.app.ctx(), actor, &id, user).await?]),
+        None => inv::by_user(st.app.ctx(), actor, user).await,
     }
-    let mut parts = inv::by_user(st.app.ctx(), actor, user).await?;
-    if let Some(id) = only {
-        parts.retain(|p| p.company == id);
-        if parts.is_empty() {
-            return Err(CoreError::conflict(
-                exogate_core::ConflictReason::NotConnected,
-            ));
-        }
-    }
-    Ok(parts)
 }
 
 /// `GET /api/v1/inventory/users/{user}?company=&format=json|csv`

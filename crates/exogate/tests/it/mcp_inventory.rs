@@ -240,6 +240,24 @@ async fn find_user_access_is_limited_to_the_token_users_companies() {
     )
     .await);
     assert_eq!(e["code"], "company_not_found", "{e}");
+    // So does one the user may see but that has no Microsoft 365 connection.
+    ops::companies::add_company(
+        t.app.ctx(),
+        &t.actor("admin").await,
+        exogate_core::CompanyId::parse("newco").unwrap(),
+        "NewCo",
+    )
+    .await
+    .unwrap();
+    let c = client(&t).await;
+    let (e, _) = err(&call(
+        &c,
+        "find_user_access",
+        json!({"user": "alice", "company": "newco"}),
+    )
+    .await);
+    assert_eq!(e["code"], "company_not_found", "{e}");
+    c.cancel().await.unwrap();
     fab.cancel().await.unwrap();
     t.stop().await;
 }

@@ -307,6 +307,22 @@ async fn the_api_shows_only_entitled_companies() {
         let v: Value = r.json().await.unwrap();
         assert_eq!(v["error"]["code"], "not_entitled", "{path}");
     }
+    // A company without a Microsoft 365 connection has no inventory: 409, not an empty part.
+    ops::companies::add_company(
+        t.app.ctx(),
+        &t.actor("admin").await,
+        exogate_core::CompanyId::parse("newco").unwrap(),
+        "NewCo",
+    )
+    .await
+    .unwrap();
+    let admin = login(&t, "admin").await;
+    let (s, body) = admin
+        .get("/api/v1/inventory/users/alice?company=newco")
+        .await;
+    assert_eq!(s, StatusCode::CONFLICT, "{body}");
+    let v: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["error"]["code"], "company_not_connected", "{v}");
     let v: Value = get("/api/v1/inventory/status")
         .await
         .unwrap()
