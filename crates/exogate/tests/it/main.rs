@@ -1,6 +1,7 @@
 //! exogate's integration tests, through the front door. One binary; modules per feature.
 //! Do not add another top-level test file: add a module here.
 
+mod attacks;
 mod browser;
 mod cli;
 mod config;

@@ -1,0 +1,1 @@
+//! Attacks: audit_chain.
