@@ -1,5 +1,6 @@
 //! Microsoft Entra: OpenID configuration, JWKS, admin consent (v1 and v2), and the
-//! client-credentials token endpoint (secret and certificate assertion). Reference §2–§3.
+//! client-credentials token endpoint (secret and certificate assertion), as
+//! `docs/MICROSOFT.md#admin-consent` and `#tokens` describe them.
 //!
 //! The Exchange and Graph halves authorize requests with [`verify_access_token`], which checks
 //! a bearer token exactly as a resource server would: RS256 signature with the emulator's key,
@@ -118,7 +119,8 @@ fn pem_wrap(label: &str, der: &[u8]) -> String {
     out
 }
 
-/// The payload of an access token the emulator issues (v1.0 claims, reference §3.5).
+/// The payload of an access token the emulator issues (v1.0 claims,
+/// `docs/MICROSOFT.md#token-claims`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AccessClaims {
     /// The resource: `https://outlook.office365.com` or `https://graph.microsoft.com`.

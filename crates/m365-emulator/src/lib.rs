@@ -5,7 +5,7 @@
 //! (`/adminapi/beta/{tenant}/InvokeCommand` and `$batch`), a small "Entra admin centre" page to
 //! assign directory roles, and a control API under `/_emulator/` for tests.
 //!
-//! It follows `shared/reference/exchange-admin-api.md`, not exogate's client: it shares no types
+//! It follows `docs/MICROSOFT.md`, not exogate's client: it shares no types
 //! with `exogate-exchange`, so a serde mistake cannot hide on both sides.
 
 pub mod admin_centre;

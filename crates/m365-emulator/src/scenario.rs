@@ -1,4 +1,5 @@
-//! Scenarios: the starting world, as JSON (`--scenario FILE`) or built in (`demo`, DESIGN.md §5).
+//! Scenarios: the starting world, as JSON (`--scenario FILE`) or built in (`demo`, the world of
+//! `docs/DOMAIN.md#demo-world`).
 //!
 //! ```json
 //! {
@@ -32,9 +33,9 @@ use uuid::{Uuid, uuid};
 
 use crate::state::{AppRegistration, AppSecret, Knobs, RequiredPermission, Tenant, World, ids};
 
-/// The demo's Exchange app (DESIGN.md §5).
+/// The demo's Exchange app (`docs/DOMAIN.md#demo-world`).
 pub const DEMO_EXCHANGE_APP: Uuid = uuid!("e0e0e0e0-0000-4000-8000-000000000001");
-/// The demo's connect app (DESIGN.md §5).
+/// The demo's connect app (`docs/DOMAIN.md#demo-world`).
 pub const DEMO_CONNECT_APP: Uuid = uuid!("e0e0e0e0-0000-4000-8000-000000000002");
 pub const DEMO_EXCHANGE_SECRET: &str = "demo-client-secret";
 pub const DEMO_CONNECT_SECRET: &str = "demo-connect-secret";
@@ -133,7 +134,7 @@ impl Scenario {
         Ok(serde_json::from_str(text)?)
     }
 
-    /// The demo world of DESIGN.md §5.
+    /// The demo world (`docs/DOMAIN.md#demo-world`).
     pub fn demo() -> Self {
         let loopback = vec![
             "http://127.0.0.1/*".to_owned(),

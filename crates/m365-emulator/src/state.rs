@@ -19,7 +19,7 @@ use crate::clock::Clock;
 use crate::exchange::Directory;
 use crate::scenario::Scenario;
 
-/// Well-known identifiers from reference §0.
+/// Well-known identifiers (`docs/MICROSOFT.md#identifiers`).
 pub mod ids {
     use uuid::{Uuid, uuid};
     /// "Office 365 Exchange Online" resource appId.
@@ -176,8 +176,8 @@ pub struct RequiredPermission {
     pub role: String,
 }
 
-/// Fidelity knobs and fault injection (reference §8 and issue 2). Everything uncertain in the
-/// reference is a knob. Defaults model Microsoft as the reference describes it most likely.
+/// Fidelity knobs and fault injection. Every behaviour of Microsoft that is not certain is a
+/// knob (`docs/MICROSOFT.md#certain-and-assumed`); the defaults are the likeliest behaviour.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Knobs {
@@ -224,7 +224,7 @@ pub struct Knobs {
     /// Error string returned for AADSTS90002 by the token endpoint.
     pub tenant_not_found_error: String,
     /// Family-B 403 bodies (NUL bytes) declare `Content-Encoding: gzip` although they are not
-    /// gzip (measured, reference §4.2).
+    /// gzip (observed; `docs/MICROSOFT.md#errors`, family B).
     pub forbidden_body_declares_gzip: bool,
     /// Token requests answer AADSTS700016 for this long after admin consent (Entra creates the
     /// service principal asynchronously).

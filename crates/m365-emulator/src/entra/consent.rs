@@ -1,10 +1,11 @@
 //! Admin consent, v1 `GET /{tenant}/adminconsent` and v2 `GET /{tenant}/v2.0/adminconsent`
-//! (reference §2).
+//! (`docs/MICROSOFT.md#admin-consent`).
 //!
 //! The GET shows a consent page naming the app and its permissions, where the person picks who
 //! signs in (`select#account`: `admin:<tenant>` is that tenant's Global Administrator,
 //! `user:<tenant>` a user without admin rights) and presses `button#accept` or
-//! `button#cancel`; the form POSTs back to the same path. Outcomes follow §2.3:
+//! `button#cancel`; the form POSTs back to the same path. Outcomes
+//! (`docs/MICROSOFT.md#consent-errors`):
 //!
 //! | case | answer |
 //! |---|---|

@@ -1,5 +1,6 @@
 //! `POST /{tenant}/oauth2/v2.0/token`: the client-credentials grant by `client_secret` or by
-//! `client_assertion`, with the errors of reference §3.3/§3.4 and the v1 tokens of §3.5.
+//! `client_assertion`, with the errors of `docs/MICROSOFT.md#token-errors` and the v1 tokens of
+//! `docs/MICROSOFT.md#token-claims`.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -52,8 +53,9 @@ pub(crate) fn aad_timestamp(at: OffsetDateTime) -> String {
     )
 }
 
-/// One Entra error (reference §3.3): the status, the `error` string, the AADSTS code and the
-/// description's first sentence(s), without the Trace/Correlation/Timestamp lines.
+/// One Entra error (`docs/MICROSOFT.md#token-errors`): the status, the `error` string, the
+/// AADSTS code and the description's first sentence(s), without the Trace/Correlation/Timestamp
+/// lines.
 #[derive(Debug, Clone)]
 pub(crate) struct AadError {
     pub status: StatusCode,
@@ -588,7 +590,7 @@ fn parse_certificate(pem: &str) -> Option<RegisteredCert> {
     })
 }
 
-/// The claims of a client assertion (reference §3.1a).
+/// The claims of a client assertion (`docs/MICROSOFT.md#certificate-assertion`).
 #[derive(Debug, Deserialize)]
 struct AssertionClaims {
     #[serde(default)]

@@ -1,6 +1,6 @@
-//! The delegation cmdlets of reference §6 as pure functions over a [`Directory`]: reads produce a
-//! page of rows from a cursor (so paging never copies a result set), writes mutate the directory
-//! and report the applied changes for the apply log.
+//! The delegation cmdlets of `docs/MICROSOFT.md#cmdlets` as pure functions over a [`Directory`]:
+//! reads produce a page of rows from a cursor (so paging never copies a result set), writes
+//! mutate the directory and report the applied changes for the apply log.
 //!
 //! Reads: Get-Mailbox, Get-MailboxPermission, Get-RecipientPermission, Get-Recipient,
 //! Get-DistributionGroupMember (a mail-enabled group's direct members, as Get-Recipient rows)
@@ -46,7 +46,7 @@ const RTD: &[&str] = &[
     "MailContact",
 ];
 
-/// The truncation warning (reference §5.6).
+/// The truncation warning (`docs/MICROSOFT.md#paging`).
 pub const RESULT_SIZE_WARNING: &str = "There are more results available than are currently displayed. To view them, increase the value for the ResultSize parameter.";
 
 /// The cmdlets the emulator knows.

@@ -1,7 +1,8 @@
-//! The per-tenant Exchange directory (reference §8 "State per tenant"): recipients and security
-//! principals, their identifiers, Full Access ACL rows, Send As rows, Send on Behalf delegates
-//! and group membership (each group's direct members), with case-insensitive identity resolution and a short history of permission changes so reads
-//! can lag writes (replication lag).
+//! The per-tenant Exchange directory, what the cmdlets of `docs/MICROSOFT.md#cmdlets` read and
+//! change: recipients and security principals, their identifiers, Full Access ACL rows, Send As
+//! rows, Send on Behalf delegates and group membership (each group's direct members), with
+//! case-insensitive identity resolution and a short history of permission changes so reads can
+//! lag writes (replication lag).
 //!
 //! Kept compact on purpose: a 100,000-mailbox tenant must fit well under 1 GB.
 
@@ -15,7 +16,7 @@ use uuid::Uuid;
 pub const SELF_SID: &str = "S-1-5-10";
 /// The display form of the SELF principal.
 pub const SELF_NAME: &str = "NT AUTHORITY\\SELF";
-/// Most ACEs a mailbox's Full Access ACL may hold (reference §6.3).
+/// Most ACEs a mailbox's Full Access ACL may hold (`docs/MICROSOFT.md#limits`).
 pub const MAX_ACES: usize = 500;
 /// The fake forest name used in distinguished names and built-in principals.
 pub const FOREST: &str = "EMUPR01A001";

@@ -1,5 +1,5 @@
-//! Cmdlet errors and the three error-body families of reference §5.7: A (OData JSON with
-//! `details` and `innererror.internalexception`), B (a NUL-byte body) and C (plain text).
+//! Cmdlet errors and the three error-body families of `docs/MICROSOFT.md#errors`: A (OData JSON
+//! with `details` and `innererror.internalexception`), B (a NUL-byte body) and C (plain text).
 
 use axum::body::Body;
 use axum::http::{HeaderValue, Response, StatusCode, header};
@@ -106,7 +106,7 @@ impl CmdletError {
         }
     }
 
-    /// The paging cursor error (reference §5.6).
+    /// The paging cursor error (`docs/MICROSOFT.md#paging`).
     pub fn bad_skiptoken() -> Self {
         Self::bad_request(
             ODATA_TYPE,
@@ -219,5 +219,5 @@ pub fn plain_text(status: StatusCode, text: &'static str) -> Response<Body> {
     r
 }
 
-/// The concurrency-cap message (reference §5.7 C).
+/// The concurrency-cap message (family C of `docs/MICROSOFT.md#errors`).
 pub const CONCURRENCY_MESSAGE: &str = "You have reached the maximum number of concurrent requests per tenant. Please wait and try again.";

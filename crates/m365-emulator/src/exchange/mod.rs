@@ -1,6 +1,7 @@
 //! The Exchange admin API: `POST /adminapi/beta/{tenant}/InvokeCommand` and `$batch`, with the
-//! delegation cmdlets of reference §6 (plus Get-Recipient, Get-DistributionGroupMember and
-//! Get-OrganizationConfig; [`cmdlets::Cmdlet::ALL`] lists them), faults and knobs.
+//! cmdlets of `docs/MICROSOFT.md#cmdlets` ([`cmdlets::Cmdlet::ALL`] lists them: the delegation
+//! cmdlets plus Get-Recipient, Get-DistributionGroupMember and Get-OrganizationConfig), faults and
+//! knobs.
 //!
 //! * [`directory`]: the per-tenant directory model (recipients, principals, ACLs, group
 //!   membership).

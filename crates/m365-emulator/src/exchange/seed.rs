@@ -1,6 +1,6 @@
 //! Directory seeds: the JSON shape scenarios use to describe a tenant's Exchange directory, the
-//! demo directory of DESIGN.md §5, and a generator of large random directories for benchmarks
-//! and property tests.
+//! demo directory (`docs/DOMAIN.md#demo-world`), and a generator of large random directories for
+//! benchmarks and property tests.
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -248,7 +248,7 @@ fn grant(mailbox: &str, trustee: &str, right: &str, automapping: Option<bool>) -
     }
 }
 
-/// The demo directory of DESIGN.md §5 for a live tenant whose domain is `domain`:
+/// The demo directory (`docs/DOMAIN.md#demo-world`) for a live tenant whose domain is `domain`:
 /// user mailboxes alice, bob, carol (carol's Exchange `Name` is her object id, so Exchange
 /// reports her as a Send on Behalf delegate by GUID), shared mailboxes sales and support, a
 /// mail-enabled security group "Sales Team" whose only member is carol, a non-mail-enabled

@@ -1,8 +1,8 @@
-//! HTTP transport of the Exchange admin API (reference §4.2, §5): authorization from the token's
-//! claims, the `CmdletInput` envelope, the §5.5 success envelope and headers, paging with opaque
-//! self-authenticating skiptokens (a cursor, never a copy of the result), `$batch`, and the fault
-//! knobs (latency, concurrency cap, rate budget, 5xx, apply-then-drop, replication lag, role
-//! propagation delay).
+//! HTTP transport of the Exchange admin API (`docs/MICROSOFT.md#authorization`, `#invokecommand`,
+//! `#envelope`, `#paging`, `#batch`): authorization from the token's claims, the `CmdletInput`
+//! envelope, the success envelope and headers, paging with opaque self-authenticating skiptokens
+//! (a cursor, never a copy of the result), `$batch`, and the fault knobs (latency, concurrency
+//! cap, rate budget, 5xx, apply-then-drop, replication lag, role propagation delay).
 
 // Handlers bail out with a ready HTTP response; it is built once per failed request.
 #![allow(clippy::result_large_err)]
@@ -41,7 +41,8 @@ pub const WRITE_ROLES: [Uuid; 3] = [
     ids::GLOBAL_ADMINISTRATOR,
     ids::EXCHANGE_RECIPIENT_ADMINISTRATOR,
 ];
-/// Supported app-only roles (reference §4.1) that may only run `Get-*` cmdlets here.
+/// Directory roles Microsoft supports for app-only Exchange access that may only run `Get-*`
+/// cmdlets here (an assumption: `docs/MICROSOFT.md#authorization`).
 pub const READ_ROLES: [Uuid; 5] = [
     ids::GLOBAL_READER,
     ids::SECURITY_READER,
@@ -138,7 +139,7 @@ fn verify_cached(
     Ok(claims)
 }
 
-/// Checks the bearer token against the URL's tenant (reference §4.2).
+/// Checks the bearer token against the URL's tenant (`docs/MICROSOFT.md#authorization`).
 fn authorize(
     shared: &Shared,
     tenant_ref: &str,

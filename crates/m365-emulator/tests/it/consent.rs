@@ -1,5 +1,5 @@
-//! Admin consent (reference §2): the consent page and every outcome, for v1 and v2, with the
-//! exact redirect parameters.
+//! Admin consent (`docs/MICROSOFT.md#admin-consent`): the consent page and every outcome, for v1
+//! and v2, with the exact redirect parameters.
 
 use serde_json::Value;
 

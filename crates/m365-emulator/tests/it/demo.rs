@@ -1,4 +1,4 @@
-//! The demo world of DESIGN.md §5, through the front door.
+//! The demo world (`docs/DOMAIN.md#demo-world`), through the front door.
 
 use serde_json::json;
 

@@ -1,5 +1,6 @@
-//! Entra fidelity tests: the token endpoint (every row of reference §3.4 we implement, by
-//! secret and by certificate), the tokens' claims (§3.5), OpenID configuration and JWKS.
+//! Entra fidelity tests: the token endpoint (every error of `docs/MICROSOFT.md#token-errors` we
+//! implement, by secret and by certificate), the tokens' claims (`docs/MICROSOFT.md#token-claims`),
+//! OpenID configuration and JWKS.
 
 use jsonwebtoken::Algorithm;
 use serde_json::{Value, json};
@@ -93,7 +94,7 @@ async fn assertion_request(
     .await
 }
 
-// ---- §3.4 rows, by secret and by certificate ----
+// ---- token errors (docs/MICROSOFT.md#token-errors), by secret and by certificate ----
 
 #[tokio::test]
 async fn success_by_secret_and_by_certificate() {

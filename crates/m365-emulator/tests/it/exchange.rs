@@ -1,6 +1,8 @@
 //! Exchange fidelity tests: raw reqwest + `serde_json::Value` against the emulator's
-//! `InvokeCommand` and `$batch`, one test per row of reference §4.2 and §5.8, per idempotency
-//! case of §6, and the quirks of §5–§7. Worlds are built through the control API.
+//! `InvokeCommand` and `$batch`, one test per row of the authorization matrix and the status
+//! table (`docs/MICROSOFT.md#authorization`, `#status-codes`), per no-op case
+//! (`#no-op-warnings`), and per quirk of `#cmdlets`, `#paging` and `#identities`. Worlds are
+//! built through the control API.
 
 use serde_json::{Value, json};
 
@@ -184,7 +186,7 @@ const NOT_FOUND: &str = "Microsoft.Exchange.Configuration.Tasks.ManagementObject
 const AMBIGUOUS: &str = "Microsoft.Exchange.Configuration.Tasks.ManagementObjectAmbiguousException";
 const BINDING: &str = "System.Management.Automation.ParameterBindingException";
 
-// ---------------------------------------------------------------- §4.2 authorization matrix
+// ------------------------------------ authorization matrix (docs/MICROSOFT.md#authorization)
 
 #[tokio::test]
 async fn token_without_manage_as_app_gets_401_with_diagnostics() {
@@ -418,7 +420,7 @@ async fn role_propagation_window_gives_403_even_with_a_fresh_token() {
     assert_eq!(probe(token).await.status, 200);
 }
 
-// ---------------------------------------------------------------- §5.8 status rows, errors
+// ------------------------------------- status rows and errors (docs/MICROSOFT.md#status-codes)
 
 #[tokio::test]
 async fn unknown_cmdlet_gets_403_nul_body() {
@@ -668,7 +670,7 @@ async fn apply_then_drop_applies_the_write_and_gives_no_answer() {
     assert_eq!(log["entries"][0]["change"]["right"], "FullAccess");
 }
 
-// ---------------------------------------------------------------- §6 idempotency
+// ------------------------------------------- idempotency (docs/MICROSOFT.md#no-op-warnings)
 
 #[tokio::test]
 async fn add_mailbox_permission_duplicate_is_silent_or_warns_per_knob() {
@@ -755,7 +757,7 @@ async fn send_on_behalf_noop_add_and_remove_warn_not_modified() {
     }
 }
 
-// ---------------------------------------------------------------- §6 semantics and quirks
+// ------------------------------------ cmdlet semantics and quirks (docs/MICROSOFT.md#cmdlets)
 
 #[tokio::test]
 async fn send_on_behalf_add_keeps_existing_delegates_reported_by_object_id() {

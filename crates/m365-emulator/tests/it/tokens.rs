@@ -1,6 +1,6 @@
-//! Access tokens (reference §3.5): claims, `roles` only when granted, `wids` from directory
-//! roles, lifetime knob, and `verify_access_token` rejecting forged, expired, tampered and
-//! wrong-audience tokens.
+//! Access tokens (`docs/MICROSOFT.md#token-claims`): claims, `roles` only when granted, `wids`
+//! from directory roles, lifetime knob, and `verify_access_token` rejecting forged, expired,
+//! tampered and wrong-audience tokens.
 
 use m365_emulator::entra::{TokenRejection, verify_access_token};
 use serde_json::{Value, json};
