@@ -1,6 +1,7 @@
-//! The certificate `client_assertion` (reference §3.1a): a JWT signed PS256 with the app's
-//! certificate key, header `x5t#S256` = base64url SHA-256 of the certificate DER, audience = the
-//! token URL being called, `iss` = `sub` = client id, fresh `jti`, valid for 10 minutes.
+//! The certificate `client_assertion` (`docs/MICROSOFT.md#certificate-assertion`): a JWT signed
+//! PS256 with the app's certificate key, header `x5t#S256` = base64url SHA-256 of the certificate
+//! DER, audience = the token URL being called, `iss` = `sub` = client id, fresh `jti`, valid for 10
+//! minutes.
 
 use serde::Serialize;
 use time::OffsetDateTime;

@@ -1,9 +1,9 @@
-//! `$batch` (reference §5.10): up to 10 read sub-requests per HTTP request, each tagged with its
-//! own id and mapped back by it. Sub-requests that are throttled or hit a 5xx are re-batched
-//! with backoff; per-item `@odata.nextLink`s are followed with single continuation calls; when
-//! the batch itself fails (or an item is missing from the answer) the affected items fall back
-//! to single calls. Only reads are batched: a failed batch of writes could not be replayed
-//! safely.
+//! `$batch` (`docs/MICROSOFT.md#batch`): up to 10 read sub-requests per HTTP request, each tagged
+//! with its own id and mapped back by it. Sub-requests that are throttled or hit a 5xx are
+//! re-batched with backoff; per-item `@odata.nextLink`s are followed with single continuation
+//! calls; when the batch itself fails (or an item is missing from the answer) the affected items
+//! fall back to single calls. Only reads are batched: a failed batch of writes could not be
+//! replayed safely.
 
 use std::collections::HashMap;
 
@@ -18,7 +18,8 @@ use crate::exchange::{CmdletOutput, CmdletRequest, Mode, app_anchor, mode_for, p
 use crate::retry::{backoff_delay, describe_reqwest, parse_retry_after_value};
 use crate::token::Resource;
 
-/// Most sub-requests per `$batch` (what CIPP sends; reference §5.10).
+/// Most sub-requests per `$batch` (what CIPP sends; Microsoft's limit is unknown:
+/// `docs/MICROSOFT.md#batch`).
 pub const MAX_BATCH: usize = 10;
 
 struct SubResponse {

@@ -5,10 +5,10 @@ use base64::Engine as _;
 use serde::Deserialize;
 use uuid::{Uuid, uuid};
 
-/// App role that lets an app run Exchange cmdlets (reference §0).
+/// App role that lets an app run Exchange cmdlets (`docs/MICROSOFT.md#identifiers`).
 pub const EXCHANGE_MANAGE_AS_APP: &str = "Exchange.ManageAsApp";
-/// Directory role template ids (reference §0; Exchange Recipient Administrator from Entra's
-/// built-in role list).
+/// Directory role template ids (`docs/MICROSOFT.md#identifiers`; Exchange Recipient
+/// Administrator from Entra's built-in role list).
 pub const EXCHANGE_ADMINISTRATOR: Uuid = uuid!("29232cdf-9323-42fd-ade2-1d097af3e4de");
 pub const GLOBAL_ADMINISTRATOR: Uuid = uuid!("62e90394-69f5-4237-9190-012177145e10");
 pub const EXCHANGE_RECIPIENT_ADMINISTRATOR: Uuid = uuid!("31392ffb-586c-42d1-9346-e59415a2cc4e");

@@ -64,15 +64,14 @@ fn url(s: &str) -> Url {
 impl Endpoints {
     /// Microsoft's endpoints for `cloud`.
     ///
-    /// Sources: login/Exchange/Graph hosts for the worldwide cloud and the Exchange hosts of the
-    /// sovereign clouds are from reference §1, §3 and §5.1 (`outlook.office365.us` GCC High,
-    /// `outlook-dod.office365.us` DoD, `outlook.office365.cn` 21Vianet — the EXO PowerShell
-    /// module's China environment is also seen as `partner.outlook.cn`; the reference names
-    /// `outlook.office365.cn`, so that is the preset and [`Endpoints::with_exchange`] overrides
-    /// it). The sovereign login and Graph hosts (`login.microsoftonline.us`,
-    /// `graph.microsoft.us`, `dod-graph.microsoft.us`, `login.chinacloudapi.cn`,
-    /// `microsoftgraph.chinacloudapi.cn`) are Microsoft's published national-cloud hosts and are
-    /// not covered by the reference.
+    /// The hosts are listed in `docs/MICROSOFT.md#clouds`. The worldwide hosts and the Exchange
+    /// hosts of the sovereign clouds (`outlook.office365.us` GCC High, `outlook-dod.office365.us`
+    /// DoD, `outlook.office365.cn` 21Vianet) are documented for the Exchange admin API; the EXO
+    /// PowerShell module's China environment is also seen as `partner.outlook.cn`, which
+    /// [`Endpoints::with_exchange`] can set. The sovereign login and Graph hosts
+    /// (`login.microsoftonline.us`, `graph.microsoft.us`, `dod-graph.microsoft.us`,
+    /// `login.chinacloudapi.cn`, `microsoftgraph.chinacloudapi.cn`) are Microsoft's published
+    /// national-cloud hosts, untested here.
     pub fn cloud(cloud: Cloud) -> Self {
         match cloud {
             Cloud::Global => Self {

@@ -1,7 +1,7 @@
-//! Admin consent: the v1 URL that connects a company (connect app), the v2 URL with the
-//! Exchange scope for the seed's "Authorize" step (Exchange app), parsing of the redirect back
-//! (reference §2.3), and verifying a new connection with a token for that tenant plus Graph
-//! `GET /v1.0/organization`.
+//! Admin consent: the v1 URL that connects a company (connect app), the v2 URL with the Exchange
+//! scope for the seed's "Authorize" step (Exchange app), parsing of the redirect back
+//! (`docs/MICROSOFT.md#callback`), and verifying a new connection with a token for that tenant plus
+//! Graph `GET /v1.0/organization`.
 
 use serde::{Deserialize, Serialize};
 use url::Url;

@@ -1,10 +1,10 @@
-//! Typed delegation operations (reference §6–§7): mailbox details with Send on Behalf delegates
-//! resolved to UPN and display name, Full Access and Send As holders (SELF, inherited and deny
-//! rows filtered by SID; comma-joined rights split; orphaned SIDs and groups marked), and
-//! "ensure" grant/remove operations for the three rights that report `Changed` or
-//! `AlreadyInState`. Send on Behalf is only ever changed through the add/remove hashtable,
-//! never by overwriting the list. Also the inventory helpers (all mailboxes as pages, tenant-wide
-//! Send As, Full Access of many mailboxes through `$batch`).
+//! Typed delegation operations (`docs/MICROSOFT.md#cmdlets`, `#identities`): mailbox details with
+//! Send on Behalf delegates resolved to UPN and display name, Full Access and Send As holders
+//! (SELF, inherited and deny rows filtered by SID; comma-joined rights split; orphaned SIDs and
+//! groups marked), and "ensure" grant/remove operations for the three rights that report `Changed`
+//! or `AlreadyInState`. Send on Behalf is only ever changed through the add/remove hashtable, never
+//! by overwriting the list. Also the inventory helpers (all mailboxes as pages, tenant-wide Send
+//! As, Full Access of many mailboxes through `$batch`).
 
 use std::collections::HashMap;
 use std::pin::Pin;
@@ -110,7 +110,7 @@ impl Recipient {
     }
 
     /// The identity to send back to Exchange: UPN, else primary SMTP, else object GUID, else
-    /// the Exchange identity (reference §7.2).
+    /// the Exchange identity (`docs/MICROSOFT.md#identities`).
     pub fn canonical(&self) -> &str {
         self.user_principal_name
             .as_deref()
@@ -207,7 +207,8 @@ pub struct RecipientPermissionRow {
     pub trustee_sid: Option<String>,
     pub access_rights: Vec<String>,
     pub access_control_type: Option<String>,
-    /// Missing on some tenants' rows: treated as false (reference §6.5).
+    /// Missing on some tenants' rows: treated as false
+    /// (`docs/MICROSOFT.md#get-recipientpermission`).
     pub is_inherited: bool,
 }
 
@@ -396,7 +397,7 @@ const ALREADY_MARKS: &[&str] = &[
     "an existing permission entry was found",
 ];
 
-/// Does a warning say the write changed nothing (reference §6.4–§6.8)?
+/// Does a warning say the write changed nothing (`docs/MICROSOFT.md#no-op-warnings`)?
 pub fn is_already_in_state_warning(w: &str) -> bool {
     let w = w.to_ascii_lowercase();
     ALREADY_MARKS.iter().any(|m| w.contains(m))

@@ -1,6 +1,6 @@
 //! One typed error for everything the Exchange admin API can answer, built from the three body
-//! families of reference §5.7: (A) OData JSON errors, (B) empty or NUL-byte bodies (classified by
-//! status only, never fed to a JSON or gzip decoder), (C) plain text.
+//! families of `docs/MICROSOFT.md#errors`: (A) OData JSON errors, (B) empty or NUL-byte bodies
+//! (classified by status only, never fed to a JSON or gzip decoder), (C) plain text.
 
 use std::time::Duration;
 
@@ -118,7 +118,8 @@ impl ErrorHeaders {
     }
 }
 
-/// The message and exception type pulled out of a family-A body (reference §5.7 order).
+/// The message and exception type pulled out of a family-A body (in the order of
+/// `docs/MICROSOFT.md#errors`).
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct ParsedError {
     pub code: Option<String>,

@@ -1,6 +1,7 @@
-//! The `InvokeCommand` transport (reference §5): the request envelope and headers, paging by
-//! POSTing the same body to `@odata.nextLink`, warnings, typed errors, read retries (429 with
-//! `Retry-After`, 5xx, network), one token refresh on 401, timeouts and concurrency limits.
+//! The `InvokeCommand` transport (`docs/MICROSOFT.md#invokecommand`): the request envelope and
+//! headers, paging by POSTing the same body to `@odata.nextLink`, warnings, typed errors, read
+//! retries (429 with `Retry-After`, 5xx, network), one token refresh on 401, timeouts and
+//! concurrency limits.
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -15,10 +16,10 @@ use crate::error::{ErrorHeaders, ExchangeError, classify};
 use crate::retry::{backoff_delay, describe_reqwest};
 use crate::token::{AccessToken, Resource};
 
-/// The routing mailbox for app-only org-level calls (reference §5.3).
+/// The routing mailbox for app-only calls (`docs/MICROSOFT.md#request-headers`).
 pub const SYSTEM_MAILBOX: &str = "SystemMailbox{bb558c35-97f1-4cb9-8ff7-d53741dc928c}";
 
-/// The warning Exchange gives when `ResultSize` cut a list short (reference §5.6).
+/// The warning Exchange gives when `ResultSize` cut a list short (`docs/MICROSOFT.md#paging`).
 const TRUNCATION_MARK: &str = "increase the value for the resultsize parameter";
 
 /// `X-AnchorMailbox` for app-only calls to `tenant`.
@@ -112,7 +113,7 @@ pub(crate) struct RawResponse {
     pub body: Bytes,
 }
 
-/// Parses a 200 envelope (reference §5.5).
+/// Parses a 200 envelope (`docs/MICROSOFT.md#envelope`).
 pub(crate) fn parse_page(body: &[u8]) -> Result<Page, ExchangeError> {
     let v: Value = serde_json::from_slice(body)
         .map_err(|e| ExchangeError::Protocol(format!("200 body is not JSON: {e}")))?;

@@ -1,13 +1,14 @@
 //! `exogate-exchange`: the only crate that knows Microsoft's URLs and JSON.
 //!
-//! It gets client-credentials tokens from Entra (secret or certificate), checks whether a tenant
-//! is ready for Exchange administration (reference §4.3 → the badge states of DESIGN §3), builds
-//! and parses admin-consent redirects, verifies a new connection through Graph, and runs the
-//! Exchange admin API (`InvokeCommand`, `$batch`) with paging, retries, per-tenant concurrency
-//! limits and typed errors. On top of that it offers typed delegation operations (Full Access,
-//! Send As, Send on Behalf) as "ensure" operations that report `Changed` or `AlreadyInState`.
+//! It gets client-credentials tokens from Entra (secret or certificate), checks whether a tenant is
+//! ready for Exchange administration (`docs/MICROSOFT.md#readiness` → the badge states of
+//! `docs/DOMAIN.md#exchange-admin-status`), builds and parses admin-consent redirects, verifies a
+//! new connection through Graph, and runs the Exchange admin API (`InvokeCommand`, `$batch`) with
+//! paging, retries, per-tenant concurrency limits and typed errors. On top of that it offers typed
+//! delegation operations (Full Access, Send As, Send on Behalf) as "ensure" operations that report
+//! `Changed` or `AlreadyInState`.
 //!
-//! Written from `shared/reference/exchange-admin-api.md`; it shares no types with the emulator.
+//! Written from `docs/MICROSOFT.md`; it shares no types with the emulator.
 //!
 //! Entry point: [`M365Client`] (one per process, cheap to clone), built from a
 //! [`ClientConfig`] (endpoints per [`Cloud`] or one emulator URL, the Exchange app and the

@@ -1,9 +1,9 @@
-//! The readiness check behind the "Exchange Admin" badge: reference §4.3 mapped onto the states
-//! of DESIGN §3. Every check drops the cached token first (roles are frozen into a token when
-//! it is issued), classifies the token's `roles`/`wids`, then probes `Get-OrganizationConfig`.
-//! A 403 while the token already carries a role is retried with fresh tokens; if it persists the
-//! tenant is `propagating` until the configured window (counted from the first such 403) has
-//! passed, and `role_missing` after it.
+//! The readiness check behind the "Exchange Admin" badge (`docs/MICROSOFT.md#readiness`), mapped
+//! onto the states of `docs/DOMAIN.md#exchange-admin-status`. Every check drops the cached token
+//! first (roles are frozen into a token when it is issued), classifies the token's `roles`/`wids`,
+//! then probes `Get-OrganizationConfig`. A 403 while the token already carries a role is retried
+//! with fresh tokens; if it persists the tenant is `propagating` until the configured window
+//! (counted from the first such 403) has passed, and `role_missing` after it.
 
 use serde::Serialize;
 use time::OffsetDateTime;
@@ -16,8 +16,8 @@ use crate::exchange::CmdletRequest;
 use crate::retry::backoff_delay;
 use crate::token::{Resource, TokenError};
 
-/// The badge states of DESIGN §3 that a readiness check can produce (`wrong_tenant` comes from
-/// the consent callback instead).
+/// The badge states (`docs/DOMAIN.md#exchange-admin-status`) that a readiness check can produce
+/// (`wrong_tenant` comes from the consent callback instead).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ReadinessState {

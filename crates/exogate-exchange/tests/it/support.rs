@@ -218,9 +218,9 @@ impl World {
     }
 }
 
-/// The demo directory of DESIGN §5 (written here so the tests do not depend on what the
-/// emulator's built-in demo happens to load): users alice, bob, carol (named by object id),
-/// shared mailboxes sales and support, a mail-enabled group, a plain security group, and a
+/// The demo directory of `docs/DOMAIN.md#demo-world` (written here so the tests do not depend on
+/// what the emulator's built-in demo happens to load): users alice, bob, carol (named by object
+/// id), shared mailboxes sales and support, a mail-enabled group, a plain security group, and a
 /// deleted user whose grant stays as an orphan SID.
 pub fn demo_directory() -> Value {
     json!({
