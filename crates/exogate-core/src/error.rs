@@ -195,7 +195,7 @@ impl CoreError {
         CoreError::Internal(msg.into().into())
     }
 
-    /// The stable machine code. The list is public contract (see `docs/API-DESIGN.md`).
+    /// The stable machine code. The list is public contract (see `docs/API.md`, "Errors").
     pub fn code(&self) -> &'static str {
         match self {
             CoreError::NotFound { what, .. } => match what {

@@ -1,5 +1,5 @@
-//! The tool catalogue of DESIGN §3: names, descriptions, risk levels and approval modes. Write
-//! tools are forced to `ApprovalMode::Always`, whatever the configuration asks for.
+//! The tool catalogue (`docs/DOMAIN.md#tools`): names, descriptions, risk levels and approval
+//! modes. Write tools are forced to `ApprovalMode::Always`, whatever the configuration asks for.
 
 use std::collections::BTreeMap;
 
@@ -129,7 +129,7 @@ impl ToolName {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ToolSpec {
     pub name: ToolName,
-    /// Human-readable name from the seed.
+    /// Human-readable name ("Grant Full Access").
     pub title: &'static str,
     pub description: &'static str,
     pub risk: RiskLevel,

@@ -372,7 +372,7 @@ impl Default for Limits {
 #[derive(Debug)]
 pub struct ClientConfig {
     pub endpoints: Endpoints,
-    /// The app holding `Exchange.ManageAsApp` (the seed's Authorize step consents to it).
+    /// The app holding `Exchange.ManageAsApp` (the Authorize step consents to it).
     pub exchange_app: AppConfig,
     /// The app holding Graph `Organization.Read.All` (connecting a company consents to it).
     /// `None`: the Exchange app plays both parts.

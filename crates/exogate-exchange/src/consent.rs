@@ -1,5 +1,5 @@
 //! Admin consent: the v1 URL that connects a company (connect app), the v2 URL with the Exchange
-//! scope for the seed's "Authorize" step (Exchange app), parsing of the redirect back
+//! scope for the "Authorize" step (Exchange app), parsing of the redirect back
 //! (`docs/MICROSOFT.md#callback`), and verifying a new connection with a token for that tenant plus
 //! Graph `GET /v1.0/organization`.
 
@@ -153,7 +153,7 @@ impl M365Client {
     }
 
     /// v2 admin-consent URL for the Exchange app with `scope=https://outlook.office365.com/.default`
-    /// (the seed's "Authorize").
+    /// (the "Authorize" step, Step 1 of `docs/DOMAIN.md#exchange-admin-status`).
     pub fn exchange_consent_url(&self, tenant: Uuid, redirect_uri: &str, state: &str) -> Url {
         let mut u = self.login_url(&format!("{tenant}/v2.0/adminconsent"));
         u.query_pairs_mut()

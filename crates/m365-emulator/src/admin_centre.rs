@@ -1,6 +1,6 @@
 //! A small "Entra admin centre" page per tenant: assign or remove the Exchange Administrator
 //! role (and, for tests, Exchange Recipient Administrator and Global Reader) for a service
-//! principal (the seed's Step 2).
+//! principal (Step 2 of `docs/DOMAIN.md#exchange-admin-status`).
 //!
 //! - `GET /_admin/` lists the tenants.
 //! - `GET /_admin/{tenant}/roles` lists the tenant's service principals (app display name, app

@@ -1,6 +1,7 @@
-//! The seed's setup story and the approval flow in a REAL headless Chromium (Debian's
-//! `/usr/bin/chromium` driven through `/usr/bin/chromedriver` with fantoccini). Screenshots go to
-//! `<workspace>/test-output/`. No sleeps: every wait is a WebDriver wait with a time limit.
+//! The setup story (Authorize, role, Re-check) and the approval flow in a REAL headless Chromium
+//! (Debian's `/usr/bin/chromium` driven through `/usr/bin/chromedriver` with fantoccini).
+//! Screenshots go to `<workspace>/test-output/`. No sleeps: every wait is a WebDriver wait with a
+//! time limit.
 
 use std::path::PathBuf;
 use std::process::Stdio;

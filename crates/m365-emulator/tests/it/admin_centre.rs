@@ -1,4 +1,4 @@
-//! The "Entra admin centre" roles page (the seed's Step 2).
+//! The "Entra admin centre" roles page (Step 2 of `docs/DOMAIN.md#exchange-admin-status`).
 
 use serde_json::json;
 

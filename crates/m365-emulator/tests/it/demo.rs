@@ -391,7 +391,7 @@ async fn binary_refuses_a_missing_scenario_file() {
     assert!(err.contains("scenario"), "{err}");
 }
 
-/// The seed's two steps for Northwind, through the pages: consent, then the role, then Exchange.
+/// The two setup steps for Northwind, through the pages: consent, then the role, then Exchange.
 #[tokio::test]
 async fn northwind_walks_from_not_configured_to_configured() {
     let env = Env::demo().await;
