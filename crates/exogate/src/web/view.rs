@@ -100,7 +100,7 @@ pub struct StatusView {
     pub consent_problem: Option<String>,
 }
 
-/// Troubleshooting text per state (the seed's Troubleshooting section and more).
+/// Troubleshooting text per state (the fixes of `docs/DOMAIN.md#exchange-admin-status`, and more).
 pub fn help_for(state: &str) -> Vec<String> {
     let v: &[&str] = match state {
         "not_connected" => &[
