@@ -97,6 +97,11 @@ async fn drop_pg(admin_url: &str, name: &str) {
 
 impl Chained {
     async fn start(backend: Backend) -> Option<Chained> {
+        Self::start_with(backend, "").await
+    }
+
+    /// As [`Chained::start`], with `audit` (TOML lines) added to the `[audit]` section.
+    async fn start_with(backend: Backend, audit: &str) -> Option<Chained> {
         let dir = tempfile::tempdir().expect("temp dir");
         let (db_url, pg) = match backend {
             Backend::Sqlite => (
@@ -121,7 +126,7 @@ impl Chained {
             &base_url,
             &emulator.base_url,
         );
-        let text = format!("{text}[audit]\ncheckpoint_interval_minutes = 10\n");
+        let text = format!("{text}[audit]\ncheckpoint_interval_minutes = 10\n{audit}\n");
         std::fs::write(dir.path().join("exogate.toml"), &text).expect("write config");
         let config = exogate::config::Config::from_toml(&text).expect("config");
         let now = Timestamp::from_offset_date_time(time::OffsetDateTime::now_utc());
@@ -495,7 +500,27 @@ async fn rewritten_chain_contradicts_a_signed_checkpoint_postgres() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn altered_or_foreign_checkpoint_lines_are_refused() {
-    let mut c = Chained::start(Backend::Sqlite).await.expect("sqlite");
+    // A webhook receiver on loopback: each checkpoint is also POSTed there.
+    let (tx, mut received) = tokio::sync::mpsc::unbounded_channel::<String>();
+    let hook = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |body: String| {
+            let tx = tx.clone();
+            async move {
+                let _ = tx.send(body);
+                StatusCode::NO_CONTENT
+            }
+        }),
+    );
+    let hook_listener = TcpListener::bind(("127.0.0.1", 0)).await.unwrap();
+    let hook_url = format!("http://{}/hook", hook_listener.local_addr().unwrap());
+    let hook_server = tokio::spawn(async move { axum::serve(hook_listener, hook).await });
+    let mut c = Chained::start_with(
+        Backend::Sqlite,
+        &format!("checkpoint_webhook_url = {hook_url:?}"),
+    )
+    .await
+    .expect("sqlite");
     let seq = c.next_checkpoint().await;
     let file = c.checkpoint_file();
     let good = std::fs::read_to_string(&file).unwrap();
@@ -573,6 +598,53 @@ async fn altered_or_foreign_checkpoint_lines_are_refused() {
         "{}",
         out.stderr
     );
+
+    // The webhook got the same line as the file.
+    let posted = tokio::time::timeout(Duration::from_secs(30), received.recv())
+        .await
+        .expect("the webhook is called")
+        .unwrap();
+    assert_eq!(posted.trim(), good.trim());
+    hook_server.abort();
+
+    // The private key is 0600, never in a Debug form, and keygen refuses to overwrite it.
+    let key_file = c.dir.path().join("audit-checkpoint.key");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(&key_file).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "{mode:o}");
+    }
+    let pem = std::fs::read_to_string(&key_file).unwrap();
+    let body_line = pem.lines().nth(1).unwrap();
+    let debug = format!(
+        "{:?}",
+        exogate::checkpoint::SigningKey::read(&key_file).unwrap()
+    );
+    assert!(
+        !debug.contains(body_line) && debug.contains("redacted"),
+        "{debug}"
+    );
+    let again = c.cli(&["--json", "audit", "keygen"]).await;
+    assert!(!again.success);
+    assert!(
+        again.stderr.contains("[checkpoint_key_exists]"),
+        "{again:?}"
+    );
+    let other = c.dir.path().join("other.key");
+    let made = c
+        .cli(&[
+            "--json",
+            "audit",
+            "keygen",
+            "--out",
+            other.to_str().unwrap(),
+        ])
+        .await;
+    assert!(made.success, "{made:?}");
+    assert!(!made.stdout.contains(body_line));
+    let public = std::fs::read_to_string(c.dir.path().join("other.key.pub")).unwrap();
+    assert_eq!(made.json()["public_key"], public.trim());
 
     // The untouched file passes.
     let out = verify(file).await;
