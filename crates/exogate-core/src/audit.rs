@@ -287,6 +287,15 @@ impl Default for ChainVerifier {
 }
 
 impl ChainVerifier {
+    /// A verifier that continues a chain already known up to event `seq` with hash `hash`
+    /// (for example from a signed checkpoint): the next event must be `seq + 1` and link to it.
+    pub fn after(seq: i64, hash: &str) -> Self {
+        Self {
+            expected_seq: seq + 1,
+            prev_hash: hash.to_owned(),
+            checked: 0,
+        }
+    }
     pub fn push(&mut self, e: &AuditEvent) -> Result<(), ChainBreak> {
         if e.seq != self.expected_seq {
             return Err(ChainBreak {

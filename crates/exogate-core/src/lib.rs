@@ -8,6 +8,7 @@
 
 pub mod action;
 pub mod audit;
+pub mod checkpoint;
 pub mod error;
 pub mod fake;
 pub mod inventory;

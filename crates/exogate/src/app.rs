@@ -48,6 +48,10 @@ pub enum AppEvent {
     InventorySwept { company: String, ok: bool },
     /// The worker deleted `count` expired web sessions.
     SessionsPurged { count: u64 },
+    /// The worker appended a signed audit checkpoint of event `seq`.
+    AuditCheckpointWritten { seq: i64 },
+    /// The worker found the audit chain contradicting its last checkpoint and signed nothing.
+    AuditCheckpointRefused,
 }
 
 /// Everything a request handler, tool or command needs. Share it as `Arc<App>`.

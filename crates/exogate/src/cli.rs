@@ -299,8 +299,23 @@ pub enum AuditCommand {
         #[command(flatten)]
         who: AsUser,
     },
-    /// Walk the hash chain and report the first break.
-    Verify,
+    /// Walk the hash chain and report the first break; with --checkpoints, also compare it with
+    /// signed checkpoints and name the first one it contradicts (a rewritten chain).
+    Verify {
+        /// A checkpoint file (JSON lines) written by the worker.
+        #[arg(long)]
+        checkpoints: Option<PathBuf>,
+        /// The public key (`ed25519 <base64>`) to verify checkpoints with; default: the `.pub`
+        /// file beside `[audit] checkpoint_key_file`. Use a copy the server cannot write.
+        #[arg(long, requires = "checkpoints")]
+        public_key: Option<PathBuf>,
+    },
+    /// Create the checkpoint signing key (`[audit] checkpoint_key_file`, or --out) and print its
+    /// public key.
+    Keygen {
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -422,7 +437,7 @@ pub async fn run(cli: Cli) -> CliResult<()> {
         Command::Company(cmd) => company(&cli, &app, cmd).await,
         Command::Mailbox(cmd) => mailbox(&cli, &app, cmd).await,
         Command::Approvals(cmd) => approvals(&cli, &app, cmd).await,
-        Command::Audit(cmd) => audit(&cli, &app, cmd).await,
+        Command::Audit(cmd) => audit(&cli, &app, &config, cmd).await,
         Command::Inventory(cmd) => inventory(&cli, &app, cmd).await,
         Command::Offboard(args) => offboard(&cli, &app, args).await,
         Command::Config(_) | Command::Demo(_) => Ok(()),
@@ -443,7 +458,7 @@ async fn serve(config: &Config, app: Arc<App>) -> CliResult<()> {
         let _ = tokio::signal::ctrl_c().await;
         stop.cancel();
     });
-    let worker = crate::worker::WorkerSettings::from_config(config);
+    let worker = crate::worker::WorkerSettings::from_config_with_checkpoints(config)?;
     crate::server::serve(app, listener, Some(worker), shutdown).await?;
     Ok(())
 }
@@ -901,7 +916,7 @@ async fn approvals(cli: &Cli, app: &App, cmd: &ApprovalsCommand) -> CliResult<()
     }
 }
 
-async fn audit(cli: &Cli, app: &App, cmd: &AuditCommand) -> CliResult<()> {
+async fn audit(cli: &Cli, app: &App, config: &Config, cmd: &AuditCommand) -> CliResult<()> {
     let ctx = app.ctx();
     match cmd {
         AuditCommand::List {
@@ -937,7 +952,33 @@ async fn audit(cli: &Cli, app: &App, cmd: &AuditCommand) -> CliResult<()> {
                 table(rows)
             })
         }
-        AuditCommand::Verify => match ops::audit::verify(ctx).await? {
+        AuditCommand::Keygen { out: file } => {
+            let path = file
+                .clone()
+                .unwrap_or_else(|| config.audit_checkpoint_key_file.clone());
+            let key = crate::checkpoint::SigningKey::generate(&path)?;
+            let public_path = crate::checkpoint::public_key_path(&path);
+            out(
+                cli,
+                json!({"key_file": path.display().to_string(), "public_key_file": public_path.display().to_string(), "public_key": key.public().to_line(), "key_id": key.public().key_id()}),
+                || {
+                    format!(
+                        "created {} (key id {})\npublic key, also in {}: keep a copy where the server cannot write\n{}",
+                        path.display(),
+                        key.public().key_id(),
+                        public_path.display(),
+                        key.public().to_line()
+                    )
+                },
+            )
+        }
+        AuditCommand::Verify {
+            checkpoints: Some(file),
+            public_key,
+        } => verify_checkpoints(cli, app, config, file, public_key.as_deref()).await,
+        AuditCommand::Verify {
+            checkpoints: None, ..
+        } => match ops::audit::verify(ctx).await? {
             ops::audit::Verification::Intact(report) => out(
                 cli,
                 json!({"intact": true, "events": report.events, "last_seq": report.last_seq, "last_hash": report.last_hash}),
@@ -961,6 +1002,111 @@ async fn audit(cli: &Cli, app: &App, cmd: &AuditCommand) -> CliResult<()> {
                 })
             }
         },
+    }
+}
+
+/// `audit verify --checkpoints FILE`: every line's signature, then the chain against them.
+async fn verify_checkpoints(
+    cli: &Cli,
+    app: &App,
+    config: &Config,
+    file: &std::path::Path,
+    public_key: Option<&std::path::Path>,
+) -> CliResult<()> {
+    use crate::checkpoint::{PublicKey, SigningKey, parse_signed, public_key_path};
+    let key = match public_key {
+        Some(path) => PublicKey::read(path)?,
+        None => {
+            let key_file = &config.audit_checkpoint_key_file;
+            let beside = public_key_path(key_file);
+            if beside.exists() {
+                PublicKey::read(&beside)?
+            } else if key_file.exists() {
+                SigningKey::read(key_file)?.public().clone()
+            } else {
+                return Err(
+                    crate::checkpoint::CheckpointError::NoPublicKey { path: beside }.into(),
+                );
+            }
+        }
+    };
+    let text = std::fs::read_to_string(file).map_err(|e| {
+        crate::checkpoint::CheckpointError::FileUnreadable {
+            path: file.to_owned(),
+            reason: e.to_string(),
+        }
+    })?;
+    let signed = match parse_signed(&text, &key) {
+        Ok(signed) => signed,
+        Err(forged) => {
+            if cli.json {
+                println!(
+                    "{}",
+                    json!({"intact": false, "key_id": key.key_id(), "forged_checkpoint": {"line": forged.line, "seq": forged.seq, "at": forged.at, "problem": forged.reason}})
+                );
+            }
+            return Err(CliError {
+                code: "audit_checkpoint_forged",
+                message: format!("{}: {forged}", file.display()),
+            });
+        }
+    };
+    let lines: Vec<usize> = signed.iter().map(|(line, _)| *line).collect();
+    let checkpoints = signed.into_iter().map(|(_, c)| c).collect();
+    match ops::audit::verify_with_checkpoints(app.ctx(), checkpoints).await? {
+        ops::audit::CheckedVerification::Intact {
+            report,
+            checkpoints,
+        } => out(
+            cli,
+            json!({"intact": true, "events": report.events, "last_seq": report.last_seq, "last_hash": report.last_hash, "checkpoints": checkpoints, "key_id": key.key_id()}),
+            || {
+                format!(
+                    "audit chain intact and agrees with {checkpoints} signed checkpoints (key {}): {} events, head {} {}",
+                    key.key_id(),
+                    report.events,
+                    report.last_seq,
+                    report.last_hash
+                )
+            },
+        ),
+        ops::audit::CheckedVerification::Broken(b) => {
+            if cli.json {
+                println!(
+                    "{}",
+                    json!({"intact": false, "first_bad_seq": b.seq, "problem": b.to_string()})
+                );
+            }
+            Err(CliError {
+                code: "audit_chain_broken",
+                message: format!("audit chain broken: {b}"),
+            })
+        }
+        ops::audit::CheckedVerification::Contradicted(c) => {
+            let line = lines.get(c.index).copied().unwrap_or_default();
+            if cli.json {
+                println!(
+                    "{}",
+                    json!({"intact": false, "contradicted_checkpoint": {"line": line, "seq": c.checkpoint.seq, "at": c.checkpoint.at.to_string(), "head": c.checkpoint.head, "problem": c.to_string()}})
+                );
+            }
+            Err(CliError {
+                code: "audit_checkpoint_contradicted",
+                message: format!(
+                    "audit chain contradicts the checkpoint on line {line} of {}: {c}",
+                    file.display()
+                ),
+            })
+        }
+    }
+}
+
+impl From<crate::checkpoint::CheckpointError> for CliError {
+    fn from(e: crate::checkpoint::CheckpointError) -> Self {
+        CliError {
+            code: e.code(),
+            message: e.to_string(),
+        }
     }
 }
 

@@ -51,6 +51,28 @@ struct RawConfig {
     mcp: RawMcp,
     #[serde(default)]
     inventory: RawInventory,
+    #[serde(default)]
+    audit: RawAudit,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawAudit {
+    checkpoint_interval_minutes: u32,
+    checkpoint_key_file: Option<PathBuf>,
+    checkpoint_file: Option<PathBuf>,
+    checkpoint_webhook_url: Option<String>,
+}
+
+impl Default for RawAudit {
+    fn default() -> Self {
+        Self {
+            checkpoint_interval_minutes: 10,
+            checkpoint_key_file: None,
+            checkpoint_file: None,
+            checkpoint_webhook_url: None,
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -230,6 +252,14 @@ pub struct Config {
     /// Exchange calls in flight at once per tenant, and in all.
     pub tenant_concurrency: usize,
     pub global_concurrency: usize,
+    /// How often the worker signs an audit checkpoint (None: never).
+    pub audit_checkpoint_interval: Option<time::Duration>,
+    /// The Ed25519 private key that signs checkpoints (its public key is beside it, `.pub`).
+    pub audit_checkpoint_key_file: PathBuf,
+    /// The JSONL file checkpoints are appended to.
+    pub audit_checkpoint_file: PathBuf,
+    /// Where each checkpoint is also POSTed (best effort).
+    pub audit_checkpoint_webhook: Option<Url>,
 }
 
 /// Exchange calls in flight at once per tenant, by default (Exchange throttles above a few).
@@ -336,6 +366,26 @@ impl Config {
                 reason: "must be at least 1".to_owned(),
             });
         }
+        if raw.audit.checkpoint_interval_minutes > 24 * 60 {
+            return Err(ConfigError::Invalid {
+                key: "audit.checkpoint_interval_minutes",
+                reason: "must be between 0 (off) and 1440".to_owned(),
+            });
+        }
+        let audit_checkpoint_webhook = match raw.audit.checkpoint_webhook_url {
+            Some(v) if !v.trim().is_empty() => {
+                Some(parse_url("audit.checkpoint_webhook_url", v.trim())?)
+            }
+            _ => None,
+        };
+        let audit_checkpoint_key_file = raw
+            .audit
+            .checkpoint_key_file
+            .unwrap_or_else(|| raw.data_dir.join("audit-checkpoint.key"));
+        let audit_checkpoint_file = raw
+            .audit
+            .checkpoint_file
+            .unwrap_or_else(|| raw.data_dir.join("audit-checkpoints.jsonl"));
         let database_url = if raw.database_url.trim().is_empty() {
             format!("sqlite://{}", raw.data_dir.join("exogate.db").display())
         } else if raw.database_url.starts_with("sqlite:")
@@ -376,6 +426,13 @@ impl Config {
             sweep_lease: std::time::Duration::from_secs(u64::from(raw.inventory.lease_seconds)),
             tenant_concurrency: tenant_concurrency as usize,
             global_concurrency: global_concurrency as usize,
+            audit_checkpoint_interval: match raw.audit.checkpoint_interval_minutes {
+                0 => None,
+                minutes => Some(time::Duration::minutes(i64::from(minutes))),
+            },
+            audit_checkpoint_key_file,
+            audit_checkpoint_file,
+            audit_checkpoint_webhook,
         })
     }
 }
@@ -399,7 +456,7 @@ fn env_provider(env: &[(String, String)]) -> figment::providers::Serialized<serd
 }
 
 /// The configuration's top-level keys: only `EXOGATE_` variables naming one of them are read.
-const TOP_LEVEL_KEYS: [&str; 8] = [
+const TOP_LEVEL_KEYS: [&str; 9] = [
     "data_dir",
     "database_url",
     "server",
@@ -408,6 +465,7 @@ const TOP_LEVEL_KEYS: [&str; 8] = [
     "status",
     "mcp",
     "inventory",
+    "audit",
 ];
 
 fn insert_path(

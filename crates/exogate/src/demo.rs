@@ -301,7 +301,7 @@ pub async fn run(
         let _ = tokio::signal::ctrl_c().await;
         stop.cancel();
     });
-    let worker = crate::worker::WorkerSettings::from_config(&config);
+    let worker = crate::worker::WorkerSettings::from_config_with_checkpoints(&config)?;
     let served = crate::server::serve(app.clone(), listener, Some(worker), shutdown).await;
     emulator.shutdown().await?;
     served

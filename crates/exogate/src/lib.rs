@@ -4,6 +4,7 @@
 //! the background worker. Each is a thin adapter over `exogate_core` operations.
 
 pub mod app;
+pub mod checkpoint;
 pub mod cli;
 pub mod config;
 pub mod demo;

@@ -4,7 +4,8 @@
 //! delegation inventory, and it sweeps each configured company's inventory on a schedule (in
 //! tasks of their own, so a long sweep never holds up an approved change). Every ten minutes it
 //! deletes expired web sessions. It stops cleanly when `shutdown` fires; an interrupted sweep
-//! resumes on the next start (once its lease has passed).
+//! resumes on the next start (once its lease has passed). With `[audit] checkpoint_interval_minutes`
+//! set it signs the audit chain's head on that schedule (see [`crate::checkpoint`]).
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -31,6 +32,8 @@ pub struct WorkerSettings {
     pub recheck_interval: time::Duration,
     /// How often each configured company's inventory is swept (None: never on a schedule).
     pub sweep_interval: Option<time::Duration>,
+    /// Signed audit checkpoints (None: none are written).
+    pub checkpoints: Option<Arc<crate::checkpoint::Checkpointer>>,
 }
 
 /// A sweep still marked running this long after it started is taken as crashed and resumed.
@@ -51,6 +54,7 @@ impl WorkerSettings {
             poll: Duration::from_millis(500),
             recheck_interval,
             sweep_interval: None,
+            checkpoints: None,
         }
     }
 
@@ -60,6 +64,17 @@ impl WorkerSettings {
             sweep_interval: config.inventory_sweep_interval,
             ..Self::new(config.recheck_interval)
         }
+    }
+
+    /// As [`WorkerSettings::from_config`], with the audit checkpoints the configuration asks for
+    /// (reading their key, creating it on first use).
+    pub fn from_config_with_checkpoints(
+        config: &Config,
+    ) -> Result<Self, crate::checkpoint::CheckpointError> {
+        Ok(Self {
+            checkpoints: crate::checkpoint::Checkpointer::from_config(config)?,
+            ..Self::from_config(config)
+        })
     }
 }
 
@@ -73,6 +88,7 @@ pub async fn run(app: Arc<App>, settings: WorkerSettings, shutdown: Cancellation
     // round would be one query per company per round for nothing.
     let mut next_sweep_check = tokio::time::Instant::now();
     let mut next_session_purge = tokio::time::Instant::now();
+    let mut checkpoint_state = crate::checkpoint::CheckpointState::default();
     loop {
         if shutdown.is_cancelled() {
             break;
@@ -88,6 +104,9 @@ pub async fn run(app: Arc<App>, settings: WorkerSettings, shutdown: Cancellation
         {
             schedule_sweeps(&app, interval, &mut sweeps, &mut sweeping).await;
             next_sweep_check = tokio::time::Instant::now() + SWEEP_CHECK_EVERY;
+        }
+        if let Some(checkpoints) = &settings.checkpoints {
+            checkpoints.tick(&app, &mut checkpoint_state).await;
         }
         if tokio::time::Instant::now() >= next_session_purge {
             match app.store.delete_expired_sessions(app.clock.now()).await {

@@ -70,3 +70,54 @@ pub async fn list(
     }
     Ok(ctx.store.recent_audit(None, None, limit).await?)
 }
+
+/// The outcome of verifying the chain against signed checkpoints (whose signatures the caller
+/// has checked).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CheckedVerification {
+    /// The chain is intact and agrees with every checkpoint (`checkpoints` of them).
+    Intact {
+        report: VerifyReport,
+        checkpoints: usize,
+    },
+    /// The chain itself is broken.
+    Broken(ChainBreak),
+    /// The chain verifies on its own but contradicts a checkpoint: it was rewritten.
+    Contradicted(crate::checkpoint::Contradicted),
+}
+
+/// Verifies the whole chain and compares it with `checkpoints`, paging through the store. The
+/// first problem in `seq` order is reported.
+pub async fn verify_with_checkpoints(
+    ctx: Ctx<'_>,
+    checkpoints: Vec<crate::checkpoint::Checkpoint>,
+) -> Result<CheckedVerification, CoreError> {
+    let mut v = ChainVerifier::default();
+    let mut m = crate::checkpoint::CheckpointMatcher::new(checkpoints);
+    let mut after = 0;
+    loop {
+        let page = ctx.store.list_audit(after, 1000).await?;
+        let Some(last) = page.last() else { break };
+        after = last.seq;
+        for e in &page {
+            if let Err(b) = v.push(e) {
+                return Ok(CheckedVerification::Broken(b));
+            }
+            if let Err(c) = m.push(e) {
+                return Ok(CheckedVerification::Contradicted(c));
+            }
+        }
+    }
+    let head = ctx.store.audit_head().await?;
+    let report = match v.finish(head.as_ref().map(|(s, h)| (*s, h.as_str()))) {
+        Ok(r) => r,
+        Err(b) => return Ok(CheckedVerification::Broken(b)),
+    };
+    Ok(match m.finish() {
+        Ok(checkpoints) => CheckedVerification::Intact {
+            report,
+            checkpoints,
+        },
+        Err(c) => CheckedVerification::Contradicted(c),
+    })
+}

@@ -70,15 +70,19 @@ pub async fn track(State(st): State<WebState>, req: Request, next: Next) -> Resp
     resp
 }
 
-/// `GET /healthz`: 200 `{"status":"ok"}` when the store answers, else 503.
+/// `GET /healthz`: 200 `{"status":"ok"}` when the store answers, else 503 with a fixed body
+/// (the driver's error text, which can name hosts, databases and users, goes to the log only).
 pub async fn healthz(State(st): State<WebState>) -> Response {
     match st.app.store.audit_head().await {
         Ok(_) => (StatusCode::OK, axum::Json(json!({ "status": "ok" }))).into_response(),
-        Err(e) => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            axum::Json(json!({ "status": "unavailable", "error": { "code": "unavailable", "message": e.to_string() } })),
-        )
-            .into_response(),
+        Err(e) => {
+            tracing::warn!(error = %e, "health check: the database did not answer");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                axum::Json(json!({ "status": "unavailable", "error": { "code": "unavailable", "message": "the database is not answering" } })),
+            )
+                .into_response()
+        }
     }
 }
 

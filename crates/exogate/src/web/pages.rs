@@ -612,6 +612,11 @@ pub async fn revert(
 #[template(path = "audit.html")]
 pub struct AuditPage {
     nav: Option<Nav>,
+    /// Managers and above may verify the chain (the API's rule).
+    can_verify: bool,
+    /// Whether a verification was asked for with `verify=1` (never run on a plain view), and
+    /// its result.
+    chain_checked: bool,
     chain_ok: bool,
     chain_text: String,
     f_company: String,
@@ -639,6 +644,9 @@ pub struct AuditQuery {
     pub request: String,
     #[serde(default)]
     pub limit: Option<u32>,
+    /// `1`: verify the whole chain on this view (managers and above).
+    #[serde(default)]
+    pub verify: String,
 }
 
 fn parse_time(field: &'static str, s: &str) -> Result<Option<Timestamp>, CoreError> {
@@ -738,9 +746,20 @@ pub async fn audit(
         }
         Err(e) => return Err(e.into()),
     };
-    let (chain_ok, chain_text, _) = chain_check(&st).await?;
+    // The chain status follows the API's rule (managers and above), and the whole chain is
+    // walked only when someone asks for it.
+    let can_verify = auth.0.actor.user.role >= exogate_core::Role::Manager;
+    let chain_checked = can_verify && q.verify == "1";
+    let (chain_ok, chain_text) = if chain_checked {
+        let (ok, text, _) = chain_check(&st).await?;
+        (ok, text)
+    } else {
+        (false, String::new())
+    };
     Ok(AuditPage {
         nav: auth.nav(),
+        can_verify,
+        chain_checked,
         chain_ok,
         chain_text,
         f_company: q.company,

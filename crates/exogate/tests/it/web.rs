@@ -1021,7 +1021,7 @@ async fn pages_render_for_each_role() {
     let manager = w.login("manager").await;
     let (_, page) = manager.get("/approvals").await;
     assert!(page.contains("class=\"approve\""));
-    let (s, page) = manager.get("/audit?kind=request.created").await;
+    let (s, page) = manager.get("/audit?kind=request.created&verify=1").await;
     assert_eq!(s, StatusCode::OK);
     assert!(page.contains("Audit chain intact"), "{page}");
     assert!(page.contains("request.created"));
