@@ -254,3 +254,39 @@ both! {
         s.set_connection(&cid("fabrikam"), Some(&conn), ev).await.unwrap();
     }
 }
+
+/// Runs migration 0006 again on a database whose index was dropped and that holds two
+/// companies on one tenant (the state the review's attack left behind).
+async fn rerun_0006(w: &World) {
+    let sql = match &w.db {
+        Db::Sqlite(_) => include_str!("../../migrations/sqlite/0006_one_company_per_tenant.sql"),
+        Db::Postgres(_) => {
+            include_str!("../../migrations/postgres/0006_one_company_per_tenant.sql")
+        }
+    };
+    for statement in sql.split(";\n").filter(|s| {
+        s.lines()
+            .any(|l| !l.trim().is_empty() && !l.starts_with("--"))
+    }) {
+        w.exec(statement.to_owned()).await;
+    }
+}
+
+both! {
+    async fn migration_0006_keeps_the_first_company_of_a_shared_tenant(db: Db) {
+        let w = World::new(db).await;
+        w.exec("DROP INDEX companies_one_per_tenant".into()).await;
+        // Fabrikam moved onto contoso's tenant after contoso was linked to it.
+        w.exec(format!("UPDATE companies SET tenant_id = '{T1}', connected_at = connected_at + 1000 WHERE id = 'fabrikam'")).await;
+        let contoso = w.store.get_company(&cid("contoso")).await.unwrap().unwrap();
+        assert!(contoso.exchange_status.is_some());
+        rerun_0006(&w).await;
+        assert_eq!(w.store.get_company(&cid("contoso")).await.unwrap().unwrap(), contoso, "the first link stays as it was");
+        let fabrikam = w.store.get_company(&cid("fabrikam")).await.unwrap().unwrap();
+        assert_eq!((fabrikam.connection, fabrikam.exchange_status), (None, None), "the later link is disconnected");
+        // The index is back.
+        let conn = Connection { tenant_id: TenantId::parse(T1).unwrap(), display_name: "x".into(), default_domain: "x.com".into(), connected_at: start() };
+        let ev = NewAuditEvent::new(start(), AuditKind::Connected, Some(&w.admin)).company(&cid("fabrikam"));
+        assert!(matches!(w.store.set_connection(&cid("fabrikam"), Some(&conn), ev).await, Err(StoreError::Duplicate)));
+    }
+}
