@@ -2,7 +2,7 @@
 //! `/healthz` and `/metrics`.
 //!
 //! Layout: [`auth`] (passwords, sessions, the `Auth` extractor), [`pages`] (HTML pages over
-//! askama templates in `templates/`), [`consent`] (connect / authorize / callback), [`api`] (JSON
+//! askama templates in `templates/`), [`consent`] (connect / move / authorize / callback), [`api`] (JSON
 //! API), [`inventory`] (the delegation inventory's pages and API), [`view`] (view models shared by pages and API), [`ops`] (health and metrics),
 //! [`error`] (the one mapping of errors to HTTP). Assets under `assets/` are embedded.
 //!
