@@ -42,10 +42,12 @@ pub enum AuditKind {
     InventorySweepStarted,
     InventorySweepFinished,
     InventorySweepFailed,
+    ConsentRefused,
+    TenantMoved,
 }
 
 impl AuditKind {
-    pub const ALL: [AuditKind; 26] = [
+    pub const ALL: [AuditKind; 28] = [
         AuditKind::CompanyAdded,
         AuditKind::CompanySettingsChanged,
         AuditKind::Connected,
@@ -72,6 +74,8 @@ impl AuditKind {
         AuditKind::InventorySweepStarted,
         AuditKind::InventorySweepFinished,
         AuditKind::InventorySweepFailed,
+        AuditKind::ConsentRefused,
+        AuditKind::TenantMoved,
     ];
     pub fn as_str(self) -> &'static str {
         match self {
@@ -101,6 +105,8 @@ impl AuditKind {
             AuditKind::InventorySweepStarted => "inventory.sweep_started",
             AuditKind::InventorySweepFinished => "inventory.sweep_finished",
             AuditKind::InventorySweepFailed => "inventory.sweep_failed",
+            AuditKind::ConsentRefused => "consent.refused",
+            AuditKind::TenantMoved => "company.tenant_moved",
         }
     }
     pub fn parse(s: &str) -> Option<Self> {

@@ -112,6 +112,8 @@ pub enum ConflictReason {
     Rejected { message: String },
     /// The user has too many pending requests open.
     TooManyPending { limit: u32 },
+    /// The Microsoft 365 tenant is already linked to another company.
+    TenantLinked,
 }
 
 impl ConflictReason {
@@ -128,6 +130,7 @@ impl ConflictReason {
             ConflictReason::BadTransition { .. } => "bad_transition",
             ConflictReason::Rejected { .. } => "rejected_by_exchange",
             ConflictReason::TooManyPending { .. } => "too_many_pending",
+            ConflictReason::TenantLinked => "tenant_already_linked",
         }
     }
 }
@@ -152,6 +155,9 @@ impl fmt::Display for ConflictReason {
             ConflictReason::TooManyPending { limit } => write!(
                 f,
                 "you already have {limit} requests waiting for approval; wait for decisions or cancel some"
+            ),
+            ConflictReason::TenantLinked => f.write_str(
+                "this Microsoft 365 tenant is already linked to another company; one tenant belongs to one company",
             ),
         }
     }
@@ -257,6 +263,7 @@ impl CoreError {
         "bad_transition",
         "too_many_pending",
         "rejected_by_exchange",
+        "tenant_already_linked",
         "exchange_not_configured",
         "exchange_role_missing",
         "exchange_propagating",

@@ -15,6 +15,7 @@ use crate::model::{
 };
 use crate::ports::{
     ApplyOutcome, MailboxDetails, Microsoft, MsError, PermissionEntry, StatusCheck,
+    TenantOrganization,
 };
 
 #[derive(Default)]
@@ -346,5 +347,26 @@ impl Microsoft for FakeMicrosoft {
     async fn verify(&self, tenant: TenantId, action: &CanonicalAction) -> Result<bool, MsError> {
         let p = self.current_state(tenant, action).await?;
         Ok(p == action.operation.desired())
+    }
+
+    /// Any tenant the fake knows is verified, named after the domain of its first recipient.
+    async fn verify_connection(&self, tenant: TenantId) -> Result<TenantOrganization, MsError> {
+        let mut g = self.lock();
+        g.calls += 1;
+        let Some(t) = g.tenants.get(&tenant) else {
+            return Err(MsError::NotConfigured {
+                state: ExchangeAdminState::TenantNotFound,
+                detail: format!("fake: no tenant {tenant}"),
+            });
+        };
+        let domain = t
+            .recipients
+            .first()
+            .and_then(|r| r.primary_address.split_once('@'))
+            .map(|(_, d)| d.to_owned());
+        Ok(TenantOrganization {
+            display_name: format!("Tenant {tenant}"),
+            default_domain: domain,
+        })
     }
 }

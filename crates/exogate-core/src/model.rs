@@ -758,6 +758,8 @@ pub enum ConsentPurpose {
     Connect,
     /// Exchange app consent (the seed's Authorize step).
     Authorize,
+    /// Connect app consent in a new tenant, typed up front by a manager: moves the company.
+    Move,
 }
 
 impl ConsentPurpose {
@@ -765,12 +767,14 @@ impl ConsentPurpose {
         match self {
             ConsentPurpose::Connect => "connect",
             ConsentPurpose::Authorize => "authorize",
+            ConsentPurpose::Move => "move",
         }
     }
     pub fn parse(s: &str) -> Option<Self> {
         match s {
             "connect" => Some(ConsentPurpose::Connect),
             "authorize" => Some(ConsentPurpose::Authorize),
+            "move" => Some(ConsentPurpose::Move),
             _ => None,
         }
     }
@@ -784,7 +788,9 @@ pub struct ConsentState {
     pub user: UserId,
     pub session_id: Option<String>,
     pub purpose: ConsentPurpose,
-    /// The tenant the consent is expected to land in (reconnect / authorize).
+    /// The tenant the consent is expected to land in: the company's tenant (reconnect /
+    /// authorize), the tenant typed for a first connect or a move; None only for a first connect
+    /// where the admin picks the tenant at Microsoft (`organizations`).
     pub expected_tenant: Option<TenantId>,
     pub created_at: Timestamp,
     pub expires_at: Timestamp,

@@ -293,10 +293,13 @@ pub trait Store: Send + Sync {
 
     // OAuth consent states.
     async fn insert_consent_state(&self, state: &ConsentState) -> StoreResult<()>;
-    /// Marks the state used if it is unused and unexpired, atomically; returns it then, else None.
+    /// Marks the state used if it is unused, unexpired and bound to no session or to
+    /// `session_id`, in one statement; returns it then, else None. A state of another session
+    /// is neither returned nor used up.
     async fn consume_consent_state(
         &self,
         state_hash: &str,
+        session_id: Option<&str>,
         now: Timestamp,
     ) -> StoreResult<Option<ConsentState>>;
 }
@@ -367,6 +370,14 @@ pub enum ApplyOutcome {
     AlreadyInState,
 }
 
+/// A tenant's organization as Graph describes it, after a token for the tenant was had.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TenantOrganization {
+    pub display_name: String,
+    /// The default (or else the initial) domain, when Graph names one.
+    pub default_domain: Option<String>,
+}
+
 /// Microsoft: Entra tokens, Graph and the Exchange admin API, for one tenant per call.
 #[async_trait]
 pub trait Microsoft: Send + Sync {
@@ -408,4 +419,8 @@ pub trait Microsoft: Send + Sync {
     /// Reads back and reports whether the wanted state holds, polling within the implementation's
     /// replication-lag window before answering false.
     async fn verify(&self, tenant: TenantId, action: &CanonicalAction) -> Result<bool, MsError>;
+    /// Proves a consent landed in `tenant`: a fresh token for it and Graph's `organization`
+    /// both name `tenant` (else `NotConfigured { state: WrongTenant }`). This proves only that
+    /// the connect app may act there; which company it belongs to is the core's decision.
+    async fn verify_connection(&self, tenant: TenantId) -> Result<TenantOrganization, MsError>;
 }

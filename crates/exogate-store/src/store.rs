@@ -205,7 +205,8 @@ const INSERT_CONSENT: &str = concat!(
     ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
 );
 const CONSUME_CONSENT: &str = concat!(
-    "UPDATE consent_states SET used_at = $2 WHERE state_hash = $1 AND used_at IS NULL AND expires_at > $2 RETURNING ",
+    "UPDATE consent_states SET used_at = $2 WHERE state_hash = $1 AND used_at IS NULL AND expires_at > $2 \
+    AND (session_id IS NULL OR session_id = $3) RETURNING ",
     consent_cols!()
 );
 
@@ -744,9 +745,10 @@ impl Store for Db {
     async fn consume_consent_state(
         &self,
         state_hash: &str,
+        session_id: Option<&str>,
         now: Timestamp,
     ) -> StoreResult<Option<ConsentState>> {
-        let row: Option<ConsentRow> = with_pool!(self, p => sqlx::query_as(CONSUME_CONSENT).bind(state_hash).bind(now.unix_millis()).fetch_optional(p).await).map_err(db_err)?;
+        let row: Option<ConsentRow> = with_pool!(self, p => sqlx::query_as(CONSUME_CONSENT).bind(state_hash).bind(now.unix_millis()).bind(session_id).fetch_optional(p).await).map_err(db_err)?;
         to_opt(row)
     }
 

@@ -12,7 +12,7 @@ use clap::{Args, Parser, Subcommand};
 use exogate_core::CoreError;
 use exogate_core::model::{
     Actor, ApiTokenId, Channel, CompanyId, Entitlement, IdentityInput, PasswordHash, RequestId,
-    Role, UserId, UserName,
+    Role, TenantId, UserId, UserName,
 };
 use exogate_core::ops;
 use exogate_core::ops::users::{Admin, NewUser, UserUpdate};
@@ -220,9 +220,14 @@ pub enum CompanyCommand {
         #[command(flatten)]
         who: AsUser,
     },
-    /// Print the admin-consent URL that connects the company (single-use, 10 minutes).
+    /// Print the admin-consent URL that connects the company (single-use, 10 minutes). Not
+    /// bound to a browser session: whoever opens it can finish the consent, which still only
+    /// connects the tenant it was issued for (the company's own when connected).
     ConnectUrl {
         id: String,
+        /// The customer's tenant id, for a company not connected yet (recommended).
+        #[arg(long)]
+        tenant: Option<String>,
         #[command(flatten)]
         who: AsUser,
     },
@@ -721,9 +726,10 @@ async fn company(cli: &Cli, app: &App, cmd: &CompanyCommand) -> CliResult<()> {
                 text
             })
         }
-        CompanyCommand::ConnectUrl { id, who } => {
+        CompanyCommand::ConnectUrl { id, tenant, who } => {
             let actor = actor(app, who).await?;
-            let url = connect_url(app, &actor, &CompanyId::parse(id)?).await?;
+            let tenant = tenant.as_deref().map(TenantId::parse).transpose()?;
+            let url = connect_url(app, &actor, &CompanyId::parse(id)?, tenant).await?;
             out(cli, json!({"url": url}), || {
                 format!(
                     "{url}\n(single use, valid 10 minutes; give it to an admin of the customer's tenant)"
@@ -748,19 +754,23 @@ async fn company(cli: &Cli, app: &App, cmd: &CompanyCommand) -> CliResult<()> {
 }
 
 /// Issues a single-use consent state for connecting `company` and returns the v1 admin-consent
-/// URL. The state is bound to the company and the user, not to a browser session.
-async fn connect_url(app: &App, actor: &Actor, company: &CompanyId) -> CliResult<String> {
+/// URL. The state is bound to the company, the user and the tenant (the company's own when it
+/// is connected), not to a browser session: the callback accepts it from any browser.
+async fn connect_url(
+    app: &App,
+    actor: &Actor,
+    company: &CompanyId,
+    tenant: Option<TenantId>,
+) -> CliResult<String> {
     let secret = crate::passwords::random_secret(32);
-    let state = ops::consent::begin(
-        app.ctx(),
-        actor,
-        company,
-        exogate_core::model::ConsentPurpose::Connect,
-        None,
-        &secret,
-        10 * 60,
-    )
-    .await?;
+    let req = ops::consent::ConsentRequest {
+        purpose: exogate_core::model::ConsentPurpose::Connect,
+        tenant,
+        session_id: None,
+        state: &secret,
+        ttl_secs: crate::web::consent::CONSENT_STATE_TTL_SECS,
+    };
+    let state = ops::consent::begin(app.ctx(), actor, company, &req).await?;
     let redirect = app.url(crate::web::consent::CALLBACK_PATH);
     let tenant = state.expected_tenant.map(|t| t.as_uuid());
     Ok(app

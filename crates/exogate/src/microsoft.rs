@@ -10,7 +10,9 @@ use exogate_core::model::{
 };
 use exogate_core::ports::{
     ApplyOutcome, MailboxDetails, Microsoft, MsError, PermissionEntry, StatusCheck,
+    TenantOrganization,
 };
+use exogate_exchange::consent::ConnectionError;
 use exogate_exchange::{
     EnsureOutcome, ExchangeError, Identity, M365Client, ReadinessState, Recipient, Right,
     TokenError, TrusteeKind, VerifyOutcome,
@@ -421,5 +423,40 @@ impl Microsoft for ExchangeAdapter {
             .await
             .map_err(ms_error)?;
         Ok(matches!(outcome, VerifyOutcome::Confirmed { .. }))
+    }
+
+    async fn verify_connection(&self, tenant: TenantId) -> Result<TenantOrganization, MsError> {
+        let tenant = tenant_uuid(tenant);
+        // Whatever was known about the tenant before this consent is stale now.
+        self.client.forget_tenant(tenant);
+        let org = self
+            .client
+            .verify_connection(tenant)
+            .await
+            .map_err(connection_error)?;
+        Ok(TenantOrganization {
+            display_name: org.display_name,
+            default_domain: org.default_domain.or(org.initial_domain),
+        })
+    }
+}
+
+fn connection_error(e: ConnectionError) -> MsError {
+    match e {
+        ConnectionError::Token(t) => token_error(t),
+        ConnectionError::WrongTenant { .. } => MsError::NotConfigured {
+            state: ExchangeAdminState::WrongTenant,
+            detail: e.to_string(),
+        },
+        ConnectionError::Graph { status, message } => MsError::Rejected {
+            code: format!("graph_{status}"),
+            message,
+        },
+        ConnectionError::Transient(detail) | ConnectionError::Protocol(detail) => {
+            MsError::Unavailable {
+                detail,
+                retry_after_secs: None,
+            }
+        }
     }
 }

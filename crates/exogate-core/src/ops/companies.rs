@@ -9,7 +9,7 @@ use crate::model::{
     Actor, Company, CompanyId, Connection, ExchangeAdminState, StatusRecord, TenantId, parse_label,
 };
 use crate::policy;
-use crate::ports::MsError;
+use crate::ports::{MsError, StoreError};
 
 /// Loads a company or fails with `company_not_found`.
 pub(crate) async fn load(ctx: Ctx<'_>, id: &CompanyId) -> Result<Company, CoreError> {
@@ -136,7 +136,40 @@ fn new_connection(ctx: Ctx<'_>, input: &ConnectInput) -> Result<Connection, Core
     })
 }
 
-/// Records a first connection (technician+). Refused if the company is already connected.
+/// The company other than `except` that is linked to `tenant`, if any.
+pub(crate) async fn tenant_holder(
+    ctx: Ctx<'_>,
+    tenant: TenantId,
+    except: &CompanyId,
+) -> Result<Option<CompanyId>, CoreError> {
+    Ok(ctx
+        .store
+        .list_companies()
+        .await?
+        .into_iter()
+        .find(|c| &c.id != except && c.connection.as_ref().is_some_and(|k| k.tenant_id == tenant))
+        .map(|c| c.id))
+}
+
+/// Stores a connection; a tenant another company holds (the unique index on the tenant id, also
+/// when two callbacks race) is `tenant_already_linked`.
+async fn store_connection(
+    ctx: Ctx<'_>,
+    id: &CompanyId,
+    conn: &Connection,
+    ev: NewAuditEvent,
+) -> Result<(), CoreError> {
+    if tenant_holder(ctx, conn.tenant_id, id).await?.is_some() {
+        return Err(CoreError::conflict(ConflictReason::TenantLinked));
+    }
+    match ctx.store.set_connection(id, Some(conn), ev).await {
+        Err(StoreError::Duplicate) => Err(CoreError::conflict(ConflictReason::TenantLinked)),
+        r => Ok(r?),
+    }
+}
+
+/// Records a first connection (technician+). Refused if the company is already connected, or
+/// if another company holds the tenant.
 pub async fn connect(
     ctx: Ctx<'_>,
     actor: &Actor,
@@ -152,11 +185,12 @@ pub async fn connect(
     let ev = NewAuditEvent::new(conn.connected_at, AuditKind::Connected, Some(actor))
         .company(id)
         .detail(json!({ "tenant": conn.tenant_id.to_string(), "display_name": conn.display_name, "default_domain": conn.default_domain, "reconnect": false }));
-    ctx.store.set_connection(id, Some(&conn), ev).await?;
+    store_connection(ctx, id, &conn, ev).await?;
     load(ctx, id).await
 }
 
-/// Runs the flow again: replaces the connection (technician+), dropping the old status.
+/// Runs the flow again for the company's own tenant: replaces the connection (technician+),
+/// dropping the old status. Another tenant is refused: that is [`move_tenant`] (manager+).
 pub async fn reconnect(
     ctx: Ctx<'_>,
     actor: &Actor,
@@ -165,13 +199,57 @@ pub async fn reconnect(
 ) -> Result<Company, CoreError> {
     policy::can_connect(&actor.user, id).map_err(CoreError::forbidden)?;
     let company = load(ctx, id).await?;
+    let previous = company.connection.map(|c| c.tenant_id);
+    if let Some(p) = previous
+        && p != input.tenant_id
+    {
+        return Err(another_tenant(p));
+    }
     let conn = new_connection(ctx, input)?;
     let ev = NewAuditEvent::new(conn.connected_at, AuditKind::Connected, Some(actor)).company(id).detail(json!({
         "tenant": conn.tenant_id.to_string(), "display_name": conn.display_name, "default_domain": conn.default_domain,
-        "reconnect": true, "previous_tenant": company.connection.map(|c| c.tenant_id.to_string()),
+        "reconnect": true, "previous_tenant": previous.map(|t| t.to_string()),
     }));
     // The same update drops the old status, so it never shows beside the new tenant.
-    ctx.store.set_connection(id, Some(&conn), ev).await?;
+    store_connection(ctx, id, &conn, ev).await?;
+    load(ctx, id).await
+}
+
+/// What connecting a connected company to another tenant answers.
+pub(crate) fn another_tenant(current: TenantId) -> CoreError {
+    CoreError::invalid(
+        "tenant",
+        format!(
+            "the company is connected to tenant {current}; moving it to another tenant is its own action (a manager types the new tenant)"
+        ),
+    )
+}
+
+/// Moves a connected company to another tenant (manager+), audited as `company.tenant_moved`
+/// with both tenants. Refused if another company holds the new tenant.
+pub async fn move_tenant(
+    ctx: Ctx<'_>,
+    actor: &Actor,
+    id: &CompanyId,
+    input: &ConnectInput,
+) -> Result<Company, CoreError> {
+    policy::can_manage_company(&actor.user, id).map_err(CoreError::forbidden)?;
+    let company = load(ctx, id).await?;
+    let from = connection(&company)?.tenant_id;
+    if from == input.tenant_id {
+        return Err(CoreError::invalid(
+            "tenant",
+            format!("the company is already connected to tenant {from}"),
+        ));
+    }
+    let conn = new_connection(ctx, input)?;
+    let ev = NewAuditEvent::new(conn.connected_at, AuditKind::TenantMoved, Some(actor))
+        .company(id)
+        .detail(json!({
+            "from_tenant": from.to_string(), "tenant": conn.tenant_id.to_string(),
+            "display_name": conn.display_name, "default_domain": conn.default_domain,
+        }));
+    store_connection(ctx, id, &conn, ev).await?;
     load(ctx, id).await
 }
 

@@ -65,34 +65,51 @@ both! {
     }
 
     async fn consent_state_flow(db: Db) {
+        use exogate_core::ops::consent::{CallbackAnswer, Completion, ConsentRequest, Refusal, complete};
+        use exogate_core::ConsentPurpose;
         let w = World::new(db).await;
         let c = cid("contoso");
+        let t1 = exogate_core::TenantId::parse(T1).unwrap();
+        let t2 = exogate_core::TenantId::parse(T2).unwrap();
+        let req = |purpose, session_id, state, ttl_secs| ConsentRequest { purpose, tenant: None, session_id, state, ttl_secs };
+        let granted = |tenant| CallbackAnswer::Granted { tenant };
+        let refused = |done: &exogate_core::ops::consent::Completed| match &done.completion {
+            Completion::Refused { reason, .. } => Some(*reason),
+            _ => None,
+        };
         let secret = "c".repeat(43);
-        let st = ops::consent::begin(w.ctx(), &w.tech_a, &c, exogate_core::ConsentPurpose::Authorize, Some("sess-a"), &secret, 3600).await.unwrap();
+        let st = ops::consent::begin(w.ctx(), &w.tech_a, &c, &req(ConsentPurpose::Authorize, Some("sess-a"), &secret, 3600)).await.unwrap();
         assert_eq!(st.expires_at, w.clock.now().plus_secs(600), "capped at ten minutes");
+        assert_eq!(st.expected_tenant, Some(t1), "authorize names the company's tenant");
         assert_ne!(st.state_hash, secret);
-        // Another session cannot use it, and that attempt burns it.
-        assert_eq!(ops::consent::finish(w.ctx(), &w.tech_a, Some("sess-b"), &secret, None).await.unwrap_err().code(), "consent_state_not_found");
-        assert_eq!(ops::consent::finish(w.ctx(), &w.tech_a, Some("sess-a"), &secret, None).await.unwrap_err().code(), "consent_state_not_found");
-        // The right user and session succeed once.
-        let s2 = "d".repeat(43);
-        ops::consent::begin(w.ctx(), &w.tech_a, &c, exogate_core::ConsentPurpose::Authorize, Some("sess-a"), &s2, 600).await.unwrap();
-        let ok = ops::consent::finish(w.ctx(), &w.tech_a, Some("sess-a"), &s2, Some(exogate_core::TenantId::parse(T1).unwrap())).await.unwrap();
-        assert_eq!(ok.company, c);
-        assert!(ops::consent::finish(w.ctx(), &w.tech_a, Some("sess-a"), &s2, None).await.is_err(), "replay");
+        // Another session cannot use it, and that attempt does not burn it.
+        let done = complete(w.ctx(), Some("sess-b"), &secret, granted(t1)).await.unwrap();
+        assert_eq!(refused(&done), Some(Refusal::StateNotAccepted));
+        let done = complete(w.ctx(), Some("sess-a"), &secret, granted(t1)).await.unwrap();
+        assert!(matches!(done.completion, Completion::Authorized { .. }), "{done:?}");
+        assert_eq!(refused(&complete(w.ctx(), Some("sess-a"), &secret, granted(t1)).await.unwrap()), Some(Refusal::StateNotAccepted), "replay");
         // Expired at 10:00.
         let s3 = "e".repeat(43);
-        ops::consent::begin(w.ctx(), &w.tech_a, &c, exogate_core::ConsentPurpose::Authorize, None, &s3, 600).await.unwrap();
+        ops::consent::begin(w.ctx(), &w.tech_a, &c, &req(ConsentPurpose::Authorize, None, &s3, 600)).await.unwrap();
         w.clock.advance_secs(600);
-        assert!(ops::consent::finish(w.ctx(), &w.tech_a, None, &s3, None).await.is_err());
-        // Consent in another tenant: wrong_tenant recorded.
+        assert_eq!(refused(&complete(w.ctx(), None, &s3, granted(t1)).await.unwrap()), Some(Refusal::StateNotAccepted));
+        // Consent in another tenant: refused, audited, nothing else changes.
         let s4 = "f".repeat(43);
-        ops::consent::begin(w.ctx(), &w.tech_a, &c, exogate_core::ConsentPurpose::Authorize, None, &s4, 600).await.unwrap();
-        let err = ops::consent::finish(w.ctx(), &w.tech_a, None, &s4, Some(exogate_core::TenantId::parse(T2).unwrap())).await.unwrap_err();
-        assert_eq!(err.code(), "exchange_wrong_tenant");
-        let status = w.store.get_company(&c).await.unwrap().unwrap().exchange_status.unwrap();
-        assert_eq!(status.state, exogate_core::ExchangeAdminState::WrongTenant);
-        // Not entitled: no state is issued.
-        assert_eq!(ops::consent::begin(w.ctx(), &w.tech_b, &c, exogate_core::ConsentPurpose::Connect, None, &"g".repeat(40), 600).await.unwrap_err().code(), "not_entitled");
+        ops::consent::begin(w.ctx(), &w.tech_a, &c, &req(ConsentPurpose::Connect, None, &s4, 600)).await.unwrap();
+        let before = w.store.get_company(&c).await.unwrap().unwrap();
+        let done = complete(w.ctx(), None, &s4, granted(t2)).await.unwrap();
+        assert_eq!(refused(&done), Some(Refusal::WrongTenant));
+        assert_eq!(w.store.get_company(&c).await.unwrap().unwrap(), before);
+        let last = w.store.recent_audit(None, None, 1).await.unwrap().remove(0).event;
+        assert_eq!((last.kind.as_str(), last.company.as_deref()), ("consent.refused", Some("contoso")));
+        assert!(!last.detail.contains(&s4), "{}", last.detail);
+        // Not entitled: no state is issued; a move needs a manager and a typed tenant.
+        let (g, h) = ("g".repeat(40), "h".repeat(40));
+        assert_eq!(ops::consent::begin(w.ctx(), &w.tech_b, &c, &req(ConsentPurpose::Connect, None, &g, 600)).await.unwrap_err().code(), "not_entitled");
+        assert_eq!(ops::consent::begin(w.ctx(), &w.tech_a, &c, &req(ConsentPurpose::Move, None, &g, 600)).await.unwrap_err().code(), "role_too_low");
+        assert_eq!(ops::consent::begin(w.ctx(), &w.mgr_a, &c, &req(ConsentPurpose::Move, None, &g, 600)).await.unwrap_err().code(), "invalid_input");
+        // A move to a tenant another company holds is refused up front.
+        let to_t2 = ConsentRequest { tenant: Some(t2), ..req(ConsentPurpose::Move, None, &h, 600) };
+        assert_eq!(ops::consent::begin(w.ctx(), &w.mgr_a, &c, &to_t2).await.unwrap_err().code(), "tenant_already_linked");
     }
 }

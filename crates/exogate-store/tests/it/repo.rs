@@ -201,26 +201,92 @@ both! {
             created_at: start(), expires_at: start().plus_secs(expires), used_at: None,
         };
         s.insert_consent_state(&mk("h1", 600)).await.unwrap();
-        let used = s.consume_consent_state("h1", start().plus_secs(1)).await.unwrap().unwrap();
+        let used = s.consume_consent_state("h1", Some("sess"), start().plus_secs(1)).await.unwrap().unwrap();
         assert_eq!(used.used_at, Some(start().plus_secs(1)));
         assert_eq!(used.expected_tenant, Some(TenantId::parse(T1).unwrap()));
-        assert_eq!(s.consume_consent_state("h1", start().plus_secs(2)).await.unwrap(), None, "replay");
-        assert_eq!(s.consume_consent_state("unknown", start()).await.unwrap(), None);
+        assert_eq!(s.consume_consent_state("h1", Some("sess"), start().plus_secs(2)).await.unwrap(), None, "replay");
+        assert_eq!(s.consume_consent_state("unknown", Some("sess"), start()).await.unwrap(), None);
         // Expiry boundary: usable at 599 s, not at 600 s.
         s.insert_consent_state(&mk("h2", 600)).await.unwrap();
-        assert_eq!(s.consume_consent_state("h2", start().plus_secs(600)).await.unwrap(), None);
+        assert_eq!(s.consume_consent_state("h2", Some("sess"), start().plus_secs(600)).await.unwrap(), None);
         s.insert_consent_state(&mk("h3", 600)).await.unwrap();
-        assert!(s.consume_consent_state("h3", start().plus_secs(599)).await.unwrap().is_some());
+        assert!(s.consume_consent_state("h3", Some("sess"), start().plus_secs(599)).await.unwrap().is_some());
         // Two parallel consumes, many times: exactly one wins each time.
         for i in 0..10 {
             let h = format!("p{i}");
             s.insert_consent_state(&mk(&h, 600)).await.unwrap();
             let (a, b) = tokio::join!(
-                { let s = s.clone(); let h = h.clone(); tokio::spawn(async move { s.consume_consent_state(&h, start()).await.unwrap() }) },
-                { let s = s.clone(); let h = h.clone(); tokio::spawn(async move { s.consume_consent_state(&h, start()).await.unwrap() }) },
+                { let s = s.clone(); let h = h.clone(); tokio::spawn(async move { s.consume_consent_state(&h, Some("sess"), start()).await.unwrap() }) },
+                { let s = s.clone(); let h = h.clone(); tokio::spawn(async move { s.consume_consent_state(&h, Some("sess"), start()).await.unwrap() }) },
             );
             let wins = [a.unwrap(), b.unwrap()].iter().filter(|x| x.is_some()).count();
             assert_eq!(wins, 1, "round {i}");
         }
+        // Another session (or none) neither gets a session's state nor uses it up.
+        s.insert_consent_state(&mk("h4", 600)).await.unwrap();
+        assert_eq!(s.consume_consent_state("h4", Some("other"), start()).await.unwrap(), None);
+        assert_eq!(s.consume_consent_state("h4", None, start()).await.unwrap(), None);
+        assert!(s.consume_consent_state("h4", Some("sess"), start()).await.unwrap().is_some(), "still usable by its session");
+        // A state issued without a session (the CLI) is taken from any session, once.
+        s.insert_consent_state(&ConsentState { session_id: None, ..mk("h5", 600) }).await.unwrap();
+        assert!(s.consume_consent_state("h5", Some("any"), start()).await.unwrap().is_some());
+        assert_eq!(s.consume_consent_state("h5", None, start()).await.unwrap(), None, "replay");
+    }
+
+    async fn one_company_per_tenant(db: Db) {
+        let w = World::new(db).await;
+        let s = w.store.clone();
+        let fabrikam = s.get_company(&cid("fabrikam")).await.unwrap().unwrap();
+        let head = s.audit_head().await.unwrap();
+        // Linking fabrikam to contoso's tenant violates the unique index: nothing changes.
+        let conn = Connection { tenant_id: TenantId::parse(T1).unwrap(), display_name: "x".into(), default_domain: "x.com".into(), connected_at: start() };
+        let ev = NewAuditEvent::new(start(), AuditKind::Connected, Some(&w.admin)).company(&cid("fabrikam"));
+        assert!(matches!(s.set_connection(&cid("fabrikam"), Some(&conn), ev.clone()).await, Err(StoreError::Duplicate)));
+        assert_eq!(s.get_company(&cid("fabrikam")).await.unwrap().unwrap(), fabrikam);
+        assert_eq!(s.audit_head().await.unwrap(), head);
+        // Through the core: a clear error, on connect and on a move alike.
+        let input = ops::companies::ConnectInput { tenant_id: TenantId::parse(T1).unwrap(), display_name: "x".into(), default_domain: "x.com".into() };
+        assert_eq!(ops::companies::move_tenant(w.ctx(), &w.admin, &cid("fabrikam"), &input).await.unwrap_err().code(), "tenant_already_linked");
+        ops::companies::disconnect(w.ctx(), &w.admin, &cid("fabrikam")).await.unwrap();
+        assert_eq!(ops::companies::connect(w.ctx(), &w.admin, &cid("fabrikam"), &input).await.unwrap_err().code(), "tenant_already_linked");
+        // Unlinked companies do not collide (NULL tenants), and a freed tenant can be taken.
+        ops::companies::disconnect(w.ctx(), &w.admin, &cid("contoso")).await.unwrap();
+        s.set_connection(&cid("fabrikam"), Some(&conn), ev).await.unwrap();
+    }
+}
+
+/// Runs migration 0006 again on a database whose index was dropped and that holds two
+/// companies on one tenant (the state the review's attack left behind).
+async fn rerun_0006(w: &World) {
+    let sql = match &w.db {
+        Db::Sqlite(_) => include_str!("../../migrations/sqlite/0006_one_company_per_tenant.sql"),
+        Db::Postgres(_) => {
+            include_str!("../../migrations/postgres/0006_one_company_per_tenant.sql")
+        }
+    };
+    for statement in sql.split(";\n").filter(|s| {
+        s.lines()
+            .any(|l| !l.trim().is_empty() && !l.starts_with("--"))
+    }) {
+        w.exec(statement.to_owned()).await;
+    }
+}
+
+both! {
+    async fn migration_0006_keeps_the_first_company_of_a_shared_tenant(db: Db) {
+        let w = World::new(db).await;
+        w.exec("DROP INDEX companies_one_per_tenant".into()).await;
+        // Fabrikam moved onto contoso's tenant after contoso was linked to it.
+        w.exec(format!("UPDATE companies SET tenant_id = '{T1}', connected_at = connected_at + 1000 WHERE id = 'fabrikam'")).await;
+        let contoso = w.store.get_company(&cid("contoso")).await.unwrap().unwrap();
+        assert!(contoso.exchange_status.is_some());
+        rerun_0006(&w).await;
+        assert_eq!(w.store.get_company(&cid("contoso")).await.unwrap().unwrap(), contoso, "the first link stays as it was");
+        let fabrikam = w.store.get_company(&cid("fabrikam")).await.unwrap().unwrap();
+        assert_eq!((fabrikam.connection, fabrikam.exchange_status), (None, None), "the later link is disconnected");
+        // The index is back.
+        let conn = Connection { tenant_id: TenantId::parse(T1).unwrap(), display_name: "x".into(), default_domain: "x.com".into(), connected_at: start() };
+        let ev = NewAuditEvent::new(start(), AuditKind::Connected, Some(&w.admin)).company(&cid("fabrikam"));
+        assert!(matches!(w.store.set_connection(&cid("fabrikam"), Some(&conn), ev).await, Err(StoreError::Duplicate)));
     }
 }

@@ -1,30 +1,35 @@
-//! Connecting a company and the seed's "Authorize" step, through Microsoft's admin consent.
+//! Connecting a company, moving it to another tenant, and the seed's "Authorize" step, through
+//! Microsoft's admin consent. The rules live in `exogate_core::ops::consent`; this module parses
+//! the forms and the redirect, calls the core and renders.
 //!
-//! - `POST /companies/{id}/connect`: v1 admin consent for the connect app (connect / reconnect).
-//! - `POST /companies/{id}/authorize`: v2 admin consent with the Exchange scope, opened by the
-//!   page in a NEW tab (`target=_blank`).
+//! - `POST /companies/{id}/connect`: v1 admin consent for the connect app (first connect, or
+//!   reconnect of the company's own tenant).
+//! - `POST /companies/{id}/move`: v1 admin consent in the tenant a manager typed (moves the
+//!   company there).
+//! - `POST /companies/{id}/authorize`: v2 admin consent with the Exchange scope in the company's
+//!   tenant, opened by the page in a NEW tab (`target=_blank`).
 //! - `GET /consent/callback`: Microsoft's redirect back.
 //!
 //! Each consent gets a random 256-bit `state`, stored only as its SHA-256 with the company, the
-//! user, the session and the expected tenant, valid 10 minutes and consumed atomically at the
-//! callback (`Store::consume_consent_state`), so a replay, an expired state or a state from
-//! another session finds nothing and changes nothing. An `error` (even with
-//! `admin_consent=True`) changes nothing; AADSTS50020 or a tenant other than the expected one is
-//! reported as `wrong_tenant`. A new connection is proven with a token for the tenant and Graph's
-//! `organization` before it is stored (reliability §3).
+//! user, the session and the tenant the consent must land in, valid 10 minutes and single use.
+//! A state of another browser session is refused without being used up. Every refusal is
+//! audited (`consent.refused`) and changes nothing else.
 
 use axum::Form;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
-use exogate_core::ops::companies::{self, ConnectInput};
-use exogate_core::{Actor, Channel, CompanyId, ConsentPurpose, ConsentState, CoreError, TenantId};
-use exogate_exchange::consent::{ConnectionError, ConsentError, parse_consent_callback};
+use exogate_core::ops::companies;
+use exogate_core::ops::consent::{
+    self as core_consent, CallbackAnswer, Completion, ConnectKind, ConsentRequest, Refusal,
+};
+use exogate_core::{CompanyId, ConsentPurpose, CoreError, TenantId};
+use exogate_exchange::consent::{ConsentError, parse_consent_callback};
 use serde::Deserialize;
 
 use super::WebState;
-use super::auth::{ConsentOutcome, Session, now_ms, random_token, sha256_hex};
-use super::error::{PageError, PageResult};
+use super::auth::{ConsentOutcome, Session, now_ms, random_token};
+use super::error::PageResult;
 use super::pages::{Nav, PageAuth};
 use super::view::StatusView;
 
@@ -38,7 +43,8 @@ pub const CALLBACK_PATH: &str = "/consent/callback";
 pub struct ConnectForm {
     #[serde(default)]
     csrf: String,
-    /// Optional expected tenant id (GUID) for the consent URL's authority.
+    /// The tenant id (GUID) for the consent URL's authority: optional for a first connect,
+    /// required for a move.
     #[serde(default)]
     tenant: String,
 }
@@ -49,36 +55,49 @@ pub struct CsrfOnly {
     csrf: String,
 }
 
-/// Issues and stores a new consent state; returns the value to send to Microsoft.
-async fn issue_state(
+fn typed_tenant(text: &str) -> Result<Option<TenantId>, CoreError> {
+    match text.trim() {
+        "" => Ok(None),
+        t => Ok(Some(TenantId::parse(t)?)),
+    }
+}
+
+/// Issues a state through the core and returns the consent URL to send the browser to.
+async fn start(
     st: &WebState,
     auth: &PageAuth,
-    company: &CompanyId,
+    id: &str,
     purpose: ConsentPurpose,
-    expected_tenant: Option<TenantId>,
-) -> Result<String, CoreError> {
+    tenant: Option<TenantId>,
+) -> PageResult<Redirect> {
+    let id = CompanyId::parse(id)?;
     let value = random_token(32);
-    let now = st.app.clock.now();
-    let cs = ConsentState {
-        state_hash: sha256_hex(&value),
-        company: company.clone(),
-        user: auth.0.actor.user.id,
-        session_id: auth.0.session.as_ref().map(|s| s.id_hash.clone()),
+    let session_id = auth.0.session.as_ref().map(|s| s.id_hash.as_str());
+    let req = ConsentRequest {
         purpose,
-        expected_tenant,
-        created_at: now,
-        expires_at: now.plus_secs(CONSENT_STATE_TTL_SECS),
-        used_at: None,
+        tenant,
+        session_id,
+        state: &value,
+        ttl_secs: CONSENT_STATE_TTL_SECS,
     };
-    st.app.store.insert_consent_state(&cs).await?;
-    Ok(value)
+    let cs = core_consent::begin(st.app.ctx(), &auth.0.actor, &id, &req).await?;
+    let redirect = redirect_uri(st);
+    let expected = cs.expected_tenant.map(|t| t.as_uuid());
+    let url = match (purpose, expected) {
+        (ConsentPurpose::Authorize, Some(t)) => {
+            st.app.m365.exchange_consent_url(t, &redirect, &value)
+        }
+        _ => st.app.m365.connect_consent_url(expected, &redirect, &value),
+    };
+    Ok(Redirect::to(url.as_str()))
 }
 
 fn redirect_uri(st: &WebState) -> String {
     st.app.url(CALLBACK_PATH)
 }
 
-/// `POST /companies/{id}/connect`: starts (re)connecting Microsoft 365.
+/// `POST /companies/{id}/connect`: starts connecting Microsoft 365, or reconnecting the
+/// company's own tenant (technician+).
 pub async fn connect(
     State(st): State<WebState>,
     auth: PageAuth,
@@ -86,20 +105,21 @@ pub async fn connect(
     Form(f): Form<ConnectForm>,
 ) -> PageResult<Redirect> {
     auth.0.check_csrf(Some(&f.csrf))?;
-    let id = CompanyId::parse(&id)?;
-    let actor = &auth.0.actor;
-    exogate_core::policy::can_connect(&actor.user, &id).map_err(CoreError::forbidden)?;
-    let _ = companies::get_company(st.app.ctx(), actor, &id).await?;
-    let expected = match f.tenant.trim() {
-        "" => None,
-        t => Some(TenantId::parse(t)?),
-    };
-    let state = issue_state(&st, &auth, &id, ConsentPurpose::Connect, expected).await?;
-    let url =
-        st.app
-            .m365
-            .connect_consent_url(expected.map(|t| t.as_uuid()), &redirect_uri(&st), &state);
-    Ok(Redirect::to(url.as_str()))
+    let tenant = typed_tenant(&f.tenant)?;
+    start(&st, &auth, &id, ConsentPurpose::Connect, tenant).await
+}
+
+/// `POST /companies/{id}/move`: starts moving a connected company to the tenant typed in the
+/// form (manager+); the consent URL's authority is that tenant.
+pub async fn move_tenant(
+    State(st): State<WebState>,
+    auth: PageAuth,
+    Path(id): Path<String>,
+    Form(f): Form<ConnectForm>,
+) -> PageResult<Redirect> {
+    auth.0.check_csrf(Some(&f.csrf))?;
+    let tenant = typed_tenant(&f.tenant)?;
+    start(&st, &auth, &id, ConsentPurpose::Move, tenant).await
 }
 
 /// `POST /companies/{id}/authorize`: the seed's Step 1 (opened in a new tab by the page).
@@ -110,21 +130,7 @@ pub async fn authorize(
     Form(f): Form<CsrfOnly>,
 ) -> PageResult<Redirect> {
     auth.0.check_csrf(Some(&f.csrf))?;
-    let id = CompanyId::parse(&id)?;
-    let actor = &auth.0.actor;
-    exogate_core::policy::can_connect(&actor.user, &id).map_err(CoreError::forbidden)?;
-    let company = companies::get_company(st.app.ctx(), actor, &id).await?;
-    let tenant = company
-        .connection
-        .as_ref()
-        .ok_or_else(|| CoreError::conflict(exogate_core::ConflictReason::NotConnected))?
-        .tenant_id;
-    let state = issue_state(&st, &auth, &id, ConsentPurpose::Authorize, Some(tenant)).await?;
-    let url = st
-        .app
-        .m365
-        .exchange_consent_url(tenant.as_uuid(), &redirect_uri(&st), &state);
-    Ok(Redirect::to(url.as_str()))
+    start(&st, &auth, &id, ConsentPurpose::Authorize, None).await
 }
 
 /// `POST /companies/{id}/disconnect` (manager+).
@@ -155,49 +161,92 @@ pub struct ConsentDonePage {
     status: Option<StatusView>,
 }
 
-/// What the callback concluded.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum CallbackOutcome {
-    /// A new or renewed connection was stored.
-    Connected,
-    /// Exchange app consent landed in the expected tenant; the status was re-checked.
-    Authorized,
-    /// Consent went to another tenant (AADSTS50020 or a tenant mismatch).
-    WrongTenant,
-    /// The admin declined.
-    Declined,
-    /// Any other failure; nothing changed.
-    Failed,
-    /// The state is unknown, used, expired or belongs to another session: nothing done.
-    Refused,
-}
-
-impl CallbackOutcome {
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            CallbackOutcome::Connected => "connected",
-            CallbackOutcome::Authorized => "authorized",
-            CallbackOutcome::WrongTenant => "wrong_tenant",
-            CallbackOutcome::Declined => "declined",
-            CallbackOutcome::Failed => "failed",
-            CallbackOutcome::Refused => "refused",
-        }
+/// What the page shows as the outcome (`data-outcome`).
+fn outcome(c: &Completion) -> &'static str {
+    match c {
+        Completion::Connected { .. } => "connected",
+        Completion::Authorized { .. } => "authorized",
+        Completion::Refused { reason, .. } => match reason {
+            Refusal::WrongTenant | Refusal::OtherDirectory => "wrong_tenant",
+            Refusal::TenantLinked => "tenant_linked",
+            Refusal::Declined => "declined",
+            Refusal::StateNotAccepted | Refusal::UserInactive | Refusal::NotAllowed => "refused",
+            Refusal::ConsentFailed | Refusal::ConnectionChanged | Refusal::VerificationFailed => {
+                "failed"
+            }
+        },
     }
 }
 
-fn refused(message: &str) -> Response {
-    (
-        StatusCode::BAD_REQUEST,
-        ConsentDonePage {
-            nav: None,
-            company_id: String::new(),
-            outcome: CallbackOutcome::Refused.as_str().into(),
-            title: "This consent answer cannot be used".into(),
-            message: message.into(),
-            status: None,
+fn title(c: &Completion) -> &'static str {
+    match c {
+        Completion::Connected {
+            kind: ConnectKind::Moved { .. },
+            ..
+        } => "Company moved to the new tenant",
+        Completion::Connected { .. } => "Microsoft 365 connected",
+        Completion::Authorized { .. } => "Consent received",
+        Completion::Refused { reason, .. } => match reason {
+            Refusal::StateNotAccepted | Refusal::UserInactive | Refusal::NotAllowed => {
+                "This consent answer cannot be used"
+            }
+            Refusal::WrongTenant | Refusal::OtherDirectory => "Consent went to another tenant",
+            Refusal::TenantLinked => "This tenant belongs to another company",
+            Refusal::Declined => "Consent was declined",
+            _ => "Consent did not complete",
         },
-    )
-        .into_response()
+    }
+}
+
+fn message(c: &Completion) -> String {
+    let badge = |s: &Result<exogate_core::StatusRecord, CoreError>| match s {
+        Ok(r) => r.shown_state().badge().to_owned(),
+        Err(e) => format!("check failed: {e}"),
+    };
+    match c {
+        Completion::Connected {
+            company,
+            kind,
+            status,
+        } => {
+            let (name, tenant) = company
+                .connection
+                .as_ref()
+                .map(|k| (k.display_name.clone(), k.tenant_id.to_string()))
+                .unwrap_or_default();
+            let moved = match kind {
+                ConnectKind::Moved { from } => format!(" (moved from tenant {from})"),
+                _ => String::new(),
+            };
+            format!(
+                "Connected to {name} ({tenant}){moved}. Exchange Admin: {}.",
+                badge(status)
+            )
+        }
+        Completion::Authorized { status, .. } => match status {
+            Ok(rec) => format!(
+                "Consent received from the customer's tenant. Exchange Admin now reads \"{}\". {}",
+                rec.shown_state().badge(),
+                rec.shown_state().fix()
+            ),
+            Err(e) => format!("Consent received; the status check failed: {e}"),
+        },
+        Completion::Refused { message, .. } => message.clone(),
+    }
+}
+
+/// What Microsoft's redirect said, for the core.
+fn answer(query: &str, state: &str) -> CallbackAnswer {
+    match parse_consent_callback(query, state) {
+        Ok(g) => CallbackAnswer::Granted {
+            tenant: TenantId::from_uuid(g.tenant),
+        },
+        Err(ConsentError::OtherDirectory { .. }) => CallbackAnswer::OtherDirectory,
+        Err(ConsentError::Declined { .. }) => CallbackAnswer::Declined,
+        Err(e) => CallbackAnswer::Failed {
+            detail: e.to_string(),
+        },
+    }
 }
 
 /// `GET /consent/callback`: Microsoft's redirect after admin consent.
@@ -211,228 +260,80 @@ pub async fn callback(
         .find(|(k, _)| k == "state")
         .map(|(_, v)| v.into_owned())
         .unwrap_or_default();
-    if state_value.is_empty() || state_value.len() > 200 {
-        return refused(
-            "The answer from Microsoft carries no valid `state`. Start again from the company's integrations page.",
-        );
-    }
-    let now = st.app.clock.now();
-    // Atomic single use: one caller gets the row, replays (also concurrent ones) get None.
-    let cs = match st
-        .app
-        .store
-        .consume_consent_state(&sha256_hex(&state_value), now)
-        .await
+    let mut session = Session::from_headers(&st, &headers).await;
+    let done = match core_consent::complete(
+        st.app.ctx(),
+        session.as_ref().map(|s| s.id_hash.as_str()),
+        &state_value,
+        answer(&query, &state_value),
+    )
+    .await
     {
-        Ok(Some(cs)) => cs,
-        Ok(None) => {
-            return refused(
-                "This consent link is unknown, was already used, or is older than 10 minutes. Nothing was changed. Start again from the company's integrations page.",
-            );
-        }
-        Err(e) => return PageError::from(CoreError::from(e)).into_response(),
+        Ok(d) => d,
+        Err(e) => return super::error::PageError::from(e).into_response(),
     };
-    // Bound to the browser session and the user that started it.
-    let Some(mut session) = Session::from_headers(&st, &headers).await else {
-        return refused(
-            "This consent was started in another browser session (or you signed out). Nothing was changed. Sign in and start again.",
-        );
-    };
-    if cs.session_id.as_deref() != Some(session.id_hash.as_str())
-        || session.data.user != cs.user.to_string()
-    {
-        return refused(
-            "This consent was started in another browser session. Nothing was changed. Start again from the company's integrations page.",
-        );
+    let company_id = done.state.as_ref().map(|s| s.company.clone());
+    let outcome = outcome(&done.completion);
+    let message = message(&done.completion);
+    if let Completion::Connected {
+        status: Ok(rec), ..
     }
-    let user = match st.app.store.get_user(cs.user).await {
-        Ok(Some(u)) if !u.disabled => u,
-        _ => {
-            return refused(
-                "The user who started this consent is no longer active. Nothing was changed.",
-            );
+    | Completion::Authorized {
+        status: Ok(rec), ..
+    } = &done.completion
+        && let Some(c) = &company_id
+    {
+        super::status_checked(&st.app, c, rec.state.as_str());
+    }
+    // The page shows the company's status to the person whose session this is, when that is
+    // the user the consent was issued to.
+    let actor = done.actor.as_ref().filter(|a| {
+        session
+            .as_ref()
+            .is_some_and(|s| s.data.user == a.user.id.to_string())
+    });
+    let nav = actor.zip(session.as_ref()).map(|(a, s)| Nav {
+        user: a.user.name.to_string(),
+        role: a.user.role.as_str().into(),
+        csrf: s.data.csrf.clone(),
+    });
+    let status = match (actor, &company_id) {
+        (Some(a), Some(c)) => {
+            companies::get_company(st.app.ctx(), a, c)
+                .await
+                .ok()
+                .map(|company| {
+                    let problem = (outcome == "wrong_tenant").then_some("wrong_tenant");
+                    StatusView::of(&company).with_consent_problem(problem)
+                })
         }
+        _ => None,
     };
-    let actor = Actor {
-        user,
-        channel: Channel::Web,
-    };
-    let nav = Some(Nav {
-        user: actor.user.name.to_string(),
-        role: actor.user.role.as_str().into(),
-        csrf: session.data.csrf.clone(),
-    });
-    let (outcome, message) = process(&st, &actor, &cs, &query, &state_value).await;
-    let company = companies::get_company(st.app.ctx(), &actor, &cs.company)
-        .await
-        .ok();
-    let status = company.as_ref().map(|c| {
-        let problem = (outcome == CallbackOutcome::WrongTenant).then_some("wrong_tenant");
-        StatusView::of(c).with_consent_problem(problem)
-    });
-    session.data.consent.insert(
-        cs.company.to_string(),
-        ConsentOutcome {
-            outcome: outcome.as_str().into(),
-            message: message.clone(),
-            at: now_ms(&st),
-        },
-    );
-    let _ = session.save(&st).await;
-    let title = match outcome {
-        CallbackOutcome::Connected => "Microsoft 365 connected",
-        CallbackOutcome::Authorized => "Consent received",
-        CallbackOutcome::WrongTenant => "Consent went to another tenant",
-        CallbackOutcome::Declined => "Consent was declined",
-        CallbackOutcome::Failed | CallbackOutcome::Refused => "Consent did not complete",
-    };
-    let code = match outcome {
-        CallbackOutcome::Connected | CallbackOutcome::Authorized => StatusCode::OK,
-        _ => StatusCode::BAD_REQUEST,
+    if let (Some(s), Some(c), Some(_)) = (session.as_mut(), &company_id, actor) {
+        s.data.consent.insert(
+            c.to_string(),
+            ConsentOutcome {
+                outcome: outcome.into(),
+                message: message.clone(),
+                at: now_ms(&st),
+            },
+        );
+        let _ = s.save(&st).await;
+    }
+    let code = match done.completion {
+        Completion::Connected { .. } | Completion::Authorized { .. } => StatusCode::OK,
+        Completion::Refused { .. } => StatusCode::BAD_REQUEST,
     };
     (
         code,
         ConsentDonePage {
             nav,
-            company_id: cs.company.to_string(),
-            outcome: outcome.as_str().into(),
-            title: title.into(),
+            company_id: company_id.map(|c| c.to_string()).unwrap_or_default(),
+            outcome: outcome.into(),
+            title: title(&done.completion).into(),
             message,
             status,
         },
     )
         .into_response()
-}
-
-async fn process(
-    st: &WebState,
-    actor: &Actor,
-    cs: &ConsentState,
-    query: &str,
-    state_value: &str,
-) -> (CallbackOutcome, String) {
-    let ctx = st.app.ctx();
-    let company = match companies::get_company(ctx, actor, &cs.company).await {
-        Ok(c) => c,
-        Err(e) => return (CallbackOutcome::Failed, e.to_string()),
-    };
-    let grant = match parse_consent_callback(query, state_value) {
-        Ok(g) => g,
-        Err(ConsentError::OtherDirectory { .. }) => {
-            return (
-                CallbackOutcome::WrongTenant,
-                "The account that signed in belongs to another directory (AADSTS50020). Sign in as a Global Administrator of the customer's tenant, not your own. Nothing was changed.".into(),
-            );
-        }
-        Err(ConsentError::Declined { .. }) => {
-            return (
-                CallbackOutcome::Declined,
-                "The administrator declined the consent. Nothing was changed.".into(),
-            );
-        }
-        Err(e) => {
-            return (
-                CallbackOutcome::Failed,
-                format!("{e}. Nothing was changed."),
-            );
-        }
-    };
-    let got = TenantId::from_uuid(grant.tenant);
-    if let Some(expected) = cs.expected_tenant
-        && got != expected
-    {
-        return (
-            CallbackOutcome::WrongTenant,
-            format!(
-                "Consent was given in tenant {got}, but this company's tenant is {expected}. Sign in as an administrator of the customer's tenant. Nothing was changed."
-            ),
-        );
-    }
-    match cs.purpose {
-        ConsentPurpose::Authorize => {
-            // The company must still be connected to the tenant the consent was issued for.
-            let current = company.connection.as_ref().map(|c| c.tenant_id);
-            if current.is_none() {
-                return (
-                    CallbackOutcome::Failed,
-                    "The company was disconnected while consent was given. Connect Microsoft 365 first. Nothing was changed.".into(),
-                );
-            }
-            if current != Some(got) {
-                return (
-                    CallbackOutcome::WrongTenant,
-                    format!(
-                        "Consent was given in tenant {got}, which is not the tenant this company is connected to. Nothing was changed."
-                    ),
-                );
-            }
-            st.app.m365.forget_tenant(got.as_uuid());
-            match companies::check_status(ctx, Some(actor), &cs.company).await {
-                Ok(rec) => {
-                    super::status_checked(&st.app, &cs.company, rec.state.as_str());
-                    (
-                        CallbackOutcome::Authorized,
-                        format!(
-                            "Consent received from the customer's tenant. Exchange Admin now reads \"{}\". {}",
-                            rec.shown_state().badge(),
-                            rec.shown_state().fix()
-                        ),
-                    )
-                }
-                Err(e) => (
-                    CallbackOutcome::Authorized,
-                    format!("Consent received; the status check failed: {e}"),
-                ),
-            }
-        }
-        ConsentPurpose::Connect => {
-            let org = match st.app.m365.verify_connection(got.as_uuid()).await {
-                Ok(o) => o,
-                Err(ConnectionError::WrongTenant { .. }) => {
-                    return (
-                        CallbackOutcome::WrongTenant,
-                        "The token Microsoft issued names another tenant than the consent did. Nothing was changed.".into(),
-                    );
-                }
-                Err(e) => {
-                    return (
-                        CallbackOutcome::Failed,
-                        format!("The connection could not be verified: {e}. Nothing was changed."),
-                    );
-                }
-            };
-            let input = ConnectInput {
-                tenant_id: got,
-                display_name: org.display_name.clone(),
-                default_domain: org
-                    .default_domain
-                    .clone()
-                    .or(org.initial_domain.clone())
-                    .unwrap_or_else(|| got.to_string()),
-            };
-            let r = if company.connection.is_some() {
-                companies::reconnect(ctx, actor, &cs.company, &input).await
-            } else {
-                companies::connect(ctx, actor, &cs.company, &input).await
-            };
-            if let Err(e) = r {
-                return (
-                    CallbackOutcome::Failed,
-                    format!("{e}. Nothing was changed."),
-                );
-            }
-            st.app.m365.forget_tenant(got.as_uuid());
-            let state = companies::check_status(ctx, Some(actor), &cs.company)
-                .await
-                .map(|r| r.shown_state().badge().to_owned())
-                .unwrap_or_else(|e| format!("check failed: {e}"));
-            (
-                CallbackOutcome::Connected,
-                format!(
-                    "Connected to {} ({got}). Exchange Admin: {state}.",
-                    org.display_name
-                ),
-            )
-        }
-    }
 }

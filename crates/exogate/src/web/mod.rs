@@ -2,7 +2,7 @@
 //! `/healthz` and `/metrics`.
 //!
 //! Layout: [`auth`] (passwords, sessions, the `Auth` extractor), [`pages`] (HTML pages over
-//! askama templates in `templates/`), [`consent`] (connect / authorize / callback), [`api`] (JSON
+//! askama templates in `templates/`), [`consent`] (connect / move / authorize / callback), [`api`] (JSON
 //! API), [`inventory`] (the delegation inventory's pages and API), [`view`] (view models shared by pages and API), [`ops`] (health and metrics),
 //! [`error`] (the one mapping of errors to HTTP). Assets under `assets/` are embedded.
 //!
@@ -109,6 +109,7 @@ pub fn routes(app: Arc<App>) -> Router {
         .route("/companies/{id}/connect", post(consent::connect))
         .route("/companies/{id}/authorize", post(consent::authorize))
         .route("/companies/{id}/disconnect", post(consent::disconnect))
+        .route("/companies/{id}/move", post(consent::move_tenant))
         .route("/consent/callback", get(consent::callback))
         .route("/approvals", get(pages::approvals))
         .route("/requests/{id}", get(pages::request_page))

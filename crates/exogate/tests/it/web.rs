@@ -382,12 +382,35 @@ async fn forms_and_session_api_changes_need_the_csrf_token_and_same_origin() {
 // Consent callback
 // ---------------------------------------------------------------------------------------------
 
-/// What must not change when a callback is refused.
+/// What must not change when a callback is refused (the audit head moves by the refusal).
 async fn snapshot(w: &WebApp) -> (Vec<Company>, Option<(i64, String)>) {
     (
         w.app.store.list_companies().await.unwrap(),
         w.audit_head().await,
     )
+}
+
+/// No company changed since `before`, and exactly `n` `consent.refused` events were written.
+async fn assert_refused_only(w: &WebApp, before: &(Vec<Company>, Option<(i64, String)>), n: usize) {
+    assert_eq!(
+        snapshot(w).await.0,
+        before.0,
+        "a refused callback changed a company"
+    );
+    assert_eq!(
+        audit_kinds_since(w, before).await,
+        vec!["consent.refused"; n]
+    );
+}
+
+/// The kinds of the audit events written since `before`.
+async fn audit_kinds_since(
+    w: &WebApp,
+    before: &(Vec<Company>, Option<(i64, String)>),
+) -> Vec<String> {
+    let after = before.1.as_ref().map_or(0, |h| h.0);
+    let events = w.app.store.list_audit(after, 100).await.unwrap();
+    events.into_iter().map(|e| e.event.kind).collect()
 }
 
 #[tokio::test]
@@ -419,7 +442,7 @@ async fn replayed_consent_state_is_refused_also_in_parallel() {
         assert!(body.contains("already used"), "{body}");
         assert!(body.contains("data-outcome=\"refused\""));
     }
-    assert_eq!(snapshot(&w).await, before);
+    assert_refused_only(&w, &before, 2).await;
     w.stop().await;
 }
 
@@ -433,7 +456,7 @@ async fn expired_consent_state_is_refused() {
     let (s, body) = b.callback(&success_query(NORTHWIND, &state)).await;
     assert_eq!(s, StatusCode::BAD_REQUEST);
     assert!(body.contains("older than 10 minutes"), "{body}");
-    assert_eq!(snapshot(&w).await, before);
+    assert_refused_only(&w, &before, 1).await;
     // Just inside the limit still works (the boundary is 10 minutes).
     let (_, state) = b.authorize("northwind").await;
     w.clock.advance_secs(10 * 60 - 1);
@@ -455,7 +478,7 @@ async fn consent_state_of_another_session_or_company_is_refused() {
         assert_eq!(s, StatusCode::BAD_REQUEST);
         assert!(body.contains("another browser session"), "{body}");
     }
-    assert_eq!(snapshot(&w).await, before);
+    assert_refused_only(&w, &before, 2).await;
     // With no session at all.
     let (_, state) = tech.authorize("northwind").await;
     let r = w
@@ -468,16 +491,18 @@ async fn consent_state_of_another_session_or_company_is_refused() {
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
-    assert_eq!(snapshot(&w).await, before);
-    // The state was burnt by the foreign use: the owner cannot use it afterwards either.
-    let (s, _) = tech.callback(&success_query(NORTHWIND, &state)).await;
-    assert_eq!(s, StatusCode::BAD_REQUEST);
+    // Each refusal is audited and changes nothing else.
+    assert_eq!(snapshot(&w).await.0, before.0);
+    let kinds = audit_kinds_since(&w, &before).await;
+    assert_eq!(kinds, ["consent.refused"; 3]);
     // A state issued for Northwind answered with Fabrikam's (another company's) tenant.
+    let before = snapshot(&w).await;
     let (_, state) = tech.authorize("northwind").await;
     let (s, body) = tech.callback(&success_query(FABRIKAM, &state)).await;
     assert_eq!(s, StatusCode::BAD_REQUEST);
     assert!(body.contains("data-outcome=\"wrong_tenant\""), "{body}");
-    assert_eq!(snapshot(&w).await, before);
+    assert_eq!(snapshot(&w).await.0, before.0);
+    assert_eq!(audit_kinds_since(&w, &before).await, ["consent.refused"]);
     w.stop().await;
 }
 
@@ -500,7 +525,7 @@ async fn consent_error_even_with_admin_consent_true_changes_nothing() {
     let (s, body) = b.callback(&q).await;
     assert_eq!(s, StatusCode::BAD_REQUEST);
     assert!(body.contains("data-outcome=\"failed\""), "{body}");
-    assert_eq!(snapshot(&w).await, before);
+    assert_refused_only(&w, &before, 2).await;
     w.stop().await;
 }
 
@@ -514,7 +539,7 @@ async fn tenant_mismatch_and_aadsts50020_show_wrong_tenant_and_change_nothing() 
     let (s, body) = b.callback(&success_query(CONTOSO, &state)).await;
     assert_eq!(s, StatusCode::BAD_REQUEST);
     assert!(body.contains("Consent went to another tenant"), "{body}");
-    assert_eq!(snapshot(&w).await, before);
+    assert_refused_only(&w, &before, 1).await;
     // An admin of another directory signed in (AADSTS50020).
     let (_, state) = b.authorize("northwind").await;
     let q = format!(
@@ -524,7 +549,7 @@ async fn tenant_mismatch_and_aadsts50020_show_wrong_tenant_and_change_nothing() 
     assert_eq!(s, StatusCode::BAD_REQUEST);
     assert!(body.contains("data-outcome=\"wrong_tenant\""), "{body}");
     assert!(body.contains("not your own"), "{body}");
-    assert_eq!(snapshot(&w).await, before);
+    assert_refused_only(&w, &before, 2).await;
     // The integrations page and the status API of this session show the wrong-tenant state.
     let (_, page) = b.get("/companies/northwind/integrations").await;
     assert!(page.contains("data-state=\"wrong_tenant\""), "{page}");

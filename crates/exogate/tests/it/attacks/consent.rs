@@ -1,1 +1,457 @@
-//! Attacks: consent.
+//! Attacks: consent. The consent callback and tenant moves, replayed through the real router
+//! and the emulator's consent pages: a callback only confirms the tenant its flow was started
+//! for, a tenant belongs to one company, a move is a manager's action with the tenant typed up
+//! front, a state of another session is refused without being used up, the CLI's connect URL
+//! works without a browser session, and every refusal writes exactly one `consent.refused`
+//! event and changes nothing else.
+
+use exogate_core::Company;
+use exogate_core::audit::AuditEvent;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::support::TestApp;
+use crate::web::{Browser, CONTOSO, FABRIKAM, NORTHWIND, extract, session_cookie};
+
+/// Signs `name` in through the login form.
+async fn login(app: &TestApp, name: &str, password: &str) -> Browser {
+    let r = app
+        .http
+        .post(app.url("/login"))
+        .form(&[("user", name), ("password", password)])
+        .send()
+        .await
+        .expect("login");
+    assert_eq!(r.status(), StatusCode::SEE_OTHER, "login of {name}");
+    let mut b = Browser {
+        http: app.http.clone(),
+        base: app.base_url.clone(),
+        cookie: session_cookie(&r).expect("session cookie"),
+        csrf: String::new(),
+    };
+    let page = b.get("/companies").await;
+    b.csrf = extract(&page.1, "name=\"csrf\" value=\"", "\"").expect("csrf token in page");
+    b
+}
+
+async fn demo_login(app: &TestApp, name: &str) -> Browser {
+    login(app, name, &app.password(name)).await
+}
+
+/// A technician entitled to Fabrikam alone (the review's attacker).
+async fn fabrikam_tech(app: &TestApp) -> Browser {
+    let password = "fabrikam-only-technician-pw";
+    let out = app
+        .cli_with_stdin(
+            &[
+                "user",
+                "add",
+                "ftech",
+                "--role",
+                "technician",
+                "--companies",
+                "fabrikam",
+                "--password-stdin",
+            ],
+            &format!("{password}\n"),
+        )
+        .await;
+    assert!(out.success, "{out:?}");
+    login(app, "ftech", password).await
+}
+
+/// Posts a consent-starting form; returns the response (303 to Microsoft when allowed).
+async fn start(b: &Browser, path: &str, tenant: &str) -> reqwest::Response {
+    b.form(path, &[("csrf", b.csrf.as_str()), ("tenant", tenant)])
+        .await
+}
+
+/// The consent URL of a 303 and its `state`.
+fn consent_url(r: &reqwest::Response) -> (String, String) {
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let loc = r.headers()["location"].to_str().unwrap().to_owned();
+    let state = url::Url::parse(&loc)
+        .unwrap()
+        .query_pairs()
+        .find(|(k, _)| k == "state")
+        .map(|(_, v)| v.into_owned())
+        .expect("state in consent URL");
+    (loc, state)
+}
+
+fn granted(tenant: &str, state: &str) -> String {
+    format!("admin_consent=True&tenant={tenant}&state={state}")
+}
+
+/// An admin of `tenant` accepts on the emulator's consent page; returns the callback path.
+async fn accept_at_microsoft(app: &TestApp, consent: &str, tenant: &str) -> String {
+    let u = url::Url::parse(consent).unwrap();
+    let mut fields: Vec<(String, String)> = u.query_pairs().into_owned().collect();
+    fields.push(("account".into(), format!("admin:{tenant}")));
+    fields.push(("action".into(), "accept".into()));
+    let r = app
+        .http
+        .post(app.emulator_url(u.path()))
+        .form(&fields)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FOUND, "{}", r.text().await.unwrap());
+    let back = r.headers()["location"].to_str().unwrap().to_owned();
+    assert!(back.starts_with(&app.url("/consent/callback?")), "{back}");
+    back[app.base_url.len()..].to_owned()
+}
+
+/// Every company row and the audit log's last sequence number.
+async fn snapshot(app: &TestApp) -> (Vec<Company>, i64) {
+    let seq = app.app.store.audit_head().await.unwrap().map_or(0, |h| h.0);
+    (app.app.store.list_companies().await.unwrap(), seq)
+}
+
+/// Asserts that since `before` exactly one event was written, `consent.refused` with `reason`
+/// (and `company` when known), and that no company row changed. Returns the event.
+async fn only_refusal(
+    app: &TestApp,
+    before: &(Vec<Company>, i64),
+    reason: &str,
+    company: Option<&str>,
+) -> AuditEvent {
+    let events = app.app.store.list_audit(before.1, 100).await.unwrap();
+    let kinds: Vec<&str> = events.iter().map(|e| e.event.kind.as_str()).collect();
+    assert_eq!(kinds, ["consent.refused"], "{events:#?}");
+    let ev = events.into_iter().next().unwrap();
+    let detail: Value = serde_json::from_str(&ev.event.detail).unwrap();
+    assert_eq!(detail["reason"], reason, "{detail}");
+    assert_eq!(ev.event.company.as_deref(), company);
+    assert_eq!(
+        app.app.store.list_companies().await.unwrap(),
+        before.0,
+        "a refused callback changed a company"
+    );
+    ev
+}
+
+fn tenant_of(companies: &[Company], id: &str) -> Option<String> {
+    companies
+        .iter()
+        .find(|c| c.id.as_str() == id)
+        .and_then(|c| c.connection.as_ref())
+        .map(|c| c.tenant_id.to_string())
+}
+
+async fn company(app: &TestApp, id: &str) -> Company {
+    let all = app.app.store.list_companies().await.unwrap();
+    all.into_iter().find(|c| c.id.as_str() == id).unwrap()
+}
+
+#[tokio::test]
+async fn the_reviews_attack_cannot_move_fabrikam_onto_contosos_tenant() {
+    let app = TestApp::start().await;
+    let attacker = fabrikam_tech(&app).await;
+    let before = snapshot(&app).await;
+    // Reconnect with no tenant typed: the consent is for Fabrikam's own tenant, not
+    // `organizations`.
+    let r = start(&attacker, "/companies/fabrikam/connect", "").await;
+    let (url, state) = consent_url(&r);
+    assert!(url.contains(&format!("/{FABRIKAM}/adminconsent")), "{url}");
+    // The callback names Contoso's tenant (a tenant that consented to the connect app).
+    let (s, body) = attacker.callback(&granted(CONTOSO, &state)).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{body}");
+    assert!(body.contains("data-outcome=\"wrong_tenant\""), "{body}");
+    let ev = only_refusal(&app, &before, "wrong_tenant", Some("fabrikam")).await;
+    assert!(
+        !ev.event.detail.contains(&state),
+        "the state is not audited"
+    );
+    assert_eq!(ev.event.actor_name.as_deref(), Some("ftech"));
+    // Typing Contoso's tenant on Fabrikam's connect form is refused before Microsoft.
+    let before = snapshot(&app).await;
+    let r = start(&attacker, "/companies/fabrikam/connect", CONTOSO).await;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    // A move is not a technician's action.
+    let r = start(&attacker, "/companies/fabrikam/move", CONTOSO).await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    assert_eq!(snapshot(&app).await, before);
+    assert_eq!(
+        tenant_of(&app.app.store.list_companies().await.unwrap(), "fabrikam").as_deref(),
+        Some(FABRIKAM)
+    );
+    // Nothing of Contoso can be read or changed through Fabrikam.
+    let (s, body) = attacker
+        .api_get("/api/v1/companies/fabrikam/mailboxes/sales@contoso.onmicrosoft.com/full-access")
+        .await;
+    assert_ne!(s, StatusCode::OK, "{body}");
+    assert!(body.get("full_access").is_none(), "{body}");
+    let (s, body) = attacker
+        .api_post(
+            "/api/v1/requests",
+            json!({"company": "fabrikam", "tool": "grant_full_access", "mailbox": "sales@contoso.onmicrosoft.com", "trustee": "alice@contoso.onmicrosoft.com"}),
+        )
+        .await;
+    assert!(!s.is_success(), "{body}");
+    assert!(app.apply_log().await.is_empty(), "a grant was executed");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn reconnect_or_authorize_answered_from_another_tenant_is_refused_and_audited() {
+    let app = TestApp::start().await;
+    let tech = demo_login(&app, "tech").await;
+    for path in [
+        "/companies/northwind/connect",
+        "/companies/northwind/authorize",
+    ] {
+        let r = start(&tech, path, "").await;
+        let (url, state) = consent_url(&r);
+        assert!(url.contains(&format!("/{NORTHWIND}/")), "{path}: {url}");
+        let before = snapshot(&app).await;
+        let (s, body) = tech.callback(&granted(CONTOSO, &state)).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{path}: {body}");
+        assert!(body.contains("Consent went to another tenant"), "{body}");
+        let ev = only_refusal(&app, &before, "wrong_tenant", Some("northwind")).await;
+        let detail: Value = serde_json::from_str(&ev.event.detail).unwrap();
+        assert_eq!(detail["expected_tenant"], NORTHWIND);
+        assert_eq!(detail["callback_tenant"], CONTOSO);
+    }
+    // Through Microsoft's page: Contoso's admin signs in on Northwind's reconnect.
+    let r = start(&tech, "/companies/northwind/connect", "").await;
+    let (url, _) = consent_url(&r);
+    let before = snapshot(&app).await;
+    let u = url::Url::parse(&url).unwrap();
+    let mut fields: Vec<(String, String)> = u.query_pairs().into_owned().collect();
+    fields.push(("account".into(), format!("admin:{CONTOSO}")));
+    fields.push(("action".into(), "accept".into()));
+    let r = app
+        .http
+        .post(app.emulator_url(u.path()))
+        .form(&fields)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status(),
+        StatusCode::FOUND,
+        "Microsoft redirects with AADSTS50020"
+    );
+    let back = r.headers()["location"].to_str().unwrap().to_owned();
+    let (s, _) = tech.get(&back[app.base_url.len()..]).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    only_refusal(&app, &before, "other_directory", Some("northwind")).await;
+    assert_eq!(
+        tenant_of(&app.app.store.list_companies().await.unwrap(), "northwind").as_deref(),
+        Some(NORTHWIND)
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_first_connect_cannot_take_a_tenant_another_company_holds() {
+    let app = TestApp::start().await;
+    let manager = demo_login(&app, "manager").await;
+    let (s, _) = manager
+        .api_post("/api/v1/companies/northwind/disconnect", json!({}))
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    let tech = demo_login(&app, "tech").await;
+    // Typed up front: refused before Microsoft.
+    let before = snapshot(&app).await;
+    let r = start(&tech, "/companies/northwind/connect", CONTOSO).await;
+    assert_eq!(r.status(), StatusCode::CONFLICT);
+    assert_eq!(snapshot(&app).await, before);
+    // Not typed (`organizations`): Contoso's admin consents at Microsoft, the callback is
+    // refused because Contoso's tenant belongs to Contoso.
+    let r = start(&tech, "/companies/northwind/connect", "").await;
+    let (url, _) = consent_url(&r);
+    assert!(url.contains("/organizations/"), "{url}");
+    let back = accept_at_microsoft(&app, &url, CONTOSO).await;
+    let before = snapshot(&app).await;
+    let (s, body) = tech.get(&back).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{body}");
+    assert!(body.contains("data-outcome=\"tenant_linked\""), "{body}");
+    only_refusal(&app, &before, "tenant_already_linked", Some("northwind")).await;
+    assert!(company(&app, "northwind").await.connection.is_none());
+    // Northwind's own admin: connected.
+    let r = start(&tech, "/companies/northwind/connect", "").await;
+    let (url, _) = consent_url(&r);
+    let back = accept_at_microsoft(&app, &url, NORTHWIND).await;
+    let (s, body) = tech.get(&back).await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    assert_eq!(
+        tenant_of(&app.app.store.list_companies().await.unwrap(), "northwind").as_deref(),
+        Some(NORTHWIND)
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn moving_a_company_needs_a_manager_and_the_new_tenant_typed_up_front() {
+    let app = TestApp::start().await;
+    let tech = demo_login(&app, "tech").await;
+    let manager = demo_login(&app, "manager").await;
+    // Free Fabrikam's tenant, then move Northwind there.
+    let (s, _) = manager
+        .api_post("/api/v1/companies/fabrikam/disconnect", json!({}))
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    let before = snapshot(&app).await;
+    let r = start(&tech, "/companies/northwind/move", FABRIKAM).await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN, "technician");
+    let r = start(&manager, "/companies/northwind/move", "").await;
+    assert_eq!(
+        r.status(),
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "no tenant typed"
+    );
+    let r = start(&manager, "/companies/northwind/move", CONTOSO).await;
+    assert_eq!(r.status(), StatusCode::CONFLICT, "another company's tenant");
+    assert_eq!(snapshot(&app).await, before);
+    let r = start(&manager, "/companies/northwind/move", FABRIKAM).await;
+    let (url, _) = consent_url(&r);
+    assert!(url.contains(&format!("/{FABRIKAM}/adminconsent")), "{url}");
+    let back = accept_at_microsoft(&app, &url, FABRIKAM).await;
+    let (s, body) = manager.get(&back).await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    assert!(body.contains("Company moved to the new tenant"), "{body}");
+    assert_eq!(
+        tenant_of(&app.app.store.list_companies().await.unwrap(), "northwind").as_deref(),
+        Some(FABRIKAM)
+    );
+    let events = app.app.store.list_audit(before.1, 100).await.unwrap();
+    let moved = events
+        .iter()
+        .find(|e| e.event.kind == "company.tenant_moved")
+        .expect("the move is audited");
+    let detail: Value = serde_json::from_str(&moved.event.detail).unwrap();
+    assert_eq!(detail["from_tenant"], NORTHWIND);
+    assert_eq!(detail["tenant"], FABRIKAM);
+    assert_eq!(moved.event.actor_name.as_deref(), Some("manager"));
+    assert_eq!(moved.event.company.as_deref(), Some("northwind"));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_state_of_another_session_is_refused_without_using_it_up() {
+    let app = TestApp::start().await;
+    let tech = demo_login(&app, "tech").await;
+    let other = demo_login(&app, "tech").await; // same user, another browser
+    let manager = demo_login(&app, "manager").await;
+    let r = start(&tech, "/companies/northwind/authorize", "").await;
+    let (_, state) = consent_url(&r);
+    for b in [&other, &manager] {
+        let before = snapshot(&app).await;
+        let (s, body) = b.callback(&granted(NORTHWIND, &state)).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST);
+        assert!(body.contains("another browser session"), "{body}");
+        let ev = only_refusal(&app, &before, "state_not_accepted", None).await;
+        assert!(!ev.event.detail.contains(&state));
+    }
+    // With no session at all.
+    let r = app
+        .http
+        .get(app.url(&format!("/consent/callback?{}", granted(NORTHWIND, &state))))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    // The rightful session can still use it, once.
+    let (s, body) = tech.callback(&granted(NORTHWIND, &state)).await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    assert!(body.contains("data-outcome=\"authorized\""), "{body}");
+    let (s, _) = tech.callback(&granted(NORTHWIND, &state)).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "replay");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn the_cli_connect_url_works_without_a_browser_session_and_only_for_its_tenant() {
+    let app = TestApp::start().await;
+    let manager = demo_login(&app, "manager").await;
+    let (s, _) = manager
+        .api_post("/api/v1/companies/northwind/disconnect", json!({}))
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    let url_for = |out: crate::support::CliOutput| {
+        assert!(out.success, "{out:?}");
+        out.json()["url"].as_str().unwrap().to_owned()
+    };
+    let url = url_for(
+        app.cli(&[
+            "--json",
+            "company",
+            "connect-url",
+            "northwind",
+            "--tenant",
+            NORTHWIND,
+            "--as",
+            "tech",
+        ])
+        .await,
+    );
+    assert!(url.contains(&format!("/{NORTHWIND}/adminconsent")), "{url}");
+    // The customer's admin consents and lands on the callback in a browser with no session.
+    let back = accept_at_microsoft(&app, &url, NORTHWIND).await;
+    let r = app.http.get(app.url(&back)).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap());
+    assert_eq!(
+        tenant_of(&app.app.store.list_companies().await.unwrap(), "northwind").as_deref(),
+        Some(NORTHWIND)
+    );
+    let connected = app
+        .app
+        .store
+        .recent_audit(None, None, 20)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|e| e.event.kind == "company.connected")
+        .expect("connect audited");
+    assert_eq!(connected.event.actor_name.as_deref(), Some("tech"));
+    // Single use.
+    let before = snapshot(&app).await;
+    let r = app.http.get(app.url(&back)).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    only_refusal(&app, &before, "state_not_accepted", None).await;
+    // For a connected company it names the company's own tenant, and another tenant's answer
+    // is refused.
+    let url = url_for(
+        app.cli(&[
+            "--json",
+            "company",
+            "connect-url",
+            "contoso",
+            "--as",
+            "tech",
+        ])
+        .await,
+    );
+    assert!(url.contains(&format!("/{CONTOSO}/adminconsent")), "{url}");
+    let state = url::Url::parse(&url)
+        .unwrap()
+        .query_pairs()
+        .find(|(k, _)| k == "state")
+        .map(|(_, v)| v.into_owned())
+        .unwrap();
+    let before = snapshot(&app).await;
+    let r = app
+        .http
+        .get(app.url(&format!("/consent/callback?{}", granted(FABRIKAM, &state))))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    only_refusal(&app, &before, "wrong_tenant", Some("contoso")).await;
+    // A tenant typed for a connected company's connect URL must be its own.
+    let out = app
+        .cli(&[
+            "company",
+            "connect-url",
+            "contoso",
+            "--tenant",
+            FABRIKAM,
+            "--as",
+            "tech",
+        ])
+        .await;
+    assert!(!out.success, "{out:?}");
+    app.stop().await;
+}
