@@ -75,15 +75,13 @@ async fn grant_twice_is_changed_then_already_in_state_for_every_right() {
     let client = w.client();
     let (mbx, who) = (id("support"), id("carol@contoso.onmicrosoft.com"));
 
-    let r = client
-        .grant_full_access(CONTOSO, &mbx, &who, false)
-        .await
-        .unwrap();
+    let no_automapping = Change {
+        automapping: Some(false),
+        ..change(Right::FullAccess, true, &mbx, &who)
+    };
+    let r = client.ensure(CONTOSO, &no_automapping).await.unwrap();
     assert_eq!(r.outcome, EnsureOutcome::Changed);
-    let r = client
-        .grant_full_access(CONTOSO, &mbx, &who, false)
-        .await
-        .unwrap();
+    let r = client.ensure(CONTOSO, &no_automapping).await.unwrap();
     assert_eq!(r.outcome, EnsureOutcome::AlreadyInState);
     assert_eq!(r.write_attempts, 0, "Full Access is read first");
     let truth = w.truth(CONTOSO, "support").await;
@@ -100,18 +98,24 @@ async fn grant_twice_is_changed_then_already_in_state_for_every_right() {
         "automapping as asked: {truth}"
     );
 
-    let r = client.grant_send_as(CONTOSO, &mbx, &who).await.unwrap();
-    assert_eq!(r.outcome, EnsureOutcome::Changed);
-    let r = client.grant_send_as(CONTOSO, &mbx, &who).await.unwrap();
-    assert_eq!(r.outcome, EnsureOutcome::AlreadyInState, "{r:?}");
-
     let r = client
-        .grant_send_on_behalf(CONTOSO, &mbx, &who)
+        .ensure(CONTOSO, &change(Right::SendAs, true, &mbx, &who))
         .await
         .unwrap();
     assert_eq!(r.outcome, EnsureOutcome::Changed);
     let r = client
-        .grant_send_on_behalf(CONTOSO, &mbx, &who)
+        .ensure(CONTOSO, &change(Right::SendAs, true, &mbx, &who))
+        .await
+        .unwrap();
+    assert_eq!(r.outcome, EnsureOutcome::AlreadyInState, "{r:?}");
+
+    let r = client
+        .ensure(CONTOSO, &change(Right::SendOnBehalf, true, &mbx, &who))
+        .await
+        .unwrap();
+    assert_eq!(r.outcome, EnsureOutcome::Changed);
+    let r = client
+        .ensure(CONTOSO, &change(Right::SendOnBehalf, true, &mbx, &who))
         .await
         .unwrap();
     assert_eq!(r.outcome, EnsureOutcome::AlreadyInState, "{r:?}");
@@ -123,25 +127,24 @@ async fn removing_what_is_absent_is_already_in_state() {
     let client = w.client();
     let (mbx, who) = (id("support"), id("alice"));
     for right in [Right::FullAccess, Right::SendAs, Right::SendOnBehalf] {
-        let change = Change {
-            right,
-            grant: false,
-            mailbox: mbx.clone(),
-            trustee: who.clone(),
-            automapping: None,
-        };
-        let r = client.ensure(CONTOSO, &change).await.unwrap();
+        let r = client
+            .ensure(CONTOSO, &change(right, false, &mbx, &who))
+            .await
+            .unwrap();
         assert_eq!(r.outcome, EnsureOutcome::AlreadyInState, "{right:?}: {r:?}");
     }
     assert!(w.apply_log(CONTOSO).await.is_empty(), "nothing was applied");
     // And removing what is there is Changed.
     let r = client
-        .remove_full_access(CONTOSO, &id("sales"), &who)
+        .ensure(
+            CONTOSO,
+            &change(Right::FullAccess, false, &id("sales"), &who),
+        )
         .await
         .unwrap();
     assert_eq!(r.outcome, EnsureOutcome::Changed);
     let r = client
-        .remove_send_as(CONTOSO, &id("sales"), &who)
+        .ensure(CONTOSO, &change(Right::SendAs, false, &id("sales"), &who))
         .await
         .unwrap();
     assert_eq!(r.outcome, EnsureOutcome::Changed);
@@ -157,11 +160,17 @@ async fn adding_a_send_on_behalf_delegate_keeps_every_existing_one() {
         .len();
     assert_eq!(before, 1);
     client
-        .grant_send_on_behalf(CONTOSO, &id("sales"), &id("bob"))
+        .ensure(
+            CONTOSO,
+            &change(Right::SendOnBehalf, true, &id("sales"), &id("bob")),
+        )
         .await
         .unwrap();
     client
-        .grant_send_on_behalf(CONTOSO, &id("sales"), &id("alice"))
+        .ensure(
+            CONTOSO,
+            &change(Right::SendOnBehalf, true, &id("sales"), &id("alice")),
+        )
         .await
         .unwrap();
     let truth = w.truth(CONTOSO, "sales").await;
@@ -182,7 +191,10 @@ async fn adding_a_send_on_behalf_delegate_keeps_every_existing_one() {
     assert!(log.iter().all(|e| e["cmdlet"] == json!("Set-Mailbox")));
     // Removing one delegate leaves the others.
     client
-        .remove_send_on_behalf(CONTOSO, &id("sales"), &id("bob"))
+        .ensure(
+            CONTOSO,
+            &change(Right::SendOnBehalf, false, &id("sales"), &id("bob")),
+        )
         .await
         .unwrap();
     let after = w.truth(CONTOSO, "sales").await["send_on_behalf"]
@@ -200,7 +212,10 @@ async fn verify_reads_back_through_replication_lag() {
         .await;
     let client = w.linked_client(Default::default());
     let r = client
-        .grant_send_as(CONTOSO, &id("support"), &id("alice"))
+        .ensure(
+            CONTOSO,
+            &change(Right::SendAs, true, &id("support"), &id("alice")),
+        )
         .await
         .unwrap();
     assert_eq!(r.outcome, EnsureOutcome::Changed);
@@ -221,7 +236,10 @@ async fn dropped_connection_after_apply_is_reread_not_replayed() {
         .await;
     let client = w.client();
     let r = client
-        .grant_send_as(CONTOSO, &id("support"), &id("carol"))
+        .ensure(
+            CONTOSO,
+            &change(Right::SendAs, true, &id("support"), &id("carol")),
+        )
         .await
         .unwrap();
     assert_eq!(r.outcome, EnsureOutcome::Changed, "{r:?}");
@@ -234,11 +252,17 @@ async fn unknown_mailbox_is_not_found() {
     let w = World::demo().await;
     let e = w
         .client()
-        .grant_full_access(
+        .ensure(
             CONTOSO,
-            &id("nobody@contoso.onmicrosoft.com"),
-            &id("alice"),
-            true,
+            &Change {
+                automapping: Some(true),
+                ..change(
+                    Right::FullAccess,
+                    true,
+                    &id("nobody@contoso.onmicrosoft.com"),
+                    &id("alice"),
+                )
+            },
         )
         .await
         .unwrap_err();
@@ -261,7 +285,10 @@ async fn an_orphaned_sid_can_be_removed() {
         .clone();
     assert!(orphan.starts_with("S-1-5-21-"), "{orphan}");
     let r = client
-        .remove_full_access(CONTOSO, &id("support"), &id(&orphan))
+        .ensure(
+            CONTOSO,
+            &change(Right::FullAccess, false, &id("support"), &id(&orphan)),
+        )
         .await
         .unwrap();
     assert_eq!(r.outcome, EnsureOutcome::Changed, "{r:?}");
