@@ -143,10 +143,13 @@ impl Recipient {
     }
 }
 
-/// How a trustee was identified.
+/// What resolving one trustee value Exchange printed (in an ACL row or a Send on Behalf list)
+/// found. Not to be confused with `exogate_core::inventory::TrusteeClass`: that is the class an
+/// inventory row stores, which `exogate`'s sweep derives from the resolved identity without
+/// this type (the core does not depend on this crate).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum TrusteeKind {
+pub enum TrusteeResolution {
     /// A user (or other non-group recipient) that resolved.
     User,
     /// A group; its members hold the right through it.
@@ -245,6 +248,45 @@ impl RecipientPermissionRow {
     }
 }
 
+/// A permission row type as the holder views read it: Get-MailboxPermission rows for Full
+/// Access, Get-RecipientPermission rows for Send As.
+trait PermissionRow: Sized {
+    /// The cmdlet that lists these rows for one recipient.
+    const CMDLET: &'static str;
+    fn from_value(v: &Value) -> Self;
+    /// (trustee as printed, SID, rights) when the row is an explicit, allowing grant of the
+    /// right its view is about; `None` for SELF, inherited and deny rows.
+    fn explicit_grant(self) -> Option<(String, Option<String>, Vec<String>)>;
+}
+
+impl PermissionRow for MailboxPermissionRow {
+    const CMDLET: &'static str = "Get-MailboxPermission";
+    fn from_value(v: &Value) -> Self {
+        MailboxPermissionRow::from_value(v)
+    }
+    fn explicit_grant(self) -> Option<(String, Option<String>, Vec<String>)> {
+        if self.is_explicit_full_access() {
+            Some((self.user, self.user_sid, self.access_rights))
+        } else {
+            None
+        }
+    }
+}
+
+impl PermissionRow for RecipientPermissionRow {
+    const CMDLET: &'static str = "Get-RecipientPermission";
+    fn from_value(v: &Value) -> Self {
+        RecipientPermissionRow::from_value(v)
+    }
+    fn explicit_grant(self) -> Option<(String, Option<String>, Vec<String>)> {
+        if self.is_explicit_send_as() {
+            Some((self.trustee, self.trustee_sid, self.access_rights))
+        } else {
+            None
+        }
+    }
+}
+
 /// `["FullAccess, ReadPermission"]` → `["FullAccess", "ReadPermission"]`.
 pub fn split_rights(raw: &[String]) -> Vec<String> {
     raw.iter()
@@ -259,23 +301,15 @@ fn is_orphan(value: &str) -> bool {
     value.starts_with(ORPHAN_SID_PREFIX)
 }
 
-/// Someone holding Full Access on a mailbox.
+/// Someone holding Full Access or Send As on a mailbox (one explicit, allowing ACL row).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct FullAccessHolder {
+pub struct PermissionHolder {
     /// As Exchange printed it (UPN, name or SID).
     pub trustee: String,
     pub sid: Option<String>,
+    /// The row's access rights, split (`FullAccess`, `ReadPermission`, `SendAs`, …).
     pub rights: Vec<String>,
-    pub kind: TrusteeKind,
-    pub recipient: Option<Recipient>,
-}
-
-/// Someone holding Send As on a mailbox.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct SendAsHolder {
-    pub trustee: String,
-    pub sid: Option<String>,
-    pub kind: TrusteeKind,
+    pub kind: TrusteeResolution,
     pub recipient: Option<Recipient>,
 }
 
@@ -283,7 +317,7 @@ pub struct SendAsHolder {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct SendOnBehalfDelegate {
     pub raw: String,
-    pub kind: TrusteeKind,
+    pub kind: TrusteeResolution,
     pub recipient: Option<Recipient>,
 }
 
@@ -504,15 +538,29 @@ impl M365Client {
     fn classify_trustee(
         value: &str,
         resolved: Option<&Option<Recipient>>,
-    ) -> (TrusteeKind, Option<Recipient>) {
+    ) -> (TrusteeResolution, Option<Recipient>) {
         if is_orphan(value) {
-            return (TrusteeKind::Orphan, None);
+            return (TrusteeResolution::Orphan, None);
         }
         match resolved {
-            Some(Some(r)) if r.is_group() => (TrusteeKind::Group, Some(r.clone())),
-            Some(Some(r)) => (TrusteeKind::User, Some(r.clone())),
-            _ => (TrusteeKind::Unresolved, None),
+            Some(Some(r)) if r.is_group() => (TrusteeResolution::Group, Some(r.clone())),
+            Some(Some(r)) => (TrusteeResolution::User, Some(r.clone())),
+            _ => (TrusteeResolution::Unresolved, None),
         }
+    }
+
+    /// Resolves the values Exchange printed (through `$batch`) and classifies each; one answer
+    /// per value, in order.
+    async fn classify_trustees(
+        &self,
+        tenant: Uuid,
+        values: &[String],
+    ) -> Result<Vec<(TrusteeResolution, Option<Recipient>)>, ExchangeError> {
+        let resolved = self.resolve_many(tenant, values).await?;
+        Ok(values
+            .iter()
+            .map(|v| Self::classify_trustee(v, resolved.get(&v.to_ascii_lowercase())))
+            .collect())
     }
 
     /// Mailbox details, with Send on Behalf delegates resolved to UPN and display name.
@@ -522,20 +570,17 @@ impl M365Client {
         identity: &Identity,
     ) -> Result<MailboxDetails, ExchangeError> {
         let mbx = self.mailbox(tenant, identity).await?;
-        let resolved = self
-            .resolve_many(tenant, &mbx.grant_send_on_behalf_to)
+        let classified = self
+            .classify_trustees(tenant, &mbx.grant_send_on_behalf_to)
             .await?;
         let send_on_behalf = mbx
             .grant_send_on_behalf_to
             .iter()
-            .map(|raw| {
-                let (kind, recipient) =
-                    Self::classify_trustee(raw, resolved.get(&raw.to_ascii_lowercase()));
-                SendOnBehalfDelegate {
-                    raw: raw.clone(),
-                    kind,
-                    recipient,
-                }
+            .zip(classified)
+            .map(|(raw, (kind, recipient))| SendOnBehalfDelegate {
+                raw: raw.clone(),
+                kind,
+                recipient,
             })
             .collect();
         Ok(MailboxDetails {
@@ -545,21 +590,26 @@ impl M365Client {
         })
     }
 
+    /// Every row `R::CMDLET` lists for one recipient (unfiltered, rights split).
+    async fn permission_rows<R: PermissionRow>(
+        &self,
+        tenant: Uuid,
+        identity: &str,
+    ) -> Result<Vec<R>, ExchangeError> {
+        let req = CmdletRequest::new(R::CMDLET)
+            .param("Identity", identity)
+            .unlimited();
+        let out = self.invoke(tenant, &req).await?;
+        Ok(out.value.iter().map(R::from_value).collect())
+    }
+
     /// Every Get-MailboxPermission row of one mailbox (unfiltered, rights split).
     pub async fn mailbox_permission_rows(
         &self,
         tenant: Uuid,
         mailbox: &str,
     ) -> Result<Vec<MailboxPermissionRow>, ExchangeError> {
-        let req = CmdletRequest::new("Get-MailboxPermission")
-            .param("Identity", mailbox)
-            .unlimited();
-        let out = self.invoke(tenant, &req).await?;
-        Ok(out
-            .value
-            .iter()
-            .map(MailboxPermissionRow::from_value)
-            .collect())
+        self.permission_rows(tenant, mailbox).await
     }
 
     /// Every Get-RecipientPermission row of one recipient (unfiltered, rights split).
@@ -568,14 +618,36 @@ impl M365Client {
         tenant: Uuid,
         mailbox: &str,
     ) -> Result<Vec<RecipientPermissionRow>, ExchangeError> {
-        let req = CmdletRequest::new("Get-RecipientPermission")
-            .param("Identity", mailbox)
-            .unlimited();
-        let out = self.invoke(tenant, &req).await?;
-        Ok(out
-            .value
-            .iter()
-            .map(RecipientPermissionRow::from_value)
+        self.permission_rows(tenant, mailbox).await
+    }
+
+    /// The holders of the explicit, allowing `R` rows of `mailbox`, their trustees resolved and
+    /// classified.
+    async fn holders<R: PermissionRow>(
+        &self,
+        tenant: Uuid,
+        mailbox: &Identity,
+    ) -> Result<Vec<PermissionHolder>, ExchangeError> {
+        let grants: Vec<_> = self
+            .permission_rows::<R>(tenant, mailbox.as_str())
+            .await?
+            .into_iter()
+            .filter_map(R::explicit_grant)
+            .collect();
+        let names: Vec<String> = grants.iter().map(|(trustee, ..)| trustee.clone()).collect();
+        let classified = self.classify_trustees(tenant, &names).await?;
+        Ok(grants
+            .into_iter()
+            .zip(classified)
+            .map(
+                |((trustee, sid, rights), (kind, recipient))| PermissionHolder {
+                    trustee,
+                    sid,
+                    rights,
+                    kind,
+                    recipient,
+                },
+            )
             .collect())
     }
 
@@ -584,29 +656,8 @@ impl M365Client {
         &self,
         tenant: Uuid,
         mailbox: &Identity,
-    ) -> Result<Vec<FullAccessHolder>, ExchangeError> {
-        let rows: Vec<_> = self
-            .mailbox_permission_rows(tenant, mailbox.as_str())
-            .await?
-            .into_iter()
-            .filter(MailboxPermissionRow::is_explicit_full_access)
-            .collect();
-        let names: Vec<String> = rows.iter().map(|r| r.user.clone()).collect();
-        let resolved = self.resolve_many(tenant, &names).await?;
-        Ok(rows
-            .into_iter()
-            .map(|r| {
-                let (kind, recipient) =
-                    Self::classify_trustee(&r.user, resolved.get(&r.user.to_ascii_lowercase()));
-                FullAccessHolder {
-                    trustee: r.user,
-                    sid: r.user_sid,
-                    rights: r.access_rights,
-                    kind,
-                    recipient,
-                }
-            })
-            .collect())
+    ) -> Result<Vec<PermissionHolder>, ExchangeError> {
+        self.holders::<MailboxPermissionRow>(tenant, mailbox).await
     }
 
     /// Who holds Send As on `mailbox` (SELF, inherited and deny rows left out).
@@ -614,30 +665,9 @@ impl M365Client {
         &self,
         tenant: Uuid,
         mailbox: &Identity,
-    ) -> Result<Vec<SendAsHolder>, ExchangeError> {
-        let rows: Vec<_> = self
-            .recipient_permission_rows(tenant, mailbox.as_str())
-            .await?
-            .into_iter()
-            .filter(RecipientPermissionRow::is_explicit_send_as)
-            .collect();
-        let names: Vec<String> = rows.iter().map(|r| r.trustee.clone()).collect();
-        let resolved = self.resolve_many(tenant, &names).await?;
-        Ok(rows
-            .into_iter()
-            .map(|r| {
-                let (kind, recipient) = Self::classify_trustee(
-                    &r.trustee,
-                    resolved.get(&r.trustee.to_ascii_lowercase()),
-                );
-                SendAsHolder {
-                    trustee: r.trustee,
-                    sid: r.trustee_sid,
-                    kind,
-                    recipient,
-                }
-            })
-            .collect())
+    ) -> Result<Vec<PermissionHolder>, ExchangeError> {
+        self.holders::<RecipientPermissionRow>(tenant, mailbox)
+            .await
     }
 
     /// Does `trustee` currently hold `right` on `mailbox` (one read)?

@@ -60,9 +60,9 @@ pub use consent::{
     ConnectionError, ConsentError, ConsentGrant, Organization, parse_consent_callback,
 };
 pub use delegation::{
-    Change, EnsureOutcome, EnsureReport, FullAccessHolder, MailboxDetails, MailboxPermissionRow,
-    MailboxRecord, Recipient, RecipientPermissionRow, Right, SendAsHolder, SendOnBehalfDelegate,
-    TrusteeKind, VerifyOutcome,
+    Change, EnsureOutcome, EnsureReport, MailboxDetails, MailboxPermissionRow, MailboxRecord,
+    PermissionHolder, Recipient, RecipientPermissionRow, Right, SendOnBehalfDelegate,
+    TrusteeResolution, VerifyOutcome,
 };
 pub use error::ExchangeError;
 pub use exchange::{CmdletOutput, CmdletRequest, Page};

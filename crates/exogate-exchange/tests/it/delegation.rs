@@ -1,7 +1,9 @@
 //! Typed delegation operations against the emulator's demo directory: reads with identities
 //! resolved, ensure-operations, Send on Behalf kept additive, read-back.
 
-use exogate_exchange::{Change, EnsureOutcome, ExchangeError, Right, TrusteeKind, VerifyOutcome};
+use exogate_exchange::{
+    Change, EnsureOutcome, ExchangeError, Right, TrusteeResolution, VerifyOutcome,
+};
 use serde_json::{Value, json};
 
 use crate::support::*;
@@ -21,7 +23,7 @@ async fn mailbox_details_resolve_send_on_behalf_to_upn_and_display_name() {
     assert!(!d.hidden_from_address_lists);
     assert_eq!(d.send_on_behalf.len(), 1, "{d:?}");
     let carol = &d.send_on_behalf[0];
-    assert_eq!(carol.kind, TrusteeKind::User);
+    assert_eq!(carol.kind, TrusteeResolution::User);
     assert_eq!(carol.upn(), Some("carol@contoso.onmicrosoft.com"));
     assert_eq!(carol.display_name(), Some("Carol Chen"));
     // Exchange reports carol by object id, not by UPN.
@@ -37,7 +39,7 @@ async fn holders_filter_self_and_mark_groups_and_orphans() {
         .await
         .unwrap();
     assert_eq!(fa.len(), 1, "{fa:?}");
-    assert_eq!(fa[0].kind, TrusteeKind::User);
+    assert_eq!(fa[0].kind, TrusteeResolution::User);
     assert!(fa[0].rights.iter().any(|r| r == "FullAccess"));
     assert_eq!(
         fa[0]
@@ -51,8 +53,8 @@ async fn holders_filter_self_and_mark_groups_and_orphans() {
         .await
         .unwrap();
     let kinds: Vec<_> = fa.iter().map(|h| h.kind).collect();
-    assert!(kinds.contains(&TrusteeKind::Group), "{fa:?}");
-    assert!(kinds.contains(&TrusteeKind::Orphan), "{fa:?}");
+    assert!(kinds.contains(&TrusteeResolution::Group), "{fa:?}");
+    assert!(kinds.contains(&TrusteeResolution::Orphan), "{fa:?}");
     assert!(fa.iter().all(|h| h.sid.as_deref() != Some("S-1-5-10")));
 
     let sa = client
@@ -279,7 +281,7 @@ async fn an_orphaned_sid_can_be_removed() {
         .unwrap();
     let orphan = holders
         .iter()
-        .find(|h| h.kind == TrusteeKind::Orphan)
+        .find(|h| h.kind == TrusteeResolution::Orphan)
         .expect("dave's orphaned row")
         .trustee
         .clone();
@@ -297,7 +299,7 @@ async fn an_orphaned_sid_can_be_removed() {
         .await
         .unwrap();
     assert!(
-        holders.iter().all(|h| h.kind != TrusteeKind::Orphan),
+        holders.iter().all(|h| h.kind != TrusteeResolution::Orphan),
         "{holders:?}"
     );
 }
