@@ -354,8 +354,10 @@ impl MailboxRecord {
     }
 }
 
-/// Properties asked for when listing mailboxes.
-pub const MAILBOX_SELECT: &[&str] = &[
+/// Properties asked for when listing recipients.
+pub const RECIPIENT_SELECT: &[&str] = &RECIPIENT_PROPERTIES;
+
+const RECIPIENT_PROPERTIES: [&str; 11] = [
     "Identity",
     "Name",
     "Alias",
@@ -367,29 +369,30 @@ pub const MAILBOX_SELECT: &[&str] = &[
     "ExchangeObjectId",
     "RecipientType",
     "RecipientTypeDetails",
-    "HiddenFromAddressListsEnabled",
-    "GrantSendOnBehalfTo",
 ];
+
+/// Properties asked for when listing mailboxes: a recipient's, then the mailbox's own.
+pub const MAILBOX_SELECT: &[&str] = &MAILBOX_PROPERTIES;
+
+const MAILBOX_PROPERTIES: [&str; 13] = {
+    let own = ["HiddenFromAddressListsEnabled", "GrantSendOnBehalfTo"];
+    let mut all = [""; 13];
+    let mut i = 0;
+    while i < all.len() {
+        all[i] = if i < RECIPIENT_PROPERTIES.len() {
+            RECIPIENT_PROPERTIES[i]
+        } else {
+            own[i - RECIPIENT_PROPERTIES.len()]
+        };
+        i += 1;
+    }
+    all
+};
 
 /// Recipient types of the mail-enabled groups that can be trustees.
 pub const GROUP_TYPES: &[&str] = &[
     "MailUniversalSecurityGroup",
     "MailUniversalDistributionGroup",
-];
-
-/// Properties asked for when listing recipients.
-pub const RECIPIENT_SELECT: &[&str] = &[
-    "Identity",
-    "Name",
-    "Alias",
-    "DisplayName",
-    "UserPrincipalName",
-    "PrimarySmtpAddress",
-    "ExternalDirectoryObjectId",
-    "Guid",
-    "ExchangeObjectId",
-    "RecipientType",
-    "RecipientTypeDetails",
 ];
 
 /// A mailbox with its Send on Behalf delegates resolved.
@@ -409,6 +412,9 @@ pub enum VerifyOutcome {
     /// Still not visible when the window closed (replication lag, or the change did not apply).
     NotVisible { reads: u32 },
 }
+
+/// Pages of parsed rows, as the inventory helpers stream them.
+pub type RowPages<T> = Pin<Box<dyn Stream<Item = Result<Vec<T>, ExchangeError>> + Send + 'static>>;
 
 /// A change to apply with an ensure-operation.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -838,57 +844,60 @@ impl M365Client {
         }
     }
 
+    /// A paged read as a stream of pages, each page's rows parsed with `parse`.
+    fn row_pages<T: Send + 'static>(
+        &self,
+        tenant: Uuid,
+        req: CmdletRequest,
+        parse: fn(&Value) -> T,
+    ) -> RowPages<T> {
+        Box::pin(
+            self.pages(tenant, req)
+                .map(move |p| p.map(|p| p.value.iter().map(parse).collect())),
+        )
+    }
+
     /// All mailboxes (Get-Mailbox, `ResultSize: Unlimited`, `$select` of [`MAILBOX_SELECT`]) as
     /// a stream of pages. A failure after the first page ends the stream with an
     /// [`ExchangeError::IncompleteList`].
-    pub fn mailbox_pages(
-        &self,
-        tenant: Uuid,
-    ) -> Pin<Box<dyn Stream<Item = Result<Vec<MailboxRecord>, ExchangeError>> + Send + 'static>>
-    {
+    pub fn mailbox_pages(&self, tenant: Uuid) -> RowPages<MailboxRecord> {
         let req = CmdletRequest::new("Get-Mailbox")
             .unlimited()
             .select(MAILBOX_SELECT);
-        Box::pin(
-            self.pages(tenant, req)
-                .map(|p| p.map(|p| p.value.iter().map(MailboxRecord::from_value).collect())),
-        )
+        self.row_pages(tenant, req, MailboxRecord::from_value)
     }
 
     /// Every mail-enabled group (Get-Recipient, `RecipientTypeDetails` of [`GROUP_TYPES`],
     /// `ResultSize: Unlimited`, `$select` of [`RECIPIENT_SELECT`]) as a stream of pages: the
     /// groups that can hold rights on mailboxes, listed once instead of looked up one by one.
-    pub fn group_pages(
-        &self,
-        tenant: Uuid,
-    ) -> Pin<Box<dyn Stream<Item = Result<Vec<Recipient>, ExchangeError>> + Send + 'static>> {
+    pub fn group_pages(&self, tenant: Uuid) -> RowPages<Recipient> {
         let req = CmdletRequest::new("Get-Recipient")
             .param("RecipientTypeDetails", GROUP_TYPES)
             .unlimited()
             .select(RECIPIENT_SELECT);
-        Box::pin(
-            self.pages(tenant, req)
-                .map(|p| p.map(|p| p.value.iter().map(Recipient::from_value).collect())),
-        )
+        self.row_pages(tenant, req, Recipient::from_value)
     }
 
     /// Tenant-wide Send As (Get-RecipientPermission without Identity, `ResultSize: Unlimited`),
     /// unfiltered rows as a stream of pages.
-    pub fn recipient_permission_pages(
+    pub fn recipient_permission_pages(&self, tenant: Uuid) -> RowPages<RecipientPermissionRow> {
+        let req = CmdletRequest::new("Get-RecipientPermission").unlimited();
+        self.row_pages(tenant, req, RecipientPermissionRow::from_value)
+    }
+
+    /// One read per request through `$batch`, each answer's rows parsed with `parse`; one
+    /// result per request, in order.
+    async fn rows_many<T>(
         &self,
         tenant: Uuid,
-    ) -> Pin<
-        Box<dyn Stream<Item = Result<Vec<RecipientPermissionRow>, ExchangeError>> + Send + 'static>,
-    > {
-        let req = CmdletRequest::new("Get-RecipientPermission").unlimited();
-        Box::pin(self.pages(tenant, req).map(|p| {
-            p.map(|p| {
-                p.value
-                    .iter()
-                    .map(RecipientPermissionRow::from_value)
-                    .collect()
-            })
-        }))
+        reqs: Vec<CmdletRequest>,
+        parse: fn(&Value) -> T,
+    ) -> Vec<Result<Vec<T>, ExchangeError>> {
+        self.batch_read(tenant, reqs)
+            .await
+            .into_iter()
+            .map(|r| r.map(|o| o.value.iter().map(parse).collect()))
+            .collect()
     }
 
     /// The direct members of many mail-enabled groups (Get-DistributionGroupMember,
@@ -908,11 +917,7 @@ impl M365Client {
                     .select(RECIPIENT_SELECT)
             })
             .collect();
-        self.batch_read(tenant, reqs)
-            .await
-            .into_iter()
-            .map(|r| r.map(|o| o.value.iter().map(Recipient::from_value).collect()))
-            .collect()
+        self.rows_many(tenant, reqs, Recipient::from_value).await
     }
 
     /// Get-MailboxPermission for many mailboxes through `$batch`; one result per mailbox, in order.
@@ -929,18 +934,8 @@ impl M365Client {
                     .unlimited()
             })
             .collect();
-        self.batch_read(tenant, reqs)
+        self.rows_many(tenant, reqs, MailboxPermissionRow::from_value)
             .await
-            .into_iter()
-            .map(|r| {
-                r.map(|o| {
-                    o.value
-                        .iter()
-                        .map(MailboxPermissionRow::from_value)
-                        .collect()
-                })
-            })
-            .collect()
     }
 }
 
@@ -966,6 +961,15 @@ mod tests {
             .collect();
         assert_eq!(kept.len(), 1);
         assert_eq!(kept[0].user, "alice@c.com");
+    }
+
+    #[test]
+    fn mailbox_select_is_the_recipient_select_and_the_mailbox_properties() {
+        assert_eq!(&MAILBOX_SELECT[..11], RECIPIENT_SELECT);
+        assert_eq!(
+            &MAILBOX_SELECT[11..],
+            ["HiddenFromAddressListsEnabled", "GrantSendOnBehalfTo"]
+        );
     }
 
     #[test]
