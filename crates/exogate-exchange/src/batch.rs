@@ -14,8 +14,10 @@ use uuid::Uuid;
 
 use crate::M365Client;
 use crate::error::{ErrorHeaders, ExchangeError, classify};
-use crate::exchange::{CmdletOutput, CmdletRequest, Mode, app_anchor, mode_for, parse_page};
-use crate::retry::{backoff_delay, describe_reqwest, parse_retry_after_value};
+use crate::exchange::{
+    CmdletOutput, CmdletRequest, Mode, app_anchor, mode_for, parse_page, read_answer, send,
+};
+use crate::retry::{backoff_delay, parse_retry_after_value};
 use crate::token::Resource;
 
 /// Most sub-requests per `$batch` (what CIPP sends; Microsoft's limit is unknown:
@@ -196,41 +198,21 @@ impl M365Client {
             let resp = {
                 let permits = self.inner.limiter.acquire(tenant).await;
                 let resp = self
-                    .inner
-                    .http
-                    .post(&url)
-                    .header(
-                        reqwest::header::AUTHORIZATION,
-                        format!("Bearer {}", token.bearer()),
-                    )
-                    .header(reqwest::header::CONTENT_TYPE, "application/json")
-                    .header(
-                        reqwest::header::ACCEPT,
+                    .exchange_post(
+                        &url,
+                        &token,
                         "application/json; odata.metadata=minimal",
-                    )
-                    .header("X-AnchorMailbox", &anchor)
-                    .header(
-                        "Prefer",
+                        &anchor,
                         format!(
                             "odata.maxpagesize={};odata.continue-on-error",
                             self.inner.limits.page_size
                         ),
                     )
-                    .header("X-ResponseFormat", "json")
-                    .header("client-request-id", Uuid::new_v4().to_string())
-                    .body(body.clone())
-                    .send()
-                    .await
-                    .map_err(|e| ExchangeError::Transient {
-                        status: None,
-                        message: describe_reqwest(&e),
-                    })?;
+                    .body(body.clone());
+                let resp = send(resp).await?;
                 let status = resp.status().as_u16();
                 let headers = resp.headers().clone();
-                let bytes = resp.bytes().await.map_err(|e| ExchangeError::Transient {
-                    status: Some(status),
-                    message: describe_reqwest(&e),
-                })?;
+                let bytes = read_answer(resp, status).await?;
                 (status, headers, bytes, permits)
             };
             // The permits go back once the answer is read; whether Exchange throttled the
@@ -238,11 +220,7 @@ impl M365Client {
             let (status, headers, bytes, permits) = resp;
             if status == 401 && !refreshed {
                 refreshed = true;
-                token = self
-                    .inner
-                    .tokens
-                    .refresh_if_same(tenant, Resource::Exchange, &token)
-                    .await?;
+                token = self.exchange_token_after_401(tenant, &token).await?;
                 continue;
             }
             if status != 200 {

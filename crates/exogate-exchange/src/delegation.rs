@@ -143,10 +143,13 @@ impl Recipient {
     }
 }
 
-/// How a trustee was identified.
+/// What resolving one trustee value Exchange printed (in an ACL row or a Send on Behalf list)
+/// found. Not to be confused with `exogate_core::inventory::TrusteeClass`: that is the class an
+/// inventory row stores, which `exogate`'s sweep derives from the resolved identity without
+/// this type (the core does not depend on this crate).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum TrusteeKind {
+pub enum TrusteeResolution {
     /// A user (or other non-group recipient) that resolved.
     User,
     /// A group; its members hold the right through it.
@@ -245,6 +248,45 @@ impl RecipientPermissionRow {
     }
 }
 
+/// A permission row type as the holder views read it: Get-MailboxPermission rows for Full
+/// Access, Get-RecipientPermission rows for Send As.
+trait PermissionRow: Sized {
+    /// The cmdlet that lists these rows for one recipient.
+    const CMDLET: &'static str;
+    fn from_value(v: &Value) -> Self;
+    /// (trustee as printed, SID, rights) when the row is an explicit, allowing grant of the
+    /// right its view is about; `None` for SELF, inherited and deny rows.
+    fn explicit_grant(self) -> Option<(String, Option<String>, Vec<String>)>;
+}
+
+impl PermissionRow for MailboxPermissionRow {
+    const CMDLET: &'static str = "Get-MailboxPermission";
+    fn from_value(v: &Value) -> Self {
+        MailboxPermissionRow::from_value(v)
+    }
+    fn explicit_grant(self) -> Option<(String, Option<String>, Vec<String>)> {
+        if self.is_explicit_full_access() {
+            Some((self.user, self.user_sid, self.access_rights))
+        } else {
+            None
+        }
+    }
+}
+
+impl PermissionRow for RecipientPermissionRow {
+    const CMDLET: &'static str = "Get-RecipientPermission";
+    fn from_value(v: &Value) -> Self {
+        RecipientPermissionRow::from_value(v)
+    }
+    fn explicit_grant(self) -> Option<(String, Option<String>, Vec<String>)> {
+        if self.is_explicit_send_as() {
+            Some((self.trustee, self.trustee_sid, self.access_rights))
+        } else {
+            None
+        }
+    }
+}
+
 /// `["FullAccess, ReadPermission"]` → `["FullAccess", "ReadPermission"]`.
 pub fn split_rights(raw: &[String]) -> Vec<String> {
     raw.iter()
@@ -259,23 +301,15 @@ fn is_orphan(value: &str) -> bool {
     value.starts_with(ORPHAN_SID_PREFIX)
 }
 
-/// Someone holding Full Access on a mailbox.
+/// Someone holding Full Access or Send As on a mailbox (one explicit, allowing ACL row).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct FullAccessHolder {
+pub struct PermissionHolder {
     /// As Exchange printed it (UPN, name or SID).
     pub trustee: String,
     pub sid: Option<String>,
+    /// The row's access rights, split (`FullAccess`, `ReadPermission`, `SendAs`, …).
     pub rights: Vec<String>,
-    pub kind: TrusteeKind,
-    pub recipient: Option<Recipient>,
-}
-
-/// Someone holding Send As on a mailbox.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct SendAsHolder {
-    pub trustee: String,
-    pub sid: Option<String>,
-    pub kind: TrusteeKind,
+    pub kind: TrusteeResolution,
     pub recipient: Option<Recipient>,
 }
 
@@ -283,7 +317,7 @@ pub struct SendAsHolder {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct SendOnBehalfDelegate {
     pub raw: String,
-    pub kind: TrusteeKind,
+    pub kind: TrusteeResolution,
     pub recipient: Option<Recipient>,
 }
 
@@ -320,8 +354,10 @@ impl MailboxRecord {
     }
 }
 
-/// Properties asked for when listing mailboxes.
-pub const MAILBOX_SELECT: &[&str] = &[
+/// Properties asked for when listing recipients.
+pub const RECIPIENT_SELECT: &[&str] = &RECIPIENT_PROPERTIES;
+
+const RECIPIENT_PROPERTIES: [&str; 11] = [
     "Identity",
     "Name",
     "Alias",
@@ -333,29 +369,30 @@ pub const MAILBOX_SELECT: &[&str] = &[
     "ExchangeObjectId",
     "RecipientType",
     "RecipientTypeDetails",
-    "HiddenFromAddressListsEnabled",
-    "GrantSendOnBehalfTo",
 ];
+
+/// Properties asked for when listing mailboxes: a recipient's, then the mailbox's own.
+pub const MAILBOX_SELECT: &[&str] = &MAILBOX_PROPERTIES;
+
+const MAILBOX_PROPERTIES: [&str; 13] = {
+    let own = ["HiddenFromAddressListsEnabled", "GrantSendOnBehalfTo"];
+    let mut all = [""; 13];
+    let mut i = 0;
+    while i < all.len() {
+        all[i] = if i < RECIPIENT_PROPERTIES.len() {
+            RECIPIENT_PROPERTIES[i]
+        } else {
+            own[i - RECIPIENT_PROPERTIES.len()]
+        };
+        i += 1;
+    }
+    all
+};
 
 /// Recipient types of the mail-enabled groups that can be trustees.
 pub const GROUP_TYPES: &[&str] = &[
     "MailUniversalSecurityGroup",
     "MailUniversalDistributionGroup",
-];
-
-/// Properties asked for when listing recipients.
-pub const RECIPIENT_SELECT: &[&str] = &[
-    "Identity",
-    "Name",
-    "Alias",
-    "DisplayName",
-    "UserPrincipalName",
-    "PrimarySmtpAddress",
-    "ExternalDirectoryObjectId",
-    "Guid",
-    "ExchangeObjectId",
-    "RecipientType",
-    "RecipientTypeDetails",
 ];
 
 /// A mailbox with its Send on Behalf delegates resolved.
@@ -375,6 +412,9 @@ pub enum VerifyOutcome {
     /// Still not visible when the window closed (replication lag, or the change did not apply).
     NotVisible { reads: u32 },
 }
+
+/// Pages of parsed rows, as the inventory helpers stream them.
+pub type RowPages<T> = Pin<Box<dyn Stream<Item = Result<Vec<T>, ExchangeError>> + Send + 'static>>;
 
 /// A change to apply with an ensure-operation.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -504,15 +544,29 @@ impl M365Client {
     fn classify_trustee(
         value: &str,
         resolved: Option<&Option<Recipient>>,
-    ) -> (TrusteeKind, Option<Recipient>) {
+    ) -> (TrusteeResolution, Option<Recipient>) {
         if is_orphan(value) {
-            return (TrusteeKind::Orphan, None);
+            return (TrusteeResolution::Orphan, None);
         }
         match resolved {
-            Some(Some(r)) if r.is_group() => (TrusteeKind::Group, Some(r.clone())),
-            Some(Some(r)) => (TrusteeKind::User, Some(r.clone())),
-            _ => (TrusteeKind::Unresolved, None),
+            Some(Some(r)) if r.is_group() => (TrusteeResolution::Group, Some(r.clone())),
+            Some(Some(r)) => (TrusteeResolution::User, Some(r.clone())),
+            _ => (TrusteeResolution::Unresolved, None),
         }
+    }
+
+    /// Resolves the values Exchange printed (through `$batch`) and classifies each; one answer
+    /// per value, in order.
+    async fn classify_trustees(
+        &self,
+        tenant: Uuid,
+        values: &[String],
+    ) -> Result<Vec<(TrusteeResolution, Option<Recipient>)>, ExchangeError> {
+        let resolved = self.resolve_many(tenant, values).await?;
+        Ok(values
+            .iter()
+            .map(|v| Self::classify_trustee(v, resolved.get(&v.to_ascii_lowercase())))
+            .collect())
     }
 
     /// Mailbox details, with Send on Behalf delegates resolved to UPN and display name.
@@ -522,20 +576,17 @@ impl M365Client {
         identity: &Identity,
     ) -> Result<MailboxDetails, ExchangeError> {
         let mbx = self.mailbox(tenant, identity).await?;
-        let resolved = self
-            .resolve_many(tenant, &mbx.grant_send_on_behalf_to)
+        let classified = self
+            .classify_trustees(tenant, &mbx.grant_send_on_behalf_to)
             .await?;
         let send_on_behalf = mbx
             .grant_send_on_behalf_to
             .iter()
-            .map(|raw| {
-                let (kind, recipient) =
-                    Self::classify_trustee(raw, resolved.get(&raw.to_ascii_lowercase()));
-                SendOnBehalfDelegate {
-                    raw: raw.clone(),
-                    kind,
-                    recipient,
-                }
+            .zip(classified)
+            .map(|(raw, (kind, recipient))| SendOnBehalfDelegate {
+                raw: raw.clone(),
+                kind,
+                recipient,
             })
             .collect();
         Ok(MailboxDetails {
@@ -545,21 +596,26 @@ impl M365Client {
         })
     }
 
+    /// Every row `R::CMDLET` lists for one recipient (unfiltered, rights split).
+    async fn permission_rows<R: PermissionRow>(
+        &self,
+        tenant: Uuid,
+        identity: &str,
+    ) -> Result<Vec<R>, ExchangeError> {
+        let req = CmdletRequest::new(R::CMDLET)
+            .param("Identity", identity)
+            .unlimited();
+        let out = self.invoke(tenant, &req).await?;
+        Ok(out.value.iter().map(R::from_value).collect())
+    }
+
     /// Every Get-MailboxPermission row of one mailbox (unfiltered, rights split).
     pub async fn mailbox_permission_rows(
         &self,
         tenant: Uuid,
         mailbox: &str,
     ) -> Result<Vec<MailboxPermissionRow>, ExchangeError> {
-        let req = CmdletRequest::new("Get-MailboxPermission")
-            .param("Identity", mailbox)
-            .unlimited();
-        let out = self.invoke(tenant, &req).await?;
-        Ok(out
-            .value
-            .iter()
-            .map(MailboxPermissionRow::from_value)
-            .collect())
+        self.permission_rows(tenant, mailbox).await
     }
 
     /// Every Get-RecipientPermission row of one recipient (unfiltered, rights split).
@@ -568,14 +624,36 @@ impl M365Client {
         tenant: Uuid,
         mailbox: &str,
     ) -> Result<Vec<RecipientPermissionRow>, ExchangeError> {
-        let req = CmdletRequest::new("Get-RecipientPermission")
-            .param("Identity", mailbox)
-            .unlimited();
-        let out = self.invoke(tenant, &req).await?;
-        Ok(out
-            .value
-            .iter()
-            .map(RecipientPermissionRow::from_value)
+        self.permission_rows(tenant, mailbox).await
+    }
+
+    /// The holders of the explicit, allowing `R` rows of `mailbox`, their trustees resolved and
+    /// classified.
+    async fn holders<R: PermissionRow>(
+        &self,
+        tenant: Uuid,
+        mailbox: &Identity,
+    ) -> Result<Vec<PermissionHolder>, ExchangeError> {
+        let grants: Vec<_> = self
+            .permission_rows::<R>(tenant, mailbox.as_str())
+            .await?
+            .into_iter()
+            .filter_map(R::explicit_grant)
+            .collect();
+        let names: Vec<String> = grants.iter().map(|(trustee, ..)| trustee.clone()).collect();
+        let classified = self.classify_trustees(tenant, &names).await?;
+        Ok(grants
+            .into_iter()
+            .zip(classified)
+            .map(
+                |((trustee, sid, rights), (kind, recipient))| PermissionHolder {
+                    trustee,
+                    sid,
+                    rights,
+                    kind,
+                    recipient,
+                },
+            )
             .collect())
     }
 
@@ -584,29 +662,8 @@ impl M365Client {
         &self,
         tenant: Uuid,
         mailbox: &Identity,
-    ) -> Result<Vec<FullAccessHolder>, ExchangeError> {
-        let rows: Vec<_> = self
-            .mailbox_permission_rows(tenant, mailbox.as_str())
-            .await?
-            .into_iter()
-            .filter(MailboxPermissionRow::is_explicit_full_access)
-            .collect();
-        let names: Vec<String> = rows.iter().map(|r| r.user.clone()).collect();
-        let resolved = self.resolve_many(tenant, &names).await?;
-        Ok(rows
-            .into_iter()
-            .map(|r| {
-                let (kind, recipient) =
-                    Self::classify_trustee(&r.user, resolved.get(&r.user.to_ascii_lowercase()));
-                FullAccessHolder {
-                    trustee: r.user,
-                    sid: r.user_sid,
-                    rights: r.access_rights,
-                    kind,
-                    recipient,
-                }
-            })
-            .collect())
+    ) -> Result<Vec<PermissionHolder>, ExchangeError> {
+        self.holders::<MailboxPermissionRow>(tenant, mailbox).await
     }
 
     /// Who holds Send As on `mailbox` (SELF, inherited and deny rows left out).
@@ -614,30 +671,9 @@ impl M365Client {
         &self,
         tenant: Uuid,
         mailbox: &Identity,
-    ) -> Result<Vec<SendAsHolder>, ExchangeError> {
-        let rows: Vec<_> = self
-            .recipient_permission_rows(tenant, mailbox.as_str())
-            .await?
-            .into_iter()
-            .filter(RecipientPermissionRow::is_explicit_send_as)
-            .collect();
-        let names: Vec<String> = rows.iter().map(|r| r.trustee.clone()).collect();
-        let resolved = self.resolve_many(tenant, &names).await?;
-        Ok(rows
-            .into_iter()
-            .map(|r| {
-                let (kind, recipient) = Self::classify_trustee(
-                    &r.trustee,
-                    resolved.get(&r.trustee.to_ascii_lowercase()),
-                );
-                SendAsHolder {
-                    trustee: r.trustee,
-                    sid: r.trustee_sid,
-                    kind,
-                    recipient,
-                }
-            })
-            .collect())
+    ) -> Result<Vec<PermissionHolder>, ExchangeError> {
+        self.holders::<RecipientPermissionRow>(tenant, mailbox)
+            .await
     }
 
     /// Does `trustee` currently hold `right` on `mailbox` (one read)?
@@ -778,121 +814,6 @@ impl M365Client {
         }
     }
 
-    pub async fn grant_full_access(
-        &self,
-        tenant: Uuid,
-        mailbox: &Identity,
-        trustee: &Identity,
-        automapping: bool,
-    ) -> Result<EnsureReport, ExchangeError> {
-        self.ensure(
-            tenant,
-            &Change {
-                right: Right::FullAccess,
-                grant: true,
-                mailbox: mailbox.clone(),
-                trustee: trustee.clone(),
-                automapping: Some(automapping),
-            },
-        )
-        .await
-    }
-
-    pub async fn remove_full_access(
-        &self,
-        tenant: Uuid,
-        mailbox: &Identity,
-        trustee: &Identity,
-    ) -> Result<EnsureReport, ExchangeError> {
-        self.ensure(
-            tenant,
-            &Change {
-                right: Right::FullAccess,
-                grant: false,
-                mailbox: mailbox.clone(),
-                trustee: trustee.clone(),
-                automapping: None,
-            },
-        )
-        .await
-    }
-
-    pub async fn grant_send_as(
-        &self,
-        tenant: Uuid,
-        mailbox: &Identity,
-        trustee: &Identity,
-    ) -> Result<EnsureReport, ExchangeError> {
-        self.ensure(
-            tenant,
-            &Change {
-                right: Right::SendAs,
-                grant: true,
-                mailbox: mailbox.clone(),
-                trustee: trustee.clone(),
-                automapping: None,
-            },
-        )
-        .await
-    }
-
-    pub async fn remove_send_as(
-        &self,
-        tenant: Uuid,
-        mailbox: &Identity,
-        trustee: &Identity,
-    ) -> Result<EnsureReport, ExchangeError> {
-        self.ensure(
-            tenant,
-            &Change {
-                right: Right::SendAs,
-                grant: false,
-                mailbox: mailbox.clone(),
-                trustee: trustee.clone(),
-                automapping: None,
-            },
-        )
-        .await
-    }
-
-    pub async fn grant_send_on_behalf(
-        &self,
-        tenant: Uuid,
-        mailbox: &Identity,
-        trustee: &Identity,
-    ) -> Result<EnsureReport, ExchangeError> {
-        self.ensure(
-            tenant,
-            &Change {
-                right: Right::SendOnBehalf,
-                grant: true,
-                mailbox: mailbox.clone(),
-                trustee: trustee.clone(),
-                automapping: None,
-            },
-        )
-        .await
-    }
-
-    pub async fn remove_send_on_behalf(
-        &self,
-        tenant: Uuid,
-        mailbox: &Identity,
-        trustee: &Identity,
-    ) -> Result<EnsureReport, ExchangeError> {
-        self.ensure(
-            tenant,
-            &Change {
-                right: Right::SendOnBehalf,
-                grant: false,
-                mailbox: mailbox.clone(),
-                trustee: trustee.clone(),
-                automapping: None,
-            },
-        )
-        .await
-    }
-
     /// Reads back until Exchange shows `trustee` holding (`expect_present`) or not holding
     /// `right` on `mailbox`, with backoff, for at most `Limits::verify_window` on the client's
     /// clock (replication lag).
@@ -923,57 +844,60 @@ impl M365Client {
         }
     }
 
+    /// A paged read as a stream of pages, each page's rows parsed with `parse`.
+    fn row_pages<T: Send + 'static>(
+        &self,
+        tenant: Uuid,
+        req: CmdletRequest,
+        parse: fn(&Value) -> T,
+    ) -> RowPages<T> {
+        Box::pin(
+            self.pages(tenant, req)
+                .map(move |p| p.map(|p| p.value.iter().map(parse).collect())),
+        )
+    }
+
     /// All mailboxes (Get-Mailbox, `ResultSize: Unlimited`, `$select` of [`MAILBOX_SELECT`]) as
     /// a stream of pages. A failure after the first page ends the stream with an
     /// [`ExchangeError::IncompleteList`].
-    pub fn mailbox_pages(
-        &self,
-        tenant: Uuid,
-    ) -> Pin<Box<dyn Stream<Item = Result<Vec<MailboxRecord>, ExchangeError>> + Send + 'static>>
-    {
+    pub fn mailbox_pages(&self, tenant: Uuid) -> RowPages<MailboxRecord> {
         let req = CmdletRequest::new("Get-Mailbox")
             .unlimited()
             .select(MAILBOX_SELECT);
-        Box::pin(
-            self.pages(tenant, req)
-                .map(|p| p.map(|p| p.value.iter().map(MailboxRecord::from_value).collect())),
-        )
+        self.row_pages(tenant, req, MailboxRecord::from_value)
     }
 
     /// Every mail-enabled group (Get-Recipient, `RecipientTypeDetails` of [`GROUP_TYPES`],
     /// `ResultSize: Unlimited`, `$select` of [`RECIPIENT_SELECT`]) as a stream of pages: the
     /// groups that can hold rights on mailboxes, listed once instead of looked up one by one.
-    pub fn group_pages(
-        &self,
-        tenant: Uuid,
-    ) -> Pin<Box<dyn Stream<Item = Result<Vec<Recipient>, ExchangeError>> + Send + 'static>> {
+    pub fn group_pages(&self, tenant: Uuid) -> RowPages<Recipient> {
         let req = CmdletRequest::new("Get-Recipient")
             .param("RecipientTypeDetails", GROUP_TYPES)
             .unlimited()
             .select(RECIPIENT_SELECT);
-        Box::pin(
-            self.pages(tenant, req)
-                .map(|p| p.map(|p| p.value.iter().map(Recipient::from_value).collect())),
-        )
+        self.row_pages(tenant, req, Recipient::from_value)
     }
 
     /// Tenant-wide Send As (Get-RecipientPermission without Identity, `ResultSize: Unlimited`),
     /// unfiltered rows as a stream of pages.
-    pub fn recipient_permission_pages(
+    pub fn recipient_permission_pages(&self, tenant: Uuid) -> RowPages<RecipientPermissionRow> {
+        let req = CmdletRequest::new("Get-RecipientPermission").unlimited();
+        self.row_pages(tenant, req, RecipientPermissionRow::from_value)
+    }
+
+    /// One read per request through `$batch`, each answer's rows parsed with `parse`; one
+    /// result per request, in order.
+    async fn rows_many<T>(
         &self,
         tenant: Uuid,
-    ) -> Pin<
-        Box<dyn Stream<Item = Result<Vec<RecipientPermissionRow>, ExchangeError>> + Send + 'static>,
-    > {
-        let req = CmdletRequest::new("Get-RecipientPermission").unlimited();
-        Box::pin(self.pages(tenant, req).map(|p| {
-            p.map(|p| {
-                p.value
-                    .iter()
-                    .map(RecipientPermissionRow::from_value)
-                    .collect()
-            })
-        }))
+        reqs: Vec<CmdletRequest>,
+        parse: fn(&Value) -> T,
+    ) -> Vec<Result<Vec<T>, ExchangeError>> {
+        self.batch_read(tenant, reqs)
+            .await
+            .into_iter()
+            .map(|r| r.map(|o| o.value.iter().map(parse).collect()))
+            .collect()
     }
 
     /// The direct members of many mail-enabled groups (Get-DistributionGroupMember,
@@ -993,11 +917,7 @@ impl M365Client {
                     .select(RECIPIENT_SELECT)
             })
             .collect();
-        self.batch_read(tenant, reqs)
-            .await
-            .into_iter()
-            .map(|r| r.map(|o| o.value.iter().map(Recipient::from_value).collect()))
-            .collect()
+        self.rows_many(tenant, reqs, Recipient::from_value).await
     }
 
     /// Get-MailboxPermission for many mailboxes through `$batch`; one result per mailbox, in order.
@@ -1014,18 +934,8 @@ impl M365Client {
                     .unlimited()
             })
             .collect();
-        self.batch_read(tenant, reqs)
+        self.rows_many(tenant, reqs, MailboxPermissionRow::from_value)
             .await
-            .into_iter()
-            .map(|r| {
-                r.map(|o| {
-                    o.value
-                        .iter()
-                        .map(MailboxPermissionRow::from_value)
-                        .collect()
-                })
-            })
-            .collect()
     }
 }
 
@@ -1051,6 +961,15 @@ mod tests {
             .collect();
         assert_eq!(kept.len(), 1);
         assert_eq!(kept[0].user, "alice@c.com");
+    }
+
+    #[test]
+    fn mailbox_select_is_the_recipient_select_and_the_mailbox_properties() {
+        assert_eq!(&MAILBOX_SELECT[..11], RECIPIENT_SELECT);
+        assert_eq!(
+            &MAILBOX_SELECT[11..],
+            ["HiddenFromAddressListsEnabled", "GrantSendOnBehalfTo"]
+        );
     }
 
     #[test]

@@ -14,7 +14,7 @@ use uuid::Uuid;
 use crate::M365Client;
 use crate::error::{ErrorHeaders, ExchangeError, classify};
 use crate::retry::{backoff_delay, describe_reqwest};
-use crate::token::{AccessToken, Resource};
+use crate::token::{AccessToken, Resource, TokenError};
 
 /// The routing mailbox for app-only calls (`docs/MICROSOFT.md#request-headers`).
 pub const SYSTEM_MAILBOX: &str = "SystemMailbox{bb558c35-97f1-4cb9-8ff7-d53741dc928c}";
@@ -163,7 +163,65 @@ pub(crate) fn is_truncation_warning(w: &str) -> bool {
     w.to_ascii_lowercase().contains(TRUNCATION_MARK)
 }
 
+/// Sends a request; failing to get an answer is transient.
+pub(crate) async fn send(req: reqwest::RequestBuilder) -> Result<reqwest::Response, ExchangeError> {
+    req.send().await.map_err(|e| ExchangeError::Transient {
+        status: None,
+        message: describe_reqwest(&e),
+    })
+}
+
+/// Reads the body of an answer with `status`; failing to read it is transient.
+pub(crate) async fn read_answer(
+    resp: reqwest::Response,
+    status: u16,
+) -> Result<Bytes, ExchangeError> {
+    resp.bytes().await.map_err(|e| ExchangeError::Transient {
+        status: Some(status),
+        message: describe_reqwest(&e),
+    })
+}
+
 impl M365Client {
+    /// A POST to the Exchange admin API with the headers every call carries: the bearer token,
+    /// JSON in, `accept` out, the anchor mailbox, `prefer`, JSON warnings and a fresh
+    /// `client-request-id`.
+    pub(crate) fn exchange_post(
+        &self,
+        url: &str,
+        token: &AccessToken,
+        accept: &'static str,
+        anchor: &str,
+        prefer: String,
+    ) -> reqwest::RequestBuilder {
+        self.inner
+            .http
+            .post(url)
+            .header(
+                reqwest::header::AUTHORIZATION,
+                format!("Bearer {}", token.bearer()),
+            )
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .header(reqwest::header::ACCEPT, accept)
+            .header("X-AnchorMailbox", anchor)
+            .header("Prefer", prefer)
+            .header("X-ResponseFormat", "json")
+            .header("client-request-id", Uuid::new_v4().to_string())
+    }
+
+    /// The Exchange token to try again with after a 401: a fresh one, unless another caller
+    /// that saw the same 401 already replaced `stale`.
+    pub(crate) async fn exchange_token_after_401(
+        &self,
+        tenant: Uuid,
+        stale: &Arc<AccessToken>,
+    ) -> Result<Arc<AccessToken>, TokenError> {
+        self.inner
+            .tokens
+            .refresh_if_same(tenant, Resource::Exchange, stale)
+            .await
+    }
+
     /// Sends one HTTP request under the concurrency limits.
     pub(crate) async fn send_raw(
         &self,
@@ -175,37 +233,20 @@ impl M365Client {
     ) -> Result<RawResponse, ExchangeError> {
         let permits = self.inner.limiter.acquire(tenant).await;
         let resp = self
-            .inner
-            .http
-            .post(url)
-            .header(
-                reqwest::header::AUTHORIZATION,
-                format!("Bearer {}", token.bearer()),
-            )
-            .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .header(reqwest::header::ACCEPT, "application/json")
-            .header("X-AnchorMailbox", app_anchor(tenant))
-            .header(
-                "Prefer",
+            .exchange_post(
+                url,
+                token,
+                "application/json",
+                &app_anchor(tenant),
                 format!("odata.maxpagesize={}", self.inner.limits.page_size),
             )
-            .header("X-ResponseFormat", "json")
-            .header("client-request-id", Uuid::new_v4().to_string())
             .header("X-CmdletName", cmdlet)
-            .body(body)
-            .send()
-            .await
-            .map_err(|e| ExchangeError::Transient {
-                status: None,
-                message: describe_reqwest(&e),
-            })?;
+            .body(body);
+        let resp = send(resp).await?;
         let status = resp.status().as_u16();
         permits.report(status == 429);
         let headers = resp.headers().clone();
-        let body = resp.bytes().await.map_err(|e| ExchangeError::Transient {
-            status: Some(status),
-            message: describe_reqwest(&e),
-        })?;
+        let body = read_answer(resp, status).await?;
         drop(permits);
         Ok(RawResponse {
             status,
@@ -245,11 +286,7 @@ impl M365Client {
                 Err(ExchangeError::Unauthorized { .. }) if !refreshed => {
                     // The request was refused before running: safe for writes too.
                     refreshed = true;
-                    token = self
-                        .inner
-                        .tokens
-                        .refresh_if_same(tenant, Resource::Exchange, &token)
-                        .await?;
+                    token = self.exchange_token_after_401(tenant, &token).await?;
                 }
                 Err(e) if mode == Mode::Read && self.inner.limits.may_retry(&e, attempt) => {
                     let delay = backoff_delay(&self.inner.limits, attempt, e.retry_after());

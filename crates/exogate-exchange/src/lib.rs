@@ -22,7 +22,7 @@
 //! | disconnect | [`M365Client::forget_tenant`] |
 //! | resolve identities for an approval | [`Identity::parse`], [`M365Client::resolve_recipient`], [`M365Client::mailbox`] |
 //! | views | [`M365Client::mailbox_details`], [`M365Client::full_access_holders`], [`M365Client::send_as_holders`] |
-//! | writes | [`M365Client::ensure`] with a [`Change`] (or `grant_*` / `remove_*`) → [`EnsureReport`] |
+//! | writes | [`M365Client::ensure`] with a [`Change`] → [`EnsureReport`] |
 //! | read-back after a write | [`M365Client::holds`], [`M365Client::verify`] → [`VerifyOutcome`] |
 //! | inventory | [`M365Client::mailbox_pages`], [`M365Client::recipient_permission_pages`], [`M365Client::mailbox_permissions_many`] |
 //! | anything else | [`M365Client::invoke`], [`M365Client::pages`], [`M365Client::batch_read`] with a [`CmdletRequest`] |
@@ -60,9 +60,9 @@ pub use consent::{
     ConnectionError, ConsentError, ConsentGrant, Organization, parse_consent_callback,
 };
 pub use delegation::{
-    Change, EnsureOutcome, EnsureReport, FullAccessHolder, MailboxDetails, MailboxPermissionRow,
-    MailboxRecord, Recipient, RecipientPermissionRow, Right, SendAsHolder, SendOnBehalfDelegate,
-    TrusteeKind, VerifyOutcome,
+    Change, EnsureOutcome, EnsureReport, MailboxDetails, MailboxPermissionRow, MailboxRecord,
+    PermissionHolder, Recipient, RecipientPermissionRow, Right, SendOnBehalfDelegate,
+    TrusteeResolution, VerifyOutcome,
 };
 pub use error::ExchangeError;
 pub use exchange::{CmdletOutput, CmdletRequest, Page};

@@ -15,7 +15,7 @@ use exogate_core::ports::{
 use exogate_exchange::consent::ConnectionError;
 use exogate_exchange::{
     EnsureOutcome, ExchangeError, Identity, M365Client, ReadinessState, Recipient, Right,
-    TokenError, TrusteeKind, VerifyOutcome,
+    TokenError, TrusteeResolution, VerifyOutcome,
 };
 use uuid::Uuid;
 
@@ -107,13 +107,13 @@ pub fn resolved(recipient: &Recipient) -> ResolvedIdentity {
 
 fn entry(
     trustee: String,
-    kind: TrusteeKind,
+    kind: TrusteeResolution,
     recipient: Option<&Recipient>,
     rights: Vec<String>,
 ) -> PermissionEntry {
     let resolved = match kind {
-        TrusteeKind::User | TrusteeKind::Group => recipient.map(resolved),
-        TrusteeKind::Orphan | TrusteeKind::Unresolved => None,
+        TrusteeResolution::User | TrusteeResolution::Group => recipient.map(resolved),
+        TrusteeResolution::Orphan | TrusteeResolution::Unresolved => None,
     };
     PermissionEntry {
         trustee,

@@ -1,7 +1,9 @@
 //! Typed delegation operations against the emulator's demo directory: reads with identities
 //! resolved, ensure-operations, Send on Behalf kept additive, read-back.
 
-use exogate_exchange::{Change, EnsureOutcome, ExchangeError, Right, TrusteeKind, VerifyOutcome};
+use exogate_exchange::{
+    Change, EnsureOutcome, ExchangeError, Right, TrusteeResolution, VerifyOutcome,
+};
 use serde_json::{Value, json};
 
 use crate::support::*;
@@ -21,7 +23,7 @@ async fn mailbox_details_resolve_send_on_behalf_to_upn_and_display_name() {
     assert!(!d.hidden_from_address_lists);
     assert_eq!(d.send_on_behalf.len(), 1, "{d:?}");
     let carol = &d.send_on_behalf[0];
-    assert_eq!(carol.kind, TrusteeKind::User);
+    assert_eq!(carol.kind, TrusteeResolution::User);
     assert_eq!(carol.upn(), Some("carol@contoso.onmicrosoft.com"));
     assert_eq!(carol.display_name(), Some("Carol Chen"));
     // Exchange reports carol by object id, not by UPN.
@@ -37,7 +39,7 @@ async fn holders_filter_self_and_mark_groups_and_orphans() {
         .await
         .unwrap();
     assert_eq!(fa.len(), 1, "{fa:?}");
-    assert_eq!(fa[0].kind, TrusteeKind::User);
+    assert_eq!(fa[0].kind, TrusteeResolution::User);
     assert!(fa[0].rights.iter().any(|r| r == "FullAccess"));
     assert_eq!(
         fa[0]
@@ -51,8 +53,8 @@ async fn holders_filter_self_and_mark_groups_and_orphans() {
         .await
         .unwrap();
     let kinds: Vec<_> = fa.iter().map(|h| h.kind).collect();
-    assert!(kinds.contains(&TrusteeKind::Group), "{fa:?}");
-    assert!(kinds.contains(&TrusteeKind::Orphan), "{fa:?}");
+    assert!(kinds.contains(&TrusteeResolution::Group), "{fa:?}");
+    assert!(kinds.contains(&TrusteeResolution::Orphan), "{fa:?}");
     assert!(fa.iter().all(|h| h.sid.as_deref() != Some("S-1-5-10")));
 
     let sa = client
@@ -75,15 +77,13 @@ async fn grant_twice_is_changed_then_already_in_state_for_every_right() {
     let client = w.client();
     let (mbx, who) = (id("support"), id("carol@contoso.onmicrosoft.com"));
 
-    let r = client
-        .grant_full_access(CONTOSO, &mbx, &who, false)
-        .await
-        .unwrap();
+    let no_automapping = Change {
+        automapping: Some(false),
+        ..change(Right::FullAccess, true, &mbx, &who)
+    };
+    let r = client.ensure(CONTOSO, &no_automapping).await.unwrap();
     assert_eq!(r.outcome, EnsureOutcome::Changed);
-    let r = client
-        .grant_full_access(CONTOSO, &mbx, &who, false)
-        .await
-        .unwrap();
+    let r = client.ensure(CONTOSO, &no_automapping).await.unwrap();
     assert_eq!(r.outcome, EnsureOutcome::AlreadyInState);
     assert_eq!(r.write_attempts, 0, "Full Access is read first");
     let truth = w.truth(CONTOSO, "support").await;
@@ -100,18 +100,24 @@ async fn grant_twice_is_changed_then_already_in_state_for_every_right() {
         "automapping as asked: {truth}"
     );
 
-    let r = client.grant_send_as(CONTOSO, &mbx, &who).await.unwrap();
-    assert_eq!(r.outcome, EnsureOutcome::Changed);
-    let r = client.grant_send_as(CONTOSO, &mbx, &who).await.unwrap();
-    assert_eq!(r.outcome, EnsureOutcome::AlreadyInState, "{r:?}");
-
     let r = client
-        .grant_send_on_behalf(CONTOSO, &mbx, &who)
+        .ensure(CONTOSO, &change(Right::SendAs, true, &mbx, &who))
         .await
         .unwrap();
     assert_eq!(r.outcome, EnsureOutcome::Changed);
     let r = client
-        .grant_send_on_behalf(CONTOSO, &mbx, &who)
+        .ensure(CONTOSO, &change(Right::SendAs, true, &mbx, &who))
+        .await
+        .unwrap();
+    assert_eq!(r.outcome, EnsureOutcome::AlreadyInState, "{r:?}");
+
+    let r = client
+        .ensure(CONTOSO, &change(Right::SendOnBehalf, true, &mbx, &who))
+        .await
+        .unwrap();
+    assert_eq!(r.outcome, EnsureOutcome::Changed);
+    let r = client
+        .ensure(CONTOSO, &change(Right::SendOnBehalf, true, &mbx, &who))
         .await
         .unwrap();
     assert_eq!(r.outcome, EnsureOutcome::AlreadyInState, "{r:?}");
@@ -123,25 +129,24 @@ async fn removing_what_is_absent_is_already_in_state() {
     let client = w.client();
     let (mbx, who) = (id("support"), id("alice"));
     for right in [Right::FullAccess, Right::SendAs, Right::SendOnBehalf] {
-        let change = Change {
-            right,
-            grant: false,
-            mailbox: mbx.clone(),
-            trustee: who.clone(),
-            automapping: None,
-        };
-        let r = client.ensure(CONTOSO, &change).await.unwrap();
+        let r = client
+            .ensure(CONTOSO, &change(right, false, &mbx, &who))
+            .await
+            .unwrap();
         assert_eq!(r.outcome, EnsureOutcome::AlreadyInState, "{right:?}: {r:?}");
     }
     assert!(w.apply_log(CONTOSO).await.is_empty(), "nothing was applied");
     // And removing what is there is Changed.
     let r = client
-        .remove_full_access(CONTOSO, &id("sales"), &who)
+        .ensure(
+            CONTOSO,
+            &change(Right::FullAccess, false, &id("sales"), &who),
+        )
         .await
         .unwrap();
     assert_eq!(r.outcome, EnsureOutcome::Changed);
     let r = client
-        .remove_send_as(CONTOSO, &id("sales"), &who)
+        .ensure(CONTOSO, &change(Right::SendAs, false, &id("sales"), &who))
         .await
         .unwrap();
     assert_eq!(r.outcome, EnsureOutcome::Changed);
@@ -157,11 +162,17 @@ async fn adding_a_send_on_behalf_delegate_keeps_every_existing_one() {
         .len();
     assert_eq!(before, 1);
     client
-        .grant_send_on_behalf(CONTOSO, &id("sales"), &id("bob"))
+        .ensure(
+            CONTOSO,
+            &change(Right::SendOnBehalf, true, &id("sales"), &id("bob")),
+        )
         .await
         .unwrap();
     client
-        .grant_send_on_behalf(CONTOSO, &id("sales"), &id("alice"))
+        .ensure(
+            CONTOSO,
+            &change(Right::SendOnBehalf, true, &id("sales"), &id("alice")),
+        )
         .await
         .unwrap();
     let truth = w.truth(CONTOSO, "sales").await;
@@ -182,7 +193,10 @@ async fn adding_a_send_on_behalf_delegate_keeps_every_existing_one() {
     assert!(log.iter().all(|e| e["cmdlet"] == json!("Set-Mailbox")));
     // Removing one delegate leaves the others.
     client
-        .remove_send_on_behalf(CONTOSO, &id("sales"), &id("bob"))
+        .ensure(
+            CONTOSO,
+            &change(Right::SendOnBehalf, false, &id("sales"), &id("bob")),
+        )
         .await
         .unwrap();
     let after = w.truth(CONTOSO, "sales").await["send_on_behalf"]
@@ -200,7 +214,10 @@ async fn verify_reads_back_through_replication_lag() {
         .await;
     let client = w.linked_client(Default::default());
     let r = client
-        .grant_send_as(CONTOSO, &id("support"), &id("alice"))
+        .ensure(
+            CONTOSO,
+            &change(Right::SendAs, true, &id("support"), &id("alice")),
+        )
         .await
         .unwrap();
     assert_eq!(r.outcome, EnsureOutcome::Changed);
@@ -221,7 +238,10 @@ async fn dropped_connection_after_apply_is_reread_not_replayed() {
         .await;
     let client = w.client();
     let r = client
-        .grant_send_as(CONTOSO, &id("support"), &id("carol"))
+        .ensure(
+            CONTOSO,
+            &change(Right::SendAs, true, &id("support"), &id("carol")),
+        )
         .await
         .unwrap();
     assert_eq!(r.outcome, EnsureOutcome::Changed, "{r:?}");
@@ -234,11 +254,17 @@ async fn unknown_mailbox_is_not_found() {
     let w = World::demo().await;
     let e = w
         .client()
-        .grant_full_access(
+        .ensure(
             CONTOSO,
-            &id("nobody@contoso.onmicrosoft.com"),
-            &id("alice"),
-            true,
+            &Change {
+                automapping: Some(true),
+                ..change(
+                    Right::FullAccess,
+                    true,
+                    &id("nobody@contoso.onmicrosoft.com"),
+                    &id("alice"),
+                )
+            },
         )
         .await
         .unwrap_err();
@@ -255,13 +281,16 @@ async fn an_orphaned_sid_can_be_removed() {
         .unwrap();
     let orphan = holders
         .iter()
-        .find(|h| h.kind == TrusteeKind::Orphan)
+        .find(|h| h.kind == TrusteeResolution::Orphan)
         .expect("dave's orphaned row")
         .trustee
         .clone();
     assert!(orphan.starts_with("S-1-5-21-"), "{orphan}");
     let r = client
-        .remove_full_access(CONTOSO, &id("support"), &id(&orphan))
+        .ensure(
+            CONTOSO,
+            &change(Right::FullAccess, false, &id("support"), &id(&orphan)),
+        )
         .await
         .unwrap();
     assert_eq!(r.outcome, EnsureOutcome::Changed, "{r:?}");
@@ -270,7 +299,7 @@ async fn an_orphaned_sid_can_be_removed() {
         .await
         .unwrap();
     assert!(
-        holders.iter().all(|h| h.kind != TrusteeKind::Orphan),
+        holders.iter().all(|h| h.kind != TrusteeResolution::Orphan),
         "{holders:?}"
     );
 }

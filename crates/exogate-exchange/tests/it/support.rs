@@ -186,6 +186,22 @@ pub fn id(s: &str) -> exogate_exchange::Identity {
     exogate_exchange::Identity::parse(s).expect("valid identity")
 }
 
+/// What `ensure` takes to grant (`grant: true`) or remove `right` for `trustee` on `mailbox`.
+pub fn change(
+    right: exogate_exchange::Right,
+    grant: bool,
+    mailbox: &exogate_exchange::Identity,
+    trustee: &exogate_exchange::Identity,
+) -> exogate_exchange::Change {
+    exogate_exchange::Change {
+        right,
+        grant,
+        mailbox: mailbox.clone(),
+        trustee: trustee.clone(),
+        automapping: None,
+    }
+}
+
 /// Virtual time shared by the client and the emulator: a client sleep (backoff, Retry-After)
 /// moves both clocks, so rate buckets refill exactly as the client waits, with no real waiting.
 #[derive(Clone)]

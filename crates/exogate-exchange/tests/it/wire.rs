@@ -9,14 +9,14 @@ use std::time::Duration;
 use base64::Engine as _;
 use exogate_exchange::{
     AppConfig, ClientConfig, CmdletRequest, ConnectionError, Endpoints, EnsureOutcome,
-    ExchangeError, Limits, M365Client, ManualClock,
+    ExchangeError, Limits, M365Client, ManualClock, Right,
 };
 use serde_json::{Value, json};
 use uuid::Uuid;
 use wiremock::matchers::{method, path, path_regex};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
-use crate::support::id;
+use crate::support::{change, id};
 
 const T: Uuid = uuid::uuid!("55555555-5555-4555-8555-555555555555");
 
@@ -414,7 +414,7 @@ async fn ambiguous_write_failures_are_reread_before_any_retry() {
             .await;
         let c = client(&s, &ManualClock::starting_now());
         let r = c
-            .grant_send_as(T, &id("shared"), &id("alice"))
+            .ensure(T, &change(Right::SendAs, true, &id("shared"), &id("alice")))
             .await
             .unwrap();
         assert_eq!(r.outcome, EnsureOutcome::Changed);

@@ -748,6 +748,27 @@ fn change(
     v
 }
 
+/// One change per right in `bits`, in [`RIGHTS`] order; `extra(bit)` adds fields to each.
+fn right_changes(
+    dir: &Directory,
+    mailbox: ObjId,
+    principal: &Sid,
+    bits: u8,
+    op: &str,
+    extra: impl Fn(u8) -> Vec<(&'static str, Value)>,
+) -> Vec<Value> {
+    RIGHTS
+        .iter()
+        .filter(|(bit, _)| bits & bit != 0)
+        .map(|(bit, name)| change(dir, mailbox, principal, name, op, &extra(*bit)))
+        .collect()
+}
+
+/// Does `r` stand for the explicit ACE of `principal` with this deny flag and inheritance?
+fn same_ace(r: &AclRow, principal: &Sid, deny: bool, inheritance: u8) -> bool {
+    r.principal == *principal && r.deny == deny && r.inheritance == inheritance && !r.inherited
+}
+
 /// Runs a write cmdlet.
 pub fn write(
     dir: &mut Directory,
@@ -757,386 +778,427 @@ pub fn write(
 ) -> Result<WriteOutcome, CmdletError> {
     let what_if = params.flag("WhatIf").unwrap_or(false);
     match cmdlet {
-        Cmdlet::AddMailboxPermission => {
-            params.require(&["Identity", "User", "AccessRights"])?;
-            let identity = params.str("Identity").unwrap_or_default();
-            let mb = resolve_identity(dir, identity, |o| o.kind.is_mailbox())?;
-            let user_in = params.str("User").unwrap_or_default();
-            let principal = resolve_principal(dir, user_in, false)?;
-            let rights = rights_of(params, "AccessRights");
-            let automapping_param = params.flag("AutoMapping");
-            if automapping_param == Some(true) && rights != FULL_ACCESS {
-                return Err(CmdletError::invalid_operation(
-                    "Setting AutoMapping option to true for non-FullAccess rights is not allowed. AutoMapping=true option can only be used together with FullAccess permission.",
-                ));
-            }
-            let is_group = dir
-                .object_by_sid(&principal)
-                .and_then(|t| dir.get(t))
-                .is_some_and(|t| t.kind.is_group());
-            let automapping = !is_group && automapping_param.unwrap_or(true);
-            let deny = params.flag("Deny").unwrap_or(false);
-            let inheritance = inheritance_of(params);
-            let key = |r: &AclRow| {
-                r.principal == principal
-                    && r.deny == deny
-                    && r.inheritance == inheritance
-                    && !r.inherited
-            };
-            let current = dir.get(mb).map(|o| o.perms().clone()).unwrap_or_default();
-            let existing = current.full_access.iter().position(key);
-            let out_row = AclRow {
-                principal: principal.clone(),
-                rights,
-                deny,
-                inheritance,
-                inherited: false,
-                automapping,
-            };
-            let mut outcome = WriteOutcome::default();
-            let mbo = dir
-                .get(mb)
-                .ok_or_else(|| CmdletError::not_found(identity))?;
-            outcome
-                .rows
-                .push(mailbox_permission_row(dir, mbo, &out_row, rights));
-            let new_bits = match existing {
-                Some(i) => rights & !current.full_access[i].rights,
-                None => rights,
-            };
-            if new_bits == 0 {
-                if ctx.add_mailbox_permission_duplicate_warning {
-                    outcome.warnings.push(format!(
-                        "The appropriate access control entry is already present on the object \"{}\" for account \"{}\".",
-                        dir.distinguished_name(mbo),
-                        dir.principal_display(&principal)
-                    ));
-                }
-                return Ok(outcome);
-            }
-            if existing.is_none() && current.full_access.len() >= MAX_ACES {
-                return Err(CmdletError::invalid_operation(format!(
-                    "The access control list of '{}' already holds {MAX_ACES} access control entries, the most a mailbox may have. Grant access through a mail-enabled security group instead.",
-                    mbo.name
-                )));
-            }
-            if what_if {
-                return Ok(WriteOutcome::default());
-            }
-            for (bit, name) in RIGHTS {
-                if new_bits & bit != 0 {
-                    let mut extra = vec![
-                        ("deny", json!(deny)),
-                        ("inheritance", json!(INHERITANCE[inheritance as usize])),
-                    ];
-                    if *bit == FULL_ACCESS {
-                        extra.push(("automapping", json!(automapping)));
-                    }
-                    outcome
-                        .changes
-                        .push(change(dir, mb, &principal, name, "add", &extra));
-                }
-            }
-            let p = dir
-                .perms_mut(mb, ctx.now, ctx.lag)
-                .ok_or_else(|| CmdletError::not_found(identity))?;
-            match existing {
-                Some(i) => {
-                    let row = &mut p.full_access[i];
-                    row.rights |= new_bits;
-                    if new_bits & FULL_ACCESS != 0 {
-                        row.automapping = automapping;
-                    }
-                }
-                None => p.full_access.push(AclRow {
-                    automapping: automapping && rights & FULL_ACCESS != 0,
-                    ..out_row
-                }),
-            }
-            Ok(outcome)
-        }
-        Cmdlet::RemoveMailboxPermission => {
-            params.require(&["Identity"])?;
-            let identity = params.str("Identity").unwrap_or_default();
-            let mb = resolve_identity(dir, identity, |o| o.kind.is_mailbox())?;
-            let clear = params.flag("ClearAutoMapping").unwrap_or(false);
-            let reset = params.flag("ResetDefault").unwrap_or(false);
-            let mut outcome = WriteOutcome::default();
-            if clear || reset {
-                if params.has("User") || params.has("AccessRights") || (clear && reset) {
-                    return Err(CmdletError::parameter(
-                        "Parameter set cannot be resolved using the specified named parameters.",
-                    ));
-                }
-                let current = dir.get(mb).map(|o| o.perms().clone()).unwrap_or_default();
-                let mut next = current.clone();
-                if clear {
-                    for r in next.full_access.iter_mut() {
-                        r.automapping = false;
-                    }
-                    outcome.changes.push(json!({
-                        "mailbox": dir.get(mb).map(|m| &*m.name),
-                        "mailbox_address": dir.get(mb).and_then(|m| m.primary_smtp.as_deref()),
-                        "right": "FullAccess",
-                        "op": "clear_automapping",
-                    }));
-                } else {
-                    for r in &current.full_access {
-                        if r.principal != Sid::SelfSid && !r.inherited {
-                            for (bit, name) in RIGHTS {
-                                if r.rights & bit != 0 {
-                                    outcome.changes.push(change(
-                                        dir,
-                                        mb,
-                                        &r.principal,
-                                        name,
-                                        "remove",
-                                        &[("deny", json!(r.deny))],
-                                    ));
-                                }
-                            }
-                        }
-                    }
-                    next.full_access
-                        .retain(|r| r.principal == Sid::SelfSid || r.inherited);
-                }
-                if what_if {
-                    return Ok(WriteOutcome::default());
-                }
-                if next != current
-                    && let Some(p) = dir.perms_mut(mb, ctx.now, ctx.lag)
-                {
-                    *p = next;
-                }
-                if !clear && outcome.changes.is_empty() {
-                    outcome.changes.clear();
-                }
-                return Ok(outcome);
-            }
-            params.require(&["User", "AccessRights"])?;
-            let user_in = params.str("User").unwrap_or_default();
-            let principal = resolve_principal(dir, user_in, true)?;
-            let rights = rights_of(params, "AccessRights");
-            let deny = params.flag("Deny").unwrap_or(false);
-            let inheritance = inheritance_of(params);
-            let current = dir.get(mb).map(|o| o.perms().clone()).unwrap_or_default();
-            let pos = current.full_access.iter().position(|r| {
-                r.principal == principal
-                    && r.deny == deny
-                    && r.inheritance == inheritance
-                    && !r.inherited
-            });
-            let removed = pos.map_or(0, |i| current.full_access[i].rights & rights);
-            if removed == 0 {
-                let mbo = dir
-                    .get(mb)
-                    .ok_or_else(|| CmdletError::not_found(identity))?;
-                outcome.warnings.push(format!(
-                    "Can't remove the access control entry on the object \"{}\" for account \"{}\" because the ACE doesn't exist on the object.",
-                    dir.distinguished_name(mbo),
-                    dir.principal_display(&principal)
-                ));
-                return Ok(outcome);
-            }
-            if what_if {
-                return Ok(WriteOutcome::default());
-            }
-            for (bit, name) in RIGHTS {
-                if removed & bit != 0 {
-                    outcome.changes.push(change(
-                        dir,
-                        mb,
-                        &principal,
-                        name,
-                        "remove",
-                        &[("deny", json!(deny))],
-                    ));
-                }
-            }
-            if let (Some(i), Some(p)) = (pos, dir.perms_mut(mb, ctx.now, ctx.lag)) {
-                p.full_access[i].rights &= !removed;
-                if p.full_access[i].rights == 0 {
-                    p.full_access.remove(i);
-                }
-            }
-            Ok(outcome)
-        }
-        Cmdlet::AddRecipientPermission | Cmdlet::RemoveRecipientPermission => {
-            params.require(&["Identity", "Trustee", "AccessRights"])?;
-            let add = cmdlet == Cmdlet::AddRecipientPermission;
-            let identity = params.str("Identity").unwrap_or_default();
-            let rid = resolve_identity(dir, identity, |o| o.kind.is_recipient())?;
-            let trustee_in = params.str("Trustee").unwrap_or_default();
-            let trustee = resolve_principal(dir, trustee_in, !add)?;
-            let present = dir
-                .get(rid)
-                .map(|o| {
-                    o.perms()
-                        .send_as
-                        .iter()
-                        .position(|r| r.trustee == trustee && !r.inherited)
-                })
-                .unwrap_or_default();
-            let ro = dir
-                .get(rid)
-                .ok_or_else(|| CmdletError::not_found(identity))?;
-            let mut outcome = WriteOutcome::default();
-            let dn = dir.distinguished_name(ro);
-            let shown = dir.principal_display(&trustee);
-            match (add, present) {
-                (true, Some(_)) => {
-                    outcome.warnings.push(format!(
-                        "The appropriate access control entry is already present on the object \"{dn}\" for account \"{shown}\"."
-                    ));
-                }
-                (false, None) => {
-                    outcome.warnings.push(format!(
-                        "Can't remove the access control entry on the object \"{dn}\" for account \"{shown}\" because the ACE isn't present."
-                    ));
-                }
-                _ if what_if => {}
-                (true, None) => {
-                    let row = SendAsRow {
-                        trustee: trustee.clone(),
-                        inherited: false,
-                    };
-                    outcome
-                        .rows
-                        .push(recipient_permission_row(dir, ctx, ro, &row, false));
-                    outcome
-                        .changes
-                        .push(change(dir, rid, &trustee, "SendAs", "add", &[]));
-                    if let Some(p) = dir.perms_mut(rid, ctx.now, ctx.lag) {
-                        p.send_as.push(row);
-                    }
-                }
-                (false, Some(i)) => {
-                    outcome
-                        .changes
-                        .push(change(dir, rid, &trustee, "SendAs", "remove", &[]));
-                    if let Some(p) = dir.perms_mut(rid, ctx.now, ctx.lag) {
-                        p.send_as.remove(i);
-                    }
-                }
-            }
-            Ok(outcome)
-        }
-        Cmdlet::SetMailbox => {
-            params.require(&["Identity"])?;
-            let identity = params.str("Identity").unwrap_or_default();
-            let mb = resolve_identity(dir, identity, |o| o.kind.is_mailbox())?;
-            let o = dir
-                .get(mb)
-                .ok_or_else(|| CmdletError::not_found(identity))?;
-            let before = o.perms().send_on_behalf.clone();
-            let resolve_all = |names: &[String]| -> Result<Vec<ObjId>, CmdletError> {
-                names
-                    .iter()
-                    .map(|n| match dir.resolve(n, |o| o.kind.is_recipient()) {
-                        Resolved::Found(id) => Ok(id),
-                        Resolved::NotFound => Err(CmdletError::recipient_not_found(n)),
-                        Resolved::Ambiguous(_) => Err(CmdletError::ambiguous_principal(n)),
-                    })
-                    .collect()
-            };
-            let mut after = before.clone();
-            match params.raw("GrantSendOnBehalfTo") {
-                None => {}
-                Some(PVal::Null) => after.clear(),
-                Some(PVal::Strs(list)) => {
-                    after.clear();
-                    for id in resolve_all(list)? {
-                        if !after.contains(&id) {
-                            after.push(id);
-                        }
-                    }
-                }
-                Some(PVal::AddRemove { add, remove }) => {
-                    let add = resolve_all(add)?;
-                    let remove = resolve_all(remove)?;
-                    for id in add {
-                        if !after.contains(&id) {
-                            after.push(id);
-                        }
-                    }
-                    after.retain(|d| !remove.contains(d));
-                }
-                Some(_) => {}
-            }
-            let mut outcome = WriteOutcome::default();
-            let sid_of = |id: ObjId| Sid::Tenant(dir.get(id).map(|o| o.rid).unwrap_or_default());
-            for d in &after {
-                if !before.contains(d) {
-                    outcome
-                        .changes
-                        .push(change(dir, mb, &sid_of(*d), "SendOnBehalf", "add", &[]));
-                }
-            }
-            for d in &before {
-                if !after.contains(d) {
-                    outcome.changes.push(change(
-                        dir,
-                        mb,
-                        &sid_of(*d),
-                        "SendOnBehalf",
-                        "remove",
-                        &[],
-                    ));
-                }
-            }
-            let mut flags = Vec::new();
-            for (param, current) in [
-                ("HiddenFromAddressListsEnabled", o.hidden_from_address_lists),
-                ("MessageCopyForSentAsEnabled", o.message_copy_for_sent_as),
-                (
-                    "MessageCopyForSendOnBehalfEnabled",
-                    o.message_copy_for_send_on_behalf,
-                ),
-            ] {
-                if let Some(v) = params.flag(param)
-                    && v != current
-                {
-                    flags.push((param, v));
-                    outcome.changes.push(json!({
-                        "mailbox": &*o.name,
-                        "mailbox_address": o.primary_smtp.as_deref(),
-                        "property": param,
-                        "value": v,
-                        "op": "set",
-                    }));
-                }
-            }
-            if outcome.changes.is_empty() {
-                outcome.warnings.push(format!(
-                    "The command completed successfully but no settings of '{}' have been modified.",
-                    o.name
-                ));
-                return Ok(outcome);
-            }
-            if what_if {
-                return Ok(WriteOutcome::default());
-            }
-            if after != before
-                && let Some(p) = dir.perms_mut(mb, ctx.now, ctx.lag)
-            {
-                p.send_on_behalf = after;
-            }
-            if let Some(o) = dir.get_mut(mb) {
-                for (param, v) in flags {
-                    match param {
-                        "HiddenFromAddressListsEnabled" => o.hidden_from_address_lists = v,
-                        "MessageCopyForSentAsEnabled" => o.message_copy_for_sent_as = v,
-                        _ => o.message_copy_for_send_on_behalf = v,
-                    }
-                }
-            }
-            Ok(outcome)
-        }
+        Cmdlet::AddMailboxPermission => add_mailbox_permission(dir, ctx, params, what_if),
+        Cmdlet::RemoveMailboxPermission => remove_mailbox_permission(dir, ctx, params, what_if),
+        Cmdlet::AddRecipientPermission | Cmdlet::RemoveRecipientPermission => recipient_permission(
+            dir,
+            ctx,
+            params,
+            cmdlet == Cmdlet::AddRecipientPermission,
+            what_if,
+        ),
+        Cmdlet::SetMailbox => set_mailbox(dir, ctx, params, what_if),
         _ => Err(CmdletError::invalid_operation(format!(
             "{} is not a write cmdlet.",
             cmdlet.name()
         ))),
     }
+}
+
+/// Add-MailboxPermission.
+fn add_mailbox_permission(
+    dir: &mut Directory,
+    ctx: &Ctx,
+    params: &Params,
+    what_if: bool,
+) -> Result<WriteOutcome, CmdletError> {
+    params.require(&["Identity", "User", "AccessRights"])?;
+    let identity = params.str("Identity").unwrap_or_default();
+    let mb = resolve_identity(dir, identity, |o| o.kind.is_mailbox())?;
+    let user_in = params.str("User").unwrap_or_default();
+    let principal = resolve_principal(dir, user_in, false)?;
+    let rights = rights_of(params, "AccessRights");
+    let automapping_param = params.flag("AutoMapping");
+    if automapping_param == Some(true) && rights != FULL_ACCESS {
+        return Err(CmdletError::invalid_operation(
+            "Setting AutoMapping option to true for non-FullAccess rights is not allowed. AutoMapping=true option can only be used together with FullAccess permission.",
+        ));
+    }
+    let is_group = dir
+        .object_by_sid(&principal)
+        .and_then(|t| dir.get(t))
+        .is_some_and(|t| t.kind.is_group());
+    let automapping = !is_group && automapping_param.unwrap_or(true);
+    let deny = params.flag("Deny").unwrap_or(false);
+    let inheritance = inheritance_of(params);
+    let current = dir.get(mb).map(|o| o.perms().clone()).unwrap_or_default();
+    let existing = current
+        .full_access
+        .iter()
+        .position(|r| same_ace(r, &principal, deny, inheritance));
+    let out_row = AclRow {
+        principal: principal.clone(),
+        rights,
+        deny,
+        inheritance,
+        inherited: false,
+        automapping,
+    };
+    let mut outcome = WriteOutcome::default();
+    let mbo = dir
+        .get(mb)
+        .ok_or_else(|| CmdletError::not_found(identity))?;
+    outcome
+        .rows
+        .push(mailbox_permission_row(dir, mbo, &out_row, rights));
+    let new_bits = match existing {
+        Some(i) => rights & !current.full_access[i].rights,
+        None => rights,
+    };
+    if new_bits == 0 {
+        if ctx.add_mailbox_permission_duplicate_warning {
+            outcome.warnings.push(format!(
+                "The appropriate access control entry is already present on the object \"{}\" for account \"{}\".",
+                dir.distinguished_name(mbo),
+                dir.principal_display(&principal)
+            ));
+        }
+        return Ok(outcome);
+    }
+    if existing.is_none() && current.full_access.len() >= MAX_ACES {
+        return Err(CmdletError::invalid_operation(format!(
+            "The access control list of '{}' already holds {MAX_ACES} access control entries, the most a mailbox may have. Grant access through a mail-enabled security group instead.",
+            mbo.name
+        )));
+    }
+    if what_if {
+        return Ok(WriteOutcome::default());
+    }
+    outcome
+        .changes
+        .extend(right_changes(dir, mb, &principal, new_bits, "add", |bit| {
+            let mut extra = vec![
+                ("deny", json!(deny)),
+                ("inheritance", json!(INHERITANCE[inheritance as usize])),
+            ];
+            if bit == FULL_ACCESS {
+                extra.push(("automapping", json!(automapping)));
+            }
+            extra
+        }));
+    let p = dir
+        .perms_mut(mb, ctx.now, ctx.lag)
+        .ok_or_else(|| CmdletError::not_found(identity))?;
+    match existing {
+        Some(i) => {
+            let row = &mut p.full_access[i];
+            row.rights |= new_bits;
+            if new_bits & FULL_ACCESS != 0 {
+                row.automapping = automapping;
+            }
+        }
+        None => p.full_access.push(AclRow {
+            automapping: automapping && rights & FULL_ACCESS != 0,
+            ..out_row
+        }),
+    }
+    Ok(outcome)
+}
+
+/// Remove-MailboxPermission.
+fn remove_mailbox_permission(
+    dir: &mut Directory,
+    ctx: &Ctx,
+    params: &Params,
+    what_if: bool,
+) -> Result<WriteOutcome, CmdletError> {
+    params.require(&["Identity"])?;
+    let identity = params.str("Identity").unwrap_or_default();
+    let mb = resolve_identity(dir, identity, |o| o.kind.is_mailbox())?;
+    let clear = params.flag("ClearAutoMapping").unwrap_or(false);
+    let reset = params.flag("ResetDefault").unwrap_or(false);
+    if clear || reset {
+        return reset_mailbox_permissions(dir, ctx, params, mb, clear, reset, what_if);
+    }
+    let mut outcome = WriteOutcome::default();
+    params.require(&["User", "AccessRights"])?;
+    let user_in = params.str("User").unwrap_or_default();
+    let principal = resolve_principal(dir, user_in, true)?;
+    let rights = rights_of(params, "AccessRights");
+    let deny = params.flag("Deny").unwrap_or(false);
+    let inheritance = inheritance_of(params);
+    let current = dir.get(mb).map(|o| o.perms().clone()).unwrap_or_default();
+    let pos = current
+        .full_access
+        .iter()
+        .position(|r| same_ace(r, &principal, deny, inheritance));
+    let removed = pos.map_or(0, |i| current.full_access[i].rights & rights);
+    if removed == 0 {
+        let mbo = dir
+            .get(mb)
+            .ok_or_else(|| CmdletError::not_found(identity))?;
+        outcome.warnings.push(format!(
+            "Can't remove the access control entry on the object \"{}\" for account \"{}\" because the ACE doesn't exist on the object.",
+            dir.distinguished_name(mbo),
+            dir.principal_display(&principal)
+        ));
+        return Ok(outcome);
+    }
+    if what_if {
+        return Ok(WriteOutcome::default());
+    }
+    outcome.changes.extend(right_changes(
+        dir,
+        mb,
+        &principal,
+        removed,
+        "remove",
+        |_| vec![("deny", json!(deny))],
+    ));
+    if let (Some(i), Some(p)) = (pos, dir.perms_mut(mb, ctx.now, ctx.lag)) {
+        p.full_access[i].rights &= !removed;
+        if p.full_access[i].rights == 0 {
+            p.full_access.remove(i);
+        }
+    }
+    Ok(outcome)
+}
+
+/// Remove-MailboxPermission `-ClearAutoMapping` (automapping off on every row) or
+/// `-ResetDefault` (every explicit row but SELF removed).
+fn reset_mailbox_permissions(
+    dir: &mut Directory,
+    ctx: &Ctx,
+    params: &Params,
+    mb: ObjId,
+    clear: bool,
+    reset: bool,
+    what_if: bool,
+) -> Result<WriteOutcome, CmdletError> {
+    if params.has("User") || params.has("AccessRights") || (clear && reset) {
+        return Err(CmdletError::parameter(
+            "Parameter set cannot be resolved using the specified named parameters.",
+        ));
+    }
+    let mut outcome = WriteOutcome::default();
+    let current = dir.get(mb).map(|o| o.perms().clone()).unwrap_or_default();
+    let mut next = current.clone();
+    if clear {
+        for r in next.full_access.iter_mut() {
+            r.automapping = false;
+        }
+        outcome.changes.push(json!({
+            "mailbox": dir.get(mb).map(|m| &*m.name),
+            "mailbox_address": dir.get(mb).and_then(|m| m.primary_smtp.as_deref()),
+            "right": "FullAccess",
+            "op": "clear_automapping",
+        }));
+    } else {
+        for r in &current.full_access {
+            if r.principal != Sid::SelfSid && !r.inherited {
+                outcome.changes.extend(right_changes(
+                    dir,
+                    mb,
+                    &r.principal,
+                    r.rights,
+                    "remove",
+                    |_| vec![("deny", json!(r.deny))],
+                ));
+            }
+        }
+        next.full_access
+            .retain(|r| r.principal == Sid::SelfSid || r.inherited);
+    }
+    if what_if {
+        return Ok(WriteOutcome::default());
+    }
+    if next != current
+        && let Some(p) = dir.perms_mut(mb, ctx.now, ctx.lag)
+    {
+        *p = next;
+    }
+    Ok(outcome)
+}
+
+/// Add-RecipientPermission (`add`) or Remove-RecipientPermission.
+fn recipient_permission(
+    dir: &mut Directory,
+    ctx: &Ctx,
+    params: &Params,
+    add: bool,
+    what_if: bool,
+) -> Result<WriteOutcome, CmdletError> {
+    params.require(&["Identity", "Trustee", "AccessRights"])?;
+    let identity = params.str("Identity").unwrap_or_default();
+    let rid = resolve_identity(dir, identity, |o| o.kind.is_recipient())?;
+    let trustee_in = params.str("Trustee").unwrap_or_default();
+    let trustee = resolve_principal(dir, trustee_in, !add)?;
+    let present = dir
+        .get(rid)
+        .map(|o| {
+            o.perms()
+                .send_as
+                .iter()
+                .position(|r| r.trustee == trustee && !r.inherited)
+        })
+        .unwrap_or_default();
+    let ro = dir
+        .get(rid)
+        .ok_or_else(|| CmdletError::not_found(identity))?;
+    let mut outcome = WriteOutcome::default();
+    let dn = dir.distinguished_name(ro);
+    let shown = dir.principal_display(&trustee);
+    match (add, present) {
+        (true, Some(_)) => {
+            outcome.warnings.push(format!(
+                "The appropriate access control entry is already present on the object \"{dn}\" for account \"{shown}\"."
+            ));
+        }
+        (false, None) => {
+            outcome.warnings.push(format!(
+                "Can't remove the access control entry on the object \"{dn}\" for account \"{shown}\" because the ACE isn't present."
+            ));
+        }
+        _ if what_if => {}
+        (true, None) => {
+            let row = SendAsRow {
+                trustee: trustee.clone(),
+                inherited: false,
+            };
+            outcome
+                .rows
+                .push(recipient_permission_row(dir, ctx, ro, &row, false));
+            outcome
+                .changes
+                .push(change(dir, rid, &trustee, "SendAs", "add", &[]));
+            if let Some(p) = dir.perms_mut(rid, ctx.now, ctx.lag) {
+                p.send_as.push(row);
+            }
+        }
+        (false, Some(i)) => {
+            outcome
+                .changes
+                .push(change(dir, rid, &trustee, "SendAs", "remove", &[]));
+            if let Some(p) = dir.perms_mut(rid, ctx.now, ctx.lag) {
+                p.send_as.remove(i);
+            }
+        }
+    }
+    Ok(outcome)
+}
+
+/// The Send on Behalf list `GrantSendOnBehalfTo` asks for, from the list as it is: unchanged
+/// when absent, cleared by null, replaced by a list, edited by an add/remove hashtable.
+fn send_on_behalf_after(
+    dir: &Directory,
+    params: &Params,
+    before: &[ObjId],
+) -> Result<Vec<ObjId>, CmdletError> {
+    let resolve_all = |names: &[String]| -> Result<Vec<ObjId>, CmdletError> {
+        names
+            .iter()
+            .map(|n| match dir.resolve(n, |o| o.kind.is_recipient()) {
+                Resolved::Found(id) => Ok(id),
+                Resolved::NotFound => Err(CmdletError::recipient_not_found(n)),
+                Resolved::Ambiguous(_) => Err(CmdletError::ambiguous_principal(n)),
+            })
+            .collect()
+    };
+    let mut after = before.to_vec();
+    match params.raw("GrantSendOnBehalfTo") {
+        None => {}
+        Some(PVal::Null) => after.clear(),
+        Some(PVal::Strs(list)) => {
+            after.clear();
+            for id in resolve_all(list)? {
+                if !after.contains(&id) {
+                    after.push(id);
+                }
+            }
+        }
+        Some(PVal::AddRemove { add, remove }) => {
+            let add = resolve_all(add)?;
+            let remove = resolve_all(remove)?;
+            for id in add {
+                if !after.contains(&id) {
+                    after.push(id);
+                }
+            }
+            after.retain(|d| !remove.contains(d));
+        }
+        Some(_) => {}
+    }
+    Ok(after)
+}
+
+/// Set-Mailbox: the Send on Behalf list and the three mailbox flags.
+fn set_mailbox(
+    dir: &mut Directory,
+    ctx: &Ctx,
+    params: &Params,
+    what_if: bool,
+) -> Result<WriteOutcome, CmdletError> {
+    params.require(&["Identity"])?;
+    let identity = params.str("Identity").unwrap_or_default();
+    let mb = resolve_identity(dir, identity, |o| o.kind.is_mailbox())?;
+    let o = dir
+        .get(mb)
+        .ok_or_else(|| CmdletError::not_found(identity))?;
+    let before = o.perms().send_on_behalf.clone();
+    let after = send_on_behalf_after(dir, params, &before)?;
+    let mut outcome = WriteOutcome::default();
+    let sid_of = |id: ObjId| Sid::Tenant(dir.get(id).map(|o| o.rid).unwrap_or_default());
+    for d in &after {
+        if !before.contains(d) {
+            outcome
+                .changes
+                .push(change(dir, mb, &sid_of(*d), "SendOnBehalf", "add", &[]));
+        }
+    }
+    for d in &before {
+        if !after.contains(d) {
+            outcome
+                .changes
+                .push(change(dir, mb, &sid_of(*d), "SendOnBehalf", "remove", &[]));
+        }
+    }
+    let mut flags = Vec::new();
+    for (param, current) in [
+        ("HiddenFromAddressListsEnabled", o.hidden_from_address_lists),
+        ("MessageCopyForSentAsEnabled", o.message_copy_for_sent_as),
+        (
+            "MessageCopyForSendOnBehalfEnabled",
+            o.message_copy_for_send_on_behalf,
+        ),
+    ] {
+        if let Some(v) = params.flag(param)
+            && v != current
+        {
+            flags.push((param, v));
+            outcome.changes.push(json!({
+                "mailbox": &*o.name,
+                "mailbox_address": o.primary_smtp.as_deref(),
+                "property": param,
+                "value": v,
+                "op": "set",
+            }));
+        }
+    }
+    if outcome.changes.is_empty() {
+        outcome.warnings.push(format!(
+            "The command completed successfully but no settings of '{}' have been modified.",
+            o.name
+        ));
+        return Ok(outcome);
+    }
+    if what_if {
+        return Ok(WriteOutcome::default());
+    }
+    if after != before
+        && let Some(p) = dir.perms_mut(mb, ctx.now, ctx.lag)
+    {
+        p.send_on_behalf = after;
+    }
+    if let Some(o) = dir.get_mut(mb) {
+        for (param, v) in flags {
+            match param {
+                "HiddenFromAddressListsEnabled" => o.hidden_from_address_lists = v,
+                "MessageCopyForSentAsEnabled" => o.message_copy_for_sent_as = v,
+                _ => o.message_copy_for_send_on_behalf = v,
+            }
+        }
+    }
+    Ok(outcome)
 }
 
 #[cfg(test)]

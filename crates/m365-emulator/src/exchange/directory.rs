@@ -219,6 +219,24 @@ enum Hits {
     Many(Vec<ObjId>),
 }
 
+impl Hits {
+    /// Adds `id` unless it is there already.
+    fn add(&mut self, id: ObjId) {
+        match self {
+            Hits::One(existing) if *existing == id => {}
+            Hits::One(existing) => {
+                let existing = *existing;
+                *self = Hits::Many(vec![existing, id]);
+            }
+            Hits::Many(v) => {
+                if !v.contains(&id) {
+                    v.push(id);
+                }
+            }
+        }
+    }
+}
+
 /// A permission change kept for replication lag: the object's permissions before it.
 #[derive(Debug, Clone)]
 struct Recent {
@@ -455,16 +473,7 @@ impl Directory {
             None => {
                 self.keys.insert(key, Hits::One(id));
             }
-            Some(Hits::One(existing)) if *existing == id => {}
-            Some(h @ Hits::One(_)) => {
-                let Hits::One(existing) = *h else { return };
-                *h = Hits::Many(vec![existing, id]);
-            }
-            Some(Hits::Many(v)) => {
-                if !v.contains(&id) {
-                    v.push(id);
-                }
-            }
+            Some(h) => h.add(id),
         }
     }
 
@@ -492,16 +501,7 @@ impl Directory {
             None => {
                 self.guids.insert(g, Hits::One(id));
             }
-            Some(Hits::One(e)) if *e == id => {}
-            Some(h @ Hits::One(_)) => {
-                let Hits::One(e) = *h else { return };
-                *h = Hits::Many(vec![e, id]);
-            }
-            Some(Hits::Many(v)) => {
-                if !v.contains(&id) {
-                    v.push(id);
-                }
-            }
+            Some(h) => h.add(id),
         }
     }
 

@@ -481,22 +481,21 @@ fn take_token(shared: &Shared, tenant: Uuid, knobs: &Knobs) -> Result<(), f64> {
     }
 }
 
-/// Runs one `CmdletInput` body for an authorized caller.
-async fn run_one(
-    shared: &Arc<Shared>,
+/// The cmdlet a `CmdletInput` body names, its raw parameters and the parameters bound to its
+/// spec; or the answer refusing it (missing anchor, malformed body, unknown cmdlet, a role
+/// that may not run it, a parameter that does not bind).
+fn parse_input<'b>(
     auth: &Authorized,
-    body: &Value,
-    query: &Query,
-    prefer: &[&str],
+    body: &'b Value,
+    knobs: &Knobs,
     has_anchor: bool,
-) -> ItemResult {
-    let knobs = shared.world.read().knobs_for(auth.tenant_id).clone();
+) -> Result<(Cmdlet, Option<&'b Value>, Params), ItemResult> {
     if knobs.strict_anchor && !has_anchor {
         let e = CmdletError::bad_request(
             errors::ODATA_TYPE,
             "The request must carry an X-AnchorMailbox header.",
         );
-        return ItemResult::error(&e, &knobs, "?");
+        return Err(ItemResult::error(&e, knobs, "?"));
     }
     let input = body.get("CmdletInput").filter(|v| v.is_object());
     let name = input
@@ -507,38 +506,45 @@ async fn run_one(
             errors::ODATA_TYPE,
             "The request body must be {\"CmdletInput\":{\"CmdletName\":…,\"Parameters\":{…}}}.",
         );
-        return ItemResult::error(&e, &knobs, "?");
+        return Err(ItemResult::error(&e, knobs, "?"));
     };
     let Some(cmdlet) = Cmdlet::from_name(name) else {
-        return ItemResult::nul(name);
+        return Err(ItemResult::nul(name));
     };
     let label = cmdlet.name();
     if !(auth.can_write || (auth.can_read && cmdlet.is_read())) {
-        return ItemResult::nul(label);
+        return Err(ItemResult::nul(label));
     }
     let raw_params = input.and_then(|i| i.get("Parameters"));
-    let params = match Params::bind(raw_params, cmdlet.spec()) {
-        Ok(p) => p,
-        Err(e) => return ItemResult::error(&e, &knobs, label),
-    };
-    if let Err(wait) = take_token(shared, auth.tenant_id, &knobs) {
-        let e = CmdletError {
-            kind: ErrorKind::Throttled,
-            exception_type: "Microsoft.Exchange.Admin.OData.Core.ThrottlingException",
-            message: format!(
-                "The request was throttled: the tenant's cmdlet budget is spent. Retry after {} seconds.",
-                fmt_secs(wait.max(knobs.retry_after_secs))
-            ),
-            details_code: "Client",
-        };
-        let mut r = ItemResult::error(&e, &knobs, label);
-        r.headers.push((
-            header::RETRY_AFTER,
-            fmt_secs(wait.max(knobs.retry_after_secs)),
-        ));
-        return r;
+    match Params::bind(raw_params, cmdlet.spec()) {
+        Ok(params) => Ok((cmdlet, raw_params, params)),
+        Err(e) => Err(ItemResult::error(&e, knobs, label)),
     }
-    let (fail, drop_roll) = if knobs.error_5xx_rate > 0.0 || knobs.apply_then_drop_rate > 0.0 {
+}
+
+/// The answer to a call over the tenant's rate budget: a ThrottlingException with Retry-After.
+fn throttled(knobs: &Knobs, label: &str, wait: f64) -> ItemResult {
+    let e = CmdletError {
+        kind: ErrorKind::Throttled,
+        exception_type: "Microsoft.Exchange.Admin.OData.Core.ThrottlingException",
+        message: format!(
+            "The request was throttled: the tenant's cmdlet budget is spent. Retry after {} seconds.",
+            fmt_secs(wait.max(knobs.retry_after_secs))
+        ),
+        details_code: "Client",
+    };
+    let mut r = ItemResult::error(&e, knobs, label);
+    r.headers.push((
+        header::RETRY_AFTER,
+        fmt_secs(wait.max(knobs.retry_after_secs)),
+    ));
+    r
+}
+
+/// Rolls the 5xx and apply-then-drop fault knobs: (answer 503, drop the connection after a
+/// write).
+fn fault_rolls(shared: &Shared, knobs: &Knobs) -> (bool, bool) {
+    if knobs.error_5xx_rate > 0.0 || knobs.apply_then_drop_rate > 0.0 {
         let mut rng = shared.rng.lock();
         (
             knobs.error_5xx_rate > 0.0 && rng.random_bool(knobs.error_5xx_rate.clamp(0.0, 1.0)),
@@ -547,117 +553,152 @@ async fn run_one(
         )
     } else {
         (false, false)
-    };
-    if fail {
-        return ItemResult {
-            status: StatusCode::SERVICE_UNAVAILABLE,
-            headers: Vec::new(),
-            body: ItemBody::Text("The service is temporarily unavailable. Please try again later."),
-            drop_connection: false,
-            cmdlet: label.to_owned(),
-        };
     }
-    let delay = latency(&knobs, cmdlet);
-    if delay > 0 {
-        tokio::time::sleep(Duration::from_millis(delay)).await;
-    }
-    let fp = fingerprint(auth.tenant_id, cmdlet, raw_params);
-    let now = shared.clock.now();
-    let mut start = Cursor::default();
+}
+
+/// Where a read starts and the `$select` it keeps: from the skiptoken when the query carries
+/// one (`None` when it is forged, expired, for another call or paging is broken), else from the
+/// start with the query's `$select`.
+fn resume(
+    shared: &Shared,
+    knobs: &Knobs,
+    cmdlet: Cmdlet,
+    fp: [u8; 8],
+    query: &Query,
+    now: time::OffsetDateTime,
+) -> Option<(Cursor, Option<String>)> {
     let mut select = query.select.clone();
-    if let Some(token) = &query.skiptoken {
-        let key = skiptoken_key(shared);
-        let ttl = i64::try_from(knobs.skiptoken_ttl_secs).unwrap_or(i64::MAX);
-        match decode_skiptoken(&key, fp, token) {
-            Some((cursor, issued, sel))
-                if cmdlet.is_read()
-                    && !knobs.paging_continuation_broken
-                    && now.unix_timestamp() - issued <= ttl =>
-            {
-                start = cursor;
-                if select.is_none() {
-                    select = sel;
-                }
+    let Some(token) = &query.skiptoken else {
+        return Some((Cursor::default(), select));
+    };
+    let key = skiptoken_key(shared);
+    let ttl = i64::try_from(knobs.skiptoken_ttl_secs).unwrap_or(i64::MAX);
+    match decode_skiptoken(&key, fp, token) {
+        Some((cursor, issued, sel))
+            if cmdlet.is_read()
+                && !knobs.paging_continuation_broken
+                && now.unix_timestamp() - issued <= ttl =>
+        {
+            if select.is_none() {
+                select = sel;
             }
-            _ => return ItemResult::error(&CmdletError::bad_skiptoken(), &knobs, label),
+            Some((cursor, select))
+        }
+        _ => None,
+    }
+}
+
+/// What a cmdlet produced, before the envelope.
+struct Ran {
+    rows: Vec<serde_json::Map<String, Value>>,
+    warnings: Vec<String>,
+    next_link: Option<String>,
+}
+
+/// One admitted cmdlet call, run against the tenant's directory.
+struct Call<'a> {
+    shared: &'a Shared,
+    auth: &'a Authorized,
+    knobs: &'a Knobs,
+    cmdlet: Cmdlet,
+    params: &'a Params,
+    now: time::OffsetDateTime,
+    /// The replication lag knob, if any.
+    lag: Option<time::Duration>,
+}
+
+impl Call<'_> {
+    fn ctx<'t>(
+        &self,
+        tenant_id: Uuid,
+        tenant_display_name: &'t str,
+        as_of: Option<time::OffsetDateTime>,
+    ) -> Ctx<'t> {
+        Ctx {
+            now: self.now,
+            as_of,
+            lag: self.lag,
+            tenant_id,
+            tenant_display_name,
+            recipient_permission_is_inherited: self.knobs.recipient_permission_is_inherited,
+            add_mailbox_permission_duplicate_warning: self
+                .knobs
+                .add_mailbox_permission_duplicate_warning,
         }
     }
-    let lag = (knobs.replication_lag_ms > 0).then(|| {
-        time::Duration::milliseconds(i64::try_from(knobs.replication_lag_ms).unwrap_or(0))
-    });
-    let warnings;
-    let mut next_link = None;
-    let mut rows;
-    if cmdlet.is_read() {
-        let world = shared.world.read();
-        let Some(tenant) = world.tenants.get(&auth.tenant_id) else {
-            return ItemResult::error(&CmdletError::not_found(&auth.tenant_ref), &knobs, label);
+
+    /// A read from `start`, on the directory as it was `lag` ago, with the next page's link.
+    fn read(
+        &self,
+        start: Cursor,
+        size: usize,
+        fp: [u8; 8],
+        select: Option<&str>,
+    ) -> Result<Ran, CmdletError> {
+        let page = {
+            let world = self.shared.world.read();
+            let Some(tenant) = world.tenants.get(&self.auth.tenant_id) else {
+                return Err(CmdletError::not_found(&self.auth.tenant_ref));
+            };
+            let ctx = self.ctx(
+                tenant.id,
+                &tenant.display_name,
+                self.lag.map(|l| self.now - l),
+            );
+            cmdlets::read(
+                &tenant.directory,
+                &ctx,
+                self.cmdlet,
+                self.params,
+                start,
+                size,
+            )?
         };
-        let ctx = Ctx {
-            now,
-            as_of: lag.map(|l| now - l),
-            lag,
-            tenant_id: tenant.id,
-            tenant_display_name: &tenant.display_name,
-            recipient_permission_is_inherited: knobs.recipient_permission_is_inherited,
-            add_mailbox_permission_duplicate_warning: knobs
-                .add_mailbox_permission_duplicate_warning,
-        };
-        let size = page_size(prefer).unwrap_or(MAX_PAGE);
-        match cmdlets::read(&tenant.directory, &ctx, cmdlet, &params, start, size) {
-            Ok(page) => {
-                rows = page.rows;
-                warnings = page.warnings;
-                if let Some(next) = page.next {
-                    drop(world);
-                    let key = skiptoken_key(shared);
-                    let token =
-                        encode_skiptoken(&key, fp, next, now.unix_timestamp(), select.as_deref());
-                    next_link = Some(format!(
-                        "{}/adminapi/beta/{}/InvokeCommand?$skiptoken={token}",
-                        shared.base_url, auth.tenant_ref
-                    ));
-                }
-            }
-            Err(e) => return ItemResult::error(&e, &knobs, label),
-        }
-    } else {
-        let mut world = shared.world.write();
+        // The world lock is released: the skiptoken key may need to be created.
+        let next_link = page.next.map(|next| {
+            let key = skiptoken_key(self.shared);
+            let token = encode_skiptoken(&key, fp, next, self.now.unix_timestamp(), select);
+            format!(
+                "{}/adminapi/beta/{}/InvokeCommand?$skiptoken={token}",
+                self.shared.base_url, self.auth.tenant_ref
+            )
+        });
+        Ok(Ran {
+            rows: page.rows,
+            warnings: page.warnings,
+            next_link,
+        })
+    }
+
+    /// A write, its applied changes appended to the apply log.
+    fn write(&self) -> Result<Ran, CmdletError> {
+        let mut world = self.shared.world.write();
         let world = &mut *world;
-        let Some(tenant) = world.tenants.get_mut(&auth.tenant_id) else {
-            return ItemResult::error(&CmdletError::not_found(&auth.tenant_ref), &knobs, label);
+        let Some(tenant) = world.tenants.get_mut(&self.auth.tenant_id) else {
+            return Err(CmdletError::not_found(&self.auth.tenant_ref));
         };
-        let ctx = Ctx {
-            now,
-            as_of: None,
-            lag,
-            tenant_id: tenant.id,
-            tenant_display_name: &tenant.display_name,
-            recipient_permission_is_inherited: knobs.recipient_permission_is_inherited,
-            add_mailbox_permission_duplicate_warning: knobs
-                .add_mailbox_permission_duplicate_warning,
-        };
-        match cmdlets::write(&mut tenant.directory, &ctx, cmdlet, &params) {
-            Ok(out) => {
-                rows = out.rows;
-                warnings = out.warnings;
-                for change in out.changes {
-                    let seq = world.apply_log.len() as u64 + 1;
-                    world.apply_log.push(ApplyEntry {
-                        seq,
-                        at: now,
-                        tenant: auth.tenant_id,
-                        cmdlet: label.to_owned(),
-                        change,
-                    });
-                }
-            }
-            Err(e) => return ItemResult::error(&e, &knobs, label),
+        let ctx = self.ctx(tenant.id, &tenant.display_name, None);
+        let out = cmdlets::write(&mut tenant.directory, &ctx, self.cmdlet, self.params)?;
+        for change in out.changes {
+            let seq = world.apply_log.len() as u64 + 1;
+            world.apply_log.push(ApplyEntry {
+                seq,
+                at: self.now,
+                tenant: self.auth.tenant_id,
+                cmdlet: self.cmdlet.name().to_owned(),
+                change,
+            });
         }
+        Ok(Ran {
+            rows: out.rows,
+            warnings: out.warnings,
+            next_link: None,
+        })
     }
-    if let Some(sel) = &select {
-        apply_select(&mut rows, sel);
-    }
+}
+
+/// The success envelope: the rows, the warnings and the next page's link.
+fn envelope(shared: &Shared, auth: &Authorized, ran: Ran) -> Value {
     let mut env = serde_json::Map::new();
     env.insert(
         "@odata.context".into(),
@@ -670,14 +711,26 @@ async fn run_one(
         "adminapi.warnings@odata.type".into(),
         json!("#Collection(String)"),
     );
-    env.insert("@adminapi.warnings".into(), json!(warnings));
+    env.insert("@adminapi.warnings".into(), json!(ran.warnings));
     env.insert(
         "value".into(),
-        Value::Array(rows.into_iter().map(Value::Object).collect()),
+        Value::Array(ran.rows.into_iter().map(Value::Object).collect()),
     );
-    if let Some(link) = next_link {
+    if let Some(link) = ran.next_link {
         env.insert("@odata.nextLink".into(), json!(link));
     }
+    Value::Object(env)
+}
+
+/// The headers of a successful answer: preference applied, app id, concurrency counts and,
+/// when the knob is on, rate-limit headers.
+fn success_headers(
+    shared: &Shared,
+    auth: &Authorized,
+    knobs: &Knobs,
+    prefer: &[&str],
+    now: time::OffsetDateTime,
+) -> Vec<(HeaderName, String)> {
     let mut headers = vec![
         (
             HeaderName::from_static("preference-applied"),
@@ -723,10 +776,74 @@ async fn run_one(
                 .unwrap_or_default(),
         ));
     }
+    headers
+}
+
+/// Runs one `CmdletInput` body for an authorized caller.
+async fn run_one(
+    shared: &Arc<Shared>,
+    auth: &Authorized,
+    body: &Value,
+    query: &Query,
+    prefer: &[&str],
+    has_anchor: bool,
+) -> ItemResult {
+    let knobs = shared.world.read().knobs_for(auth.tenant_id).clone();
+    let (cmdlet, raw_params, params) = match parse_input(auth, body, &knobs, has_anchor) {
+        Ok(input) => input,
+        Err(refused) => return refused,
+    };
+    let label = cmdlet.name();
+    if let Err(wait) = take_token(shared, auth.tenant_id, &knobs) {
+        return throttled(&knobs, label, wait);
+    }
+    let (fail, drop_roll) = fault_rolls(shared, &knobs);
+    if fail {
+        return ItemResult {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            headers: Vec::new(),
+            body: ItemBody::Text("The service is temporarily unavailable. Please try again later."),
+            drop_connection: false,
+            cmdlet: label.to_owned(),
+        };
+    }
+    let delay = latency(&knobs, cmdlet);
+    if delay > 0 {
+        tokio::time::sleep(Duration::from_millis(delay)).await;
+    }
+    let fp = fingerprint(auth.tenant_id, cmdlet, raw_params);
+    let now = shared.clock.now();
+    let Some((start, select)) = resume(shared, &knobs, cmdlet, fp, query, now) else {
+        return ItemResult::error(&CmdletError::bad_skiptoken(), &knobs, label);
+    };
+    let call = Call {
+        shared,
+        auth,
+        knobs: &knobs,
+        cmdlet,
+        params: &params,
+        now,
+        lag: (knobs.replication_lag_ms > 0).then(|| {
+            time::Duration::milliseconds(i64::try_from(knobs.replication_lag_ms).unwrap_or(0))
+        }),
+    };
+    let ran = if cmdlet.is_read() {
+        let size = page_size(prefer).unwrap_or(MAX_PAGE);
+        call.read(start, size, fp, select.as_deref())
+    } else {
+        call.write()
+    };
+    let mut ran = match ran {
+        Ok(ran) => ran,
+        Err(e) => return ItemResult::error(&e, &knobs, label),
+    };
+    if let Some(sel) = &select {
+        apply_select(&mut ran.rows, sel);
+    }
     ItemResult {
         status: StatusCode::OK,
-        headers,
-        body: ItemBody::Json(Value::Object(env)),
+        headers: success_headers(shared, auth, &knobs, prefer, now),
+        body: ItemBody::Json(envelope(shared, auth, ran)),
         drop_connection: drop_roll && !cmdlet.is_read(),
         cmdlet: label.to_owned(),
     }
@@ -817,6 +934,27 @@ fn body_error(knobs: &Knobs, message: String) -> ItemResult {
     )
 }
 
+/// Authorizes the caller, reads the body and takes an in-flight slot; a refusal is counted
+/// under `label` (401, 413, 429) and is the answer.
+async fn admit(
+    shared: &Arc<Shared>,
+    tenant: &str,
+    headers: &HeaderMap,
+    body: Body,
+    label: &str,
+) -> Result<(Authorized, bytes::Bytes, InFlight), Response<Body>> {
+    let refused = |status: u16| {
+        move |r: Response<Body>| {
+            count(shared, label, status);
+            r
+        }
+    };
+    let auth = authorize(shared, tenant, headers).map_err(refused(401))?;
+    let bytes = read_body(body).await.map_err(refused(413))?;
+    let in_flight = enter(shared, auth.tenant_id).map_err(refused(429))?;
+    Ok((auth, bytes, in_flight))
+}
+
 async fn invoke(
     State(shared): State<Arc<Shared>>,
     Path(tenant): Path<String>,
@@ -824,26 +962,9 @@ async fn invoke(
     headers: HeaderMap,
     body: Body,
 ) -> Response<Body> {
-    let auth = match authorize(&shared, &tenant, &headers) {
-        Ok(a) => a,
-        Err(r) => {
-            count(&shared, "?", 401);
-            return r;
-        }
-    };
-    let bytes = match read_body(body).await {
-        Ok(b) => b,
-        Err(r) => {
-            count(&shared, "?", 413);
-            return r;
-        }
-    };
-    let _in_flight = match enter(&shared, auth.tenant_id) {
-        Ok(g) => g,
-        Err(r) => {
-            count(&shared, "?", 429);
-            return r;
-        }
+    let (auth, bytes, _in_flight) = match admit(&shared, &tenant, &headers, body, "?").await {
+        Ok(admitted) => admitted,
+        Err(r) => return r,
     };
     let knobs = shared.world.read().knobs_for(auth.tenant_id).clone();
     let result = match serde_json::from_slice::<Value>(&bytes) {
@@ -879,26 +1000,9 @@ async fn batch(
     headers: HeaderMap,
     body: Body,
 ) -> Response<Body> {
-    let auth = match authorize(&shared, &tenant, &headers) {
-        Ok(a) => a,
-        Err(r) => {
-            count(&shared, "$batch", 401);
-            return r;
-        }
-    };
-    let bytes = match read_body(body).await {
-        Ok(b) => b,
-        Err(r) => {
-            count(&shared, "$batch", 413);
-            return r;
-        }
-    };
-    let _in_flight = match enter(&shared, auth.tenant_id) {
-        Ok(g) => g,
-        Err(r) => {
-            count(&shared, "$batch", 429);
-            return r;
-        }
+    let (auth, bytes, _in_flight) = match admit(&shared, &tenant, &headers, body, "$batch").await {
+        Ok(admitted) => admitted,
+        Err(r) => return r,
     };
     let knobs = shared.world.read().knobs_for(auth.tenant_id).clone();
     let parsed: Result<Vec<Value>, String> = match serde_json::from_slice::<Value>(&bytes) {
