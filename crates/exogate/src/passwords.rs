@@ -201,3 +201,56 @@ pub fn random_secret(bytes: usize) -> String {
 pub fn new_api_token_secret() -> String {
     format!("exo_{}", random_secret(32))
 }
+
+/// A fixed argon2id hash (this program's parameters) checked when the user name does not exist,
+/// so a failed login costs the same time whether or not the name exists. Its password is
+/// irrelevant: a login without a stored hash never succeeds.
+pub const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$l6pwYpM0Oab21fcUVApY6Q$1OxnFreGsE9FtZIpZtF9EENX3drULf454j+IzyaacAs";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_dummy_hash_costs_what_a_real_one_does() {
+        let parsed = PasswordHash::new(DUMMY_HASH).unwrap();
+        assert_eq!(
+            Params::try_from(&parsed).unwrap().m_cost(),
+            Params::DEFAULT_M_COST
+        );
+        assert_eq!(
+            Params::try_from(&parsed).unwrap().t_cost(),
+            Params::DEFAULT_T_COST
+        );
+        let real = hash_password("another password").unwrap();
+        let real = PasswordHash::new(&real).unwrap();
+        assert_eq!(parsed.algorithm, real.algorithm);
+        assert_eq!(parsed.params, real.params);
+    }
+
+    #[test]
+    fn pooled_checks_answer_like_argon2_and_reuse_the_buffer() {
+        let phc = hash_password("correct horse battery").unwrap();
+        let mut memory = Vec::new();
+        assert!(verify_password_in(
+            "correct horse battery",
+            &phc,
+            &mut memory
+        ));
+        let len = memory.len();
+        assert_eq!(len, Params::DEFAULT_M_COST as usize);
+        assert!(!verify_password_in(
+            "correct horse batterY",
+            &phc,
+            &mut memory
+        ));
+        assert!(!verify_password_in("x", "not a hash", &mut memory));
+        assert!(verify_password_in(
+            "exogate-dummy-password",
+            DUMMY_HASH,
+            &mut memory
+        ));
+        assert_eq!(memory.len(), len);
+        assert!(verify_password("correct horse battery", &phc));
+    }
+}

@@ -271,15 +271,6 @@ impl<S: Send + Sync> FromRequestParts<S> for Peer {
     }
 }
 
-/// A fixed argon2 hash to verify against when the user does not exist, so the time a failed
-/// login takes does not reveal whether the name exists.
-pub(crate) fn dummy_hash() -> &'static str {
-    static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    DUMMY.get_or_init(|| {
-        crate::passwords::hash_password("exogate-dummy-password").unwrap_or_default()
-    })
-}
-
 /// Checks a login from `peer` (the connection's address; `None` when unknown) and returns the
 /// user on success. Goes through the app's [`crate::login::LoginGuard`]: a locked-out address or
 /// user name is answered `too_many_attempts` without checking the password, and the check runs
@@ -310,7 +301,10 @@ pub async fn check_login(
     let phc = user
         .as_ref()
         .and_then(|u| u.password_hash.as_ref())
-        .map_or_else(|| dummy_hash().to_owned(), |h| h.expose().to_owned());
+        .map_or_else(
+            || crate::passwords::DUMMY_HASH.to_owned(),
+            |h| h.expose().to_owned(),
+        );
     let matched = guard.gate.verify(password.to_owned(), phc).await
         && user.as_ref().is_some_and(|u| u.password_hash.is_some());
     let ok = matched && user.as_ref().is_some_and(|u| !u.disabled);
