@@ -74,6 +74,8 @@ pub struct App {
     pub worker_wake: Arc<Notify>,
     /// Live events; receivers that lag simply miss old ones.
     pub events: tokio::sync::broadcast::Sender<AppEvent>,
+    /// Login limits, the password-check gate and the session lifetime.
+    pub login: Arc<crate::login::LoginGuard>,
 }
 
 impl App {

@@ -53,6 +53,7 @@ struct RawConfig {
     inventory: RawInventory,
     #[serde(default)]
     audit: RawAudit,
+    login: RawLogin,
 }
 
 #[derive(Debug, Deserialize)]
@@ -71,6 +72,36 @@ impl Default for RawAudit {
             checkpoint_key_file: None,
             checkpoint_file: None,
             checkpoint_webhook_url: None,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawLogin {
+    free_failures_per_user: u32,
+    free_failures_per_address: u32,
+    first_lockout_seconds: u32,
+    max_lockout_seconds: u32,
+    forget_after_minutes: u32,
+    tracked_keys: u32,
+    /// 0: one per CPU core.
+    hash_concurrency: u32,
+    audited_failures_per_minute: u32,
+}
+
+impl Default for RawLogin {
+    fn default() -> Self {
+        let d = crate::login::LoginSettings::default();
+        Self {
+            free_failures_per_user: d.free_failures_per_user,
+            free_failures_per_address: d.free_failures_per_address,
+            first_lockout_seconds: d.first_lockout_secs,
+            max_lockout_seconds: d.max_lockout_secs,
+            forget_after_minutes: d.forget_after_secs / 60,
+            tracked_keys: 10_000,
+            hash_concurrency: 0,
+            audited_failures_per_minute: d.audited_failures_per_minute,
         }
     }
 }
@@ -101,6 +132,7 @@ struct RawServer {
     listen: String,
     public_url: String,
     secure_cookies: bool,
+    session_absolute_hours: u32,
 }
 
 impl Default for RawServer {
@@ -109,6 +141,7 @@ impl Default for RawServer {
             listen: "127.0.0.1:8080".to_owned(),
             public_url: "http://127.0.0.1:8080".to_owned(),
             secure_cookies: true,
+            session_absolute_hours: 12,
         }
     }
 }
@@ -260,6 +293,8 @@ pub struct Config {
     pub audit_checkpoint_file: PathBuf,
     /// Where each checkpoint is also POSTed (best effort).
     pub audit_checkpoint_webhook: Option<Url>,
+    /// Login limits, the password-check gate and the session's absolute lifetime.
+    pub login: crate::login::LoginSettings,
 }
 
 /// Exchange calls in flight at once per tenant, by default (Exchange throttles above a few).
@@ -386,6 +421,7 @@ impl Config {
             .audit
             .checkpoint_file
             .unwrap_or_else(|| raw.data_dir.join("audit-checkpoints.jsonl"));
+        let login = login_settings(&raw.login, raw.server.session_absolute_hours)?;
         let database_url = if raw.database_url.trim().is_empty() {
             format!("sqlite://{}", raw.data_dir.join("exogate.db").display())
         } else if raw.database_url.starts_with("sqlite:")
@@ -433,8 +469,82 @@ impl Config {
             audit_checkpoint_key_file,
             audit_checkpoint_file,
             audit_checkpoint_webhook,
+            login,
         })
     }
+}
+
+fn login_settings(
+    raw: &RawLogin,
+    session_absolute_hours: u32,
+) -> Result<crate::login::LoginSettings, ConfigError> {
+    let range = |key: &'static str, value: u32, min: u32, max: u32| {
+        if (min..=max).contains(&value) {
+            Ok(value)
+        } else {
+            Err(ConfigError::Invalid {
+                key,
+                reason: format!("must be between {min} and {max}"),
+            })
+        }
+    };
+    let first = range(
+        "login.first_lockout_seconds",
+        raw.first_lockout_seconds,
+        1,
+        3600,
+    )?;
+    let max = range(
+        "login.max_lockout_seconds",
+        raw.max_lockout_seconds,
+        1,
+        86_400,
+    )?;
+    if max < first {
+        return Err(ConfigError::Invalid {
+            key: "login.max_lockout_seconds",
+            reason: "must be at least login.first_lockout_seconds".to_owned(),
+        });
+    }
+    Ok(crate::login::LoginSettings {
+        free_failures_per_user: range(
+            "login.free_failures_per_user",
+            raw.free_failures_per_user,
+            1,
+            1000,
+        )?,
+        free_failures_per_address: range(
+            "login.free_failures_per_address",
+            raw.free_failures_per_address,
+            1,
+            100_000,
+        )?,
+        first_lockout_secs: first,
+        max_lockout_secs: max,
+        forget_after_secs: range(
+            "login.forget_after_minutes",
+            raw.forget_after_minutes,
+            1,
+            7 * 24 * 60,
+        )? * 60,
+        tracked_keys: range("login.tracked_keys", raw.tracked_keys, 100, 10_000_000)? as usize,
+        hash_concurrency: match range("login.hash_concurrency", raw.hash_concurrency, 0, 256)? {
+            0 => crate::login::default_hash_concurrency(),
+            n => n as usize,
+        },
+        audited_failures_per_minute: range(
+            "login.audited_failures_per_minute",
+            raw.audited_failures_per_minute,
+            1,
+            100_000,
+        )?,
+        session_absolute_secs: i64::from(range(
+            "server.session_absolute_hours",
+            session_absolute_hours,
+            1,
+            24 * 30,
+        )?) * 3600,
+    })
 }
 
 fn env_provider(env: &[(String, String)]) -> figment::providers::Serialized<serde_json::Value> {
@@ -456,7 +566,7 @@ fn env_provider(env: &[(String, String)]) -> figment::providers::Serialized<serd
 }
 
 /// The configuration's top-level keys: only `EXOGATE_` variables naming one of them are read.
-const TOP_LEVEL_KEYS: [&str; 9] = [
+const TOP_LEVEL_KEYS: [&str; 10] = [
     "data_dir",
     "database_url",
     "server",
@@ -466,6 +576,7 @@ const TOP_LEVEL_KEYS: [&str; 9] = [
     "mcp",
     "inventory",
     "audit",
+    "login",
 ];
 
 fn insert_path(

@@ -11,6 +11,7 @@ pub mod demo;
 pub mod http;
 pub mod inventory;
 pub mod inventory_view;
+pub mod login;
 pub mod mcp;
 pub mod microsoft;
 pub mod passwords;

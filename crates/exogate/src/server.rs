@@ -111,6 +111,7 @@ pub async fn build_app_with_clock(
         sweep_lease: config.sweep_lease,
         worker_wake: Arc::new(Notify::new()),
         events: tokio::sync::broadcast::channel(256).0,
+        login: Arc::new(crate::login::LoginGuard::new(config.login.clone())),
     }))
 }
 

@@ -136,6 +136,24 @@ pub async fn record_login(
     Ok(())
 }
 
+/// Records, as one `auth.login_failed` event of the system, `count` failed or refused logins
+/// between `first` and `last` that the edge did not record one by one (it bounds the audit rows
+/// a login flood can write).
+pub async fn record_unrecorded_login_failures(
+    ctx: Ctx<'_>,
+    count: u64,
+    first: crate::model::Timestamp,
+    last: crate::model::Timestamp,
+) -> Result<(), CoreError> {
+    let ev = NewAuditEvent::system(ctx.clock.now(), AuditKind::LoginFailed).detail(json!({
+        "unrecorded_failures": count,
+        "first_at": first.to_string(),
+        "last_at": last.to_string(),
+    }));
+    ctx.store.append_audit(ev).await?;
+    Ok(())
+}
+
 /// Creates an API token for `owner` (oneself, or anyone for an admin). `secret` is the random
 /// value shown once to the user; only its hash is stored.
 pub async fn create_token(

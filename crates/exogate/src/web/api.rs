@@ -20,7 +20,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::WebState;
-use super::auth::{Auth, Session, check_login, session_cookie};
+use super::auth::{Auth, Peer, Session, check_login, session_cookie};
 use super::error::{ApiError, ApiResult, HttpError};
 use super::pages::{
     AuditQuery, chain_check, company_map, consent_problem, filtered_audit, hidden_from_gal,
@@ -112,10 +112,11 @@ pub struct LoginBody {
 /// `POST /api/v1/login`: starts a session (cookie) and returns the CSRF token for changes.
 async fn login(
     State(st): State<WebState>,
+    Peer(peer): Peer,
     headers: HeaderMap,
     Body(b): Body<LoginBody>,
 ) -> ApiResult<Response> {
-    let user = check_login(&st, &b.user, &b.password).await?;
+    let user = check_login(&st, &b.user, &b.password, peer).await?;
     if let Some(old) = Session::from_headers(&st, &headers).await {
         let _ = st.app.store.delete_session(&old.id_hash).await;
     }

@@ -40,11 +40,7 @@ pub(crate) fn sha256_hex(s: &str) -> String {
 
 /// Constant-time comparison of two strings.
 pub(crate) fn same(a: &str, b: &str) -> bool {
-    a.len() == b.len()
-        && a.bytes()
-            .zip(b.bytes())
-            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
-            == 0
+    crate::passwords::same_bytes(a.as_bytes(), b.as_bytes())
 }
 
 /// The last outcome of a consent attempt in this session, per company.
@@ -64,6 +60,10 @@ pub struct SessionData {
     pub touched: i64,
     #[serde(default)]
     pub consent: BTreeMap<String, ConsentOutcome>,
+    /// When the session was created (ms). A session stored without it (made before it was
+    /// recorded) counts as created at the epoch, so it is past its absolute lifetime.
+    #[serde(default)]
+    pub created: i64,
 }
 
 /// A live session: the stored id (the hash of the cookie value) and its data.
@@ -97,7 +97,13 @@ pub fn session_cookie(secure: bool, value: Option<&str>) -> HeaderValue {
 }
 
 impl Session {
-    /// Saves the session with a fresh idle expiry.
+    /// When this session ends whatever happens: its creation plus the absolute lifetime.
+    fn absolute_end(&self, st: &WebState) -> Timestamp {
+        Timestamp::from_unix_millis(self.data.created)
+            .plus_secs(st.app.login.settings.session_absolute_secs)
+    }
+
+    /// Saves the session with a fresh idle expiry (never past its absolute end).
     pub async fn save(&mut self, st: &WebState) -> Result<(), HttpError> {
         let now = st.app.clock.now();
         self.data.touched = now.unix_millis();
@@ -105,7 +111,7 @@ impl Session {
             id: self.id_hash.clone(),
             data: serde_json::to_string(&self.data)
                 .map_err(|e| HttpError::from(exogate_core::CoreError::internal(e.to_string())))?,
-            expires_at: now.plus_secs(SESSION_IDLE_SECS),
+            expires_at: now.plus_secs(SESSION_IDLE_SECS).min(self.absolute_end(st)),
         };
         st.app
             .store
@@ -124,6 +130,7 @@ impl Session {
                 csrf: random_token(32),
                 touched: 0,
                 consent: BTreeMap::new(),
+                created: st.app.clock.now().unix_millis(),
             },
         };
         s.save(st).await?;
@@ -145,6 +152,11 @@ impl Session {
         let rec = st.app.store.get_session(&id_hash, now).await.ok()??;
         let data: SessionData = serde_json::from_str(&rec.data).ok()?;
         let mut s = Session { id_hash, data };
+        if now >= s.absolute_end(st) {
+            // Past its absolute lifetime, however recently used: gone for good.
+            let _ = st.app.store.delete_session(&s.id_hash).await;
+            return None;
+        }
         if now.unix_millis() - s.data.touched > SESSION_TOUCH_SECS * 1000 {
             let _ = s.save(st).await;
         }
@@ -241,18 +253,47 @@ impl axum::response::IntoResponse for HttpError {
     }
 }
 
-/// A fixed argon2 hash to verify against when the user does not exist, so the time a failed
-/// login takes does not reveal whether the name exists.
-pub(crate) fn dummy_hash() -> &'static str {
-    static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    DUMMY.get_or_init(|| {
-        crate::passwords::hash_password("exogate-dummy-password").unwrap_or_default()
-    })
+/// The connection's peer address, when the server provides it (`ConnectInfo`); `None` for a
+/// router called without connect info (then every caller shares one limiter key).
+#[derive(Clone, Copy, Debug)]
+pub struct Peer(pub Option<std::net::SocketAddr>);
+
+impl<S: Send + Sync> FromRequestParts<S> for Peer {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(Peer(
+            parts
+                .extensions
+                .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+                .map(|c| c.0),
+        ))
+    }
 }
 
-/// Checks a login and returns the user on success. Records the attempt in the audit log.
-pub async fn check_login(st: &WebState, name: &str, password: &str) -> Result<User, HttpError> {
-    let ctx = st.app.ctx();
+/// Checks a login from `peer` (the connection's address; `None` when unknown) and returns the
+/// user on success. Goes through the app's [`crate::login::LoginGuard`]: a locked-out address or
+/// user name is answered `too_many_attempts` without checking the password, and the check runs
+/// under the password gate. Records the attempt in the audit log, within the guard's budget.
+pub async fn check_login(
+    st: &WebState,
+    name: &str,
+    password: &str,
+    peer: Option<std::net::SocketAddr>,
+) -> Result<User, HttpError> {
+    let guard = &st.app.login;
+    let attempt = match guard.begin(
+        &crate::login::address_key(peer),
+        &crate::login::user_key(name),
+        st.app.clock.now(),
+    ) {
+        Ok(attempt) => attempt,
+        Err(retry_after) => {
+            let plan = guard.audit_refused(st.app.clock.now());
+            audit_login(st, plan, name, false).await;
+            return Err(HttpError::too_many_attempts(retry_after));
+        }
+    };
     let user = match exogate_core::UserName::parse(name) {
         Ok(n) => st.app.store.get_user_by_name(&n).await.ok().flatten(),
         Err(_) => None,
@@ -260,30 +301,36 @@ pub async fn check_login(st: &WebState, name: &str, password: &str) -> Result<Us
     let phc = user
         .as_ref()
         .and_then(|u| u.password_hash.as_ref())
-        .map(|h| h.expose().to_owned());
-    let pw = password.to_owned();
-    let matched = tokio::task::spawn_blocking(move || match phc {
-        Some(phc) => crate::passwords::verify_password(&pw, &phc),
-        None => {
-            let _ = crate::passwords::verify_password(&pw, dummy_hash());
-            false
-        }
-    })
-    .await
-    .unwrap_or(false);
+        .map_or_else(
+            || crate::passwords::DUMMY_HASH.to_owned(),
+            |h| h.expose().to_owned(),
+        );
+    let matched = guard.gate.verify(password.to_owned(), phc).await
+        && user.as_ref().is_some_and(|u| u.password_hash.is_some());
     let ok = matched && user.as_ref().is_some_and(|u| !u.disabled);
-    let _ = users::record_login(ctx, name, &Channel::Web, ok).await;
+    let now = st.app.clock.now();
     if ok {
+        guard.succeeded(attempt);
+        audit_login(st, guard.audit_success(now), name, true).await;
         // Housekeeping: sessions past their idle expiry go at each login.
-        let _ = st
-            .app
-            .store
-            .delete_expired_sessions(st.app.clock.now())
-            .await;
+        let _ = st.app.store.delete_expired_sessions(now).await;
+    } else {
+        audit_login(st, guard.audit_failure(now), name, false).await;
     }
     match (ok, user) {
         (true, Some(u)) => Ok(u),
         _ => Err(HttpError::login_failed()),
+    }
+}
+
+/// Writes what `plan` says: the summary of unrecorded failures, then this attempt's row.
+async fn audit_login(st: &WebState, plan: crate::login::AuditPlan, name: &str, ok: bool) {
+    let ctx = st.app.ctx();
+    if let Some(u) = plan.summary {
+        let _ = users::record_unrecorded_login_failures(ctx, u.count, u.first, u.last).await;
+    }
+    if plan.write {
+        let _ = users::record_login(ctx, name, &Channel::Web, ok).await;
     }
 }
 

@@ -15,6 +15,8 @@ pub struct HttpError {
     pub status: StatusCode,
     pub code: &'static str,
     pub message: String,
+    /// Seconds to wait before trying again (sent as `Retry-After`).
+    pub retry_after: Option<u64>,
 }
 
 /// Codes the web layer adds to [`CoreError::ALL_CODES`] (public contract, see `docs/API.md`).
@@ -24,6 +26,7 @@ pub const WEB_CODES: &[&str] = &[
     "bad_request",
     "route_not_found",
     "login_failed",
+    "too_many_attempts",
 ];
 
 impl HttpError {
@@ -32,6 +35,7 @@ impl HttpError {
             status,
             code,
             message: message.into(),
+            retry_after: None,
         }
     }
     pub fn unauthenticated() -> Self {
@@ -64,6 +68,24 @@ impl HttpError {
             "login_failed",
             "unknown user or wrong password",
         )
+    }
+    /// Too many failed logins from this address or for this user name; `retry_after` seconds.
+    pub fn too_many_attempts(retry_after: u64) -> Self {
+        Self {
+            retry_after: Some(retry_after),
+            ..Self::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too_many_attempts",
+                format!("too many failed sign-ins; try again in {retry_after} s"),
+            )
+        }
+    }
+    /// Adds `Retry-After` to `r` when this error carries one.
+    pub fn add_retry_after(&self, r: &mut Response) {
+        if let Some(secs) = self.retry_after {
+            r.headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, secs.into());
+        }
     }
 }
 
@@ -101,6 +123,7 @@ impl From<CoreError> for HttpError {
             status,
             code: e.code(),
             message,
+            retry_after: None,
         }
     }
 }
@@ -120,6 +143,7 @@ impl IntoResponse for ApiError {
         let e = self.0;
         let body = json!({ "error": { "code": e.code, "message": e.message } });
         let mut r = (e.status, Json(body)).into_response();
+        e.add_retry_after(&mut r);
         if e.status == StatusCode::UNAUTHORIZED {
             r.headers_mut().insert(
                 axum::http::header::WWW_AUTHENTICATE,
@@ -146,13 +170,19 @@ impl IntoResponse for PageError {
         if e.code == "unauthenticated" {
             return Redirect::to("/login").into_response();
         }
-        let page = super::pages::ErrorPage {
-            nav: None,
-            status: e.status.as_u16(),
-            code: e.code,
-            message: e.message,
-        };
-        (e.status, page).into_response()
+        let status = e.status;
+        let mut r = (
+            status,
+            super::pages::ErrorPage {
+                nav: None,
+                status: status.as_u16(),
+                code: e.code,
+                message: e.message.clone(),
+            },
+        )
+            .into_response();
+        e.add_retry_after(&mut r);
+        r
     }
 }
 

@@ -1,6 +1,7 @@
 //! `/healthz` (the store answers) and `/metrics` (Prometheus text format): HTTP requests by
 //! route and status with a latency histogram, approval requests by state, companies by Exchange
-//! Admin state, and the audit chain's length.
+//! Admin state, the audit chain's length, and the login defences (password checks running,
+//! peak, waiting; logins refused; keys tracked).
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -169,6 +170,69 @@ pub async fn metrics(State(st): State<WebState>) -> Response {
         Ok(None) => 1,
         Err(_) => 0,
     };
+    let gate = st.app.login.gate.stats();
+    let limiter = st.app.login.limiter_stats();
+    for (name, kind, help, value) in [
+        (
+            "exogate_password_checks_limit",
+            "gauge",
+            "Password checks allowed to run at once.",
+            gate.concurrency as u64,
+        ),
+        (
+            "exogate_password_checks_running",
+            "gauge",
+            "Password checks running now.",
+            gate.running as u64,
+        ),
+        (
+            "exogate_password_checks_peak",
+            "gauge",
+            "The most password checks that ever ran at once.",
+            gate.peak as u64,
+        ),
+        (
+            "exogate_password_checks_waiting",
+            "gauge",
+            "Password checks waiting for a slot now.",
+            gate.waiting as u64,
+        ),
+        (
+            "exogate_password_checks_waited_total",
+            "counter",
+            "Password checks that had to wait for a slot.",
+            gate.waited,
+        ),
+        (
+            "exogate_password_checks_total",
+            "counter",
+            "Password checks run.",
+            gate.checks,
+        ),
+        (
+            "exogate_login_refused_total",
+            "counter",
+            "Logins refused (429) while an address or user name was locked out.",
+            limiter.refused,
+        ),
+        (
+            "exogate_login_tracked_addresses",
+            "gauge",
+            "Client addresses the login limiter tracks.",
+            limiter.tracked_addresses as u64,
+        ),
+        (
+            "exogate_login_tracked_users",
+            "gauge",
+            "User names the login limiter tracks.",
+            limiter.tracked_users as u64,
+        ),
+    ] {
+        let _ = writeln!(
+            out,
+            "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"
+        );
+    }
     out.push_str(
         "# HELP exogate_store_up Whether the store answered.\n# TYPE exogate_store_up gauge\n",
     );

@@ -20,7 +20,7 @@ use exogate_core::{Company, CompanyId, CoreError, RequestId, Timestamp};
 use serde::Deserialize;
 
 use super::WebState;
-use super::auth::{Auth, Session, session_cookie};
+use super::auth::{Auth, Peer, Session, session_cookie};
 use super::error::{HttpError, PageError, PageResult};
 use super::view::{self, AuditView, CompanyView, IdentityView, RequestView};
 
@@ -108,13 +108,53 @@ pub struct NextQuery {
     next: String,
 }
 
-/// Only local absolute paths are followed after login (no open redirect).
-fn safe_next(next: &str) -> &str {
-    if next.starts_with('/') && !next.starts_with("//") && !next.contains('\\') {
-        next
-    } else {
-        "/companies"
+/// Where to go after login: `next` when it is a path on this origin, else `/companies`.
+///
+/// Accepted: a single `/` followed by a path (and query), all printable ASCII with no space,
+/// no backslash, not `//` or `/\` (which browsers take for another host), and the same after
+/// percent-decoding (`/%09/evil.example` decodes to a tab, which browsers strip, leaving
+/// `//evil.example`). Anything else (empty, a scheme, control characters, non-ASCII, over 2,048
+/// bytes) falls back, so the `Location` header is always valid.
+pub fn safe_next(next: &str) -> &str {
+    const FALLBACK: &str = "/companies";
+    fn plain(s: &[u8]) -> bool {
+        s.first() == Some(&b'/')
+            && !matches!(s.get(1), Some(b'/' | b'\\'))
+            && s.iter().all(|b| b.is_ascii_graphic() && *b != b'\\')
     }
+    if next.len() > 2048 || !plain(next.as_bytes()) {
+        return FALLBACK;
+    }
+    // Decode every `%XX` (once, then again for double encoding) and check the result too.
+    let mut decoded = next.as_bytes().to_vec();
+    for _ in 0..2 {
+        decoded = percent_decode(&decoded);
+        if !plain(&decoded) {
+            return FALLBACK;
+        }
+    }
+    next
+}
+
+fn percent_decode(s: &[u8]) -> Vec<u8> {
+    let hex = |b: u8| (b as char).to_digit(16);
+    let mut out = Vec::with_capacity(s.len());
+    let mut i = 0;
+    while i < s.len() {
+        if s[i] == b'%'
+            && let (Some(h), Some(l)) = (
+                s.get(i + 1).copied().and_then(hex),
+                s.get(i + 2).copied().and_then(hex),
+            )
+        {
+            out.push((h * 16 + l) as u8);
+            i += 3;
+        } else {
+            out.push(s[i]);
+            i += 1;
+        }
+    }
+    out
 }
 
 pub async fn login_page(Query(q): Query<NextQuery>) -> LoginPage {
@@ -122,7 +162,7 @@ pub async fn login_page(Query(q): Query<NextQuery>) -> LoginPage {
         nav: None,
         error: None,
         user: String::new(),
-        next: q.next,
+        next: safe_next(&q.next).to_owned(),
     }
 }
 
@@ -136,10 +176,11 @@ pub struct LoginForm {
 
 pub async fn login_submit(
     State(st): State<WebState>,
+    Peer(peer): Peer,
     headers: HeaderMap,
     Form(f): Form<LoginForm>,
 ) -> Response {
-    match super::auth::check_login(&st, &f.user, &f.password).await {
+    match super::auth::check_login(&st, &f.user, &f.password, peer).await {
         Ok(user) => {
             // Never reuse an id the browser brought along: drop it and issue a new one.
             if let Some(old) = Session::from_headers(&st, &headers).await {
@@ -157,16 +198,21 @@ pub async fn login_submit(
                 Err(e) => PageError(e).into_response(),
             }
         }
-        Err(e) => (
-            StatusCode::UNAUTHORIZED,
-            LoginPage {
-                nav: None,
-                error: Some(e.message),
-                user: f.user.chars().take(64).collect(),
-                next: f.next,
-            },
-        )
-            .into_response(),
+        Err(e) => {
+            // 401 for a wrong name or password, 429 (with Retry-After) when locked out.
+            let mut r = (
+                e.status,
+                LoginPage {
+                    nav: None,
+                    error: Some(e.message.clone()),
+                    user: f.user.chars().take(64).collect(),
+                    next: safe_next(&f.next).to_owned(),
+                },
+            )
+                .into_response();
+            e.add_retry_after(&mut r);
+            r
+        }
     }
 }
 

@@ -11,6 +11,8 @@ fn the_documented_example_parses() {
     assert!(cfg.database_url.starts_with("sqlite://"));
     assert_eq!((cfg.tenant_concurrency, cfg.global_concurrency), (4, 64));
     assert_eq!(cfg.sweep_lease, std::time::Duration::from_secs(120));
+    // The example documents the defaults of `[login]` and the session's lifetime.
+    assert_eq!(cfg.login, exogate::login::LoginSettings::default());
 }
 
 #[test]
@@ -57,6 +59,23 @@ fn malformed_configuration_names_the_setting() {
             "microsoft.global_concurrency",
         ),
         ("[inventory]\nlease_seconds = 1", "inventory.lease_seconds"),
+        (
+            "[login]\nfree_failures_per_user = 0",
+            "login.free_failures_per_user",
+        ),
+        (
+            "[login]\nfirst_lockout_seconds = 60\nmax_lockout_seconds = 30",
+            "login.max_lockout_seconds",
+        ),
+        ("[login]\nhash_concurrency = 1000", "login.hash_concurrency"),
+        (
+            "[login]\naudited_failures_per_minute = 0",
+            "login.audited_failures_per_minute",
+        ),
+        (
+            "[server]\nsession_absolute_hours = 0",
+            "server.session_absolute_hours",
+        ),
     ];
     for (patch, key) in cases {
         let toml = merge_example(patch);

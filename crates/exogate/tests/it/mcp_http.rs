@@ -467,6 +467,7 @@ async fn serve_with_rate_limit(
         sweep_lease: app.sweep_lease,
         worker_wake: app.worker_wake.clone(),
         events: app.events.clone(),
+        login: app.login.clone(),
     });
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
         .await

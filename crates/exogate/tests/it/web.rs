@@ -36,6 +36,11 @@ pub struct WebApp {
 
 impl WebApp {
     pub async fn start() -> WebApp {
+        Self::start_with(|_| {}).await
+    }
+
+    /// As [`WebApp::start`], with the configuration passed through `edit` first.
+    pub async fn start_with(edit: impl FnOnce(&mut exogate::config::Config)) -> WebApp {
         let emulator = m365_emulator::start(Scenario::demo())
             .await
             .expect("emulator");
@@ -51,6 +56,8 @@ impl WebApp {
             &emulator.base_url,
         )
         .expect("config");
+        let mut config = config;
+        edit(&mut config);
         let now = Timestamp::from_offset_date_time(time::OffsetDateTime::now_utc());
         let clock = Arc::new(ManualClock::new(now));
         let app = exogate::server::build_app_with_clock(&config, clock.clone())
