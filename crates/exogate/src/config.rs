@@ -51,6 +51,17 @@ struct RawConfig {
     mcp: RawMcp,
     #[serde(default)]
     inventory: RawInventory,
+    #[serde(default)]
+    limits: RawLimits,
+}
+
+/// Budgets of API-token callers (MCP tool calls and `/api/v1` calls together). `None`: the
+/// default (or, for the token budget, the older `[mcp] rate_limit_per_minute`).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawLimits {
+    token_per_minute: Option<u32>,
+    company_per_minute: Option<u32>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -79,6 +90,8 @@ struct RawServer {
     listen: String,
     public_url: String,
     secure_cookies: bool,
+    allowed_hosts: Vec<String>,
+    loopback_hosts: bool,
 }
 
 impl Default for RawServer {
@@ -87,6 +100,8 @@ impl Default for RawServer {
             listen: "127.0.0.1:8080".to_owned(),
             public_url: "http://127.0.0.1:8080".to_owned(),
             secure_cookies: true,
+            allowed_hosts: Vec::new(),
+            loopback_hosts: false,
         }
     }
 }
@@ -143,20 +158,12 @@ impl Default for RawStatus {
     }
 }
 
-#[derive(Debug, Deserialize)]
+/// The older names of `[server] allowed_hosts` and `[limits] token_per_minute`, still read.
+#[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 struct RawMcp {
     allowed_hosts: Vec<String>,
-    rate_limit_per_minute: u32,
-}
-
-impl Default for RawMcp {
-    fn default() -> Self {
-        Self {
-            allowed_hosts: vec!["localhost".to_owned(), "127.0.0.1".to_owned()],
-            rate_limit_per_minute: 120,
-        }
-    }
+    rate_limit_per_minute: Option<u32>,
 }
 
 /// Which Microsoft cloud the base URLs default to.
@@ -221,8 +228,14 @@ pub struct Config {
     pub pending_expiry: time::Duration,
     pub recheck_interval: time::Duration,
     pub propagation_window: time::Duration,
-    pub mcp_allowed_hosts: Vec<String>,
-    pub mcp_rate_limit_per_minute: u32,
+    /// `Host` values accepted besides the public URL's (`host` or `host:port`), on every route.
+    pub allowed_hosts: Vec<String>,
+    /// Also accept loopback `Host`s (and origins) on any port: the demo.
+    pub loopback_hosts: bool,
+    /// Calls per API token per minute, MCP tool calls and `/api/v1` calls together.
+    pub token_per_minute: u32,
+    /// Calls by API tokens naming one company, per company per minute (all tokens together).
+    pub company_per_minute: u32,
     /// How often the worker sweeps each configured company's inventory (None: only on demand).
     pub inventory_sweep_interval: Option<time::Duration>,
     /// How long a sweep holds its company without renewing (it renews every quarter of it).
@@ -231,6 +244,11 @@ pub struct Config {
     pub tenant_concurrency: usize,
     pub global_concurrency: usize,
 }
+
+/// Calls per API token per minute, by default (MCP and the API together).
+pub const DEFAULT_TOKEN_PER_MINUTE: u32 = 120;
+/// Calls by API tokens naming one company, per minute, by default.
+pub const DEFAULT_COMPANY_PER_MINUTE: u32 = 240;
 
 /// Exchange calls in flight at once per tenant, by default (Exchange throttles above a few).
 pub const DEFAULT_TENANT_CONCURRENCY: u32 = 4;
@@ -330,11 +348,51 @@ impl Config {
                 reason: "must be at least 1".to_owned(),
             });
         }
-        if raw.mcp.rate_limit_per_minute == 0 {
-            return Err(ConfigError::Invalid {
-                key: "mcp.rate_limit_per_minute",
-                reason: "must be at least 1".to_owned(),
-            });
+        let token_per_minute = match (raw.limits.token_per_minute, raw.mcp.rate_limit_per_minute) {
+            (Some(new), Some(old)) if new != old => {
+                return Err(ConfigError::Invalid {
+                    key: "limits.token_per_minute",
+                    reason: format!(
+                        "`mcp.rate_limit_per_minute` (its older name) says {old}: keep only `limits.token_per_minute`"
+                    ),
+                });
+            }
+            (Some(n), _) => (n, "limits.token_per_minute"),
+            (None, Some(n)) => (n, "mcp.rate_limit_per_minute"),
+            (None, None) => (DEFAULT_TOKEN_PER_MINUTE, "limits.token_per_minute"),
+        };
+        let company_per_minute = raw
+            .limits
+            .company_per_minute
+            .unwrap_or(DEFAULT_COMPANY_PER_MINUTE);
+        for (n, key) in [
+            token_per_minute,
+            (company_per_minute, "limits.company_per_minute"),
+        ] {
+            if n == 0 {
+                return Err(ConfigError::Invalid {
+                    key,
+                    reason: "must be at least 1".to_owned(),
+                });
+            }
+        }
+        let mut allowed_hosts = Vec::new();
+        for (key, list) in [
+            ("server.allowed_hosts", raw.server.allowed_hosts),
+            ("mcp.allowed_hosts", raw.mcp.allowed_hosts),
+        ] {
+            for host in list {
+                let host = host.trim().to_ascii_lowercase();
+                if crate::edge::parse_authority(&host).is_none() {
+                    return Err(ConfigError::Invalid {
+                        key,
+                        reason: format!("`{host}` is not a host name or host:port"),
+                    });
+                }
+                if !allowed_hosts.contains(&host) {
+                    allowed_hosts.push(host);
+                }
+            }
         }
         let database_url = if raw.database_url.trim().is_empty() {
             format!("sqlite://{}", raw.data_dir.join("exogate.db").display())
@@ -367,8 +425,10 @@ impl Config {
             propagation_window: time::Duration::seconds(i64::from(
                 raw.status.propagation_window_seconds,
             )),
-            mcp_allowed_hosts: raw.mcp.allowed_hosts,
-            mcp_rate_limit_per_minute: raw.mcp.rate_limit_per_minute,
+            allowed_hosts,
+            loopback_hosts: raw.server.loopback_hosts,
+            token_per_minute: token_per_minute.0,
+            company_per_minute,
             inventory_sweep_interval: match raw.inventory.sweep_interval_hours {
                 0 => None,
                 hours => Some(time::Duration::hours(i64::from(hours))),
@@ -399,7 +459,7 @@ fn env_provider(env: &[(String, String)]) -> figment::providers::Serialized<serd
 }
 
 /// The configuration's top-level keys: only `EXOGATE_` variables naming one of them are read.
-const TOP_LEVEL_KEYS: [&str; 8] = [
+const TOP_LEVEL_KEYS: [&str; 9] = [
     "data_dir",
     "database_url",
     "server",
@@ -408,6 +468,7 @@ const TOP_LEVEL_KEYS: [&str; 8] = [
     "status",
     "mcp",
     "inventory",
+    "limits",
 ];
 
 fn insert_path(

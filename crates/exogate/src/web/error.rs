@@ -15,6 +15,8 @@ pub struct HttpError {
     pub status: StatusCode,
     pub code: &'static str,
     pub message: String,
+    /// Seconds to send as `Retry-After` (rate limits).
+    pub retry_after: Option<u64>,
 }
 
 /// Codes the web layer adds to [`CoreError::ALL_CODES`] (public contract, see `docs/API.md`).
@@ -24,6 +26,9 @@ pub const WEB_CODES: &[&str] = &[
     "bad_request",
     "route_not_found",
     "login_failed",
+    "host_not_allowed",
+    "origin_not_allowed",
+    "rate_limited",
 ];
 
 impl HttpError {
@@ -32,6 +37,7 @@ impl HttpError {
             status,
             code,
             message: message.into(),
+            retry_after: None,
         }
     }
     pub fn unauthenticated() -> Self {
@@ -56,6 +62,22 @@ impl HttpError {
             StatusCode::NOT_FOUND,
             "route_not_found",
             "there is nothing at this address",
+        )
+    }
+    /// The request's `Host` is not this server's (DNS rebinding, a wrong virtual host).
+    pub fn host_not_allowed() -> Self {
+        Self::new(
+            StatusCode::MISDIRECTED_REQUEST,
+            "host_not_allowed",
+            "this server answers only to its configured public host; use the public URL",
+        )
+    }
+    /// A browser change sent from another origin.
+    pub fn origin_not_allowed() -> Self {
+        Self::new(
+            StatusCode::FORBIDDEN,
+            "origin_not_allowed",
+            "cross-origin request refused: changes must come from this server's own pages",
         )
     }
     pub fn login_failed() -> Self {
@@ -101,6 +123,18 @@ impl From<CoreError> for HttpError {
             status,
             code: e.code(),
             message,
+            retry_after: None,
+        }
+    }
+}
+
+impl From<crate::limits::Limited> for HttpError {
+    fn from(e: crate::limits::Limited) -> Self {
+        Self {
+            status: StatusCode::TOO_MANY_REQUESTS,
+            code: e.code(),
+            message: e.to_string(),
+            retry_after: Some(e.retry_after_secs()),
         }
     }
 }
@@ -120,6 +154,10 @@ impl IntoResponse for ApiError {
         let e = self.0;
         let body = json!({ "error": { "code": e.code, "message": e.message } });
         let mut r = (e.status, Json(body)).into_response();
+        if let Some(secs) = e.retry_after {
+            r.headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, secs.into());
+        }
         if e.status == StatusCode::UNAUTHORIZED {
             r.headers_mut().insert(
                 axum::http::header::WWW_AUTHENTICATE,
