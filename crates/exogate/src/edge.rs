@@ -7,9 +7,11 @@
 //!   gets `421 host_not_allowed`.
 //! - Cross-site requests (CSRF), for every method but `GET`, `HEAD` and `OPTIONS`: an `Origin`,
 //!   when sent, must be the public URL's origin (or a loopback origin when `loopback_hosts` is
-//!   on); it is never compared with `Host`, which the caller chooses. Without `Origin`, a
-//!   `Sec-Fetch-Site` other than `same-origin` or `none` is refused. Requests with neither are
-//!   not from a browser (scripts, the CLI) and pass. Refusals are `403 origin_not_allowed`.
+//!   on); it is never compared with `Host`, which the caller chooses. Without `Origin`, or with
+//!   `Origin: null` (what browsers send for the pages' own forms under
+//!   `Referrer-Policy: no-referrer`), `Sec-Fetch-Site` must be `same-origin` or `none`; `null`
+//!   without it is refused. Requests with neither header are not from a browser (scripts, the
+//!   CLI) and pass. Refusals are `403 origin_not_allowed`.
 //!   Session-authenticated changes carry the session's CSRF token as well (`web::auth`).
 //!
 //! `/mcp`'s own rmcp checks get the same lists ([`EdgePolicy::rmcp_hosts`],
@@ -209,12 +211,20 @@ pub async fn check_origin(State(app): State<Arc<App>>, req: Request, next: Next)
         return next.run(req).await;
     }
     let headers = req.headers();
-    let allowed = match headers.get(header::ORIGIN) {
-        Some(origin) => origin.to_str().is_ok_and(|o| app.edge.origin_allowed(o)),
-        None => match headers.get("sec-fetch-site") {
-            Some(site) => matches!(site.to_str(), Ok("same-origin" | "none")),
-            None => true,
-        },
+    let origin = headers
+        .get(header::ORIGIN)
+        .map(|o| o.to_str().unwrap_or(""));
+    let site = headers
+        .get("sec-fetch-site")
+        .map(|s| matches!(s.to_str(), Ok("same-origin" | "none")));
+    let allowed = match (origin, site) {
+        // `Origin: null`: browsers send it for this server's own forms too, because its pages
+        // are served with `Referrer-Policy: no-referrer`; then only Sec-Fetch-Site can tell.
+        (Some("null"), Some(same)) => same,
+        (Some("null"), None) => false,
+        (Some(origin), _) => app.edge.origin_allowed(origin),
+        (None, Some(same)) => same,
+        (None, None) => true,
     };
     if allowed {
         return next.run(req).await;

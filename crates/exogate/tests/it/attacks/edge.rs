@@ -349,6 +349,8 @@ async fn a_wrong_origin_with_the_right_host_is_refused_for_changes() {
         ("http://evil.example", Some("same-origin")),
         ("http://evil.example", None),
         ("null", None),
+        ("null", Some("cross-site")),
+        ("null", Some("same-site")),
     ] {
         let mut req = t
             .http
@@ -363,10 +365,11 @@ async fn a_wrong_origin_with_the_right_host_is_refused_for_changes() {
         assert_eq!(r.status(), StatusCode::FORBIDDEN, "{origin} {site:?}");
         let body: Value = r.json().await.unwrap();
         assert_eq!(body["error"]["code"], "origin_not_allowed");
-        let r = t
-            .http
-            .post(t.url("/login"))
-            .header("origin", origin)
+        let mut req = t.http.post(t.url("/login")).header("origin", origin);
+        if let Some(site) = site {
+            req = req.header("sec-fetch-site", site);
+        }
+        let r = req
             .form(&[("user", "tech"), ("password", t.password("tech").as_str())])
             .send()
             .await
@@ -386,6 +389,17 @@ async fn a_wrong_origin_with_the_right_host_is_refused_for_changes() {
         .unwrap();
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
     assert!(connected(&t, "contoso").await, "contoso was disconnected");
+    // The pages' own forms: browsers send `Origin: null` (no-referrer) with same-origin.
+    let r = t
+        .http
+        .post(t.url("/login"))
+        .header("origin", "null")
+        .header("sec-fetch-site", "same-origin")
+        .form(&[("user", "tech"), ("password", t.password("tech").as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
     // Reads from anywhere, and changes from the public origin, work.
     let r = t
         .http
