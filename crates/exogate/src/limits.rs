@@ -208,6 +208,28 @@ mod tests {
     }
 
     #[test]
+    fn only_entitled_companies_and_only_tokens_spend_a_company_budget() {
+        let clock = Arc::new(ManualClock::new(Timestamp::from_unix_secs(1_800_000_000)));
+        let limits = Limits::new(1000, 2, clock);
+        let contoso = CompanyId::parse("contoso").unwrap();
+        let mut outsider = agent(token());
+        outsider.user.entitlement =
+            Entitlement::Companies([CompanyId::parse("fabrikam").unwrap()].into());
+        let mut person = agent(token());
+        person.channel = Channel::Web;
+        for _ in 0..10 {
+            limits.check_company(&outsider, &contoso).unwrap();
+            limits.check_company(&person, &contoso).unwrap();
+            limits.check_token(&person).unwrap();
+        }
+        // contoso's budget is untouched.
+        let a = agent(token());
+        limits.check_company(&a, &contoso).unwrap();
+        limits.check_company(&a, &contoso).unwrap();
+        assert!(limits.check_company(&a, &contoso).is_err());
+    }
+
+    #[test]
     fn budgets_refill_with_the_app_clock_and_stale_keys_go() {
         let clock = Arc::new(ManualClock::new(Timestamp::from_unix_secs(1_800_000_000)));
         let limits = Limits::new(2, 3, clock.clone());
