@@ -66,8 +66,9 @@ async fn run(calls: usize, warmup: usize) -> anyhow::Result<()> {
         &base_url,
         &emulator.base_url,
     );
-    // The benchmark makes far more calls than an agent may: lift the per-token limit.
-    text.push_str("[mcp]\nrate_limit_per_minute = 100000000\n");
+    // The benchmark makes far more calls than an agent may: lift the per-token and per-company
+    // limits.
+    text.push_str("[limits]\ntoken_per_minute = 100000000\ncompany_per_minute = 100000000\n");
     let config = exogate::config::Config::from_toml(&text)?;
     let app = exogate::server::build_app(&config).await?;
     let (_users, token) = exogate::demo::seed(&app).await?;

@@ -96,8 +96,12 @@ fn main() -> anyhow::Result<()> {
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
         let addr = listener.local_addr()?;
         let base = format!("http://{addr}");
-        let config =
+        let mut config =
             exogate::demo::config(dir.path(), None, &addr.to_string(), &base, &emulator.base_url)?;
+        // The load test makes far more calls with one token than an agent may: lift the
+        // per-token and per-company limits.
+        config.token_per_minute = 100_000_000;
+        config.company_per_minute = 100_000_000;
         let app = exogate::server::build_app(&config).await?;
         let (_users, token) = exogate::demo::seed(&app).await?;
         let shutdown = tokio_util::sync::CancellationToken::new();

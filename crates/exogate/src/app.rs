@@ -22,15 +22,6 @@ impl Clock for SystemClock {
     }
 }
 
-/// Settings of the MCP server.
-#[derive(Debug, Clone)]
-pub struct McpSettings {
-    /// `Host` header values accepted on `/mcp`.
-    pub allowed_hosts: Vec<String>,
-    /// Tool calls per API token per minute.
-    pub rate_limit_per_minute: u32,
-}
-
 /// Something changed that a live view or a waiting test may care about.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AppEvent {
@@ -67,7 +58,10 @@ pub struct App {
     /// The URL people and agents use to reach this server.
     pub public_url: Url,
     pub secure_cookies: bool,
-    pub mcp: McpSettings,
+    /// The hosts and origins every route accepts (`crate::edge`).
+    pub edge: crate::edge::EdgePolicy,
+    /// Budgets of API-token callers, shared by MCP and the JSON API (`crate::limits`).
+    pub limits: crate::limits::Limits,
     /// How long an inventory sweep holds its company without renewing.
     pub sweep_lease: std::time::Duration,
     /// Wakes the background worker (a request was approved, a check was asked for).

@@ -53,7 +53,10 @@ struct RawConfig {
     inventory: RawInventory,
     #[serde(default)]
     audit: RawAudit,
+    #[serde(default)]
     login: RawLogin,
+    #[serde(default)]
+    limits: RawLimits,
 }
 
 #[derive(Debug, Deserialize)]
@@ -106,6 +109,15 @@ impl Default for RawLogin {
     }
 }
 
+/// Budgets of API-token callers (MCP tool calls and `/api/v1` calls together). `None`: the
+/// default (or, for the token budget, the older `[mcp] rate_limit_per_minute`).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawLimits {
+    token_per_minute: Option<u32>,
+    company_per_minute: Option<u32>,
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 struct RawInventory {
@@ -133,6 +145,8 @@ struct RawServer {
     public_url: String,
     secure_cookies: bool,
     session_absolute_hours: u32,
+    allowed_hosts: Vec<String>,
+    loopback_hosts: bool,
 }
 
 impl Default for RawServer {
@@ -142,6 +156,8 @@ impl Default for RawServer {
             public_url: "http://127.0.0.1:8080".to_owned(),
             secure_cookies: true,
             session_absolute_hours: 12,
+            allowed_hosts: Vec::new(),
+            loopback_hosts: false,
         }
     }
 }
@@ -198,20 +214,12 @@ impl Default for RawStatus {
     }
 }
 
-#[derive(Debug, Deserialize)]
+/// The older names of `[server] allowed_hosts` and `[limits] token_per_minute`, still read.
+#[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 struct RawMcp {
     allowed_hosts: Vec<String>,
-    rate_limit_per_minute: u32,
-}
-
-impl Default for RawMcp {
-    fn default() -> Self {
-        Self {
-            allowed_hosts: vec!["localhost".to_owned(), "127.0.0.1".to_owned()],
-            rate_limit_per_minute: 120,
-        }
-    }
+    rate_limit_per_minute: Option<u32>,
 }
 
 /// Which Microsoft cloud the base URLs default to.
@@ -276,8 +284,14 @@ pub struct Config {
     pub pending_expiry: time::Duration,
     pub recheck_interval: time::Duration,
     pub propagation_window: time::Duration,
-    pub mcp_allowed_hosts: Vec<String>,
-    pub mcp_rate_limit_per_minute: u32,
+    /// `Host` values accepted besides the public URL's (`host` or `host:port`), on every route.
+    pub allowed_hosts: Vec<String>,
+    /// Also accept loopback `Host`s (and origins) on any port: the demo.
+    pub loopback_hosts: bool,
+    /// Calls per API token per minute, MCP tool calls and `/api/v1` calls together.
+    pub token_per_minute: u32,
+    /// Calls by API tokens naming one company, per company per minute (all tokens together).
+    pub company_per_minute: u32,
     /// How often the worker sweeps each configured company's inventory (None: only on demand).
     pub inventory_sweep_interval: Option<time::Duration>,
     /// How long a sweep holds its company without renewing (it renews every quarter of it).
@@ -296,6 +310,11 @@ pub struct Config {
     /// Login limits, the password-check gate and the session's absolute lifetime.
     pub login: crate::login::LoginSettings,
 }
+
+/// Calls per API token per minute, by default (MCP and the API together).
+pub const DEFAULT_TOKEN_PER_MINUTE: u32 = 120;
+/// Calls by API tokens naming one company, per minute, by default.
+pub const DEFAULT_COMPANY_PER_MINUTE: u32 = 240;
 
 /// Exchange calls in flight at once per tenant, by default (Exchange throttles above a few).
 pub const DEFAULT_TENANT_CONCURRENCY: u32 = 4;
@@ -395,11 +414,51 @@ impl Config {
                 reason: "must be at least 1".to_owned(),
             });
         }
-        if raw.mcp.rate_limit_per_minute == 0 {
-            return Err(ConfigError::Invalid {
-                key: "mcp.rate_limit_per_minute",
-                reason: "must be at least 1".to_owned(),
-            });
+        let token_per_minute = match (raw.limits.token_per_minute, raw.mcp.rate_limit_per_minute) {
+            (Some(new), Some(old)) if new != old => {
+                return Err(ConfigError::Invalid {
+                    key: "limits.token_per_minute",
+                    reason: format!(
+                        "`mcp.rate_limit_per_minute` (its older name) says {old}: keep only `limits.token_per_minute`"
+                    ),
+                });
+            }
+            (Some(n), _) => (n, "limits.token_per_minute"),
+            (None, Some(n)) => (n, "mcp.rate_limit_per_minute"),
+            (None, None) => (DEFAULT_TOKEN_PER_MINUTE, "limits.token_per_minute"),
+        };
+        let company_per_minute = raw
+            .limits
+            .company_per_minute
+            .unwrap_or(DEFAULT_COMPANY_PER_MINUTE);
+        for (n, key) in [
+            token_per_minute,
+            (company_per_minute, "limits.company_per_minute"),
+        ] {
+            if n == 0 {
+                return Err(ConfigError::Invalid {
+                    key,
+                    reason: "must be at least 1".to_owned(),
+                });
+            }
+        }
+        let mut allowed_hosts = Vec::new();
+        for (key, list) in [
+            ("server.allowed_hosts", raw.server.allowed_hosts),
+            ("mcp.allowed_hosts", raw.mcp.allowed_hosts),
+        ] {
+            for host in list {
+                let host = host.trim().to_ascii_lowercase();
+                if crate::edge::parse_authority(&host).is_none() {
+                    return Err(ConfigError::Invalid {
+                        key,
+                        reason: format!("`{host}` is not a host name or host:port"),
+                    });
+                }
+                if !allowed_hosts.contains(&host) {
+                    allowed_hosts.push(host);
+                }
+            }
         }
         if raw.audit.checkpoint_interval_minutes > 24 * 60 {
             return Err(ConfigError::Invalid {
@@ -453,8 +512,10 @@ impl Config {
             propagation_window: time::Duration::seconds(i64::from(
                 raw.status.propagation_window_seconds,
             )),
-            mcp_allowed_hosts: raw.mcp.allowed_hosts,
-            mcp_rate_limit_per_minute: raw.mcp.rate_limit_per_minute,
+            allowed_hosts,
+            loopback_hosts: raw.server.loopback_hosts,
+            token_per_minute: token_per_minute.0,
+            company_per_minute,
             inventory_sweep_interval: match raw.inventory.sweep_interval_hours {
                 0 => None,
                 hours => Some(time::Duration::hours(i64::from(hours))),
@@ -566,7 +627,7 @@ fn env_provider(env: &[(String, String)]) -> figment::providers::Serialized<serd
 }
 
 /// The configuration's top-level keys: only `EXOGATE_` variables naming one of them are read.
-const TOP_LEVEL_KEYS: [&str; 10] = [
+const TOP_LEVEL_KEYS: [&str; 11] = [
     "data_dir",
     "database_url",
     "server",
@@ -577,6 +638,7 @@ const TOP_LEVEL_KEYS: [&str; 10] = [
     "inventory",
     "audit",
     "login",
+    "limits",
 ];
 
 fn insert_path(

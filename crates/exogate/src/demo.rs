@@ -113,6 +113,7 @@ database_url = {database_url:?}
 listen = {listen:?}
 public_url = {public_url:?}
 secure_cookies = false
+loopback_hosts = true
 [microsoft]
 login_url = {emulator_url:?}
 graph_url = {emulator_url:?}

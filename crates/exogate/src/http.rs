@@ -1,4 +1,6 @@
-//! The whole HTTP surface: web pages and JSON API (`web`), and MCP (`mcp`), on one router.
+//! The whole HTTP surface: web pages and JSON API (`web`), and MCP (`mcp`), on one router,
+//! behind the checks every route shares (`edge`): the `Host` first, then a browser's `Origin`
+//! for changes.
 
 use std::sync::Arc;
 
@@ -10,5 +12,13 @@ use crate::app::App;
 pub fn router(app: Arc<App>) -> Router {
     Router::new()
         .merge(crate::mcp::routes(app.clone()))
-        .merge(crate::web::routes(app))
+        .merge(crate::web::routes(app.clone()))
+        .layer(axum::middleware::from_fn_with_state(
+            app.clone(),
+            crate::edge::check_origin,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            app,
+            crate::edge::check_host,
+        ))
 }

@@ -10,7 +10,7 @@ use tokio::net::TcpListener;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-use crate::app::{App, McpSettings, SystemClock};
+use crate::app::{App, SystemClock};
 use crate::config::{AppCredential, Cloud, Config};
 use crate::microsoft::ExchangeAdapter;
 use crate::worker::{self, WorkerSettings};
@@ -96,6 +96,11 @@ pub async fn build_app_with_clock(
         })?;
     db.migrate().await.context("database migration failed")?;
     let m365 = m365_client(config)?;
+    let limits = crate::limits::Limits::new(
+        config.token_per_minute,
+        config.company_per_minute,
+        clock.clone(),
+    );
     Ok(Arc::new(App {
         store: Arc::new(db),
         ms: Arc::new(ExchangeAdapter::new(m365.clone())),
@@ -104,10 +109,12 @@ pub async fn build_app_with_clock(
         settings: App::settings_from(config),
         public_url: config.public_url.clone(),
         secure_cookies: config.secure_cookies,
-        mcp: McpSettings {
-            allowed_hosts: config.mcp_allowed_hosts.clone(),
-            rate_limit_per_minute: config.mcp_rate_limit_per_minute,
-        },
+        edge: crate::edge::EdgePolicy::new(
+            &config.public_url,
+            &config.allowed_hosts,
+            config.loopback_hosts,
+        ),
+        limits,
         sweep_lease: config.sweep_lease,
         worker_wake: Arc::new(Notify::new()),
         events: tokio::sync::broadcast::channel(256).0,

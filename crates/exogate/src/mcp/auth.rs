@@ -2,19 +2,16 @@
 //! `Authorization: Bearer <API token>` header on every request and puts the token owner's
 //! [`Actor`] (channel `mcp`) into the request; tools read it from the HTTP parts rmcp hands them.
 //! Over stdio the token given at start is checked again on every call, so a revoked token or a
-//! disabled user stops working at once. Tool calls are rate-limited per token.
+//! disabled user stops working at once. Tool calls draw from the server's API-token budgets
+//! (`crate::limits`), the same ones `/api/v1` bearer calls draw from.
 
-use std::num::NonZeroU32;
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use exogate_core::{Actor, ApiTokenId, Channel, CoreError, ops};
-use governor::clock::{Clock as _, DefaultClock};
-use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use exogate_core::{Actor, Channel, CompanyId, CoreError, ops};
 use rmcp::model::CallToolResult;
 use rmcp::service::{RequestContext, RoleServer};
 use secrecy::{ExposeSecret, SecretString};
@@ -23,56 +20,16 @@ use serde_json::json;
 use super::errors;
 use crate::app::App;
 
-/// Tool calls per API token per period; a keyed token bucket (burst = the per-minute figure).
-pub struct TokenLimiter {
-    inner: DefaultKeyedRateLimiter<ApiTokenId>,
-    clock: DefaultClock,
-}
-
-impl std::fmt::Debug for TokenLimiter {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TokenLimiter").finish_non_exhaustive()
-    }
-}
-
-impl TokenLimiter {
-    /// `per_minute` calls per minute per token (0 is treated as 1).
-    pub fn per_minute(per_minute: u32) -> Self {
-        let n = NonZeroU32::new(per_minute.max(1)).unwrap_or(NonZeroU32::MIN);
-        Self {
-            inner: RateLimiter::keyed(Quota::per_minute(n)),
-            clock: DefaultClock::default(),
-        }
-    }
-
-    /// Takes one call from `token`'s budget, or says how long to wait.
-    pub fn check(&self, token: ApiTokenId) -> Result<(), Duration> {
-        match self.inner.check_key(&token) {
-            Ok(()) => Ok(()),
-            Err(not_until) => Err(not_until.wait_time_from(self.clock.now())),
-        }
-    }
-}
-
 /// How a server instance learns its caller.
 #[derive(Clone)]
 pub(crate) enum Caller {
     /// From the HTTP request (the middleware authenticated it).
-    Http { limiter: Arc<TokenLimiter> },
+    Http,
     /// From the token given when stdio started.
-    Token {
-        token: Arc<SecretString>,
-        limiter: Arc<TokenLimiter>,
-    },
+    Token { token: Arc<SecretString> },
 }
 
 impl Caller {
-    fn limiter(&self) -> &TokenLimiter {
-        match self {
-            Caller::Http { limiter } | Caller::Token { limiter, .. } => limiter,
-        }
-    }
-
     /// The acting user for this call, or an `isError` result.
     pub(crate) async fn actor(
         &self,
@@ -85,13 +42,13 @@ impl Caller {
             .map(|i| i.client_info.name.clone())
             .filter(|n| !n.trim().is_empty());
         let mut actor = match self {
-            Caller::Http { .. } => ctx
+            Caller::Http => ctx
                 .extensions
                 .get::<axum::http::request::Parts>()
                 .and_then(|p| p.extensions.get::<Actor>())
                 .cloned()
                 .ok_or_else(|| errors::unauthenticated("no API token on the request"))?,
-            Caller::Token { token, .. } => {
+            Caller::Token { token } => {
                 ops::users::authenticate_token(app.ctx(), token.expose_secret(), None)
                     .await
                     .map_err(|e| match e {
@@ -110,16 +67,21 @@ impl Caller {
         Ok(actor)
     }
 
-    /// Counts one tool call against the caller's token.
-    pub(crate) fn check_rate(&self, actor: &Actor) -> Result<(), CallToolResult> {
-        let Channel::Mcp { token, .. } = &actor.channel else {
-            return Ok(());
-        };
-        self.limiter().check(*token).map_err(|wait| {
-            let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
-            tracing::warn!(token = %token, retry_in_secs = secs, "MCP rate limit hit");
-            errors::rate_limited(secs.max(1))
-        })
+    /// Counts one tool call against the caller's token and, when the call names a company
+    /// (`company` argument), against that company.
+    pub(crate) fn check_rate(
+        app: &App,
+        actor: &Actor,
+        company: Option<&str>,
+    ) -> Result<(), CallToolResult> {
+        let company = company.and_then(|c| CompanyId::parse(c.trim()).ok());
+        app.limits
+            .check_token(actor)
+            .and_then(|()| match &company {
+                Some(c) => app.limits.check_company(actor, c),
+                None => Ok(()),
+            })
+            .map_err(|e| errors::rate_limited(&e))
     }
 }
 

@@ -25,12 +25,12 @@ pub fn tool_error(code: &str, message: &str, extra: Value) -> CallToolResult {
     r
 }
 
-/// `rate_limited`: the token made too many calls.
-pub fn rate_limited(retry_secs: u64) -> CallToolResult {
+/// `rate_limited`: the token, or the tokens naming one company, made too many calls.
+pub fn rate_limited(e: &crate::limits::Limited) -> CallToolResult {
     tool_error(
-        "rate_limited",
-        &format!("rate limited: this API token made too many tool calls; retry in {retry_secs} s"),
-        json!({ "retry_after_secs": retry_secs }),
+        e.code(),
+        &e.to_string(),
+        json!({ "retry_after_secs": e.retry_after_secs(), "scope": e.scope() }),
     )
 }
 

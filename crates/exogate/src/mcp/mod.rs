@@ -1,14 +1,14 @@
 //! The MCP server: the AI agent's tools over streamable HTTP (`/mcp`) and stdio (`exogate mcp`).
 //!
 //! - HTTP is stateless (no sessions, plain JSON responses), so any replica can answer. Every
-//!   request needs `Authorization: Bearer <API token>`; the `Host` header must be one of the
-//!   configured hosts or the public URL's host, and a browser `Origin`, when sent, must be the
-//!   public URL's origin.
+//!   request needs `Authorization: Bearer <API token>`; the `Host` header and a browser
+//!   `Origin` are checked against the same lists as every other route (`crate::edge`).
 //! - The agent acts as the token's user, with that user's role and company entitlements; the core
 //!   operations enforce them. Write tools only create approval requests; no tool approves,
 //!   rejects, cancels or executes one.
 //! - Everything read from a tenant is sanitized ([`sanitize`]) before it is returned.
-//! - Tool calls are rate-limited per token (`mcp.rate_limit_per_minute`).
+//! - Tool calls draw from the server's API-token budgets (`[limits]`, see `crate::limits`),
+//!   shared with the JSON API: per token, and per company for calls that name one.
 
 use std::sync::Arc;
 
@@ -27,43 +27,26 @@ pub mod sanitize;
 mod tools;
 pub mod wire;
 
-pub use auth::TokenLimiter;
 pub use tools::{ExogateMcp, INSTRUCTIONS};
 
 use auth::Caller;
 
-/// The `Host` values `/mcp` accepts: the configured ones plus the public URL's host.
-pub fn allowed_hosts(app: &App) -> Vec<String> {
-    let mut hosts = app.mcp.allowed_hosts.clone();
-    if let Some(h) = app.public_url.host_str() {
-        let h = h.to_owned();
-        if !hosts.iter().any(|x| x.eq_ignore_ascii_case(&h)) {
-            hosts.push(h);
-        }
-    }
-    hosts
-}
-
 /// The `/mcp` endpoint, to be merged into the main router.
 pub fn routes(app: Arc<App>) -> Router {
-    let limiter = Arc::new(TokenLimiter::per_minute(app.mcp.rate_limit_per_minute));
     let tool_router = tools::build_router();
-    let origin = app.public_url.origin().ascii_serialization();
     let config = StreamableHttpServerConfig::default()
         .with_legacy_session_mode(false)
         .with_json_response(true)
         .with_sse_keep_alive(None)
-        .with_allowed_hosts(allowed_hosts(&app))
-        .with_allowed_origins([origin])
+        .with_allowed_hosts(app.edge.rmcp_hosts())
+        .with_allowed_origins(app.edge.rmcp_origins())
         .enforce_origin_validation();
     let factory_app = app.clone();
     let service = StreamableHttpService::new(
         move || {
             Ok(ExogateMcp::new(
                 factory_app.clone(),
-                Caller::Http {
-                    limiter: limiter.clone(),
-                },
+                Caller::Http,
                 tool_router.clone(),
             ))
         },
@@ -94,12 +77,10 @@ where
         .await
         .map_err(|e| anyhow::anyhow!("the API token was not accepted: {e}"))?;
     tracing::info!(user = %actor.user.name, role = %actor.user.role, "MCP session started");
-    let limiter = Arc::new(TokenLimiter::per_minute(app.mcp.rate_limit_per_minute));
     let server = ExogateMcp::new(
         app,
         Caller::Token {
             token: Arc::new(SecretString::from(token.to_owned())),
-            limiter,
         },
         tools::build_router(),
     );

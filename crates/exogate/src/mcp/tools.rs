@@ -593,7 +593,12 @@ impl ServerHandler for ExogateMcp {
             Ok(a) => a,
             Err(r) => return Ok(r.into()),
         };
-        if let Err(r) = self.caller.check_rate(&actor) {
+        let company = request
+            .arguments
+            .as_ref()
+            .and_then(|a| a.get("company"))
+            .and_then(|c| c.as_str());
+        if let Err(r) = Caller::check_rate(&self.app, &actor, company) {
             return Ok(r.into());
         }
         context.extensions.insert(actor);

@@ -95,8 +95,16 @@ impl<T: serde::de::DeserializeOwned, S: Send + Sync> axum::extract::FromRequest<
     }
 }
 
-fn company_id(s: &str) -> Result<CompanyId, ApiError> {
-    Ok(CompanyId::parse(s)?)
+/// The company a call names. An API token's call also draws from that company's budget
+/// (`crate::limits`), shared with MCP.
+pub(crate) fn company_named(
+    st: &WebState,
+    actor: &exogate_core::Actor,
+    raw: &str,
+) -> Result<CompanyId, ApiError> {
+    let id = CompanyId::parse(raw.trim())?;
+    st.app.limits.check_company(actor, &id)?;
+    Ok(id)
 }
 
 fn request_id(s: &str) -> Result<RequestId, ApiError> {
@@ -168,7 +176,7 @@ async fn get_company(
     auth: ApiAuth,
     Path(id): Path<String>,
 ) -> ApiResult<Json<CompanyView>> {
-    let id = company_id(&id)?;
+    let id = company_named(&st, &auth.0.api_actor(), &id)?;
     let c = companies::get_company(st.app.ctx(), &auth.0.api_actor(), &id).await?;
     let mut v = CompanyView::of(&c);
     v.status = v
@@ -182,7 +190,7 @@ async fn get_status(
     auth: ApiAuth,
     Path(id): Path<String>,
 ) -> ApiResult<Json<StatusView>> {
-    let id = company_id(&id)?;
+    let id = company_named(&st, &auth.0.api_actor(), &id)?;
     let c = companies::get_company(st.app.ctx(), &auth.0.api_actor(), &id).await?;
     Ok(Json(StatusView::of(&c).with_consent_problem(
         consent_problem(&auth.0, &id).as_deref(),
@@ -197,7 +205,7 @@ async fn check_status(
     Path(id): Path<String>,
 ) -> ApiResult<Json<StatusView>> {
     let actor = auth.change(&headers)?;
-    let id = company_id(&id)?;
+    let id = company_named(&st, &actor, &id)?;
     exogate_core::policy::can_view(&actor.user, &id).map_err(CoreError::forbidden)?;
     let rec = companies::check_status(st.app.ctx(), Some(&actor), &id).await?;
     super::status_checked(&st.app, &id, rec.state.as_str());
@@ -214,7 +222,7 @@ async fn disconnect(
     Path(id): Path<String>,
 ) -> ApiResult<Json<CompanyView>> {
     let actor = auth.change(&headers)?;
-    let id = company_id(&id)?;
+    let id = company_named(&st, &actor, &id)?;
     let before = companies::get_company(st.app.ctx(), &actor, &id).await?;
     let c = companies::disconnect(st.app.ctx(), &actor, &id).await?;
     if let Some(conn) = before.connection {
@@ -239,7 +247,7 @@ async fn full_access(
     auth: ApiAuth,
     Path((id, mailbox)): Path<(String, String)>,
 ) -> ApiResult<Json<Value>> {
-    let id = company_id(&id)?;
+    let id = company_named(&st, &auth.0.api_actor(), &id)?;
     let mbx = IdentityInput::parse(&mailbox)?;
     let (m, list) =
         reads::view_mailbox_permissions(st.app.ctx(), &auth.0.api_actor(), &id, &mbx).await?;
@@ -254,7 +262,7 @@ async fn send_as(
     auth: ApiAuth,
     Path((id, mailbox)): Path<(String, String)>,
 ) -> ApiResult<Json<Value>> {
-    let id = company_id(&id)?;
+    let id = company_named(&st, &auth.0.api_actor(), &id)?;
     let mbx = IdentityInput::parse(&mailbox)?;
     let (m, list) =
         reads::view_send_as_permissions(st.app.ctx(), &auth.0.api_actor(), &id, &mbx).await?;
@@ -269,7 +277,7 @@ async fn details(
     auth: ApiAuth,
     Path((id, mailbox)): Path<(String, String)>,
 ) -> ApiResult<Json<Value>> {
-    let id = company_id(&id)?;
+    let id = company_named(&st, &auth.0.api_actor(), &id)?;
     let mbx = IdentityInput::parse(&mailbox)?;
     let d = reads::view_mailbox_details(st.app.ctx(), &auth.0.api_actor(), &id, &mbx).await?;
     Ok(Json(json!({
@@ -319,7 +327,7 @@ async fn list_requests(
         .filter(|s| !s.is_empty())
     {
         None => None,
-        Some(c) => Some(vec![company_id(c)?]),
+        Some(c) => Some(vec![company_named(&st, &actor, c)?]),
     };
     let list = requests::list_requests(
         st.app.ctx(),
@@ -383,7 +391,7 @@ async fn create_request(
     let asked = new_request_id();
     let input = requests::WriteInput {
         id: asked,
-        company: company_id(&b.company)?,
+        company: company_named(&st, &actor, &b.company)?,
         tool,
         mailbox: IdentityInput::parse(&b.mailbox)?,
         trustee: IdentityInput::parse(&b.trustee)?,

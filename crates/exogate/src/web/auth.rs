@@ -226,6 +226,8 @@ impl FromRequestParts<WebState> for Auth {
                 .get("x-exogate-agent")
                 .and_then(|a| a.to_str().ok());
             let actor = users::authenticate_token(st.app.ctx(), secret.trim(), agent).await?;
+            // The same per-token budget as MCP tool calls.
+            st.app.limits.check_token(&actor)?;
             return Ok(Auth {
                 actor,
                 session: None,

@@ -27,6 +27,9 @@ pub const WEB_CODES: &[&str] = &[
     "route_not_found",
     "login_failed",
     "too_many_attempts",
+    "host_not_allowed",
+    "origin_not_allowed",
+    "rate_limited",
 ];
 
 impl HttpError {
@@ -60,6 +63,22 @@ impl HttpError {
             StatusCode::NOT_FOUND,
             "route_not_found",
             "there is nothing at this address",
+        )
+    }
+    /// The request's `Host` is not this server's (DNS rebinding, a wrong virtual host).
+    pub fn host_not_allowed() -> Self {
+        Self::new(
+            StatusCode::MISDIRECTED_REQUEST,
+            "host_not_allowed",
+            "this server answers only to its configured public host; use the public URL",
+        )
+    }
+    /// A browser change sent from another origin.
+    pub fn origin_not_allowed() -> Self {
+        Self::new(
+            StatusCode::FORBIDDEN,
+            "origin_not_allowed",
+            "cross-origin request refused: changes must come from this server's own pages",
         )
     }
     pub fn login_failed() -> Self {
@@ -124,6 +143,17 @@ impl From<CoreError> for HttpError {
             code: e.code(),
             message,
             retry_after: None,
+        }
+    }
+}
+
+impl From<crate::limits::Limited> for HttpError {
+    fn from(e: crate::limits::Limited) -> Self {
+        Self {
+            status: StatusCode::TOO_MANY_REQUESTS,
+            code: e.code(),
+            message: e.to_string(),
+            retry_after: Some(e.retry_after_secs()),
         }
     }
 }

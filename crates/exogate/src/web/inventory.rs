@@ -28,7 +28,7 @@ use serde_json::{Value, json};
 use tokio::sync::watch;
 
 use super::WebState;
-use super::api::{ApiAuth, Body};
+use super::api::{ApiAuth, Body, company_named};
 use super::error::{ApiError, ApiResult, PageError, PageResult};
 use super::pages::{Nav, PageAuth, new_request_id};
 use super::view::{self, RequestView};
@@ -381,7 +381,11 @@ async fn api_user(
 ) -> ApiResult<Response> {
     let format = format_of(&q)?;
     let ident = IdentityInput::parse(&user)?;
-    let parts = user_parts(&st, &auth.api_actor(), &ident, q.company.as_deref()).await?;
+    let actor = auth.api_actor();
+    if let Some(c) = q.company.as_deref().filter(|c| !c.trim().is_empty()) {
+        company_named(&st, &actor, c)?;
+    }
+    let parts = user_parts(&st, &actor, &ident, q.company.as_deref()).await?;
     Ok(match format {
         Format::Csv => csv_response(&format!("user-{}", ident.as_str()), &parts),
         Format::Json => Json(json!({
@@ -400,7 +404,7 @@ async fn api_company(
     Query(q): Query<ExportQuery>,
 ) -> ApiResult<Response> {
     let format = format_of(&q)?;
-    let id = parse_company(&id)?;
+    let id = company_named(&st, &auth.api_actor(), &id)?;
     let part = inv::company_rows(st.app.ctx(), &auth.api_actor(), &id).await?;
     Ok(match format {
         Format::Csv => csv_response(id.as_str(), std::slice::from_ref(&part)),
@@ -416,7 +420,7 @@ async fn api_mailbox(
     Query(q): Query<ExportQuery>,
 ) -> ApiResult<Response> {
     let format = format_of(&q)?;
-    let id = parse_company(&id)?;
+    let id = company_named(&st, &auth.api_actor(), &id)?;
     let mbx = IdentityInput::parse(&mailbox)?;
     let part = inv::by_mailbox(st.app.ctx(), &auth.api_actor(), &id, &mbx).await?;
     Ok(match format {
@@ -500,6 +504,9 @@ async fn api_sync(
     let t = headers.get("x-csrf-token").and_then(|v| v.to_str().ok());
     auth.0.check_csrf(t)?;
     let actor = auth.0.api_actor();
+    if let Some(c) = b.company.as_deref().filter(|c| !c.trim().is_empty()) {
+        company_named(&st, &actor, c)?;
+    }
     let (started, running) = sync(&st, &actor, b.company.as_deref()).await?;
     Ok((
         StatusCode::ACCEPTED,
@@ -532,7 +539,7 @@ async fn api_offboard(
     let asked = new_request_id();
     let input = OffboardInput {
         id: asked,
-        company: parse_company(&b.company)?,
+        company: company_named(&st, &actor, &b.company)?,
         user: IdentityInput::parse(&b.user)?,
     };
     let req = inv::request_offboard(st.app.ctx(), &actor, input).await?;

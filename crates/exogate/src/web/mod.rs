@@ -6,8 +6,9 @@
 //! API), [`inventory`] (the delegation inventory's pages and API), [`view`] (view models shared by pages and API), [`ops`] (health and metrics),
 //! [`error`] (the one mapping of errors to HTTP). Assets under `assets/` are embedded.
 //!
-//! CSRF: `tower_http::csrf::CsrfLayer` (Sec-Fetch-Site / Origin) covers every route here, and
-//! every form and every session-authenticated API change also carries the session's CSRF token.
+//! CSRF: every change from a browser must come from the public origin (`crate::edge`, in front
+//! of every route, with the `Host` check), and every form and every session-authenticated API
+//! change also carries the session's CSRF token.
 
 pub mod api;
 pub mod auth;
@@ -27,7 +28,6 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use rust_embed::RustEmbed;
-use tower_http::csrf::CsrfLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
 
 use crate::app::{App, AppEvent};
@@ -91,7 +91,22 @@ async fn fallback(State(_): State<WebState>, req: axum::extract::Request) -> Res
     }
 }
 
-/// Every web and API route, with CSRF protection, security headers and request metrics.
+/// The pages' Content-Security-Policy. Forms post to this server only; the consent forms'
+/// answers redirect to the Microsoft login host, so `form-action` names that origin too.
+pub fn content_security_policy(app: &App) -> HeaderValue {
+    let login = app.m365.endpoints().login.origin().ascii_serialization();
+    let csp = format!(
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; frame-ancestors 'none'; form-action 'self' {login}; base-uri 'none'"
+    );
+    HeaderValue::from_str(&csp).unwrap_or_else(|_| {
+        HeaderValue::from_static(
+            "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
+        )
+    })
+}
+
+/// Every web and API route, with security headers and request metrics (the `Host` and CSRF
+/// origin checks wrap them in `crate::http`).
 pub fn routes(app: Arc<App>) -> Router {
     let st = WebState {
         app,
@@ -127,9 +142,7 @@ pub fn routes(app: Arc<App>) -> Router {
         .route("/assets/{*path}", get(asset))
         .layer(SetResponseHeaderLayer::if_not_present(
             header::CONTENT_SECURITY_POLICY,
-            HeaderValue::from_static(
-                "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; frame-ancestors 'none'; form-action 'self' http: https:; base-uri 'none'",
-            ),
+            content_security_policy(&st.app),
         ))
         .layer(SetResponseHeaderLayer::if_not_present(
             header::X_FRAME_OPTIONS,
@@ -150,7 +163,6 @@ pub fn routes(app: Arc<App>) -> Router {
             header::X_CONTENT_TYPE_OPTIONS,
             HeaderValue::from_static("nosniff"),
         ))
-        .layer(CsrfLayer::new())
         .layer(axum::middleware::from_fn_with_state(st.clone(), ops::track))
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(
             StatusCode::GATEWAY_TIMEOUT,

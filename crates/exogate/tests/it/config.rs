@@ -119,3 +119,39 @@ fn merge_example(patch: &str) -> String {
     }
     toml::to_string(&merged).unwrap()
 }
+
+#[test]
+fn limits_and_hosts_have_defaults_and_the_older_mcp_names_still_work() {
+    let cfg = Config::from_toml(EXAMPLE).unwrap();
+    assert_eq!((cfg.token_per_minute, cfg.company_per_minute), (120, 240));
+    assert!(cfg.allowed_hosts.is_empty() && !cfg.loopback_hosts);
+    // `[mcp] rate_limit_per_minute` and `allowed_hosts` are the older names.
+    let toml = merge_example(
+        "[mcp]\nrate_limit_per_minute = 7\nallowed_hosts = [\"Exogate.Internal:8443\"]\n[limits]\ntoken_per_minute = 7",
+    );
+    let cfg = Config::from_toml(&toml).unwrap();
+    assert_eq!(cfg.token_per_minute, 7);
+    assert_eq!(cfg.allowed_hosts, ["exogate.internal:8443"]);
+    let old_only =
+        EXAMPLE.replace("token_per_minute = 120\n", "") + "[mcp]\nrate_limit_per_minute = 9\n";
+    assert_eq!(Config::from_toml(&old_only).unwrap().token_per_minute, 9);
+    for (patch, key) in [
+        (
+            "[mcp]\nrate_limit_per_minute = 5\n[limits]\ntoken_per_minute = 6",
+            "limits.token_per_minute",
+        ),
+        ("[limits]\ntoken_per_minute = 0", "limits.token_per_minute"),
+        (
+            "[limits]\ncompany_per_minute = 0",
+            "limits.company_per_minute",
+        ),
+        (
+            "[server]\nallowed_hosts = [\"https://evil.example/x\"]",
+            "server.allowed_hosts",
+        ),
+    ] {
+        let err = Config::from_toml(&merge_example(patch)).expect_err(patch);
+        assert!(err.to_string().contains(key), "{patch}: {err}");
+        assert_eq!(err.code(), "config_invalid");
+    }
+}

@@ -2,10 +2,8 @@
 //! write requests that wait for a person, actionable errors, authentication, Host/Origin checks
 //! and per-token rate limits.
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use exogate::app::{App, McpSettings};
 use exogate_core::model::{ApiTokenId, RequestId, UserName};
 use exogate_core::ops;
 use exogate_core::ops::users::Admin;
@@ -421,7 +419,7 @@ async fn the_token_decides_who_acts_and_what_they_may_do() {
         .send()
         .await
         .unwrap();
-    assert_eq!(resp.status(), 403);
+    assert_eq!(resp.status(), 421);
     let resp = t
         .http
         .post(t.url("/mcp"))
@@ -447,45 +445,14 @@ async fn the_token_decides_who_acts_and_what_they_may_do() {
     t.stop().await;
 }
 
-/// The same app with another MCP rate limit, served on its own listener.
-async fn serve_with_rate_limit(
-    app: &App,
-    per_minute: u32,
-) -> (String, tokio::task::JoinHandle<()>) {
-    let copy = Arc::new(App {
-        store: app.store.clone(),
-        ms: app.ms.clone(),
-        m365: app.m365.clone(),
-        clock: app.clock.clone(),
-        settings: app.settings.clone(),
-        public_url: app.public_url.clone(),
-        secure_cookies: app.secure_cookies,
-        mcp: McpSettings {
-            allowed_hosts: app.mcp.allowed_hosts.clone(),
-            rate_limit_per_minute: per_minute,
-        },
-        sweep_lease: app.sweep_lease,
-        worker_wake: app.worker_wake.clone(),
-        events: app.events.clone(),
-        login: app.login.clone(),
-    });
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
-        .await
-        .unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let router = exogate::mcp::routes(copy);
-    let task = tokio::spawn(async move {
-        axum::serve(listener, router).await.unwrap();
-    });
-    (base, task)
-}
-
 #[tokio::test]
 async fn tool_calls_are_rate_limited_per_token() {
-    let t = TestApp::start().await;
-    let (base, server) = serve_with_rate_limit(&t.app, 3).await;
-    let tech = client_at(&base, &t.mcp_token).await;
-    let other = client_at(&base, &token_for(&t, "manager").await).await;
+    let t = TestApp::start_with_config(m365_emulator::Scenario::demo(), |text| {
+        text + "[limits]\ntoken_per_minute = 3\n"
+    })
+    .await;
+    let tech = client(&t).await;
+    let other = client_at(&t.base_url, &token_for(&t, "manager").await).await;
     for _ in 0..3 {
         ok(&call(&tech, "list_companies", json!({})).await);
     }
@@ -501,7 +468,6 @@ async fn tool_calls_are_rate_limited_per_token() {
     tech.list_all_tools().await.expect("tools/list still works");
     tech.cancel().await.unwrap();
     other.cancel().await.unwrap();
-    server.abort();
     t.stop().await;
 }
 

@@ -80,6 +80,15 @@ impl TestApp {
         scenario: Scenario,
         edit: impl FnOnce(String) -> String,
     ) -> TestApp {
+        Self::start_with_clock(scenario, edit, Arc::new(exogate::app::SystemClock)).await
+    }
+
+    /// As [`TestApp::start_with_config`], on `clock` (a `ManualClock` the test drives).
+    pub async fn start_with_clock(
+        scenario: Scenario,
+        edit: impl FnOnce(String) -> String,
+        clock: Arc<dyn exogate_core::ports::Clock>,
+    ) -> TestApp {
         let emulator = m365_emulator::start(scenario)
             .await
             .expect("emulator starts");
@@ -98,7 +107,7 @@ impl TestApp {
         let text = edit(text);
         std::fs::write(dir.path().join("exogate.toml"), &text).expect("write config");
         let config = exogate::config::Config::from_toml(&text).expect("demo config");
-        let app = exogate::server::build_app(&config)
+        let app = exogate::server::build_app_with_clock(&config, clock)
             .await
             .expect("app builds");
         let (users, mcp_token) = demo::seed(&app).await.expect("demo world seeds");
