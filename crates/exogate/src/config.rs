@@ -117,12 +117,14 @@ struct RawApp {
 #[serde(deny_unknown_fields, default)]
 struct RawApprovals {
     pending_expiry_hours: u32,
+    separate_approver: bool,
 }
 
 impl Default for RawApprovals {
     fn default() -> Self {
         Self {
             pending_expiry_hours: 24,
+            separate_approver: false,
         }
     }
 }
@@ -230,6 +232,8 @@ pub struct Config {
     /// Exchange calls in flight at once per tenant, and in all.
     pub tenant_concurrency: usize,
     pub global_concurrency: usize,
+    /// Whether new companies start with the separate-approver rule (four eyes) on.
+    pub default_separate_approver: bool,
 }
 
 /// Exchange calls in flight at once per tenant, by default (Exchange throttles above a few).
@@ -376,6 +380,7 @@ impl Config {
             sweep_lease: std::time::Duration::from_secs(u64::from(raw.inventory.lease_seconds)),
             tenant_concurrency: tenant_concurrency as usize,
             global_concurrency: global_concurrency as usize,
+            default_separate_approver: raw.approvals.separate_approver,
         })
     }
 }

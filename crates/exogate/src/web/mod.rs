@@ -109,6 +109,7 @@ pub fn routes(app: Arc<App>) -> Router {
         .route("/companies/{id}/connect", post(consent::connect))
         .route("/companies/{id}/authorize", post(consent::authorize))
         .route("/companies/{id}/disconnect", post(consent::disconnect))
+        .route("/companies/{id}/settings", post(pages::company_settings))
         .route("/consent/callback", get(consent::callback))
         .route("/approvals", get(pages::approvals))
         .route("/requests/{id}", get(pages::request_page))
