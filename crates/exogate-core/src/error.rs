@@ -46,7 +46,8 @@ pub enum Denial {
     RoleTooLow { needed: Role },
     /// Separate-approver rule: one cannot decide a request one (or one's agent) made.
     OwnRequest,
-    /// Decisions are never taken through MCP.
+    /// Decisions (and changes to the separate-approver rule) are never taken through MCP or
+    /// an API token.
     DecisionViaMcp,
     /// The API token is unknown or revoked.
     TokenRevoked,
@@ -77,7 +78,7 @@ impl fmt::Display for Denial {
             Denial::OwnRequest => {
                 f.write_str("this company requires a separate approver: a request cannot be decided by the person who made it (or whose agent made it)")
             }
-            Denial::DecisionViaMcp => f.write_str("requests are approved or rejected only in the web app, the JSON API or the CLI, never through MCP"),
+            Denial::DecisionViaMcp => f.write_str("requests are approved or rejected (and the separate-approver rule changed) only by a person in the web app, the JSON API or the CLI, never through MCP or an API token"),
             Denial::TokenRevoked => f.write_str("the API token is unknown or revoked"),
             Denial::NotRequester => f.write_str("only the requester or a manager can cancel this request"),
         }

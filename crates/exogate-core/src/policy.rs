@@ -48,10 +48,22 @@ pub fn can_connect(user: &User, company: &CompanyId) -> Result<(), Denial> {
     can_request(user, company)
 }
 
-/// Disconnecting a company or changing its settings: manager or higher, entitled.
+/// Disconnecting or renaming a company: manager or higher, entitled.
 pub fn can_manage_company(user: &User, company: &CompanyId) -> Result<(), Denial> {
     can_view(user, company)?;
     role_at_least(user, Role::Manager)
+}
+
+/// Turning a company's separate-approver rule (four eyes) on or off: an admin, entitled, in
+/// person (not through MCP or an API token: an agent must not waive the rule that keeps its
+/// owner from approving what it asked for). A manager cannot waive it either.
+pub fn can_set_separate_approver(actor: &Actor, company: &CompanyId) -> Result<(), Denial> {
+    active(&actor.user)?;
+    if actor.channel.is_mcp() {
+        return Err(Denial::DecisionViaMcp);
+    }
+    can_view(&actor.user, company)?;
+    role_at_least(&actor.user, Role::Admin)
 }
 
 /// Adding companies, managing users and other people's tokens: admin.

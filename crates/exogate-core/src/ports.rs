@@ -102,13 +102,23 @@ pub trait Store: Send + Sync {
         status: &StatusRecord,
         audit: NewAuditEvent,
     ) -> StoreResult<bool>;
-    async fn set_company_settings(
+    /// Changes only the name.
+    async fn rename_company(
         &self,
         id: &CompanyId,
         name: &str,
-        separate_approver: bool,
         audit: NewAuditEvent,
     ) -> StoreResult<()>;
+    /// Sets the separate-approver rule to `to` if it is `from`, recording `audit` with it;
+    /// `Ok(false)` (nothing written) when it is not `from` any more, `NotFound` without the
+    /// company.
+    async fn set_separate_approver(
+        &self,
+        id: &CompanyId,
+        from: bool,
+        to: bool,
+        audit: NewAuditEvent,
+    ) -> StoreResult<bool>;
 
     // Users.
     async fn insert_user(&self, user: &User, audit: NewAuditEvent) -> StoreResult<()>;

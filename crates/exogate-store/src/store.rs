@@ -124,7 +124,10 @@ const GET_COMPANY: &str = concat!("SELECT ", company_cols!(), " FROM companies W
 const LIST_COMPANIES: &str = concat!("SELECT ", company_cols!(), " FROM companies ORDER BY id");
 const SET_CONNECTION: &str = "UPDATE companies SET tenant_id = $2, tenant_display_name = $3, tenant_default_domain = $4, connected_at = $5, status_state = NULL, status_checked_at = NULL, status_last_good_at = NULL, status_last_good_state = NULL, status_detail = NULL WHERE id = $1";
 const SET_STATUS: &str = "UPDATE companies SET status_state = $3, status_checked_at = $4, status_last_good_at = $5, status_last_good_state = $6, status_detail = $7 WHERE id = $1 AND tenant_id = $2";
-const SET_SETTINGS: &str = "UPDATE companies SET name = $2, separate_approver = $3 WHERE id = $1";
+const RENAME_COMPANY: &str = "UPDATE companies SET name = $2 WHERE id = $1";
+const SET_SEPARATE_APPROVER: &str =
+    "UPDATE companies SET separate_approver = $3 WHERE id = $1 AND separate_approver = $2";
+const COMPANY_EXISTS: &str = "SELECT COUNT(*) FROM companies WHERE id = $1";
 
 const INSERT_USER: &str = concat!(
     "INSERT INTO users (",
@@ -361,21 +364,41 @@ impl Store for Db {
         Ok(true)
     }
 
-    async fn set_company_settings(
+    async fn rename_company(
         &self,
         id: &CompanyId,
         name: &str,
-        separate_approver: bool,
         audit: NewAuditEvent,
     ) -> StoreResult<()> {
         in_tx!(self, tx, head => {
-            let r = sqlx::query(SET_SETTINGS).bind(id.as_str()).bind(name).bind(separate_approver).execute(&mut *tx).await.map_err(db_err)?;
+            let r = sqlx::query(RENAME_COMPANY).bind(id.as_str()).bind(name).execute(&mut *tx).await.map_err(db_err)?;
             if r.rows_affected() != 1 {
                 return Err(not_found(Entity::Company, id));
             }
             append_audit!(tx, head, audit);
         });
         Ok(())
+    }
+
+    async fn set_separate_approver(
+        &self,
+        id: &CompanyId,
+        from: bool,
+        to: bool,
+        audit: NewAuditEvent,
+    ) -> StoreResult<bool> {
+        in_tx!(self, tx, head => {
+            let r = sqlx::query(SET_SEPARATE_APPROVER).bind(id.as_str()).bind(from).bind(to).execute(&mut *tx).await.map_err(db_err)?;
+            if r.rows_affected() != 1 {
+                let (n,): (i64,) = sqlx::query_as(COMPANY_EXISTS).bind(id.as_str()).fetch_one(&mut *tx).await.map_err(db_err)?;
+                if n == 0 {
+                    return Err(not_found(Entity::Company, id));
+                }
+                return Ok(false);
+            }
+            append_audit!(tx, head, audit);
+        });
+        Ok(true)
     }
 
     async fn insert_user(&self, u: &User, audit: NewAuditEvent) -> StoreResult<()> {

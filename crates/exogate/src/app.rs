@@ -93,6 +93,7 @@ impl App {
     pub fn settings_from(config: &Config) -> Settings {
         Settings {
             request_ttl_secs: config.pending_expiry.whole_seconds(),
+            default_separate_approver: config.default_separate_approver,
             ..Settings::default()
         }
     }

@@ -155,6 +155,9 @@ pub struct DemoArgs {
     /// Port of the Microsoft emulator (0: any free port).
     #[arg(long, default_value_t = 0)]
     pub emulator_port: u16,
+    /// Allow a --listen address that is not loopback; the users then get random passwords.
+    #[arg(long)]
+    pub allow_remote: bool,
 }
 
 #[derive(Args, Debug)]
@@ -239,6 +242,16 @@ pub enum CompanyCommand {
     },
     Disconnect {
         id: String,
+        #[command(flatten)]
+        who: AsUser,
+    },
+    /// Change a company's settings (admin).
+    Set {
+        id: String,
+        /// Four eyes: whether the person who asked for a change (through any channel or token
+        /// of theirs) is refused as its approver.
+        #[arg(long, value_name = "true|false", action = clap::ArgAction::Set, required = true)]
+        separate_approver: bool,
         #[command(flatten)]
         who: AsUser,
     },
@@ -354,6 +367,10 @@ impl From<anyhow::Error> for CliError {
             .downcast_ref::<crate::config::ConfigError>()
             .map(crate::config::ConfigError::code)
             .or_else(|| e.downcast_ref::<CoreError>().map(CoreError::code))
+            .or_else(|| {
+                e.downcast_ref::<crate::demo::DemoError>()
+                    .map(crate::demo::DemoError::code)
+            })
             .unwrap_or("failed");
         CliError {
             code,
@@ -748,6 +765,27 @@ async fn company(cli: &Cli, app: &App, cmd: &CompanyCommand) -> CliResult<()> {
             let c = ops::companies::disconnect(ctx, &actor, &CompanyId::parse(id)?).await?;
             out(cli, wire::company(&c), || {
                 format!("disconnected {}", c.id.as_str())
+            })
+        }
+        CompanyCommand::Set {
+            id,
+            separate_approver,
+            who,
+        } => {
+            let actor = actor(app, who).await?;
+            let c = ops::companies::set_separate_approver(
+                ctx,
+                &actor,
+                &CompanyId::parse(id)?,
+                *separate_approver,
+            )
+            .await?;
+            out(cli, wire::company(&c), || {
+                format!(
+                    "{}: separate approver {}",
+                    c.id.as_str(),
+                    if c.separate_approver { "on" } else { "off" }
+                )
             })
         }
     }

@@ -188,12 +188,14 @@ struct RawApp {
 #[serde(deny_unknown_fields, default)]
 struct RawApprovals {
     pending_expiry_hours: u32,
+    separate_approver: bool,
 }
 
 impl Default for RawApprovals {
     fn default() -> Self {
         Self {
             pending_expiry_hours: 24,
+            separate_approver: false,
         }
     }
 }
@@ -309,6 +311,8 @@ pub struct Config {
     pub audit_checkpoint_webhook: Option<Url>,
     /// Login limits, the password-check gate and the session's absolute lifetime.
     pub login: crate::login::LoginSettings,
+    /// Whether new companies start with the separate-approver rule (four eyes) on.
+    pub default_separate_approver: bool,
 }
 
 /// Calls per API token per minute, by default (MCP and the API together).
@@ -531,6 +535,7 @@ impl Config {
             audit_checkpoint_file,
             audit_checkpoint_webhook,
             login,
+            default_separate_approver: raw.approvals.separate_approver,
         })
     }
 }

@@ -1,7 +1,16 @@
-//! The demo world (DESIGN §5): the emulator in-process, a SQLite data directory, demo users,
-//! the four companies linked to the emulated tenants, and an MCP token. `exogate demo` runs it;
+//! The demo world: the emulator in-process, a SQLite data directory, demo users, the four
+//! companies linked to the emulated tenants (Contoso configured, Fabrikam with the role missing,
+//! Northwind not yet authorized, Tailspin deleted), and an MCP token. `exogate demo` runs it;
 //! the test suite seeds the same world.
+//!
+//! The demo listens on loopback unless `--allow-remote` is given, and then its users get random
+//! passwords. Its data directory is private (0700; an existing one is tightened to 0700) and
+//! `demo.json`, `exogate.toml` and the SQLite database are created 0600 (SQLite gives its `-wal`
+//! and `-shm` files the database's mode), so no other local user reads the passwords, the MCP
+//! token or the database.
 
+use std::io::Write as _;
+use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _, PermissionsExt as _};
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
@@ -40,8 +49,61 @@ pub struct DemoInfo {
     pub mcp_token: String,
 }
 
-/// The demo's users: one per role. Passwords are fixed so a person can type them; the demo
-/// listens on loopback only.
+/// Why `exogate demo` refused to start (nothing was started or written).
+#[derive(Debug, thiserror::Error)]
+pub enum DemoError {
+    #[error(
+        "`{listen}` is not a loopback address: the demo listens on loopback only. Pass --allow-remote to serve it on the network (its users then get random passwords)"
+    )]
+    NotLoopback { listen: String },
+    #[error("`{listen}` is not an address to listen on: {reason}")]
+    BadListen { listen: String, reason: String },
+    #[error("the data directory `{path}` is not a directory")]
+    NotADirectory { path: String },
+}
+
+impl DemoError {
+    /// Stable code for machine-readable output.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::NotLoopback { .. } => "demo_not_loopback",
+            Self::BadListen { .. } => "demo_bad_listen",
+            Self::NotADirectory { .. } => "demo_data_dir_invalid",
+        }
+    }
+}
+
+/// Checks the demo's listen address before anything starts: every address it names must be
+/// loopback unless `allow_remote`.
+pub async fn check_listen(listen: &str, allow_remote: bool) -> Result<(), DemoError> {
+    let bad = |reason: String| DemoError::BadListen {
+        listen: listen.to_owned(),
+        reason,
+    };
+    let addrs: Vec<std::net::SocketAddr> = tokio::net::lookup_host(listen)
+        .await
+        .map_err(|e| bad(e.to_string()))?
+        .collect();
+    if addrs.is_empty() {
+        return Err(bad("it names no address".to_owned()));
+    }
+    if !allow_remote && addrs.iter().any(|a| !a.ip().is_loopback()) {
+        return Err(DemoError::NotLoopback {
+            listen: listen.to_owned(),
+        });
+    }
+    Ok(())
+}
+
+/// Whether the demo users' passwords are the fixed ones (loopback) or drawn at random.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DemoPasswords {
+    Fixed,
+    Random,
+}
+
+/// The demo's users: one per role. Passwords are fixed so a person can type them while the
+/// demo listens on loopback; with `--allow-remote` they are random instead.
 pub const USERS: [(&str, &str, Role); 4] = [
     ("admin", "demo-admin-pass", Role::Admin),
     ("manager", "demo-manager-pass", Role::Manager),
@@ -139,14 +201,27 @@ fn operator(admin: exogate_core::User) -> Actor {
     }
 }
 
-/// Seeds users, companies (connected to the emulated tenants) and an MCP token into a fresh
-/// store, then checks every company's status once so the badges show at start.
+/// Seeds users (with the fixed passwords), companies (connected to the emulated tenants) and an
+/// MCP token into a fresh store, then checks every company's status once so the badges show at
+/// start.
 pub async fn seed(app: &App) -> anyhow::Result<(Vec<DemoUser>, String)> {
+    seed_with(app, DemoPasswords::Fixed).await
+}
+
+/// [`seed`], with the users' passwords fixed or random.
+pub async fn seed_with(
+    app: &App,
+    passwords: DemoPasswords,
+) -> anyhow::Result<(Vec<DemoUser>, String)> {
     let ctx = app.ctx();
     let mut users = Vec::new();
     let mut admin = None;
-    for (name, password, role) in USERS {
-        let hash = crate::passwords::hash_password_async(password.to_owned()).await?;
+    for (name, fixed, role) in USERS {
+        let password = match passwords {
+            DemoPasswords::Fixed => fixed.to_owned(),
+            DemoPasswords::Random => crate::passwords::random_secret(18),
+        };
+        let hash = crate::passwords::hash_password_async(password.clone()).await?;
         let user = ops::users::add_user(
             ctx,
             Admin::LocalOperator,
@@ -165,7 +240,7 @@ pub async fn seed(app: &App) -> anyhow::Result<(Vec<DemoUser>, String)> {
         }
         users.push(DemoUser {
             name: name.to_owned(),
-            password: password.to_owned(),
+            password,
             role: role.as_str().to_owned(),
         });
     }
@@ -196,30 +271,67 @@ pub async fn seed(app: &App) -> anyhow::Result<(Vec<DemoUser>, String)> {
     Ok((users, secret))
 }
 
-/// Removes a previous demo database in `data_dir`, so each run starts from the same world.
+/// Makes `data_dir` the demo's private directory (created 0700; an existing one is tightened to
+/// 0700) and removes a previous demo's files, so each run starts from the same world. The
+/// database file is created empty here, 0600, so SQLite never creates it with a wider mode.
 pub fn reset_data_dir(data_dir: &Path) -> anyhow::Result<()> {
-    std::fs::create_dir_all(data_dir)
-        .with_context(|| format!("cannot create data directory `{}`", data_dir.display()))?;
+    match std::fs::symlink_metadata(data_dir) {
+        Ok(m) if m.is_dir() => {
+            std::fs::set_permissions(data_dir, std::fs::Permissions::from_mode(0o700))
+                .with_context(|| format!("cannot make `{}` private (0700)", data_dir.display()))?
+        }
+        Ok(_) => {
+            return Err(DemoError::NotADirectory {
+                path: data_dir.display().to_string(),
+            }
+            .into());
+        }
+        Err(_) => std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(data_dir)
+            .with_context(|| format!("cannot create data directory `{}`", data_dir.display()))?,
+    }
     for name in [
         "exogate.db",
         "exogate.db-wal",
         "exogate.db-shm",
+        "exogate.db-journal",
         "demo.json",
+        "exogate.toml",
     ] {
         let path = data_dir.join(name);
-        if path.exists() {
+        if std::fs::symlink_metadata(&path).is_ok() {
             std::fs::remove_file(&path)
                 .with_context(|| format!("cannot remove `{}`", path.display()))?;
         }
     }
+    write_private(&data_dir.join("exogate.db"), b"")?;
     Ok(())
 }
 
-/// Writes `demo.json` for scripts.
+/// Creates `path` (which must not exist) with mode 0600 and writes `bytes`: the file is never
+/// readable by anyone else, not even for a moment.
+fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("cannot create `{}`", path.display()))?;
+    f.write_all(bytes)
+        .with_context(|| format!("cannot write `{}`", path.display()))?;
+    Ok(())
+}
+
+/// Writes `demo.json` for scripts (0600: it holds the passwords and the MCP token).
 pub fn write_info(data_dir: &Path, info: &DemoInfo) -> anyhow::Result<PathBuf> {
     let path = data_dir.join("demo.json");
-    std::fs::write(&path, serde_json::to_vec_pretty(info)?)
-        .with_context(|| format!("cannot write `{}`", path.display()))?;
+    if std::fs::symlink_metadata(&path).is_ok() {
+        std::fs::remove_file(&path)
+            .with_context(|| format!("cannot replace `{}`", path.display()))?;
+    }
+    write_private(&path, &serde_json::to_vec_pretty(info)?)?;
     Ok(path)
 }
 
@@ -230,6 +342,8 @@ pub async fn run(
     json: bool,
 ) -> anyhow::Result<()> {
     let data_dir = data_dir.unwrap_or_else(|| PathBuf::from("exogate-demo"));
+    // Refused before anything starts or is written.
+    check_listen(&args.listen, args.allow_remote).await?;
     reset_data_dir(&data_dir)?;
     let data_dir = data_dir.canonicalize().unwrap_or(data_dir);
     let emulator_listener = tokio::net::TcpListener::bind(("127.0.0.1", args.emulator_port))
@@ -259,11 +373,16 @@ pub async fn run(
         &web_url,
         &emulator.base_url,
     );
-    std::fs::write(data_dir.join("exogate.toml"), &text)
+    write_private(&data_dir.join("exogate.toml"), text.as_bytes())
         .context("cannot write the demo configuration")?;
     let config = Config::from_toml(&text)?;
     let app = crate::server::build_app(&config).await?;
-    let (users, mcp_token) = seed(&app).await?;
+    let passwords = if args.allow_remote {
+        DemoPasswords::Random
+    } else {
+        DemoPasswords::Fixed
+    };
+    let (users, mcp_token) = seed_with(&app, passwords).await?;
     let info = DemoInfo {
         web_url: web_url.clone(),
         mcp_url: format!("{web_url}/mcp"),
@@ -287,7 +406,7 @@ pub async fn run(
         );
         println!("  users:");
         for u in &info.users {
-            println!("    {:<8} {:<18} {}", u.name, u.password, u.role);
+            println!("    {:<8} {:<24} {}", u.name, u.password, u.role);
         }
         println!("  details:   {}", path.display());
         println!(

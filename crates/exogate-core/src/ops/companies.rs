@@ -1,4 +1,4 @@
-//! Companies: add, list, show, settings, connect / reconnect / disconnect, Exchange Admin status.
+//! Companies: add, list, show, rename, the separate-approver rule, connect / reconnect / disconnect, Exchange Admin status.
 
 use serde_json::json;
 
@@ -54,7 +54,7 @@ pub(crate) fn ms_error(e: MsError, what: Entity) -> CoreError {
     }
 }
 
-/// Adds a company (admin).
+/// Adds a company (admin). Its separate-approver rule starts as the configured default.
 pub async fn add_company(
     ctx: Ctx<'_>,
     actor: &Actor,
@@ -69,12 +69,12 @@ pub async fn add_company(
         name,
         connection: None,
         exchange_status: None,
-        separate_approver: false,
+        separate_approver: ctx.settings.default_separate_approver,
         created_at: now,
     };
     let ev = NewAuditEvent::new(now, AuditKind::CompanyAdded, Some(actor))
         .company(&id)
-        .detail(json!({ "name": company.name }));
+        .detail(json!({ "name": company.name, "separate_approver": company.separate_approver }));
     ctx.store.insert_company(&company, ev).await?;
     Ok(company)
 }
@@ -99,22 +99,55 @@ pub async fn get_company(
     load_visible(ctx, actor, id).await
 }
 
-/// Renames a company and sets its separate-approver rule (manager+).
-pub async fn set_settings(
+/// Renames a company (manager+). Touches only the name: the separate-approver rule is
+/// [`set_separate_approver`]'s, and a rename never writes it back.
+pub async fn rename(
     ctx: Ctx<'_>,
     actor: &Actor,
     id: &CompanyId,
     name: &str,
-    separate_approver: bool,
 ) -> Result<Company, CoreError> {
     policy::can_manage_company(&actor.user, id).map_err(CoreError::forbidden)?;
     let name = parse_label("name", name, 200)?;
-    let now = ctx.clock.now();
-    let ev = NewAuditEvent::new(now, AuditKind::CompanySettingsChanged, Some(actor))
-        .company(id)
-        .detail(json!({ "name": name, "separate_approver": separate_approver }));
+    let before = load(ctx, id).await?;
+    let ev = NewAuditEvent::new(
+        ctx.clock.now(),
+        AuditKind::CompanySettingsChanged,
+        Some(actor),
+    )
+    .company(id)
+    .detail(json!({ "setting": "name", "old": before.name, "new": name }));
+    ctx.store.rename_company(id, &name, ev).await?;
+    load(ctx, id).await
+}
+
+/// Turns the company's separate-approver rule (four eyes) on or off (admin only). While it is
+/// on, nobody may approve a request they asked for, through any channel or token of theirs;
+/// the rule is read again at decision and at execution time. A change is audited with the old
+/// and new value; setting the value it already has changes and records nothing.
+pub async fn set_separate_approver(
+    ctx: Ctx<'_>,
+    actor: &Actor,
+    id: &CompanyId,
+    value: bool,
+) -> Result<Company, CoreError> {
+    let actor = &super::refresh_actor(ctx, actor).await?;
+    policy::can_set_separate_approver(actor, id).map_err(CoreError::forbidden)?;
+    let before = load(ctx, id).await?;
+    if before.separate_approver == value {
+        return Ok(before);
+    }
+    let ev = NewAuditEvent::new(
+        ctx.clock.now(),
+        AuditKind::CompanySettingsChanged,
+        Some(actor),
+    )
+    .company(id)
+    .detail(json!({ "setting": "separate_approver", "old": !value, "new": value }));
+    // Written only if the value is still the old one, so the audited old value is the real
+    // one; if it is not, someone else made the same change meanwhile (and recorded it).
     ctx.store
-        .set_company_settings(id, &name, separate_approver, ev)
+        .set_separate_approver(id, !value, value, ev)
         .await?;
     load(ctx, id).await
 }

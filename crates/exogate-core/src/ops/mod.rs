@@ -32,6 +32,8 @@ pub struct Settings {
     /// Most pending requests one user (with all their agents) may have open (default 50).
     pub max_pending_per_user: u32,
     pub tools: ToolSettings,
+    /// Whether new companies start with the separate-approver rule on (default off).
+    pub default_separate_approver: bool,
 }
 
 impl Default for Settings {
@@ -43,6 +45,7 @@ impl Default for Settings {
             approval_ttl_secs: 24 * 60 * 60,
             max_pending_per_user: 50,
             tools: ToolSettings::default(),
+            default_separate_approver: false,
         }
     }
 }

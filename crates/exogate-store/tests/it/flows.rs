@@ -229,7 +229,7 @@ both! {
         let mgr_agent = ops::users::authenticate_token(w.ctx(), &"m".repeat(40), None).await.unwrap();
         assert_eq!(ops::requests::approve(w.ctx(), &mgr_agent, r.id, None).await.unwrap_err().code(), "decision_via_mcp");
         // Separate approver: the requester cannot approve what their agent asked for.
-        ops::companies::set_settings(w.ctx(), &w.mgr_a, &cid("contoso"), "Contoso", true).await.unwrap();
+        ops::companies::set_separate_approver(w.ctx(), &w.admin, &cid("contoso"), true).await.unwrap();
         let r2 = w.write(&mgr_agent, "contoso", ToolName::GrantSendAs, "sales", "carol").await.unwrap();
         assert_eq!(ops::requests::approve(w.ctx(), &w.mgr_a, r2.id, None).await.unwrap_err().code(), "own_request");
         ops::requests::approve(w.ctx(), &w.mgr_a2, r2.id, None).await.unwrap();
@@ -310,5 +310,76 @@ both! {
             assert_eq!(n(s), all.iter().filter(|r| r.state == s).count() as u64, "{s:?}");
         }
         assert_eq!((n(RequestState::Pending), n(RequestState::Rejected), n(RequestState::Expired)), (3, 1, 1));
+    }
+
+    async fn separate_approver_is_admin_only_audited_compare_and_set_and_defaults_from_settings(db: Db) {
+        let mut w = World::new(db).await;
+        let c = cid("contoso");
+        let settings_events = |w: &World| {
+            let store = w.store.clone();
+            async move {
+                let mut ev = store.recent_audit(Some(&cid("contoso")), None, 1000).await.unwrap();
+                ev.retain(|e| e.event.kind == "company.settings_changed");
+                ev.reverse();
+                ev
+            }
+        };
+        // Managers and technicians cannot change it, even for their own company; nothing is written.
+        let head = w.store.audit_head().await.unwrap();
+        for actor in [&w.mgr_a, &w.tech_a, &w.viewer] {
+            let e = ops::companies::set_separate_approver(w.ctx(), actor, &c, true).await.unwrap_err();
+            assert_eq!(e.code(), "role_too_low", "{}", actor.user.name);
+        }
+        assert_eq!(w.store.audit_head().await.unwrap(), head);
+        // Nor can an admin's agent (an API token): waiving four eyes takes the person.
+        let secret = "a".repeat(40);
+        ops::users::create_token(w.ctx(), ops::users::Admin::User(&w.admin), ApiTokenId::from_uuid(uuid::Uuid::now_v7()), &w.admin.user.name, "admin agent", &secret).await.unwrap();
+        let agent = ops::users::authenticate_token(w.ctx(), &secret, None).await.unwrap();
+        let head = w.store.audit_head().await.unwrap();
+        assert_eq!(ops::companies::set_separate_approver(w.ctx(), &agent, &c, true).await.unwrap_err().code(), "decision_via_mcp");
+        assert_eq!(w.store.audit_head().await.unwrap(), head);
+        assert!(!w.store.get_company(&c).await.unwrap().unwrap().separate_approver);
+        // An admin can; the change is audited with the old and new value and the actor.
+        let got = ops::companies::set_separate_approver(w.ctx(), &w.admin, &c, true).await.unwrap();
+        assert!(got.separate_approver);
+        assert!(w.store.get_company(&c).await.unwrap().unwrap().separate_approver);
+        // Setting the value it already has changes and records nothing.
+        ops::companies::set_separate_approver(w.ctx(), &w.admin, &c, true).await.unwrap();
+        // Two admins turning it off at once: it is turned off once, and recorded once.
+        let (a, b) = tokio::join!(
+            ops::companies::set_separate_approver(w.ctx(), &w.admin, &c, false),
+            ops::companies::set_separate_approver(w.ctx(), &w.admin, &c, false),
+        );
+        assert!(!a.unwrap().separate_approver && !b.unwrap().separate_approver);
+        let ev = settings_events(&w).await;
+        let details: Vec<serde_json::Value> = ev.iter().map(|e| serde_json::from_str(&e.event.detail).unwrap()).collect();
+        assert_eq!(details[..2], [
+            serde_json::json!({"setting": "separate_approver", "old": false, "new": true}),
+            serde_json::json!({"setting": "separate_approver", "old": true, "new": false}),
+        ]);
+        assert_eq!(details.len(), 2);
+        assert!(ev.iter().all(|e| e.event.actor_name.as_deref() == Some("admin")));
+        // Approved by its own requester while the rule was off, then the rule is turned on before
+        // the worker runs it: execution reads the rule again and refuses.
+        let r = w.write(&w.mgr_a, "contoso", ToolName::GrantSendAs, "sales", "carol").await.unwrap();
+        ops::requests::approve(w.ctx(), &w.mgr_a, r.id, None).await.unwrap();
+        ops::companies::set_separate_approver(w.ctx(), &w.admin, &c, true).await.unwrap();
+        let done = ops::execute::run_once(w.ctx(), "w").await.unwrap().unwrap();
+        assert_eq!(done.state, RequestState::Failed);
+        assert!(done.message.as_deref().unwrap_or("").contains("separate approver"), "{:?}", done.message);
+        assert!(w.ms.applied().is_empty());
+        ops::companies::set_separate_approver(w.ctx(), &w.admin, &c, false).await.unwrap();
+        // A rename (manager) never writes the rule back.
+        ops::companies::set_separate_approver(w.ctx(), &w.admin, &c, true).await.unwrap();
+        let renamed = ops::companies::rename(w.ctx(), &w.mgr_a, &c, "Contoso Group").await.unwrap();
+        assert_eq!((renamed.name.as_str(), renamed.separate_approver), ("Contoso Group", true));
+        // New companies take the configured default.
+        ops::companies::add_company(w.ctx(), &w.admin, cid("off"), "Off").await.unwrap();
+        w.settings.default_separate_approver = true;
+        let on = ops::companies::add_company(w.ctx(), &w.admin, cid("on"), "On").await.unwrap();
+        assert!(on.separate_approver);
+        assert!(w.store.get_company(&cid("on")).await.unwrap().unwrap().separate_approver);
+        assert!(!w.store.get_company(&cid("off")).await.unwrap().unwrap().separate_approver);
+        assert!(matches!(ops::audit::verify(w.ctx()).await.unwrap(), ops::audit::Verification::Intact(_)));
     }
 }

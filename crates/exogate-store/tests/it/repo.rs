@@ -56,20 +56,25 @@ both! {
         let got = s.get_company(&c.id).await.unwrap().unwrap();
         assert_eq!(got.connection, Some(conn));
         assert_eq!(got.exchange_status, Some(status));
-        s.set_company_settings(&c.id, "Contoso Group", true, ev(AuditKind::CompanySettingsChanged)).await.unwrap();
+        s.rename_company(&c.id, "Contoso Group", ev(AuditKind::CompanySettingsChanged)).await.unwrap();
+        // The separate-approver rule is compare-and-set: written only from the stated old value.
+        assert!(!s.set_separate_approver(&c.id, true, false, ev(AuditKind::CompanySettingsChanged)).await.unwrap());
+        assert!(s.set_separate_approver(&c.id, false, true, ev(AuditKind::CompanySettingsChanged)).await.unwrap());
+        assert!(!s.set_separate_approver(&c.id, false, true, ev(AuditKind::CompanySettingsChanged)).await.unwrap());
         // Disconnect drops connection and status.
         s.set_connection(&c.id, None, ev(AuditKind::Disconnected)).await.unwrap();
         let got = s.get_company(&c.id).await.unwrap().unwrap();
         assert_eq!((got.connection, got.exchange_status, got.name.as_str(), got.separate_approver), (None, None, "Contoso Group", true));
         assert!(matches!(s.set_connection(&cid("nope"), None, ev(AuditKind::Disconnected)).await, Err(StoreError::NotFound { .. })));
-        assert!(matches!(s.set_company_settings(&cid("nope"), "x", false, ev(AuditKind::CompanySettingsChanged)).await, Err(StoreError::NotFound { .. })));
+        assert!(matches!(s.rename_company(&cid("nope"), "x", ev(AuditKind::CompanySettingsChanged)).await, Err(StoreError::NotFound { .. })));
+        assert!(matches!(s.set_separate_approver(&cid("nope"), false, true, ev(AuditKind::CompanySettingsChanged)).await, Err(StoreError::NotFound { .. })));
         let mut b = c.clone();
         b.id = cid("abc");
         s.insert_company(&b, ev(AuditKind::CompanyAdded)).await.unwrap();
         let ids: Vec<_> = s.list_companies().await.unwrap().into_iter().map(|c| c.id.to_string()).collect();
         assert_eq!(ids, ["abc", "contoso"]);
-        // Six successful changes, six audit events.
-        assert_eq!(s.audit_head().await.unwrap().unwrap().0, 6);
+        // Seven successful changes, seven audit events (a refused compare-and-set writes none).
+        assert_eq!(s.audit_head().await.unwrap().unwrap().0, 7);
     }
 
     async fn users_and_tokens(db: Db) {

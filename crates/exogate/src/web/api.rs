@@ -34,7 +34,10 @@ pub fn routes() -> Router<WebState> {
         .route("/api/v1/logout", post(logout))
         .route("/api/v1/me", get(me))
         .route("/api/v1/companies", get(list_companies))
-        .route("/api/v1/companies/{id}", get(get_company))
+        .route(
+            "/api/v1/companies/{id}",
+            get(get_company).patch(patch_company),
+        )
         .route("/api/v1/companies/{id}/status", get(get_status))
         .route("/api/v1/companies/{id}/status/check", post(check_status))
         .route("/api/v1/companies/{id}/disconnect", post(disconnect))
@@ -178,6 +181,33 @@ async fn get_company(
 ) -> ApiResult<Json<CompanyView>> {
     let id = company_named(&st, &auth.0.api_actor(), &id)?;
     let c = companies::get_company(st.app.ctx(), &auth.0.api_actor(), &id).await?;
+    let mut v = CompanyView::of(&c);
+    v.status = v
+        .status
+        .with_consent_problem(consent_problem(&auth.0, &id).as_deref());
+    Ok(Json(v))
+}
+
+/// `PATCH /api/v1/companies/{id}` body: the settings to change.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CompanyPatch {
+    separate_approver: bool,
+}
+
+/// `PATCH /api/v1/companies/{id}`: turns the separate-approver rule on or off (admin, in
+/// person: a bearer token gets `decision_via_mcp`). Answers the `Company`.
+async fn patch_company(
+    State(st): State<WebState>,
+    auth: ApiAuth,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Body(b): Body<CompanyPatch>,
+) -> ApiResult<Json<CompanyView>> {
+    let actor = auth.change(&headers)?;
+    let id = company_named(&st, &actor, &id)?;
+    let c =
+        companies::set_separate_approver(st.app.ctx(), &actor, &id, b.separate_approver).await?;
     let mut v = CompanyView::of(&c);
     v.status = v
         .status

@@ -125,6 +125,7 @@ pub fn routes(app: Arc<App>) -> Router {
         .route("/companies/{id}/authorize", post(consent::authorize))
         .route("/companies/{id}/disconnect", post(consent::disconnect))
         .route("/companies/{id}/move", post(consent::move_tenant))
+        .route("/companies/{id}/settings", post(pages::company_settings))
         .route("/consent/callback", get(consent::callback))
         .route("/approvals", get(pages::approvals))
         .route("/requests/{id}", get(pages::request_page))

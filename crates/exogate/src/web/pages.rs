@@ -271,6 +271,8 @@ pub struct IntegrationsPage {
     flash: Option<String>,
     may_connect: bool,
     may_disconnect: bool,
+    /// Whether the viewer may turn the separate-approver rule on or off (admins).
+    may_set_separate_approver: bool,
     /// Where the customer's admin assigns the directory role (Step 2).
     roles_url: String,
 }
@@ -323,9 +325,41 @@ pub async fn integrations(
         flash,
         may_connect: exogate_core::policy::can_connect(user, &id).is_ok(),
         may_disconnect: exogate_core::policy::can_manage_company(user, &id).is_ok(),
+        may_set_separate_approver: exogate_core::policy::can_set_separate_approver(
+            &auth.0.actor,
+            &id,
+        )
+        .is_ok(),
         roles_url: roles_url(&st, view.tenant_id.as_deref()),
         c: view,
     })
+}
+
+#[derive(Deserialize)]
+pub struct SettingsForm {
+    #[serde(default)]
+    csrf: String,
+    /// The checkbox: present (`true`) when ticked, absent when not.
+    #[serde(default)]
+    separate_approver: Option<String>,
+}
+
+/// `POST /companies/{id}/settings`: the integrations page's approvals form (admins).
+pub async fn company_settings(
+    State(st): State<WebState>,
+    auth: PageAuth,
+    Path(id): Path<String>,
+    Form(f): Form<SettingsForm>,
+) -> PageResult<Redirect> {
+    auth.check(&f.csrf)?;
+    let id = parse_company(&id)?;
+    let on = match f.separate_approver.as_deref() {
+        None => false,
+        Some("true" | "on") => true,
+        Some(_) => return Err(HttpError::bad_request("separate_approver must be true").into()),
+    };
+    companies::set_separate_approver(st.app.ctx(), &auth.0.actor, &id, on).await?;
+    Ok(Redirect::to(&format!("/companies/{id}/integrations")))
 }
 
 // ---------------------------------------------------------------------------------------------
