@@ -263,6 +263,8 @@ pub async fn callback(
         csrf: session.data.csrf.clone(),
     });
     let (outcome, message) = process(&st, &actor, &cs, &query, &state_value).await;
+    // The message may quote the tenant's display name: shown through the core's sanitizer.
+    let message = super::view::shown_message(&message);
     let company = companies::get_company(st.app.ctx(), &actor, &cs.company)
         .await
         .ok();

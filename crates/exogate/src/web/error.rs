@@ -118,7 +118,7 @@ impl<E: Into<HttpError>> From<E> for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let e = self.0;
-        let body = json!({ "error": { "code": e.code, "message": e.message } });
+        let body = json!({ "error": { "code": e.code, "message": shown_message(&e.message) } });
         let mut r = (e.status, Json(body)).into_response();
         if e.status == StatusCode::UNAUTHORIZED {
             r.headers_mut().insert(
@@ -150,10 +150,16 @@ impl IntoResponse for PageError {
             nav: None,
             status: e.status.as_u16(),
             code: e.code,
-            message: e.message,
+            message: shown_message(&e.message),
         };
         (e.status, page).into_response()
     }
+}
+
+/// An error message as shown: it may quote tenant text (an Exchange message) or the caller's
+/// input, so hidden characters are escaped and the length capped by the core's sanitizer.
+fn shown_message(m: &str) -> String {
+    exogate_core::text::capped(m, exogate_core::text::MESSAGE_MAX_CHARS)
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
