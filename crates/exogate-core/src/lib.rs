@@ -17,6 +17,7 @@ pub mod ops;
 pub mod policy;
 pub mod ports;
 pub mod request;
+pub mod text;
 pub mod tools;
 
 pub use error::{ConflictReason, CoreError, Denial, Entity};

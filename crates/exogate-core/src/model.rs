@@ -120,7 +120,7 @@ uuid_id!(
 pub(crate) fn clip(s: &str) -> String {
     let cleaned: String = s
         .chars()
-        .filter(|c| !c.is_control() && !is_format_char(*c))
+        .filter(|c| !crate::text::is_hidden(*c))
         .take(64)
         .collect();
     if s.chars().count() > 64 {
@@ -128,13 +128,6 @@ pub(crate) fn clip(s: &str) -> String {
     } else {
         cleaned
     }
-}
-
-/// Invisible formatting characters (bidi controls, zero-width) that must never pass through.
-pub(crate) fn is_format_char(c: char) -> bool {
-    matches!(c,
-        '\u{00AD}' | '\u{061C}' | '\u{180E}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}'
-        | '\u{2060}'..='\u{2064}' | '\u{2066}'..='\u{206F}' | '\u{FEFF}' | '\u{FFF9}'..='\u{FFFB}')
 }
 
 /// A company (customer of the MSP): a lowercase slug, `[a-z0-9][a-z0-9-]{0,62}`.
@@ -204,22 +197,6 @@ impl fmt::Display for UserName {
     }
 }
 
-/// Text from a tenant (display names, addresses) made safe to show to people and agents: control,
-/// bidi and zero-width characters removed, at most `max` characters (an ellipsis marks a cut).
-pub fn display_safe(s: &str, max: usize) -> String {
-    let cleaned: Vec<char> = s
-        .chars()
-        .filter(|c| !c.is_control() && !is_format_char(*c))
-        .collect();
-    if cleaned.len() > max {
-        let mut out: String = cleaned[..max.saturating_sub(1)].iter().collect();
-        out.push('…');
-        out
-    } else {
-        cleaned.into_iter().collect()
-    }
-}
-
 /// A short free-text label (company name, token name, agent name, reasons): trimmed, no control
 /// or invisible formatting characters, at most `max` characters.
 pub fn parse_label(field: &'static str, s: &str, max: usize) -> Result<String, CoreError> {
@@ -233,7 +210,7 @@ pub fn parse_label(field: &'static str, s: &str, max: usize) -> Result<String, C
             format!("longer than {max} characters"),
         ));
     }
-    if t.chars().any(|c| c.is_control() || is_format_char(c)) {
+    if crate::text::first_hidden(t).is_some() {
         return Err(CoreError::invalid(
             field,
             "contains control or invisible characters".to_owned(),
@@ -364,7 +341,7 @@ impl IdentityInput {
                 format!("longer than {} characters", Self::MAX_LEN),
             ));
         }
-        if let Some(c) = t.chars().find(|c| c.is_control() || is_format_char(*c)) {
+        if let Some(c) = crate::text::first_hidden(t) {
             return Err(CoreError::invalid(
                 field,
                 format!(

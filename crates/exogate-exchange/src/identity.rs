@@ -246,6 +246,15 @@ mod tests {
                 matches!(e, E::ControlCharacter { .. })
             }),
             ("alice\0", |e| matches!(e, E::ControlCharacter { .. })),
+            // Tag characters ("ASCII smuggling"), variation selectors, separators.
+            ("alice\u{E0041}\u{E0042}", |e| {
+                matches!(e, E::InvalidCharacter { ch: '\u{E0041}' })
+            }),
+            ("alice@contoso.com\u{E007F}", |e| {
+                matches!(e, E::InvalidCharacter { .. })
+            }),
+            ("alice\u{FE0F}", |e| matches!(e, E::InvalidCharacter { .. })),
+            ("al\u{2028}ice", |e| matches!(e, E::ControlCharacter { .. })),
             ("alice,bob", |e| {
                 matches!(e, E::InvalidCharacter { ch: ',' })
             }),

@@ -1456,7 +1456,7 @@ async fn offboard(cli: &Cli, app: &App, args: &OffboardArgs) -> CliResult<()> {
                     "  {} on {} through {}\n",
                     row.right.label(),
                     row.mailbox.primary_address,
-                    exogate_core::model::display_safe(row.trustee.label(), 80)
+                    exogate_core::text::capped(row.trustee.label(), 80)
                 ));
             }
         }

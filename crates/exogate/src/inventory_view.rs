@@ -180,7 +180,7 @@ pub fn text(parts: &[CompanyInventory], empty: &str) -> String {
             rows.push(vec![
                 r.mailbox.primary_address.clone(),
                 r.right.label().to_owned(),
-                exogate_core::model::display_safe(r.trustee.label(), 80),
+                exogate_core::text::capped(r.trustee.label(), 80),
                 r.trustee.class.as_str().to_owned(),
             ]);
         }

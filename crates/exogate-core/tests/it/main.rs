@@ -6,4 +6,5 @@ mod model;
 mod policy;
 mod request;
 mod support;
+mod text;
 mod tools;

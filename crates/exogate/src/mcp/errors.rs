@@ -5,7 +5,7 @@ use exogate_core::{ConflictReason, CoreError, Denial, Entity, ExchangeAdminState
 use rmcp::model::{CallToolResult, ContentBlock};
 use serde_json::{Value, json};
 
-use super::sanitize::{escape_hidden, tenant_text};
+use exogate_core::text::{escape_hidden, tenant_text};
 
 /// Longest error message returned (characters).
 const MAX_MESSAGE: usize = 2000;
@@ -133,7 +133,7 @@ pub fn core_error(e: &CoreError, company: Option<&str>, known: &[KnownCompany]) 
             e.code(),
             &format!(
                 "Exchange refused: {}",
-                super::sanitize::tenant_text(message)
+                exogate_core::text::tenant_text(message)
             ),
             json!({}),
         ),

@@ -6,9 +6,11 @@
 //! - The agent acts as the token's user, with that user's role and company entitlements; the core
 //!   operations enforce them. Write tools only create approval requests; no tool approves,
 //!   rejects, cancels or executes one.
-//! - Everything read from a tenant is sanitized ([`sanitize`]) before it is returned.
+//! - Everything read from a tenant is sanitized ([`exogate_core::text`]) before it is returned.
 //! - Tool calls draw from the server's API-token budgets (`[limits]`, see `crate::limits`),
 //!   shared with the JSON API: per token, and per company for calls that name one.
+//! - A POST body the transport cannot take gets a JSON-RPC error (`-32700` for malformed JSON),
+//!   never plain text ([`body`]).
 
 use std::sync::Arc;
 
@@ -22,8 +24,8 @@ use secrecy::SecretString;
 use crate::app::App;
 
 mod auth;
+mod body;
 mod errors;
-pub mod sanitize;
 mod tools;
 pub mod wire;
 
@@ -55,6 +57,8 @@ pub fn routes(app: Arc<App>) -> Router {
     );
     Router::new()
         .nest_service("/mcp", service)
+        // Inside authentication: only a signed caller's body is read.
+        .layer(axum::middleware::from_fn(body::json_rpc_errors))
         .layer(axum::middleware::from_fn_with_state(
             app,
             auth::authenticate,

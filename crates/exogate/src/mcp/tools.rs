@@ -94,7 +94,7 @@ impl ExogateMcp {
                 .iter()
                 .map(|c| KnownCompany {
                     id: c.id.as_str().to_owned(),
-                    name: super::sanitize::tenant_text(&c.name),
+                    name: exogate_core::text::tenant_text(&c.name),
                 })
                 .collect(),
             Err(_) => Vec::new(),

@@ -9,7 +9,7 @@ use exogate_core::{Company, ResolvedIdentity};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::sanitize::{tenant_list, tenant_text};
+use exogate_core::text::{tenant_list, tenant_text};
 
 // ---------------------------------------------------------------------------------------------
 // Inputs
@@ -697,12 +697,7 @@ pub fn company_access(c: &exogate_core::ops::inventory::CompanyInventory) -> Com
 /// Exogate's own sentence that may quote an Exchange error: hidden characters escaped, capped
 /// at a few lines.
 fn tenant_text_long(s: &str) -> String {
-    let s = super::sanitize::escape_hidden(s);
-    if s.chars().count() > 600 {
-        s.chars().take(600).collect::<String>() + "…"
-    } else {
-        s
-    }
+    exogate_core::text::capped(s, exogate_core::text::MESSAGE_MAX_CHARS)
 }
 
 /// `find_user_access` answer.

@@ -2,6 +2,7 @@
 //! cookie (changes then need the `x-csrf-token` header) or `Authorization: Bearer <api token>`.
 //! A bearer token acts like its owner's agent (channel `mcp`), so it can read and ask for
 //! changes but never approve or reject: decisions need a person's session.
+//! Tenant text in every answer is sanitized by the core's one sanitizer (see [`super::view`]).
 //! Errors: `{"error":{"code","message"}}` with the stable codes of `CoreError::code` and
 //! [`super::error::WEB_CODES`].
 
@@ -26,7 +27,7 @@ use super::pages::{
     AuditQuery, chain_check, company_map, consent_problem, filtered_audit, hidden_from_gal,
     new_request_id,
 };
-use super::view::{CompanyView, IdentityView, MeView, RequestView, StatusView, visible};
+use super::view::{CompanyView, IdentityView, MeView, RequestView, StatusView, shown};
 
 pub fn routes() -> Router<WebState> {
     Router::new()
@@ -263,10 +264,10 @@ async fn disconnect(
 
 fn entry_json(e: &PermissionEntry) -> Value {
     json!({
-        "trustee": e.trustee,
-        "trustee_visible": visible(&e.trustee),
+        "trustee": shown(&e.trustee),
+        "trustee_visible": shown(&e.trustee),
         "resolved": e.resolved.as_ref().map(IdentityView::of),
-        "access_rights": e.access_rights,
+        "access_rights": exogate_core::text::tenant_list(&e.access_rights),
         "inherited": e.inherited,
         "deny": e.deny,
     })
@@ -312,10 +313,10 @@ async fn details(
     let d = reads::view_mailbox_details(st.app.ctx(), &auth.0.api_actor(), &id, &mbx).await?;
     Ok(Json(json!({
         "mailbox": IdentityView::of(&d.mailbox),
-        "email_addresses": d.email_addresses,
+        "email_addresses": exogate_core::text::tenant_list(&d.email_addresses),
         "hidden_from_address_lists": hidden_from_gal(&d),
         "send_on_behalf": d.send_on_behalf.iter().map(entry_json).collect::<Vec<_>>(),
-        "properties": d.properties.iter().map(|(k, v)| json!({ "name": k, "value": v })).collect::<Vec<_>>(),
+        "properties": d.properties.iter().map(|(k, v)| json!({ "name": shown(k), "value": shown(v) })).collect::<Vec<_>>(),
     })))
 }
 
@@ -343,7 +344,7 @@ async fn list_requests(
                     RequestState::parse(x.trim()).ok_or_else(|| {
                         CoreError::invalid(
                             "state",
-                            format!("`{}` is not a request state", visible(x)),
+                            format!("`{}` is not a request state", shown(x)),
                         )
                     })
                 })
@@ -413,10 +414,7 @@ async fn create_request(
     let tool = ToolName::parse(&b.tool)
         .filter(|t| t.is_write())
         .ok_or_else(|| {
-            CoreError::invalid(
-                "tool",
-                format!("`{}` is not a write tool", visible(&b.tool)),
-            )
+            CoreError::invalid("tool", format!("`{}` is not a write tool", shown(&b.tool)))
         })?;
     let asked = new_request_id();
     let input = requests::WriteInput {

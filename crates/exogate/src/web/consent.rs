@@ -274,7 +274,8 @@ pub async fn callback(
     };
     let company_id = done.state.as_ref().map(|s| s.company.clone());
     let outcome = outcome(&done.completion);
-    let message = message(&done.completion);
+    // The message may quote the tenant's display name: shown through the core's sanitizer.
+    let message = super::view::shown_message(&message(&done.completion));
     if let Completion::Connected {
         status: Ok(rec), ..
     }

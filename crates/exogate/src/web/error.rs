@@ -171,7 +171,7 @@ impl<E: Into<HttpError>> From<E> for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let e = self.0;
-        let body = json!({ "error": { "code": e.code, "message": e.message } });
+        let body = json!({ "error": { "code": e.code, "message": shown_message(&e.message) } });
         let mut r = (e.status, Json(body)).into_response();
         e.add_retry_after(&mut r);
         if e.status == StatusCode::UNAUTHORIZED {
@@ -207,13 +207,19 @@ impl IntoResponse for PageError {
                 nav: None,
                 status: status.as_u16(),
                 code: e.code,
-                message: e.message.clone(),
+                message: shown_message(&e.message),
             },
         )
             .into_response();
         e.add_retry_after(&mut r);
         r
     }
+}
+
+/// An error message as shown: it may quote tenant text (an Exchange message) or the caller's
+/// input, so hidden characters are escaped and the length capped by the core's sanitizer.
+fn shown_message(m: &str) -> String {
+    exogate_core::text::capped(m, exogate_core::text::MESSAGE_MAX_CHARS)
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;

@@ -212,7 +212,7 @@ fn start_sweeps(
                     }
                     Err(e) => {
                         s.phase = "failed";
-                        s.error = Some(view::visible(&e.to_string()));
+                        s.error = Some(view::shown_message(&e.to_string()));
                     }
                 }
             });
@@ -272,13 +272,32 @@ fn warning(c: &CompanyInventory) -> Option<String> {
     if c.freshness == Freshness::Never {
         Some("never swept yet: press Sync now on the Inventory page".to_owned())
     } else {
-        inventory_view::warning(c).map(|w| view::visible(&w))
+        inventory_view::warning(c).map(|w| view::shown_message(&w))
     }
 }
 
-/// One company's part as JSON: the CLI's `--json` form, with `via` on every row and the web's
-/// warning.
+/// A company's inventory with every tenant string sanitized by the core's sanitizer (names,
+/// addresses, object ids, raw trustees, SIDs, the sweep's error): what pages and the API (JSON
+/// and CSV, for people and tokens alike) render.
+fn shown_part(c: &CompanyInventory) -> CompanyInventory {
+    let mut c = c.clone();
+    c.company_name = view::shown(&c.company_name);
+    if let Some(s) = c.status.as_mut() {
+        s.sweep_error = s.sweep_error.as_deref().map(view::shown_message);
+    }
+    for r in &mut c.rows {
+        r.mailbox = view::shown_identity(&r.mailbox);
+        r.trustee.raw = view::shown(&r.trustee.raw);
+        r.trustee.sid = r.trustee.sid.as_deref().map(view::shown);
+        r.trustee.identity = r.trustee.identity.as_ref().map(view::shown_identity);
+    }
+    c
+}
+
+/// One company's part as JSON: the CLI's `--json` form, sanitized, with `via` on every row and
+/// the web's warning.
 fn part_json(c: &CompanyInventory) -> Value {
+    let c = &shown_part(c);
     let mut v = inventory_view::company_json(c);
     if let Some(o) = v.as_object_mut() {
         o.insert("warning".into(), json!(warning(c)));
@@ -313,10 +332,7 @@ fn format_of(q: &ExportQuery) -> Result<Format, ApiError> {
         "csv" => Ok(Format::Csv),
         other => Err(CoreError::invalid(
             "format",
-            format!(
-                "`{}` is not a format: use json or csv",
-                view::visible(other)
-            ),
+            format!("`{}` is not a format: use json or csv", view::shown(other)),
         )
         .into()),
     }
@@ -324,7 +340,8 @@ fn format_of(q: &ExportQuery) -> Result<Format, ApiError> {
 
 /// A CSV download, safe for spreadsheets (see [`inventory_view::csv`]).
 fn csv_response(name: &str, parts: &[CompanyInventory]) -> Response {
-    let mut r = (StatusCode::OK, inventory_view::csv(parts)).into_response();
+    let parts: Vec<CompanyInventory> = parts.iter().map(shown_part).collect();
+    let mut r = (StatusCode::OK, inventory_view::csv(&parts)).into_response();
     let h = r.headers_mut();
     h.insert(
         header::CONTENT_TYPE,
@@ -452,6 +469,7 @@ async fn status_json(st: &WebState, actor: &Actor, version: u64) -> Result<Value
     let companies: Vec<Value> = parts
         .iter()
         .map(|c| {
+            let c = &shown_part(c);
             let mut v = inventory_view::company_json(c);
             if let Some(o) = v.as_object_mut() {
                 o.remove("rows");
@@ -571,8 +589,8 @@ pub fn api_routes() -> Router<WebState> {
 // Pages
 // ---------------------------------------------------------------------------------------------
 
-/// One row on a page. Tenant text is written out visibly (`view::visible`) and HTML-escaped by
-/// the template.
+/// One row on a page, from a part already sanitized ([`shown_part`]); the template HTML-escapes
+/// it.
 pub struct RowView {
     pub mailbox_name: String,
     pub mailbox_address: String,
@@ -591,15 +609,17 @@ fn row_view(r: &InventoryRow) -> RowView {
     let t = &r.trustee;
     let id = t.identity.as_ref();
     RowView {
-        mailbox_name: view::visible(&r.mailbox.display_name),
-        mailbox_address: view::visible(&r.mailbox.primary_address),
+        mailbox_name: r.mailbox.display_name.clone(),
+        mailbox_address: r.mailbox.primary_address.clone(),
         mailbox_kind: r.mailbox.kind.as_str(),
         right: r.right.label(),
         via: via(t.class),
         class: t.class.as_str(),
-        trustee_name: view::visible(id.map_or(t.raw.as_str(), |i| i.display_name.as_str())),
-        trustee_address: view::visible(id.map_or("", |i| i.primary_address.as_str())),
-        sid: view::visible(t.sid.as_deref().unwrap_or("")),
+        trustee_name: id
+            .map_or(t.raw.as_str(), |i| i.display_name.as_str())
+            .to_owned(),
+        trustee_address: id.map_or("", |i| i.primary_address.as_str()).to_owned(),
+        sid: t.sid.as_deref().unwrap_or("").to_owned(),
         removable: t.class == TrusteeClass::User
             && r.mailbox.object_id != id.map_or("", |i| i.object_id.as_str()),
     }
@@ -622,11 +642,12 @@ pub struct PartView {
 }
 
 fn part_view(st: &WebState, actor: &Actor, c: &CompanyInventory) -> PartView {
+    let c = &shown_part(c);
     let live = st.sync.get(&c.company);
     let progress = live.as_ref().map_or_else(String::new, progress_text);
     PartView {
         id: c.company.as_str().to_owned(),
-        name: view::visible(&c.company_name),
+        name: c.company_name.clone(),
         as_of: c
             .status
             .as_ref()
@@ -733,7 +754,7 @@ pub async fn page(
         statuses,
         results,
         found,
-        user: view::visible(&user),
+        user: view::shown(&user),
         company,
         export_json,
         export_csv,
@@ -794,7 +815,7 @@ pub async fn mailbox_page(
     Ok(MailboxInventoryPage {
         nav: auth.nav(),
         part: part_view(&st, actor, &part),
-        mailbox: view::visible(ident.as_str()),
+        mailbox: view::shown(ident.as_str()),
         live_url: format!(
             "/companies/{}/mailbox?identity={}",
             id.as_str(),
@@ -837,12 +858,7 @@ pub async fn offboard_page(
     let companies = statuses
         .iter()
         .filter(|c| exogate_core::policy::can_request(&actor.user, &c.company).is_ok())
-        .map(|c| {
-            (
-                c.company.as_str().to_owned(),
-                view::visible(&c.company_name),
-            )
-        })
+        .map(|c| (c.company.as_str().to_owned(), view::shown(&c.company_name)))
         .collect();
     let company = q.company.trim().to_owned();
     let user = q.user.trim().to_owned();
@@ -861,7 +877,7 @@ pub async fn offboard_page(
         csrf: auth.csrf(),
         companies,
         company,
-        user: view::visible(&user),
+        user: view::shown(&user),
         preview,
         removable,
     })

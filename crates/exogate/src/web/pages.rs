@@ -317,7 +317,7 @@ pub async fn integrations(
         .session
         .as_ref()
         .and_then(|s| s.data.consent.get(id.as_str()))
-        .map(|o| o.message.clone());
+        .map(|o| view::shown_message(&o.message));
     let user = &auth.0.actor.user;
     Ok(IntegrationsPage {
         nav: auth.nav(),
@@ -398,20 +398,25 @@ pub struct MailboxPage {
 fn entry_view(e: &exogate_core::ports::PermissionEntry) -> EntryView {
     match &e.resolved {
         Some(r) => EntryView {
-            name_visible: view::visible(&r.display_name),
-            address: r.primary_address.clone(),
-            rights: e.access_rights.join(", "),
+            name_visible: view::shown(&r.display_name),
+            address: view::shown(&r.primary_address),
+            rights: rights(&e.access_rights),
             inherited: e.inherited,
             deny: e.deny,
         },
         None => EntryView {
-            name_visible: view::visible(&e.trustee),
+            name_visible: view::shown(&e.trustee),
             address: String::new(),
-            rights: e.access_rights.join(", "),
+            rights: rights(&e.access_rights),
             inherited: e.inherited,
             deny: e.deny,
         },
     }
+}
+
+/// Access rights as shown: each one sanitized.
+fn rights(list: &[String]) -> String {
+    exogate_core::text::tenant_list(list).join(", ")
 }
 
 /// Whether Exchange's properties say the mailbox is hidden from the address lists.
@@ -469,7 +474,7 @@ pub async fn mailbox(
         nav: auth.nav(),
         csrf: auth.csrf(),
         company_id: id.to_string(),
-        company_name: company.name.clone(),
+        company_name: view::shown(&company.name),
         warnings: view::name_warnings("mailbox", &mbx),
         mailbox: IdentityView::of(&mbx),
         hidden: hidden_from_gal(&det),
@@ -500,7 +505,7 @@ pub async fn request_change(
     let tool = ToolName::parse(&f.tool)
         .filter(|t| t.is_write())
         .ok_or_else(|| {
-            HttpError::bad_request(format!("`{}` is not a write tool", view::visible(&f.tool)))
+            HttpError::bad_request(format!("`{}` is not a write tool", view::shown(&f.tool)))
         })?;
     let input = requests::WriteInput {
         id: new_request_id(),
@@ -763,7 +768,7 @@ pub(crate) async fn filtered_audit(
     if !kind.is_empty() && AuditKind::parse(kind).is_none() {
         return Err(CoreError::invalid(
             "kind",
-            format!("`{}` is not an audit event kind", view::visible(kind)),
+            format!("`{}` is not an audit event kind", view::shown(kind)),
         ));
     }
     let from = parse_time("from", &q.from)?;

@@ -1,49 +1,93 @@
 //! View models shared by the pages and the JSON API: plain `Serialize` structs built from core
-//! types. Text that came from a tenant (display names) is also given in a *visible* form where
-//! bidi controls, zero-width and other invisible or control characters are written out as
-//! `\u{…}`, with warnings, so an approver sees exactly what the bytes say.
+//! types. Every string that came from a tenant (display names, addresses, object ids, Exchange
+//! messages, the tenant's display name and domain) goes through the core's one sanitizer
+//! ([`exogate_core::text::tenant_text`], the same as MCP): hidden characters (controls, bidi,
+//! zero-width, tag characters, U+2028/2029…) are written out as `<U+XXXX>` and long text is
+//! capped, with warnings, so an approver sees exactly what the bytes say. Pages and every JSON
+//! API caller (session or token) get the same sanitized text.
 
 use exogate_core::action::{CanonicalAction, Presence};
 use exogate_core::audit::AuditEvent;
 use exogate_core::policy;
 use exogate_core::request::{ApprovalRequest, RequestState};
+use exogate_core::text;
 use exogate_core::{Actor, Company, ExchangeAdminState, ResolvedIdentity, Timestamp};
 use serde::Serialize;
 
-/// Invisible formatting characters (bidi controls, zero-width, soft hyphen, BOM…).
-pub fn is_invisible(c: char) -> bool {
-    matches!(c,
-        '\u{00AD}' | '\u{034F}' | '\u{061C}' | '\u{115F}' | '\u{1160}' | '\u{17B4}' | '\u{17B5}'
-        | '\u{180B}'..='\u{180E}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}'
-        | '\u{2060}'..='\u{206F}' | '\u{3164}' | '\u{FE00}'..='\u{FE0F}' | '\u{FEFF}'
-        | '\u{FFA0}' | '\u{FFF9}'..='\u{FFFB}' | '\u{E0000}'..='\u{E007F}')
+/// Tenant text as shown on pages and in the JSON API: hidden characters escaped as `<U+XXXX>`
+/// and capped, by the core's one sanitizer (the same as MCP).
+pub fn shown(s: &str) -> String {
+    text::tenant_text(s)
 }
 
-/// `s` with every control and invisible character written as `\u{XXXX}` (visible, inert text).
-pub fn visible(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        if c.is_control() || is_invisible(c) {
-            out.push_str(&format!("\\u{{{:04X}}}", c as u32));
-        } else {
-            out.push(c);
-        }
+/// One of exogate's own sentences that may quote tenant text (an Exchange error): hidden
+/// characters escaped, capped at a few lines.
+pub fn shown_message(s: &str) -> String {
+    text::capped(s, text::MESSAGE_MAX_CHARS)
+}
+
+/// An identity with every tenant string sanitized.
+pub fn shown_identity(i: &ResolvedIdentity) -> ResolvedIdentity {
+    ResolvedIdentity {
+        object_id: shown(&i.object_id),
+        primary_address: shown(&i.primary_address),
+        display_name: shown(&i.display_name),
+        kind: i.kind,
     }
-    out
+}
+
+/// An action with its identities sanitized, so texts built from it (the summary) carry no raw
+/// tenant text.
+pub fn shown_action(a: &CanonicalAction) -> CanonicalAction {
+    let mut a = a.clone();
+    a.mailbox = shown_identity(&a.mailbox);
+    a.trustee = shown_identity(&a.trustee);
+    a
+}
+
+/// The request's summary built from sanitized actions.
+fn shown_summary(r: &ApprovalRequest) -> String {
+    r.actions
+        .iter()
+        .map(|a| shown_action(a).summary())
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// Every string in a JSON value sanitized like tenant text (audit details quote tenant names,
+/// e.g. in a request's summary and encoded actions; the audit log itself keeps them whole).
+pub fn shown_json(v: &serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    match v {
+        Value::String(s) => Value::String(shown(s)),
+        Value::Array(a) => Value::Array(a.iter().map(shown_json).collect()),
+        Value::Object(m) => Value::Object(
+            m.iter()
+                .map(|(k, v)| (text::escape_hidden(k), shown_json(v)))
+                .collect(),
+        ),
+        other => other.clone(),
+    }
 }
 
 /// Warnings about a tenant-sourced name shown to an approver.
 pub fn name_warnings(what: &str, id: &ResolvedIdentity) -> Vec<String> {
     let mut w = Vec::new();
     let name = &id.display_name;
-    if name.chars().any(|c| c.is_control() || is_invisible(c)) {
+    if text::first_hidden(name).is_some() {
         w.push(format!(
-            "The {what}'s display name contains invisible or bidi control characters (shown as \\u{{…}}). Check the address and object id."
+            "The {what}'s display name contains invisible or bidi control characters (shown as <U+…>). Check the address and object id."
         ));
     }
     if name.chars().any(|c| !c.is_ascii() && c.is_alphabetic()) {
         w.push(format!(
             "The {what}'s display name contains non-Latin letters that may imitate others. Check the address and object id."
+        ));
+    }
+    let len = name.chars().count();
+    if len > text::MAX_CHARS {
+        w.push(format!(
+            "The {what}'s display name is {len} characters long; only the start is shown."
         ));
     }
     if name.contains('<') || name.contains('>') {
@@ -188,7 +232,7 @@ impl StatusView {
                     checked_at_ms: Some(rec.checked_at.unix_millis()),
                     check_failed: rec.check_failed(),
                     last_good_at: rec.last_good_at.map(ts),
-                    detail: rec.detail.clone(),
+                    detail: shown_message(&rec.detail),
                     consent_problem: None,
                 }
             }
@@ -230,11 +274,11 @@ impl CompanyView {
     pub fn of(c: &Company) -> Self {
         Self {
             id: c.id.to_string(),
-            name: c.name.clone(),
+            name: shown(&c.name),
             connected: c.connection.is_some(),
             tenant_id: c.connection.as_ref().map(|x| x.tenant_id.to_string()),
-            tenant_name: c.connection.as_ref().map(|x| x.display_name.clone()),
-            default_domain: c.connection.as_ref().map(|x| x.default_domain.clone()),
+            tenant_name: c.connection.as_ref().map(|x| shown(&x.display_name)),
+            default_domain: c.connection.as_ref().map(|x| shown(&x.default_domain)),
             connected_at: c.connection.as_ref().map(|x| ts(x.connected_at)),
             separate_approver: c.separate_approver,
             status: StatusView::of(c),
@@ -244,8 +288,9 @@ impl CompanyView {
 
 #[derive(Clone, Debug, Serialize)]
 pub struct IdentityView {
+    /// Sanitized (hidden characters written out as `<U+XXXX>`, capped).
     pub display_name: String,
-    /// The display name with invisible characters written out.
+    /// The same as `display_name` (kept for clients that read this field).
     pub display_name_visible: String,
     pub address: String,
     pub object_id: String,
@@ -255,10 +300,10 @@ pub struct IdentityView {
 impl IdentityView {
     pub fn of(i: &ResolvedIdentity) -> Self {
         Self {
-            display_name: i.display_name.clone(),
-            display_name_visible: visible(&i.display_name),
-            address: i.primary_address.clone(),
-            object_id: i.object_id.clone(),
+            display_name: shown(&i.display_name),
+            display_name_visible: shown(&i.display_name),
+            address: shown(&i.primary_address),
+            object_id: shown(&i.object_id),
             kind: i.kind.as_str().into(),
         }
     }
@@ -286,6 +331,8 @@ impl ActionView {
     pub fn of(a: &CanonicalAction) -> Self {
         let mut warnings = name_warnings("mailbox", &a.mailbox);
         warnings.extend(name_warnings("trustee", &a.trustee));
+        let raw = a;
+        let a = &shown_action(raw);
         let p = a.operation.permission.label();
         let state_text = match a.state_at_request {
             Presence::Present => format!(
@@ -301,12 +348,12 @@ impl ActionView {
             operation: a.operation.as_str().into(),
             verb: a.operation.to_string(),
             permission: p.into(),
-            mailbox: IdentityView::of(&a.mailbox),
-            trustee: IdentityView::of(&a.trustee),
+            mailbox: IdentityView::of(&raw.mailbox),
+            trustee: IdentityView::of(&raw.trustee),
             automapping: a.options.automapping,
             state_at_request: a.state_at_request.as_str().into(),
             state_text,
-            summary: visible(&a.summary()),
+            summary: a.summary(),
             warnings,
         }
     }
@@ -377,19 +424,19 @@ impl RequestView {
         };
         let agent = match &r.requester.channel {
             exogate_core::Channel::Mcp { agent, .. } => {
-                Some(agent.clone().unwrap_or_else(|| "AI agent".into()))
+                Some(agent.as_deref().map_or_else(|| "AI agent".into(), shown))
             }
             _ => None,
         };
         Self {
             id: r.id.to_string(),
             company: r.company.to_string(),
-            company_name: company.map_or_else(|| r.company.to_string(), |c| c.name.clone()),
+            company_name: company.map_or_else(|| r.company.to_string(), |c| shown(&c.name)),
             tenant: r.tenant.to_string(),
             tool: r.tool.as_str().into(),
             risk: r.risk.as_str().into(),
             state: r.state.as_str().into(),
-            summary: visible(&r.summary()),
+            summary: shown_summary(r),
             requester: r.requester.user_name.to_string(),
             channel: r.requester.channel.kind().into(),
             agent,
@@ -405,7 +452,10 @@ impl RequestView {
                 .decision
                 .as_ref()
                 .map(|d| if d.approved { "approved" } else { "rejected" }.to_owned()),
-            reason: r.decision.as_ref().and_then(|d| d.reason.clone()),
+            reason: r
+                .decision
+                .as_ref()
+                .and_then(|d| d.reason.as_deref().map(text::escape_hidden)),
             cancelled_by: r.cancellation.as_ref().map(|c| c.by_name.to_string()),
             results: r
                 .results
@@ -415,11 +465,11 @@ impl RequestView {
                     before: x.before.map(|p| p.as_str().to_owned()),
                     after: x.after.map(|p| p.as_str().to_owned()),
                     verified: x.verified,
-                    message: visible(&x.message),
+                    message: shown(&x.message),
                 })
                 .collect(),
             finished_at: r.finished_at.map(ts),
-            message: r.message.as_deref().map(visible),
+            message: r.message.as_deref().map(shown),
             revert_of: r.revert_of.map(|x| x.to_string()),
             attempt: r.attempt,
             can_decide,
@@ -442,7 +492,7 @@ pub struct AuditView {
     pub company: Option<String>,
     pub request: Option<String>,
     pub detail: serde_json::Value,
-    /// `detail` as compact text with invisible characters written out (for pages).
+    /// `detail` (sanitized) as compact text, for pages.
     pub detail_text: String,
     pub hash: String,
 }
@@ -451,6 +501,7 @@ impl AuditView {
     pub fn of(e: &AuditEvent) -> Self {
         let detail: serde_json::Value =
             serde_json::from_str(&e.event.detail).unwrap_or(serde_json::Value::Null);
+        let detail = shown_json(&detail);
         Self {
             seq: e.seq,
             at: ts(e.event.at),
@@ -460,7 +511,11 @@ impl AuditView {
             channel: e.event.channel.clone(),
             company: e.event.company.clone(),
             request: e.event.request.clone(),
-            detail_text: visible(&e.event.detail),
+            detail_text: if detail.is_null() {
+                shown(&e.event.detail)
+            } else {
+                detail.to_string()
+            },
             detail,
             hash: e.hash.clone(),
         }

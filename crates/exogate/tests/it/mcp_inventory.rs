@@ -311,7 +311,7 @@ async fn find_user_access_sanitizes_tenant_text() {
     let decoded: Value = serde_json::from_str(&text).unwrap();
     fn walk(v: &Value) {
         match v {
-            Value::String(s) => assert!(!s.chars().any(exogate::mcp::sanitize::is_hidden), "{s:?}"),
+            Value::String(s) => assert!(!s.chars().any(exogate_core::text::is_hidden), "{s:?}"),
             Value::Array(a) => a.iter().for_each(walk),
             Value::Object(o) => o.values().for_each(walk),
             _ => {}

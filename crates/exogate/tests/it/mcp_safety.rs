@@ -1,10 +1,10 @@
 //! No MCP call can approve or execute anything, whatever the arguments; and tenant text holding
 //! instructions, bidi overrides, zero-width characters or 10 kB strings comes back sanitized.
 
-use exogate::mcp::sanitize::{MAX_CHARS, is_hidden};
 use exogate_core::model::RequestId;
 use exogate_core::ops;
 use exogate_core::request::{RequestFilter, RequestState};
+use exogate_core::text::{MAX_CHARS, is_hidden};
 use serde_json::{Value, json};
 
 use crate::mcp_http::{call, client, err, ok};

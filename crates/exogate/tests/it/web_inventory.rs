@@ -559,7 +559,7 @@ async fn hostile_names_render_as_inert_visible_text() {
     assert_eq!(s, StatusCode::OK);
     assert!(!page.contains("<script>alert"), "{page}");
     assert!(
-        page.contains("&#60;script&#62;alert(1)&#60;/script&#62;Eve \\u{202E}nimda"),
+        page.contains("&#60;script&#62;alert(1)&#60;/script&#62;Eve &#60;U+202E&#62;nimda"),
         "{page}"
     );
     assert!(!page.contains('\u{202E}'));

@@ -7,3 +7,4 @@ mod consent;
 mod edge;
 mod four_eyes;
 mod login;
+mod text;
