@@ -256,6 +256,36 @@ impl AuditBudget {
     }
 }
 
+/// A budget of audit rows per clock minute for refusals that anyone on the network can cause
+/// without signing in (the consent callback with an unknown `state`): the first `per_minute`
+/// each minute get their own row, the rest are counted and summarised in one row at the next
+/// refusal of a later minute, as failed logins are.
+#[derive(Debug)]
+pub struct RowBudget {
+    per_minute: u32,
+    inner: Mutex<AuditBudget>,
+}
+
+impl RowBudget {
+    pub fn per_minute(per_minute: u32) -> Self {
+        Self {
+            per_minute,
+            inner: Mutex::new(AuditBudget::default()),
+        }
+    }
+
+    /// The audit rows for one more refusal at `now`.
+    pub fn plan(&self, now: Timestamp) -> AuditPlan {
+        let mut b = self.inner.lock();
+        let summary = b.roll(now.unix_millis(), self.per_minute);
+        let write = b.take(self.per_minute);
+        if !write {
+            b.count(now.unix_millis());
+        }
+        AuditPlan { summary, write }
+    }
+}
+
 /// What the audit log gets for one login attempt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct AuditPlan {
@@ -286,7 +316,7 @@ pub struct LoginGuard {
     /// Every password check runs through this.
     pub gate: PasswordGate,
     tables: Mutex<Tables>,
-    audit: Mutex<AuditBudget>,
+    audit: RowBudget,
 }
 
 impl LoginGuard {
@@ -298,7 +328,7 @@ impl LoginGuard {
                 users: Table::new(settings.tracked_keys),
                 refused: 0,
             }),
-            audit: Mutex::new(AuditBudget::default()),
+            audit: RowBudget::per_minute(settings.audited_failures_per_minute),
             settings,
         }
     }
@@ -350,20 +380,13 @@ impl LoginGuard {
 
     /// The audit rows for a failed attempt at `now`.
     pub fn audit_failure(&self, now: Timestamp) -> AuditPlan {
-        let per_minute = self.settings.audited_failures_per_minute;
-        let mut b = self.audit.lock();
-        let summary = b.roll(now.unix_millis(), per_minute);
-        let write = b.take(per_minute);
-        if !write {
-            b.count(now.unix_millis());
-        }
-        AuditPlan { summary, write }
+        self.audit.plan(now)
     }
 
     /// The audit rows for a refused (`429`) attempt at `now`: never its own row.
     pub fn audit_refused(&self, now: Timestamp) -> AuditPlan {
-        let mut b = self.audit.lock();
-        let summary = b.roll(now.unix_millis(), self.settings.audited_failures_per_minute);
+        let mut b = self.audit.inner.lock();
+        let summary = b.roll(now.unix_millis(), self.audit.per_minute);
         b.count(now.unix_millis());
         AuditPlan {
             summary,
@@ -373,8 +396,8 @@ impl LoginGuard {
 
     /// The audit rows for a successful login at `now`: always its own row.
     pub fn audit_success(&self, now: Timestamp) -> AuditPlan {
-        let mut b = self.audit.lock();
-        let summary = b.roll(now.unix_millis(), self.settings.audited_failures_per_minute);
+        let mut b = self.audit.inner.lock();
+        let summary = b.roll(now.unix_millis(), self.audit.per_minute);
         AuditPlan {
             summary,
             write: true,

@@ -160,11 +160,23 @@ pub struct ConnectInput {
     pub default_domain: String,
 }
 
+/// A name the tenant chose (its display name or domain): tenant text, so it is kept in the
+/// sanitizer's escaped and capped form rather than refused. A customer whose tenant is called
+/// "Contoso ❤️" (a variation selector) or carries a bidi mark can still be connected, and every
+/// reader (pages, API, MCP, CLI) sees the same inert text.
+fn tenant_label(field: &'static str, s: &str) -> Result<String, CoreError> {
+    parse_label(
+        field,
+        &crate::text::tenant_text(s.trim()),
+        crate::text::MAX_CHARS * 2,
+    )
+}
+
 fn new_connection(ctx: Ctx<'_>, input: &ConnectInput) -> Result<Connection, CoreError> {
     Ok(Connection {
         tenant_id: input.tenant_id,
-        display_name: parse_label("display_name", &input.display_name, 256)?,
-        default_domain: parse_label("default_domain", &input.default_domain, 253)?,
+        display_name: tenant_label("display_name", &input.display_name)?,
+        default_domain: tenant_label("default_domain", &input.default_domain)?,
         connected_at: ctx.clock.now(),
     })
 }

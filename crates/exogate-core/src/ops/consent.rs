@@ -243,6 +243,20 @@ pub async fn complete(
     state: &str,
     answer: CallbackAnswer,
 ) -> Result<Completed, CoreError> {
+    complete_with(ctx, session_id, state, answer, true).await
+}
+
+/// As [`complete`]; `audit_unknown` says whether a refusal of an unknown, used or foreign
+/// `state` gets its own audit row. Anyone on the network can send such callbacks without
+/// signing in, so the edge keeps a per-minute budget of those rows and summarises the rest with
+/// [`record_unrecorded_refusals`]. A refusal of a known state is always recorded.
+pub async fn complete_with(
+    ctx: Ctx<'_>,
+    session_id: Option<&str>,
+    state: &str,
+    answer: CallbackAnswer,
+    audit_unknown: bool,
+) -> Result<Completed, CoreError> {
     let now = ctx.clock.now();
     let consumed = if state.is_empty() || state.len() > 200 {
         None
@@ -253,10 +267,9 @@ pub async fn complete(
     };
     let Some(st) = consumed else {
         let message = "This consent link is unknown, was already used, is older than 10 minutes, or was started in another browser session. Nothing was changed. Start again from the company's integrations page.";
-        let ev = NewAuditEvent::new(now, AuditKind::ConsentRefused, None)
-            .actor_name("(unknown)", Channel::Web.to_string().as_str())
-            .detail(json!({ "reason": Refusal::StateNotAccepted.code(), "session": session_id.is_some() }));
-        ctx.store.append_audit(ev).await?;
+        if audit_unknown {
+            record_unknown_refusal(ctx, session_id.is_some()).await?;
+        }
         return Ok(Completed {
             state: None,
             actor: None,
@@ -466,4 +479,31 @@ async fn decide(
         kind,
         status,
     }))
+}
+
+/// Records one refused callback whose `state` was unknown, used, expired or foreign.
+pub async fn record_unknown_refusal(ctx: Ctx<'_>, session: bool) -> Result<(), CoreError> {
+    let ev = NewAuditEvent::new(ctx.clock.now(), AuditKind::ConsentRefused, None)
+        .actor_name("(unknown)", Channel::Web.to_string().as_str())
+        .detail(json!({ "reason": Refusal::StateNotAccepted.code(), "session": session }));
+    ctx.store.append_audit(ev).await?;
+    Ok(())
+}
+
+/// Records, as one `consent.refused` row, `count` refused callbacks with an unknown `state`
+/// that were counted instead of recorded one by one (see [`complete_with`]).
+pub async fn record_unrecorded_refusals(
+    ctx: Ctx<'_>,
+    count: u64,
+    first: crate::model::Timestamp,
+    last: crate::model::Timestamp,
+) -> Result<(), CoreError> {
+    let ev = NewAuditEvent::system(ctx.clock.now(), AuditKind::ConsentRefused).detail(json!({
+        "reason": Refusal::StateNotAccepted.code(),
+        "unrecorded_refusals": count,
+        "first_at": first.to_string(),
+        "last_at": last.to_string(),
+    }));
+    ctx.store.append_audit(ev).await?;
+    Ok(())
 }

@@ -261,17 +261,29 @@ pub async fn callback(
         .map(|(_, v)| v.into_owned())
         .unwrap_or_default();
     let mut session = Session::from_headers(&st, &headers).await;
-    let done = match core_consent::complete(
+    let done = match core_consent::complete_with(
         st.app.ctx(),
         session.as_ref().map(|s| s.id_hash.as_str()),
         &state_value,
         answer(&query, &state_value),
+        false,
     )
     .await
     {
         Ok(d) => d,
         Err(e) => return super::error::PageError::from(e).into_response(),
     };
+    if done.state.is_none() {
+        // An unknown state: anyone can send one, so its audit rows come from a budget.
+        let plan = st.unknown_consents.plan(st.app.clock.now());
+        let ctx = st.app.ctx();
+        if let Some(u) = plan.summary {
+            let _ = core_consent::record_unrecorded_refusals(ctx, u.count, u.first, u.last).await;
+        }
+        if plan.write {
+            let _ = core_consent::record_unknown_refusal(ctx, session.is_some()).await;
+        }
+    }
     let company_id = done.state.as_ref().map(|s| s.company.clone());
     let outcome = outcome(&done.completion);
     // The message may quote the tenant's display name: shown through the core's sanitizer.

@@ -39,6 +39,8 @@ pub struct WebState {
     pub metrics: Arc<ops::Metrics>,
     /// Inventory sweeps this server runs, for live progress.
     pub sync: Arc<inventory::SyncBoard>,
+    /// Audit rows for consent callbacks with an unknown `state` (anyone can send those).
+    pub unknown_consents: Arc<crate::login::RowBudget>,
 }
 
 /// Tells live views and waiting tests that a request changed state.
@@ -108,10 +110,12 @@ pub fn content_security_policy(app: &App) -> HeaderValue {
 /// Every web and API route, with security headers and request metrics (the `Host` and CSRF
 /// origin checks wrap them in `crate::http`).
 pub fn routes(app: Arc<App>) -> Router {
+    let per_minute = app.login.settings.audited_failures_per_minute;
     let st = WebState {
         app,
         metrics: Arc::new(ops::Metrics::default()),
         sync: Arc::new(inventory::SyncBoard::default()),
+        unknown_consents: Arc::new(crate::login::RowBudget::per_minute(per_minute)),
     };
     let pages = Router::new()
         .route("/", get(root))

@@ -455,3 +455,87 @@ async fn the_cli_connect_url_works_without_a_browser_session_and_only_for_its_te
     assert!(!out.success, "{out:?}");
     app.stop().await;
 }
+
+/// Tenant text in the connection itself: a tenant whose display name carries an emoji with a
+/// variation selector, a right-to-left override and a line separator is still connected (the
+/// name is the customer's, not an attack on the connect flow), and is stored in the sanitizer's
+/// inert, escaped form, so pages, API, MCP and the CLI all show the same visible text.
+#[tokio::test]
+async fn a_tenant_with_hidden_characters_in_its_name_connects_and_is_stored_inert() {
+    let mut scenario = m365_emulator::Scenario::demo();
+    let northwind = scenario
+        .tenants
+        .iter_mut()
+        .find(|t| t.id.to_string() == NORTHWIND)
+        .expect("northwind in the demo world");
+    northwind.display_name = "Northwind \u{2764}\u{FE0F} \u{202E}sdrawkcab\u{2028}Traders".into();
+    let app = TestApp::start_with(scenario).await;
+    let manager = demo_login(&app, "manager").await;
+    let (s, _) = manager
+        .api_post("/api/v1/companies/northwind/disconnect", json!({}))
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    let tech = demo_login(&app, "tech").await;
+    let r = start(&tech, "/companies/northwind/connect", NORTHWIND).await;
+    let (url, _) = consent_url(&r);
+    let back = accept_at_microsoft(&app, &url, NORTHWIND).await;
+    let (s, body) = tech.get(&back).await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    let conn = company(&app, "northwind")
+        .await
+        .connection
+        .expect("connected");
+    assert_eq!(
+        conn.display_name,
+        "Northwind \u{2764}<U+FE0F> <U+202E>sdrawkcab<U+2028>Traders"
+    );
+    assert!(exogate_core::text::first_hidden(&conn.display_name).is_none());
+    app.stop().await;
+}
+
+/// Anyone can send callbacks with made-up states without signing in. Each is refused and
+/// changes nothing, and the audit rows they cause are bounded: the first few a minute get their
+/// own `consent.refused` row, the rest are counted into one summary row.
+#[tokio::test]
+async fn a_flood_of_unknown_states_writes_a_bounded_number_of_audit_rows() {
+    let w = crate::web::WebApp::start_with(|c| c.login.audited_failures_per_minute = 3).await;
+    let refusals = |events: Vec<exogate_core::audit::AuditEvent>| -> Vec<Value> {
+        events
+            .into_iter()
+            .filter(|e| e.event.kind == "consent.refused")
+            .map(|e| serde_json::from_str(&e.event.detail).unwrap())
+            .collect()
+    };
+    let start = w.app.store.audit_head().await.unwrap().map_or(0, |h| h.0);
+    let companies = w.app.store.list_companies().await.unwrap();
+    for i in 0..40 {
+        let r = w
+            .http
+            .get(format!(
+                "{}/consent/callback?admin_consent=True&tenant={CONTOSO}&state=made-up-{i}",
+                w.base
+            ))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    }
+    let rows = refusals(w.app.store.list_audit(start, 1000).await.unwrap());
+    assert_eq!(rows.len(), 3, "at most 3 rows a minute: {rows:#?}");
+    assert!(rows.iter().all(|d| d["reason"] == "state_not_accepted"));
+    // A minute later the next refusal first writes the summary of the 37 counted ones.
+    w.clock.advance_secs(60);
+    let r = w
+        .http
+        .get(format!("{}/consent/callback?state=another", w.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let rows = refusals(w.app.store.list_audit(start, 1000).await.unwrap());
+    assert_eq!(rows.len(), 5, "{rows:#?}");
+    assert_eq!(rows[3]["unrecorded_refusals"], 37, "{rows:#?}");
+    assert_eq!(w.app.store.list_companies().await.unwrap(), companies);
+    assert!(exogate_core::ops::audit::verify(w.app.ctx()).await.is_ok());
+    w.stop().await;
+}
