@@ -512,7 +512,7 @@ impl StatusRecord {
     }
 }
 
-/// The Exchange Admin badge of DESIGN §3.
+/// The Exchange Admin badge (`docs/DOMAIN.md#exchange-admin-status`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum ExchangeAdminState {
     NotConfigured,
@@ -733,7 +733,7 @@ pub struct SessionRecord {
 pub enum ConsentPurpose {
     /// Connect app consent (connect / reconnect Microsoft 365).
     Connect,
-    /// Exchange app consent (the seed's Authorize step).
+    /// Exchange app consent (the Authorize step, `docs/DOMAIN.md#exchange-admin-status`).
     Authorize,
     /// Connect app consent in a new tenant, typed up front by a manager: moves the company.
     Move,

@@ -1,4 +1,4 @@
-//! The MCP tools of DESIGN §3. Each one is a thin adapter over a core operation: parse the
+//! The MCP tools (`docs/DOMAIN.md#tools`). Each one is a thin adapter over a core operation: parse the
 //! arguments, call the op as the token's user, turn the answer into a sanitized wire type.
 //! No tool approves, rejects, cancels or executes a request.
 

@@ -1,4 +1,4 @@
-//! Connecting a company, moving it to another tenant, and the seed's "Authorize" step, through
+//! Connecting a company, moving it to another tenant, and the "Authorize" step (`docs/DOMAIN.md#exchange-admin-status`), through
 //! Microsoft's admin consent. The rules live in `exogate_core::ops::consent`; this module parses
 //! the forms and the redirect, calls the core and renders.
 //!
@@ -122,7 +122,7 @@ pub async fn move_tenant(
     start(&st, &auth, &id, ConsentPurpose::Move, tenant).await
 }
 
-/// `POST /companies/{id}/authorize`: the seed's Step 1 (opened in a new tab by the page).
+/// `POST /companies/{id}/authorize`: Step 1 of the setup (opened in a new tab by the page).
 pub async fn authorize(
     State(st): State<WebState>,
     auth: PageAuth,
