@@ -112,6 +112,9 @@ pub enum ConflictReason {
     Rejected { message: String },
     /// The user has too many pending requests open.
     TooManyPending { limit: u32 },
+    /// Asking for a change that changes nothing: the goal is the state already. `what` says so
+    /// in English ("bob@… already has Full Access on sales@…").
+    AlreadyInState { what: String },
 }
 
 impl ConflictReason {
@@ -128,6 +131,7 @@ impl ConflictReason {
             ConflictReason::BadTransition { .. } => "bad_transition",
             ConflictReason::Rejected { .. } => "rejected_by_exchange",
             ConflictReason::TooManyPending { .. } => "too_many_pending",
+            ConflictReason::AlreadyInState { .. } => "already_in_state",
         }
     }
 }
@@ -153,6 +157,9 @@ impl fmt::Display for ConflictReason {
                 f,
                 "you already have {limit} requests waiting for approval; wait for decisions or cancel some"
             ),
+            ConflictReason::AlreadyInState { what } => {
+                write!(f, "nothing to change: {what}; no request was made")
+            }
         }
     }
 }
@@ -256,6 +263,7 @@ impl CoreError {
         "not_revertible",
         "bad_transition",
         "too_many_pending",
+        "already_in_state",
         "rejected_by_exchange",
         "exchange_not_configured",
         "exchange_role_missing",

@@ -221,6 +221,7 @@ fn every_error_code_is_listed_once() {
             message: "m".into(),
         },
         ConflictReason::TooManyPending { limit: 1 },
+        ConflictReason::AlreadyInState { what: "w".into() },
     ] {
         errs.push(CoreError::conflict(c));
     }
