@@ -197,6 +197,25 @@ impl CanonicalAction {
         )
     }
 
+    /// Whether the state read when asking is already this action's goal (asking would change
+    /// nothing).
+    pub fn is_no_op(&self) -> bool {
+        self.state_at_request == self.operation.desired()
+    }
+
+    /// "bob@… already has Full Access on sales@…" / "bob@… has no Send As on sales@… already".
+    pub fn in_state_phrase(&self) -> String {
+        let (t, p, m) = (
+            &self.trustee.primary_address,
+            self.operation.permission.label(),
+            &self.mailbox.primary_address,
+        );
+        match self.operation.desired() {
+            Presence::Present => format!("{t} already has {p} on {m}"),
+            Presence::Absent => format!("{t} has no {p} on {m} already"),
+        }
+    }
+
     /// A one-line English summary: "grant Full Access to bob@… on sales@… (bob has no Full Access on sales today)".
     pub fn summary(&self) -> String {
         let now = match (self.state_at_request, self.operation.permission) {

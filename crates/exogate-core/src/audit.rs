@@ -371,3 +371,64 @@ pub fn verify<'a>(
     }
     v.finish(head)
 }
+
+/// Which audit events to list: every field that is set must match. Events come newest first
+/// (by `seq`); `before_seq` continues a listing below the last `seq` seen (keyset paging).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AuditFilter {
+    pub company: Option<CompanyId>,
+    pub request: Option<RequestId>,
+    /// An event kind such as `request.approved`.
+    pub kind: Option<String>,
+    /// The acting user's name, compared without regard to ASCII case.
+    pub actor: Option<String>,
+    /// Events at or after this time.
+    pub since: Option<Timestamp>,
+    /// Events at or before this time.
+    pub until: Option<Timestamp>,
+    /// Only events with a smaller `seq`.
+    pub before_seq: Option<i64>,
+    pub limit: u32,
+}
+
+/// Which end of a day a bare date stands for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DayEnd {
+    /// 00:00:00.000 UTC (for `since`).
+    Start,
+    /// 23:59:59.999 UTC (for `until`).
+    End,
+}
+
+/// Parses an RFC 3339 time (`2026-12-03T09:00:00Z`) or a bare date (`2026-12-03`, taken as
+/// the start or the end of that day in UTC). Empty text is `None`.
+pub fn parse_time_bound(
+    field: &'static str,
+    text: &str,
+    day_end: DayEnd,
+) -> Result<Option<Timestamp>, crate::error::CoreError> {
+    use time::format_description::well_known::Rfc3339;
+    let text = text.trim();
+    if text.is_empty() {
+        return Ok(None);
+    }
+    if let Ok(t) = time::OffsetDateTime::parse(text, &Rfc3339) {
+        return Ok(Some(Timestamp::from_offset_date_time(t)));
+    }
+    let date = time::Date::parse(
+        text,
+        time::macros::format_description!("[year]-[month]-[day]"),
+    )
+    .map_err(|_| {
+        crate::error::CoreError::invalid(
+            field,
+            "use a date such as 2026-12-03 or an RFC 3339 time such as 2026-12-03T09:00:00Z".into(),
+        )
+    })?;
+    let start = date.midnight().assume_utc();
+    let t = match day_end {
+        DayEnd::Start => start,
+        DayEnd::End => start + time::Duration::days(1) - time::Duration::milliseconds(1),
+    };
+    Ok(Some(Timestamp::from_offset_date_time(t)))
+}

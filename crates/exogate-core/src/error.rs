@@ -115,6 +115,9 @@ pub enum ConflictReason {
     TooManyPending { limit: u32 },
     /// The Microsoft 365 tenant is already linked to another company.
     TenantLinked,
+    /// Asking for a change that changes nothing: the goal is the state already. `what` says so
+    /// in English ("bob@… already has Full Access on sales@…").
+    AlreadyInState { what: String },
 }
 
 impl ConflictReason {
@@ -132,6 +135,7 @@ impl ConflictReason {
             ConflictReason::Rejected { .. } => "rejected_by_exchange",
             ConflictReason::TooManyPending { .. } => "too_many_pending",
             ConflictReason::TenantLinked => "tenant_already_linked",
+            ConflictReason::AlreadyInState { .. } => "already_in_state",
         }
     }
 }
@@ -160,6 +164,9 @@ impl fmt::Display for ConflictReason {
             ConflictReason::TenantLinked => f.write_str(
                 "this Microsoft 365 tenant is already linked to another company; one tenant belongs to one company",
             ),
+            ConflictReason::AlreadyInState { what } => {
+                write!(f, "nothing to change: {what}; no request was made")
+            }
         }
     }
 }
@@ -263,6 +270,7 @@ impl CoreError {
         "not_revertible",
         "bad_transition",
         "too_many_pending",
+        "already_in_state",
         "rejected_by_exchange",
         "tenant_already_linked",
         "exchange_not_configured",

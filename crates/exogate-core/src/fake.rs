@@ -145,6 +145,20 @@ impl FakeMicrosoft {
         }
     }
 
+    /// Removes directly (as if done in Exchange outside exogate).
+    pub fn remove_directly(
+        &self,
+        tenant: TenantId,
+        permission: Permission,
+        mailbox: &str,
+        trustee: &str,
+    ) {
+        if let Some(t) = self.lock().tenants.get_mut(&tenant) {
+            t.grants
+                .remove(&(perm_key(permission), mailbox.to_owned(), trustee.to_owned()));
+        }
+    }
+
     fn ready(g: &mut Inner, tenant: TenantId) -> Result<&mut Tenant, MsError> {
         g.calls += 1;
         let t = g.tenants.get_mut(&tenant).ok_or(MsError::NotConfigured {

@@ -191,6 +191,12 @@ pub trait Store: Send + Sync {
         request: Option<crate::model::RequestId>,
         limit: u32,
     ) -> StoreResult<Vec<AuditEvent>>;
+    /// The events matching every set field of `filter`, newest first (by `seq`), at most
+    /// `filter.limit`. The filters run before the limit.
+    async fn search_audit(
+        &self,
+        filter: &crate::audit::AuditFilter,
+    ) -> StoreResult<Vec<AuditEvent>>;
     /// The chain head `(seq, hash)` kept beside the log (None when empty).
     async fn audit_head(&self) -> StoreResult<Option<(i64, String)>>;
 

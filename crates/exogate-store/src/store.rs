@@ -194,6 +194,14 @@ const RECENT_AUDIT: &str = concat!(
     audit_cols!(),
     " FROM audit_log WHERE ($1 IS NULL OR company_id = $1) AND ($2 IS NULL OR request_id = $2) ORDER BY seq DESC LIMIT $3"
 );
+const SEARCH_AUDIT: &str = concat!(
+    "SELECT ",
+    audit_cols!(),
+    " FROM audit_log WHERE ($1 IS NULL OR company_id = $1) AND ($2 IS NULL OR request_id = $2)",
+    " AND ($3 IS NULL OR kind = $3) AND ($4 IS NULL OR LOWER(actor_name) = $4)",
+    " AND ($5 IS NULL OR at >= $5) AND ($6 IS NULL OR at <= $6) AND ($7 IS NULL OR seq < $7)",
+    " ORDER BY seq DESC LIMIT $8"
+);
 const GET_HEAD: &str = "SELECT seq, hash FROM audit_head WHERE id = 1";
 
 const PUT_SESSION: &str = "INSERT INTO sessions (id, data, expires_at) VALUES ($1, $2, $3) ON CONFLICT (id) DO UPDATE SET data = excluded.data, expires_at = excluded.expires_at";
@@ -712,6 +720,30 @@ impl Store for Db {
         let c = company.map(|c| c.as_str().to_owned());
         let r = request.map(|r| r.to_string());
         let rows: Vec<AuditRow> = with_pool!(self, p => sqlx::query_as(RECENT_AUDIT).bind(&c).bind(&r).bind(i64::from(limit)).fetch_all(p).await).map_err(db_err)?;
+        Ok(rows.into_iter().map(AuditEvent::from).collect())
+    }
+
+    async fn search_audit(
+        &self,
+        f: &exogate_core::audit::AuditFilter,
+    ) -> StoreResult<Vec<AuditEvent>> {
+        let c = f.company.as_ref().map(|c| c.as_str().to_owned());
+        let r = f.request.map(|r| r.to_string());
+        let actor = f.actor.as_ref().map(|a| a.to_ascii_lowercase());
+        let since = f.since.map(Timestamp::unix_millis);
+        let until = f.until.map(Timestamp::unix_millis);
+        let rows: Vec<AuditRow> = with_pool!(self, p => sqlx::query_as(SEARCH_AUDIT)
+            .bind(&c)
+            .bind(&r)
+            .bind(&f.kind)
+            .bind(&actor)
+            .bind(since)
+            .bind(until)
+            .bind(f.before_seq)
+            .bind(i64::from(f.limit))
+            .fetch_all(p)
+            .await)
+        .map_err(db_err)?;
         Ok(rows.into_iter().map(AuditEvent::from).collect())
     }
 

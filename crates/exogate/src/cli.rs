@@ -9,7 +9,6 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
-use exogate_core::CoreError;
 use exogate_core::model::{
     Actor, ApiTokenId, Channel, CompanyId, Entitlement, IdentityInput, PasswordHash, RequestId,
     Role, TenantId, UserId, UserName,
@@ -17,6 +16,7 @@ use exogate_core::model::{
 use exogate_core::ops;
 use exogate_core::ops::users::{Admin, NewUser, UserUpdate};
 use exogate_core::request::{RequestFilter, RequestState};
+use exogate_core::{CoreError, Denial};
 use serde_json::{Value, json};
 
 use crate::app::App;
@@ -309,9 +309,26 @@ pub enum ApprovalsCommand {
 
 #[derive(Subcommand, Debug)]
 pub enum AuditCommand {
+    /// Audit events, newest first; the filters run in the database before --limit.
     List {
+        /// One company (needed unless you are a manager entitled to all companies).
         #[arg(long)]
         company: Option<String>,
+        /// An event kind such as `request.approved`.
+        #[arg(long)]
+        kind: Option<String>,
+        /// One approval request's events.
+        #[arg(long)]
+        request: Option<String>,
+        /// The acting user's name.
+        #[arg(long)]
+        actor: Option<String>,
+        /// From this date (`2026-12-03`, its start in UTC) or RFC 3339 time.
+        #[arg(long)]
+        since: Option<String>,
+        /// Up to this date (`2026-12-03`, its end in UTC) or RFC 3339 time.
+        #[arg(long)]
+        until: Option<String>,
         #[arg(long, default_value_t = 50)]
         limit: u32,
         #[command(flatten)]
@@ -969,12 +986,43 @@ async fn audit(cli: &Cli, app: &App, config: &Config, cmd: &AuditCommand) -> Cli
     match cmd {
         AuditCommand::List {
             company,
+            kind,
+            request,
+            actor: by,
+            since,
+            until,
             limit,
             who,
         } => {
+            use exogate_core::audit::{AuditFilter, DayEnd, parse_time_bound};
             let actor = actor(app, who).await?;
-            let company = company.as_deref().map(CompanyId::parse).transpose()?;
-            let events = ops::audit::list(ctx, &actor, company.as_ref(), None, *limit).await?;
+            let filter = AuditFilter {
+                company: company.as_deref().map(CompanyId::parse).transpose()?,
+                request: request.as_deref().map(RequestId::parse).transpose()?,
+                kind: kind.clone(),
+                actor: by.clone(),
+                since: parse_time_bound("since", since.as_deref().unwrap_or(""), DayEnd::Start)?,
+                until: parse_time_bound("until", until.as_deref().unwrap_or(""), DayEnd::End)?,
+                before_seq: None,
+                limit: *limit,
+            };
+            let scoped = filter.company.is_some() || filter.request.is_some();
+            let events = match ops::audit::search(ctx, &actor, filter).await {
+                Ok(page) => page.events,
+                Err(
+                    e @ CoreError::Forbidden {
+                        reason: Denial::NotEntitled | Denial::RoleTooLow { .. },
+                    },
+                ) if !scoped => {
+                    return Err(CliError {
+                        code: e.code(),
+                        message: format!(
+                            "the audit log of every company needs a manager entitled to all companies; add --company COMPANY (or --request ID) ({e})"
+                        ),
+                    });
+                }
+                Err(e) => return Err(e.into()),
+            };
             let value = json!(events.iter().map(wire::audit).collect::<Vec<_>>());
             out(cli, value, || {
                 let mut rows = vec![vec![
@@ -983,6 +1031,7 @@ async fn audit(cli: &Cli, app: &App, config: &Config, cmd: &AuditCommand) -> Cli
                     "KIND".into(),
                     "ACTOR".into(),
                     "COMPANY".into(),
+                    "SUMMARY".into(),
                 ]];
                 rows.extend(events.iter().map(|e| {
                     vec![
@@ -995,6 +1044,7 @@ async fn audit(cli: &Cli, app: &App, config: &Config, cmd: &AuditCommand) -> Cli
                             e.event.channel
                         ),
                         e.event.company.clone().unwrap_or_default(),
+                        wire::audit_summary(e),
                     ]
                 }));
                 table(rows)

@@ -141,6 +141,24 @@ pub fn mailbox_details(d: &MailboxDetails) -> Value {
     })
 }
 
+/// One line for an audit event: its request id, the action (the request's summary, or its
+/// tool), and the decision's reason, as far as the event has them (for `audit list`).
+pub fn audit_summary(e: &AuditEvent) -> String {
+    let detail = serde_json::from_str::<Value>(&e.event.detail).unwrap_or(Value::Null);
+    let text = |k: &str| detail.get(k).and_then(Value::as_str).map(str::to_owned);
+    let mut parts = Vec::new();
+    if let Some(r) = &e.event.request {
+        parts.push(format!("request {r}"));
+    }
+    if let Some(a) = text("summary").or_else(|| text("tool")) {
+        parts.push(a);
+    }
+    if let Some(r) = text("reason") {
+        parts.push(format!("reason: {r}"));
+    }
+    crate::mcp::sanitize::escape_hidden(&parts.join("; "))
+}
+
 pub fn audit(e: &AuditEvent) -> Value {
     let ev = &e.event;
     json!({

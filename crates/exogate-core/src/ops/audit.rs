@@ -1,7 +1,7 @@
 //! Audit log: list and verify.
 
 use super::Ctx;
-use crate::audit::{AuditEvent, ChainBreak, ChainVerifier, VerifyReport};
+use crate::audit::{AuditEvent, AuditFilter, AuditKind, ChainBreak, ChainVerifier, VerifyReport};
 use crate::error::{CoreError, Denial};
 use crate::model::{Actor, CompanyId, RequestId, Role};
 use crate::policy;
@@ -45,30 +45,71 @@ pub async fn list(
     request: Option<RequestId>,
     limit: u32,
 ) -> Result<Vec<AuditEvent>, CoreError> {
-    let limit = limit.clamp(1, 1000);
-    if let Some(r) = request {
+    let filter = AuditFilter {
+        company: company.cloned(),
+        request,
+        limit,
+        ..AuditFilter::default()
+    };
+    Ok(search(ctx, actor, filter).await?.events)
+}
+
+/// One page of a filtered audit listing.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AuditPage {
+    /// Newest first.
+    pub events: Vec<AuditEvent>,
+    /// When more events match: the `before_seq` that continues the listing.
+    pub next: Option<i64>,
+}
+
+/// The events matching `filter` (run in the store, before the limit), newest first, with a
+/// cursor for the next page. Who may list what is as for [`list`]: a request needs the request
+/// to be visible, a company needs entitlement to it, and everything needs a manager entitled
+/// to all companies. `limit` is clamped to 1..=1000.
+pub async fn search(
+    ctx: Ctx<'_>,
+    actor: &Actor,
+    mut filter: AuditFilter,
+) -> Result<AuditPage, CoreError> {
+    let limit = filter.limit.clamp(1, 1000);
+    if let Some(kind) = &filter.kind
+        && AuditKind::parse(kind).is_none()
+    {
+        return Err(CoreError::invalid(
+            "kind",
+            format!("`{}` is not an audit event kind", kind.escape_debug()),
+        ));
+    }
+    if let Some(r) = filter.request {
         let req = super::requests::get_request(ctx, actor, r).await?;
-        return Ok(ctx
-            .store
-            .recent_audit(Some(&req.company), Some(r), limit)
-            .await?);
-    }
-    if let Some(c) = company {
+        if filter.company.is_none() {
+            filter.company = Some(req.company);
+        }
+    } else if let Some(c) = &filter.company {
         policy::can_view(&actor.user, c).map_err(CoreError::forbidden)?;
-        return Ok(ctx.store.recent_audit(Some(c), None, limit).await?);
+    } else {
+        if actor.user.disabled {
+            return Err(CoreError::forbidden(Denial::UserDisabled));
+        }
+        if actor.user.entitlement != crate::model::Entitlement::All {
+            return Err(CoreError::forbidden(Denial::NotEntitled));
+        }
+        if actor.user.role < Role::Manager {
+            return Err(CoreError::forbidden(Denial::RoleTooLow {
+                needed: Role::Manager,
+            }));
+        }
     }
-    if actor.user.disabled {
-        return Err(CoreError::forbidden(Denial::UserDisabled));
-    }
-    if actor.user.entitlement != crate::model::Entitlement::All {
-        return Err(CoreError::forbidden(Denial::NotEntitled));
-    }
-    if actor.user.role < Role::Manager {
-        return Err(CoreError::forbidden(Denial::RoleTooLow {
-            needed: Role::Manager,
-        }));
-    }
-    Ok(ctx.store.recent_audit(None, None, limit).await?)
+    filter.limit = limit + 1;
+    let mut events = ctx.store.search_audit(&filter).await?;
+    let next = if events.len() > limit as usize {
+        events.truncate(limit as usize);
+        events.last().map(|e| e.seq)
+    } else {
+        None
+    };
+    Ok(AuditPage { events, next })
 }
 
 /// The outcome of verifying the chain against signed checkpoints (whose signatures the caller

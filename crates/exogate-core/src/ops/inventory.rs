@@ -240,6 +240,7 @@ pub async fn request_offboard(
         .inventory_by_trustee(&company.id, &trustee.object_id)
         .await?;
     let mut actions = Vec::new();
+    let mut in_state = Vec::new();
     for row in rows {
         if row.trustee.class != TrusteeClass::User
             || row.trustee.key() != trustee.object_id.to_ascii_lowercase()
@@ -267,6 +268,13 @@ pub async fn request_offboard(
         if now == Presence::Present {
             actions.push(probe);
         } else {
+            in_state.push(
+                CanonicalAction {
+                    state_at_request: now,
+                    ..probe.clone()
+                }
+                .in_state_phrase(),
+            );
             // The inventory was behind Exchange: bring it up to date.
             let gone = InventoryRow {
                 company: company.id.clone(),
@@ -276,6 +284,12 @@ pub async fn request_offboard(
             };
             ctx.store.inventory_patch(&gone, false).await?;
         }
+    }
+    if actions.is_empty() && !in_state.is_empty() {
+        // The inventory listed rights Exchange no longer has: nothing is left to remove.
+        return Err(CoreError::conflict(ConflictReason::AlreadyInState {
+            what: in_state.join("; "),
+        }));
     }
     if actions.is_empty() {
         return Err(CoreError::invalid(

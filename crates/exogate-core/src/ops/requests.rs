@@ -117,6 +117,13 @@ pub async fn request_write(
         state_at_request: state,
         ..probe
     };
+    if action.is_no_op() {
+        // Nothing would change: refuse now rather than queue a request that can only end
+        // "already in state". Nothing is stored or audited.
+        return Err(CoreError::conflict(ConflictReason::AlreadyInState {
+            what: action.in_state_phrase(),
+        }));
+    }
     let actions = vec![action];
     let digest = digest_actions(&actions);
     let now = ctx.clock.now();
@@ -401,6 +408,7 @@ pub async fn revert(
         return Err(CoreError::conflict(ConflictReason::NotConnected));
     }
     let mut actions = Vec::with_capacity(orig.actions.len());
+    let mut undone = Vec::new();
     for a in orig.actions.iter().rev() {
         let inv = a.inverse();
         let state = ctx
@@ -408,10 +416,21 @@ pub async fn revert(
             .current_state(tenant, &inv)
             .await
             .map_err(|e| ms_error(e, Entity::Mailbox))?;
-        actions.push(CanonicalAction {
+        let action = CanonicalAction {
             state_at_request: state,
             ..inv
-        });
+        };
+        // Already undone (by hand, or by another revert): nothing to ask for this one.
+        if action.is_no_op() {
+            undone.push(action.in_state_phrase());
+        } else {
+            actions.push(action);
+        }
+    }
+    if actions.is_empty() {
+        return Err(CoreError::conflict(ConflictReason::AlreadyInState {
+            what: undone.join("; "),
+        }));
     }
     let tool = ToolName::for_operation(actions[0].operation);
     let spec = tools::spec(tool, &ctx.settings.tools);

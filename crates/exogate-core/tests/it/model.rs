@@ -224,6 +224,7 @@ fn every_error_code_is_listed_once() {
         },
         ConflictReason::TooManyPending { limit: 1 },
         ConflictReason::TenantLinked,
+        ConflictReason::AlreadyInState { what: "w".into() },
     ] {
         errs.push(CoreError::conflict(c));
     }

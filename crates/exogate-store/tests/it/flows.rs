@@ -64,9 +64,31 @@ both! {
         assert!(w.ms.applied().is_empty());
         let d = ops::reads::view_mailbox_details(w.ctx(), &w.tech_a, &cid("contoso"), &IdentityInput::parse("support").unwrap()).await.unwrap();
         assert_eq!(d.send_on_behalf.len(), 1);
-        // A request for a state that already holds records it.
-        let r2 = w.write(&w.tech_a, "contoso", ToolName::GrantSendOnBehalf, "support", "carol").await.unwrap();
-        assert_eq!(r2.actions[0].state_at_request, Presence::Present);
+        // Asking for a state that already holds is refused, and nothing is stored or audited.
+        let head = w.store.audit_head().await.unwrap();
+        let e = w.write(&w.tech_a, "contoso", ToolName::GrantSendOnBehalf, "support", "carol").await.unwrap_err();
+        assert_eq!(e.code(), "already_in_state", "{e}");
+        assert!(e.to_string().contains("already has Send on Behalf"), "{e}");
+        let e = w.write(&w.tech_a, "contoso", ToolName::RemoveSendAs, "sales", "carol").await.unwrap_err();
+        assert_eq!(e.code(), "already_in_state", "{e}");
+        assert_eq!(w.store.audit_head().await.unwrap(), head);
+        let pending = w.store.list_requests(&request::RequestFilter { states: Some(vec![RequestState::Pending]), ..Default::default() }).await.unwrap();
+        assert!(pending.is_empty(), "{pending:?}");
+    }
+
+    async fn revert_of_an_undone_change_is_refused(db: Db) {
+        let w = World::new(db).await;
+        let r = w.write(&w.tech_a, "contoso", ToolName::GrantSendAs, "sales", "bob").await.unwrap();
+        ops::requests::approve(w.ctx(), &w.mgr_a, r.id, None).await.unwrap();
+        let done = ops::execute::run_once(w.ctx(), "w").await.unwrap().unwrap();
+        assert_eq!(done.state, RequestState::Succeeded);
+        // Someone removes it by hand: the revert has nothing left to do.
+        let a = &r.actions[0];
+        w.ms.remove_directly(a.tenant, a.operation.permission, &a.mailbox.object_id, &a.trustee.object_id);
+        let head = w.store.audit_head().await.unwrap();
+        let e = ops::requests::revert(w.ctx(), &w.tech_a, r.id, new_request_id()).await.unwrap_err();
+        assert_eq!(e.code(), "already_in_state", "{e}");
+        assert_eq!(w.store.audit_head().await.unwrap(), head);
     }
 
     async fn reject_cancel_expire_with_audit(db: Db) {
@@ -74,6 +96,11 @@ both! {
         let rej = w.write(&w.tech_a, "contoso", ToolName::GrantSendAs, "sales", "alice").await.unwrap();
         let can = w.write(&w.tech_a, "contoso", ToolName::GrantSendAs, "sales", "bob").await.unwrap();
         let exp = w.write(&w.tech_a, "contoso", ToolName::GrantSendAs, "sales", "carol").await.unwrap();
+        // Carol holds Send As on support, so removing it is a real change.
+        let (sup, carol) = (IdentityInput::parse("support").unwrap(), IdentityInput::parse("carol").unwrap());
+        let ms: &dyn ports::Microsoft = &*w.ms;
+        let (sup, carol) = (ms.resolve(rej.tenant, &sup).await.unwrap(), ms.resolve(rej.tenant, &carol).await.unwrap());
+        w.ms.grant_directly(rej.tenant, action::Permission::SendAs, &sup.object_id, &carol.object_id);
         let can2 = w.write(&w.tech_a, "contoso", ToolName::RemoveSendAs, "support", "carol").await.unwrap();
         ops::requests::reject(w.ctx(), &w.mgr_a, rej.id, Some("not needed")).await.unwrap();
         assert_eq!(ops::requests::approve(w.ctx(), &w.mgr_a, rej.id, None).await.unwrap_err().code(), "already_decided");

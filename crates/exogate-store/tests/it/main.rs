@@ -3,6 +3,7 @@
 
 mod support;
 
+mod audit_search;
 mod concurrency;
 mod failures;
 mod flows;

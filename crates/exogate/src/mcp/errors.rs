@@ -137,6 +137,16 @@ pub fn core_error(e: &CoreError, company: Option<&str>, known: &[KnownCompany]) 
             ),
             json!({}),
         ),
+        CoreError::Conflict {
+            reason: ConflictReason::AlreadyInState { what },
+        } => tool_error(
+            e.code(),
+            &format!(
+                "nothing to change: {}. No request was made; check the current state with a read tool.",
+                tenant_text(what)
+            ),
+            json!({}),
+        ),
         CoreError::Unavailable { .. } => tool_error(
             e.code(),
             &format!("{e}. Retry in a minute; nothing was changed."),

@@ -568,8 +568,8 @@ async fn audit_list(
 ) -> ApiResult<Json<Value>> {
     let mut a = auth.0.clone();
     a.actor = auth.0.api_actor();
-    let events = filtered_audit(&st, &a, &q).await?;
-    Ok(Json(json!({ "events": events })))
+    let (events, next) = filtered_audit(&st, &a, &q).await?;
+    Ok(Json(json!({ "events": events, "next": next })))
 }
 
 async fn audit_verify(State(st): State<WebState>, auth: ApiAuth) -> ApiResult<Json<Value>> {

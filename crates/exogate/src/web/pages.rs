@@ -16,7 +16,7 @@ use exogate_core::model::IdentityInput;
 use exogate_core::ops::{audit as audit_ops, companies, reads, requests};
 use exogate_core::request::{RequestFilter, RequestState};
 use exogate_core::tools::ToolName;
-use exogate_core::{Company, CompanyId, CoreError, RequestId, Timestamp};
+use exogate_core::{Company, CompanyId, CoreError, RequestId};
 use serde::Deserialize;
 
 use super::WebState;
@@ -721,40 +721,30 @@ pub struct AuditQuery {
     pub actor: String,
     #[serde(default)]
     pub kind: String,
-    #[serde(default)]
+    #[serde(default, alias = "since")]
     pub from: String,
-    #[serde(default)]
+    #[serde(default, alias = "until")]
     pub to: String,
     #[serde(default)]
     pub request: String,
     #[serde(default)]
     pub limit: Option<u32>,
+    /// Keyset paging: only events with a smaller `seq` (the `next` of the previous page).
+    #[serde(default)]
+    pub before: Option<i64>,
     /// `1`: verify the whole chain on this view (managers and above).
     #[serde(default)]
     pub verify: String,
 }
 
-fn parse_time(field: &'static str, s: &str) -> Result<Option<Timestamp>, CoreError> {
-    let s = s.trim();
-    if s.is_empty() {
-        return Ok(None);
-    }
-    time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
-        .map(|t| Some(Timestamp::from_offset_date_time(t)))
-        .map_err(|_| {
-            CoreError::invalid(
-                field,
-                "use an RFC 3339 time such as 2026-01-31T09:00:00Z".into(),
-            )
-        })
-}
-
-/// Lists audit events for the filters (newest first) through the core operation.
+/// Lists audit events for the filters (newest first) through the core operation: the filters
+/// run in the store before the limit. Also answers the `before` cursor of the next page.
 pub(crate) async fn filtered_audit(
     st: &WebState,
     auth: &Auth,
     q: &AuditQuery,
-) -> Result<Vec<AuditView>, CoreError> {
+) -> Result<(Vec<AuditView>, Option<i64>), CoreError> {
+    use exogate_core::audit::{AuditFilter, DayEnd, parse_time_bound};
     let ctx = st.app.ctx();
     let company = match q.company.trim() {
         "" => None,
@@ -771,31 +761,19 @@ pub(crate) async fn filtered_audit(
             format!("`{}` is not an audit event kind", view::shown(kind)),
         ));
     }
-    let from = parse_time("from", &q.from)?;
-    let to = parse_time("to", &q.to)?;
-    let actor_f = q.actor.trim().to_ascii_lowercase();
-    let events = audit_ops::list(
-        ctx,
-        &auth.actor,
-        company.as_ref(),
+    let actor = q.actor.trim();
+    let filter = AuditFilter {
+        company,
         request,
-        q.limit.unwrap_or(1000),
-    )
-    .await?;
-    Ok(events
-        .iter()
-        .filter(|e| kind.is_empty() || e.event.kind == kind)
-        .filter(|e| {
-            actor_f.is_empty()
-                || e.event
-                    .actor_name
-                    .as_deref()
-                    .is_some_and(|a| a.to_ascii_lowercase() == actor_f)
-        })
-        .filter(|e| from.is_none_or(|f| e.event.at >= f))
-        .filter(|e| to.is_none_or(|t| e.event.at <= t))
-        .map(AuditView::of)
-        .collect())
+        kind: (!kind.is_empty()).then(|| kind.to_owned()),
+        actor: (!actor.is_empty()).then(|| actor.to_owned()),
+        since: parse_time_bound("from", &q.from, DayEnd::Start)?,
+        until: parse_time_bound("to", &q.to, DayEnd::End)?,
+        before_seq: q.before,
+        limit: q.limit.unwrap_or(1000),
+    };
+    let page = audit_ops::search(ctx, &auth.actor, filter).await?;
+    Ok((page.events.iter().map(AuditView::of).collect(), page.next))
 }
 
 /// The chain check as (intact, text).
@@ -825,7 +803,7 @@ pub async fn audit(
     Query(q): Query<AuditQuery>,
 ) -> PageResult<AuditPage> {
     let (events, filter_error) = match filtered_audit(&st, &auth.0, &q).await {
-        Ok(e) => (e, None),
+        Ok((e, _)) => (e, None),
         Err(e @ (CoreError::Invalid { .. } | CoreError::Forbidden { .. })) => {
             (Vec::new(), Some(e.to_string()))
         }

@@ -18,3 +18,4 @@ mod schedule;
 mod support;
 mod web;
 mod web_inventory;
+mod wrong_answers;

@@ -215,8 +215,9 @@ impl Chained {
         self.app.store.audit_head().await.unwrap().unwrap()
     }
 
-    /// Asks for a change as `tech`, approves it as `manager` and waits until it ran.
-    async fn executed_change(&mut self, trustee: &str) -> RequestId {
+    /// Asks for Send As on `mailbox` for `trustee` as `tech`, approves it as `manager` and
+    /// waits until it ran.
+    async fn executed_change(&mut self, mailbox: &str, trustee: &str) -> RequestId {
         let ctx = self.app.ctx();
         let find = |name: &str| {
             let name = exogate_core::model::UserName::parse(name).unwrap();
@@ -237,7 +238,7 @@ impl Chained {
                 id: RequestId::from_uuid(uuid::Uuid::now_v7()),
                 company: CompanyId::parse("contoso").unwrap(),
                 tool: ToolName::GrantSendAs,
-                mailbox: IdentityInput::parse("support@contoso.onmicrosoft.com").unwrap(),
+                mailbox: IdentityInput::parse(mailbox).unwrap(),
                 trustee: IdentityInput::parse(trustee).unwrap(),
                 automapping: None,
             },
@@ -386,8 +387,17 @@ async fn rewritten_chain_contradicts_a_signed_checkpoint(backend: Backend) {
     // The worker signs the seeded chain as soon as it starts.
     let first = c.next_checkpoint().await;
     assert_eq!(first, c.head().await.0);
-    let doomed = c.executed_change("carol@contoso.onmicrosoft.com").await;
-    c.executed_change("alice@contoso.onmicrosoft.com").await;
+    let doomed = c
+        .executed_change(
+            "support@contoso.onmicrosoft.com",
+            "carol@contoso.onmicrosoft.com",
+        )
+        .await;
+    c.executed_change(
+        "support@contoso.onmicrosoft.com",
+        "alice@contoso.onmicrosoft.com",
+    )
+    .await;
     // Nothing is signed before the interval has passed on the app's clock.
     c.ten_minutes_later();
     let second = c.next_checkpoint().await;
@@ -466,8 +476,12 @@ async fn rewritten_chain_contradicts_a_signed_checkpoint(backend: Backend) {
         human.stderr
     );
 
-    // Nor does the worker sign the rewritten chain.
-    c.executed_change("bob@contoso.onmicrosoft.com").await;
+    // Nor does the worker sign the rewritten chain (Bob already has Send As on support).
+    c.executed_change(
+        "sales@contoso.onmicrosoft.com",
+        "bob@contoso.onmicrosoft.com",
+    )
+    .await;
     c.ten_minutes_later();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     loop {
