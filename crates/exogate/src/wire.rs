@@ -156,7 +156,7 @@ pub fn audit_summary(e: &AuditEvent) -> String {
     if let Some(r) = text("reason") {
         parts.push(format!("reason: {r}"));
     }
-    crate::mcp::sanitize::escape_hidden(&parts.join("; "))
+    exogate_core::text::escape_hidden(&parts.join("; "))
 }
 
 pub fn audit(e: &AuditEvent) -> Value {
