@@ -5,7 +5,7 @@
 #
 #   scripts/check-no-emulator.sh                      the dependency tree only (cheap; CI runs it)
 #   scripts/check-no-emulator.sh --binary BIN         also: BIN, built with
-#                                                     `cargo build --release -p exogate --no-default-features`,
+#                                                     `cargo build [--release] -p exogate --no-default-features`,
 #                                                     holds none of the emulator's markers
 #   scripts/check-no-emulator.sh --demo-binary BIN    also: BIN, a default (demo) build, holds
 #                                                     every marker, so the strings check can see them
@@ -14,8 +14,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Strings only the emulator and the demo put in a binary: the demo apps' client secrets, the
-# control API's path, and the emulator crate's own symbols and source paths.
-MARKERS=(demo-client-secret demo-connect-secret /_emulator m365_emulator)
+# demo users' fixed passwords, the control API's path, and the emulator crate's own symbols and
+# source paths.
+MARKERS=(demo-client-secret demo-connect-secret demo-admin-pass /_emulator m365_emulator)
 
 binary=""
 demo_binary=""
