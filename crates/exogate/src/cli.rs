@@ -46,6 +46,8 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Run the demo world: the Microsoft emulator, a SQLite data directory, users, companies.
+    /// Only in builds with the `demo` feature (the default); without it `demo` is no subcommand.
+    #[cfg(feature = "demo")]
     Demo(DemoArgs),
     /// Serve the web app, JSON API and MCP, with the background worker.
     Serve,
@@ -147,6 +149,7 @@ pub struct OffboardArgs {
     pub who: AsUser,
 }
 
+#[cfg(feature = "demo")]
 #[derive(Args, Debug)]
 pub struct DemoArgs {
     /// Address of the web app, API and MCP.
@@ -383,12 +386,13 @@ impl From<anyhow::Error> for CliError {
         let code = e
             .downcast_ref::<crate::config::ConfigError>()
             .map(crate::config::ConfigError::code)
-            .or_else(|| e.downcast_ref::<CoreError>().map(CoreError::code))
-            .or_else(|| {
-                e.downcast_ref::<crate::demo::DemoError>()
-                    .map(crate::demo::DemoError::code)
-            })
-            .unwrap_or("failed");
+            .or_else(|| e.downcast_ref::<CoreError>().map(CoreError::code));
+        #[cfg(feature = "demo")]
+        let code = code.or_else(|| {
+            e.downcast_ref::<crate::demo::DemoError>()
+                .map(crate::demo::DemoError::code)
+        });
+        let code = code.unwrap_or("failed");
         CliError {
             code,
             message: format!("{e:#}"),
@@ -454,6 +458,7 @@ pub async fn run(cli: Cli) -> CliResult<()> {
                 },
             );
         }
+        #[cfg(feature = "demo")]
         Command::Demo(args) => {
             return crate::demo::run(cli.data_dir.clone(), args, cli.json)
                 .await
@@ -479,7 +484,9 @@ pub async fn run(cli: Cli) -> CliResult<()> {
         Command::Audit(cmd) => audit(&cli, &app, &config, cmd).await,
         Command::Inventory(cmd) => inventory(&cli, &app, cmd).await,
         Command::Offboard(args) => offboard(&cli, &app, args).await,
-        Command::Config(_) | Command::Demo(_) => Ok(()),
+        Command::Config(_) => Ok(()),
+        #[cfg(feature = "demo")]
+        Command::Demo(_) => Ok(()),
     }
 }
 

@@ -7,6 +7,7 @@ pub mod app;
 pub mod checkpoint;
 pub mod cli;
 pub mod config;
+#[cfg(feature = "demo")]
 pub mod demo;
 pub mod edge;
 pub mod http;
