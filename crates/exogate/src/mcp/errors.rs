@@ -1,8 +1,10 @@
-//! Failures as tool results: `isError: true`, a message an agent can act on, and a structured
-//! `{"error": {code, message, …}}` with the stable core error `code`.
+//! Failures as tool results every MCP client can read: `isError: true`, one text content
+//! `[code] message` an agent can act on, and `_meta` `{"code", …details}` with the stable core
+//! error code. No `structuredContent`: clients check it against the tool's output schema, which
+//! describes a success.
 
 use exogate_core::{ConflictReason, CoreError, Denial, Entity, ExchangeAdminState};
-use rmcp::model::{CallToolResult, ContentBlock};
+use rmcp::model::{CallToolResult, ContentBlock, MetaObject};
 use serde_json::{Value, json};
 
 use exogate_core::text::{escape_hidden, tenant_text};
@@ -10,18 +12,19 @@ use exogate_core::text::{escape_hidden, tenant_text};
 /// Longest error message returned (characters).
 const MAX_MESSAGE: usize = 2000;
 
-/// A tool error result with `code`, `message` and extra fields.
+/// A tool error result: the text `[code] message`, and `code` with the `extra` fields in `_meta`.
 pub fn tool_error(code: &str, message: &str, extra: Value) -> CallToolResult {
     let mut message = escape_hidden(message);
     if message.chars().count() > MAX_MESSAGE {
         message = message.chars().take(MAX_MESSAGE).collect::<String>() + "…";
     }
-    let mut err = json!({ "code": code, "message": message });
-    if let (Some(obj), Value::Object(more)) = (err.as_object_mut(), extra) {
-        obj.extend(more);
+    let mut meta = serde_json::Map::new();
+    meta.insert("code".into(), json!(code));
+    if let Value::Object(more) = extra {
+        meta.extend(more);
     }
-    let mut r = CallToolResult::error(vec![ContentBlock::text(message)]);
-    r.structured_content = Some(json!({ "error": err }));
+    let mut r = CallToolResult::error(vec![ContentBlock::text(format!("[{code}] {message}"))]);
+    r.meta = Some(MetaObject(meta));
     r
 }
 

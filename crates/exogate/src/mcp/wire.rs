@@ -71,6 +71,37 @@ fn yes() -> bool {
     true
 }
 
+/// What every write tool takes, whichever its argument type.
+pub struct WriteArgs {
+    pub company: String,
+    pub mailbox: String,
+    pub trustee: String,
+    /// Full Access grants only.
+    pub automapping: Option<bool>,
+}
+
+impl From<ChangeArgs> for WriteArgs {
+    fn from(a: ChangeArgs) -> Self {
+        WriteArgs {
+            company: a.company,
+            mailbox: a.mailbox,
+            trustee: a.trustee,
+            automapping: None,
+        }
+    }
+}
+
+impl From<GrantFullAccessArgs> for WriteArgs {
+    fn from(a: GrantFullAccessArgs) -> Self {
+        WriteArgs {
+            company: a.company,
+            mailbox: a.mailbox,
+            trustee: a.trustee,
+            automapping: Some(a.automapping),
+        }
+    }
+}
+
 /// An approval request id.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]

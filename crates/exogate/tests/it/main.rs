@@ -13,6 +13,7 @@ mod mcp_python;
 mod mcp_safety;
 mod mcp_stdio;
 mod mcp_tools;
+mod mcp_ts;
 mod property;
 mod schedule;
 mod support;

@@ -21,12 +21,15 @@ fn every_catalogue_tool_is_listed_with_all_four_hints_matching_the_catalogue() {
             .iter()
             .find(|t| t.name == name.as_str())
             .unwrap_or_else(|| panic!("{} is missing", name.as_str()));
+        // One source: title, description and every hint are the catalogue's.
+        assert_eq!(tool.title.as_deref(), Some(s.title), "{}", name.as_str());
+        assert_eq!(tool.description.as_deref(), Some(s.description));
         let a = tool.annotations.as_ref().expect("annotations");
         assert_eq!(a.title.as_deref(), Some(s.title), "{}", name.as_str());
+        assert_eq!(a.open_world_hint, Some(s.open_world), "{}", name.as_str());
         assert_eq!(a.read_only_hint, Some(s.read_only), "{}", name.as_str());
         assert_eq!(a.destructive_hint, Some(s.destructive), "{}", name.as_str());
         assert_eq!(a.idempotent_hint, Some(s.idempotent), "{}", name.as_str());
-        assert!(a.open_world_hint.is_some(), "{}", name.as_str());
         let desc = tool.description.as_deref().unwrap_or_default();
         assert!(
             desc.len() > 120,

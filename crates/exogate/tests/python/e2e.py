@@ -55,6 +55,16 @@ def emit(obj):
     sys.stdout.flush()
 
 
+def check_readable_error(result, code):
+    """A tool error any client can read: the code in brackets opening the text and in _meta,
+    no structured content (clients check that against the tool's output schema)."""
+    text = " ".join(c.text for c in result.content if getattr(c, "type", "") == "text")
+    check(text.startswith(f"[{code}] "), f"error text: {text!r}")
+    check(result.structured_content is None, f"error with structured content: {result}")
+    meta = result.meta or {}
+    check(meta.get("code") == code, f"error _meta: {meta}")
+
+
 async def call(session, name, args):
     result = await session.call_tool(name, args)
     check(not result.is_error, f"{name} failed: {result.content}")
@@ -101,6 +111,12 @@ async def run(session):
         {"company": "contoso", "mailbox": "support", "trustee": "carol", "approved": True},
     )
     check(bad.is_error, "an unknown field was accepted")
+    check_readable_error(bad, "invalid_input")
+    unknown = await session.call_tool(
+        "view_mailbox_permissions", {"company": "wingtip", "mailbox": "sales"}
+    )
+    check(unknown.is_error, "an unknown company was accepted")
+    check_readable_error(unknown, "company_not_found")
 
     emit(
         {
