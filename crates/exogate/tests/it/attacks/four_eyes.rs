@@ -159,8 +159,8 @@ async fn while_on_the_asker_approves_nothing_they_asked_for_through_any_channel_
             &[
                 ("csrf", manager.csrf.as_str()),
                 ("tool", "grant_send_as"),
-                ("mailbox", "sales"),
-                ("trustee", "alice"),
+                ("mailbox", "support"),
+                ("trustee", "carol"),
             ],
         )
         .await;
@@ -256,7 +256,7 @@ async fn off_by_default_and_turning_it_on_later_applies_at_decision_time() {
                 reqwest::Method::POST,
                 &token,
                 "/api/v1/requests",
-                json!({"company": "contoso", "tool": "grant_send_as", "mailbox": "support", "trustee": trustee}),
+                json!({"company": "contoso", "tool": "grant_send_as", "mailbox": "sales", "trustee": trustee}),
             )
             .await;
             assert_eq!(s, StatusCode::CREATED, "{v}");
