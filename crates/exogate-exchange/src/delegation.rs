@@ -920,6 +920,29 @@ impl M365Client {
         self.rows_many(tenant, reqs, Recipient::from_value).await
     }
 
+    /// Looks many values up at once (one Get-Recipient per value through `$batch`, no
+    /// Get-Mailbox round first): mailboxes, groups and mail users alike. One result per value,
+    /// in order: the recipient, or [`ExchangeError::NotFound`] / [`ExchangeError::Ambiguous`]
+    /// when the value names none or several.
+    pub async fn recipients_many(
+        &self,
+        tenant: Uuid,
+        values: &[String],
+    ) -> Vec<Result<Recipient, ExchangeError>> {
+        let reqs = values
+            .iter()
+            .map(|v| CmdletRequest::new("Get-Recipient").param("Identity", v.as_str()))
+            .collect();
+        self.batch_read(tenant, reqs)
+            .await
+            .into_iter()
+            .map(|r| {
+                r.and_then(|o| one(o, "Get-Recipient"))
+                    .map(|v| Recipient::from_value(&v))
+            })
+            .collect()
+    }
+
     /// Get-MailboxPermission for many mailboxes through `$batch`; one result per mailbox, in order.
     pub async fn mailbox_permissions_many(
         &self,

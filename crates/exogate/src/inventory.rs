@@ -29,7 +29,7 @@ use exogate_exchange::batch::MAX_BATCH;
 use exogate_exchange::delegation::{
     MailboxPermissionRow, MailboxRecord, ORPHAN_SID_PREFIX, RecipientPermissionRow,
 };
-use exogate_exchange::{CmdletRequest, ExchangeError, M365Client, Recipient};
+use exogate_exchange::{ExchangeError, M365Client, Recipient};
 use futures::{StreamExt as _, TryStreamExt as _};
 
 use crate::app::App;
@@ -311,20 +311,12 @@ impl Index {
         if todo.is_empty() {
             return Ok(());
         }
-        let reqs = todo
-            .iter()
-            .map(|v| CmdletRequest::new("Get-Recipient").param("Identity", v.as_str()))
-            .collect();
-        let results = client.batch_read(tenant.as_uuid(), reqs).await;
+        let results = client.recipients_many(tenant.as_uuid(), &todo).await;
         let mut found = Vec::with_capacity(todo.len());
         for (raw, r) in todo.into_iter().zip(results) {
             let ident = match r {
-                Ok(out) if out.value.len() == 1 => {
-                    Some(resolved(&Recipient::from_value(&out.value[0])))
-                }
-                Ok(_) | Err(ExchangeError::NotFound { .. } | ExchangeError::Ambiguous { .. }) => {
-                    None
-                }
+                Ok(recipient) => Some(resolved(&recipient)),
+                Err(ExchangeError::NotFound { .. } | ExchangeError::Ambiguous { .. }) => None,
                 Err(e) => return Err(e),
             };
             found.push((raw.to_lowercase().into_boxed_str(), ident));

@@ -305,6 +305,37 @@ async fn an_orphaned_sid_can_be_removed() {
 }
 
 #[tokio::test]
+async fn recipients_many_answers_each_value_in_order() {
+    let w = World::demo().await;
+    let client = w.client();
+    let values: Vec<String> = [
+        "alice@contoso.onmicrosoft.com",
+        "nobody",
+        "salesteam",
+        "sales",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let results = client.recipients_many(CONTOSO, &values).await;
+    assert_eq!(results.len(), 4);
+    let alice = results[0].as_ref().unwrap();
+    assert!(!alice.is_group());
+    assert_eq!(alice.alias.as_deref(), Some("alice"));
+    assert!(
+        matches!(results[1], Err(ExchangeError::NotFound { .. })),
+        "{:?}",
+        results[1]
+    );
+    let team = results[2].as_ref().unwrap();
+    assert!(team.is_group(), "{team:?}");
+    assert_eq!(team.alias.as_deref(), Some("salesteam"));
+    let sales = results[3].as_ref().unwrap();
+    assert!(!sales.is_group());
+    assert_eq!(sales.alias.as_deref(), Some("sales"));
+}
+
+#[tokio::test]
 async fn inventory_helpers_list_send_as_and_full_access_in_bulk() {
     let w = World::demo().await;
     let client = w.client();
