@@ -104,25 +104,7 @@ impl WebApp {
 
     /// Signs in through the login form.
     pub async fn login(&self, name: &str) -> Browser {
-        let r = self
-            .http
-            .post(self.url("/login"))
-            .form(&[("user", name), ("password", Self::password(name))])
-            .send()
-            .await
-            .expect("login");
-        assert_eq!(r.status(), StatusCode::SEE_OTHER, "login of {name}");
-        let cookie = session_cookie(&r).expect("session cookie");
-        let mut b = Browser {
-            http: self.http.clone(),
-            base: self.base.clone(),
-            cookie,
-            csrf: String::new(),
-        };
-        // The CSRF token is in every page's sign-out form.
-        let page = b.get("/companies").await;
-        b.csrf = extract(&page.1, "name=\"csrf\" value=\"", "\"").expect("csrf token in page");
-        b
+        sign_in(&self.http, &self.base, name, Self::password(name)).await
     }
 
     pub async fn company(&self, id: &str) -> Company {
@@ -250,6 +232,27 @@ impl Browser {
     pub async fn callback(&self, query: &str) -> (StatusCode, String) {
         self.get(&format!("/consent/callback?{query}")).await
     }
+}
+
+/// Signs `name` in through the login form of the server at `base`, like a person; the CSRF
+/// token comes from the sign-out form every page carries.
+pub async fn sign_in(http: &reqwest::Client, base: &str, name: &str, password: &str) -> Browser {
+    let r = http
+        .post(format!("{base}/login"))
+        .form(&[("user", name), ("password", password)])
+        .send()
+        .await
+        .expect("login");
+    assert_eq!(r.status(), StatusCode::SEE_OTHER, "login of {name}");
+    let mut b = Browser {
+        http: http.clone(),
+        base: base.to_owned(),
+        cookie: session_cookie(&r).expect("session cookie"),
+        csrf: String::new(),
+    };
+    let page = b.get("/companies").await;
+    b.csrf = extract(&page.1, "name=\"csrf\" value=\"", "\"").expect("csrf token in page");
+    b
 }
 
 pub fn session_cookie(r: &reqwest::Response) -> Option<String> {

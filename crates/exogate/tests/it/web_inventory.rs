@@ -8,27 +8,11 @@ use serde_json::{Value, json};
 
 use crate::mcp_http::token_for;
 use crate::support::TestApp;
-use crate::web::{Browser, extract, session_cookie};
+use crate::web::{Browser, extract, sign_in};
 
 /// Signs in through the login form, like a person.
 async fn login(t: &TestApp, name: &str) -> Browser {
-    let r = t
-        .http
-        .post(t.url("/login"))
-        .form(&[("user", name), ("password", t.password(name).as_str())])
-        .send()
-        .await
-        .expect("login");
-    assert_eq!(r.status(), StatusCode::SEE_OTHER, "login of {name}");
-    let mut b = Browser {
-        http: t.http.clone(),
-        base: t.base_url.clone(),
-        cookie: session_cookie(&r).expect("session cookie"),
-        csrf: String::new(),
-    };
-    let page = b.get("/companies").await;
-    b.csrf = extract(&page.1, "name=\"csrf\" value=\"", "\"").expect("csrf token");
-    b
+    sign_in(&t.http, &t.base_url, name, &t.password(name)).await
 }
 
 fn company<'a>(status: &'a Value, id: &str) -> &'a Value {

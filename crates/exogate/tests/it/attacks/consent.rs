@@ -11,27 +11,11 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::support::TestApp;
-use crate::web::{Browser, CONTOSO, FABRIKAM, NORTHWIND, extract, session_cookie};
+use crate::web::{Browser, CONTOSO, FABRIKAM, NORTHWIND, sign_in};
 
 /// Signs `name` in through the login form.
 async fn login(app: &TestApp, name: &str, password: &str) -> Browser {
-    let r = app
-        .http
-        .post(app.url("/login"))
-        .form(&[("user", name), ("password", password)])
-        .send()
-        .await
-        .expect("login");
-    assert_eq!(r.status(), StatusCode::SEE_OTHER, "login of {name}");
-    let mut b = Browser {
-        http: app.http.clone(),
-        base: app.base_url.clone(),
-        cookie: session_cookie(&r).expect("session cookie"),
-        csrf: String::new(),
-    };
-    let page = b.get("/companies").await;
-    b.csrf = extract(&page.1, "name=\"csrf\" value=\"", "\"").expect("csrf token in page");
-    b
+    sign_in(&app.http, &app.base_url, name, password).await
 }
 
 async fn demo_login(app: &TestApp, name: &str) -> Browser {

@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 use crate::mcp_http::{call, client, err, ok};
 use crate::support::TestApp;
-use crate::web::{Browser, extract, session_cookie};
+use crate::web::{Browser, extract, sign_in};
 
 const TENANT: &str = "11111111-1111-4111-8111-111111111111";
 const HOSTILE_UPN: &str = "hostile@contoso.onmicrosoft.com";
@@ -55,23 +55,7 @@ async fn seed_hostile(t: &TestApp) {
 }
 
 async fn login(t: &TestApp, name: &str) -> Browser {
-    let r = t
-        .http
-        .post(t.url("/login"))
-        .form(&[("user", name), ("password", t.password(name).as_str())])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::SEE_OTHER, "login of {name}");
-    let mut b = Browser {
-        http: t.http.clone(),
-        base: t.base_url.clone(),
-        cookie: session_cookie(&r).expect("session cookie"),
-        csrf: String::new(),
-    };
-    let page = b.get("/companies").await;
-    b.csrf = extract(&page.1, "name=\"csrf\" value=\"", "\"").expect("csrf token");
-    b
+    sign_in(&t.http, &t.base_url, name, &t.password(name)).await
 }
 
 /// A JSON API GET with the agent's bearer token.
