@@ -1094,19 +1094,22 @@ async fn audit(cli: &Cli, app: &App, config: &Config, cmd: &AuditCommand) -> Cli
                     )
                 },
             ),
-            ops::audit::Verification::Broken(b) => {
-                if cli.json {
-                    println!(
-                        "{}",
-                        json!({"intact": false, "first_bad_seq": b.seq, "problem": b.to_string()})
-                    );
-                }
-                Err(CliError {
-                    code: "audit_chain_broken",
-                    message: format!("audit chain broken: {b}"),
-                })
-            }
+            ops::audit::Verification::Broken(b) => Err(chain_broken(cli, &b)),
         },
+    }
+}
+
+/// `audit verify` found the chain itself broken: said on stdout for `--json`, and the error.
+fn chain_broken(cli: &Cli, b: &exogate_core::audit::ChainBreak) -> CliError {
+    if cli.json {
+        println!(
+            "{}",
+            json!({"intact": false, "first_bad_seq": b.seq, "problem": b.to_string()})
+        );
+    }
+    CliError {
+        code: "audit_chain_broken",
+        message: format!("audit chain broken: {b}"),
     }
 }
 
@@ -1175,18 +1178,7 @@ async fn verify_checkpoints(
                 )
             },
         ),
-        ops::audit::CheckedVerification::Broken(b) => {
-            if cli.json {
-                println!(
-                    "{}",
-                    json!({"intact": false, "first_bad_seq": b.seq, "problem": b.to_string()})
-                );
-            }
-            Err(CliError {
-                code: "audit_chain_broken",
-                message: format!("audit chain broken: {b}"),
-            })
-        }
+        ops::audit::CheckedVerification::Broken(b) => Err(chain_broken(cli, &b)),
         ops::audit::CheckedVerification::Contradicted(c) => {
             let line = lines.get(c.index).copied().unwrap_or_default();
             if cli.json {

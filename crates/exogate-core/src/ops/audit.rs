@@ -15,6 +15,29 @@ pub enum Verification {
 
 /// Verifies the whole chain, paging through the store.
 pub async fn verify(ctx: Ctx<'_>) -> Result<Verification, CoreError> {
+    Ok(
+        match walk(ctx, |_| Ok::<(), std::convert::Infallible>(())).await? {
+            Ok(r) => Verification::Intact(r),
+            Err(Walked::Broken(b)) => Verification::Broken(b),
+            Err(Walked::Stopped(never)) => match never {},
+        },
+    )
+}
+
+/// Why a walk over the chain stopped early.
+enum Walked<E> {
+    /// The chain itself is broken.
+    Broken(ChainBreak),
+    /// The per-event check refused an event of an intact chain so far.
+    Stopped(E),
+}
+
+/// Walks the whole chain once, paging through the store: each event goes through the chain
+/// verifier, then through `check`; the head must match the last event.
+async fn walk<E>(
+    ctx: Ctx<'_>,
+    mut check: impl FnMut(&AuditEvent) -> Result<(), E>,
+) -> Result<Result<VerifyReport, Walked<E>>, CoreError> {
     let mut v = ChainVerifier::default();
     let mut after = 0;
     loop {
@@ -23,17 +46,16 @@ pub async fn verify(ctx: Ctx<'_>) -> Result<Verification, CoreError> {
         after = last.seq;
         for e in &page {
             if let Err(b) = v.push(e) {
-                return Ok(Verification::Broken(b));
+                return Ok(Err(Walked::Broken(b)));
+            }
+            if let Err(x) = check(e) {
+                return Ok(Err(Walked::Stopped(x)));
             }
         }
     }
     let head = ctx.store.audit_head().await?;
-    Ok(
-        match v.finish(head.as_ref().map(|(s, h)| (*s, h.as_str()))) {
-            Ok(r) => Verification::Intact(r),
-            Err(b) => Verification::Broken(b),
-        },
-    )
+    Ok(v.finish(head.as_ref().map(|(s, h)| (*s, h.as_str())))
+        .map_err(Walked::Broken))
 }
 
 /// Newest events first. For one company or request: anyone entitled to it. Everything: managers
@@ -133,26 +155,11 @@ pub async fn verify_with_checkpoints(
     ctx: Ctx<'_>,
     checkpoints: Vec<crate::checkpoint::Checkpoint>,
 ) -> Result<CheckedVerification, CoreError> {
-    let mut v = ChainVerifier::default();
     let mut m = crate::checkpoint::CheckpointMatcher::new(checkpoints);
-    let mut after = 0;
-    loop {
-        let page = ctx.store.list_audit(after, 1000).await?;
-        let Some(last) = page.last() else { break };
-        after = last.seq;
-        for e in &page {
-            if let Err(b) = v.push(e) {
-                return Ok(CheckedVerification::Broken(b));
-            }
-            if let Err(c) = m.push(e) {
-                return Ok(CheckedVerification::Contradicted(c));
-            }
-        }
-    }
-    let head = ctx.store.audit_head().await?;
-    let report = match v.finish(head.as_ref().map(|(s, h)| (*s, h.as_str()))) {
+    let report = match walk(ctx, |e| m.push(e)).await? {
         Ok(r) => r,
-        Err(b) => return Ok(CheckedVerification::Broken(b)),
+        Err(Walked::Broken(b)) => return Ok(CheckedVerification::Broken(b)),
+        Err(Walked::Stopped(c)) => return Ok(CheckedVerification::Contradicted(c)),
     };
     Ok(match m.finish() {
         Ok(checkpoints) => CheckedVerification::Intact {
