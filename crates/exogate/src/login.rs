@@ -284,6 +284,26 @@ impl RowBudget {
         }
         AuditPlan { summary, write }
     }
+
+    /// The audit rows for an event at `now` that is only counted, never its own row.
+    pub fn counted(&self, now: Timestamp) -> AuditPlan {
+        let mut b = self.inner.lock();
+        let summary = b.roll(now.unix_millis(), self.per_minute);
+        b.count(now.unix_millis());
+        AuditPlan {
+            summary,
+            write: false,
+        }
+    }
+
+    /// The audit rows for an event at `now` that always gets its own row (outside the budget).
+    pub fn recorded(&self, now: Timestamp) -> AuditPlan {
+        let summary = self.inner.lock().roll(now.unix_millis(), self.per_minute);
+        AuditPlan {
+            summary,
+            write: true,
+        }
+    }
 }
 
 /// What the audit log gets for one login attempt.
@@ -385,23 +405,12 @@ impl LoginGuard {
 
     /// The audit rows for a refused (`429`) attempt at `now`: never its own row.
     pub fn audit_refused(&self, now: Timestamp) -> AuditPlan {
-        let mut b = self.audit.inner.lock();
-        let summary = b.roll(now.unix_millis(), self.audit.per_minute);
-        b.count(now.unix_millis());
-        AuditPlan {
-            summary,
-            write: false,
-        }
+        self.audit.counted(now)
     }
 
     /// The audit rows for a successful login at `now`: always its own row.
     pub fn audit_success(&self, now: Timestamp) -> AuditPlan {
-        let mut b = self.audit.inner.lock();
-        let summary = b.roll(now.unix_millis(), self.audit.per_minute);
-        AuditPlan {
-            summary,
-            write: true,
-        }
+        self.audit.recorded(now)
     }
 
     pub fn limiter_stats(&self) -> LimiterStats {
