@@ -21,6 +21,9 @@ use serde_json::{Value, json};
 
 use crate::app::App;
 use crate::config::Config;
+#[cfg(feature = "demo")]
+use crate::demo::DemoArgs;
+use crate::table::table;
 use crate::wire;
 
 #[derive(Parser, Debug)]
@@ -147,20 +150,6 @@ pub struct OffboardArgs {
     pub user: String,
     #[command(flatten)]
     pub who: AsUser,
-}
-
-#[cfg(feature = "demo")]
-#[derive(Args, Debug)]
-pub struct DemoArgs {
-    /// Address of the web app, API and MCP.
-    #[arg(long, default_value = "127.0.0.1:8080")]
-    pub listen: String,
-    /// Port of the Microsoft emulator (0: any free port).
-    #[arg(long, default_value_t = 0)]
-    pub emulator_port: u16,
-    /// Allow a --listen address that is not loopback; the users then get random passwords.
-    #[arg(long)]
-    pub allow_remote: bool,
 }
 
 #[derive(Args, Debug)]
@@ -529,34 +518,6 @@ async fn actor(app: &App, who: &AsUser) -> CliResult<Actor> {
         user,
         channel: Channel::Cli,
     })
-}
-
-fn table(rows: Vec<Vec<String>>) -> String {
-    let widths: Vec<usize> = (0..rows.first().map_or(0, Vec::len))
-        .map(|i| {
-            rows.iter()
-                .map(|r| r.get(i).map_or(0, |c| c.chars().count()))
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
-    rows.iter()
-        .map(|r| {
-            r.iter()
-                .enumerate()
-                .map(|(i, c)| format!("{c:<w$}", w = widths[i]))
-                .collect::<Vec<_>>()
-                .join("  ")
-                .trim_end()
-                .to_owned()
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
-/// The lines of [`table`], for other renderers.
-pub(crate) fn table_lines(rows: &[Vec<String>]) -> Vec<String> {
-    table(rows.to_vec()).lines().map(str::to_owned).collect()
 }
 
 fn read_password_line() -> CliResult<String> {

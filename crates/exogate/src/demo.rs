@@ -30,6 +30,20 @@ use serde::Serialize;
 use crate::app::App;
 use crate::config::Config;
 
+// The flags of `exogate demo`.
+#[derive(clap::Args, Debug)]
+pub struct DemoArgs {
+    /// Address of the web app, API and MCP.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub listen: String,
+    /// Port of the Microsoft emulator (0: any free port).
+    #[arg(long, default_value_t = 0)]
+    pub emulator_port: u16,
+    /// Allow a --listen address that is not loopback; the users then get random passwords.
+    #[arg(long)]
+    pub allow_remote: bool,
+}
+
 /// A demo user and the password it signs in with.
 #[derive(Debug, Clone, Serialize)]
 pub struct DemoUser {
@@ -336,11 +350,7 @@ pub fn write_info(data_dir: &Path, info: &DemoInfo) -> anyhow::Result<PathBuf> {
 }
 
 /// `exogate demo`: starts everything, prints how to use it, serves until Ctrl-C.
-pub async fn run(
-    data_dir: Option<PathBuf>,
-    args: &crate::cli::DemoArgs,
-    json: bool,
-) -> anyhow::Result<()> {
+pub async fn run(data_dir: Option<PathBuf>, args: &DemoArgs, json: bool) -> anyhow::Result<()> {
     let data_dir = data_dir.unwrap_or_else(|| PathBuf::from("exogate-demo"));
     // Refused before anything starts or is written.
     check_listen(&args.listen, args.allow_remote).await?;

@@ -25,7 +25,6 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use url::Url;
 
-use crate::app::App;
 use crate::web::error::{ApiError, HttpError, PageError};
 
 /// A host name (lowercase, IPv6 without brackets) and an optional port.
@@ -197,8 +196,12 @@ fn request_host(req: &Request) -> Option<&str> {
 }
 
 /// Middleware: `421 host_not_allowed` unless the request names this server.
-pub async fn check_host(State(app): State<Arc<App>>, req: Request, next: Next) -> Response {
-    if request_host(&req).is_some_and(|h| app.edge.host_allowed(h)) {
+pub async fn check_host(
+    State(policy): State<Arc<EdgePolicy>>,
+    req: Request,
+    next: Next,
+) -> Response {
+    if request_host(&req).is_some_and(|h| policy.host_allowed(h)) {
         return next.run(req).await;
     }
     tracing::warn!(path = %req.uri().path(), "request refused: Host is not this server's");
@@ -206,7 +209,11 @@ pub async fn check_host(State(app): State<Arc<App>>, req: Request, next: Next) -
 }
 
 /// Middleware: `403 origin_not_allowed` for a browser's cross-site change.
-pub async fn check_origin(State(app): State<Arc<App>>, req: Request, next: Next) -> Response {
+pub async fn check_origin(
+    State(policy): State<Arc<EdgePolicy>>,
+    req: Request,
+    next: Next,
+) -> Response {
     if matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
         return next.run(req).await;
     }
@@ -222,7 +229,7 @@ pub async fn check_origin(State(app): State<Arc<App>>, req: Request, next: Next)
         // are served with `Referrer-Policy: no-referrer`; then only Sec-Fetch-Site can tell.
         (Some("null"), Some(same)) => same,
         (Some("null"), None) => false,
-        (Some(origin), _) => app.edge.origin_allowed(origin),
+        (Some(origin), _) => policy.origin_allowed(origin),
         (None, Some(same)) => same,
         (None, None) => true,
     };

@@ -184,7 +184,7 @@ pub fn text(parts: &[CompanyInventory], empty: &str) -> String {
                 r.trustee.class.as_str().to_owned(),
             ]);
         }
-        for line in crate::cli::table_lines(&rows) {
+        for line in crate::table::table_lines(&rows) {
             out.push_str("  ");
             out.push_str(&line);
             out.push('\n');

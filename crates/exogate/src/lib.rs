@@ -10,7 +10,6 @@ pub mod config;
 #[cfg(feature = "demo")]
 pub mod demo;
 pub mod edge;
-pub mod http;
 pub mod inventory;
 pub mod inventory_view;
 pub mod limits;
@@ -19,6 +18,7 @@ pub mod mcp;
 pub mod microsoft;
 pub mod passwords;
 pub mod server;
+pub mod table;
 pub mod web;
 pub mod wire;
 pub mod worker;

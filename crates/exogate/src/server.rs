@@ -131,7 +131,7 @@ pub async fn serve(
 ) -> anyhow::Result<()> {
     let worker = worker_settings
         .map(|settings| tokio::spawn(worker::run(app.clone(), settings, shutdown.child_token())));
-    let router = crate::http::router(app);
+    let router = router(app);
     let stop = shutdown.clone();
     axum::serve(
         listener,
@@ -145,4 +145,22 @@ pub async fn serve(
         worker.await.context("worker task panicked")?;
     }
     Ok(())
+}
+
+/// The whole HTTP surface: web pages and JSON API (`web`), and MCP (`mcp`), on one router,
+/// behind the checks every route shares (`edge`): the `Host` first, then a browser's `Origin`
+/// for changes.
+pub fn router(app: Arc<App>) -> axum::Router {
+    let edge = Arc::new(app.edge.clone());
+    axum::Router::new()
+        .merge(crate::mcp::routes(app.clone()))
+        .merge(crate::web::routes(app))
+        .layer(axum::middleware::from_fn_with_state(
+            edge.clone(),
+            crate::edge::check_origin,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            edge,
+            crate::edge::check_host,
+        ))
 }

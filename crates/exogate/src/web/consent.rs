@@ -30,7 +30,7 @@ use serde::Deserialize;
 use super::WebState;
 use super::auth::{ConsentOutcome, Session, now_ms, random_token};
 use super::error::PageResult;
-use super::pages::{Nav, PageAuth};
+use super::layout::{Nav, PageAuth};
 use super::view::StatusView;
 
 /// How long a consent `state` is valid.

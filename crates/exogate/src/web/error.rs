@@ -5,7 +5,7 @@
 
 use axum::Json;
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Response};
 use exogate_core::{ConflictReason, CoreError, Denial};
 use serde_json::json;
 
@@ -194,31 +194,9 @@ impl<E: Into<HttpError>> From<E> for PageError {
     }
 }
 
-impl IntoResponse for PageError {
-    fn into_response(self) -> Response {
-        let e = self.0;
-        if e.code == "unauthenticated" {
-            return Redirect::to("/login").into_response();
-        }
-        let status = e.status;
-        let mut r = (
-            status,
-            super::pages::ErrorPage {
-                nav: None,
-                status: status.as_u16(),
-                code: e.code,
-                message: shown_message(&e.message),
-            },
-        )
-            .into_response();
-        e.add_retry_after(&mut r);
-        r
-    }
-}
-
 /// An error message as shown: it may quote tenant text (an Exchange message) or the caller's
 /// input, so hidden characters are escaped and the length capped by the core's sanitizer.
-fn shown_message(m: &str) -> String {
+pub(crate) fn shown_message(m: &str) -> String {
     exogate_core::text::capped(m, exogate_core::text::MESSAGE_MAX_CHARS)
 }
 

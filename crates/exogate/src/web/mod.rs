@@ -15,6 +15,7 @@ pub mod auth;
 pub mod consent;
 pub mod error;
 pub mod inventory;
+pub mod layout;
 pub mod ops;
 pub mod pages;
 pub mod view;
@@ -108,7 +109,7 @@ pub fn content_security_policy(app: &App) -> HeaderValue {
 }
 
 /// Every web and API route, with security headers and request metrics (the `Host` and CSRF
-/// origin checks wrap them in `crate::http`).
+/// origin checks wrap them in `crate::server::router`).
 pub fn routes(app: Arc<App>) -> Router {
     let per_minute = app.login.settings.audited_failures_per_minute;
     let st = WebState {

@@ -7,8 +7,7 @@ use std::collections::HashMap;
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::Form;
-use axum::extract::{FromRequestParts, Path, Query, State};
-use axum::http::request::Parts;
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use exogate_core::audit::AuditKind;
@@ -22,71 +21,12 @@ use serde::Deserialize;
 use super::WebState;
 use super::auth::{Auth, Peer, Session, session_cookie};
 use super::error::{HttpError, PageError, PageResult};
+use super::layout::{Nav, PageAuth, parse_company, parse_request};
 use super::view::{self, AuditView, CompanyView, IdentityView, RequestView};
-
-/// The header bar: who is signed in, and the CSRF token for the sign-out form.
-#[derive(Clone, Debug)]
-pub struct Nav {
-    pub user: String,
-    pub role: String,
-    pub csrf: String,
-}
-
-/// A signed-in person on a page (redirects to `/login` otherwise).
-pub struct PageAuth(pub Auth);
-
-impl FromRequestParts<WebState> for PageAuth {
-    type Rejection = PageError;
-    async fn from_request_parts(parts: &mut Parts, st: &WebState) -> Result<Self, PageError> {
-        let a = Auth::from_request_parts(parts, st).await?;
-        if a.session.is_none() {
-            // Pages are for people; API tokens use /api/v1/.
-            return Err(PageError(HttpError::unauthenticated()));
-        }
-        Ok(PageAuth(a))
-    }
-}
-
-impl PageAuth {
-    pub(crate) fn nav(&self) -> Option<Nav> {
-        Some(Nav {
-            user: self.0.actor.user.name.to_string(),
-            role: self.0.actor.user.role.as_str().to_owned(),
-            csrf: self.0.csrf().to_owned(),
-        })
-    }
-    pub(crate) fn csrf(&self) -> String {
-        self.0.csrf().to_owned()
-    }
-    fn check(&self, token: &str) -> Result<(), PageError> {
-        self.0.check_csrf(Some(token)).map_err(PageError)
-    }
-}
-
-fn parse_company(id: &str) -> Result<CompanyId, PageError> {
-    CompanyId::parse(id).map_err(PageError::from)
-}
-
-fn parse_request(id: &str) -> Result<RequestId, PageError> {
-    RequestId::parse(id).map_err(PageError::from)
-}
 
 /// A new request id: UUIDv7, so ids sort by creation time.
 pub(crate) fn new_request_id() -> RequestId {
     RequestId::from_uuid(uuid::Uuid::now_v7())
-}
-
-// ---------------------------------------------------------------------------------------------
-// Error page
-// ---------------------------------------------------------------------------------------------
-
-#[derive(Template, WebTemplate)]
-#[template(path = "error.html")]
-pub struct ErrorPage {
-    pub nav: Option<Nav>,
-    pub status: u16,
-    pub code: &'static str,
-    pub message: String,
 }
 
 // ---------------------------------------------------------------------------------------------
