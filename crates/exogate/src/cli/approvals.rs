@@ -1,0 +1,131 @@
+//! `exogate approvals`: list, show, approve and reject approval requests.
+
+use clap::Subcommand;
+use exogate_core::model::RequestId;
+use exogate_core::ops;
+use exogate_core::request::{RequestFilter, RequestState};
+use serde_json::json;
+
+use super::{AsUser, Cli, CliError, CliResult, actor, out};
+use crate::app::App;
+use crate::wire;
+
+#[derive(Subcommand, Debug)]
+pub enum ApprovalsCommand {
+    List {
+        /// Only this state (pending, approved, succeeded, …).
+        #[arg(long)]
+        state: Option<String>,
+        #[command(flatten)]
+        who: AsUser,
+    },
+    Show {
+        id: String,
+        #[command(flatten)]
+        who: AsUser,
+    },
+    Approve {
+        id: String,
+        #[arg(long)]
+        reason: Option<String>,
+        #[command(flatten)]
+        who: AsUser,
+    },
+    Reject {
+        id: String,
+        #[arg(long)]
+        reason: String,
+        #[command(flatten)]
+        who: AsUser,
+    },
+}
+
+fn request_text(r: &exogate_core::request::ApprovalRequest) -> String {
+    let mut text = format!(
+        "{}  {}  {}  risk {}  by {} via {}\n  {}",
+        r.id,
+        r.state.as_str(),
+        r.company.as_str(),
+        r.risk.as_str(),
+        r.requester.user_name.as_str(),
+        r.requester.channel,
+        r.summary()
+    );
+    if let Some(d) = &r.decision {
+        text.push_str(&format!(
+            "\n  {} by {} at {}{}",
+            if d.approved { "approved" } else { "rejected" },
+            d.by_name.as_str(),
+            d.at,
+            d.reason
+                .as_deref()
+                .map(|x| format!(": {x}"))
+                .unwrap_or_default()
+        ));
+    }
+    for res in &r.results {
+        text.push_str(&format!(
+            "\n  result: {} (before {}, after {}, verified {}) {}",
+            res.outcome.as_str(),
+            res.before.map_or("?", |p| p.as_str()),
+            res.after.map_or("?", |p| p.as_str()),
+            res.verified,
+            res.message
+        ));
+    }
+    text
+}
+
+pub(super) async fn approvals(cli: &Cli, app: &App, cmd: &ApprovalsCommand) -> CliResult<()> {
+    let ctx = app.ctx();
+    match cmd {
+        ApprovalsCommand::List { state, who } => {
+            let actor = actor(app, who).await?;
+            let states = match state {
+                Some(s) => Some(vec![RequestState::parse(s).ok_or_else(|| CliError {
+                    code: "invalid_input",
+                    message: format!("`{s}` is not a request state"),
+                })?]),
+                None => None,
+            };
+            let requests = ops::requests::list_requests(
+                ctx,
+                &actor,
+                RequestFilter {
+                    states,
+                    ..RequestFilter::default()
+                },
+            )
+            .await?;
+            let value = json!(requests.iter().map(wire::request).collect::<Vec<_>>());
+            out(cli, value, || {
+                if requests.is_empty() {
+                    return "no requests".to_owned();
+                }
+                requests
+                    .iter()
+                    .map(request_text)
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            })
+        }
+        ApprovalsCommand::Show { id, who } => {
+            let actor = actor(app, who).await?;
+            let r = ops::requests::get_request(ctx, &actor, RequestId::parse(id)?).await?;
+            out(cli, wire::request(&r), || request_text(&r))
+        }
+        ApprovalsCommand::Approve { id, reason, who } => {
+            let actor = actor(app, who).await?;
+            let r = ops::requests::approve(ctx, &actor, RequestId::parse(id)?, reason.as_deref())
+                .await?;
+            out(cli, wire::request(&r), || {
+                format!("approved {}; a running exogate server executes it", r.id)
+            })
+        }
+        ApprovalsCommand::Reject { id, reason, who } => {
+            let actor = actor(app, who).await?;
+            let r = ops::requests::reject(ctx, &actor, RequestId::parse(id)?, Some(reason)).await?;
+            out(cli, wire::request(&r), || format!("rejected {}", r.id))
+        }
+    }
+}

@@ -1,0 +1,201 @@
+//! `exogate user` and `exogate token`: local users and API tokens (secrets shown once).
+
+use anyhow::Context as _;
+use clap::Subcommand;
+use exogate_core::model::{ApiTokenId, Entitlement, PasswordHash, Role, UserId, UserName};
+use exogate_core::ops;
+use exogate_core::ops::users::{Admin, NewUser, UserUpdate};
+use serde_json::json;
+
+use super::{Cli, CliError, CliResult, out};
+use crate::app::App;
+use crate::table::table;
+use crate::wire;
+
+#[derive(Subcommand, Debug)]
+pub enum UserCommand {
+    /// Add a user. The password is read from standard input (one line).
+    Add {
+        name: String,
+        #[arg(long, value_parser = ["viewer", "technician", "manager", "admin"])]
+        role: String,
+        /// Comma-separated company ids, or `all`.
+        #[arg(long, default_value = "all")]
+        companies: String,
+        /// Read the password from standard input.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    List,
+    Disable {
+        name: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum TokenCommand {
+    /// Create a token for a user; the secret is printed once.
+    Create {
+        #[arg(long)]
+        user: String,
+        #[arg(long, default_value = "agent")]
+        name: String,
+    },
+    List {
+        #[arg(long)]
+        user: Option<String>,
+    },
+    Revoke {
+        id: String,
+    },
+}
+
+fn read_password_line() -> CliResult<String> {
+    let mut line = String::new();
+    std::io::stdin()
+        .read_line(&mut line)
+        .context("cannot read the password from standard input")?;
+    let password = line.trim_end_matches(['\n', '\r']).to_owned();
+    if password.chars().count() < 12 {
+        return Err(CliError {
+            code: "invalid_password",
+            message: "passwords need at least 12 characters".to_owned(),
+        });
+    }
+    Ok(password)
+}
+
+pub(super) async fn user(cli: &Cli, app: &App, cmd: &UserCommand) -> CliResult<()> {
+    let ctx = app.ctx();
+    match cmd {
+        UserCommand::Add {
+            name,
+            role,
+            companies,
+            password_stdin,
+        } => {
+            let (password, generated) = if *password_stdin {
+                (read_password_line()?, false)
+            } else {
+                (crate::passwords::random_secret(15), true)
+            };
+            let hash = crate::passwords::hash_password_async(password.clone()).await?;
+            let user = ops::users::add_user(
+                ctx,
+                Admin::LocalOperator,
+                NewUser {
+                    id: UserId::from_uuid(uuid::Uuid::now_v7()),
+                    name: UserName::parse(name)?,
+                    role: Role::parse(role)?,
+                    entitlement: Entitlement::parse(companies)?,
+                    password_hash: Some(PasswordHash::new(hash)),
+                },
+            )
+            .await?;
+            let mut value = wire::user(&user);
+            if generated {
+                value["password"] = json!(password);
+            }
+            out(cli, value, || {
+                let mut text = format!("added {} ({})", user.name.as_str(), user.role.as_str());
+                if generated {
+                    text.push_str(&format!("\npassword (shown once): {password}"));
+                }
+                text
+            })
+        }
+        UserCommand::List => {
+            let users = ops::users::list_users(ctx, Admin::LocalOperator).await?;
+            let value = json!(users.iter().map(wire::user).collect::<Vec<_>>());
+            out(cli, value, || {
+                let mut rows = vec![vec![
+                    "NAME".into(),
+                    "ROLE".into(),
+                    "COMPANIES".into(),
+                    "DISABLED".into(),
+                ]];
+                rows.extend(users.iter().map(|u| {
+                    vec![
+                        u.name.as_str().to_owned(),
+                        u.role.as_str().to_owned(),
+                        u.entitlement.encode(),
+                        u.disabled.to_string(),
+                    ]
+                }));
+                table(rows)
+            })
+        }
+        UserCommand::Disable { name } => {
+            let user = ops::users::update_user(
+                ctx,
+                Admin::LocalOperator,
+                &UserName::parse(name)?,
+                UserUpdate {
+                    role: None,
+                    entitlement: None,
+                    disabled: Some(true),
+                    password_hash: None,
+                },
+            )
+            .await?;
+            out(cli, wire::user(&user), || {
+                format!("disabled {}", user.name.as_str())
+            })
+        }
+    }
+}
+
+pub(super) async fn token(cli: &Cli, app: &App, cmd: &TokenCommand) -> CliResult<()> {
+    let ctx = app.ctx();
+    match cmd {
+        TokenCommand::Create { user, name } => {
+            let secret = crate::passwords::new_api_token_secret();
+            let token = ops::users::create_token(
+                ctx,
+                Admin::LocalOperator,
+                ApiTokenId::from_uuid(uuid::Uuid::now_v7()),
+                &UserName::parse(user)?,
+                name,
+                &secret,
+            )
+            .await?;
+            let mut value = wire::token(&token);
+            value["secret"] = json!(secret);
+            out(cli, value, || {
+                format!(
+                    "token {} for {user}\nsecret (shown once): {secret}",
+                    token.id
+                )
+            })
+        }
+        TokenCommand::List { user } => {
+            let owner = user.as_deref().map(UserName::parse).transpose()?;
+            let tokens = ops::users::list_tokens(ctx, Admin::LocalOperator, owner.as_ref()).await?;
+            let value = json!(tokens.iter().map(wire::token).collect::<Vec<_>>());
+            out(cli, value, || {
+                let mut rows = vec![vec![
+                    "ID".into(),
+                    "NAME".into(),
+                    "CREATED".into(),
+                    "LAST USED".into(),
+                    "REVOKED".into(),
+                ]];
+                rows.extend(tokens.iter().map(|t| {
+                    vec![
+                        t.id.to_string(),
+                        t.name.clone(),
+                        t.created_at.to_string(),
+                        t.last_used_at.map(|x| x.to_string()).unwrap_or_default(),
+                        t.revoked_at.map(|x| x.to_string()).unwrap_or_default(),
+                    ]
+                }));
+                table(rows)
+            })
+        }
+        TokenCommand::Revoke { id } => {
+            let token =
+                ops::users::revoke_token(ctx, Admin::LocalOperator, ApiTokenId::parse(id)?).await?;
+            out(cli, wire::token(&token), || format!("revoked {}", token.id))
+        }
+    }
+}
