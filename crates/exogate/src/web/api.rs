@@ -22,11 +22,11 @@ use serde_json::{Value, json};
 
 use super::WebState;
 use super::auth::{Auth, Peer, Session, check_login, session_cookie};
-use super::error::{ApiError, ApiResult, HttpError};
-use super::pages::{
+use super::common::{
     AuditQuery, chain_check, company_map, consent_problem, filtered_audit, hidden_from_gal,
     new_request_id,
 };
+use super::error::{ApiError, ApiResult, HttpError};
 use super::view::{CompanyView, IdentityView, MeView, RequestView, StatusView, shown};
 
 pub fn routes() -> Router<WebState> {

@@ -29,9 +29,9 @@ use tokio::sync::watch;
 
 use super::WebState;
 use super::api::{ApiAuth, Body, company_named};
+use super::common::new_request_id;
 use super::error::{ApiError, ApiResult, PageError, PageResult};
 use super::layout::{Nav, PageAuth};
-use super::pages::new_request_id;
 use super::view::{self, RequestView};
 use crate::inventory::{Progress, ProgressFn};
 use crate::inventory_view;

@@ -7,6 +7,7 @@ use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Redirect, Response};
 use exogate_core::{CompanyId, RequestId};
+use serde::Deserialize;
 
 use super::WebState;
 use super::auth::Auth;
@@ -57,6 +58,12 @@ pub(crate) fn parse_company(id: &str) -> Result<CompanyId, PageError> {
 
 pub(crate) fn parse_request(id: &str) -> Result<RequestId, PageError> {
     RequestId::parse(id).map_err(PageError::from)
+}
+
+#[derive(Deserialize)]
+pub struct CsrfForm {
+    #[serde(default)]
+    pub csrf: String,
 }
 
 /// The error page; a [`PageError`] answers with it.

@@ -12,6 +12,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod common;
 pub mod consent;
 pub mod error;
 pub mod inventory;

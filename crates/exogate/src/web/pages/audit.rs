@@ -1,0 +1,70 @@
+//! The audit log page: filters, and the chain check on request.
+
+use askama::Template;
+use askama_web::WebTemplate;
+use axum::extract::{Query, State};
+use exogate_core::CoreError;
+
+use crate::web::WebState;
+use crate::web::common::{AuditQuery, chain_check, filtered_audit};
+use crate::web::error::PageResult;
+use crate::web::layout::{Nav, PageAuth};
+use crate::web::view::AuditView;
+
+#[derive(Template, WebTemplate)]
+#[template(path = "audit.html")]
+pub struct AuditPage {
+    nav: Option<Nav>,
+    /// Managers and above may verify the chain (the API's rule).
+    can_verify: bool,
+    /// Whether a verification was asked for with `verify=1` (never run on a plain view), and
+    /// its result.
+    chain_checked: bool,
+    chain_ok: bool,
+    chain_text: String,
+    f_company: String,
+    f_actor: String,
+    f_kind: String,
+    f_from: String,
+    f_to: String,
+    filter_error: Option<String>,
+    events: Vec<AuditView>,
+}
+
+pub async fn audit(
+    State(st): State<WebState>,
+    auth: PageAuth,
+    Query(q): Query<AuditQuery>,
+) -> PageResult<AuditPage> {
+    let (events, filter_error) = match filtered_audit(&st, &auth.0, &q).await {
+        Ok((e, _)) => (e, None),
+        Err(e @ (CoreError::Invalid { .. } | CoreError::Forbidden { .. })) => {
+            (Vec::new(), Some(e.to_string()))
+        }
+        Err(e) => return Err(e.into()),
+    };
+    // The chain status follows the API's rule (managers and above), and the whole chain is
+    // walked only when someone asks for it.
+    let can_verify = auth.0.actor.user.role >= exogate_core::Role::Manager;
+    let chain_checked = can_verify && q.verify == "1";
+    let (chain_ok, chain_text) = if chain_checked {
+        let (ok, text, _) = chain_check(&st).await?;
+        (ok, text)
+    } else {
+        (false, String::new())
+    };
+    Ok(AuditPage {
+        nav: auth.nav(),
+        can_verify,
+        chain_checked,
+        chain_ok,
+        chain_text,
+        f_company: q.company,
+        f_actor: q.actor,
+        f_kind: q.kind,
+        f_from: q.from,
+        f_to: q.to,
+        filter_error,
+        events,
+    })
+}

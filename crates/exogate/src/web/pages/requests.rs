@@ -1,0 +1,173 @@
+//! Approvals and a request: the lists, one request with its audit trail, and the decide,
+//! cancel and revert forms.
+
+use askama::Template;
+use askama_web::WebTemplate;
+use axum::Form;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::Redirect;
+use exogate_core::CoreError;
+use exogate_core::ops::{audit as audit_ops, requests};
+use exogate_core::request::{RequestFilter, RequestState};
+use serde::Deserialize;
+
+use crate::web::WebState;
+use crate::web::common::{company_map, new_request_id};
+use crate::web::error::{HttpError, PageError, PageResult};
+use crate::web::layout::{CsrfForm, Nav, PageAuth, parse_request};
+use crate::web::view::{AuditView, RequestView};
+
+#[derive(Template, WebTemplate)]
+#[template(path = "approvals.html")]
+pub struct ApprovalsPage {
+    nav: Option<Nav>,
+    csrf: String,
+    pending: Vec<RequestView>,
+    history: Vec<RequestView>,
+}
+
+pub async fn approvals(State(st): State<WebState>, auth: PageAuth) -> PageResult<ApprovalsPage> {
+    let ctx = st.app.ctx();
+    let actor = &auth.0.actor;
+    let now = st.app.clock.now();
+    let companies = company_map(&st).await?;
+    let pending = requests::list_requests(
+        ctx,
+        actor,
+        RequestFilter {
+            states: Some(vec![RequestState::Pending]),
+            limit: Some(200),
+            ..RequestFilter::default()
+        },
+    )
+    .await?;
+    let history = requests::list_requests(
+        ctx,
+        actor,
+        RequestFilter {
+            states: Some(
+                RequestState::ALL
+                    .into_iter()
+                    .filter(|s| *s != RequestState::Pending)
+                    .collect(),
+            ),
+            limit: Some(100),
+            ..RequestFilter::default()
+        },
+    )
+    .await?;
+    let v = |r: &exogate_core::request::ApprovalRequest| {
+        RequestView::of(r, companies.get(&r.company), actor, now)
+    };
+    Ok(ApprovalsPage {
+        nav: auth.nav(),
+        csrf: auth.csrf(),
+        pending: pending.iter().map(v).collect(),
+        history: history.iter().map(v).collect(),
+    })
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "request.html")]
+pub struct RequestPage {
+    nav: Option<Nav>,
+    csrf: String,
+    r: RequestView,
+    events: Vec<AuditView>,
+}
+
+pub async fn request_page(
+    State(st): State<WebState>,
+    auth: PageAuth,
+    Path(id): Path<String>,
+) -> PageResult<RequestPage> {
+    let id = parse_request(&id)?;
+    let ctx = st.app.ctx();
+    let actor = &auth.0.actor;
+    let req = requests::get_request(ctx, actor, id).await?;
+    let company = ctx
+        .store
+        .get_company(&req.company)
+        .await
+        .map_err(CoreError::from)?;
+    let events = audit_ops::list(ctx, actor, None, Some(id), 200).await?;
+    Ok(RequestPage {
+        nav: auth.nav(),
+        csrf: auth.csrf(),
+        r: RequestView::of(&req, company.as_ref(), actor, st.app.clock.now()),
+        events: events.iter().map(AuditView::of).collect(),
+    })
+}
+
+#[derive(Deserialize)]
+pub struct DecideForm {
+    #[serde(default)]
+    csrf: String,
+    decision: String,
+    #[serde(default)]
+    reason: String,
+    /// The digest of the action the person saw; the decision binds to it.
+    #[serde(default)]
+    digest: String,
+}
+
+pub async fn decide(
+    State(st): State<WebState>,
+    auth: PageAuth,
+    Path(id): Path<String>,
+    Form(f): Form<DecideForm>,
+) -> PageResult<Redirect> {
+    auth.check(&f.csrf)?;
+    let id = parse_request(&id)?;
+    let ctx = st.app.ctx();
+    let actor = &auth.0.actor;
+    let req = requests::get_request(ctx, actor, id).await?;
+    if !crate::web::auth::same(&req.digest, f.digest.trim()) {
+        return Err(PageError(HttpError::new(
+            StatusCode::CONFLICT,
+            "digest_mismatch",
+            "the request changed since the page was shown; reload and decide again",
+        )));
+    }
+    let reason = Some(f.reason.as_str()).filter(|r| !r.trim().is_empty());
+    match f.decision.as_str() {
+        "approve" => {
+            let r = requests::approve(ctx, actor, id, reason).await?;
+            crate::web::request_changed(&st.app, &r);
+            st.app.worker_wake.notify_one();
+        }
+        "reject" => {
+            let r = requests::reject(ctx, actor, id, reason).await?;
+            crate::web::request_changed(&st.app, &r);
+        }
+        _ => return Err(HttpError::bad_request("decision must be approve or reject").into()),
+    }
+    Ok(Redirect::to(&format!("/requests/{id}")))
+}
+
+pub async fn cancel(
+    State(st): State<WebState>,
+    auth: PageAuth,
+    Path(id): Path<String>,
+    Form(f): Form<CsrfForm>,
+) -> PageResult<Redirect> {
+    auth.check(&f.csrf)?;
+    let id = parse_request(&id)?;
+    let r = requests::cancel(st.app.ctx(), &auth.0.actor, id).await?;
+    crate::web::request_changed(&st.app, &r);
+    Ok(Redirect::to(&format!("/requests/{id}")))
+}
+
+pub async fn revert(
+    State(st): State<WebState>,
+    auth: PageAuth,
+    Path(id): Path<String>,
+    Form(f): Form<CsrfForm>,
+) -> PageResult<Redirect> {
+    auth.check(&f.csrf)?;
+    let id = parse_request(&id)?;
+    let new = requests::revert(st.app.ctx(), &auth.0.actor, id, new_request_id()).await?;
+    crate::web::request_changed(&st.app, &new);
+    Ok(Redirect::to(&format!("/requests/{}", new.id)))
+}
