@@ -19,6 +19,7 @@ pub mod mcp;
 pub mod microsoft;
 pub mod passwords;
 pub mod server;
+pub mod views;
 pub mod web;
 pub mod wire;
 pub mod worker;
