@@ -21,7 +21,7 @@ use serde_json::{Value, json};
 
 use crate::app::App;
 use crate::config::Config;
-use crate::wire;
+use crate::views;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -601,7 +601,7 @@ async fn user(cli: &Cli, app: &App, cmd: &UserCommand) -> CliResult<()> {
                 },
             )
             .await?;
-            let mut value = wire::user(&user);
+            let mut value = views::user(&user);
             if generated {
                 value["password"] = json!(password);
             }
@@ -615,7 +615,7 @@ async fn user(cli: &Cli, app: &App, cmd: &UserCommand) -> CliResult<()> {
         }
         UserCommand::List => {
             let users = ops::users::list_users(ctx, Admin::LocalOperator).await?;
-            let value = json!(users.iter().map(wire::user).collect::<Vec<_>>());
+            let value = json!(users.iter().map(views::user).collect::<Vec<_>>());
             out(cli, value, || {
                 let mut rows = vec![vec![
                     "NAME".into(),
@@ -647,7 +647,7 @@ async fn user(cli: &Cli, app: &App, cmd: &UserCommand) -> CliResult<()> {
                 },
             )
             .await?;
-            out(cli, wire::user(&user), || {
+            out(cli, views::user(&user), || {
                 format!("disabled {}", user.name.as_str())
             })
         }
@@ -668,7 +668,7 @@ async fn token(cli: &Cli, app: &App, cmd: &TokenCommand) -> CliResult<()> {
                 &secret,
             )
             .await?;
-            let mut value = wire::token(&token);
+            let mut value = views::token(&token);
             value["secret"] = json!(secret);
             out(cli, value, || {
                 format!(
@@ -680,7 +680,7 @@ async fn token(cli: &Cli, app: &App, cmd: &TokenCommand) -> CliResult<()> {
         TokenCommand::List { user } => {
             let owner = user.as_deref().map(UserName::parse).transpose()?;
             let tokens = ops::users::list_tokens(ctx, Admin::LocalOperator, owner.as_ref()).await?;
-            let value = json!(tokens.iter().map(wire::token).collect::<Vec<_>>());
+            let value = json!(tokens.iter().map(views::token).collect::<Vec<_>>());
             out(cli, value, || {
                 let mut rows = vec![vec![
                     "ID".into(),
@@ -704,7 +704,9 @@ async fn token(cli: &Cli, app: &App, cmd: &TokenCommand) -> CliResult<()> {
         TokenCommand::Revoke { id } => {
             let token =
                 ops::users::revoke_token(ctx, Admin::LocalOperator, ApiTokenId::parse(id)?).await?;
-            out(cli, wire::token(&token), || format!("revoked {}", token.id))
+            out(cli, views::token(&token), || {
+                format!("revoked {}", token.id)
+            })
         }
     }
 }
@@ -733,14 +735,14 @@ async fn company(cli: &Cli, app: &App, cmd: &CompanyCommand) -> CliResult<()> {
         CompanyCommand::Add { id, name, who } => {
             let actor = actor(app, who).await?;
             let c = ops::companies::add_company(ctx, &actor, CompanyId::parse(id)?, name).await?;
-            out(cli, wire::company(&c), || {
+            out(cli, views::company(&c), || {
                 format!("added {}", c.id.as_str())
             })
         }
         CompanyCommand::List { who } => {
             let actor = actor(app, who).await?;
             let companies = ops::companies::list_companies(ctx, &actor).await?;
-            let value = json!(companies.iter().map(wire::company).collect::<Vec<_>>());
+            let value = json!(companies.iter().map(views::company).collect::<Vec<_>>());
             out(cli, value, || {
                 let mut rows = vec![vec![
                     "ID".into(),
@@ -756,7 +758,7 @@ async fn company(cli: &Cli, app: &App, cmd: &CompanyCommand) -> CliResult<()> {
         CompanyCommand::Show { id, who } => {
             let actor = actor(app, who).await?;
             let c = ops::companies::get_company(ctx, &actor, &CompanyId::parse(id)?).await?;
-            out(cli, wire::company(&c), || {
+            out(cli, views::company(&c), || {
                 let mut text = table(vec![company_line(&c)]);
                 if let Some(s) = &c.exchange_status {
                     let fix = s.shown_state().fix();
@@ -782,12 +784,12 @@ async fn company(cli: &Cli, app: &App, cmd: &CompanyCommand) -> CliResult<()> {
             let id = CompanyId::parse(id)?;
             ops::companies::check_status(ctx, Some(&actor), &id).await?;
             let c = ops::companies::get_company(ctx, &actor, &id).await?;
-            out(cli, wire::company(&c), || table(vec![company_line(&c)]))
+            out(cli, views::company(&c), || table(vec![company_line(&c)]))
         }
         CompanyCommand::Disconnect { id, who } => {
             let actor = actor(app, who).await?;
             let c = ops::companies::disconnect(ctx, &actor, &CompanyId::parse(id)?).await?;
-            out(cli, wire::company(&c), || {
+            out(cli, views::company(&c), || {
                 format!("disconnected {}", c.id.as_str())
             })
         }
@@ -804,7 +806,7 @@ async fn company(cli: &Cli, app: &App, cmd: &CompanyCommand) -> CliResult<()> {
                 *separate_approver,
             )
             .await?;
-            out(cli, wire::company(&c), || {
+            out(cli, views::company(&c), || {
                 format!(
                     "{}: separate approver {}",
                     c.id.as_str(),
@@ -876,18 +878,18 @@ async fn mailbox(cli: &Cli, app: &App, cmd: &MailboxCommand) -> CliResult<()> {
         MailboxCommand::Permissions(_) => {
             let (mbx, entries) =
                 ops::reads::view_mailbox_permissions(ctx, &actor, &company, &input).await?;
-            let value = json!({"mailbox": wire::identity(&mbx), "full_access": entries.iter().map(wire::permission).collect::<Vec<_>>()});
+            let value = json!({"mailbox": views::identity(&mbx), "full_access": entries.iter().map(views::permission).collect::<Vec<_>>()});
             out(cli, value, || permissions_text(&mbx, &entries))
         }
         MailboxCommand::SendAs(_) => {
             let (mbx, entries) =
                 ops::reads::view_send_as_permissions(ctx, &actor, &company, &input).await?;
-            let value = json!({"mailbox": wire::identity(&mbx), "send_as": entries.iter().map(wire::permission).collect::<Vec<_>>()});
+            let value = json!({"mailbox": views::identity(&mbx), "send_as": entries.iter().map(views::permission).collect::<Vec<_>>()});
             out(cli, value, || permissions_text(&mbx, &entries))
         }
         MailboxCommand::Details(_) => {
             let details = ops::reads::view_mailbox_details(ctx, &actor, &company, &input).await?;
-            out(cli, wire::mailbox_details(&details), || {
+            out(cli, views::mailbox_details(&details), || {
                 let mut text = permissions_text(&details.mailbox, &details.send_on_behalf);
                 for (k, v) in &details.properties {
                     text.push_str(&format!("\n{k}: {v}"));
@@ -955,7 +957,7 @@ async fn approvals(cli: &Cli, app: &App, cmd: &ApprovalsCommand) -> CliResult<()
                 },
             )
             .await?;
-            let value = json!(requests.iter().map(wire::request).collect::<Vec<_>>());
+            let value = views::requests(app, &actor, &requests).await?;
             out(cli, value, || {
                 if requests.is_empty() {
                     return "no requests".to_owned();
@@ -970,20 +972,24 @@ async fn approvals(cli: &Cli, app: &App, cmd: &ApprovalsCommand) -> CliResult<()
         ApprovalsCommand::Show { id, who } => {
             let actor = actor(app, who).await?;
             let r = ops::requests::get_request(ctx, &actor, RequestId::parse(id)?).await?;
-            out(cli, wire::request(&r), || request_text(&r))
+            out(cli, views::request(app, &actor, &r).await?, || {
+                request_text(&r)
+            })
         }
         ApprovalsCommand::Approve { id, reason, who } => {
             let actor = actor(app, who).await?;
             let r = ops::requests::approve(ctx, &actor, RequestId::parse(id)?, reason.as_deref())
                 .await?;
-            out(cli, wire::request(&r), || {
+            out(cli, views::request(app, &actor, &r).await?, || {
                 format!("approved {}; a running exogate server executes it", r.id)
             })
         }
         ApprovalsCommand::Reject { id, reason, who } => {
             let actor = actor(app, who).await?;
             let r = ops::requests::reject(ctx, &actor, RequestId::parse(id)?, Some(reason)).await?;
-            out(cli, wire::request(&r), || format!("rejected {}", r.id))
+            out(cli, views::request(app, &actor, &r).await?, || {
+                format!("rejected {}", r.id)
+            })
         }
     }
 }
@@ -1030,7 +1036,7 @@ async fn audit(cli: &Cli, app: &App, config: &Config, cmd: &AuditCommand) -> Cli
                 }
                 Err(e) => return Err(e.into()),
             };
-            let value = json!(events.iter().map(wire::audit).collect::<Vec<_>>());
+            let value = json!(events.iter().map(views::audit).collect::<Vec<_>>());
             out(cli, value, || {
                 let mut rows = vec![vec![
                     "SEQ".into(),
@@ -1051,7 +1057,7 @@ async fn audit(cli: &Cli, app: &App, config: &Config, cmd: &AuditCommand) -> Cli
                             e.event.channel
                         ),
                         e.event.company.clone().unwrap_or_default(),
-                        wire::audit_summary(e),
+                        views::audit_summary(e),
                     ]
                 }));
                 table(rows)
@@ -1328,7 +1334,7 @@ fn inventory_out(
 }
 
 async fn inventory(cli: &Cli, app: &App, cmd: &InventoryCommand) -> CliResult<()> {
-    use crate::inventory_view::company_json;
+    use crate::views::inventory_company as company_json;
     let ctx = app.ctx();
     match cmd {
         InventoryCommand::Sync {
@@ -1470,14 +1476,14 @@ async fn offboard(cli: &Cli, app: &App, args: &OffboardArgs) -> CliResult<()> {
                 .filter(|row| row.trustee.class == exogate_core::inventory::TrusteeClass::Group),
         );
     }
-    let mut v = wire::request(&r);
+    let mut v = views::request(app, &actor, &r).await?;
     if let Some(o) = v.as_object_mut() {
         o.insert(
             "held_through_groups".into(),
             json!(
                 through_groups
                     .iter()
-                    .map(crate::inventory_view::row_json)
+                    .map(crate::views::inventory_row)
                     .collect::<Vec<_>>()
             ),
         );
