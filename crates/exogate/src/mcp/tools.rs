@@ -23,6 +23,7 @@ use super::auth::Caller;
 use super::errors::{self, KnownCompany};
 use super::wire::{self, *};
 use crate::app::App;
+use crate::views::RequestView;
 
 /// What a tool returns: structured output, or an `isError` result.
 type Out<T> = Result<Json<T>, CallToolResult>;
@@ -163,7 +164,7 @@ impl ExogateMcp {
                 .iter()
                 .map(|c| KnownCompany {
                     id: c.id.as_str().to_owned(),
-                    name: exogate_core::text::tenant_text(&c.name),
+                    name: crate::views::shown(&c.name),
                 })
                 .collect(),
             Err(_) => Vec::new(),
@@ -237,7 +238,8 @@ impl ExogateMcp {
         match ops::requests::request_write(self.app.ctx(), &actor, input).await {
             Ok(req) => {
                 let url = self.app.url(&format!("/requests/{}", req.id));
-                Ok(Json(wire::pending(&req, url, req.id != asked)))
+                let view = RequestView::of(&req, None, &actor, self.app.clock.now());
+                Ok(Json(wire::pending(&view, &req, url, req.id != asked)))
             }
             Err(e) => Err(self.fail(&actor, e, Some(&args.company)).await),
         }
@@ -398,7 +400,8 @@ impl ExogateMcp {
         match ops::requests::get_request(self.app.ctx(), &actor, id).await {
             Ok(req) => {
                 let url = self.app.url(&format!("/requests/{}", req.id));
-                Ok(Json(wire::status(&req, url)))
+                let view = RequestView::of(&req, None, &actor, self.app.clock.now());
+                Ok(Json(wire::status(&view, &req, url)))
             }
             // A request of a company the caller may not see does not exist for them.
             Err(CoreError::Forbidden {

@@ -32,7 +32,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 pub use audit::{AuditEventView, audit_summary};
-pub use company::{CompanyView, StatusView};
+pub use company::{CompanyView, NEVER_CHECKED, StatusView};
 pub use identity::{IdentityView, MeView};
 pub use inventory::{
     CompanyInventoryView, InventoryRowView, InventoryStatusView, InventoryTrusteeView, SweepView,
