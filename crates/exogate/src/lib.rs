@@ -21,5 +21,4 @@ pub mod passwords;
 pub mod server;
 pub mod views;
 pub mod web;
-pub mod wire;
 pub mod worker;
