@@ -1,7 +1,5 @@
-//! The tool catalogue (`docs/DOMAIN.md#tools`): names, descriptions, risk levels and approval
-//! modes. Write tools are forced to `ApprovalMode::Always`, whatever the configuration asks for.
-
-use std::collections::BTreeMap;
+//! The tool catalogue (`docs/DOMAIN.md#tools`): names, titles, descriptions, hints, risk levels
+//! and approval modes. Every write tool needs approval (`ApprovalMode::Always`).
 
 use crate::action::{Operation, OperationKind, Permission};
 
@@ -143,14 +141,8 @@ pub struct ToolSpec {
     pub open_world: bool,
 }
 
-/// Per-tool overrides from the configuration.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct ToolSettings {
-    pub approval: BTreeMap<ToolName, ApprovalMode>,
-    pub risk: BTreeMap<ToolName, RiskLevel>,
-}
-
-fn base(name: ToolName) -> ToolSpec {
+/// One tool's spec: a write tool always needs approval (risk high), a read tool never (risk low).
+pub fn spec(name: ToolName) -> ToolSpec {
     // The MCP tool descriptions: what the tool does, what to pass, what comes back. One paragraph
     // each, written for an agent.
     let (title, description) = match name {
@@ -239,27 +231,7 @@ fn base(name: ToolName) -> ToolSpec {
     }
 }
 
-/// The catalogue with the configuration applied. Whatever `settings` says, a write tool's
-/// approval is `Always` and its risk is at least `Medium`.
-pub fn catalogue(settings: &ToolSettings) -> Vec<ToolSpec> {
-    ToolName::ALL
-        .into_iter()
-        .map(|n| spec(n, settings))
-        .collect()
-}
-
-/// One tool's spec with the configuration applied (see [`catalogue`]).
-pub fn spec(name: ToolName, settings: &ToolSettings) -> ToolSpec {
-    let mut s = base(name);
-    if let Some(r) = settings.risk.get(&name) {
-        s.risk = *r;
-    }
-    if let Some(a) = settings.approval.get(&name) {
-        s.approval = *a;
-    }
-    if name.is_write() {
-        s.approval = ApprovalMode::Always;
-        s.risk = s.risk.max(RiskLevel::Medium);
-    }
-    s
+/// Every tool's spec.
+pub fn catalogue() -> Vec<ToolSpec> {
+    ToolName::ALL.into_iter().map(spec).collect()
 }

@@ -1,62 +1,11 @@
-//! Renderings of the delegation inventory for people and programs: JSON (the `--json` and
-//! export form), CSV (spreadsheet-safe: cells that a spreadsheet would run as a formula are
-//! prefixed with `'`), and plain text tables. Every rendering states each company's "as of"
-//! time and warns about companies whose sweep failed, is running, is stale or never ran.
+//! Renderings of the delegation inventory for people and programs: CSV (spreadsheet-safe: cells
+//! that a spreadsheet would run as a formula are prefixed with `'`) and plain text tables (its
+//! JSON is a view, [`crate::views::CompanyInventoryView`]). Every rendering states each
+//! company's "as of" time and warns about companies whose sweep failed, is running, is stale or
+//! never ran.
 
-use exogate_core::inventory::{Freshness, InventoryRow, InventoryStatus};
+use exogate_core::inventory::Freshness;
 use exogate_core::ops::inventory::CompanyInventory;
-use serde_json::{Value, json};
-
-use crate::wire;
-
-/// One row as JSON.
-pub fn row_json(r: &InventoryRow) -> Value {
-    let t = &r.trustee;
-    json!({
-        "mailbox": wire::identity(&r.mailbox),
-        "right": r.right.as_str(),
-        "trustee": {
-            "class": t.class.as_str(),
-            "raw": t.raw,
-            "sid": t.sid,
-            "object_id": t.identity.as_ref().map(|i| i.object_id.clone()),
-            "address": t.identity.as_ref().map(|i| i.primary_address.clone()),
-            "display_name": t.identity.as_ref().map(|i| i.display_name.clone()),
-            "kind": t.identity.as_ref().map(|i| i.kind.as_str()),
-        },
-    })
-}
-
-fn status_json(s: Option<&InventoryStatus>) -> Value {
-    match s {
-        None => Value::Null,
-        Some(s) => json!({
-            "generation": s.current_generation,
-            "as_of": s.as_of.map(|t| t.to_string()),
-            "mailboxes": s.mailboxes,
-            "rows": s.rows,
-            "sweep": {
-                "state": s.sweep_state.as_str(),
-                "started_at": s.sweep_started_at.to_string(),
-                "finished_at": s.sweep_finished_at.map(|t| t.to_string()),
-                "error": s.sweep_error,
-            },
-        }),
-    }
-}
-
-/// One company's part as JSON.
-pub fn company_json(c: &CompanyInventory) -> Value {
-    json!({
-        "company": c.company.as_str(),
-        "name": c.company_name,
-        "as_of": c.status.as_ref().and_then(|s| s.as_of).map(|t| t.to_string()),
-        "freshness": c.freshness.as_str(),
-        "warning": warning(c),
-        "status": status_json(c.status.as_ref()),
-        "rows": c.rows.iter().map(row_json).collect::<Vec<_>>(),
-    })
-}
 
 /// What to warn about a company, if anything.
 pub fn warning(c: &CompanyInventory) -> Option<String> {

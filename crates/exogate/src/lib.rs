@@ -19,6 +19,6 @@ pub mod microsoft;
 pub mod passwords;
 pub mod server;
 pub mod table;
+pub mod views;
 pub mod web;
-pub mod wire;
 pub mod worker;

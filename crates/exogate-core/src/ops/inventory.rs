@@ -305,7 +305,7 @@ pub async fn request_offboard(
         ));
     }
     let tool = ToolName::OffboardUser;
-    let spec = tools::spec(tool, &ctx.settings.tools);
+    let spec = tools::spec(tool);
     let digest = digest_actions(&actions);
     let now = ctx.clock.now();
     let req = ApprovalRequest {

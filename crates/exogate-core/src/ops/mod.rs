@@ -6,7 +6,6 @@
 
 use crate::model::Actor;
 use crate::ports::{Clock, Microsoft, Store};
-use crate::tools::ToolSettings;
 
 pub mod audit;
 pub mod companies;
@@ -31,7 +30,6 @@ pub struct Settings {
     pub approval_ttl_secs: i64,
     /// Most pending requests one user (with all their agents) may have open (default 50).
     pub max_pending_per_user: u32,
-    pub tools: ToolSettings,
     /// Whether new companies start with the separate-approver rule on (default off).
     pub default_separate_approver: bool,
 }
@@ -44,7 +42,6 @@ impl Default for Settings {
             max_attempts: 5,
             approval_ttl_secs: 24 * 60 * 60,
             max_pending_per_user: 50,
-            tools: ToolSettings::default(),
             default_separate_approver: false,
         }
     }

@@ -54,7 +54,7 @@ pub async fn request_write(
             format!("`{}` is not a write tool", input.tool.as_str()),
         ));
     };
-    let spec = tools::spec(input.tool, &ctx.settings.tools);
+    let spec = tools::spec(input.tool);
     let limit = ctx.settings.max_pending_per_user;
     let open = ctx
         .store
@@ -433,7 +433,7 @@ pub async fn revert(
         }));
     }
     let tool = ToolName::for_operation(actions[0].operation);
-    let spec = tools::spec(tool, &ctx.settings.tools);
+    let spec = tools::spec(tool);
     let digest = digest_actions(&actions);
     let now = ctx.clock.now();
     let req = ApprovalRequest {

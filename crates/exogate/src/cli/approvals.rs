@@ -4,11 +4,10 @@ use clap::Subcommand;
 use exogate_core::model::RequestId;
 use exogate_core::ops;
 use exogate_core::request::{RequestFilter, RequestState};
-use serde_json::json;
 
 use super::{AsUser, Cli, CliError, CliResult, actor, out};
 use crate::app::App;
-use crate::wire;
+use crate::views;
 
 #[derive(Subcommand, Debug)]
 pub enum ApprovalsCommand {
@@ -97,7 +96,7 @@ pub(super) async fn approvals(cli: &Cli, app: &App, cmd: &ApprovalsCommand) -> C
                 },
             )
             .await?;
-            let value = json!(requests.iter().map(wire::request).collect::<Vec<_>>());
+            let value = views::requests(app, &actor, &requests).await?;
             out(cli, value, || {
                 if requests.is_empty() {
                     return "no requests".to_owned();
@@ -112,20 +111,24 @@ pub(super) async fn approvals(cli: &Cli, app: &App, cmd: &ApprovalsCommand) -> C
         ApprovalsCommand::Show { id, who } => {
             let actor = actor(app, who).await?;
             let r = ops::requests::get_request(ctx, &actor, RequestId::parse(id)?).await?;
-            out(cli, wire::request(&r), || request_text(&r))
+            out(cli, views::request(app, &actor, &r).await?, || {
+                request_text(&r)
+            })
         }
         ApprovalsCommand::Approve { id, reason, who } => {
             let actor = actor(app, who).await?;
             let r = ops::requests::approve(ctx, &actor, RequestId::parse(id)?, reason.as_deref())
                 .await?;
-            out(cli, wire::request(&r), || {
+            out(cli, views::request(app, &actor, &r).await?, || {
                 format!("approved {}; a running exogate server executes it", r.id)
             })
         }
         ApprovalsCommand::Reject { id, reason, who } => {
             let actor = actor(app, who).await?;
             let r = ops::requests::reject(ctx, &actor, RequestId::parse(id)?, Some(reason)).await?;
-            out(cli, wire::request(&r), || format!("rejected {}", r.id))
+            out(cli, views::request(app, &actor, &r).await?, || {
+                format!("rejected {}", r.id)
+            })
         }
     }
 }

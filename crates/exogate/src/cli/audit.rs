@@ -13,7 +13,7 @@ use super::{AsUser, Cli, CliError, CliResult, actor, out};
 use crate::app::App;
 use crate::config::Config;
 use crate::table::table;
-use crate::wire;
+use crate::views;
 
 #[derive(Subcommand, Debug)]
 pub enum AuditCommand {
@@ -108,7 +108,7 @@ pub(super) async fn audit(
                 }
                 Err(e) => return Err(e.into()),
             };
-            let value = json!(events.iter().map(wire::audit).collect::<Vec<_>>());
+            let value = json!(events.iter().map(views::audit).collect::<Vec<_>>());
             out(cli, value, || {
                 let mut rows = vec![vec![
                     "SEQ".into(),
@@ -129,7 +129,7 @@ pub(super) async fn audit(
                             e.event.channel
                         ),
                         e.event.company.clone().unwrap_or_default(),
-                        wire::audit_summary(e),
+                        views::audit_summary(e),
                     ]
                 }));
                 table(rows)

@@ -8,7 +8,7 @@ use serde_json::json;
 use super::{AsUser, Cli, CliResult, actor, out};
 use crate::app::App;
 use crate::table::table;
-use crate::wire;
+use crate::views;
 
 #[derive(Subcommand, Debug)]
 pub enum CompanyCommand {
@@ -86,14 +86,14 @@ pub(super) async fn company(cli: &Cli, app: &App, cmd: &CompanyCommand) -> CliRe
         CompanyCommand::Add { id, name, who } => {
             let actor = actor(app, who).await?;
             let c = ops::companies::add_company(ctx, &actor, CompanyId::parse(id)?, name).await?;
-            out(cli, wire::company(&c), || {
+            out(cli, views::company(&c), || {
                 format!("added {}", c.id.as_str())
             })
         }
         CompanyCommand::List { who } => {
             let actor = actor(app, who).await?;
             let companies = ops::companies::list_companies(ctx, &actor).await?;
-            let value = json!(companies.iter().map(wire::company).collect::<Vec<_>>());
+            let value = json!(companies.iter().map(views::company).collect::<Vec<_>>());
             out(cli, value, || {
                 let mut rows = vec![vec![
                     "ID".into(),
@@ -109,7 +109,7 @@ pub(super) async fn company(cli: &Cli, app: &App, cmd: &CompanyCommand) -> CliRe
         CompanyCommand::Show { id, who } => {
             let actor = actor(app, who).await?;
             let c = ops::companies::get_company(ctx, &actor, &CompanyId::parse(id)?).await?;
-            out(cli, wire::company(&c), || {
+            out(cli, views::company(&c), || {
                 let mut text = table(vec![company_line(&c)]);
                 if let Some(s) = &c.exchange_status {
                     let fix = s.shown_state().fix();
@@ -135,12 +135,12 @@ pub(super) async fn company(cli: &Cli, app: &App, cmd: &CompanyCommand) -> CliRe
             let id = CompanyId::parse(id)?;
             ops::companies::check_status(ctx, Some(&actor), &id).await?;
             let c = ops::companies::get_company(ctx, &actor, &id).await?;
-            out(cli, wire::company(&c), || table(vec![company_line(&c)]))
+            out(cli, views::company(&c), || table(vec![company_line(&c)]))
         }
         CompanyCommand::Disconnect { id, who } => {
             let actor = actor(app, who).await?;
             let c = ops::companies::disconnect(ctx, &actor, &CompanyId::parse(id)?).await?;
-            out(cli, wire::company(&c), || {
+            out(cli, views::company(&c), || {
                 format!("disconnected {}", c.id.as_str())
             })
         }
@@ -157,7 +157,7 @@ pub(super) async fn company(cli: &Cli, app: &App, cmd: &CompanyCommand) -> CliRe
                 *separate_approver,
             )
             .await?;
-            out(cli, wire::company(&c), || {
+            out(cli, views::company(&c), || {
                 format!(
                     "{}: separate approver {}",
                     c.id.as_str(),

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use super::{AsUser, Cli, CliError, CliResult, actor, out};
 use crate::app::App;
 use crate::table::table;
-use crate::wire;
+use crate::views;
 
 #[derive(Subcommand, Debug)]
 pub enum InventoryCommand {
@@ -165,7 +165,7 @@ fn inventory_out(
 }
 
 pub(super) async fn inventory(cli: &Cli, app: &App, cmd: &InventoryCommand) -> CliResult<()> {
-    use crate::inventory_view::company_json;
+    use crate::views::inventory_company as company_json;
     let ctx = app.ctx();
     match cmd {
         InventoryCommand::Sync {
@@ -307,14 +307,14 @@ pub(super) async fn offboard(cli: &Cli, app: &App, args: &OffboardArgs) -> CliRe
                 .filter(|row| row.trustee.class == exogate_core::inventory::TrusteeClass::Group),
         );
     }
-    let mut v = wire::request(&r);
+    let mut v = views::request(app, &actor, &r).await?;
     if let Some(o) = v.as_object_mut() {
         o.insert(
             "held_through_groups".into(),
             json!(
                 through_groups
                     .iter()
-                    .map(crate::inventory_view::row_json)
+                    .map(crate::views::inventory_row)
                     .collect::<Vec<_>>()
             ),
         );

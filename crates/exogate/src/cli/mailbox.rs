@@ -8,7 +8,7 @@ use serde_json::json;
 use super::{AsUser, Cli, CliResult, actor, out};
 use crate::app::App;
 use crate::table::table;
-use crate::wire;
+use crate::views;
 
 #[derive(Subcommand, Debug)]
 pub enum MailboxCommand {
@@ -65,18 +65,18 @@ pub(super) async fn mailbox(cli: &Cli, app: &App, cmd: &MailboxCommand) -> CliRe
         MailboxCommand::Permissions(_) => {
             let (mbx, entries) =
                 ops::reads::view_mailbox_permissions(ctx, &actor, &company, &input).await?;
-            let value = json!({"mailbox": wire::identity(&mbx), "full_access": entries.iter().map(wire::permission).collect::<Vec<_>>()});
+            let value = json!({"mailbox": views::identity(&mbx), "full_access": entries.iter().map(views::permission).collect::<Vec<_>>()});
             out(cli, value, || permissions_text(&mbx, &entries))
         }
         MailboxCommand::SendAs(_) => {
             let (mbx, entries) =
                 ops::reads::view_send_as_permissions(ctx, &actor, &company, &input).await?;
-            let value = json!({"mailbox": wire::identity(&mbx), "send_as": entries.iter().map(wire::permission).collect::<Vec<_>>()});
+            let value = json!({"mailbox": views::identity(&mbx), "send_as": entries.iter().map(views::permission).collect::<Vec<_>>()});
             out(cli, value, || permissions_text(&mbx, &entries))
         }
         MailboxCommand::Details(_) => {
             let details = ops::reads::view_mailbox_details(ctx, &actor, &company, &input).await?;
-            out(cli, wire::mailbox_details(&details), || {
+            out(cli, views::mailbox_details(&details), || {
                 let mut text = permissions_text(&details.mailbox, &details.send_on_behalf);
                 for (k, v) in &details.properties {
                     text.push_str(&format!("\n{k}: {v}"));

@@ -10,7 +10,7 @@ use serde_json::json;
 use super::{Cli, CliError, CliResult, out};
 use crate::app::App;
 use crate::table::table;
-use crate::wire;
+use crate::views;
 
 #[derive(Subcommand, Debug)]
 pub enum UserCommand {
@@ -92,7 +92,7 @@ pub(super) async fn user(cli: &Cli, app: &App, cmd: &UserCommand) -> CliResult<(
                 },
             )
             .await?;
-            let mut value = wire::user(&user);
+            let mut value = views::user(&user);
             if generated {
                 value["password"] = json!(password);
             }
@@ -106,7 +106,7 @@ pub(super) async fn user(cli: &Cli, app: &App, cmd: &UserCommand) -> CliResult<(
         }
         UserCommand::List => {
             let users = ops::users::list_users(ctx, Admin::LocalOperator).await?;
-            let value = json!(users.iter().map(wire::user).collect::<Vec<_>>());
+            let value = json!(users.iter().map(views::user).collect::<Vec<_>>());
             out(cli, value, || {
                 let mut rows = vec![vec![
                     "NAME".into(),
@@ -138,7 +138,7 @@ pub(super) async fn user(cli: &Cli, app: &App, cmd: &UserCommand) -> CliResult<(
                 },
             )
             .await?;
-            out(cli, wire::user(&user), || {
+            out(cli, views::user(&user), || {
                 format!("disabled {}", user.name.as_str())
             })
         }
@@ -159,7 +159,7 @@ pub(super) async fn token(cli: &Cli, app: &App, cmd: &TokenCommand) -> CliResult
                 &secret,
             )
             .await?;
-            let mut value = wire::token(&token);
+            let mut value = views::token(&token);
             value["secret"] = json!(secret);
             out(cli, value, || {
                 format!(
@@ -171,7 +171,7 @@ pub(super) async fn token(cli: &Cli, app: &App, cmd: &TokenCommand) -> CliResult
         TokenCommand::List { user } => {
             let owner = user.as_deref().map(UserName::parse).transpose()?;
             let tokens = ops::users::list_tokens(ctx, Admin::LocalOperator, owner.as_ref()).await?;
-            let value = json!(tokens.iter().map(wire::token).collect::<Vec<_>>());
+            let value = json!(tokens.iter().map(views::token).collect::<Vec<_>>());
             out(cli, value, || {
                 let mut rows = vec![vec![
                     "ID".into(),
@@ -195,7 +195,9 @@ pub(super) async fn token(cli: &Cli, app: &App, cmd: &TokenCommand) -> CliResult
         TokenCommand::Revoke { id } => {
             let token =
                 ops::users::revoke_token(ctx, Admin::LocalOperator, ApiTokenId::parse(id)?).await?;
-            out(cli, wire::token(&token), || format!("revoked {}", token.id))
+            out(cli, views::token(&token), || {
+                format!("revoked {}", token.id)
+            })
         }
     }
 }

@@ -35,7 +35,7 @@ use auth::Caller;
 
 /// The `/mcp` endpoint, to be merged into the main router.
 pub fn routes(app: Arc<App>) -> Router {
-    let tool_router = tools::build_router(&app.settings.tools);
+    let tool_router = tools::build_router();
     let config = StreamableHttpServerConfig::default()
         .with_legacy_session_mode(false)
         .with_json_response(true)
@@ -81,7 +81,7 @@ where
         .await
         .map_err(|e| anyhow::anyhow!("the API token was not accepted: {e}"))?;
     tracing::info!(user = %actor.user.name, role = %actor.user.role, "MCP session started");
-    let tool_router = tools::build_router(&app.settings.tools);
+    let tool_router = tools::build_router();
     let server = ExogateMcp::new(
         app,
         Caller::Token {

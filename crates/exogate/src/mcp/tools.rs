@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use exogate_core::ops::requests::WriteInput;
 use exogate_core::ops::{self};
-use exogate_core::tools::{ApprovalMode, ToolName, ToolSettings};
+use exogate_core::tools::{ApprovalMode, ToolName};
 use exogate_core::{Actor, CompanyId, CoreError, IdentityInput, RequestId};
 use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::handler::server::tool::ToolCallContext;
@@ -23,6 +23,7 @@ use super::auth::Caller;
 use super::errors::{self, KnownCompany};
 use super::wire::{self, *};
 use crate::app::App;
+use crate::views::RequestView;
 
 /// What a tool returns: structured output, or an `isError` result.
 type Out<T> = Result<Json<T>, CallToolResult>;
@@ -45,9 +46,9 @@ pub struct ExogateMcp {
 }
 
 /// The tool router, each tool's title, description, hints and risk/approval metadata taken from
-/// the core catalogue with `settings` applied (one source: the `#[tool]` methods below carry
-/// none of them). Build it once and share it: schema generation is not free.
-pub fn build_router(settings: &ToolSettings) -> Arc<ToolRouter<ExogateMcp>> {
+/// the core catalogue (one source: the `#[tool]` methods below carry none of them). Build it
+/// once and share it: schema generation is not free.
+pub fn build_router() -> Arc<ToolRouter<ExogateMcp>> {
     let mut router = ExogateMcp::tool_router();
     for route in router.map.values_mut() {
         let tool = &mut route.attr;
@@ -58,7 +59,7 @@ pub fn build_router(settings: &ToolSettings) -> Arc<ToolRouter<ExogateMcp>> {
         let Some(name) = ToolName::parse(&tool.name) else {
             continue;
         };
-        let spec = exogate_core::tools::spec(name, settings);
+        let spec = exogate_core::tools::spec(name);
         tool.title = Some(spec.title.to_owned());
         tool.description = Some(spec.description.into());
         tool.annotations = Some(ToolAnnotations::from_raw(
@@ -154,7 +155,7 @@ impl ExogateMcp {
 
     /// The tool list, as `tools/list` returns it (for docs and snapshot tests).
     pub fn tool_list() -> Vec<rmcp::model::Tool> {
-        build_router(&ToolSettings::default()).list_all()
+        build_router().list_all()
     }
 
     async fn known_companies(&self, actor: &Actor) -> Vec<KnownCompany> {
@@ -163,7 +164,7 @@ impl ExogateMcp {
                 .iter()
                 .map(|c| KnownCompany {
                     id: c.id.as_str().to_owned(),
-                    name: exogate_core::text::tenant_text(&c.name),
+                    name: crate::views::shown(&c.name),
                 })
                 .collect(),
             Err(_) => Vec::new(),
@@ -237,7 +238,8 @@ impl ExogateMcp {
         match ops::requests::request_write(self.app.ctx(), &actor, input).await {
             Ok(req) => {
                 let url = self.app.url(&format!("/requests/{}", req.id));
-                Ok(Json(wire::pending(&req, url, req.id != asked)))
+                let view = RequestView::of(&req, None, &actor, self.app.clock.now());
+                Ok(Json(wire::pending(&view, &req, url, req.id != asked)))
             }
             Err(e) => Err(self.fail(&actor, e, Some(&args.company)).await),
         }
@@ -398,7 +400,8 @@ impl ExogateMcp {
         match ops::requests::get_request(self.app.ctx(), &actor, id).await {
             Ok(req) => {
                 let url = self.app.url(&format!("/requests/{}", req.id));
-                Ok(Json(wire::status(&req, url)))
+                let view = RequestView::of(&req, None, &actor, self.app.clock.now());
+                Ok(Json(wire::status(&view, &req, url)))
             }
             // A request of a company the caller may not see does not exist for them.
             Err(CoreError::Forbidden {

@@ -1,15 +1,21 @@
-//! What MCP tools take and return: serde + JSON Schema types, built from core values. Every string
-//! that came from a tenant goes through [`tenant_text`] here, and nowhere else builds output.
+//! What MCP tools take and return: serde + JSON Schema types (their doc comments are the output
+//! schemas agents read). Outputs are built from the shared views ([`crate::views`]), so every
+//! value, and every sanitized tenant string, is computed once for API, CLI and MCP alike; only
+//! the agent's hints (`next`, `note`, the fixes worded for an agent) are MCP's own.
 
-use exogate_core::action::{CanonicalAction, Presence};
+use exogate_core::action::{CanonicalAction, OperationKind, Presence};
+use exogate_core::ops::inventory::CompanyInventory;
 use exogate_core::policy::role_to_approve;
 use exogate_core::ports::{MailboxDetails, PermissionEntry};
-use exogate_core::request::{ApprovalRequest, OperationResult, RequestState};
-use exogate_core::{Company, ResolvedIdentity};
+use exogate_core::request::{ApprovalRequest, RequestState};
+use exogate_core::{Company, ExchangeAdminState, ResolvedIdentity};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use exogate_core::text::{tenant_list, tenant_text};
+use crate::views::{
+    ActionView, CompanyInventoryView, CompanyView, IdentityView, InventoryRowView,
+    MailboxDetailsView, PermissionView, RequestView, ResultView, StatusView,
+};
 
 // ---------------------------------------------------------------------------------------------
 // Inputs
@@ -133,8 +139,8 @@ pub struct FindUserAccessArgs {
 /// Exchange Admin readiness of a company (the badge).
 #[derive(Debug, Serialize, JsonSchema)]
 pub struct ExchangeAdminStatus {
-    /// One of not_configured, role_missing, propagating, configured, tenant_not_found,
-    /// wrong_tenant, app_credentials_invalid, check_failed, never_checked.
+    /// One of not_connected, unknown (never checked), not_configured, role_missing, propagating,
+    /// configured, tenant_not_found, wrong_tenant, app_credentials_invalid, check_failed.
     pub state: String,
     /// The badge text people see.
     pub badge: String,
@@ -401,80 +407,72 @@ pub struct UserAccessOut {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Conversions
+// Conversions (from the shared views)
 // ---------------------------------------------------------------------------------------------
 
-pub fn identity(id: &ResolvedIdentity) -> IdentityOut {
-    IdentityOut {
-        display_name: tenant_text(&id.display_name),
-        address: tenant_text(&id.primary_address),
-        object_id: tenant_text(&id.object_id),
-        kind: id.kind.as_str().to_owned(),
-    }
-}
-
-pub fn permission(e: &PermissionEntry) -> PermissionOut {
-    PermissionOut {
-        trustee: tenant_text(&e.trustee),
-        trustee_identity: e.resolved.as_ref().map(identity),
-        access_rights: tenant_list(&e.access_rights),
-        inherited: e.inherited,
-        deny: e.deny,
-    }
-}
-
-pub fn exchange_status(c: &Company) -> ExchangeAdminStatus {
-    match &c.exchange_status {
-        Some(s) => {
-            let shown = s.shown_state();
-            ExchangeAdminStatus {
-                state: shown.as_str().to_owned(),
-                badge: shown.badge().to_owned(),
-                ready: shown.allows_changes(),
-                fix: if s.check_failed() {
-                    exogate_core::ExchangeAdminState::CheckFailed
-                        .fix()
-                        .to_owned()
-                } else {
-                    shown.fix().to_owned()
-                },
-                checked_at: Some(s.checked_at.to_string()),
-                last_check_failed: s.check_failed(),
-            }
+impl From<&IdentityView> for IdentityOut {
+    fn from(v: &IdentityView) -> Self {
+        IdentityOut {
+            display_name: v.display_name.clone(),
+            address: v.address.clone(),
+            object_id: v.object_id.clone(),
+            kind: v.kind.clone(),
         }
-        None if c.connection.is_none() => ExchangeAdminStatus {
-            state: "not_connected".to_owned(),
-            badge: "Not connected".to_owned(),
-            ready: false,
-            fix: "Connect the company's Microsoft 365 tenant on its integrations page in exogate."
-                .to_owned(),
-            checked_at: None,
-            last_check_failed: false,
-        },
-        None => ExchangeAdminStatus {
-            state: "never_checked".to_owned(),
-            badge: "Not checked yet".to_owned(),
-            ready: false,
-            fix: "Open the company's integrations page in exogate and press Re-check.".to_owned(),
-            checked_at: None,
-            last_check_failed: false,
-        },
+    }
+}
+
+impl From<&PermissionView> for PermissionOut {
+    fn from(v: &PermissionView) -> Self {
+        PermissionOut {
+            trustee: v.trustee.clone(),
+            trustee_identity: v.resolved.as_ref().map(IdentityOut::from),
+            access_rights: v.access_rights.clone(),
+            inherited: v.inherited,
+            deny: v.deny,
+        }
+    }
+}
+
+impl From<&StatusView> for ExchangeAdminStatus {
+    fn from(v: &StatusView) -> Self {
+        // The fix worded for an agent, who cannot click: where a person does it.
+        let fix = match v.state.as_str() {
+            "not_connected" => {
+                "Connect the company's Microsoft 365 tenant on its integrations page in exogate."
+            }
+            crate::views::NEVER_CHECKED => {
+                "Open the company's integrations page in exogate and press Re-check."
+            }
+            _ if v.check_failed => ExchangeAdminState::CheckFailed.fix(),
+            _ => &v.fix,
+        };
+        ExchangeAdminStatus {
+            state: v.state.clone(),
+            badge: v.badge.clone(),
+            ready: v.ready(),
+            fix: fix.to_owned(),
+            checked_at: v.checked_at.clone(),
+            last_check_failed: v.check_failed,
+        }
+    }
+}
+
+impl From<&CompanyView> for CompanyOut {
+    fn from(v: &CompanyView) -> Self {
+        CompanyOut {
+            id: v.id.clone(),
+            name: v.name.clone(),
+            connected: v.connected,
+            tenant_id: v.tenant_id.clone(),
+            tenant_name: v.tenant_name.clone(),
+            default_domain: v.default_domain.clone(),
+            exchange_admin: (&v.status).into(),
+        }
     }
 }
 
 pub fn company(c: &Company) -> CompanyOut {
-    CompanyOut {
-        id: c.id.as_str().to_owned(),
-        name: tenant_text(&c.name),
-        connected: c.connection.is_some(),
-        tenant_id: c.connection.as_ref().map(|x| x.tenant_id.to_string()),
-        tenant_name: c.connection.as_ref().map(|x| tenant_text(&x.display_name)),
-        default_domain: c
-            .connection
-            .as_ref()
-            .map(|x| tenant_text(&x.default_domain)),
-        exchange_admin: exchange_status(c),
-    }
+    (&CompanyView::of(c)).into()
 }
 
 pub fn permissions(
@@ -485,93 +483,100 @@ pub fn permissions(
 ) -> PermissionsOut {
     PermissionsOut {
         company: company.to_owned(),
-        mailbox: identity(mbx),
+        mailbox: (&IdentityView::of(mbx)).into(),
         permission: perm.to_owned(),
-        entries: list.iter().map(permission).collect(),
+        entries: list
+            .iter()
+            .map(|e| (&PermissionView::of(e)).into())
+            .collect(),
         count: list.len(),
     }
 }
 
 pub fn details(company: &str, d: &MailboxDetails) -> MailboxDetailsOut {
+    let v = MailboxDetailsView::of(d);
     MailboxDetailsOut {
         company: company.to_owned(),
-        mailbox: identity(&d.mailbox),
-        email_addresses: tenant_list(&d.email_addresses),
-        send_on_behalf: d.send_on_behalf.iter().map(permission).collect(),
-        properties: d
+        mailbox: (&v.mailbox).into(),
+        email_addresses: v.email_addresses,
+        send_on_behalf: v.send_on_behalf.iter().map(PermissionOut::from).collect(),
+        properties: v
             .properties
-            .iter()
-            .map(|(n, v)| PropertyOut {
-                name: tenant_text(n),
-                value: tenant_text(v),
+            .into_iter()
+            .map(|p| PropertyOut {
+                name: p.name,
+                value: p.value,
             })
             .collect(),
     }
 }
 
-/// The one-line summary, built from sanitized parts (the core's summary would carry raw names).
-pub fn action_summary(a: &CanonicalAction) -> String {
-    let trustee = tenant_text(&a.trustee.primary_address);
-    let mailbox = tenant_text(&a.mailbox.primary_address);
+/// The one-line summary without the current state (that is `current_state`), from the view's
+/// sanitized addresses.
+fn action_summary(v: &ActionView, a: &CanonicalAction) -> String {
     let prep = match a.operation.kind {
-        exogate_core::action::OperationKind::Grant => "to",
-        exogate_core::action::OperationKind::Remove => "from",
+        OperationKind::Grant => "to",
+        OperationKind::Remove => "from",
     };
-    let am = match a.options.automapping {
+    let am = match v.automapping {
         Some(true) => ", with automapping",
         Some(false) => ", without automapping",
         None => "",
     };
-    format!("{} {prep} {trustee} on {mailbox}{am}", a.operation)
+    format!(
+        "{} {prep} {} on {}{am}",
+        v.verb, v.trustee.address, v.mailbox.address
+    )
 }
 
-pub fn action(a: &CanonicalAction) -> ActionOut {
+fn action(v: &ActionView, a: &CanonicalAction) -> ActionOut {
     ActionOut {
-        operation: a.operation.as_str().to_owned(),
+        operation: v.operation.clone(),
         permission: a.operation.permission.as_str().to_owned(),
         kind: match a.operation.kind {
-            exogate_core::action::OperationKind::Grant => "grant",
-            exogate_core::action::OperationKind::Remove => "remove",
+            OperationKind::Grant => "grant",
+            OperationKind::Remove => "remove",
         }
         .to_owned(),
         tenant_id: a.tenant.to_string(),
-        mailbox: identity(&a.mailbox),
-        trustee: identity(&a.trustee),
-        automapping: a.options.automapping,
-        summary: action_summary(a),
+        mailbox: (&v.mailbox).into(),
+        trustee: (&v.trustee).into(),
+        automapping: v.automapping,
+        summary: action_summary(v, a),
     }
 }
 
-pub fn current_state(a: &CanonicalAction) -> CurrentStateOut {
-    let who = tenant_text(&a.trustee.display_name);
-    let what = a.operation.permission.label();
-    let on = tenant_text(&a.mailbox.display_name);
+fn current_state(v: &ActionView, a: &CanonicalAction) -> CurrentStateOut {
+    let who = &v.trustee.display_name;
+    let what = &v.permission;
+    let on = &v.mailbox.display_name;
     let description = match a.state_at_request {
         Presence::Present => format!("{who} has {what} on {on} today"),
         Presence::Absent => format!("{who} has no {what} on {on} today"),
     };
     CurrentStateOut {
-        presence: a.state_at_request.as_str().to_owned(),
+        presence: v.state_at_request.clone(),
         description,
         already_in_wanted_state: a.state_at_request == a.operation.desired(),
     }
 }
 
+/// A write tool's answer for the request `req` (seen as `view`).
 pub fn pending(
+    view: &RequestView,
     req: &ApprovalRequest,
     approve_url: String,
     already_asked: bool,
 ) -> PendingApprovalOut {
-    let first = &req.actions[0];
-    let state = current_state(first);
+    let (first_view, first) = (&view.actions[0], &req.actions[0]);
+    let state = current_state(first_view, first);
     let mut next = String::new();
     if already_asked {
         next.push_str("You had already asked for exactly this change: this is that pending request; no new one was made. ");
     }
     next += &format!(
         "Nothing has changed yet. Show the user the approve_url: a person with the `{}` role must approve this request in exogate. Then call get_approval_status with request_id `{}` until `finished` is true.",
-        role_to_approve(req.risk),
-        req.id
+        view.role_needed, view.id
     );
     if state.already_in_wanted_state {
         next.push_str(
@@ -580,42 +585,39 @@ pub fn pending(
     }
     PendingApprovalOut {
         status: "pending_approval".to_owned(),
-        request_id: req.id.to_string(),
-        company: req.company.as_str().to_owned(),
-        action: action(first),
+        request_id: view.id.clone(),
+        company: view.company.clone(),
+        action: action(first_view, first),
         current_state: state,
-        risk: req.risk.as_str().to_owned(),
-        required_role: role_to_approve(req.risk).as_str().to_owned(),
+        risk: view.risk.clone(),
+        required_role: view.role_needed.clone(),
         approve_url,
-        expires_at: req.expires_at.to_string(),
-        digest: req.digest.clone(),
+        expires_at: view.expires_at.clone(),
+        digest: view.digest.clone(),
         already_asked,
         next,
     }
 }
 
-fn result(a: &CanonicalAction, r: &OperationResult) -> OperationResultOut {
+fn result(action: &ActionView, a: &CanonicalAction, r: &ResultView) -> OperationResultOut {
     OperationResultOut {
-        summary: action_summary(a),
-        outcome: r.outcome.as_str().to_owned(),
-        before: r.before.map(|p| p.as_str().to_owned()),
-        after: r.after.map(|p| p.as_str().to_owned()),
+        summary: action_summary(action, a),
+        outcome: r.outcome.clone(),
+        before: r.before.clone(),
+        after: r.after.clone(),
         verified: r.verified,
-        message: tenant_text(&r.message),
+        message: r.message.clone(),
     }
 }
 
-pub fn status(req: &ApprovalRequest, approve_url: String) -> ApprovalStatusOut {
-    let finished = req.state.is_terminal();
-    let verified_after_state = if !req.results.is_empty() && req.results.iter().all(|r| r.verified)
-    {
-        req.results
-            .last()
-            .and_then(|r| r.after)
-            .map(|p| p.as_str().to_owned())
-    } else {
-        None
-    };
+/// `get_approval_status` answer for the request `req` (seen as `view`).
+pub fn status(view: &RequestView, req: &ApprovalRequest, approve_url: String) -> ApprovalStatusOut {
+    let verified_after_state =
+        if !view.results.is_empty() && view.results.iter().all(|r| r.verified) {
+            view.results.last().and_then(|r| r.after.clone())
+        } else {
+            None
+        };
     let next = match req.state {
         RequestState::Pending => format!(
             "Waiting for a person with the `{}` role to approve or reject it at approve_url. Call get_approval_status again later; do not ask again with a write tool.",
@@ -639,107 +641,91 @@ pub fn status(req: &ApprovalRequest, approve_url: String) -> ApprovalStatusOut {
         }
         RequestState::Cancelled => "It was cancelled; nothing was changed.".to_owned(),
     };
-    ApprovalStatusOut {
-        request_id: req.id.to_string(),
-        state: req.state.as_str().to_owned(),
-        finished,
-        company: req.company.as_str().to_owned(),
-        tool: req.tool.as_str().to_owned(),
-        actions: req.actions.iter().map(action).collect(),
-        risk: req.risk.as_str().to_owned(),
-        required_role: role_to_approve(req.risk).as_str().to_owned(),
-        requested_by: req.requester.user_name.as_str().to_owned(),
-        created_at: req.created_at.to_string(),
-        expires_at: req.expires_at.to_string(),
-        decision: req.decision.as_ref().map(|d| DecisionOut {
-            approved: d.approved,
-            by: d.by_name.as_str().to_owned(),
-            at: d.at.to_string(),
-            reason: d.reason.as_deref().map(tenant_text),
+    let decision = match (&view.decision, &view.decided_by, &view.decided_at) {
+        (Some(d), Some(by), Some(at)) => Some(DecisionOut {
+            approved: d == "approved",
+            by: by.clone(),
+            at: at.clone(),
+            reason: view.reason.clone(),
         }),
-        results: req
+        _ => None,
+    };
+    ApprovalStatusOut {
+        request_id: view.id.clone(),
+        state: view.state.clone(),
+        finished: req.state.is_terminal(),
+        company: view.company.clone(),
+        tool: view.tool.clone(),
+        actions: view
             .actions
             .iter()
-            .zip(req.results.iter())
-            .map(|(a, r)| result(a, r))
+            .zip(&req.actions)
+            .map(|(v, a)| action(v, a))
+            .collect(),
+        risk: view.risk.clone(),
+        required_role: view.role_needed.clone(),
+        requested_by: view.requester.clone(),
+        created_at: view.created_at.clone(),
+        expires_at: view.expires_at.clone(),
+        decision,
+        results: view
+            .actions
+            .iter()
+            .zip(&req.actions)
+            .zip(&view.results)
+            .map(|((v, a), r)| result(v, a, r))
             .collect(),
         verified_after_state,
-        finished_at: req.finished_at.map(|t| t.to_string()),
-        message: req.message.as_deref().map(tenant_text),
+        finished_at: view.finished_at.clone(),
+        message: view.message.clone(),
         approve_url,
         next,
     }
 }
 
-/// `via` of an inventory row: how the looked-up identity holds the right.
-pub fn via(class: exogate_core::inventory::TrusteeClass) -> &'static str {
-    use exogate_core::inventory::TrusteeClass;
-    match class {
-        TrusteeClass::User | TrusteeClass::Unresolved => "direct",
-        TrusteeClass::Group => "group",
-        TrusteeClass::Orphan => "orphan",
+impl From<&InventoryRowView> for AccessOut {
+    fn from(r: &InventoryRowView) -> Self {
+        let t = &r.trustee;
+        AccessOut {
+            mailbox: (&r.mailbox).into(),
+            right: r.right.to_owned(),
+            via: r.via.to_owned(),
+            trustee: InventoryTrusteeOut {
+                class: t.class.to_owned(),
+                raw: t.raw.clone(),
+                display_name: t.display_name.clone(),
+                address: t.address.clone(),
+                object_id: t.object_id.clone(),
+                sid: t.sid.clone(),
+            },
+        }
     }
 }
 
-fn access(r: &exogate_core::inventory::InventoryRow) -> AccessOut {
-    let t = &r.trustee;
-    let id = t.identity.as_ref();
-    AccessOut {
-        mailbox: identity(&r.mailbox),
-        right: r.right.as_str().to_owned(),
-        via: via(t.class).to_owned(),
-        trustee: InventoryTrusteeOut {
-            class: t.class.as_str().to_owned(),
-            raw: tenant_text(&t.raw),
-            display_name: id.map(|i| tenant_text(&i.display_name)),
-            address: id.map(|i| tenant_text(&i.primary_address)),
-            object_id: id.map(|i| tenant_text(&i.object_id)),
-            sid: t.sid.as_deref().map(tenant_text),
-        },
-    }
-}
+/// The agent's advice for a company never swept.
+const NEVER_SWEPT: &str = "never swept: nothing is known about this company yet; a person can press Sync now on exogate's Inventory page";
 
-/// One company's inventory part, sanitized.
-pub fn company_access(c: &exogate_core::ops::inventory::CompanyInventory) -> CompanyAccessOut {
-    use exogate_core::inventory::Freshness;
+/// One company's inventory part.
+pub fn company_access(c: &CompanyInventory) -> CompanyAccessOut {
+    let v = CompanyInventoryView::of(c, NEVER_SWEPT);
     CompanyAccessOut {
-        company: c.company.as_str().to_owned(),
-        company_name: tenant_text(&c.company_name),
-        as_of: c
-            .status
-            .as_ref()
-            .and_then(|s| s.as_of)
-            .map(|t| t.to_string()),
-        freshness: c.freshness.as_str().to_owned(),
-        stale: c.freshness == Freshness::Stale,
-        failed: c.freshness == Freshness::Failed,
-        warning: if c.freshness == Freshness::Never {
-            Some(
-                "never swept: nothing is known about this company yet; a person can press Sync now on exogate's Inventory page"
-                    .to_owned(),
-            )
-        } else {
-            crate::inventory_view::warning(c).map(|w| tenant_text_long(&w))
-        },
-        access: c.rows.iter().map(access).collect(),
+        stale: v.freshness == "stale",
+        failed: v.freshness == "failed",
+        access: v.rows.iter().flatten().map(AccessOut::from).collect(),
+        company: v.company,
+        company_name: v.name,
+        as_of: v.as_of,
+        freshness: v.freshness.to_owned(),
+        warning: v.warning,
     }
-}
-
-/// Exogate's own sentence that may quote an Exchange error: hidden characters escaped, capped
-/// at a few lines.
-fn tenant_text_long(s: &str) -> String {
-    exogate_core::text::capped(s, exogate_core::text::MESSAGE_MAX_CHARS)
 }
 
 /// `find_user_access` answer.
-pub fn user_access(
-    user: &str,
-    parts: &[exogate_core::ops::inventory::CompanyInventory],
-) -> UserAccessOut {
+pub fn user_access(user: &str, parts: &[CompanyInventory]) -> UserAccessOut {
     let companies: Vec<CompanyAccessOut> = parts.iter().map(company_access).collect();
     let count = companies.iter().map(|c| c.access.len()).sum();
     UserAccessOut {
-        user: tenant_text(user),
+        user: crate::views::shown(user),
         companies,
         count,
         note: "Read from exogate's delegation inventory, not live from Exchange: each company's data is as of its `as_of` time; when `stale` or `failed` is true, or `freshness` is not `fresh`, say so and suggest a person syncs the inventory in exogate (Inventory page, Sync now). `via: group` rows are rights the user holds through a mail-enabled group they are a member of (directly or through nested groups); `trustee` is that group, and removing the user's own rights does not remove them (a person removes the user from the group). To remove access, use the remove_* tools (each needs human approval).".to_owned(),

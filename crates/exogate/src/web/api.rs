@@ -2,7 +2,7 @@
 //! cookie (changes then need the `x-csrf-token` header) or `Authorization: Bearer <api token>`.
 //! A bearer token acts like its owner's agent (channel `mcp`), so it can read and ask for
 //! changes but never approve or reject: decisions need a person's session.
-//! Tenant text in every answer is sanitized by the core's one sanitizer (see [`super::view`]).
+//! Tenant text in every answer is sanitized by the core's one sanitizer (see [`crate::views`]).
 //! Errors: `{"error":{"code","message"}}` with the stable codes of `CoreError::code` and
 //! [`super::error::WEB_CODES`].
 
@@ -13,7 +13,6 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use exogate_core::model::IdentityInput;
 use exogate_core::ops::{companies, reads, requests};
-use exogate_core::ports::PermissionEntry;
 use exogate_core::request::{RequestFilter, RequestState};
 use exogate_core::tools::ToolName;
 use exogate_core::{CompanyId, CoreError, RequestId};
@@ -23,11 +22,13 @@ use serde_json::{Value, json};
 use super::WebState;
 use super::auth::{Auth, Peer, Session, check_login, session_cookie};
 use super::common::{
-    AuditQuery, chain_check, company_map, consent_problem, filtered_audit, hidden_from_gal,
-    new_request_id,
+    AuditQuery, chain_check, company_map, consent_problem, filtered_audit, new_request_id,
 };
 use super::error::{ApiError, ApiResult, HttpError};
-use super::view::{CompanyView, IdentityView, MeView, RequestView, StatusView, shown};
+use crate::views::{
+    CompanyView, IdentityView, MailboxDetailsView, MeView, PermissionView, RequestView, StatusView,
+    shown,
+};
 
 pub fn routes() -> Router<WebState> {
     Router::new()
@@ -262,17 +263,6 @@ async fn disconnect(
     Ok(Json(CompanyView::of(&c)))
 }
 
-fn entry_json(e: &PermissionEntry) -> Value {
-    json!({
-        "trustee": shown(&e.trustee),
-        "trustee_visible": shown(&e.trustee),
-        "resolved": e.resolved.as_ref().map(IdentityView::of),
-        "access_rights": exogate_core::text::tenant_list(&e.access_rights),
-        "inherited": e.inherited,
-        "deny": e.deny,
-    })
-}
-
 async fn full_access(
     State(st): State<WebState>,
     auth: ApiAuth,
@@ -284,7 +274,7 @@ async fn full_access(
         reads::view_mailbox_permissions(st.app.ctx(), &auth.0.api_actor(), &id, &mbx).await?;
     Ok(Json(json!({
         "mailbox": IdentityView::of(&m),
-        "full_access": list.iter().map(entry_json).collect::<Vec<_>>(),
+        "full_access": list.iter().map(PermissionView::of).collect::<Vec<_>>(),
     })))
 }
 
@@ -299,7 +289,7 @@ async fn send_as(
         reads::view_send_as_permissions(st.app.ctx(), &auth.0.api_actor(), &id, &mbx).await?;
     Ok(Json(json!({
         "mailbox": IdentityView::of(&m),
-        "send_as": list.iter().map(entry_json).collect::<Vec<_>>(),
+        "send_as": list.iter().map(PermissionView::of).collect::<Vec<_>>(),
     })))
 }
 
@@ -307,17 +297,11 @@ async fn details(
     State(st): State<WebState>,
     auth: ApiAuth,
     Path((id, mailbox)): Path<(String, String)>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<MailboxDetailsView>> {
     let id = company_named(&st, &auth.0.api_actor(), &id)?;
     let mbx = IdentityInput::parse(&mailbox)?;
     let d = reads::view_mailbox_details(st.app.ctx(), &auth.0.api_actor(), &id, &mbx).await?;
-    Ok(Json(json!({
-        "mailbox": IdentityView::of(&d.mailbox),
-        "email_addresses": exogate_core::text::tenant_list(&d.email_addresses),
-        "hidden_from_address_lists": hidden_from_gal(&d),
-        "send_on_behalf": d.send_on_behalf.iter().map(entry_json).collect::<Vec<_>>(),
-        "properties": d.properties.iter().map(|(k, v)| json!({ "name": shown(k), "value": shown(v) })).collect::<Vec<_>>(),
-    })))
+    Ok(Json(MailboxDetailsView::of(&d)))
 }
 
 #[derive(Deserialize, Default)]
@@ -395,13 +379,7 @@ async fn request_json(
     actor: &exogate_core::Actor,
     r: &exogate_core::request::ApprovalRequest,
 ) -> ApiResult<RequestView> {
-    let c = st
-        .app
-        .store
-        .get_company(&r.company)
-        .await
-        .map_err(CoreError::from)?;
-    Ok(RequestView::of(r, c.as_ref(), actor, st.app.clock.now()))
+    Ok(crate::views::request_for(&st.app, actor, r).await?)
 }
 
 async fn create_request(

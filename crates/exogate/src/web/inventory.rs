@@ -19,11 +19,11 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Form, Json, Router};
-use exogate_core::inventory::{Freshness, InventoryRow, TrusteeClass};
+use exogate_core::inventory::{InventoryRow, TrusteeClass};
 use exogate_core::model::IdentityInput;
 use exogate_core::ops::inventory::{self as inv, CompanyInventory, OffboardInput};
 use exogate_core::{Actor, CompanyId, CoreError, Timestamp};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tokio::sync::watch;
 
@@ -35,6 +35,7 @@ use super::layout::{Nav, PageAuth};
 use super::view::{self, RequestView};
 use crate::inventory::{Progress, ProgressFn};
 use crate::inventory_view;
+use crate::views::{self, CompanyInventoryView};
 
 // ---------------------------------------------------------------------------------------------
 // Live sync progress
@@ -259,22 +260,12 @@ async fn sync(
 // JSON
 // ---------------------------------------------------------------------------------------------
 
-/// How the looked-up identity holds a right: `direct`, `group` or `orphan`.
-fn via(class: TrusteeClass) -> &'static str {
-    match class {
-        TrusteeClass::User | TrusteeClass::Unresolved => "direct",
-        TrusteeClass::Group => "group",
-        TrusteeClass::Orphan => "orphan",
-    }
-}
+/// The web's advice for a company never swept.
+const NEVER_SWEPT: &str = "never swept yet: press Sync now on the Inventory page";
 
-/// What to warn about a company, worded for the web (the CLI's words otherwise).
+/// What to warn about a company, worded for the web.
 fn warning(c: &CompanyInventory) -> Option<String> {
-    if c.freshness == Freshness::Never {
-        Some("never swept yet: press Sync now on the Inventory page".to_owned())
-    } else {
-        inventory_view::warning(c).map(|w| view::shown_message(&w))
-    }
+    views::inventory_warning(c, NEVER_SWEPT)
 }
 
 /// A company's inventory with every tenant string sanitized by the core's sanitizer (names,
@@ -295,22 +286,18 @@ fn shown_part(c: &CompanyInventory) -> CompanyInventory {
     c
 }
 
-/// One company's part as JSON: the CLI's `--json` form, sanitized, with `via` on every row and
-/// the web's warning.
-fn part_json(c: &CompanyInventory) -> Value {
-    let c = &shown_part(c);
-    let mut v = inventory_view::company_json(c);
-    if let Some(o) = v.as_object_mut() {
-        o.insert("warning".into(), json!(warning(c)));
-    }
-    if let Some(rows) = v.get_mut("rows").and_then(Value::as_array_mut) {
-        for (row, r) in rows.iter_mut().zip(&c.rows) {
-            if let Some(o) = row.as_object_mut() {
-                o.insert("via".into(), json!(via(r.trustee.class)));
-            }
-        }
-    }
-    v
+/// One company's part as JSON (the CLI's `--json` shape), with the web's warning.
+fn part_json(c: &CompanyInventory) -> CompanyInventoryView {
+    CompanyInventoryView::of(c, NEVER_SWEPT)
+}
+
+/// One company in the status answer: its state without rows, and the live progress of a sweep
+/// this server runs.
+#[derive(Serialize)]
+struct StatusEntry {
+    #[serde(flatten)]
+    part: CompanyInventoryView,
+    sync: Option<Value>,
 }
 
 #[derive(Deserialize, Default)]
@@ -467,22 +454,11 @@ async fn status_json(st: &WebState, actor: &Actor, version: u64) -> Result<Value
     // tells the board, so a sweep the board shows finished is finished in what we read next.
     let board = st.sync.snapshot();
     let parts = inv::statuses(st.app.ctx(), actor).await?;
-    let companies: Vec<Value> = parts
+    let companies: Vec<StatusEntry> = parts
         .iter()
-        .map(|c| {
-            let c = &shown_part(c);
-            let mut v = inventory_view::company_json(c);
-            if let Some(o) = v.as_object_mut() {
-                o.remove("rows");
-                o.insert("warning".into(), json!(warning(c)));
-                o.insert(
-                    "sync".into(),
-                    board
-                        .get(&c.company)
-                        .map_or(Value::Null, SyncProgress::json),
-                );
-            }
-            v
+        .map(|c| StatusEntry {
+            part: CompanyInventoryView::status_of(c, NEVER_SWEPT),
+            sync: board.get(&c.company).map(|p| p.json()),
         })
         .collect();
     // Only sweeps this server runs: a sweep that another server runs (under its lease) or that
@@ -614,7 +590,7 @@ fn row_view(r: &InventoryRow) -> RowView {
         mailbox_address: r.mailbox.primary_address.clone(),
         mailbox_kind: r.mailbox.kind.as_str(),
         right: r.right.label(),
-        via: via(t.class),
+        via: views::via(t.class),
         class: t.class.as_str(),
         trustee_name: id
             .map_or(t.raw.as_str(), |i| i.display_name.as_str())

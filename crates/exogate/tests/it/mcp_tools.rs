@@ -2,7 +2,7 @@
 //! and the tenant-text sanitizer.
 
 use exogate::mcp::ExogateMcp;
-use exogate_core::tools::{ToolName, ToolSettings, spec};
+use exogate_core::tools::{ToolName, spec};
 use serde_json::Value;
 
 #[test]
@@ -16,7 +16,7 @@ fn every_catalogue_tool_is_listed_with_all_four_hints_matching_the_catalogue() {
     let tools = ExogateMcp::tool_list();
     assert_eq!(tools.len(), ToolName::ALL.len());
     for name in ToolName::ALL {
-        let s = spec(name, &ToolSettings::default());
+        let s = spec(name);
         let tool = tools
             .iter()
             .find(|t| t.name == name.as_str())
