@@ -283,14 +283,19 @@ impl CanonicalAction {
         };
         let state_at_request = Presence::parse(get_str(v, "state_at_request")?)
             .ok_or_else(|| bad("state_at_request"))?;
-        Ok(Self {
+        // The options as stored, not normalised again: the digest covers them as they were.
+        let action = Self::new(
             company,
             tenant,
             operation,
             mailbox,
             trustee,
-            options: ActionOptions { automapping },
+            None,
             state_at_request,
+        );
+        Ok(Self {
+            options: ActionOptions { automapping },
+            ..action
         })
     }
 }

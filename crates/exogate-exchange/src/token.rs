@@ -164,12 +164,17 @@ struct SlotState {
 
 type Slot = Arc<SlotInner>;
 
+/// The app registrations tokens are asked for: `exchange` for Exchange, `connect` for Graph.
+struct Apps {
+    exchange: Arc<AppConfig>,
+    connect: Arc<AppConfig>,
+}
+
 /// Caches and fetches tokens. Cheap to share behind an `Arc`.
 pub struct TokenProvider {
     http: reqwest::Client,
     endpoints: Endpoints,
-    exchange_app: Arc<AppConfig>,
-    connect_app: Arc<AppConfig>,
+    apps: Apps,
     clock: Arc<dyn Clock>,
     limits: Limits,
     slots: parking_lot::Mutex<HashMap<(Uuid, Resource), Slot>>,
@@ -179,8 +184,8 @@ pub struct TokenProvider {
 impl fmt::Debug for TokenProvider {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TokenProvider")
-            .field("exchange_app", &self.exchange_app.client_id)
-            .field("connect_app", &self.connect_app.client_id)
+            .field("exchange_app", &self.apps.exchange.client_id)
+            .field("connect_app", &self.apps.connect.client_id)
             .finish_non_exhaustive()
     }
 }
@@ -197,8 +202,10 @@ impl TokenProvider {
         Self {
             http,
             endpoints,
-            exchange_app,
-            connect_app,
+            apps: Apps {
+                exchange: exchange_app,
+                connect: connect_app,
+            },
             clock,
             limits,
             slots: parking_lot::Mutex::new(HashMap::new()),
@@ -327,8 +334,8 @@ impl TokenProvider {
         resource: Resource,
     ) -> Result<AccessToken, TokenError> {
         let (app, scope) = match resource {
-            Resource::Exchange => (&self.exchange_app, self.endpoints.exchange_scope()),
-            Resource::Graph => (&self.connect_app, self.endpoints.graph_scope()),
+            Resource::Exchange => (&self.apps.exchange, self.endpoints.exchange_scope()),
+            Resource::Graph => (&self.apps.connect, self.endpoints.graph_scope()),
         };
         let token_url = self.endpoints.token_url(&tenant.to_string());
         let client_id = app.client_id.to_string();

@@ -25,6 +25,30 @@ macro_rules! with_pool {
     };
 }
 
+/// Runs `$sql` with the `$arg`s bound (in placeholder order) on the pool, reading its rows
+/// with `$how` (`fetch_optional`, `fetch_all`); a database failure becomes a `StoreError`.
+macro_rules! fetch {
+    ($db:expr, $how:ident, $sql:expr $(, $arg:expr)* $(,)?) => {
+        with_pool!($db, p => sqlx::query_as($sql)$(.bind($arg))*.$how(p).await).map_err(db_err)
+    };
+}
+
+/// The row `$sql` finds (read as `$row`, converted to its core type), if any.
+macro_rules! read_opt {
+    ($db:expr, $row:ty, $sql:expr $(, $arg:expr)* $(,)?) => {{
+        let row: Option<$row> = fetch!($db, fetch_optional, $sql $(, $arg)*)?;
+        to_opt(row)
+    }};
+}
+
+/// Every row `$sql` finds (read as `$row`, converted to its core type).
+macro_rules! read_all {
+    ($db:expr, $row:ty, $sql:expr $(, $arg:expr)* $(,)?) => {{
+        let rows: Vec<$row> = fetch!($db, fetch_all, $sql $(, $arg)*)?;
+        to_vec(rows)
+    }};
+}
+
 /// Runs `$body` in a write transaction (`BEGIN IMMEDIATE` on SQLite) and commits it if `$body`
 /// completes. `?` inside `$body` returns early and the dropped transaction rolls back.
 /// `$head` is bound to the SQL that reads (and on PostgreSQL locks) the audit chain head.
@@ -106,6 +130,90 @@ macro_rules! append_audit {
             .await
             .map_err(db_err)?;
         e
+    }};
+}
+
+/// Binds a request's progress columns, `decided_by` through `message` (in [`request_cols!`]
+/// order; `INSERT_REQUEST` and `TRANSITION` both list them so).
+macro_rules! bind_request_progress {
+    ($q:expr, $r:expr) => {{
+        let r: &ApprovalRequest = $r;
+        let d = r.decision.as_ref();
+        let c = r.cancellation.as_ref();
+        let l = r.lease.as_ref();
+        $q.bind(d.map(|d| d.by.to_string()))
+            .bind(d.map(|d| d.by_name.to_string()))
+            .bind(d.map(|d| d.at.unix_millis()))
+            .bind(d.map(|d| d.approved))
+            .bind(d.and_then(|d| d.reason.clone()))
+            .bind(d.map(|d| d.digest.clone()))
+            .bind(c.map(|c| c.by.to_string()))
+            .bind(c.map(|c| c.by_name.to_string()))
+            .bind(c.map(|c| c.at.unix_millis()))
+            .bind(i64::from(r.attempt))
+            .bind(l.map(|l| l.worker.clone()))
+            .bind(l.map(|l| l.expires_at.unix_millis()))
+            .bind(encode_results(&r.results))
+            .bind(opt_ts(r.finished_at))
+            .bind(r.message.clone())
+    }};
+}
+
+/// Ends sweep `$gen` of `$company` if `$owner` still runs it, in one transaction: `$end` (bound to
+/// company, generation, `$now`, `$value`, owner) sets the sweep's outcome, the `$drop`
+/// statements (bound to company, generation) delete the rows the outcome leaves stale, the
+/// sweep's progress markers go and `$audit` is appended. Evaluates to whether it ended it.
+macro_rules! end_sweep {
+    ($db:expr, $company:expr, $gen:expr, $owner:expr, $now:expr, $audit:expr,
+     $end:ident($value:expr), drop [$($drop:ident),*]) => {{
+        let c = $company.as_str();
+        let out = in_tx!($db, tx, head => {
+            let r = sqlx::query($end)
+                .bind(c)
+                .bind($gen)
+                .bind($now.unix_millis())
+                .bind($value)
+                .bind($owner)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
+            if r.rows_affected() != 1 {
+                return Ok(false);
+            }
+            $(sqlx::query($drop).bind(c).bind($gen).execute(&mut *tx).await.map_err(db_err)?;)*
+            sqlx::query(INV_DELETE_PROGRESS).bind(c).execute(&mut *tx).await.map_err(db_err)?;
+            append_audit!(tx, head, $audit);
+            true
+        });
+        Ok(out)
+    }};
+}
+
+/// Adds `$items` to sweep `$gen` of company `$company` (its id) in multi-row INSERTs (`$sql(n)` for `n` items,
+/// `$q = $bind` binding `$item`) and records the `$done` progress markers, in one transaction,
+/// if `$owner` still runs the sweep. Evaluates to whether it did.
+macro_rules! add_to_sweep {
+    ($db:expr, $company:expr, $gen:expr, $owner:expr; $items:expr, $done:expr; $sql:expr,
+     |$q:ident, $item:ident| $bind:expr) => {{
+        let c: &str = $company;
+        let generation = $gen;
+        let out = in_tx!($db, tx, _head => {
+            if !owner_runs!($db, tx, c, generation, $owner) {
+                return Ok(false);
+            }
+            for chunk in $items.chunks(INSERT_ROWS_PER_STATEMENT) {
+                let mut $q = sqlx::query(AssertSqlSafe($sql(chunk.len())));
+                for $item in chunk {
+                    $q = $bind;
+                }
+                $q.execute(&mut *tx).await.map_err(db_err)?;
+            }
+            for d in $done {
+                sqlx::query(INV_INSERT_PROGRESS).bind(c).bind(generation).bind(d).execute(&mut *tx).await.map_err(db_err)?;
+            }
+            true
+        });
+        Ok(out)
     }};
 }
 
@@ -310,15 +418,11 @@ impl Store for Db {
     }
 
     async fn get_company(&self, id: &CompanyId) -> StoreResult<Option<Company>> {
-        let row: Option<CompanyRow> = with_pool!(self, p => sqlx::query_as(GET_COMPANY).bind(id.as_str()).fetch_optional(p).await).map_err(db_err)?;
-        to_opt(row)
+        read_opt!(self, CompanyRow, GET_COMPANY, id.as_str())
     }
 
     async fn list_companies(&self) -> StoreResult<Vec<Company>> {
-        let rows: Vec<CompanyRow> =
-            with_pool!(self, p => sqlx::query_as(LIST_COMPANIES).fetch_all(p).await)
-                .map_err(db_err)?;
-        to_vec(rows)
+        read_all!(self, CompanyRow, LIST_COMPANIES)
     }
 
     async fn set_connection(
@@ -428,19 +532,15 @@ impl Store for Db {
     }
 
     async fn get_user(&self, id: UserId) -> StoreResult<Option<User>> {
-        let row: Option<UserRow> = with_pool!(self, p => sqlx::query_as(GET_USER).bind(id.to_string()).fetch_optional(p).await).map_err(db_err)?;
-        to_opt(row)
+        read_opt!(self, UserRow, GET_USER, id.to_string())
     }
 
     async fn get_user_by_name(&self, name: &UserName) -> StoreResult<Option<User>> {
-        let row: Option<UserRow> = with_pool!(self, p => sqlx::query_as(GET_USER_BY_NAME).bind(name.as_str()).fetch_optional(p).await).map_err(db_err)?;
-        to_opt(row)
+        read_opt!(self, UserRow, GET_USER_BY_NAME, name.as_str())
     }
 
     async fn list_users(&self) -> StoreResult<Vec<User>> {
-        let rows: Vec<UserRow> =
-            with_pool!(self, p => sqlx::query_as(LIST_USERS).fetch_all(p).await).map_err(db_err)?;
-        to_vec(rows)
+        read_all!(self, UserRow, LIST_USERS)
     }
 
     async fn update_user(&self, u: &User, audit: NewAuditEvent) -> StoreResult<()> {
@@ -482,21 +582,18 @@ impl Store for Db {
     }
 
     async fn get_token(&self, id: ApiTokenId) -> StoreResult<Option<ApiToken>> {
-        let row: Option<TokenRow> = with_pool!(self, p => sqlx::query_as(GET_TOKEN).bind(id.to_string()).fetch_optional(p).await).map_err(db_err)?;
-        to_opt(row)
+        read_opt!(self, TokenRow, GET_TOKEN, id.to_string())
     }
 
     async fn get_token_by_hash(&self, secret_hash: &str) -> StoreResult<Option<ApiToken>> {
-        let row: Option<TokenRow> = with_pool!(self, p => sqlx::query_as(GET_TOKEN_BY_HASH).bind(secret_hash).fetch_optional(p).await).map_err(db_err)?;
-        to_opt(row)
+        read_opt!(self, TokenRow, GET_TOKEN_BY_HASH, secret_hash)
     }
 
     async fn list_tokens(&self, owner: Option<UserId>) -> StoreResult<Vec<ApiToken>> {
         let rows: Vec<TokenRow> = match owner {
-            Some(o) => with_pool!(self, p => sqlx::query_as(LIST_TOKENS_OF).bind(o.to_string()).fetch_all(p).await),
-            None => with_pool!(self, p => sqlx::query_as(LIST_TOKENS).fetch_all(p).await),
-        }
-        .map_err(db_err)?;
+            Some(o) => fetch!(self, fetch_all, LIST_TOKENS_OF, o.to_string()),
+            None => fetch!(self, fetch_all, LIST_TOKENS),
+        }?;
         to_vec(rows)
     }
 
@@ -528,7 +625,7 @@ impl Store for Db {
         let (channel, token, agent) = channel_columns(&r.requester.channel);
         let actions = exogate_core::action::encode_actions(&r.actions);
         in_tx!(self, tx, head => {
-            sqlx::query(INSERT_REQUEST)
+            let q = sqlx::query(INSERT_REQUEST)
                 .bind(r.id.to_string())
                 .bind(r.company.as_str())
                 .bind(r.tenant.to_string())
@@ -543,22 +640,8 @@ impl Store for Db {
                 .bind(&r.digest)
                 .bind(r.state.as_str())
                 .bind(r.created_at.unix_millis())
-                .bind(r.expires_at.unix_millis())
-                .bind(r.decision.as_ref().map(|d| d.by.to_string()))
-                .bind(r.decision.as_ref().map(|d| d.by_name.to_string()))
-                .bind(r.decision.as_ref().map(|d| d.at.unix_millis()))
-                .bind(r.decision.as_ref().map(|d| d.approved))
-                .bind(r.decision.as_ref().and_then(|d| d.reason.clone()))
-                .bind(r.decision.as_ref().map(|d| d.digest.clone()))
-                .bind(r.cancellation.as_ref().map(|c| c.by.to_string()))
-                .bind(r.cancellation.as_ref().map(|c| c.by_name.to_string()))
-                .bind(r.cancellation.as_ref().map(|c| c.at.unix_millis()))
-                .bind(i64::from(r.attempt))
-                .bind(r.lease.as_ref().map(|l| l.worker.clone()))
-                .bind(r.lease.as_ref().map(|l| l.expires_at.unix_millis()))
-                .bind(encode_results(&r.results))
-                .bind(opt_ts(r.finished_at))
-                .bind(&r.message)
+                .bind(r.expires_at.unix_millis());
+            bind_request_progress!(q, r)
                 .bind(r.revert_of.map(|x| x.to_string()))
                 .execute(&mut *tx)
                 .await
@@ -569,16 +652,13 @@ impl Store for Db {
     }
 
     async fn get_request(&self, id: RequestId) -> StoreResult<Option<ApprovalRequest>> {
-        let row: Option<RequestRow> = with_pool!(self, p => sqlx::query_as(GET_REQUEST).bind(id.to_string()).fetch_optional(p).await).map_err(db_err)?;
-        to_opt(row)
+        read_opt!(self, RequestRow, GET_REQUEST, id.to_string())
     }
 
     async fn count_requests_by_state(
         &self,
     ) -> StoreResult<Vec<(exogate_core::request::RequestState, u64)>> {
-        let rows: Vec<(String, i64)> =
-            with_pool!(self, p => sqlx::query_as(COUNT_REQUESTS_BY_STATE).fetch_all(p).await)
-                .map_err(db_err)?;
+        let rows: Vec<(String, i64)> = fetch!(self, fetch_all, COUNT_REQUESTS_BY_STATE)?;
         rows.into_iter()
             .map(|(state, n)| {
                 exogate_core::request::RequestState::parse(&state)
@@ -623,25 +703,8 @@ impl Store for Db {
             TRANSITION
         };
         in_tx!(self, tx, head => {
-            let mut q = sqlx::query(sql)
-                .bind(n.id.to_string())
-                .bind(n.state.as_str())
-                .bind(n.decision.as_ref().map(|d| d.by.to_string()))
-                .bind(n.decision.as_ref().map(|d| d.by_name.to_string()))
-                .bind(n.decision.as_ref().map(|d| d.at.unix_millis()))
-                .bind(n.decision.as_ref().map(|d| d.approved))
-                .bind(n.decision.as_ref().and_then(|d| d.reason.clone()))
-                .bind(n.decision.as_ref().map(|d| d.digest.clone()))
-                .bind(n.cancellation.as_ref().map(|c| c.by.to_string()))
-                .bind(n.cancellation.as_ref().map(|c| c.by_name.to_string()))
-                .bind(n.cancellation.as_ref().map(|c| c.at.unix_millis()))
-                .bind(i64::from(n.attempt))
-                .bind(n.lease.as_ref().map(|l| l.worker.clone()))
-                .bind(n.lease.as_ref().map(|l| l.expires_at.unix_millis()))
-                .bind(encode_results(&n.results))
-                .bind(opt_ts(n.finished_at))
-                .bind(n.message.clone())
-                .bind(t.expected_state.as_str());
+            let q = sqlx::query(sql).bind(n.id.to_string()).bind(n.state.as_str());
+            let mut q = bind_request_progress!(q, n).bind(t.expected_state.as_str());
             if let Some(a) = t.expected_attempt {
                 q = q.bind(i64::from(a));
             }
@@ -693,7 +756,13 @@ impl Store for Db {
     }
 
     async fn due_for_expiry(&self, now: Timestamp, limit: u32) -> StoreResult<Vec<RequestId>> {
-        let rows: Vec<(String,)> = with_pool!(self, p => sqlx::query_as(DUE_FOR_EXPIRY).bind(now.unix_millis()).bind(i64::from(limit)).fetch_all(p).await).map_err(db_err)?;
+        let rows: Vec<(String,)> = fetch!(
+            self,
+            fetch_all,
+            DUE_FOR_EXPIRY,
+            now.unix_millis(),
+            i64::from(limit)
+        )?;
         rows.into_iter()
             .map(|(id,)| {
                 RequestId::parse(&id).map_err(|_| StoreError::Corrupt(format!("request id `{id}`")))
@@ -707,7 +776,7 @@ impl Store for Db {
     }
 
     async fn list_audit(&self, after_seq: i64, limit: u32) -> StoreResult<Vec<AuditEvent>> {
-        let rows: Vec<AuditRow> = with_pool!(self, p => sqlx::query_as(LIST_AUDIT).bind(after_seq).bind(i64::from(limit)).fetch_all(p).await).map_err(db_err)?;
+        let rows: Vec<AuditRow> = fetch!(self, fetch_all, LIST_AUDIT, after_seq, i64::from(limit))?;
         Ok(rows.into_iter().map(AuditEvent::from).collect())
     }
 
@@ -719,7 +788,7 @@ impl Store for Db {
     ) -> StoreResult<Vec<AuditEvent>> {
         let c = company.map(|c| c.as_str().to_owned());
         let r = request.map(|r| r.to_string());
-        let rows: Vec<AuditRow> = with_pool!(self, p => sqlx::query_as(RECENT_AUDIT).bind(&c).bind(&r).bind(i64::from(limit)).fetch_all(p).await).map_err(db_err)?;
+        let rows: Vec<AuditRow> = fetch!(self, fetch_all, RECENT_AUDIT, &c, &r, i64::from(limit))?;
         Ok(rows.into_iter().map(AuditEvent::from).collect())
     }
 
@@ -748,9 +817,7 @@ impl Store for Db {
     }
 
     async fn audit_head(&self) -> StoreResult<Option<(i64, String)>> {
-        let head: Option<(i64, String)> =
-            with_pool!(self, p => sqlx::query_as(GET_HEAD).fetch_optional(p).await)
-                .map_err(db_err)?;
+        let head: Option<(i64, String)> = fetch!(self, fetch_optional, GET_HEAD)?;
         Ok(head.filter(|(seq, _)| *seq > 0))
     }
 
@@ -760,7 +827,8 @@ impl Store for Db {
     }
 
     async fn get_session(&self, id: &str, now: Timestamp) -> StoreResult<Option<SessionRecord>> {
-        let row: Option<SessionRow> = with_pool!(self, p => sqlx::query_as(GET_SESSION).bind(id).bind(now.unix_millis()).fetch_optional(p).await).map_err(db_err)?;
+        let row: Option<SessionRow> =
+            fetch!(self, fetch_optional, GET_SESSION, id, now.unix_millis())?;
         Ok(row.map(|r| SessionRecord {
             id: r.id,
             data: r.data,
@@ -803,8 +871,14 @@ impl Store for Db {
         session_id: Option<&str>,
         now: Timestamp,
     ) -> StoreResult<Option<ConsentState>> {
-        let row: Option<ConsentRow> = with_pool!(self, p => sqlx::query_as(CONSUME_CONSENT).bind(state_hash).bind(now.unix_millis()).bind(session_id).fetch_optional(p).await).map_err(db_err)?;
-        to_opt(row)
+        read_opt!(
+            self,
+            ConsentRow,
+            CONSUME_CONSENT,
+            state_hash,
+            now.unix_millis(),
+            session_id
+        )
     }
 
     async fn inventory_begin_sweep(
@@ -939,24 +1013,8 @@ impl Store for Db {
         done: &[String],
     ) -> StoreResult<bool> {
         let c = company.as_str();
-        let out = in_tx!(self, tx, _head => {
-            if !owner_runs!(self, tx, c, generation, owner) {
-                return Ok(false);
-            }
-            for chunk in rows.chunks(INSERT_ROWS_PER_STATEMENT) {
-                let sql = insert_rows_sql(chunk.len());
-                let mut q = sqlx::query(AssertSqlSafe(sql));
-                for r in chunk {
-                    q = bind_inventory_row!(q, c, generation, r);
-                }
-                q.execute(&mut *tx).await.map_err(db_err)?;
-            }
-            for m in done {
-                sqlx::query(INV_INSERT_PROGRESS).bind(c).bind(generation).bind(m).execute(&mut *tx).await.map_err(db_err)?;
-            }
-            true
-        });
-        Ok(out)
+        add_to_sweep!(self, c, generation, owner; rows, done; insert_rows_sql,
+            |q, r| bind_inventory_row!(q, c, generation, r))
     }
 
     async fn inventory_group_trustees(
@@ -964,7 +1022,13 @@ impl Store for Db {
         company: &CompanyId,
         generation: i64,
     ) -> StoreResult<Vec<(String, String)>> {
-        with_pool!(self, p => sqlx::query_as(INV_GROUP_TRUSTEES).bind(company.as_str()).bind(generation).fetch_all(p).await).map_err(db_err)
+        fetch!(
+            self,
+            fetch_all,
+            INV_GROUP_TRUSTEES,
+            company.as_str(),
+            generation
+        )
     }
 
     async fn inventory_write_members(
@@ -976,31 +1040,14 @@ impl Store for Db {
         done: &[String],
     ) -> StoreResult<bool> {
         let c = company.as_str();
-        let out = in_tx!(self, tx, _head => {
-            if !owner_runs!(self, tx, c, generation, owner) {
-                return Ok(false);
-            }
-            for chunk in members.chunks(INSERT_ROWS_PER_STATEMENT) {
-                let sql = insert_members_sql(chunk.len());
-                let mut q = sqlx::query(AssertSqlSafe(sql));
-                for m in chunk {
-                    q = q
-                        .bind(c)
-                        .bind(generation)
-                        .bind(m.group.to_ascii_lowercase())
-                        .bind(m.member.object_id.to_ascii_lowercase())
-                        .bind(m.member.primary_address.clone())
-                        .bind(m.member.display_name.clone())
-                        .bind(m.member.kind.as_str());
-                }
-                q.execute(&mut *tx).await.map_err(db_err)?;
-            }
-            for d in done {
-                sqlx::query(INV_INSERT_PROGRESS).bind(c).bind(generation).bind(d).execute(&mut *tx).await.map_err(db_err)?;
-            }
-            true
-        });
-        Ok(out)
+        add_to_sweep!(self, c, generation, owner; members, done; insert_members_sql, |q, m| q
+            .bind(c)
+            .bind(generation)
+            .bind(m.group.to_ascii_lowercase())
+            .bind(m.member.object_id.to_ascii_lowercase())
+            .bind(m.member.primary_address.clone())
+            .bind(m.member.display_name.clone())
+            .bind(m.member.kind.as_str()))
     }
 
     async fn inventory_finish_sweep(
@@ -1012,27 +1059,9 @@ impl Store for Db {
         mailboxes: u64,
         audit: NewAuditEvent,
     ) -> StoreResult<bool> {
-        let c = company.as_str();
-        let out = in_tx!(self, tx, head => {
-            let r = sqlx::query(INV_FINISH)
-                .bind(c)
-                .bind(generation)
-                .bind(now.unix_millis())
-                .bind(i64::try_from(mailboxes).unwrap_or(i64::MAX))
-                .bind(owner)
-                .execute(&mut *tx)
-                .await
-                .map_err(db_err)?;
-            if r.rows_affected() != 1 {
-                return Ok(false);
-            }
-            sqlx::query(INV_DELETE_OTHER_GENS).bind(c).bind(generation).execute(&mut *tx).await.map_err(db_err)?;
-            sqlx::query(INV_DELETE_OTHER_MEMBERS).bind(c).bind(generation).execute(&mut *tx).await.map_err(db_err)?;
-            sqlx::query(INV_DELETE_PROGRESS).bind(c).execute(&mut *tx).await.map_err(db_err)?;
-            append_audit!(tx, head, audit);
-            true
-        });
-        Ok(out)
+        let mailboxes = i64::try_from(mailboxes).unwrap_or(i64::MAX);
+        end_sweep!(self, company, generation, owner, now, audit,
+            INV_FINISH(mailboxes), drop [INV_DELETE_OTHER_GENS, INV_DELETE_OTHER_MEMBERS])
     }
 
     async fn inventory_fail_sweep(
@@ -1044,27 +1073,8 @@ impl Store for Db {
         error: &str,
         audit: NewAuditEvent,
     ) -> StoreResult<bool> {
-        let c = company.as_str();
-        let out = in_tx!(self, tx, head => {
-            let r = sqlx::query(INV_FAIL)
-                .bind(c)
-                .bind(generation)
-                .bind(now.unix_millis())
-                .bind(error)
-                .bind(owner)
-                .execute(&mut *tx)
-                .await
-                .map_err(db_err)?;
-            if r.rows_affected() != 1 {
-                return Ok(false);
-            }
-            sqlx::query(INV_DELETE_GEN).bind(c).bind(generation).execute(&mut *tx).await.map_err(db_err)?;
-            sqlx::query(INV_DELETE_GEN_MEMBERS).bind(c).bind(generation).execute(&mut *tx).await.map_err(db_err)?;
-            sqlx::query(INV_DELETE_PROGRESS).bind(c).execute(&mut *tx).await.map_err(db_err)?;
-            append_audit!(tx, head, audit);
-            true
-        });
-        Ok(out)
+        end_sweep!(self, company, generation, owner, now, audit,
+            INV_FAIL(error), drop [INV_DELETE_GEN, INV_DELETE_GEN_MEMBERS])
     }
 
     async fn inventory_patch(&self, row: &InventoryRow, present: bool) -> StoreResult<bool> {
@@ -1108,8 +1118,7 @@ impl Store for Db {
     }
 
     async fn inventory_status(&self, company: &CompanyId) -> StoreResult<Option<InventoryStatus>> {
-        let row: Option<InventoryStateDb> = with_pool!(self, p => sqlx::query_as(INV_STATUS).bind(company.as_str()).fetch_optional(p).await).map_err(db_err)?;
-        row.map(TryInto::try_into).transpose()
+        read_opt!(self, InventoryStateDb, INV_STATUS, company.as_str())
     }
 
     async fn inventory_by_mailbox(
@@ -1118,8 +1127,7 @@ impl Store for Db {
         mailbox: &str,
     ) -> StoreResult<Vec<InventoryRow>> {
         let m = mailbox.trim().to_lowercase();
-        let rows: Vec<InventoryRowDb> = with_pool!(self, p => sqlx::query_as(INV_BY_MAILBOX).bind(company.as_str()).bind(&m).fetch_all(p).await).map_err(db_err)?;
-        rows.into_iter().map(TryInto::try_into).collect()
+        read_all!(self, InventoryRowDb, INV_BY_MAILBOX, company.as_str(), &m)
     }
 
     async fn inventory_by_trustee(
@@ -1132,13 +1140,18 @@ impl Store for Db {
             "{}@%",
             n.replace('!', "!!").replace('%', "!%").replace('_', "!_")
         );
-        let rows: Vec<InventoryRowDb> = with_pool!(self, p => sqlx::query_as(INV_BY_TRUSTEE).bind(company.as_str()).bind(&n).bind(&like).fetch_all(p).await).map_err(db_err)?;
-        rows.into_iter().map(TryInto::try_into).collect()
+        read_all!(
+            self,
+            InventoryRowDb,
+            INV_BY_TRUSTEE,
+            company.as_str(),
+            &n,
+            &like
+        )
     }
 
     async fn inventory_rows(&self, company: &CompanyId) -> StoreResult<Vec<InventoryRow>> {
-        let rows: Vec<InventoryRowDb> = with_pool!(self, p => sqlx::query_as(INV_ALL).bind(company.as_str()).fetch_all(p).await).map_err(db_err)?;
-        rows.into_iter().map(TryInto::try_into).collect()
+        read_all!(self, InventoryRowDb, INV_ALL, company.as_str())
     }
 }
 

@@ -37,7 +37,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::entra::{DirectoryChangeError, directory_role_by_name, directory_role_name, new_id};
-use crate::state::{AppRegistration, ServicePrincipal, Shared, Tenant};
+use crate::state::{AppRegistration, ServicePrincipal, Shared, Tenant, World};
 
 pub fn routes() -> Router<Arc<Shared>> {
     Router::new()
@@ -223,14 +223,26 @@ fn tenant_view(t: &Tenant, apps: &std::collections::BTreeMap<Uuid, AppRegistrati
     })
 }
 
-/// Resolves a `{tenant}` path segment (GUID or domain, live or deleted) to its id.
-fn tenant_id(shared: &Shared, tenant: &str) -> Result<Uuid, ControlError> {
-    shared
-        .world
-        .read()
+/// The tenant a `{tenant}` path segment (GUID or domain, live or deleted) names.
+fn tenant_ref<'w>(world: &'w World, tenant: &str) -> Result<&'w Tenant, ControlError> {
+    world
         .tenant_by_ref(tenant)
-        .map(|t| t.id)
         .ok_or_else(|| ControlError::not_found(format!("tenant '{tenant}' does not exist")))
+}
+
+/// Resolves a `{tenant}` path segment to its id.
+fn tenant_id(shared: &Shared, tenant: &str) -> Result<Uuid, ControlError> {
+    tenant_ref(&shared.world.read(), tenant).map(|t| t.id)
+}
+
+/// A change to a service principal answered with the principal as it now is.
+fn sp_reply(world: &World, tenant: Uuid, client_id: Uuid) -> Reply {
+    let sp = world
+        .tenants
+        .get(&tenant)
+        .and_then(|t| t.service_principals.get(&client_id))
+        .ok_or_else(|| ControlError::not_found("service principal vanished"))?;
+    Ok(Json(sp_view(sp, world.apps.get(&client_id))).into_response())
 }
 
 fn parse_client_id(text: &str) -> Result<Uuid, ControlError> {
@@ -249,12 +261,8 @@ async fn tenants_list(State(shared): State<Arc<Shared>>) -> Response {
 }
 
 async fn tenant_get(State(shared): State<Arc<Shared>>, Path(tenant): Path<String>) -> Reply {
-    let id = tenant_id(&shared, &tenant)?;
     let world = shared.world.read();
-    let t = world
-        .tenants
-        .get(&id)
-        .ok_or_else(|| ControlError::not_found("tenant vanished"))?;
+    let t = tenant_ref(&world, &tenant)?;
     Ok(Json(tenant_view(t, &world.apps)).into_response())
 }
 
@@ -331,12 +339,8 @@ async fn service_principals(
     State(shared): State<Arc<Shared>>,
     Path(tenant): Path<String>,
 ) -> Reply {
-    let id = tenant_id(&shared, &tenant)?;
     let world = shared.world.read();
-    let t = world
-        .tenants
-        .get(&id)
-        .ok_or_else(|| ControlError::not_found("tenant vanished"))?;
+    let t = tenant_ref(&world, &tenant)?;
     let list: Vec<Value> = t
         .service_principals
         .values()
@@ -363,12 +367,7 @@ async fn consent_grant(
     let oid = new_id(&shared);
     let mut world = shared.world.write();
     world.grant_admin_consent(id, req.client_id, now, oid)?;
-    let sp = world
-        .tenants
-        .get(&id)
-        .and_then(|t| t.service_principals.get(&req.client_id))
-        .ok_or_else(|| ControlError::not_found("service principal vanished"))?;
-    Ok(Json(sp_view(sp, world.apps.get(&req.client_id))).into_response())
+    sp_reply(&world, id, req.client_id)
 }
 
 async fn consent_revoke(
@@ -402,12 +401,7 @@ async fn role_assign(
     let now = shared.clock.now();
     let mut world = shared.world.write();
     world.assign_directory_role(id, client_id, role, now)?;
-    let sp = world
-        .tenants
-        .get(&id)
-        .and_then(|t| t.service_principals.get(&client_id))
-        .ok_or_else(|| ControlError::not_found("service principal vanished"))?;
-    Ok(Json(sp_view(sp, world.apps.get(&client_id))).into_response())
+    sp_reply(&world, id, client_id)
 }
 
 async fn role_remove(
@@ -417,12 +411,7 @@ async fn role_remove(
     let (id, client_id, role) = role_args(&shared, &tenant, &client_id, &role)?;
     let mut world = shared.world.write();
     world.remove_directory_role(id, client_id, role)?;
-    let sp = world
-        .tenants
-        .get(&id)
-        .and_then(|t| t.service_principals.get(&client_id))
-        .ok_or_else(|| ControlError::not_found("service principal vanished"))?;
-    Ok(Json(sp_view(sp, world.apps.get(&client_id))).into_response())
+    sp_reply(&world, id, client_id)
 }
 
 fn app_view(app: &AppRegistration) -> Value {

@@ -416,13 +416,7 @@ impl crate::state::World {
             .get(&client_id)
             .cloned()
             .ok_or(DirectoryChangeError::UnknownApp(client_id))?;
-        let t = self
-            .tenants
-            .get_mut(&tenant)
-            .ok_or_else(|| DirectoryChangeError::UnknownTenant(tenant.to_string()))?;
-        if t.deleted {
-            return Err(DirectoryChangeError::TenantDeleted(tenant));
-        }
+        let t = self.live_tenant_mut(tenant)?;
         let sp = t.service_principals.entry(client_id).or_insert_with(|| {
             crate::state::ServicePrincipal {
                 object_id: new_object_id,
@@ -483,11 +477,17 @@ impl crate::state::World {
         Ok(sp.directory_roles.remove(&role).is_some())
     }
 
-    fn service_principal_mut(
+    /// The app registration whose client id `text` spells (a GUID), if there is one.
+    pub(crate) fn app_by_client_id(&self, text: &str) -> Option<&crate::state::AppRegistration> {
+        let id = Uuid::parse_str(text).ok()?;
+        self.apps.get(&id)
+    }
+
+    /// The tenant `tenant`, to change it: an error when it is unknown or deleted.
+    fn live_tenant_mut(
         &mut self,
         tenant: Uuid,
-        client_id: Uuid,
-    ) -> Result<&mut crate::state::ServicePrincipal, DirectoryChangeError> {
+    ) -> Result<&mut crate::state::Tenant, DirectoryChangeError> {
         let t = self
             .tenants
             .get_mut(&tenant)
@@ -495,6 +495,15 @@ impl crate::state::World {
         if t.deleted {
             return Err(DirectoryChangeError::TenantDeleted(tenant));
         }
+        Ok(t)
+    }
+
+    fn service_principal_mut(
+        &mut self,
+        tenant: Uuid,
+        client_id: Uuid,
+    ) -> Result<&mut crate::state::ServicePrincipal, DirectoryChangeError> {
+        let t = self.live_tenant_mut(tenant)?;
         t.service_principals
             .get_mut(&client_id)
             .ok_or(DirectoryChangeError::NoServicePrincipal {

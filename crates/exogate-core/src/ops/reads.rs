@@ -7,40 +7,63 @@ use super::companies::{connection, load_visible, ms_error};
 use crate::audit::{AuditKind, NewAuditEvent};
 use crate::error::{CoreError, Entity};
 use crate::model::{Actor, CompanyId, IdentityInput, ResolvedIdentity, TenantId};
-use crate::ports::{MailboxDetails, PermissionEntry};
-use crate::tools::ToolName;
+use crate::ports::{MailboxDetails, MsError, PermissionEntry};
+use crate::tools::ToolName as Tool;
 
-async fn prepare(
-    ctx: Ctx<'_>,
-    actor: &Actor,
-    company: &CompanyId,
+/// A read tool under way: the actor may see the company, it is connected, and the mailbox
+/// is resolved in its tenant.
+struct Read<'a> {
+    ctx: Ctx<'a>,
+    actor: &'a Actor,
+    company: &'a CompanyId,
+    tool: Tool,
+    tenant: TenantId,
+    mailbox: ResolvedIdentity,
+}
+
+/// Starts the read tool `tool`: entitlement first, then the connection, then the mailbox.
+async fn begin<'a>(
+    ctx: Ctx<'a>,
+    actor: &'a Actor,
+    company: &'a CompanyId,
     mailbox: &IdentityInput,
-) -> Result<(TenantId, ResolvedIdentity), CoreError> {
+    tool: Tool,
+) -> Result<Read<'a>, CoreError> {
     let c = load_visible(ctx, actor, company).await?;
     let tenant = connection(&c)?.tenant_id;
-    let mbx = ctx
+    let mailbox = ctx
         .ms
         .resolve(tenant, mailbox)
         .await
         .map_err(|e| ms_error(e, Entity::Mailbox))?;
-    Ok((tenant, mbx))
+    Ok(Read {
+        ctx,
+        actor,
+        company,
+        tool,
+        tenant,
+        mailbox,
+    })
 }
 
-async fn audit_read(
-    ctx: Ctx<'_>,
-    actor: &Actor,
-    company: &CompanyId,
-    tool: ToolName,
-    mailbox: &ResolvedIdentity,
-    count: usize,
-) -> Result<(), CoreError> {
-    let ev = NewAuditEvent::new(ctx.clock.now(), AuditKind::ReadTool, Some(actor))
-        .company(company)
-        .detail(
-            json!({ "tool": tool.as_str(), "mailbox": mailbox.primary_address, "entries": count }),
-        );
-    ctx.store.append_audit(ev).await?;
-    Ok(())
+impl Read<'_> {
+    /// Ends the read with what Microsoft answered: audited with the number of `entries` in it.
+    async fn answer<T>(
+        self,
+        answer: Result<T, MsError>,
+        entries: impl FnOnce(&T) -> usize,
+    ) -> Result<(ResolvedIdentity, T), CoreError> {
+        let answer = answer.map_err(|e| ms_error(e, Entity::Mailbox))?;
+        let ev = NewAuditEvent::new(self.ctx.clock.now(), AuditKind::ReadTool, Some(self.actor))
+            .company(self.company)
+            .detail(json!({
+                "tool": self.tool.as_str(),
+                "mailbox": self.mailbox.primary_address,
+                "entries": entries(&answer),
+            }));
+        self.ctx.store.append_audit(ev).await?;
+        Ok((self.mailbox, answer))
+    }
 }
 
 /// `view_mailbox_permissions`: who holds Full Access.
@@ -50,22 +73,9 @@ pub async fn view_mailbox_permissions(
     company: &CompanyId,
     mailbox: &IdentityInput,
 ) -> Result<(ResolvedIdentity, Vec<PermissionEntry>), CoreError> {
-    let (tenant, mbx) = prepare(ctx, actor, company, mailbox).await?;
-    let list = ctx
-        .ms
-        .full_access_holders(tenant, &mbx)
-        .await
-        .map_err(|e| ms_error(e, Entity::Mailbox))?;
-    audit_read(
-        ctx,
-        actor,
-        company,
-        ToolName::ViewMailboxPermissions,
-        &mbx,
-        list.len(),
-    )
-    .await?;
-    Ok((mbx, list))
+    let read = begin(ctx, actor, company, mailbox, Tool::ViewMailboxPermissions).await?;
+    let holders = ctx.ms.full_access_holders(read.tenant, &read.mailbox).await;
+    read.answer(holders, Vec::len).await
 }
 
 /// `view_send_as_permissions`: who may Send As.
@@ -75,22 +85,9 @@ pub async fn view_send_as_permissions(
     company: &CompanyId,
     mailbox: &IdentityInput,
 ) -> Result<(ResolvedIdentity, Vec<PermissionEntry>), CoreError> {
-    let (tenant, mbx) = prepare(ctx, actor, company, mailbox).await?;
-    let list = ctx
-        .ms
-        .send_as_holders(tenant, &mbx)
-        .await
-        .map_err(|e| ms_error(e, Entity::Mailbox))?;
-    audit_read(
-        ctx,
-        actor,
-        company,
-        ToolName::ViewSendAsPermissions,
-        &mbx,
-        list.len(),
-    )
-    .await?;
-    Ok((mbx, list))
+    let read = begin(ctx, actor, company, mailbox, Tool::ViewSendAsPermissions).await?;
+    let holders = ctx.ms.send_as_holders(read.tenant, &read.mailbox).await;
+    read.answer(holders, Vec::len).await
 }
 
 /// `view_mailbox_details`, including Send on Behalf delegates.
@@ -100,20 +97,8 @@ pub async fn view_mailbox_details(
     company: &CompanyId,
     mailbox: &IdentityInput,
 ) -> Result<MailboxDetails, CoreError> {
-    let (tenant, mbx) = prepare(ctx, actor, company, mailbox).await?;
-    let d = ctx
-        .ms
-        .mailbox_details(tenant, &mbx)
-        .await
-        .map_err(|e| ms_error(e, Entity::Mailbox))?;
-    audit_read(
-        ctx,
-        actor,
-        company,
-        ToolName::ViewMailboxDetails,
-        &mbx,
-        d.send_on_behalf.len(),
-    )
-    .await?;
-    Ok(d)
+    let read = begin(ctx, actor, company, mailbox, Tool::ViewMailboxDetails).await?;
+    let details = ctx.ms.mailbox_details(read.tenant, &read.mailbox).await;
+    let (_, details) = read.answer(details, |d| d.send_on_behalf.len()).await?;
+    Ok(details)
 }

@@ -7,13 +7,73 @@ use super::companies::{connection, load, load_visible, ms_error};
 use crate::action::{CanonicalAction, digest_actions};
 use crate::audit::{AuditKind, NewAuditEvent};
 use crate::error::{ConflictReason, CoreError, Denial, Entity};
-use crate::model::{Actor, CompanyId, IdentityInput, RequestId, Requester, parse_label};
+use crate::model::{Actor, CompanyId, IdentityInput, RequestId, Requester, TenantId, parse_label};
 use crate::policy;
 use crate::ports::StoreError;
 use crate::request::{
     ApprovalRequest, Cancellation, Decision, RequestFilter, RequestState, Transition,
 };
 use crate::tools::{self, ApprovalMode, ToolName};
+
+/// A new pending request for `actions`, asked by `actor` now, expiring after the configured
+/// time to live.
+fn pending_request(
+    ctx: Ctx<'_>,
+    actor: &Actor,
+    id: RequestId,
+    company: CompanyId,
+    tenant: TenantId,
+    tool: ToolName,
+    actions: Vec<CanonicalAction>,
+) -> ApprovalRequest {
+    let now = ctx.clock.now();
+    ApprovalRequest {
+        id,
+        company,
+        tenant,
+        tool,
+        risk: tools::spec(tool).risk,
+        requester: Requester {
+            user: actor.user.id,
+            user_name: actor.user.name.clone(),
+            channel: actor.channel.clone(),
+        },
+        digest: digest_actions(&actions),
+        actions,
+        state: RequestState::Pending,
+        created_at: now,
+        expires_at: now.plus_secs(ctx.settings.request_ttl_secs),
+        decision: None,
+        cancellation: None,
+        attempt: 0,
+        lease: None,
+        results: Vec::new(),
+        finished_at: None,
+        message: None,
+        revert_of: None,
+    }
+}
+
+/// Refuses a new request from `actor` while they already have as many pending as the
+/// settings allow.
+pub(crate) async fn check_pending_limit(ctx: Ctx<'_>, actor: &Actor) -> Result<(), CoreError> {
+    let limit = ctx.settings.max_pending_per_user;
+    let open = ctx
+        .store
+        .list_requests(&RequestFilter {
+            requester: Some(actor.user.id),
+            states: Some(vec![RequestState::Pending]),
+            limit: Some(limit.saturating_add(1)),
+            ..RequestFilter::default()
+        })
+        .await?;
+    if open.len() >= limit as usize {
+        return Err(CoreError::conflict(ConflictReason::TooManyPending {
+            limit,
+        }));
+    }
+    Ok(())
+}
 
 /// What a write tool asks for.
 #[derive(Clone, Debug)]
@@ -55,21 +115,7 @@ pub async fn request_write(
         ));
     };
     let spec = tools::spec(input.tool);
-    let limit = ctx.settings.max_pending_per_user;
-    let open = ctx
-        .store
-        .list_requests(&RequestFilter {
-            requester: Some(actor.user.id),
-            states: Some(vec![RequestState::Pending]),
-            limit: Some(limit.saturating_add(1)),
-            ..RequestFilter::default()
-        })
-        .await?;
-    if open.len() >= limit as usize {
-        return Err(CoreError::conflict(ConflictReason::TooManyPending {
-            limit,
-        }));
-    }
+    check_pending_limit(ctx, actor).await?;
     debug_assert_eq!(spec.approval, ApprovalMode::Always);
     let company = load(ctx, &input.company).await?;
     let tenant = connection(&company)?.tenant_id;
@@ -125,33 +171,15 @@ pub async fn request_write(
         }));
     }
     let actions = vec![action];
-    let digest = digest_actions(&actions);
-    let now = ctx.clock.now();
-    let req = ApprovalRequest {
-        id: input.id,
-        company: input.company,
+    let req = pending_request(
+        ctx,
+        actor,
+        input.id,
+        input.company,
         tenant,
-        tool: input.tool,
-        risk: spec.risk,
-        requester: Requester {
-            user: actor.user.id,
-            user_name: actor.user.name.clone(),
-            channel: actor.channel.clone(),
-        },
+        input.tool,
         actions,
-        digest,
-        state: RequestState::Pending,
-        created_at: now,
-        expires_at: now.plus_secs(ctx.settings.request_ttl_secs),
-        decision: None,
-        cancellation: None,
-        attempt: 0,
-        lease: None,
-        results: Vec::new(),
-        finished_at: None,
-        message: None,
-        revert_of: None,
-    };
+    );
     let ev = request_event(ctx, AuditKind::RequestCreated, Some(actor), &req).detail(json!({
         "tool": req.tool.as_str(), "risk": req.risk.as_str(), "digest": req.digest,
         "actions": crate::action::encode_actions(&req.actions), "summary": req.summary(),
@@ -433,33 +461,17 @@ pub async fn revert(
         }));
     }
     let tool = ToolName::for_operation(actions[0].operation);
-    let spec = tools::spec(tool);
-    let digest = digest_actions(&actions);
-    let now = ctx.clock.now();
     let req = ApprovalRequest {
-        id: new_id,
-        company: orig.company.clone(),
-        tenant,
-        tool,
-        risk: spec.risk,
-        requester: Requester {
-            user: actor.user.id,
-            user_name: actor.user.name.clone(),
-            channel: actor.channel.clone(),
-        },
-        actions,
-        digest,
-        state: RequestState::Pending,
-        created_at: now,
-        expires_at: now.plus_secs(ctx.settings.request_ttl_secs),
-        decision: None,
-        cancellation: None,
-        attempt: 0,
-        lease: None,
-        results: Vec::new(),
-        finished_at: None,
-        message: None,
         revert_of: Some(orig.id),
+        ..pending_request(
+            ctx,
+            actor,
+            new_id,
+            orig.company.clone(),
+            tenant,
+            tool,
+            actions,
+        )
     };
     let ev = request_event(ctx, AuditKind::RequestCreated, Some(actor), &req).detail(json!({
         "tool": req.tool.as_str(), "risk": req.risk.as_str(), "digest": req.digest, "revert_of": orig.id.to_string(),

@@ -24,7 +24,7 @@ use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{MethodRouter, get};
 use uuid::Uuid;
 
 use super::html::{escape, page};
@@ -34,8 +34,24 @@ use crate::state::{AppRegistration, Shared, ids};
 
 pub(super) fn routes() -> Router<Arc<Shared>> {
     Router::new()
-        .route("/{tenant}/adminconsent", get(show_v1).post(decide_v1))
-        .route("/{tenant}/v2.0/adminconsent", get(show_v2).post(decide_v2))
+        .route("/{tenant}/adminconsent", endpoint(Version::V1))
+        .route("/{tenant}/v2.0/adminconsent", endpoint(Version::V2))
+}
+
+/// One consent endpoint: GET shows the page, POST takes the person's decision.
+fn endpoint(version: Version) -> MethodRouter<Arc<Shared>> {
+    get(
+        move |State(shared): State<Arc<Shared>>,
+              Path(tenant): Path<String>,
+              RawQuery(query): RawQuery| async move {
+            show(&shared, version, &tenant, query.as_deref().unwrap_or(""))
+        },
+    )
+    .post(
+        move |State(shared): State<Arc<Shared>>, Path(tenant): Path<String>, body: Bytes| async move {
+            decide(&shared, version, &tenant, &body)
+        },
+    )
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -180,14 +196,13 @@ fn validate(
             "Application with identifier '{client_text}' was not found in the directory '{directory_name}'. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You may have sent your authentication request to the wrong tenant."
         ),
     };
-    let client_id = Uuid::parse_str(client_text).map_err(|_| unknown_app())?;
     let app = shared
         .world
         .read()
-        .apps
-        .get(&client_id)
+        .app_by_client_id(client_text)
         .cloned()
         .ok_or_else(unknown_app)?;
+    let client_id = app.client_id;
     let redirect_uri = params.get("redirect_uri").unwrap_or("");
     if !redirect_uri_allowed(&app.redirect_uris, redirect_uri) {
         return Err(PageError {
@@ -244,48 +259,6 @@ pub fn redirect_uri_allowed(registered: &[String], uri: &str) -> bool {
             wanted_rest == reg_rest
         }
     })
-}
-
-async fn show_v1(
-    State(shared): State<Arc<Shared>>,
-    Path(tenant): Path<String>,
-    RawQuery(query): RawQuery,
-) -> Response {
-    show(
-        &shared,
-        Version::V1,
-        &tenant,
-        query.as_deref().unwrap_or(""),
-    )
-}
-
-async fn show_v2(
-    State(shared): State<Arc<Shared>>,
-    Path(tenant): Path<String>,
-    RawQuery(query): RawQuery,
-) -> Response {
-    show(
-        &shared,
-        Version::V2,
-        &tenant,
-        query.as_deref().unwrap_or(""),
-    )
-}
-
-async fn decide_v1(
-    State(shared): State<Arc<Shared>>,
-    Path(tenant): Path<String>,
-    body: Bytes,
-) -> Response {
-    decide(&shared, Version::V1, &tenant, &body)
-}
-
-async fn decide_v2(
-    State(shared): State<Arc<Shared>>,
-    Path(tenant): Path<String>,
-    body: Bytes,
-) -> Response {
-    decide(&shared, Version::V2, &tenant, &body)
 }
 
 fn resource_name(resource: Uuid) -> String {

@@ -384,14 +384,13 @@ fn issue(
         .get("client_id")
         .ok_or_else(|| AadError::missing_parameter("client_id"))?;
     let not_found = || AadError::app_not_found(client_text, &tenant.display_name);
-    let client_id = Uuid::parse_str(client_text.trim()).map_err(|_| not_found())?;
     let app = shared
         .world
         .read()
-        .apps
-        .get(&client_id)
+        .app_by_client_id(client_text.trim())
         .cloned()
         .ok_or_else(not_found)?;
+    let client_id = app.client_id;
     let sp = tenant
         .service_principals
         .get(&client_id)

@@ -49,6 +49,14 @@ const RTD: &[&str] = &[
 /// The truncation warning (`docs/MICROSOFT.md#paging`).
 pub const RESULT_SIZE_WARNING: &str = "There are more results available than are currently displayed. To view them, increase the value for the ResultSize parameter.";
 
+/// A cmdlet's declared parameters as `Name: type` pairs, in declaration order.
+macro_rules! params {
+    ($($name:ident: $ty:expr),* $(,)?) => {{
+        const L: &[PSpec] = &[$(p(stringify!($name), $ty)),*];
+        L
+    }};
+}
+
 /// The cmdlets the emulator knows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Cmdlet {
@@ -110,139 +118,58 @@ impl Cmdlet {
 
     pub fn spec(self) -> &'static [PSpec] {
         const S: PType = PType::Str;
+        const SW: PType = PType::Switch;
+        const B: PType = PType::Bool;
+        const RS: PType = PType::ResultSize;
+        const RTD_T: PType = PType::EnumArray("RecipientTypeDetails", RTD);
         const RIGHTS_T: PType = PType::EnumArray("MailboxRights", MAILBOX_RIGHTS);
         const SEND_AS: PType = PType::EnumArray("RecipientAccessRight", &["SendAs"]);
         const INH: PType = PType::Enum("ActiveDirectorySecurityInheritance", INHERITANCE);
         match self {
-            Cmdlet::GetMailbox => {
-                const L: &[PSpec] = &[
-                    p("Identity", S),
-                    p("ResultSize", PType::ResultSize),
-                    p(
-                        "RecipientTypeDetails",
-                        PType::EnumArray("RecipientTypeDetails", RTD),
-                    ),
-                    p("IncludeGrantSendOnBehalfToWithDisplayNames", PType::Switch),
-                    p("ReadFromDomainController", PType::Switch),
-                ];
-                L
-            }
-            Cmdlet::GetRecipient => {
-                const L: &[PSpec] = &[
-                    p("Identity", S),
-                    p("ResultSize", PType::ResultSize),
-                    p(
-                        "RecipientTypeDetails",
-                        PType::EnumArray("RecipientTypeDetails", RTD),
-                    ),
-                    p("ReadFromDomainController", PType::Switch),
-                ];
-                L
-            }
-            Cmdlet::GetDistributionGroupMember => {
-                const L: &[PSpec] = &[
-                    p("Identity", S),
-                    p("ResultSize", PType::ResultSize),
-                    p("ReadFromDomainController", PType::Switch),
-                ];
-                L
-            }
-            Cmdlet::SetMailbox => {
-                const L: &[PSpec] = &[
-                    p("Identity", S),
-                    p("GrantSendOnBehalfTo", PType::MultiValued),
-                    p("HiddenFromAddressListsEnabled", PType::Bool),
-                    p("MessageCopyForSentAsEnabled", PType::Bool),
-                    p("MessageCopyForSendOnBehalfEnabled", PType::Bool),
-                    p("WhatIf", PType::Switch),
-                    p("Force", PType::Switch),
-                ];
-                L
-            }
-            Cmdlet::GetMailboxPermission => {
-                const L: &[PSpec] = &[
-                    p("Identity", S),
-                    p("User", S),
-                    p("Owner", PType::Switch),
-                    p("ResultSize", PType::ResultSize),
-                    p("GroupMailbox", PType::Switch),
-                    p("IncludeSoftDeletedUserPermissions", PType::Switch),
-                    p("IncludeUnresolvedPermissions", PType::Switch),
-                    p("IncludeUserWithDisplayName", PType::Switch),
-                    p("SoftDeletedMailbox", PType::Switch),
-                    p("ReadFromDomainController", PType::Switch),
-                ];
-                L
-            }
-            Cmdlet::AddMailboxPermission => {
-                const L: &[PSpec] = &[
-                    p("Identity", S),
-                    p("User", S),
-                    p("AccessRights", RIGHTS_T),
-                    p("InheritanceType", INH),
-                    p("AutoMapping", PType::Bool),
-                    p("Deny", PType::Switch),
-                    p("GroupMailbox", PType::Switch),
-                    p("IgnoreDefaultScope", PType::Switch),
-                    p("WhatIf", PType::Switch),
-                ];
-                L
-            }
-            Cmdlet::RemoveMailboxPermission => {
-                const L: &[PSpec] = &[
-                    p("Identity", S),
-                    p("User", S),
-                    p("AccessRights", RIGHTS_T),
-                    p("InheritanceType", INH),
-                    p("Deny", PType::Switch),
-                    p("ClearAutoMapping", PType::Switch),
-                    p("ResetDefault", PType::Switch),
-                    p("BypassMasterAccountSid", PType::Switch),
-                    p("GroupMailbox", PType::Switch),
-                    p("SoftDeletedMailbox", PType::Switch),
-                    p("IgnoreDefaultScope", PType::Switch),
-                    p("WhatIf", PType::Switch),
-                ];
-                L
-            }
-            Cmdlet::GetRecipientPermission => {
-                const L: &[PSpec] = &[
-                    p("Identity", S),
-                    p("Trustee", S),
-                    p("AccessRights", SEND_AS),
-                    p("ResultSize", PType::ResultSize),
-                    p("IncludeTrusteeWithPrimarySmtpAddress", PType::Switch),
-                    p("ReadFromDomainController", PType::Switch),
-                ];
-                L
-            }
-            Cmdlet::AddRecipientPermission => {
-                const L: &[PSpec] = &[
-                    p("Identity", S),
-                    p("Trustee", S),
-                    p("AccessRights", SEND_AS),
-                    p("WhatIf", PType::Switch),
-                ];
-                L
-            }
-            Cmdlet::RemoveRecipientPermission => {
-                const L: &[PSpec] = &[
-                    p("Identity", S),
-                    p("Trustee", S),
-                    p("AccessRights", SEND_AS),
-                    p("Deny", PType::Switch),
-                    p("MultiTrustees", PType::Switch),
-                    p("SkipDomainValidationForMailContact", PType::Switch),
-                    p("SkipDomainValidationForMailUser", PType::Switch),
-                    p("SkipDomainValidationForSharedMailbox", PType::Switch),
-                    p("WhatIf", PType::Switch),
-                ];
-                L
-            }
-            Cmdlet::GetOrganizationConfig => {
-                const L: &[PSpec] = &[p("Identity", S)];
-                L
-            }
+            Cmdlet::GetMailbox => params![
+                Identity: S, ResultSize: RS, RecipientTypeDetails: RTD_T,
+                IncludeGrantSendOnBehalfToWithDisplayNames: SW, ReadFromDomainController: SW,
+            ],
+            Cmdlet::GetRecipient => params![
+                Identity: S, ResultSize: RS, RecipientTypeDetails: RTD_T,
+                ReadFromDomainController: SW,
+            ],
+            Cmdlet::GetDistributionGroupMember => params![
+                Identity: S, ResultSize: RS, ReadFromDomainController: SW,
+            ],
+            Cmdlet::SetMailbox => params![
+                Identity: S, GrantSendOnBehalfTo: PType::MultiValued,
+                HiddenFromAddressListsEnabled: B, MessageCopyForSentAsEnabled: B,
+                MessageCopyForSendOnBehalfEnabled: B, WhatIf: SW, Force: SW,
+            ],
+            Cmdlet::GetMailboxPermission => params![
+                Identity: S, User: S, Owner: SW, ResultSize: RS, GroupMailbox: SW,
+                IncludeSoftDeletedUserPermissions: SW, IncludeUnresolvedPermissions: SW,
+                IncludeUserWithDisplayName: SW, SoftDeletedMailbox: SW,
+                ReadFromDomainController: SW,
+            ],
+            Cmdlet::AddMailboxPermission => params![
+                Identity: S, User: S, AccessRights: RIGHTS_T, InheritanceType: INH,
+                AutoMapping: B, Deny: SW, GroupMailbox: SW, IgnoreDefaultScope: SW, WhatIf: SW,
+            ],
+            Cmdlet::RemoveMailboxPermission => params![
+                Identity: S, User: S, AccessRights: RIGHTS_T, InheritanceType: INH, Deny: SW,
+                ClearAutoMapping: SW, ResetDefault: SW, BypassMasterAccountSid: SW,
+                GroupMailbox: SW, SoftDeletedMailbox: SW, IgnoreDefaultScope: SW, WhatIf: SW,
+            ],
+            Cmdlet::GetRecipientPermission => params![
+                Identity: S, Trustee: S, AccessRights: SEND_AS, ResultSize: RS,
+                IncludeTrusteeWithPrimarySmtpAddress: SW, ReadFromDomainController: SW,
+            ],
+            Cmdlet::AddRecipientPermission => params![
+                Identity: S, Trustee: S, AccessRights: SEND_AS, WhatIf: SW,
+            ],
+            Cmdlet::RemoveRecipientPermission => params![
+                Identity: S, Trustee: S, AccessRights: SEND_AS, Deny: SW, MultiTrustees: SW,
+                SkipDomainValidationForMailContact: SW, SkipDomainValidationForMailUser: SW,
+                SkipDomainValidationForSharedMailbox: SW, WhatIf: SW,
+            ],
+            Cmdlet::GetOrganizationConfig => params![Identity: S],
         }
     }
 }
@@ -297,6 +224,19 @@ fn resolve_identity(
         Resolved::NotFound => Err(CmdletError::not_found(identity)),
         Resolved::Ambiguous(_) => Err(CmdletError::ambiguous(identity)),
     }
+}
+
+/// Checks that a write has its `mandatory` parameters, then resolves the object its `Identity`
+/// names.
+fn write_target<'p>(
+    dir: &Directory,
+    params: &'p Params,
+    mandatory: &[&str],
+    accept: impl Fn(&Object) -> bool,
+) -> Result<(&'p str, ObjId), CmdletError> {
+    params.require(mandatory)?;
+    let identity = params.str("Identity").unwrap_or_default();
+    Ok((identity, resolve_identity(dir, identity, accept)?))
 }
 
 /// Resolves a `User`/`Trustee` value to a SID: any principal, `NT AUTHORITY\SELF`, or (when
@@ -468,37 +408,48 @@ fn recipient_permission_row(
     r
 }
 
-/// Pages over positions `(obj,row)` from `items`, building rows lazily, honouring `ResultSize`.
-fn paginate<I, F>(
-    mut items: std::iter::Peekable<I>,
+/// Where a read's page starts, how many rows it holds, and the `ResultSize` cap.
+#[derive(Debug, Clone, Copy)]
+struct Paging {
     start: Cursor,
     result_size: Option<u64>,
     page_size: usize,
-    mut build: F,
-) -> Page
-where
-    I: Iterator<Item = (u32, u32)>,
-    F: FnMut(u32, u32) -> Row,
-{
-    let mut page = Page::default();
-    let mut emitted = start.emitted;
-    while page.rows.len() < page_size && result_size.is_none_or(|rs| emitted < rs) {
-        let Some((o, r)) = items.next() else { break };
-        page.rows.push(build(o, r));
-        emitted += 1;
-    }
-    if let Some(&(o, r)) = items.peek() {
-        if result_size.is_some_and(|rs| emitted >= rs) {
-            page.warnings.push(RESULT_SIZE_WARNING.to_owned());
-        } else {
-            page.next = Some(Cursor {
-                obj: o,
-                row: r,
-                emitted,
-            });
+}
+
+impl Paging {
+    /// Pages over positions `(obj,row)` from `items`, building rows lazily, honouring
+    /// `ResultSize`.
+    fn page<I, F>(self, items: I, mut build: F) -> Page
+    where
+        I: Iterator<Item = (u32, u32)>,
+        F: FnMut(u32, u32) -> Row,
+    {
+        let Paging {
+            start,
+            result_size,
+            page_size,
+        } = self;
+        let mut items = items.peekable();
+        let mut page = Page::default();
+        let mut emitted = start.emitted;
+        while page.rows.len() < page_size && result_size.is_none_or(|rs| emitted < rs) {
+            let Some((o, r)) = items.next() else { break };
+            page.rows.push(build(o, r));
+            emitted += 1;
         }
+        if let Some(&(o, r)) = items.peek() {
+            if result_size.is_some_and(|rs| emitted >= rs) {
+                page.warnings.push(RESULT_SIZE_WARNING.to_owned());
+            } else {
+                page.next = Some(Cursor {
+                    obj: o,
+                    row: r,
+                    emitted,
+                });
+            }
+        }
+        page
     }
-    page
 }
 
 /// `Identity` of a read that cannot run without it (over REST: 400 "Invalid Operation").
@@ -523,7 +474,11 @@ pub fn read(
     start: Cursor,
     page_size: usize,
 ) -> Result<Page, CmdletError> {
-    let page_size = page_size.max(1);
+    let paging = Paging {
+        start,
+        result_size: params.result_size(),
+        page_size: page_size.max(1),
+    };
     match cmdlet {
         Cmdlet::GetMailbox | Cmdlet::GetRecipient => {
             let mailbox_only = cmdlet == Cmdlet::GetMailbox;
@@ -551,11 +506,12 @@ pub fn read(
             };
             if let Some(identity) = params.str("Identity") {
                 let id = resolve_identity(dir, identity, accept)?;
-                let items = (start.emitted == 0)
-                    .then_some((id, 0))
-                    .into_iter()
-                    .peekable();
-                return Ok(paginate(items, start, None, page_size, build));
+                let items = (start.emitted == 0).then_some((id, 0)).into_iter();
+                return Ok(Paging {
+                    result_size: None,
+                    ..paging
+                }
+                .page(items, build));
             }
             let items = dir
                 .objects
@@ -563,15 +519,8 @@ pub fn read(
                 .enumerate()
                 .skip(start.obj as usize)
                 .filter(|(_, o)| !o.deleted && accept(o))
-                .map(|(i, _)| (i as u32, 0))
-                .peekable();
-            Ok(paginate(
-                items,
-                start,
-                params.result_size(),
-                page_size,
-                build,
-            ))
+                .map(|(i, _)| (i as u32, 0));
+            Ok(paging.page(items, build))
         }
         Cmdlet::GetDistributionGroupMember => {
             let identity = required_identity(params)?;
@@ -585,18 +534,13 @@ pub fn read(
             let members = &g.members;
             let items = (start.row as usize..members.len())
                 .filter(|i| dir.get(members[*i]).is_some())
-                .map(|i| (group, i as u32))
-                .peekable();
-            Ok(paginate(
-                items,
-                start,
-                params.result_size(),
-                page_size,
-                |_, i| match dir.get(members[i as usize]) {
+                .map(|i| (group, i as u32));
+            Ok(
+                paging.page(items, |_, i| match dir.get(members[i as usize]) {
                     Some(m) => recipient_common(dir, m),
                     None => Row::new(),
-                },
-            ))
+                }),
+            )
         }
         Cmdlet::GetMailboxPermission => {
             let identity = required_identity(params)?;
@@ -612,18 +556,11 @@ pub fn read(
             let rows = &perms.full_access;
             let items = (start.row as usize..rows.len())
                 .filter(|i| user.as_ref().is_none_or(|u| rows[*i].principal == *u))
-                .map(|i| (id, i as u32))
-                .peekable();
-            Ok(paginate(
-                items,
-                start,
-                params.result_size(),
-                page_size,
-                |_, i| {
-                    let row = &rows[i as usize];
-                    mailbox_permission_row(dir, o, row, row.rights)
-                },
-            ))
+                .map(|i| (id, i as u32));
+            Ok(paging.page(items, |_, i| {
+                let row = &rows[i as usize];
+                mailbox_permission_row(dir, o, row, row.rights)
+            }))
         }
         Cmdlet::GetRecipientPermission => {
             let trustee = match params.str("Trustee") {
@@ -647,15 +584,8 @@ pub fn read(
                 let rows = &view(id).send_as;
                 let items = (start.row as usize..rows.len())
                     .filter(|i| matches(&rows[*i]))
-                    .map(|i| (id, i as u32))
-                    .peekable();
-                return Ok(paginate(
-                    items,
-                    start,
-                    params.result_size(),
-                    page_size,
-                    build,
-                ));
+                    .map(|i| (id, i as u32));
+                return Ok(paging.page(items, build));
             }
             let items = (start.obj as usize..dir.objects.len())
                 .filter(|i| {
@@ -672,15 +602,8 @@ pub fn read(
                     (first..rows.len())
                         .filter(move |r| matches(&rows[*r]))
                         .map(move |r| (i as u32, r as u32))
-                })
-                .peekable();
-            Ok(paginate(
-                items,
-                start,
-                params.result_size(),
-                page_size,
-                build,
-            ))
+                });
+            Ok(paging.page(items, build))
         }
         Cmdlet::GetOrganizationConfig => {
             let mut r = Row::new();
@@ -764,9 +687,28 @@ fn right_changes(
         .collect()
 }
 
-/// Does `r` stand for the explicit ACE of `principal` with this deny flag and inheritance?
-fn same_ace(r: &AclRow, principal: &Sid, deny: bool, inheritance: u8) -> bool {
-    r.principal == *principal && r.deny == deny && r.inheritance == inheritance && !r.inherited
+/// The explicit ACE of a principal that `Deny` and `InheritanceType` pick out, and where it
+/// stands among the mailbox's current Full Access rows.
+struct AceLookup {
+    deny: bool,
+    inheritance: u8,
+    current: Perms,
+    position: Option<usize>,
+}
+
+fn find_ace(dir: &Directory, mb: ObjId, params: &Params, principal: &Sid) -> AceLookup {
+    let deny = params.flag("Deny").unwrap_or(false);
+    let inheritance = inheritance_of(params);
+    let current = dir.get(mb).map(|o| o.perms().clone()).unwrap_or_default();
+    let position = current.full_access.iter().position(|r| {
+        r.principal == *principal && r.deny == deny && r.inheritance == inheritance && !r.inherited
+    });
+    AceLookup {
+        deny,
+        inheritance,
+        current,
+        position,
+    }
 }
 
 /// Runs a write cmdlet.
@@ -802,9 +744,9 @@ fn add_mailbox_permission(
     params: &Params,
     what_if: bool,
 ) -> Result<WriteOutcome, CmdletError> {
-    params.require(&["Identity", "User", "AccessRights"])?;
-    let identity = params.str("Identity").unwrap_or_default();
-    let mb = resolve_identity(dir, identity, |o| o.kind.is_mailbox())?;
+    let (identity, mb) = write_target(dir, params, &["Identity", "User", "AccessRights"], |o| {
+        o.kind.is_mailbox()
+    })?;
     let user_in = params.str("User").unwrap_or_default();
     let principal = resolve_principal(dir, user_in, false)?;
     let rights = rights_of(params, "AccessRights");
@@ -819,13 +761,8 @@ fn add_mailbox_permission(
         .and_then(|t| dir.get(t))
         .is_some_and(|t| t.kind.is_group());
     let automapping = !is_group && automapping_param.unwrap_or(true);
-    let deny = params.flag("Deny").unwrap_or(false);
-    let inheritance = inheritance_of(params);
-    let current = dir.get(mb).map(|o| o.perms().clone()).unwrap_or_default();
-    let existing = current
-        .full_access
-        .iter()
-        .position(|r| same_ace(r, &principal, deny, inheritance));
+    let ace = find_ace(dir, mb, params, &principal);
+    let (deny, inheritance, existing) = (ace.deny, ace.inheritance, ace.position);
     let out_row = AclRow {
         principal: principal.clone(),
         rights,
@@ -842,7 +779,7 @@ fn add_mailbox_permission(
         .rows
         .push(mailbox_permission_row(dir, mbo, &out_row, rights));
     let new_bits = match existing {
-        Some(i) => rights & !current.full_access[i].rights,
+        Some(i) => rights & !ace.current.full_access[i].rights,
         None => rights,
     };
     if new_bits == 0 {
@@ -855,7 +792,7 @@ fn add_mailbox_permission(
         }
         return Ok(outcome);
     }
-    if existing.is_none() && current.full_access.len() >= MAX_ACES {
+    if existing.is_none() && ace.current.full_access.len() >= MAX_ACES {
         return Err(CmdletError::invalid_operation(format!(
             "The access control list of '{}' already holds {MAX_ACES} access control entries, the most a mailbox may have. Grant access through a mail-enabled security group instead.",
             mbo.name
@@ -902,9 +839,7 @@ fn remove_mailbox_permission(
     params: &Params,
     what_if: bool,
 ) -> Result<WriteOutcome, CmdletError> {
-    params.require(&["Identity"])?;
-    let identity = params.str("Identity").unwrap_or_default();
-    let mb = resolve_identity(dir, identity, |o| o.kind.is_mailbox())?;
+    let (identity, mb) = write_target(dir, params, &["Identity"], |o| o.kind.is_mailbox())?;
     let clear = params.flag("ClearAutoMapping").unwrap_or(false);
     let reset = params.flag("ResetDefault").unwrap_or(false);
     if clear || reset {
@@ -915,14 +850,9 @@ fn remove_mailbox_permission(
     let user_in = params.str("User").unwrap_or_default();
     let principal = resolve_principal(dir, user_in, true)?;
     let rights = rights_of(params, "AccessRights");
-    let deny = params.flag("Deny").unwrap_or(false);
-    let inheritance = inheritance_of(params);
-    let current = dir.get(mb).map(|o| o.perms().clone()).unwrap_or_default();
-    let pos = current
-        .full_access
-        .iter()
-        .position(|r| same_ace(r, &principal, deny, inheritance));
-    let removed = pos.map_or(0, |i| current.full_access[i].rights & rights);
+    let ace = find_ace(dir, mb, params, &principal);
+    let (deny, pos) = (ace.deny, ace.position);
+    let removed = pos.map_or(0, |i| ace.current.full_access[i].rights & rights);
     if removed == 0 {
         let mbo = dir
             .get(mb)
@@ -1018,9 +948,10 @@ fn recipient_permission(
     add: bool,
     what_if: bool,
 ) -> Result<WriteOutcome, CmdletError> {
-    params.require(&["Identity", "Trustee", "AccessRights"])?;
-    let identity = params.str("Identity").unwrap_or_default();
-    let rid = resolve_identity(dir, identity, |o| o.kind.is_recipient())?;
+    let (identity, rid) =
+        write_target(dir, params, &["Identity", "Trustee", "AccessRights"], |o| {
+            o.kind.is_recipient()
+        })?;
     let trustee_in = params.str("Trustee").unwrap_or_default();
     let trustee = resolve_principal(dir, trustee_in, !add)?;
     let present = dir
@@ -1128,9 +1059,7 @@ fn set_mailbox(
     params: &Params,
     what_if: bool,
 ) -> Result<WriteOutcome, CmdletError> {
-    params.require(&["Identity"])?;
-    let identity = params.str("Identity").unwrap_or_default();
-    let mb = resolve_identity(dir, identity, |o| o.kind.is_mailbox())?;
+    let (identity, mb) = write_target(dir, params, &["Identity"], |o| o.kind.is_mailbox())?;
     let o = dir
         .get(mb)
         .ok_or_else(|| CmdletError::not_found(identity))?;

@@ -37,24 +37,23 @@ use super::seed::{DirectorySeed, Grant, generated_directory_seed};
 use crate::state::{Knobs, Shared, Tenant, World};
 
 pub fn routes() -> Router<Arc<Shared>> {
-    Router::new()
-        .route("/exchange/{tenant}/objects", post(create_object))
+    let directory = Router::new()
+        .route("/objects", post(create_object))
         .route(
-            "/exchange/{tenant}/objects/{identity}",
+            "/objects/{identity}",
             get(object_truth).delete(delete_object),
         )
-        .route("/exchange/{tenant}/grants", post(grant))
-        .route("/exchange/{tenant}/directory", put(replace_directory))
-        .route("/exchange/{tenant}/permissions", get(permissions))
-        .route("/exchange/{tenant}/groups", get(groups))
+        .route("/grants", post(grant))
+        .route("/directory", put(replace_directory))
+        .route("/permissions", get(permissions))
+        .route("/groups", get(groups))
+        .route("/groups/{group}/members", post(add_member))
         .route(
-            "/exchange/{tenant}/groups/{group}/members",
-            post(add_member),
-        )
-        .route(
-            "/exchange/{tenant}/groups/{group}/members/{member}",
+            "/groups/{group}/members/{member}",
             axum::routing::delete(remove_member),
-        )
+        );
+    Router::new()
+        .nest("/exchange/{tenant}", directory)
         .route("/knobs", get(knobs_get).put(knobs_put))
         .route(
             "/knobs/{tenant}",
@@ -69,6 +68,9 @@ pub fn routes() -> Router<Arc<Shared>> {
 fn err(status: StatusCode, message: impl std::fmt::Display) -> Response {
     (status, Json(json!({"error": message.to_string()}))).into_response()
 }
+
+/// A handler's answer: the error arm is the response to send as it is.
+type Reply = Result<Response, Response>;
 
 fn tenant_id(world: &World, reference: &str) -> Result<Uuid, Response> {
     world
@@ -99,6 +101,18 @@ fn live_tenant_mut<'w>(world: &'w mut World, reference: &str) -> Result<&'w mut 
         .tenants
         .get_mut(&id)
         .ok_or_else(|| err(StatusCode::NOT_FOUND, "tenant vanished"))
+}
+
+/// As [`live_tenant_mut`], for a handler that adds to the tenant's directory: one created empty
+/// is given its domain SID first.
+fn directory_tenant<'w>(
+    world: &'w mut World,
+    reference: &str,
+    shared: &Shared,
+) -> Result<&'w mut Tenant, Response> {
+    let t = live_tenant_mut(world, reference)?;
+    ensure_directory(t, shared);
+    Ok(t)
 }
 
 /// Gives a tenant whose directory was created empty (`Directory::default()`) its domain SID.
@@ -175,104 +189,87 @@ async fn create_object(
     State(shared): State<Arc<Shared>>,
     Path(tenant): Path<String>,
     Json(new): Json<NewObject>,
-) -> Response {
+) -> Reply {
     let mut world = shared.world.write();
-    let t = match live_tenant_mut(&mut world, &tenant) {
-        Ok(t) => t,
-        Err(r) => return r,
-    };
-    ensure_directory(t, &shared);
+    let t = directory_tenant(&mut world, &tenant, &shared)?;
     let domain = t.initial_domain().to_owned();
     // Members must exist already; check them before creating anything.
-    let mut members = Vec::with_capacity(new.members.len());
-    for m in &new.members {
-        match find(&t.directory, m) {
-            Ok(id) => members.push(id),
-            Err(r) => return r,
-        }
-    }
+    let members = new
+        .members
+        .iter()
+        .map(|m| find(&t.directory, m))
+        .collect::<Result<Vec<_>, _>>()?;
     if !members.is_empty() && !new.kind.is_some_and(|k| k.is_group()) {
-        return err(
+        return Err(err(
             StatusCode::BAD_REQUEST,
             format!("'{}' is not a group, so it has no members", new.name),
-        );
+        ));
     }
     let mut rng = shared.rng.lock();
-    match t.directory.create(&new, &domain, &mut *rng) {
-        Ok(oid) => {
-            for m in members {
-                if let Err(e) = t.directory.add_member(oid, m) {
-                    return err(StatusCode::BAD_REQUEST, e);
-                }
-            }
-            (StatusCode::CREATED, Json(object_json(&t.directory, oid))).into_response()
-        }
-        Err(e) => err(StatusCode::CONFLICT, e),
+    let oid = t
+        .directory
+        .create(&new, &domain, &mut *rng)
+        .map_err(|e| err(StatusCode::CONFLICT, e))?;
+    for m in members {
+        t.directory
+            .add_member(oid, m)
+            .map_err(|e| err(StatusCode::BAD_REQUEST, e))?;
+    }
+    Ok((StatusCode::CREATED, Json(object_json(&t.directory, oid))).into_response())
+}
+
+/// The one object (of the kind `what` names) `resolved` found for `identity`: 404 when none,
+/// 409 when several.
+fn found(resolved: Resolved, identity: &str, what: &str) -> Result<ObjId, Response> {
+    match resolved {
+        Resolved::Found(id) => Ok(id),
+        Resolved::NotFound => Err(err(
+            StatusCode::NOT_FOUND,
+            format!("no {what} '{identity}'"),
+        )),
+        Resolved::Ambiguous(_) => Err(err(
+            StatusCode::CONFLICT,
+            format!("'{identity}' matches several {what}s"),
+        )),
     }
 }
 
 fn find(dir: &Directory, identity: &str) -> Result<ObjId, Response> {
-    match dir.resolve(identity, |_| true) {
-        Resolved::Found(id) => Ok(id),
-        Resolved::NotFound => Err(err(
-            StatusCode::NOT_FOUND,
-            format!("no object '{identity}'"),
-        )),
-        Resolved::Ambiguous(_) => Err(err(
-            StatusCode::CONFLICT,
-            format!("'{identity}' matches several objects"),
-        )),
-    }
+    found(dir.resolve(identity, |_| true), identity, "object")
 }
 
 async fn delete_object(
     State(shared): State<Arc<Shared>>,
     Path((tenant, identity)): Path<(String, String)>,
-) -> Response {
+) -> Reply {
     let mut world = shared.world.write();
-    let t = match live_tenant_mut(&mut world, &tenant) {
-        Ok(t) => t,
-        Err(r) => return r,
-    };
-    match find(&t.directory, &identity) {
-        Ok(oid) => {
-            t.directory.delete(oid);
-            StatusCode::NO_CONTENT.into_response()
-        }
-        Err(r) => r,
-    }
+    let t = live_tenant_mut(&mut world, &tenant)?;
+    let oid = find(&t.directory, &identity)?;
+    t.directory.delete(oid);
+    Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 async fn object_truth(
     State(shared): State<Arc<Shared>>,
     Path((tenant, identity)): Path<(String, String)>,
-) -> Response {
+) -> Reply {
     let world = shared.world.read();
-    let t = match live_tenant(&world, &tenant) {
-        Ok(t) => t,
-        Err(r) => return r,
-    };
-    match find(&t.directory, &identity) {
-        Ok(oid) => Json(object_json(&t.directory, oid)).into_response(),
-        Err(r) => r,
-    }
+    let t = live_tenant(&world, &tenant)?;
+    let oid = find(&t.directory, &identity)?;
+    Ok(Json(object_json(&t.directory, oid)).into_response())
 }
 
 async fn grant(
     State(shared): State<Arc<Shared>>,
     Path(tenant): Path<String>,
     Json(g): Json<Grant>,
-) -> Response {
+) -> Reply {
     let mut world = shared.world.write();
-    let t = match live_tenant_mut(&mut world, &tenant) {
-        Ok(t) => t,
-        Err(r) => return r,
-    };
-    ensure_directory(t, &shared);
-    match t.directory.grant(&g) {
-        Ok(()) => StatusCode::NO_CONTENT.into_response(),
-        Err(e) => err(StatusCode::BAD_REQUEST, e),
-    }
+    let t = directory_tenant(&mut world, &tenant, &shared)?;
+    t.directory
+        .grant(&g)
+        .map_err(|e| err(StatusCode::BAD_REQUEST, e))?;
+    Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 #[derive(Deserialize)]
@@ -293,13 +290,10 @@ async fn replace_directory(
     State(shared): State<Arc<Shared>>,
     Path(tenant): Path<String>,
     Json(body): Json<DirectoryBody>,
-) -> Response {
+) -> Reply {
     let (id, domain) = {
         let world = shared.world.read();
-        let id = match tenant_id(&world, &tenant) {
-            Ok(id) => id,
-            Err(r) => return r,
-        };
+        let id = tenant_id(&world, &tenant)?;
         let domain = world
             .tenants
             .get(&id)
@@ -314,28 +308,22 @@ async fn replace_directory(
         ),
         DirectoryBody::Seed(s) => (*s, rand::Rng::random(&mut *shared.rng.lock())),
     };
-    let dir = match Directory::from_seed(&seed, &domain, rng_seed) {
-        Ok(d) => d,
-        Err(e) => return err(StatusCode::BAD_REQUEST, e),
-    };
+    let dir = Directory::from_seed(&seed, &domain, rng_seed)
+        .map_err(|e| err(StatusCode::BAD_REQUEST, e))?;
     let count = dir.mailbox_count();
     let mut world = shared.world.write();
-    match world.tenants.get_mut(&id) {
-        Some(t) => {
-            t.directory = dir;
-            Json(json!({"mailboxes": count})).into_response()
-        }
-        None => err(StatusCode::NOT_FOUND, "tenant vanished"),
-    }
+    let t = world
+        .tenants
+        .get_mut(&id)
+        .ok_or_else(|| err(StatusCode::NOT_FOUND, "tenant vanished"))?;
+    t.directory = dir;
+    Ok(Json(json!({"mailboxes": count})).into_response())
 }
 
 /// Every permission row of the tenant, flattened (SELF and inherited rows included).
-async fn permissions(State(shared): State<Arc<Shared>>, Path(tenant): Path<String>) -> Response {
+async fn permissions(State(shared): State<Arc<Shared>>, Path(tenant): Path<String>) -> Reply {
     let world = shared.world.read();
-    let t = match live_tenant(&world, &tenant) {
-        Ok(t) => t,
-        Err(r) => return r,
-    };
+    let t = live_tenant(&world, &tenant)?;
     let dir = &t.directory;
     let mut out = Vec::new();
     for (_, o) in dir.live() {
@@ -378,16 +366,13 @@ async fn permissions(State(shared): State<Arc<Shared>>, Path(tenant): Path<Strin
             ));
         }
     }
-    Json(json!({ "permissions": out })).into_response()
+    Ok(Json(json!({ "permissions": out })).into_response())
 }
 
 /// Every live group with its live direct members.
-async fn groups(State(shared): State<Arc<Shared>>, Path(tenant): Path<String>) -> Response {
+async fn groups(State(shared): State<Arc<Shared>>, Path(tenant): Path<String>) -> Reply {
     let world = shared.world.read();
-    let t = match live_tenant(&world, &tenant) {
-        Ok(t) => t,
-        Err(r) => return r,
-    };
+    let t = live_tenant(&world, &tenant)?;
     let dir = &t.directory;
     let groups: Vec<Value> = dir
         .live()
@@ -401,19 +386,16 @@ async fn groups(State(shared): State<Arc<Shared>>, Path(tenant): Path<String>) -
             })
         })
         .collect();
-    Json(json!({ "groups": groups })).into_response()
+    Ok(Json(json!({ "groups": groups })).into_response())
 }
 
 /// Resolves a group (any identity, groups only): 404 when no group has it.
 fn find_group(dir: &Directory, identity: &str) -> Result<ObjId, Response> {
-    match dir.resolve(identity, |o| o.kind.is_group()) {
-        Resolved::Found(id) => Ok(id),
-        Resolved::NotFound => Err(err(StatusCode::NOT_FOUND, format!("no group '{identity}'"))),
-        Resolved::Ambiguous(_) => Err(err(
-            StatusCode::CONFLICT,
-            format!("'{identity}' matches several groups"),
-        )),
-    }
+    found(
+        dir.resolve(identity, |o| o.kind.is_group()),
+        identity,
+        "group",
+    )
 }
 
 #[derive(Deserialize)]
@@ -426,22 +408,12 @@ async fn add_member(
     State(shared): State<Arc<Shared>>,
     Path((tenant, group)): Path<(String, String)>,
     Json(body): Json<MemberBody>,
-) -> Response {
+) -> Reply {
     let mut world = shared.world.write();
-    let t = match live_tenant_mut(&mut world, &tenant) {
-        Ok(t) => t,
-        Err(r) => return r,
-    };
-    let dir = &mut t.directory;
-    let gid = match find_group(dir, &group) {
-        Ok(g) => g,
-        Err(r) => return r,
-    };
-    let mid = match find(dir, &body.member) {
-        Ok(m) => m,
-        Err(r) => return r,
-    };
-    match dir.add_member(gid, mid) {
+    let dir = &mut live_tenant_mut(&mut world, &tenant)?.directory;
+    let gid = find_group(dir, &group)?;
+    let mid = find(dir, &body.member)?;
+    Ok(match dir.add_member(gid, mid) {
         Ok(true) => (
             StatusCode::CREATED,
             Json(json!({
@@ -455,23 +427,16 @@ async fn add_member(
             format!("'{}' is already a member of '{group}'", body.member),
         ),
         Err(e) => err(StatusCode::BAD_REQUEST, e),
-    }
+    })
 }
 
 async fn remove_member(
     State(shared): State<Arc<Shared>>,
     Path((tenant, group, member)): Path<(String, String, String)>,
-) -> Response {
+) -> Reply {
     let mut world = shared.world.write();
-    let t = match live_tenant_mut(&mut world, &tenant) {
-        Ok(t) => t,
-        Err(r) => return r,
-    };
-    let dir = &mut t.directory;
-    let gid = match find_group(dir, &group) {
-        Ok(g) => g,
-        Err(r) => return r,
-    };
+    let dir = &mut live_tenant_mut(&mut world, &tenant)?.directory;
+    let gid = find_group(dir, &group)?;
     // The member is looked for among the group's members, so an ambiguous identity that names
     // one member only still works.
     let mid = match dir.resolve(&member, |_| true) {
@@ -480,11 +445,11 @@ async fn remove_member(
         Resolved::NotFound => None,
     };
     match mid {
-        Some(m) if dir.remove_member(gid, m) => StatusCode::NO_CONTENT.into_response(),
-        _ => err(
+        Some(m) if dir.remove_member(gid, m) => Ok(StatusCode::NO_CONTENT.into_response()),
+        _ => Err(err(
             StatusCode::NOT_FOUND,
             format!("'{member}' is not a member of '{group}'"),
-        ),
+        )),
     }
 }
 
@@ -509,59 +474,39 @@ async fn knobs_get(State(shared): State<Arc<Shared>>) -> Response {
     Json(shared.world.read().knobs.clone()).into_response()
 }
 
-async fn knobs_put(State(shared): State<Arc<Shared>>, Json(patch): Json<Value>) -> Response {
+async fn knobs_put(State(shared): State<Arc<Shared>>, Json(patch): Json<Value>) -> Reply {
     let mut world = shared.world.write();
-    match merge(&world.knobs, patch) {
-        Ok(k) => {
-            world.knobs = k.clone();
-            Json(k).into_response()
-        }
-        Err(r) => r,
-    }
+    let k = merge(&world.knobs, patch)?;
+    world.knobs = k.clone();
+    Ok(Json(k).into_response())
 }
 
-async fn tenant_knobs_get(
-    State(shared): State<Arc<Shared>>,
-    Path(tenant): Path<String>,
-) -> Response {
+async fn tenant_knobs_get(State(shared): State<Arc<Shared>>, Path(tenant): Path<String>) -> Reply {
     let world = shared.world.read();
-    match tenant_id(&world, &tenant) {
-        Ok(id) => Json(world.knobs_for(id).clone()).into_response(),
-        Err(r) => r,
-    }
+    let id = tenant_id(&world, &tenant)?;
+    Ok(Json(world.knobs_for(id).clone()).into_response())
 }
 
 async fn tenant_knobs_put(
     State(shared): State<Arc<Shared>>,
     Path(tenant): Path<String>,
     Json(patch): Json<Value>,
-) -> Response {
+) -> Reply {
     let mut world = shared.world.write();
-    let id = match tenant_id(&world, &tenant) {
-        Ok(id) => id,
-        Err(r) => return r,
-    };
-    match merge(world.knobs_for(id), patch) {
-        Ok(k) => {
-            world.tenant_knobs.insert(id, k.clone());
-            Json(k).into_response()
-        }
-        Err(r) => r,
-    }
+    let id = tenant_id(&world, &tenant)?;
+    let k = merge(world.knobs_for(id), patch)?;
+    world.tenant_knobs.insert(id, k.clone());
+    Ok(Json(k).into_response())
 }
 
 async fn tenant_knobs_delete(
     State(shared): State<Arc<Shared>>,
     Path(tenant): Path<String>,
-) -> Response {
+) -> Reply {
     let mut world = shared.world.write();
-    match tenant_id(&world, &tenant) {
-        Ok(id) => {
-            world.tenant_knobs.remove(&id);
-            StatusCode::NO_CONTENT.into_response()
-        }
-        Err(r) => r,
-    }
+    let id = tenant_id(&world, &tenant)?;
+    world.tenant_knobs.remove(&id);
+    Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 async fn counters_get(State(shared): State<Arc<Shared>>) -> Response {

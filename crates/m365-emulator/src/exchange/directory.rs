@@ -237,6 +237,35 @@ impl Hits {
     }
 }
 
+/// Records that `key` finds `id`.
+fn hits_insert<K: std::hash::Hash + Eq>(map: &mut HashMap<K, Hits>, key: K, id: ObjId) {
+    match map.get_mut(&key) {
+        None => {
+            map.insert(key, Hits::One(id));
+        }
+        Some(h) => h.add(id),
+    }
+}
+
+/// Forgets that `key` finds `id` (the key goes when it finds nothing else).
+fn hits_remove<K: std::hash::Hash + Eq>(map: &mut HashMap<K, Hits>, key: K, id: ObjId) {
+    let remove = match map.get_mut(&key) {
+        Some(Hits::One(existing)) => *existing == id,
+        Some(Hits::Many(v)) => {
+            v.retain(|x| *x != id);
+            if let [only] = v[..] {
+                map.insert(key, Hits::One(only));
+                return;
+            }
+            false
+        }
+        None => false,
+    };
+    if remove {
+        map.remove(&key);
+    }
+}
+
 /// A permission change kept for replication lag: the object's permissions before it.
 #[derive(Debug, Clone)]
 struct Recent {
@@ -467,45 +496,8 @@ impl Directory {
         )
     }
 
-    fn key_insert(&mut self, key: &str, id: ObjId) {
-        let key: Box<str> = key.to_lowercase().into();
-        match self.keys.get_mut(&key) {
-            None => {
-                self.keys.insert(key, Hits::One(id));
-            }
-            Some(h) => h.add(id),
-        }
-    }
-
-    fn key_remove(&mut self, key: &str, id: ObjId) {
-        let key = key.to_lowercase();
-        let remove = match self.keys.get_mut(key.as_str()) {
-            Some(Hits::One(existing)) => *existing == id,
-            Some(Hits::Many(v)) => {
-                v.retain(|x| *x != id);
-                if v.len() == 1 {
-                    let only = v[0];
-                    self.keys.insert(key.clone().into(), Hits::One(only));
-                }
-                false
-            }
-            None => false,
-        };
-        if remove {
-            self.keys.remove(key.as_str());
-        }
-    }
-
-    fn guid_insert(&mut self, g: Uuid, id: ObjId) {
-        match self.guids.get_mut(&g) {
-            None => {
-                self.guids.insert(g, Hits::One(id));
-            }
-            Some(h) => h.add(id),
-        }
-    }
-
-    fn object_keys(o: &Object) -> Vec<&str> {
+    /// What finds an object: its names and addresses (lower-cased), its three GUIDs, its RID.
+    fn lookup_keys(o: &Object) -> (Vec<Box<str>>, [Uuid; 3], u32) {
         let mut keys: Vec<&str> = vec![&o.name, &o.alias];
         if let Some(u) = &o.upn {
             keys.push(u);
@@ -514,53 +506,29 @@ impl Directory {
             keys.push(p);
         }
         keys.extend(o.secondary_smtp.iter().map(|s| &**s));
-        keys
+        let keys = keys.into_iter().map(|k| k.to_lowercase().into()).collect();
+        let guids = [o.guid, o.exchange_object_id, o.external_directory_object_id];
+        (keys, guids, o.rid)
     }
 
     fn index(&mut self, id: ObjId) {
-        let o = &self.objects[id as usize];
-        let keys: Vec<String> = Self::object_keys(o)
-            .into_iter()
-            .map(str::to_owned)
-            .collect();
-        let guids = [o.guid, o.exchange_object_id, o.external_directory_object_id];
-        let rid = o.rid;
+        let (keys, guids, rid) = Self::lookup_keys(&self.objects[id as usize]);
         for k in keys {
-            self.key_insert(&k, id);
+            hits_insert(&mut self.keys, k, id);
         }
         for g in guids {
-            self.guid_insert(g, id);
+            hits_insert(&mut self.guids, g, id);
         }
         self.by_rid.insert(rid, id);
     }
 
     fn unindex(&mut self, id: ObjId) {
-        let o = &self.objects[id as usize];
-        let keys: Vec<String> = Self::object_keys(o)
-            .into_iter()
-            .map(str::to_owned)
-            .collect();
-        let guids = [o.guid, o.exchange_object_id, o.external_directory_object_id];
-        let rid = o.rid;
+        let (keys, guids, rid) = Self::lookup_keys(&self.objects[id as usize]);
         for k in keys {
-            self.key_remove(&k, id);
+            hits_remove(&mut self.keys, k, id);
         }
         for g in guids {
-            let remove = match self.guids.get_mut(&g) {
-                Some(Hits::One(e)) => *e == id,
-                Some(Hits::Many(v)) => {
-                    v.retain(|x| *x != id);
-                    if v.len() == 1 {
-                        let only = v[0];
-                        self.guids.insert(g, Hits::One(only));
-                    }
-                    false
-                }
-                None => false,
-            };
-            if remove {
-                self.guids.remove(&g);
-            }
+            hits_remove(&mut self.guids, g, id);
         }
         self.by_rid.remove(&rid);
     }
