@@ -118,6 +118,9 @@ pub enum ConflictReason {
     /// Asking for a change that changes nothing: the goal is the state already. `what` says so
     /// in English ("bob@… already has Full Access on sales@…").
     AlreadyInState { what: String },
+    /// A company named by its display name, which several companies the caller may see share.
+    /// `candidates` are their ids, each with its name (`contoso (Contoso)`).
+    AmbiguousCompany { candidates: Vec<String> },
 }
 
 impl ConflictReason {
@@ -136,6 +139,7 @@ impl ConflictReason {
             ConflictReason::TooManyPending { .. } => "too_many_pending",
             ConflictReason::TenantLinked => "tenant_already_linked",
             ConflictReason::AlreadyInState { .. } => "already_in_state",
+            ConflictReason::AmbiguousCompany { .. } => "ambiguous_company",
         }
     }
 }
@@ -167,6 +171,11 @@ impl fmt::Display for ConflictReason {
             ConflictReason::AlreadyInState { what } => {
                 write!(f, "nothing to change: {what}; no request was made")
             }
+            ConflictReason::AmbiguousCompany { candidates } => write!(
+                f,
+                "several companies have that name: {}; use the company id",
+                candidates.join(", ")
+            ),
         }
     }
 }
@@ -271,6 +280,7 @@ impl CoreError {
         "bad_transition",
         "too_many_pending",
         "already_in_state",
+        "ambiguous_company",
         "rejected_by_exchange",
         "tenant_already_linked",
         "exchange_not_configured",

@@ -365,3 +365,130 @@ pub async fn check_status(
     }
     Ok(record)
 }
+
+/// The company a person or an agent means by `raw`: its id, or its display name compared without
+/// regard to case (and to surrounding spaces) among the companies `actor` may see. People and
+/// agents write "Contoso"; every adapter (MCP, JSON API, CLI) resolves through here.
+///
+/// - An id of an existing company wins, even where a name matches too.
+/// - Otherwise exactly one visible company of that name answers; two or more are
+///   `ambiguous_company`, naming each (`id (name)`).
+/// - Otherwise a well-formed id is returned as it is, so the operation that uses it answers as
+///   it always has (`not_entitled` for a company the actor may not see, `company_not_found`);
+///   anything else is `company_not_found`.
+///
+/// Names are searched only among visible companies, so this reveals nothing about others.
+pub async fn resolve(ctx: Ctx<'_>, actor: &Actor, raw: &str) -> Result<CompanyId, CoreError> {
+    let raw = raw.trim();
+    if raw.is_empty() {
+        return Err(CoreError::invalid(
+            "company",
+            "name a company by its id or its name".to_owned(),
+        ));
+    }
+    let all = ctx.store.list_companies().await?;
+    let visible: Vec<&Company> = all
+        .iter()
+        .filter(|c| actor.user.entitlement.covers(&c.id))
+        .collect();
+    pick(&all, &visible, raw)
+}
+
+/// [`resolve`]'s rule over a list already loaded: `all` to recognise an existing id, `visible`
+/// to search by name.
+pub fn pick(all: &[Company], visible: &[&Company], raw: &str) -> Result<CompanyId, CoreError> {
+    let raw = raw.trim();
+    let as_id = CompanyId::parse(raw).ok();
+    if let Some(id) = &as_id
+        && all.iter().any(|c| &c.id == id)
+    {
+        return Ok(id.clone());
+    }
+    let wanted = fold(raw);
+    let named: Vec<&&Company> = visible.iter().filter(|c| fold(&c.name) == wanted).collect();
+    match named.as_slice() {
+        [one] => Ok(one.id.clone()),
+        [] => match as_id {
+            Some(id) => Ok(id),
+            None => Err(CoreError::not_found(
+                Entity::Company,
+                crate::text::capped(raw, 80),
+            )),
+        },
+        many => Err(CoreError::conflict(ConflictReason::AmbiguousCompany {
+            candidates: many
+                .iter()
+                .map(|c| format!("{} ({})", c.id.as_str(), c.name))
+                .collect(),
+        })),
+    }
+}
+
+/// A name as [`pick`] compares it: lower case, inner runs of white space as one space.
+fn fold(s: &str) -> String {
+    s.split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .to_lowercase()
+}
+
+#[cfg(test)]
+mod resolve_tests {
+    use super::*;
+    use crate::model::Timestamp;
+
+    fn company(id: &str, name: &str) -> Company {
+        Company {
+            id: CompanyId::parse(id).unwrap(),
+            name: name.to_owned(),
+            connection: None,
+            exchange_status: None,
+            separate_approver: false,
+            created_at: Timestamp::from_unix_secs(0),
+        }
+    }
+
+    fn code(r: Result<CompanyId, CoreError>) -> String {
+        match r {
+            Ok(id) => id.as_str().to_owned(),
+            Err(e) => format!("{}: {e}", e.code()),
+        }
+    }
+
+    #[test]
+    fn ids_and_names_resolve_as_documented() {
+        let all = vec![
+            company("contoso", "Contoso"),
+            company("fabrikam", "Fabrikam  Ltd"),
+            company("tailspin", "Twins"),
+            company("tailspin-2", "twins"),
+            company("hidden", "Secret Co"),
+            company("acme", "fabrikam"),
+        ];
+        let visible: Vec<&Company> = all.iter().filter(|c| c.id.as_str() != "hidden").collect();
+        let pick = |raw: &str| code(pick(&all, &visible, raw));
+        assert_eq!(pick("contoso"), "contoso");
+        assert_eq!(pick("  CONTOSO "), "contoso");
+        assert_eq!(pick("fabrikam ltd"), "fabrikam");
+        // An existing id wins over another company's name.
+        assert_eq!(pick("fabrikam"), "fabrikam");
+        assert_eq!(
+            pick("TWINS"),
+            "ambiguous_company: conflict: several companies have that name: tailspin (Twins), \
+             tailspin-2 (twins); use the company id"
+        );
+        // A company the actor may not see is not found by name.
+        assert_eq!(
+            pick("Secret Co"),
+            "company_not_found: company `Secret Co` not found"
+        );
+        // A well-formed id is passed on so the operation answers as before (not_entitled, or
+        // not found).
+        assert_eq!(pick("hidden"), "hidden");
+        assert_eq!(pick("nobody"), "nobody");
+        assert_eq!(
+            pick("Nobody Inc"),
+            "company_not_found: company `Nobody Inc` not found"
+        );
+    }
+}
