@@ -51,6 +51,13 @@ pub struct PropertyView {
     pub value: String,
 }
 
+/// Whether Exchange hides the mailbox from the address lists (the GAL).
+pub fn hidden_from_address_lists(d: &MailboxDetails) -> bool {
+    d.properties.iter().any(|(k, v)| {
+        k.to_ascii_lowercase().contains("hidden") && v.trim().eq_ignore_ascii_case("true")
+    })
+}
+
 /// A mailbox's addresses, Send on Behalf delegates and further properties.
 #[derive(Clone, Debug, Serialize)]
 pub struct MailboxDetailsView {
@@ -68,9 +75,7 @@ impl MailboxDetailsView {
         Self {
             mailbox: IdentityView::of(&d.mailbox),
             email_addresses: tenant_list(&d.email_addresses),
-            hidden_from_address_lists: d.properties.iter().any(|(k, v)| {
-                k.to_ascii_lowercase().contains("hidden") && v.trim().eq_ignore_ascii_case("true")
-            }),
+            hidden_from_address_lists: hidden_from_address_lists(d),
             send_on_behalf: d.send_on_behalf.iter().map(PermissionView::of).collect(),
             properties: d
                 .properties

@@ -38,7 +38,7 @@ pub use inventory::{
     CompanyInventoryView, InventoryRowView, InventoryStatusView, InventoryTrusteeView, SweepView,
     inventory_warning, via,
 };
-pub use mailbox::{MailboxDetailsView, PermissionView, PropertyView};
+pub use mailbox::{MailboxDetailsView, PermissionView, PropertyView, hidden_from_address_lists};
 pub use request::{ActionView, RequestView, ResultView, request_for};
 pub use user::{TokenView, UserView};
 

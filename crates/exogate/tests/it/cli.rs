@@ -455,71 +455,41 @@ async fn json_output_has_the_api_shapes() {
             out.json()
         }
     };
-    let full_access = cli(&[
-        "--json",
-        "mailbox",
+    // `exogate --json mailbox CMD MAILBOX` answers what `GET …/mailboxes/MAILBOX/ROUTE` does.
+    let read = |cmd: &'static str, mailbox: &'static str, route: &'static str| {
+        let t = &t;
+        async move {
+            let args = [
+                "--json",
+                "mailbox",
+                cmd,
+                mailbox,
+                "--company",
+                "contoso",
+                "--as",
+                "tech",
+            ];
+            let out = t.cli(&args).await;
+            assert!(out.success, "{args:?}: {out:?}");
+            let path = format!("/api/v1/companies/contoso/mailboxes/{mailbox}/{route}");
+            assert_eq!(out.json(), api_get(t, &path).await, "{args:?}");
+            out.json()
+        }
+    };
+    let full_access = read(
         "permissions",
         "sales@contoso.onmicrosoft.com",
-        "--company",
-        "contoso",
-        "--as",
-        "tech",
-    ])
+        "full-access",
+    )
     .await;
-    assert_eq!(
-        full_access,
-        api_get(
-            &t,
-            "/api/v1/companies/contoso/mailboxes/sales@contoso.onmicrosoft.com/full-access"
-        )
-        .await
-    );
     let entry = &full_access["full_access"][0];
     assert!(
         entry["inherited"].is_boolean() && entry["deny"].is_boolean(),
         "{full_access}"
     );
     insta::assert_json_snapshot!("cli_json_full_access", stable(&full_access));
-
-    let send_as = cli(&[
-        "--json",
-        "mailbox",
-        "send-as",
-        "support@contoso.onmicrosoft.com",
-        "--company",
-        "contoso",
-        "--as",
-        "tech",
-    ])
-    .await;
-    assert_eq!(
-        send_as,
-        api_get(
-            &t,
-            "/api/v1/companies/contoso/mailboxes/support@contoso.onmicrosoft.com/send-as"
-        )
-        .await
-    );
-
-    let details = cli(&[
-        "--json",
-        "mailbox",
-        "details",
-        "sales@contoso.onmicrosoft.com",
-        "--company",
-        "contoso",
-        "--as",
-        "tech",
-    ])
-    .await;
-    assert_eq!(
-        details,
-        api_get(
-            &t,
-            "/api/v1/companies/contoso/mailboxes/sales@contoso.onmicrosoft.com/details"
-        )
-        .await
-    );
+    read("send-as", "support@contoso.onmicrosoft.com", "send-as").await;
+    let details = read("details", "sales@contoso.onmicrosoft.com", "details").await;
     insta::assert_json_snapshot!("cli_json_mailbox_details", stable(&details));
 
     let company = cli(&["--json", "company", "show", "contoso", "--as", "tech"]).await;

@@ -63,3 +63,76 @@ fn every_catalogue_tool_is_listed_with_all_four_hints_matching_the_catalogue() {
         }
     }
 }
+
+/// One spelling per value: MCP's `exchange_admin` takes its state, badge and check time from the
+/// view the API and the CLI print, in every kind of state (not connected, never checked,
+/// checked, check failed). A connected company never checked is `unknown` everywhere; MCP said
+/// `never_checked` while the API said `unknown`.
+#[test]
+fn mcp_company_status_is_the_views() {
+    use exogate_core::model::{
+        Company, CompanyId, Connection, ExchangeAdminState, StatusRecord, TenantId, Timestamp,
+    };
+    let at = Timestamp::from_unix_millis(1_795_931_856_407);
+    let connection = Connection {
+        tenant_id: TenantId::parse("11111111-1111-4111-8111-111111111111").unwrap(),
+        display_name: "Contoso".to_owned(),
+        default_domain: "contoso.onmicrosoft.com".to_owned(),
+        connected_at: at,
+    };
+    let checked = |state, last_good_state| StatusRecord {
+        state,
+        checked_at: at,
+        last_good_at: Some(at),
+        last_good_state,
+        detail: String::new(),
+    };
+    let company = |connection: Option<Connection>, status: Option<StatusRecord>| Company {
+        id: CompanyId::parse("contoso").unwrap(),
+        name: "Contoso".to_owned(),
+        connection,
+        exchange_status: status,
+        separate_approver: false,
+        created_at: at,
+    };
+    let cases = [
+        (company(None, None), "not_connected", false),
+        (company(Some(connection.clone()), None), "unknown", false),
+        (
+            company(
+                Some(connection.clone()),
+                Some(checked(ExchangeAdminState::Configured, None)),
+            ),
+            "configured",
+            true,
+        ),
+        (
+            company(
+                Some(connection),
+                Some(checked(
+                    ExchangeAdminState::CheckFailed,
+                    Some(ExchangeAdminState::RoleMissing),
+                )),
+            ),
+            "role_missing",
+            false,
+        ),
+    ];
+    for (c, state, ready) in cases {
+        let view = exogate::views::CompanyView::of(&c);
+        let mcp = exogate::mcp::wire::company(&c);
+        assert_eq!(view.status.state, state);
+        assert_eq!(mcp.exchange_admin.state, state);
+        assert_eq!(mcp.exchange_admin.badge, view.status.badge, "{state}");
+        assert_eq!(mcp.exchange_admin.checked_at, view.status.checked_at);
+        assert_eq!(
+            mcp.exchange_admin.last_check_failed,
+            view.status.check_failed
+        );
+        assert_eq!(mcp.exchange_admin.ready, ready, "{state}");
+        assert_eq!(
+            (mcp.id, mcp.name, mcp.tenant_id, mcp.default_domain),
+            (view.id, view.name, view.tenant_id, view.default_domain)
+        );
+    }
+}
