@@ -386,6 +386,11 @@ pub async fn resolve(ctx: Ctx<'_>, actor: &Actor, raw: &str) -> Result<CompanyId
             "name a company by its id or its name".to_owned(),
         ));
     }
+    if let Ok(id) = CompanyId::parse(raw)
+        && ctx.store.get_company(&id).await?.is_some()
+    {
+        return Ok(id);
+    }
     let all = ctx.store.list_companies().await?;
     let visible: Vec<&Company> = all
         .iter()

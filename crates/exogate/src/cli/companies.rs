@@ -108,7 +108,12 @@ pub(super) async fn company(cli: &Cli, app: &App, cmd: &CompanyCommand) -> CliRe
         }
         CompanyCommand::Show { id, who } => {
             let actor = actor(app, who).await?;
-            let c = ops::companies::get_company(ctx, &actor, &CompanyId::parse(id)?).await?;
+            let c = ops::companies::get_company(
+                ctx,
+                &actor,
+                &ops::companies::resolve(ctx, &actor, id).await?,
+            )
+            .await?;
             out(cli, views::company(&c), || {
                 let mut text = table(vec![company_line(&c)]);
                 if let Some(s) = &c.exchange_status {
@@ -123,7 +128,13 @@ pub(super) async fn company(cli: &Cli, app: &App, cmd: &CompanyCommand) -> CliRe
         CompanyCommand::ConnectUrl { id, tenant, who } => {
             let actor = actor(app, who).await?;
             let tenant = tenant.as_deref().map(TenantId::parse).transpose()?;
-            let url = connect_url(app, &actor, &CompanyId::parse(id)?, tenant).await?;
+            let url = connect_url(
+                app,
+                &actor,
+                &ops::companies::resolve(ctx, &actor, id).await?,
+                tenant,
+            )
+            .await?;
             out(cli, json!({"url": url}), || {
                 format!(
                     "{url}\n(single use, valid 10 minutes; give it to an admin of the customer's tenant)"
@@ -132,14 +143,19 @@ pub(super) async fn company(cli: &Cli, app: &App, cmd: &CompanyCommand) -> CliRe
         }
         CompanyCommand::Check { id, who } => {
             let actor = actor(app, who).await?;
-            let id = CompanyId::parse(id)?;
+            let id = ops::companies::resolve(ctx, &actor, id).await?;
             ops::companies::check_status(ctx, Some(&actor), &id).await?;
             let c = ops::companies::get_company(ctx, &actor, &id).await?;
             out(cli, views::company(&c), || table(vec![company_line(&c)]))
         }
         CompanyCommand::Disconnect { id, who } => {
             let actor = actor(app, who).await?;
-            let c = ops::companies::disconnect(ctx, &actor, &CompanyId::parse(id)?).await?;
+            let c = ops::companies::disconnect(
+                ctx,
+                &actor,
+                &ops::companies::resolve(ctx, &actor, id).await?,
+            )
+            .await?;
             out(cli, views::company(&c), || {
                 format!("disconnected {}", c.id.as_str())
             })
@@ -153,7 +169,7 @@ pub(super) async fn company(cli: &Cli, app: &App, cmd: &CompanyCommand) -> CliRe
             let c = ops::companies::set_separate_approver(
                 ctx,
                 &actor,
-                &CompanyId::parse(id)?,
+                &ops::companies::resolve(ctx, &actor, id).await?,
                 *separate_approver,
             )
             .await?;

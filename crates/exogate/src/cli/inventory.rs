@@ -178,7 +178,7 @@ pub(super) async fn inventory(cli: &Cli, app: &App, cmd: &InventoryCommand) -> C
             let (progress, bars) = sweep_progress();
             let results = match company {
                 Some(c) => {
-                    let c = CompanyId::parse(c)?;
+                    let c = ops::companies::resolve(ctx, &actor, c).await?;
                     let r = crate::inventory::sync_company(app, &actor, &c, &progress).await;
                     if let Err(
                         e @ (crate::inventory::SweepError::Core(_)
@@ -235,9 +235,13 @@ pub(super) async fn inventory(cli: &Cli, app: &App, cmd: &InventoryCommand) -> C
         } => {
             let actor = actor(app, who).await?;
             let mailbox = IdentityInput::parse(mailbox)?;
-            let part =
-                ops::inventory::by_mailbox(ctx, &actor, &CompanyId::parse(company)?, &mailbox)
-                    .await?;
+            let part = ops::inventory::by_mailbox(
+                ctx,
+                &actor,
+                &ops::companies::resolve(ctx, &actor, company).await?,
+                &mailbox,
+            )
+            .await?;
             let value = json!({"mailbox": mailbox.as_str(), "company": company_json(&part)});
             inventory_out(cli, *csv, value, std::slice::from_ref(&part), "nobody")
         }
@@ -245,7 +249,14 @@ pub(super) async fn inventory(cli: &Cli, app: &App, cmd: &InventoryCommand) -> C
             let actor = actor(app, who).await?;
             let parts = match company {
                 Some(c) => {
-                    vec![ops::inventory::company_rows(ctx, &actor, &CompanyId::parse(c)?).await?]
+                    vec![
+                        ops::inventory::company_rows(
+                            ctx,
+                            &actor,
+                            &ops::companies::resolve(ctx, &actor, c).await?,
+                        )
+                        .await?,
+                    ]
                 }
                 None => {
                     let mut parts = Vec::new();
@@ -292,7 +303,7 @@ pub(super) async fn offboard(cli: &Cli, app: &App, args: &OffboardArgs) -> CliRe
     let actor = actor(app, &args.who).await?;
     let input = ops::inventory::OffboardInput {
         id: RequestId::from_uuid(uuid::Uuid::now_v7()),
-        company: CompanyId::parse(&args.company)?,
+        company: ops::companies::resolve(app.ctx(), &actor, &args.company).await?,
         user: IdentityInput::parse(&args.user)?,
     };
     let r = ops::inventory::request_offboard(app.ctx(), &actor, input).await?;

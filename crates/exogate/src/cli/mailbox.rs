@@ -1,7 +1,7 @@
 //! `exogate mailbox`: a mailbox's delegation, read from Exchange.
 
 use clap::{Args, Subcommand};
-use exogate_core::model::{CompanyId, IdentityInput};
+use exogate_core::model::IdentityInput;
 use exogate_core::ops;
 use serde_json::json;
 
@@ -59,7 +59,7 @@ pub(super) async fn mailbox(cli: &Cli, app: &App, cmd: &MailboxCommand) -> CliRe
     | MailboxCommand::SendAs(args)
     | MailboxCommand::Details(args)) = cmd;
     let actor = actor(app, &args.who).await?;
-    let company = CompanyId::parse(&args.company)?;
+    let company = ops::companies::resolve(ctx, &actor, &args.company).await?;
     let input = IdentityInput::parse(&args.mailbox)?;
     match cmd {
         MailboxCommand::Permissions(_) => {

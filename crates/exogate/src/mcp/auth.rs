@@ -11,7 +11,7 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use exogate_core::{Actor, Channel, CompanyId, CoreError, ops};
+use exogate_core::{Actor, Channel, CoreError, ops};
 use rmcp::model::CallToolResult;
 use rmcp::service::{RequestContext, RoleServer};
 use secrecy::{ExposeSecret, SecretString};
@@ -69,12 +69,18 @@ impl Caller {
 
     /// Counts one tool call against the caller's token and, when the call names a company
     /// (`company` argument), against that company.
-    pub(crate) fn check_rate(
+    /// A company named by its display name counts against the same budget as its id.
+    pub(crate) async fn check_rate(
         app: &App,
         actor: &Actor,
         company: Option<&str>,
     ) -> Result<(), CallToolResult> {
-        let company = company.and_then(|c| CompanyId::parse(c.trim()).ok());
+        let company = match company {
+            Some(c) => exogate_core::ops::companies::resolve(app.ctx(), actor, c)
+                .await
+                .ok(),
+            None => None,
+        };
         app.limits
             .check_token(actor)
             .and_then(|()| match &company {

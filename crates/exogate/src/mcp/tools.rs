@@ -192,7 +192,7 @@ impl ExogateMcp {
     }
 
     async fn company(&self, actor: &Actor, raw: &str) -> Result<CompanyId, CallToolResult> {
-        match CompanyId::parse(raw.trim()) {
+        match ops::companies::resolve(self.app.ctx(), actor, raw).await {
             Ok(c) => Ok(c),
             Err(e) => Err(self.fail(actor, e, Some(raw)).await),
         }
@@ -470,7 +470,7 @@ impl ServerHandler for ExogateMcp {
             .as_ref()
             .and_then(|a| a.get("company"))
             .and_then(|c| c.as_str());
-        if let Err(r) = Caller::check_rate(&self.app, &actor, company) {
+        if let Err(r) = Caller::check_rate(&self.app, &actor, company).await {
             return Ok(r.into());
         }
         context.extensions.insert(actor);

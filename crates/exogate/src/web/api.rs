@@ -102,12 +102,12 @@ impl<T: serde::de::DeserializeOwned, S: Send + Sync> axum::extract::FromRequest<
 
 /// The company a call names. An API token's call also draws from that company's budget
 /// (`crate::limits`), shared with MCP.
-pub(crate) fn company_named(
+pub(crate) async fn company_named(
     st: &WebState,
     actor: &exogate_core::Actor,
     raw: &str,
 ) -> Result<CompanyId, ApiError> {
-    let id = CompanyId::parse(raw.trim())?;
+    let id = exogate_core::ops::companies::resolve(st.app.ctx(), actor, raw).await?;
     st.app.limits.check_company(actor, &id)?;
     Ok(id)
 }
@@ -181,7 +181,7 @@ async fn get_company(
     auth: ApiAuth,
     Path(id): Path<String>,
 ) -> ApiResult<Json<CompanyView>> {
-    let id = company_named(&st, &auth.0.api_actor(), &id)?;
+    let id = company_named(&st, &auth.0.api_actor(), &id).await?;
     let c = companies::get_company(st.app.ctx(), &auth.0.api_actor(), &id).await?;
     let mut v = CompanyView::of(&c);
     v.status = v
@@ -207,7 +207,7 @@ async fn patch_company(
     Body(b): Body<CompanyPatch>,
 ) -> ApiResult<Json<CompanyView>> {
     let actor = auth.change(&headers)?;
-    let id = company_named(&st, &actor, &id)?;
+    let id = company_named(&st, &actor, &id).await?;
     let c =
         companies::set_separate_approver(st.app.ctx(), &actor, &id, b.separate_approver).await?;
     let mut v = CompanyView::of(&c);
@@ -222,7 +222,7 @@ async fn get_status(
     auth: ApiAuth,
     Path(id): Path<String>,
 ) -> ApiResult<Json<StatusView>> {
-    let id = company_named(&st, &auth.0.api_actor(), &id)?;
+    let id = company_named(&st, &auth.0.api_actor(), &id).await?;
     let c = companies::get_company(st.app.ctx(), &auth.0.api_actor(), &id).await?;
     Ok(Json(StatusView::of(&c).with_consent_problem(
         consent_problem(&auth.0, &id).as_deref(),
@@ -237,7 +237,7 @@ async fn check_status(
     Path(id): Path<String>,
 ) -> ApiResult<Json<StatusView>> {
     let actor = auth.change(&headers)?;
-    let id = company_named(&st, &actor, &id)?;
+    let id = company_named(&st, &actor, &id).await?;
     exogate_core::policy::can_view(&actor.user, &id).map_err(CoreError::forbidden)?;
     let rec = companies::check_status(st.app.ctx(), Some(&actor), &id).await?;
     super::status_checked(&st.app, &id, rec.state.as_str());
@@ -254,7 +254,7 @@ async fn disconnect(
     Path(id): Path<String>,
 ) -> ApiResult<Json<CompanyView>> {
     let actor = auth.change(&headers)?;
-    let id = company_named(&st, &actor, &id)?;
+    let id = company_named(&st, &actor, &id).await?;
     let before = companies::get_company(st.app.ctx(), &actor, &id).await?;
     let c = companies::disconnect(st.app.ctx(), &actor, &id).await?;
     if let Some(conn) = before.connection {
@@ -268,7 +268,7 @@ async fn full_access(
     auth: ApiAuth,
     Path((id, mailbox)): Path<(String, String)>,
 ) -> ApiResult<Json<Value>> {
-    let id = company_named(&st, &auth.0.api_actor(), &id)?;
+    let id = company_named(&st, &auth.0.api_actor(), &id).await?;
     let mbx = IdentityInput::parse(&mailbox)?;
     let (m, list) =
         reads::view_mailbox_permissions(st.app.ctx(), &auth.0.api_actor(), &id, &mbx).await?;
@@ -283,7 +283,7 @@ async fn send_as(
     auth: ApiAuth,
     Path((id, mailbox)): Path<(String, String)>,
 ) -> ApiResult<Json<Value>> {
-    let id = company_named(&st, &auth.0.api_actor(), &id)?;
+    let id = company_named(&st, &auth.0.api_actor(), &id).await?;
     let mbx = IdentityInput::parse(&mailbox)?;
     let (m, list) =
         reads::view_send_as_permissions(st.app.ctx(), &auth.0.api_actor(), &id, &mbx).await?;
@@ -298,7 +298,7 @@ async fn details(
     auth: ApiAuth,
     Path((id, mailbox)): Path<(String, String)>,
 ) -> ApiResult<Json<MailboxDetailsView>> {
-    let id = company_named(&st, &auth.0.api_actor(), &id)?;
+    let id = company_named(&st, &auth.0.api_actor(), &id).await?;
     let mbx = IdentityInput::parse(&mailbox)?;
     let d = reads::view_mailbox_details(st.app.ctx(), &auth.0.api_actor(), &id, &mbx).await?;
     Ok(Json(MailboxDetailsView::of(&d)))
@@ -342,7 +342,7 @@ async fn list_requests(
         .filter(|s| !s.is_empty())
     {
         None => None,
-        Some(c) => Some(vec![company_named(&st, &actor, c)?]),
+        Some(c) => Some(vec![company_named(&st, &actor, c).await?]),
     };
     let list = requests::list_requests(
         st.app.ctx(),
@@ -397,7 +397,7 @@ async fn create_request(
     let asked = new_request_id();
     let input = requests::WriteInput {
         id: asked,
-        company: company_named(&st, &actor, &b.company)?,
+        company: company_named(&st, &actor, &b.company).await?,
         tool,
         mailbox: IdentityInput::parse(&b.mailbox)?,
         trustee: IdentityInput::parse(&b.trustee)?,

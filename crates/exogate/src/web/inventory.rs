@@ -247,7 +247,7 @@ async fn sync(
 ) -> Result<(Vec<CompanyId>, Vec<CompanyId>), CoreError> {
     let companies = match company.map(str::trim).filter(|c| !c.is_empty()) {
         Some(raw) => {
-            let id = CompanyId::parse(raw)?;
+            let id = exogate_core::ops::companies::resolve(st.app.ctx(), actor, raw).await?;
             inv::authorize_sweep(st.app.ctx(), actor, &id).await?;
             vec![id]
         }
@@ -366,7 +366,7 @@ async fn user_parts(
     company: Option<&str>,
 ) -> Result<Vec<CompanyInventory>, CoreError> {
     let only = match company.map(str::trim).filter(|c| !c.is_empty()) {
-        Some(raw) => Some(parse_company(raw)?),
+        Some(raw) => Some(exogate_core::ops::companies::resolve(st.app.ctx(), actor, raw).await?),
         None => None,
     };
     match only {
@@ -388,7 +388,7 @@ async fn api_user(
     let ident = IdentityInput::parse(&user)?;
     let actor = auth.api_actor();
     if let Some(c) = q.company.as_deref().filter(|c| !c.trim().is_empty()) {
-        company_named(&st, &actor, c)?;
+        company_named(&st, &actor, c).await?;
     }
     let parts = user_parts(&st, &actor, &ident, q.company.as_deref()).await?;
     Ok(match format {
@@ -409,7 +409,7 @@ async fn api_company(
     Query(q): Query<ExportQuery>,
 ) -> ApiResult<Response> {
     let format = format_of(&q)?;
-    let id = company_named(&st, &auth.api_actor(), &id)?;
+    let id = company_named(&st, &auth.api_actor(), &id).await?;
     let part = inv::company_rows(st.app.ctx(), &auth.api_actor(), &id).await?;
     Ok(match format {
         Format::Csv => csv_response(id.as_str(), std::slice::from_ref(&part)),
@@ -425,7 +425,7 @@ async fn api_mailbox(
     Query(q): Query<ExportQuery>,
 ) -> ApiResult<Response> {
     let format = format_of(&q)?;
-    let id = company_named(&st, &auth.api_actor(), &id)?;
+    let id = company_named(&st, &auth.api_actor(), &id).await?;
     let mbx = IdentityInput::parse(&mailbox)?;
     let part = inv::by_mailbox(st.app.ctx(), &auth.api_actor(), &id, &mbx).await?;
     Ok(match format {
@@ -500,7 +500,7 @@ async fn api_sync(
     auth.0.check_csrf(t)?;
     let actor = auth.0.api_actor();
     if let Some(c) = b.company.as_deref().filter(|c| !c.trim().is_empty()) {
-        company_named(&st, &actor, c)?;
+        company_named(&st, &actor, c).await?;
     }
     let (started, running) = sync(&st, &actor, b.company.as_deref()).await?;
     Ok((
@@ -534,7 +534,7 @@ async fn api_offboard(
     let asked = new_request_id();
     let input = OffboardInput {
         id: asked,
-        company: company_named(&st, &actor, &b.company)?,
+        company: company_named(&st, &actor, &b.company).await?,
         user: IdentityInput::parse(&b.user)?,
     };
     let req = inv::request_offboard(st.app.ctx(), &actor, input).await?;

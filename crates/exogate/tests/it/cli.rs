@@ -226,8 +226,9 @@ async fn failures_have_clear_messages_and_stable_codes() {
             "company_not_found",
         ),
         (
+            // Not an id, and no company has that name.
             &["company", "show", "Not A Slug", "--as", "tech"],
-            "invalid_input",
+            "company_not_found",
         ),
         (
             &[

@@ -4,6 +4,7 @@
 mod attacks;
 mod browser;
 mod cli;
+mod company_names;
 mod config;
 mod flow;
 mod inventory;
