@@ -117,3 +117,11 @@ pub async fn view_mailbox_details(
     .await?;
     Ok(d)
 }
+
+/// Whether Exchange's properties say the mailbox is hidden from the address lists (a property
+/// whose name mentions `hidden`, set to `true`).
+pub fn hidden_from_address_lists(d: &MailboxDetails) -> bool {
+    d.properties.iter().any(|(k, v)| {
+        k.to_ascii_lowercase().contains("hidden") && v.trim().eq_ignore_ascii_case("true")
+    })
+}

@@ -161,7 +161,7 @@ pub(super) async fn audit(
         } => verify_checkpoints(cli, app, config, file, public_key.as_deref()).await,
         AuditCommand::Verify {
             checkpoints: None, ..
-        } => match ops::audit::verify(ctx).await? {
+        } => match ops::audit::verify_as(ctx, ops::audit::Verifier::LocalOperator).await? {
             ops::audit::Verification::Intact(report) => out(
                 cli,
                 json!({"intact": true, "events": report.events, "last_seq": report.last_seq, "last_hash": report.last_hash}),
@@ -239,7 +239,13 @@ async fn verify_checkpoints(
     };
     let lines: Vec<usize> = signed.iter().map(|(line, _)| *line).collect();
     let checkpoints = signed.into_iter().map(|(_, c)| c).collect();
-    match ops::audit::verify_with_checkpoints(app.ctx(), checkpoints).await? {
+    match ops::audit::verify_with_checkpoints_as(
+        app.ctx(),
+        ops::audit::Verifier::LocalOperator,
+        checkpoints,
+    )
+    .await?
+    {
         ops::audit::CheckedVerification::Intact {
             report,
             checkpoints,
