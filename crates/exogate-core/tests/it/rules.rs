@@ -103,3 +103,13 @@ fn a_right_is_held_directly_through_a_group_or_by_an_orphaned_sid() {
     assert_eq!(held_via(TrusteeClass::Group), "group");
     assert_eq!(held_via(TrusteeClass::Orphan), "orphan");
 }
+
+#[test]
+fn the_exchange_admin_badge_is_green_amber_red_or_grey_without_a_state() {
+    use exogate_core::ops::companies::badge_colour;
+    assert_eq!(badge_colour(Some(ExchangeAdminState::Configured)), "green");
+    assert_eq!(badge_colour(Some(ExchangeAdminState::Propagating)), "amber");
+    assert_eq!(badge_colour(Some(ExchangeAdminState::CheckFailed)), "amber");
+    assert_eq!(badge_colour(Some(ExchangeAdminState::RoleMissing)), "red");
+    assert_eq!(badge_colour(None), "grey");
+}
