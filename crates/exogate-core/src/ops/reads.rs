@@ -125,3 +125,16 @@ pub fn hidden_from_address_lists(d: &MailboxDetails) -> bool {
         k.to_ascii_lowercase().contains("hidden") && v.trim().eq_ignore_ascii_case("true")
     })
 }
+
+/// What the trustee of a permission entry is, as people are shown it: a resolved group or user,
+/// a bare `S-1-5-21-…` SID (an orphan: the principal was deleted), or a value that did not
+/// resolve.
+pub fn trustee_class(e: &PermissionEntry) -> crate::inventory::TrusteeClass {
+    use crate::inventory::TrusteeClass;
+    match &e.resolved {
+        Some(r) if r.kind == crate::model::RecipientKind::Group => TrusteeClass::Group,
+        Some(_) => TrusteeClass::User,
+        None if e.trustee.starts_with("S-1-5-21-") => TrusteeClass::Orphan,
+        None => TrusteeClass::Unresolved,
+    }
+}

@@ -113,3 +113,36 @@ fn the_exchange_admin_badge_is_green_amber_red_or_grey_without_a_state() {
     assert_eq!(badge_colour(Some(ExchangeAdminState::RoleMissing)), "red");
     assert_eq!(badge_colour(None), "grey");
 }
+
+#[test]
+fn a_permission_trustee_is_a_user_a_group_an_orphaned_sid_or_unresolved() {
+    use exogate_core::ops::reads::trustee_class;
+    use exogate_core::ports::PermissionEntry;
+    let entry = |trustee: &str, resolved: Option<ResolvedIdentity>| PermissionEntry {
+        trustee: trustee.to_owned(),
+        resolved,
+        access_rights: vec!["FullAccess".to_owned()],
+        inherited: false,
+        deny: false,
+    };
+    let group = ResolvedIdentity {
+        kind: RecipientKind::Group,
+        ..ident("sales-team", 9)
+    };
+    assert_eq!(
+        trustee_class(&entry("bob", Some(ident("bob", 2)))),
+        TrusteeClass::User
+    );
+    assert_eq!(
+        trustee_class(&entry("Sales Team", Some(group))),
+        TrusteeClass::Group
+    );
+    assert_eq!(
+        trustee_class(&entry("S-1-5-21-1-2-3-1104", None)),
+        TrusteeClass::Orphan
+    );
+    assert_eq!(
+        trustee_class(&entry("NT AUTHORITY\\SELF", None)),
+        TrusteeClass::Unresolved
+    );
+}
