@@ -391,3 +391,18 @@ async fn audit_verify_detects_a_row_edited_in_the_database() {
     );
     t.stop().await;
 }
+
+#[tokio::test]
+async fn audit_verify_as_a_person_needs_a_manager() {
+    let t = TestApp::start().await;
+    let tech = t.cli(&["--json", "audit", "verify", "--as", "tech"]).await;
+    assert!(!tech.success, "{tech:?}");
+    assert!(tech.stderr.contains("[role_too_low]"), "{}", tech.stderr);
+    assert!(!tech.stdout.contains("intact"), "{}", tech.stdout);
+    let manager = t
+        .cli(&["--json", "audit", "verify", "--as", "manager"])
+        .await;
+    assert!(manager.success, "{manager:?}");
+    assert_eq!(manager.json()["intact"], true);
+    t.stop().await;
+}
