@@ -169,3 +169,46 @@ pub async fn verify_with_checkpoints(
         Err(c) => CheckedVerification::Contradicted(c),
     })
 }
+
+/// Whether `user` may verify the audit chain: managers and above.
+pub fn may_verify(user: &crate::model::User) -> Result<(), Denial> {
+    if user.role < Role::Manager {
+        return Err(Denial::RoleTooLow {
+            needed: Role::Manager,
+        });
+    }
+    Ok(())
+}
+
+/// Who asks for the chain to be verified: a person (see [`may_verify`]), or the local operator
+/// (the CLI on the server, with the database at hand).
+#[derive(Clone, Copy, Debug)]
+pub enum Verifier<'a> {
+    Person(&'a Actor),
+    LocalOperator,
+}
+
+impl Verifier<'_> {
+    fn check(self) -> Result<(), CoreError> {
+        match self {
+            Verifier::Person(a) => may_verify(&a.user).map_err(CoreError::forbidden),
+            Verifier::LocalOperator => Ok(()),
+        }
+    }
+}
+
+/// [`verify`] for `who`: a person below manager gets `forbidden` and nothing is walked.
+pub async fn verify_as(ctx: Ctx<'_>, who: Verifier<'_>) -> Result<Verification, CoreError> {
+    who.check()?;
+    verify(ctx).await
+}
+
+/// [`verify_with_checkpoints`] for `who`, under the same rule as [`verify_as`].
+pub async fn verify_with_checkpoints_as(
+    ctx: Ctx<'_>,
+    who: Verifier<'_>,
+    checkpoints: Vec<crate::checkpoint::Checkpoint>,
+) -> Result<CheckedVerification, CoreError> {
+    who.check()?;
+    verify_with_checkpoints(ctx, checkpoints).await
+}

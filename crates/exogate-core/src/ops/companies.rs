@@ -437,6 +437,18 @@ fn fold(s: &str) -> String {
         .to_lowercase()
 }
 
+/// The CSS colour of an Exchange Admin badge, as the templates use it: the state's colour
+/// (`green`, `amber`, `red`), or `grey` when there is no state to show (not connected, not
+/// checked yet).
+pub fn badge_colour(state: Option<crate::model::ExchangeAdminState>) -> &'static str {
+    match state.map(crate::model::ExchangeAdminState::colour) {
+        Some(crate::model::BadgeColour::Green) => "green",
+        Some(crate::model::BadgeColour::Amber) => "amber",
+        Some(crate::model::BadgeColour::Red) => "red",
+        None => "grey",
+    }
+}
+
 #[cfg(test)]
 mod resolve_tests {
     use super::*;

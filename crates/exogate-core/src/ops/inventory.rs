@@ -242,7 +242,7 @@ pub async fn request_offboard(
     let mut actions = Vec::new();
     let mut in_state = Vec::new();
     for row in rows {
-        if row.trustee.class != TrusteeClass::User
+        if !offboard_removes(&row)
             || row.trustee.key() != trustee.object_id.to_ascii_lowercase()
             || row.mailbox.object_id == trustee.object_id
         {
@@ -342,4 +342,50 @@ pub async fn request_offboard(
             "expires_at": req.expires_at.unix_millis(), "offboard": trustee.primary_address,
         }));
     super::requests::insert_or_existing(ctx, req, ev).await
+}
+
+/// Whether offboarding removes `row`: a right the user holds directly (not through a group),
+/// on a mailbox other than their own.
+pub fn offboard_removes(row: &InventoryRow) -> bool {
+    row.trustee.class == TrusteeClass::User
+        && row.mailbox.object_id
+            != row
+                .trustee
+                .identity
+                .as_ref()
+                .map_or("", |i| i.object_id.as_str())
+}
+
+/// What offboarding does with the rows a user can open in a company.
+#[derive(Debug, Default)]
+pub struct OffboardLists<'a> {
+    /// Removed, all in one request (see [`offboard_removes`]).
+    pub removable: Vec<&'a InventoryRow>,
+    /// Kept: held through a group, so removing them is a membership change.
+    pub through_groups: Vec<&'a InventoryRow>,
+}
+
+/// Sorts a user's rows into what offboarding removes and what it keeps because a group grants
+/// it; other rows (their own mailbox, orphaned or unresolved trustees) are in neither list.
+pub fn offboard_lists(rows: &[InventoryRow]) -> OffboardLists<'_> {
+    let mut lists = OffboardLists::default();
+    for row in rows {
+        if offboard_removes(row) {
+            lists.removable.push(row);
+        } else if row.trustee.class == TrusteeClass::Group {
+            lists.through_groups.push(row);
+        }
+    }
+    lists
+}
+
+/// How the looked-up identity holds a right, as people are shown it: `direct` (it is the
+/// trustee), `group` (through a group it is a member of) or `orphan` (the grant belongs to a
+/// deleted principal's SID).
+pub fn held_via(class: TrusteeClass) -> &'static str {
+    match class {
+        TrusteeClass::User | TrusteeClass::Unresolved => "direct",
+        TrusteeClass::Group => "group",
+        TrusteeClass::Orphan => "orphan",
+    }
 }

@@ -102,3 +102,24 @@ pub async fn view_mailbox_details(
     let (_, details) = read.answer(details, |d| d.send_on_behalf.len()).await?;
     Ok(details)
 }
+
+/// Whether Exchange's properties say the mailbox is hidden from the address lists (a property
+/// whose name mentions `hidden`, set to `true`).
+pub fn hidden_from_address_lists(d: &MailboxDetails) -> bool {
+    d.properties.iter().any(|(k, v)| {
+        k.to_ascii_lowercase().contains("hidden") && v.trim().eq_ignore_ascii_case("true")
+    })
+}
+
+/// What the trustee of a permission entry is, as people are shown it: a resolved group or user,
+/// a bare `S-1-5-21-…` SID (an orphan: the principal was deleted), or a value that did not
+/// resolve.
+pub fn trustee_class(e: &PermissionEntry) -> crate::inventory::TrusteeClass {
+    use crate::inventory::TrusteeClass;
+    match &e.resolved {
+        Some(r) if r.kind == crate::model::RecipientKind::Group => TrusteeClass::Group,
+        Some(_) => TrusteeClass::User,
+        None if e.trustee.starts_with("S-1-5-21-") => TrusteeClass::Orphan,
+        None => TrusteeClass::Unresolved,
+    }
+}

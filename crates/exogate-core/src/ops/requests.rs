@@ -479,3 +479,20 @@ pub async fn revert(
     }));
     insert_or_existing(ctx, req, ev).await
 }
+
+/// The person deciding reviewed another action than the one frozen in the request (it changed
+/// since, or they looked at another): they must look at it again.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("the digest does not match the request's frozen action")]
+pub struct ReviewAgain;
+
+/// A decision binds to what was reviewed: `seen`, the digest of the action the approver saw
+/// (surrounding spaces ignored), must be the request's. The digest is shown to everyone who may
+/// see the request, so comparing it in plain time gives nothing away.
+pub fn check_reviewed(req: &ApprovalRequest, seen: &str) -> Result<(), ReviewAgain> {
+    if req.digest == seen.trim() {
+        Ok(())
+    } else {
+        Err(ReviewAgain)
+    }
+}

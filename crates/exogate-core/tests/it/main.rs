@@ -5,6 +5,7 @@ mod audit;
 mod model;
 mod policy;
 mod request;
+mod rules;
 mod support;
 mod text;
 mod tools;

@@ -52,6 +52,9 @@ pub enum AuditCommand {
         /// file beside `[audit] checkpoint_key_file`. Use a copy the server cannot write.
         #[arg(long, requires = "checkpoints")]
         public_key: Option<PathBuf>,
+        /// The person verifying (managers and above); without it, the local operator.
+        #[arg(long = "as", value_name = "USER")]
+        as_user: Option<String>,
     },
     /// Create the checkpoint signing key (`[audit] checkpoint_key_file`, or --out) and print its
     /// public key.
@@ -156,24 +159,50 @@ pub(super) async fn audit(
             )
         }
         AuditCommand::Verify {
-            checkpoints: Some(file),
+            checkpoints,
             public_key,
-        } => verify_checkpoints(cli, app, config, file, public_key.as_deref()).await,
-        AuditCommand::Verify {
-            checkpoints: None, ..
-        } => match ops::audit::verify(ctx).await? {
-            ops::audit::Verification::Intact(report) => out(
-                cli,
-                json!({"intact": true, "events": report.events, "last_seq": report.last_seq, "last_hash": report.last_hash}),
-                || {
-                    format!(
-                        "audit chain intact: {} events, head {} {}",
-                        report.events, report.last_seq, report.last_hash
+            as_user,
+        } => {
+            let person = match as_user {
+                Some(name) => Some(
+                    actor(
+                        app,
+                        &AsUser {
+                            as_user: name.clone(),
+                        },
                     )
-                },
-            ),
-            ops::audit::Verification::Broken(b) => Err(chain_broken(cli, &b)),
-        },
+                    .await?,
+                ),
+                None => None,
+            };
+            let who = person.as_ref().map_or(
+                ops::audit::Verifier::LocalOperator,
+                ops::audit::Verifier::Person,
+            );
+            match checkpoints {
+                Some(file) => {
+                    verify_checkpoints(cli, app, config, who, file, public_key.as_deref()).await
+                }
+                None => verify(cli, app, who).await,
+            }
+        }
+    }
+}
+
+/// `audit verify`: the chain on its own.
+async fn verify(cli: &Cli, app: &App, who: ops::audit::Verifier<'_>) -> CliResult<()> {
+    match ops::audit::verify_as(app.ctx(), who).await? {
+        ops::audit::Verification::Intact(report) => out(
+            cli,
+            json!({"intact": true, "events": report.events, "last_seq": report.last_seq, "last_hash": report.last_hash}),
+            || {
+                format!(
+                    "audit chain intact: {} events, head {} {}",
+                    report.events, report.last_seq, report.last_hash
+                )
+            },
+        ),
+        ops::audit::Verification::Broken(b) => Err(chain_broken(cli, &b)),
     }
 }
 
@@ -196,6 +225,7 @@ async fn verify_checkpoints(
     cli: &Cli,
     app: &App,
     config: &Config,
+    who: ops::audit::Verifier<'_>,
     file: &std::path::Path,
     public_key: Option<&std::path::Path>,
 ) -> CliResult<()> {
@@ -239,7 +269,7 @@ async fn verify_checkpoints(
     };
     let lines: Vec<usize> = signed.iter().map(|(line, _)| *line).collect();
     let checkpoints = signed.into_iter().map(|(_, c)| c).collect();
-    match ops::audit::verify_with_checkpoints(app.ctx(), checkpoints).await? {
+    match ops::audit::verify_with_checkpoints_as(app.ctx(), who, checkpoints).await? {
         ops::audit::CheckedVerification::Intact {
             report,
             checkpoints,

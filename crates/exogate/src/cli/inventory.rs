@@ -313,9 +313,10 @@ pub(super) async fn offboard(cli: &Cli, app: &App, args: &OffboardArgs) -> CliRe
         let user = IdentityInput::parse(&a.trustee.object_id)?;
         let part = ops::inventory::by_user_in(app.ctx(), &actor, &r.company, &user).await?;
         through_groups.extend(
-            part.rows
+            ops::inventory::offboard_lists(&part.rows)
+                .through_groups
                 .into_iter()
-                .filter(|row| row.trustee.class == exogate_core::inventory::TrusteeClass::Group),
+                .cloned(),
         );
     }
     let mut v = views::request(app, &actor, &r).await?;

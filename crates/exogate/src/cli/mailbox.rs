@@ -1,6 +1,7 @@
 //! `exogate mailbox`: a mailbox's delegation, read from Exchange.
 
 use clap::{Args, Subcommand};
+use exogate_core::inventory::TrusteeClass;
 use exogate_core::model::IdentityInput;
 use exogate_core::ops;
 use serde_json::json;
@@ -36,12 +37,10 @@ fn permissions_text(
 ) -> String {
     let mut rows = vec![vec!["TRUSTEE".into(), "NAME".into(), "RIGHTS".into()]];
     rows.extend(entries.iter().map(|p| {
-        let (who, name) = match &p.resolved {
-            Some(r) => (r.primary_address.clone(), r.display_name.clone()),
-            None if p.trustee.starts_with("S-1-5-21-") => {
-                (p.trustee.clone(), "(orphaned SID)".to_owned())
-            }
-            None => (p.trustee.clone(), "(unresolved)".to_owned()),
+        let (who, name) = match (&p.resolved, ops::reads::trustee_class(p)) {
+            (Some(r), _) => (r.primary_address.clone(), r.display_name.clone()),
+            (None, TrusteeClass::Orphan) => (p.trustee.clone(), "(orphaned SID)".to_owned()),
+            (None, _) => (p.trustee.clone(), "(unresolved)".to_owned()),
         };
         vec![who, name, p.access_rights.join(", ")]
     }));

@@ -8,11 +8,7 @@ use super::{shown, shown_message, ts};
 use crate::web::view::help_for;
 
 fn colour_name(s: ExchangeAdminState) -> &'static str {
-    match s.colour() {
-        exogate_core::BadgeColour::Red => "red",
-        exogate_core::BadgeColour::Amber => "amber",
-        exogate_core::BadgeColour::Green => "green",
-    }
+    exogate_core::ops::companies::badge_colour(Some(s))
 }
 
 /// The state of a connected company whose Exchange Admin status was never checked.
@@ -48,7 +44,7 @@ impl StatusView {
         Self {
             state: state.into(),
             badge: badge.into(),
-            colour: "grey".into(),
+            colour: exogate_core::ops::companies::badge_colour(None).into(),
             fix: fix.into(),
             help: help_for(state),
             checked_at: None,

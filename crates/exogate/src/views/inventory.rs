@@ -10,11 +10,7 @@ use super::{IdentityView, shown, shown_message, ts};
 /// How the looked-up identity holds a right: `direct`, `group` (through a group it is a member
 /// of) or `orphan` (the grant belongs to a deleted principal's SID).
 pub fn via(class: TrusteeClass) -> &'static str {
-    match class {
-        TrusteeClass::User | TrusteeClass::Unresolved => "direct",
-        TrusteeClass::Group => "group",
-        TrusteeClass::Orphan => "orphan",
-    }
+    exogate_core::ops::inventory::held_via(class)
 }
 
 /// What to warn about a company, if anything (sanitized); `never` is the advice for a company

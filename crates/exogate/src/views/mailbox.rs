@@ -34,12 +34,7 @@ impl PermissionView {
             access_rights: tenant_list(&e.access_rights),
             inherited: e.inherited,
             deny: e.deny,
-            kind: match &e.resolved {
-                Some(r) if r.kind == exogate_core::model::RecipientKind::Group => "group",
-                Some(_) => "user",
-                None if e.trustee.starts_with("S-1-5-21-") => "orphan",
-                None => "unresolved",
-            },
+            kind: exogate_core::ops::reads::trustee_class(e).as_str(),
         }
     }
 }
@@ -51,12 +46,8 @@ pub struct PropertyView {
     pub value: String,
 }
 
-/// Whether Exchange hides the mailbox from the address lists (the GAL).
-pub fn hidden_from_address_lists(d: &MailboxDetails) -> bool {
-    d.properties.iter().any(|(k, v)| {
-        k.to_ascii_lowercase().contains("hidden") && v.trim().eq_ignore_ascii_case("true")
-    })
-}
+/// Whether Exchange hides the mailbox from the address lists (the GAL): the core's rule.
+pub use exogate_core::ops::reads::hidden_from_address_lists;
 
 /// A mailbox's addresses, Send on Behalf delegates and further properties.
 #[derive(Clone, Debug, Serialize)]

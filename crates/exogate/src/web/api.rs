@@ -80,7 +80,7 @@ impl axum::extract::FromRequestParts<WebState> for ApiAuth {
 
 impl ApiAuth {
     /// For changes: session callers must send `x-csrf-token`.
-    fn change(&self, headers: &HeaderMap) -> Result<exogate_core::Actor, ApiError> {
+    pub(crate) fn change(&self, headers: &HeaderMap) -> Result<exogate_core::Actor, ApiError> {
         let t = headers.get("x-csrf-token").and_then(|v| v.to_str().ok());
         self.0.check_csrf(t)?;
         Ok(self.0.api_actor())
@@ -151,18 +151,9 @@ async fn logout(
     headers: HeaderMap,
 ) -> ApiResult<Response> {
     auth.change(&headers)?;
-    if let Some(s) = &auth.0.session {
-        st.app
-            .store
-            .delete_session(&s.id_hash)
-            .await
-            .map_err(CoreError::from)?;
-    }
+    let clear = super::common::end_session(&st, &auth.0).await?;
     let mut r = StatusCode::NO_CONTENT.into_response();
-    r.headers_mut().insert(
-        header::SET_COOKIE,
-        session_cookie(st.app.secure_cookies, None),
-    );
+    r.headers_mut().insert(header::SET_COOKIE, clear);
     Ok(r)
 }
 
@@ -266,31 +257,40 @@ async fn disconnect(
 async fn full_access(
     State(st): State<WebState>,
     auth: ApiAuth,
-    Path((id, mailbox)): Path<(String, String)>,
+    Path(path): Path<(String, String)>,
 ) -> ApiResult<Json<Value>> {
-    let id = company_named(&st, &auth.0.api_actor(), &id).await?;
-    let mbx = IdentityInput::parse(&mailbox)?;
-    let (m, list) =
-        reads::view_mailbox_permissions(st.app.ctx(), &auth.0.api_actor(), &id, &mbx).await?;
-    Ok(Json(json!({
-        "mailbox": IdentityView::of(&m),
-        "full_access": list.iter().map(PermissionView::of).collect::<Vec<_>>(),
-    })))
+    permissions(&st, &auth, path, false).await
 }
 
 async fn send_as(
     State(st): State<WebState>,
     auth: ApiAuth,
-    Path((id, mailbox)): Path<(String, String)>,
+    Path(path): Path<(String, String)>,
 ) -> ApiResult<Json<Value>> {
-    let id = company_named(&st, &auth.0.api_actor(), &id).await?;
+    permissions(&st, &auth, path, true).await
+}
+
+/// A mailbox's Full Access (under `full_access`) or Send As (under `send_as`) entries.
+async fn permissions(
+    st: &WebState,
+    auth: &ApiAuth,
+    (id, mailbox): (String, String),
+    send_as: bool,
+) -> ApiResult<Json<Value>> {
+    let actor = auth.0.api_actor();
+    let id = company_named(st, &actor, &id).await?;
     let mbx = IdentityInput::parse(&mailbox)?;
-    let (m, list) =
-        reads::view_send_as_permissions(st.app.ctx(), &auth.0.api_actor(), &id, &mbx).await?;
-    Ok(Json(json!({
-        "mailbox": IdentityView::of(&m),
-        "send_as": list.iter().map(PermissionView::of).collect::<Vec<_>>(),
-    })))
+    let ctx = st.app.ctx();
+    let (key, (m, list)) = if send_as {
+        let read = reads::view_send_as_permissions(ctx, &actor, &id, &mbx).await?;
+        ("send_as", read)
+    } else {
+        let read = reads::view_mailbox_permissions(ctx, &actor, &id, &mbx).await?;
+        ("full_access", read)
+    };
+    let mut body = json!({ "mailbox": IdentityView::of(&m) });
+    body[key] = json!(list.iter().map(PermissionView::of).collect::<Vec<_>>());
+    Ok(Json(body))
 }
 
 async fn details(
@@ -374,7 +374,7 @@ pub struct CreateBody {
     automapping: Option<bool>,
 }
 
-async fn request_json(
+pub(crate) async fn request_json(
     st: &WebState,
     actor: &exogate_core::Actor,
     r: &exogate_core::request::ApprovalRequest,
@@ -455,14 +455,13 @@ async fn decide(
     let ctx = st.app.ctx();
     if let Some(d) = body.digest.as_deref() {
         let r = requests::get_request(ctx, &actor, id).await?;
-        if !super::auth::same(&r.digest, d.trim()) {
-            return Err(HttpError::new(
+        requests::check_reviewed(&r, d).map_err(|_| {
+            HttpError::new(
                 StatusCode::CONFLICT,
                 "digest_mismatch",
                 "the digest does not match the request's action; fetch it again and review",
             )
-            .into());
-        }
+        })?;
     }
     let r = if approve {
         let r = requests::approve(ctx, &actor, id, body.reason.as_deref()).await?;
@@ -551,13 +550,6 @@ async fn audit_list(
 }
 
 async fn audit_verify(State(st): State<WebState>, auth: ApiAuth) -> ApiResult<Json<Value>> {
-    let actor = auth.0.api_actor();
-    if actor.user.role < exogate_core::Role::Manager {
-        return Err(CoreError::forbidden(exogate_core::Denial::RoleTooLow {
-            needed: exogate_core::Role::Manager,
-        })
-        .into());
-    }
-    let (_, _, v) = chain_check(&st).await?;
+    let (_, _, v) = chain_check(&st, &auth.0.api_actor()).await?;
     Ok(Json(v))
 }

@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 
+use axum::http::HeaderValue;
 use exogate_core::audit::AuditKind;
 use exogate_core::ops::audit as audit_ops;
 use exogate_core::{Company, CompanyId, CoreError, RequestId};
@@ -98,11 +99,13 @@ pub(crate) async fn filtered_audit(
     Ok((page.events.iter().map(AuditView::of).collect(), page.next))
 }
 
-/// The chain check as (intact, text).
+/// The chain check for `actor` (managers and above, the core's rule) as (intact, text, JSON).
 pub(crate) async fn chain_check(
     st: &WebState,
+    actor: &exogate_core::Actor,
 ) -> Result<(bool, String, serde_json::Value), CoreError> {
-    Ok(match audit_ops::verify(st.app.ctx()).await? {
+    let who = audit_ops::Verifier::Person(actor);
+    Ok(match audit_ops::verify_as(st.app.ctx(), who).await? {
         audit_ops::Verification::Intact(r) => (
             true,
             format!(
@@ -119,9 +122,10 @@ pub(crate) async fn chain_check(
     })
 }
 
-/// Whether Exchange's properties say the mailbox is hidden from the address lists.
-pub(crate) fn hidden_from_gal(d: &exogate_core::ports::MailboxDetails) -> bool {
-    d.properties.iter().any(|(k, v)| {
-        k.to_ascii_lowercase().contains("hidden") && v.trim().eq_ignore_ascii_case("true")
-    })
+/// Ends the caller's session, if any, and answers the `Set-Cookie` value that clears it.
+pub(crate) async fn end_session(st: &WebState, auth: &Auth) -> Result<HeaderValue, CoreError> {
+    if let Some(s) = &auth.session {
+        st.app.store.delete_session(&s.id_hash).await?;
+    }
+    Ok(super::auth::session_cookie(st.app.secure_cookies, None))
 }

@@ -104,9 +104,7 @@ pub async fn connect(
     Path(id): Path<String>,
     Form(f): Form<ConnectForm>,
 ) -> PageResult<Redirect> {
-    auth.0.check_csrf(Some(&f.csrf))?;
-    let tenant = typed_tenant(&f.tenant)?;
-    start(&st, &auth, &id, ConsentPurpose::Connect, tenant).await
+    start_typed(&st, &auth, &id, &f, ConsentPurpose::Connect).await
 }
 
 /// `POST /companies/{id}/move`: starts moving a connected company to the tenant typed in the
@@ -117,9 +115,20 @@ pub async fn move_tenant(
     Path(id): Path<String>,
     Form(f): Form<ConnectForm>,
 ) -> PageResult<Redirect> {
+    start_typed(&st, &auth, &id, &f, ConsentPurpose::Move).await
+}
+
+/// The connect and move forms: the CSRF token, then the typed tenant, then [`start`].
+async fn start_typed(
+    st: &WebState,
+    auth: &PageAuth,
+    id: &str,
+    f: &ConnectForm,
+    purpose: ConsentPurpose,
+) -> PageResult<Redirect> {
     auth.0.check_csrf(Some(&f.csrf))?;
     let tenant = typed_tenant(&f.tenant)?;
-    start(&st, &auth, &id, ConsentPurpose::Move, tenant).await
+    start(st, auth, id, purpose, tenant).await
 }
 
 /// `POST /companies/{id}/authorize`: Step 1 of the setup (opened in a new tab by the page).

@@ -19,7 +19,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Form, Json, Router};
-use exogate_core::inventory::{InventoryRow, TrusteeClass};
+use exogate_core::inventory::InventoryRow;
 use exogate_core::model::IdentityInput;
 use exogate_core::ops::inventory::{self as inv, CompanyInventory, OffboardInput};
 use exogate_core::{Actor, CompanyId, CoreError, Timestamp};
@@ -32,7 +32,7 @@ use super::api::{ApiAuth, Body, company_named};
 use super::common::new_request_id;
 use super::error::{ApiError, ApiResult, PageError, PageResult};
 use super::layout::{Nav, PageAuth};
-use super::view::{self, RequestView};
+use super::view;
 use crate::inventory::{Progress, ProgressFn};
 use crate::inventory_view;
 use crate::views::{self, CompanyInventoryView};
@@ -528,9 +528,7 @@ async fn api_offboard(
     headers: HeaderMap,
     Body(b): Body<OffboardBody>,
 ) -> ApiResult<Response> {
-    let t = headers.get("x-csrf-token").and_then(|v| v.to_str().ok());
-    auth.0.check_csrf(t)?;
-    let actor = auth.0.api_actor();
+    let actor = auth.change(&headers)?;
     let asked = new_request_id();
     let input = OffboardInput {
         id: asked,
@@ -539,13 +537,7 @@ async fn api_offboard(
     };
     let req = inv::request_offboard(st.app.ctx(), &actor, input).await?;
     super::request_changed(&st.app, &req);
-    let c = st
-        .app
-        .store
-        .get_company(&req.company)
-        .await
-        .map_err(CoreError::from)?;
-    let v = RequestView::of(&req, c.as_ref(), &actor, st.app.clock.now());
+    let v = super::api::request_json(&st, &actor, &req).await?;
     Ok((super::api::created_or_existing(asked, &req), Json(v)).into_response())
 }
 
@@ -590,15 +582,14 @@ fn row_view(r: &InventoryRow) -> RowView {
         mailbox_address: r.mailbox.primary_address.clone(),
         mailbox_kind: r.mailbox.kind.as_str(),
         right: r.right.label(),
-        via: views::via(t.class),
+        via: inv::held_via(t.class),
         class: t.class.as_str(),
         trustee_name: id
             .map_or(t.raw.as_str(), |i| i.display_name.as_str())
             .to_owned(),
         trustee_address: id.map_or("", |i| i.primary_address.as_str()).to_owned(),
         sid: t.sid.as_deref().unwrap_or("").to_owned(),
-        removable: t.class == TrusteeClass::User
-            && r.mailbox.object_id != id.map_or("", |i| i.object_id.as_str()),
+        removable: inv::offboard_removes(r),
     }
 }
 

@@ -533,3 +533,18 @@ async fn json_output_has_the_api_shapes() {
     insta::assert_json_snapshot!("cli_json_users", stable(&users));
     t.stop().await;
 }
+
+#[tokio::test]
+async fn audit_verify_as_a_person_needs_a_manager() {
+    let t = TestApp::start().await;
+    let tech = t.cli(&["--json", "audit", "verify", "--as", "tech"]).await;
+    assert!(!tech.success, "{tech:?}");
+    assert!(tech.stderr.contains("[role_too_low]"), "{}", tech.stderr);
+    assert!(!tech.stdout.contains("intact"), "{}", tech.stdout);
+    let manager = t
+        .cli(&["--json", "audit", "verify", "--as", "manager"])
+        .await;
+    assert!(manager.success, "{manager:?}");
+    assert_eq!(manager.json()["intact"], true);
+    t.stop().await;
+}

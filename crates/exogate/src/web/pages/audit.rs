@@ -15,7 +15,7 @@ use crate::web::view::AuditView;
 #[template(path = "audit.html")]
 pub struct AuditPage {
     nav: Option<Nav>,
-    /// Managers and above may verify the chain (the API's rule).
+    /// Whether the viewer may verify the chain (`exogate_core::ops::audit::may_verify`).
     can_verify: bool,
     /// Whether a verification was asked for with `verify=1` (never run on a plain view), and
     /// its result.
@@ -43,12 +43,12 @@ pub async fn audit(
         }
         Err(e) => return Err(e.into()),
     };
-    // The chain status follows the API's rule (managers and above), and the whole chain is
-    // walked only when someone asks for it.
-    let can_verify = auth.0.actor.user.role >= exogate_core::Role::Manager;
+    // Who may verify is the core's rule (managers and above); the whole chain is walked only
+    // when someone asks for it.
+    let can_verify = exogate_core::ops::audit::may_verify(&auth.0.actor.user).is_ok();
     let chain_checked = can_verify && q.verify == "1";
     let (chain_ok, chain_text) = if chain_checked {
-        let (ok, text, _) = chain_check(&st).await?;
+        let (ok, text, _) = chain_check(&st, &auth.0.actor).await?;
         (ok, text)
     } else {
         (false, String::new())

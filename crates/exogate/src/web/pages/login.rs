@@ -6,11 +6,11 @@ use axum::Form;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Redirect, Response};
-use exogate_core::CoreError;
 use serde::Deserialize;
 
 use crate::web::WebState;
 use crate::web::auth::{Peer, Session, session_cookie};
+use crate::web::common::end_session;
 use crate::web::error::{PageError, PageResult};
 use crate::web::layout::{CsrfForm, Nav, PageAuth};
 
@@ -143,17 +143,8 @@ pub async fn logout(
     Form(f): Form<CsrfForm>,
 ) -> PageResult<Response> {
     auth.check(&f.csrf)?;
-    if let Some(s) = &auth.0.session {
-        st.app
-            .store
-            .delete_session(&s.id_hash)
-            .await
-            .map_err(CoreError::from)?;
-    }
+    let clear = end_session(&st, &auth.0).await?;
     let mut r = Redirect::to("/login").into_response();
-    r.headers_mut().insert(
-        header::SET_COOKIE,
-        session_cookie(st.app.secure_cookies, None),
-    );
+    r.headers_mut().insert(header::SET_COOKIE, clear);
     Ok(r)
 }

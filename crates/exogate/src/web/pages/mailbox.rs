@@ -11,7 +11,7 @@ use exogate_core::tools::ToolName;
 use serde::Deserialize;
 
 use crate::web::WebState;
-use crate::web::common::{hidden_from_gal, new_request_id};
+use crate::web::common::new_request_id;
 use crate::web::error::{HttpError, PageResult};
 use crate::web::layout::{Nav, PageAuth, parse_company};
 use crate::web::view::{self, IdentityView};
@@ -120,7 +120,7 @@ pub async fn mailbox(
         company_name: view::shown(&company.name),
         warnings: view::name_warnings("mailbox", &mbx),
         mailbox: IdentityView::of(&mbx),
-        hidden: hidden_from_gal(&det),
+        hidden: reads::hidden_from_address_lists(&det),
         sections,
         may_request: exogate_core::policy::can_request(&actor.user, &id).is_ok(),
     })
@@ -159,6 +159,5 @@ pub async fn request_change(
         automapping: Some(f.automapping.as_deref() == Some("true")),
     };
     let req = requests::request_write(st.app.ctx(), &auth.0.actor, input).await?;
-    crate::web::request_changed(&st.app, &req);
-    Ok(Redirect::to(&format!("/requests/{}", req.id)))
+    Ok(super::requests::show_changed(&st, &req))
 }

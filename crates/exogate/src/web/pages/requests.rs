@@ -9,7 +9,7 @@ use axum::http::StatusCode;
 use axum::response::Redirect;
 use exogate_core::CoreError;
 use exogate_core::ops::{audit as audit_ops, requests};
-use exogate_core::request::{RequestFilter, RequestState};
+use exogate_core::request::{ApprovalRequest, RequestFilter, RequestState};
 use serde::Deserialize;
 
 use crate::web::WebState;
@@ -123,27 +123,29 @@ pub async fn decide(
     let ctx = st.app.ctx();
     let actor = &auth.0.actor;
     let req = requests::get_request(ctx, actor, id).await?;
-    if !crate::web::auth::same(&req.digest, f.digest.trim()) {
-        return Err(PageError(HttpError::new(
+    requests::check_reviewed(&req, &f.digest).map_err(|_| {
+        PageError(HttpError::new(
             StatusCode::CONFLICT,
             "digest_mismatch",
             "the request changed since the page was shown; reload and decide again",
-        )));
-    }
+        ))
+    })?;
     let reason = Some(f.reason.as_str()).filter(|r| !r.trim().is_empty());
-    match f.decision.as_str() {
-        "approve" => {
-            let r = requests::approve(ctx, actor, id, reason).await?;
-            crate::web::request_changed(&st.app, &r);
-            st.app.worker_wake.notify_one();
-        }
-        "reject" => {
-            let r = requests::reject(ctx, actor, id, reason).await?;
-            crate::web::request_changed(&st.app, &r);
-        }
+    let approve = match f.decision.as_str() {
+        "approve" => true,
+        "reject" => false,
         _ => return Err(HttpError::bad_request("decision must be approve or reject").into()),
+    };
+    let r = if approve {
+        requests::approve(ctx, actor, id, reason).await?
+    } else {
+        requests::reject(ctx, actor, id, reason).await?
+    };
+    let to = show_changed(&st, &r);
+    if approve {
+        st.app.worker_wake.notify_one();
     }
-    Ok(Redirect::to(&format!("/requests/{id}")))
+    Ok(to)
 }
 
 pub async fn cancel(
@@ -155,8 +157,7 @@ pub async fn cancel(
     auth.check(&f.csrf)?;
     let id = parse_request(&id)?;
     let r = requests::cancel(st.app.ctx(), &auth.0.actor, id).await?;
-    crate::web::request_changed(&st.app, &r);
-    Ok(Redirect::to(&format!("/requests/{id}")))
+    Ok(show_changed(&st, &r))
 }
 
 pub async fn revert(
@@ -168,6 +169,11 @@ pub async fn revert(
     auth.check(&f.csrf)?;
     let id = parse_request(&id)?;
     let new = requests::revert(st.app.ctx(), &auth.0.actor, id, new_request_id()).await?;
-    crate::web::request_changed(&st.app, &new);
-    Ok(Redirect::to(&format!("/requests/{}", new.id)))
+    Ok(show_changed(&st, &new))
+}
+
+/// Tells live views that `r` changed, and sends the browser to its page.
+pub(super) fn show_changed(st: &WebState, r: &ApprovalRequest) -> Redirect {
+    crate::web::request_changed(&st.app, r);
+    Redirect::to(&format!("/requests/{}", r.id))
 }
