@@ -217,6 +217,20 @@ macro_rules! add_to_sweep {
     }};
 }
 
+/// Binds a user's columns `id` through `password_hash` (`$1`…`$6` of `INSERT_USER` and
+/// `UPDATE_USER`).
+macro_rules! bind_user {
+    ($q:expr, $u:expr) => {{
+        let u: &User = $u;
+        $q.bind(u.id.to_string())
+            .bind(u.name.as_str())
+            .bind(u.role.as_str())
+            .bind(u.entitlement.encode())
+            .bind(u.disabled)
+            .bind(u.password_hash.as_ref().map(|h| h.expose().to_owned()))
+    }};
+}
+
 const HEAD_SQLITE: &str = "SELECT seq, hash FROM audit_head WHERE id = 1";
 const HEAD_PG: &str = "SELECT seq, hash FROM audit_head WHERE id = 1 FOR UPDATE";
 const UPDATE_HEAD: &str = "UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1";
@@ -515,13 +529,7 @@ impl Store for Db {
 
     async fn insert_user(&self, u: &User, audit: NewAuditEvent) -> StoreResult<()> {
         in_tx!(self, tx, head => {
-            sqlx::query(INSERT_USER)
-                .bind(u.id.to_string())
-                .bind(u.name.as_str())
-                .bind(u.role.as_str())
-                .bind(u.entitlement.encode())
-                .bind(u.disabled)
-                .bind(u.password_hash.as_ref().map(|h| h.expose().to_owned()))
+            bind_user!(sqlx::query(INSERT_USER), u)
                 .bind(u.created_at.unix_millis())
                 .execute(&mut *tx)
                 .await
@@ -545,13 +553,7 @@ impl Store for Db {
 
     async fn update_user(&self, u: &User, audit: NewAuditEvent) -> StoreResult<()> {
         in_tx!(self, tx, head => {
-            let r = sqlx::query(UPDATE_USER)
-                .bind(u.id.to_string())
-                .bind(u.name.as_str())
-                .bind(u.role.as_str())
-                .bind(u.entitlement.encode())
-                .bind(u.disabled)
-                .bind(u.password_hash.as_ref().map(|h| h.expose().to_owned()))
+            let r = bind_user!(sqlx::query(UPDATE_USER), u)
                 .execute(&mut *tx)
                 .await
                 .map_err(db_err)?;

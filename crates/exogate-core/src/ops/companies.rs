@@ -221,17 +221,7 @@ pub async fn connect(
     id: &CompanyId,
     input: &ConnectInput,
 ) -> Result<Company, CoreError> {
-    policy::can_connect(&actor.user, id).map_err(CoreError::forbidden)?;
-    let company = load(ctx, id).await?;
-    if company.connection.is_some() {
-        return Err(CoreError::conflict(ConflictReason::AlreadyExists));
-    }
-    let conn = new_connection(ctx, input)?;
-    let ev = NewAuditEvent::new(conn.connected_at, AuditKind::Connected, Some(actor))
-        .company(id)
-        .detail(json!({ "tenant": conn.tenant_id.to_string(), "display_name": conn.display_name, "default_domain": conn.default_domain, "reconnect": false }));
-    store_connection(ctx, id, &conn, ev).await?;
-    load(ctx, id).await
+    link_tenant(ctx, actor, id, input, false).await
 }
 
 /// Runs the flow again for the company's own tenant: replaces the connection (technician+),
@@ -242,19 +232,37 @@ pub async fn reconnect(
     id: &CompanyId,
     input: &ConnectInput,
 ) -> Result<Company, CoreError> {
+    link_tenant(ctx, actor, id, input, true).await
+}
+
+/// [`connect`] (`reconnect` false) and [`reconnect`]: the same link to the tenant, audited as
+/// `company.connected` with the `reconnect` flag, and for a reconnect the previous tenant.
+async fn link_tenant(
+    ctx: Ctx<'_>,
+    actor: &Actor,
+    id: &CompanyId,
+    input: &ConnectInput,
+    reconnect: bool,
+) -> Result<Company, CoreError> {
     policy::can_connect(&actor.user, id).map_err(CoreError::forbidden)?;
     let company = load(ctx, id).await?;
     let previous = company.connection.map(|c| c.tenant_id);
-    if let Some(p) = previous
-        && p != input.tenant_id
-    {
-        return Err(another_tenant(p));
+    match previous {
+        Some(_) if !reconnect => return Err(CoreError::conflict(ConflictReason::AlreadyExists)),
+        Some(p) if p != input.tenant_id => return Err(another_tenant(p)),
+        _ => {}
     }
     let conn = new_connection(ctx, input)?;
-    let ev = NewAuditEvent::new(conn.connected_at, AuditKind::Connected, Some(actor)).company(id).detail(json!({
-        "tenant": conn.tenant_id.to_string(), "display_name": conn.display_name, "default_domain": conn.default_domain,
-        "reconnect": true, "previous_tenant": previous.map(|t| t.to_string()),
-    }));
+    let mut detail = json!({
+        "tenant": conn.tenant_id.to_string(), "display_name": conn.display_name,
+        "default_domain": conn.default_domain, "reconnect": reconnect,
+    });
+    if reconnect {
+        detail["previous_tenant"] = json!(previous.map(|t| t.to_string()));
+    }
+    let ev = NewAuditEvent::new(conn.connected_at, AuditKind::Connected, Some(actor))
+        .company(id)
+        .detail(detail);
     // The same update drops the old status, so it never shows beside the new tenant.
     store_connection(ctx, id, &conn, ev).await?;
     load(ctx, id).await

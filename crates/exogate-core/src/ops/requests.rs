@@ -17,7 +17,7 @@ use crate::tools::{self, ApprovalMode, ToolName};
 
 /// A new pending request for `actions`, asked by `actor` now, expiring after the configured
 /// time to live.
-fn pending_request(
+pub(crate) fn pending_request(
     ctx: Ctx<'_>,
     actor: &Actor,
     id: RequestId,
@@ -58,16 +58,14 @@ fn pending_request(
 /// settings allow.
 pub(crate) async fn check_pending_limit(ctx: Ctx<'_>, actor: &Actor) -> Result<(), CoreError> {
     let limit = ctx.settings.max_pending_per_user;
-    let open = ctx
-        .store
-        .list_requests(&RequestFilter {
-            requester: Some(actor.user.id),
-            states: Some(vec![RequestState::Pending]),
-            limit: Some(limit.saturating_add(1)),
-            ..RequestFilter::default()
-        })
-        .await?;
-    if open.len() >= limit as usize {
+    // One more than the limit is enough to know the limit is reached.
+    let pending = RequestFilter {
+        requester: Some(actor.user.id),
+        states: Some(vec![RequestState::Pending]),
+        limit: Some(limit.saturating_add(1)),
+        ..RequestFilter::default()
+    };
+    if ctx.store.list_requests(&pending).await?.len() >= limit as usize {
         return Err(CoreError::conflict(ConflictReason::TooManyPending {
             limit,
         }));
@@ -269,22 +267,33 @@ async fn decide(
     };
     let ev = request_event(ctx, kind, Some(actor), &req)
         .detail(json!({ "digest": req.digest, "reason": reason }));
+    store_decision(ctx, next, RequestState::Pending, ev).await
+}
+
+/// Stores `next` with `ev` if the request is still `expected`; when someone else changed it
+/// first, the conflict names the state it is in now.
+async fn store_decision(
+    ctx: Ctx<'_>,
+    next: ApprovalRequest,
+    expected: RequestState,
+    ev: NewAuditEvent,
+) -> Result<ApprovalRequest, CoreError> {
     let t = Transition {
-        next: next.clone(),
-        expected_state: RequestState::Pending,
+        next,
+        expected_state: expected,
         expected_attempt: None,
     };
     if !ctx.store.transition(&t, ev).await? {
         let state = ctx
             .store
-            .get_request(id)
+            .get_request(t.next.id)
             .await?
             .map_or("unknown", |r| r.state.as_str());
         return Err(CoreError::conflict(ConflictReason::AlreadyDecided {
             state,
         }));
     }
-    Ok(next)
+    Ok(t.next)
 }
 
 /// Approves a pending request (web, API or CLI only; never MCP).
@@ -327,22 +336,7 @@ pub async fn cancel(
     });
     let ev = request_event(ctx, AuditKind::RequestCancelled, Some(actor), &req)
         .detail(json!({ "from": req.state.as_str() }));
-    let t = Transition {
-        next: next.clone(),
-        expected_state: req.state,
-        expected_attempt: None,
-    };
-    if !ctx.store.transition(&t, ev).await? {
-        let state = ctx
-            .store
-            .get_request(id)
-            .await?
-            .map_or("unknown", |r| r.state.as_str());
-        return Err(CoreError::conflict(ConflictReason::AlreadyDecided {
-            state,
-        }));
-    }
-    Ok(next)
+    store_decision(ctx, next, req.state, ev).await
 }
 
 /// Expires pending requests past their expiry; returns how many this call expired.

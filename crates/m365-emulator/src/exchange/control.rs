@@ -37,21 +37,27 @@ use super::seed::{DirectorySeed, Grant, generated_directory_seed};
 use crate::state::{Knobs, Shared, Tenant, World};
 
 pub fn routes() -> Router<Arc<Shared>> {
-    let directory = Router::new()
-        .route("/objects", post(create_object))
-        .route(
+    // One tenant's directory, nested under `/exchange/{tenant}`: path, then its methods.
+    let directory = [
+        ("/objects", post(create_object)),
+        (
             "/objects/{identity}",
             get(object_truth).delete(delete_object),
-        )
-        .route("/grants", post(grant))
-        .route("/directory", put(replace_directory))
-        .route("/permissions", get(permissions))
-        .route("/groups", get(groups))
-        .route("/groups/{group}/members", post(add_member))
-        .route(
+        ),
+        ("/grants", post(grant)),
+        ("/directory", put(replace_directory)),
+        ("/permissions", get(permissions)),
+        ("/groups", get(groups)),
+        ("/groups/{group}/members", post(add_member)),
+        (
             "/groups/{group}/members/{member}",
             axum::routing::delete(remove_member),
-        );
+        ),
+    ]
+    .into_iter()
+    .fold(Router::new(), |router, (path, methods)| {
+        router.route(path, methods)
+    });
     Router::new()
         .nest("/exchange/{tenant}", directory)
         .route("/knobs", get(knobs_get).put(knobs_put))
