@@ -257,6 +257,13 @@ async fn fetch_metadata_client(app: &App, client_id: &str) -> Result<OAuthClient
             "its client_id is not the URL it was fetched from".into()
         ));
     }
+    if doc
+        .client_name
+        .as_deref()
+        .is_none_or(|n| n.trim().is_empty())
+    {
+        return Err(bad("it has no client_name".into()));
+    }
     let meta = ClientMetadata {
         client_name: doc.client_name,
         redirect_uris: doc.redirect_uris,

@@ -347,25 +347,30 @@ async fn client_metadata_documents_that_fail_validation_are_refused() {
     let (t, _clock) = start_on_clock(loopback_metadata_allowed).await;
     let b = sign_in(&t.http, &t.base_url, "tech", &t.password("tech")).await;
     let wrong_id = serve_metadata(|_| {
-        json!({ "client_id": "https://agent.example/client.json", "redirect_uris": [REDIRECT] })
+        json!({ "client_id": "https://agent.example/client.json", "client_name": "A", "redirect_uris": [REDIRECT] })
             .to_string()
     })
     .await;
     let huge = serve_metadata(|me| {
-        json!({ "client_id": me, "redirect_uris": [REDIRECT], "pad": "x".repeat(10_000) })
+        json!({ "client_id": me, "client_name": "A", "redirect_uris": [REDIRECT], "pad": "x".repeat(10_000) })
             .to_string()
     })
     .await;
-    let no_redirects = serve_metadata(|me| json!({ "client_id": me }).to_string()).await;
+    let no_redirects =
+        serve_metadata(|me| json!({ "client_id": me, "client_name": "A" }).to_string()).await;
+    let no_name =
+        serve_metadata(|me| json!({ "client_id": me, "redirect_uris": [REDIRECT] }).to_string())
+            .await;
     let not_json = serve_metadata(|_| "<html>".to_owned()).await;
     let other_redirect = serve_metadata(|me| {
-        json!({ "client_id": me, "redirect_uris": ["https://agent.example/cb"] }).to_string()
+        json!({ "client_id": me, "client_name": "A", "redirect_uris": ["https://agent.example/cb"] }).to_string()
     })
     .await;
     for (client_id, why) in [
         (&wrong_id, "invalid_client"),
         (&huge, "invalid_client"),
         (&no_redirects, "invalid_client"),
+        (&no_name, "invalid_client"),
         (&not_json, "invalid_client"),
         (&other_redirect, "invalid_request"),
     ] {
