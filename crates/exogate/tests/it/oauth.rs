@@ -177,7 +177,12 @@ pub async fn mcp_status(t: &TestApp, token: &str) -> StatusCode {
         .status()
 }
 
-/// Audit kinds written after `seq`.
+/// GETs `url` and parses the JSON answer.
+pub async fn get_json(t: &TestApp, url: &str) -> Value {
+    t.http.get(url).send().await.unwrap().json().await.unwrap()
+}
+
+/// Every audit event's kind and detail.
 pub async fn audit_kinds(t: &TestApp) -> Vec<(String, String)> {
     t.app
         .store
@@ -212,27 +217,11 @@ async fn the_401_and_the_discovery_documents_lead_a_client_to_the_authorization_
         "/.well-known/oauth-protected-resource/mcp",
         "/.well-known/oauth-protected-resource",
     ] {
-        let prm: Value = t
-            .http
-            .get(t.url(path))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let prm = get_json(&t, &t.url(path)).await;
         assert_eq!(prm["resource"], t.url("/mcp"));
         assert_eq!(prm["authorization_servers"], json!([t.base_url]));
     }
-    let asm: Value = t
-        .http
-        .get(t.url("/.well-known/oauth-authorization-server"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let asm = get_json(&t, &t.url("/.well-known/oauth-authorization-server")).await;
     assert_eq!(asm["issuer"], t.base_url);
     assert_eq!(asm["code_challenge_methods_supported"], json!(["S256"]));
     assert_eq!(asm["response_types_supported"], json!(["code"]));

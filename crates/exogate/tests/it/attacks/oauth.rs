@@ -14,8 +14,13 @@ use crate::oauth::*;
 use crate::support::TestApp;
 use crate::web::{extract, sign_in};
 
-fn error_of(v: &serde_json::Value) -> &str {
-    v["error"].as_str().unwrap_or_default()
+/// Asserts a token endpoint answer is `400` with the OAuth `error` code.
+fn refused_with(status: StatusCode, v: &serde_json::Value, error: &str) {
+    assert_eq!(
+        (status, v["error"].as_str().unwrap_or_default()),
+        (StatusCode::BAD_REQUEST, error),
+        "{v}"
+    );
 }
 
 #[tokio::test]
@@ -25,18 +30,10 @@ async fn a_wrong_pkce_verifier_gets_no_token_and_burns_the_code() {
     let code = code_for(&t, "tech", &client_id).await;
     let wrong = "another-pkce-verifier-that-is-long-enough-to-be-valid-0123456789";
     let (s, v) = exchange(&t, &client_id, &code, wrong).await;
-    assert_eq!(
-        (s, error_of(&v)),
-        (StatusCode::BAD_REQUEST, "invalid_grant"),
-        "{v}"
-    );
+    refused_with(s, &v, "invalid_grant");
     // The code is gone: the right verifier cannot redeem it after a guess.
     let (s, v) = exchange(&t, &client_id, &code, VERIFIER).await;
-    assert_eq!(
-        (s, error_of(&v)),
-        (StatusCode::BAD_REQUEST, "invalid_grant"),
-        "{v}"
-    );
+    refused_with(s, &v, "invalid_grant");
     t.stop().await;
 }
 
@@ -48,20 +45,12 @@ async fn a_code_is_used_once() {
     let (s, v) = exchange(&t, &client_id, &code, VERIFIER).await;
     assert_eq!(s, StatusCode::OK, "{v}");
     let (s, v) = exchange(&t, &client_id, &code, VERIFIER).await;
-    assert_eq!(
-        (s, error_of(&v)),
-        (StatusCode::BAD_REQUEST, "invalid_grant"),
-        "{v}"
-    );
+    refused_with(s, &v, "invalid_grant");
     // Nor by another client.
     let other = register(&t, &[REDIRECT]).await;
     let code = code_for(&t, "tech", &client_id).await;
     let (s, v) = exchange(&t, &other, &code, VERIFIER).await;
-    assert_eq!(
-        (s, error_of(&v)),
-        (StatusCode::BAD_REQUEST, "invalid_grant"),
-        "{v}"
-    );
+    refused_with(s, &v, "invalid_grant");
     t.stop().await;
 }
 
@@ -127,11 +116,7 @@ async fn a_token_for_another_resource_is_refused() {
         ],
     )
     .await;
-    assert_eq!(
-        (s, error_of(&v)),
-        (StatusCode::BAD_REQUEST, "invalid_target"),
-        "{v}"
-    );
+    refused_with(s, &v, "invalid_target");
     // A token issued for another resource (another server sharing the database) is not
     // accepted on this one's /mcp.
     let alice = t.actor("tech").await;
@@ -187,11 +172,7 @@ async fn an_expired_access_token_is_refused_and_an_expired_code_too() {
     let code = code_for(&t, "tech", &client_id).await;
     clock.advance_secs(60);
     let (s, v) = exchange(&t, &client_id, &code, VERIFIER).await;
-    assert_eq!(
-        (s, error_of(&v)),
-        (StatusCode::BAD_REQUEST, "invalid_grant"),
-        "{v}"
-    );
+    refused_with(s, &v, "invalid_grant");
     t.stop().await;
 }
 
@@ -204,17 +185,9 @@ async fn a_rotated_refresh_token_used_again_revokes_the_family() {
     assert_eq!(s, StatusCode::OK);
     // The thief replays the rotated token: refused, and the whole family goes.
     let (s, v) = refresh(&t, &client_id, stolen).await;
-    assert_eq!(
-        (s, error_of(&v)),
-        (StatusCode::BAD_REQUEST, "invalid_grant"),
-        "{v}"
-    );
+    refused_with(s, &v, "invalid_grant");
     let (s, v) = refresh(&t, &client_id, second["refresh_token"].as_str().unwrap()).await;
-    assert_eq!(
-        (s, error_of(&v)),
-        (StatusCode::BAD_REQUEST, "invalid_grant"),
-        "{v}"
-    );
+    refused_with(s, &v, "invalid_grant");
     assert_eq!(
         mcp_status(&t, second["access_token"].as_str().unwrap()).await,
         StatusCode::UNAUTHORIZED
@@ -258,11 +231,7 @@ async fn a_revoked_grant_stops_its_access_and_refresh_tokens_at_once() {
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     assert_eq!(mcp_status(&t, access).await, StatusCode::UNAUTHORIZED);
     let (s, v) = refresh(&t, &client_id, tokens["refresh_token"].as_str().unwrap()).await;
-    assert_eq!(
-        (s, error_of(&v)),
-        (StatusCode::BAD_REQUEST, "invalid_grant"),
-        "{v}"
-    );
+    refused_with(s, &v, "invalid_grant");
     t.stop().await;
 }
 
