@@ -144,12 +144,23 @@ pub async fn consent(
     Ok(())
 }
 
-/// The secrets of a new token pair (made at the edge) and the new grant's id.
-#[derive(Clone, Debug)]
+/// The secrets of a new token pair (made at the edge) and the new grant's id. `Debug` redacts
+/// the secrets.
+#[derive(Clone)]
 pub struct NewTokens<'a> {
     pub grant: ApiTokenId,
     pub access: &'a str,
     pub refresh: &'a str,
+}
+
+impl std::fmt::Debug for NewTokens<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewTokens")
+            .field("grant", &self.grant)
+            .field("access", &"<redacted>")
+            .field("refresh", &"<redacted>")
+            .finish()
+    }
 }
 
 /// What the token endpoint answers.
@@ -404,4 +415,20 @@ pub async fn revoke_grant(
         .oauth_get_grant(id)
         .await?
         .ok_or_else(|| CoreError::not_found(Entity::ApiToken, id))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn new_token_secrets_are_redacted() {
+        let t = NewTokens {
+            grant: ApiTokenId::from_uuid(uuid::Uuid::nil()),
+            access: "access-secret-value",
+            refresh: "refresh-secret-value",
+        };
+        let shown = format!("{t:?}");
+        assert!(!shown.contains("secret-value"), "{shown}");
+    }
 }

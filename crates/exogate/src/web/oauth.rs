@@ -368,6 +368,8 @@ pub struct ConsentPage {
     client_name: String,
     client_id: String,
     redirect_host: String,
+    /// The redirect goes to this computer (`localhost`, `127.0.0.1`, `[::1]`).
+    redirect_local: bool,
     person: String,
     abilities: Vec<&'static str>,
     fields: Vec<(&'static str, String)>,
@@ -429,6 +431,7 @@ pub async fn authorize_page(
         csrf: auth.csrf(),
         client_name: client.name.clone(),
         client_id: exogate_core::text::tenant_text(&client.client_id),
+        redirect_local: matches!(redirect_host.as_str(), "localhost" | "127.0.0.1" | "[::1]"),
         redirect_host,
         person: auth.0.actor.user.name.to_string(),
         abilities: GRANT_ABILITIES.to_vec(),

@@ -267,6 +267,11 @@ async fn a_signed_in_agent_acts_as_the_person_and_is_listed_revoked_and_audited(
     let b = sign_in(&t.http, &t.base_url, "tech", &t.password("tech")).await;
     let (_, page) = b.get(&format!("/oauth/authorize?{}", query(&p))).await;
     assert!(page.contains("Test Agent"), "{page}");
+    assert!(page.contains("id=\"redirect-host\">127.0.0.1<"), "{page}");
+    assert!(
+        page.contains("local-warning"),
+        "a loopback redirect is pointed out: {page}"
+    );
     assert!(
         page.contains("ask for delegation changes, which a person must approve"),
         "{page}"
