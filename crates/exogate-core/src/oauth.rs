@@ -59,6 +59,8 @@ pub struct OAuthGrant {
     pub client_id: String,
     pub client_name: String,
     pub resource: String,
+    /// The hash of the code the grant was made from: that code presented again revokes it.
+    pub code_hash: String,
     pub created_at: Timestamp,
     pub last_used_at: Option<Timestamp>,
     pub revoked_at: Option<Timestamp>,

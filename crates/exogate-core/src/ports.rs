@@ -362,6 +362,8 @@ pub trait Store: Send + Sync {
         audit: NewAuditEvent,
     ) -> StoreResult<bool>;
     async fn oauth_touch_grant(&self, id: ApiTokenId, at: Timestamp) -> StoreResult<()>;
+    /// The grant made from the code with this hash, if any.
+    async fn oauth_grant_by_code(&self, code_hash: &str) -> StoreResult<Option<OAuthGrant>>;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -1199,6 +1199,7 @@ impl Store for Db {
                 .bind(&g.client_id)
                 .bind(&g.client_name)
                 .bind(&g.resource)
+                .bind(&g.code_hash)
                 .bind(g.created_at.unix_millis())
                 .bind(opt_ts(g.last_used_at))
                 .bind(opt_ts(g.revoked_at))
@@ -1279,6 +1280,11 @@ impl Store for Db {
 
     async fn oauth_touch_grant(&self, id: ApiTokenId, at: Timestamp) -> StoreResult<()> {
         with_pool!(self, p => sqlx::query(OAUTH_TOUCH_GRANT).bind(id.to_string()).bind(at.unix_millis()).execute(p).await.map(|_| ())).map_err(db_err)
+    }
+
+    async fn oauth_grant_by_code(&self, code_hash: &str) -> StoreResult<Option<OAuthGrant>> {
+        let row: Option<OAuthGrantRow> = with_pool!(self, p => sqlx::query_as(OAUTH_GRANT_BY_CODE).bind(code_hash).fetch_optional(p).await).map_err(db_err)?;
+        to_opt(row)
     }
 }
 
@@ -1425,18 +1431,23 @@ const OAUTH_USE_CODE: &str = concat!(
 );
 macro_rules! oauth_grant_cols {
     () => {
-        "id, user_id, client_id, client_name, resource, created_at, last_used_at, revoked_at"
+        "id, user_id, client_id, client_name, resource, code_hash, created_at, last_used_at, revoked_at"
     };
 }
 const OAUTH_INSERT_GRANT: &str = concat!(
     "INSERT INTO oauth_grants (",
     oauth_grant_cols!(),
-    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
 );
 const OAUTH_GET_GRANT: &str = concat!(
     "SELECT ",
     oauth_grant_cols!(),
     " FROM oauth_grants WHERE id = $1"
+);
+const OAUTH_GRANT_BY_CODE: &str = concat!(
+    "SELECT ",
+    oauth_grant_cols!(),
+    " FROM oauth_grants WHERE code_hash = $1"
 );
 const OAUTH_LIST_GRANTS: &str = concat!(
     "SELECT ",

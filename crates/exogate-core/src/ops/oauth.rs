@@ -211,11 +211,15 @@ pub async fn exchange_code(
     l: Lifetimes,
 ) -> Result<Issued, OAuthError> {
     let now = ctx.clock.now();
-    let Some(c) = ctx
-        .store
-        .oauth_use_code(&hash_token_secret(code), now)
-        .await?
-    else {
+    let code_hash = hash_token_secret(code);
+    let Some(c) = ctx.store.oauth_use_code(&code_hash, now).await? else {
+        // A code presented again: whoever holds it now may have stolen it, so the grant made
+        // from it goes (RFC 6749 §4.1.2).
+        if let Some(g) = ctx.store.oauth_grant_by_code(&code_hash).await?
+            && g.revoked_at.is_none()
+        {
+            revoke_family(ctx, &g, now, "code_reused").await?;
+        }
         return Err(OAuthError::InvalidGrant("the code is unknown or used"));
     };
     if now >= c.expires_at {
@@ -253,6 +257,7 @@ pub async fn exchange_code(
         client_id: c.client_id.clone(),
         client_name: c.client_name.clone(),
         resource: c.resource.clone(),
+        code_hash: c.code_hash.clone(),
         created_at: now,
         last_used_at: None,
         revoked_at: None,
@@ -300,7 +305,7 @@ pub async fn refresh(
         return Err(OAuthError::InvalidTarget);
     }
     if t.used_at.is_some() {
-        revoke_family(ctx, &grant, now).await?;
+        revoke_family(ctx, &grant, now, "refresh_token_reused").await?;
         return Err(OAuthError::InvalidGrant(
             "the refresh token was already used; the grant is revoked",
         ));
@@ -316,7 +321,7 @@ pub async fn refresh(
     }
     let pair = token_pair(grant.id, new, now, l);
     if !ctx.store.oauth_rotate(&hash, now, &pair).await? {
-        revoke_family(ctx, &grant, now).await?;
+        revoke_family(ctx, &grant, now, "refresh_token_reused").await?;
         return Err(OAuthError::InvalidGrant(
             "the refresh token was already used; the grant is revoked",
         ));
@@ -327,10 +332,15 @@ pub async fn refresh(
     })
 }
 
-async fn revoke_family(ctx: Ctx<'_>, grant: &OAuthGrant, now: Timestamp) -> Result<(), OAuthError> {
+async fn revoke_family(
+    ctx: Ctx<'_>,
+    grant: &OAuthGrant,
+    now: Timestamp,
+    reason: &str,
+) -> Result<(), OAuthError> {
     let ev = NewAuditEvent::system(now, AuditKind::OAuthFamilyRevoked).detail(json!({
         "grant": grant.id.to_string(), "client_id": grant.client_id, "user": grant.user.to_string(),
-        "reason": "refresh_token_reused",
+        "reason": reason,
     }));
     ctx.store.oauth_revoke_grant(grant.id, now, ev).await?;
     Ok(())

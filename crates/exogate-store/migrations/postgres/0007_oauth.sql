@@ -25,6 +25,7 @@ CREATE TABLE oauth_grants (
     client_id    TEXT NOT NULL,
     client_name  TEXT NOT NULL,
     resource     TEXT NOT NULL,
+    code_hash    TEXT NOT NULL UNIQUE,
     created_at   BIGINT NOT NULL,
     last_used_at BIGINT,
     revoked_at   BIGINT

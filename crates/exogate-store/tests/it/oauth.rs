@@ -41,12 +41,14 @@ both! {
         assert_eq!(s.oauth_use_code("nope", start()).await.unwrap(), None);
 
         let gid = ApiTokenId::from_uuid(Uuid::now_v7());
-        let grant = OAuthGrant { id: gid, user: u.id, client_id: "c1".into(), client_name: "Agent".into(), resource: "https://g.example/mcp".into(), created_at: start(), last_used_at: None, revoked_at: None };
+        let grant = OAuthGrant { id: gid, user: u.id, client_id: "c1".into(), client_name: "Agent".into(), resource: "https://g.example/mcp".into(), code_hash: "h1".into(), created_at: start(), last_used_at: None, revoked_at: None };
         let head = s.audit_head().await.unwrap().unwrap().0;
         s.oauth_insert_grant(&grant, &[token("a1", gid, TokenKind::Access), token("r1", gid, TokenKind::Refresh)], NewAuditEvent::system(start(), AuditKind::OAuthGrantCreated)).await.unwrap();
         assert_eq!(s.audit_head().await.unwrap().unwrap().0, head + 1);
         assert_eq!(s.oauth_get_grant(gid).await.unwrap(), Some(grant.clone()));
         assert_eq!(s.oauth_list_grants(u.id).await.unwrap(), vec![grant.clone()]);
+        assert_eq!(s.oauth_grant_by_code("h1").await.unwrap(), Some(grant.clone()));
+        assert_eq!(s.oauth_grant_by_code("h2").await.unwrap(), None);
         let (t, g) = s.oauth_get_token("a1").await.unwrap().unwrap();
         assert_eq!((t, g), (token("a1", gid, TokenKind::Access), grant.clone()));
         assert_eq!(s.oauth_get_token("zz").await.unwrap(), None);

@@ -42,10 +42,23 @@ async fn a_code_is_used_once() {
     let t = TestApp::start().await;
     let client_id = register(&t, &[REDIRECT]).await;
     let code = code_for(&t, "tech", &client_id).await;
-    let (s, v) = exchange(&t, &client_id, &code, VERIFIER).await;
-    assert_eq!(s, StatusCode::OK, "{v}");
+    let (s, first) = exchange(&t, &client_id, &code, VERIFIER).await;
+    assert_eq!(s, StatusCode::OK, "{first}");
+    let access = first["access_token"].as_str().unwrap();
+    assert_eq!(mcp_status(&t, access).await, StatusCode::OK);
     let (s, v) = exchange(&t, &client_id, &code, VERIFIER).await;
     refused_with(s, &v, "invalid_grant");
+    // The code came back: it may have been stolen, so the grant made from it is revoked.
+    assert_eq!(mcp_status(&t, access).await, StatusCode::UNAUTHORIZED);
+    let (s, v) = refresh(&t, &client_id, first["refresh_token"].as_str().unwrap()).await;
+    refused_with(s, &v, "invalid_grant");
+    assert!(
+        audit_kinds(&t)
+            .await
+            .iter()
+            .any(|(k, d)| k == "oauth.family_revoked" && d.contains("code_reused")),
+        "audited"
+    );
     // Nor by another client.
     let other = register(&t, &[REDIRECT]).await;
     let code = code_for(&t, "tech", &client_id).await;
@@ -127,6 +140,7 @@ async fn a_token_for_another_resource_is_refused() {
         client_id: client_id.clone(),
         client_name: "Test Agent".into(),
         resource: "https://other.example/mcp".into(),
+        code_hash: hash_token_secret("a code of the other server"),
         created_at: now,
         last_used_at: None,
         revoked_at: None,
