@@ -44,10 +44,13 @@ pub enum AuditKind {
     InventorySweepFailed,
     ConsentRefused,
     TenantMoved,
+    OAuthGrantCreated,
+    OAuthGrantRevoked,
+    OAuthFamilyRevoked,
 }
 
 impl AuditKind {
-    pub const ALL: [AuditKind; 28] = [
+    pub const ALL: [AuditKind; 31] = [
         AuditKind::CompanyAdded,
         AuditKind::CompanySettingsChanged,
         AuditKind::Connected,
@@ -76,6 +79,9 @@ impl AuditKind {
         AuditKind::InventorySweepFailed,
         AuditKind::ConsentRefused,
         AuditKind::TenantMoved,
+        AuditKind::OAuthGrantCreated,
+        AuditKind::OAuthGrantRevoked,
+        AuditKind::OAuthFamilyRevoked,
     ];
     pub fn as_str(self) -> &'static str {
         match self {
@@ -107,6 +113,9 @@ impl AuditKind {
             AuditKind::InventorySweepFailed => "inventory.sweep_failed",
             AuditKind::ConsentRefused => "consent.refused",
             AuditKind::TenantMoved => "company.tenant_moved",
+            AuditKind::OAuthGrantCreated => "oauth.grant_created",
+            AuditKind::OAuthGrantRevoked => "oauth.grant_revoked",
+            AuditKind::OAuthFamilyRevoked => "oauth.family_revoked",
         }
     }
     pub fn parse(s: &str) -> Option<Self> {

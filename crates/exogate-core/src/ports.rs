@@ -13,6 +13,7 @@ use crate::model::{
     IdentityInput, ResolvedIdentity, SessionRecord, StatusRecord, TenantId, Timestamp, User,
     UserId, UserName,
 };
+use crate::oauth::{OAuthClient, OAuthCode, OAuthGrant, OAuthToken};
 use crate::request::{ApprovalRequest, Claim, RequestFilter, Transition};
 
 // ---------------------------------------------------------------------------------------------
@@ -318,6 +319,51 @@ pub trait Store: Send + Sync {
         session_id: Option<&str>,
         now: Timestamp,
     ) -> StoreResult<Option<ConsentState>>;
+
+    // OAuth clients, codes, grants and tokens (`crate::oauth`), appended.
+    async fn oauth_insert_client(&self, client: &OAuthClient) -> StoreResult<()>;
+    async fn oauth_get_client(&self, client_id: &str) -> StoreResult<Option<OAuthClient>>;
+    async fn oauth_insert_code(&self, code: &OAuthCode) -> StoreResult<()>;
+    /// Marks the code used if it is unused, in one statement, and returns it then (expired or
+    /// not: the caller checks); else None. A code is never returned twice.
+    async fn oauth_use_code(
+        &self,
+        code_hash: &str,
+        now: Timestamp,
+    ) -> StoreResult<Option<OAuthCode>>;
+    /// Inserts the grant and its first tokens with the audit event, in one transaction.
+    async fn oauth_insert_grant(
+        &self,
+        grant: &OAuthGrant,
+        tokens: &[OAuthToken],
+        audit: NewAuditEvent,
+    ) -> StoreResult<()>;
+    async fn oauth_get_grant(&self, id: ApiTokenId) -> StoreResult<Option<OAuthGrant>>;
+    /// A person's grants, newest first.
+    async fn oauth_list_grants(&self, user: UserId) -> StoreResult<Vec<OAuthGrant>>;
+    /// The token with this hash, with its grant.
+    async fn oauth_get_token(
+        &self,
+        token_hash: &str,
+    ) -> StoreResult<Option<(OAuthToken, OAuthGrant)>>;
+    /// Marks the refresh token used if it is unused and its grant unrevoked, and inserts its
+    /// successors, in one transaction; `Ok(false)` and nothing written otherwise.
+    async fn oauth_rotate(
+        &self,
+        refresh_hash: &str,
+        now: Timestamp,
+        successors: &[OAuthToken],
+    ) -> StoreResult<bool>;
+    /// Sets the grant's `revoked_at` if unset, with the audit event; `Ok(false)` otherwise.
+    async fn oauth_revoke_grant(
+        &self,
+        id: ApiTokenId,
+        at: Timestamp,
+        audit: NewAuditEvent,
+    ) -> StoreResult<bool>;
+    async fn oauth_touch_grant(&self, id: ApiTokenId, at: Timestamp) -> StoreResult<()>;
+    /// The grant made from the code with this hash, if any.
+    async fn oauth_grant_by_code(&self, code_hash: &str) -> StoreResult<Option<OAuthGrant>>;
 }
 
 // ---------------------------------------------------------------------------------------------

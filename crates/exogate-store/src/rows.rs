@@ -4,6 +4,7 @@
 use exogate_core::action::{Presence, decode_actions};
 use exogate_core::audit::{AuditEvent, NewAuditEvent};
 use exogate_core::model::*;
+use exogate_core::oauth::{OAuthClient, OAuthCode, OAuthGrant, OAuthToken, TokenKind};
 use exogate_core::ports::StoreError;
 use exogate_core::request::{
     ApprovalRequest, Cancellation, Decision, Lease, OpOutcome, OperationResult, RequestState,
@@ -531,6 +532,112 @@ impl TryFrom<InventoryStateDb> for exogate_core::inventory::InventoryStatus {
             sweep_finished_at: ts(r.sweep_finished_at),
             sweep_error: r.sweep_error,
             lease_until: ts(r.sweep_lease_until),
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct OAuthClientRow {
+    client_id: String,
+    name: String,
+    redirect_uris: String,
+    created_at: i64,
+}
+
+impl TryFrom<OAuthClientRow> for OAuthClient {
+    type Error = StoreError;
+    fn try_from(r: OAuthClientRow) -> Result<Self, StoreError> {
+        Ok(OAuthClient {
+            client_id: r.client_id,
+            name: r.name,
+            redirect_uris: r.redirect_uris.split('\n').map(str::to_owned).collect(),
+            created_at: Timestamp::from_unix_millis(r.created_at),
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct OAuthCodeRow {
+    code_hash: String,
+    client_id: String,
+    client_name: String,
+    user_id: String,
+    redirect_uri: String,
+    code_challenge: String,
+    resource: String,
+    created_at: i64,
+    expires_at: i64,
+    used_at: Option<i64>,
+}
+
+impl TryFrom<OAuthCodeRow> for OAuthCode {
+    type Error = StoreError;
+    fn try_from(r: OAuthCodeRow) -> Result<Self, StoreError> {
+        Ok(OAuthCode {
+            code_hash: r.code_hash,
+            client_id: r.client_id,
+            client_name: r.client_name,
+            user: UserId::parse(&r.user_id).map_err(|_| corrupt("user id", &r.user_id))?,
+            redirect_uri: r.redirect_uri,
+            code_challenge: r.code_challenge,
+            resource: r.resource,
+            created_at: Timestamp::from_unix_millis(r.created_at),
+            expires_at: Timestamp::from_unix_millis(r.expires_at),
+            used_at: ts(r.used_at),
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct OAuthGrantRow {
+    id: String,
+    user_id: String,
+    client_id: String,
+    client_name: String,
+    resource: String,
+    code_hash: String,
+    created_at: i64,
+    last_used_at: Option<i64>,
+    revoked_at: Option<i64>,
+}
+
+impl TryFrom<OAuthGrantRow> for OAuthGrant {
+    type Error = StoreError;
+    fn try_from(r: OAuthGrantRow) -> Result<Self, StoreError> {
+        Ok(OAuthGrant {
+            id: ApiTokenId::parse(&r.id).map_err(|_| corrupt("grant id", &r.id))?,
+            user: UserId::parse(&r.user_id).map_err(|_| corrupt("user id", &r.user_id))?,
+            client_id: r.client_id,
+            client_name: r.client_name,
+            resource: r.resource,
+            code_hash: r.code_hash,
+            created_at: Timestamp::from_unix_millis(r.created_at),
+            last_used_at: ts(r.last_used_at),
+            revoked_at: ts(r.revoked_at),
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct OAuthTokenRow {
+    token_hash: String,
+    grant_id: String,
+    kind: String,
+    created_at: i64,
+    expires_at: i64,
+    used_at: Option<i64>,
+}
+
+impl TryFrom<OAuthTokenRow> for OAuthToken {
+    type Error = StoreError;
+    fn try_from(r: OAuthTokenRow) -> Result<Self, StoreError> {
+        Ok(OAuthToken {
+            token_hash: r.token_hash,
+            grant: ApiTokenId::parse(&r.grant_id).map_err(|_| corrupt("grant id", &r.grant_id))?,
+            kind: TokenKind::parse(&r.kind).ok_or_else(|| corrupt("token kind", &r.kind))?,
+            created_at: Timestamp::from_unix_millis(r.created_at),
+            expires_at: Timestamp::from_unix_millis(r.expires_at),
+            used_at: ts(r.used_at),
         })
     }
 }

@@ -8,6 +8,7 @@ use exogate_core::inventory::{
     GroupMember, InventoryRow, InventoryStatus, SweepBegin, SweepLease, SweepStart,
 };
 use exogate_core::model::*;
+use exogate_core::oauth::{OAuthClient, OAuthCode, OAuthGrant, OAuthToken};
 use exogate_core::ports::{Store, StoreError, StoreResult};
 use exogate_core::request::{ApprovalRequest, Claim, RequestFilter, Transition};
 use sqlx::AssertSqlSafe;
@@ -1155,6 +1156,151 @@ impl Store for Db {
     async fn inventory_rows(&self, company: &CompanyId) -> StoreResult<Vec<InventoryRow>> {
         read_all!(self, InventoryRowDb, INV_ALL, company.as_str())
     }
+
+    async fn oauth_insert_client(&self, c: &OAuthClient) -> StoreResult<()> {
+        with_pool!(self, p => sqlx::query(OAUTH_INSERT_CLIENT)
+            .bind(&c.client_id)
+            .bind(&c.name)
+            .bind(c.redirect_uris.join("\n"))
+            .bind(c.created_at.unix_millis())
+            .execute(p)
+            .await
+            .map(|_| ()))
+        .map_err(db_err)
+    }
+
+    async fn oauth_get_client(&self, client_id: &str) -> StoreResult<Option<OAuthClient>> {
+        let row: Option<OAuthClientRow> = with_pool!(self, p => sqlx::query_as(OAUTH_GET_CLIENT).bind(client_id).fetch_optional(p).await).map_err(db_err)?;
+        to_opt(row)
+    }
+
+    async fn oauth_insert_code(&self, c: &OAuthCode) -> StoreResult<()> {
+        with_pool!(self, p => sqlx::query(OAUTH_INSERT_CODE)
+            .bind(&c.code_hash)
+            .bind(&c.client_id)
+            .bind(&c.client_name)
+            .bind(c.user.to_string())
+            .bind(&c.redirect_uri)
+            .bind(&c.code_challenge)
+            .bind(&c.resource)
+            .bind(c.created_at.unix_millis())
+            .bind(c.expires_at.unix_millis())
+            .bind(opt_ts(c.used_at))
+            .execute(p)
+            .await
+            .map(|_| ()))
+        .map_err(db_err)
+    }
+
+    async fn oauth_use_code(
+        &self,
+        code_hash: &str,
+        now: Timestamp,
+    ) -> StoreResult<Option<OAuthCode>> {
+        let row: Option<OAuthCodeRow> = with_pool!(self, p => sqlx::query_as(OAUTH_USE_CODE).bind(code_hash).bind(now.unix_millis()).fetch_optional(p).await).map_err(db_err)?;
+        to_opt(row)
+    }
+
+    async fn oauth_insert_grant(
+        &self,
+        g: &OAuthGrant,
+        tokens: &[OAuthToken],
+        audit: NewAuditEvent,
+    ) -> StoreResult<()> {
+        in_tx!(self, tx, head => {
+            sqlx::query(OAUTH_INSERT_GRANT)
+                .bind(g.id.to_string())
+                .bind(g.user.to_string())
+                .bind(&g.client_id)
+                .bind(&g.client_name)
+                .bind(&g.resource)
+                .bind(&g.code_hash)
+                .bind(g.created_at.unix_millis())
+                .bind(opt_ts(g.last_used_at))
+                .bind(opt_ts(g.revoked_at))
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
+            for t in tokens {
+                bind_oauth_token!(t).execute(&mut *tx).await.map_err(db_err)?;
+            }
+            append_audit!(tx, head, audit);
+        });
+        Ok(())
+    }
+
+    async fn oauth_get_grant(&self, id: ApiTokenId) -> StoreResult<Option<OAuthGrant>> {
+        let row: Option<OAuthGrantRow> = with_pool!(self, p => sqlx::query_as(OAUTH_GET_GRANT).bind(id.to_string()).fetch_optional(p).await).map_err(db_err)?;
+        to_opt(row)
+    }
+
+    async fn oauth_list_grants(&self, user: UserId) -> StoreResult<Vec<OAuthGrant>> {
+        let rows: Vec<OAuthGrantRow> = with_pool!(self, p => sqlx::query_as(OAUTH_LIST_GRANTS).bind(user.to_string()).fetch_all(p).await).map_err(db_err)?;
+        to_vec(rows)
+    }
+
+    async fn oauth_get_token(
+        &self,
+        token_hash: &str,
+    ) -> StoreResult<Option<(OAuthToken, OAuthGrant)>> {
+        let row: Option<OAuthTokenRow> = with_pool!(self, p => sqlx::query_as(OAUTH_GET_TOKEN).bind(token_hash).fetch_optional(p).await).map_err(db_err)?;
+        let Some(token) = to_opt::<_, OAuthToken>(row)? else {
+            return Ok(None);
+        };
+        let grant = self
+            .oauth_get_grant(token.grant)
+            .await?
+            .ok_or_else(|| not_found(Entity::ApiToken, token.grant))?;
+        Ok(Some((token, grant)))
+    }
+
+    async fn oauth_rotate(
+        &self,
+        refresh_hash: &str,
+        now: Timestamp,
+        successors: &[OAuthToken],
+    ) -> StoreResult<bool> {
+        in_tx!(self, tx, _head => {
+            let r = sqlx::query(OAUTH_USE_REFRESH)
+                .bind(refresh_hash)
+                .bind(now.unix_millis())
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
+            if r.rows_affected() != 1 {
+                return Ok(false);
+            }
+            for t in successors {
+                bind_oauth_token!(t).execute(&mut *tx).await.map_err(db_err)?;
+            }
+        });
+        Ok(true)
+    }
+
+    async fn oauth_revoke_grant(
+        &self,
+        id: ApiTokenId,
+        at: Timestamp,
+        audit: NewAuditEvent,
+    ) -> StoreResult<bool> {
+        in_tx!(self, tx, head => {
+            let r = sqlx::query(OAUTH_REVOKE_GRANT).bind(id.to_string()).bind(at.unix_millis()).execute(&mut *tx).await.map_err(db_err)?;
+            if r.rows_affected() != 1 {
+                return Ok(false);
+            }
+            append_audit!(tx, head, audit);
+        });
+        Ok(true)
+    }
+
+    async fn oauth_touch_grant(&self, id: ApiTokenId, at: Timestamp) -> StoreResult<()> {
+        with_pool!(self, p => sqlx::query(OAUTH_TOUCH_GRANT).bind(id.to_string()).bind(at.unix_millis()).execute(p).await.map(|_| ())).map_err(db_err)
+    }
+
+    async fn oauth_grant_by_code(&self, code_hash: &str) -> StoreResult<Option<OAuthGrant>> {
+        let row: Option<OAuthGrantRow> = with_pool!(self, p => sqlx::query_as(OAUTH_GRANT_BY_CODE).bind(code_hash).fetch_optional(p).await).map_err(db_err)?;
+        to_opt(row)
+    }
 }
 
 /// Rows per multi-row INSERT (15 parameters each).
@@ -1279,3 +1425,69 @@ const INV_BY_TRUSTEE: &str = inv_select!(
     " AND (r.trustee_key = $2 OR lower(r.trustee_address) = $2 OR lower(r.trustee_raw) = $2 OR lower(r.trustee_address) LIKE $3 ESCAPE '!' OR r.trustee_key IN (SELECT m.group_id FROM inventory_members m WHERE m.company_id = r.company_id AND m.generation = r.generation AND (m.member_id = $2 OR lower(m.member_address) = $2 OR lower(m.member_address) LIKE $3 ESCAPE '!')))"
 );
 const INV_ALL: &str = inv_select!("");
+
+// OAuth (`exogate_core::oauth`).
+const OAUTH_INSERT_CLIENT: &str = "INSERT INTO oauth_clients (client_id, name, redirect_uris, created_at) VALUES ($1, $2, $3, $4)";
+const OAUTH_GET_CLIENT: &str =
+    "SELECT client_id, name, redirect_uris, created_at FROM oauth_clients WHERE client_id = $1";
+macro_rules! oauth_code_cols {
+    () => {
+        "code_hash, client_id, client_name, user_id, redirect_uri, code_challenge, resource, created_at, expires_at, used_at"
+    };
+}
+const OAUTH_INSERT_CODE: &str = concat!(
+    "INSERT INTO oauth_codes (",
+    oauth_code_cols!(),
+    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+);
+const OAUTH_USE_CODE: &str = concat!(
+    "UPDATE oauth_codes SET used_at = $2 WHERE code_hash = $1 AND used_at IS NULL RETURNING ",
+    oauth_code_cols!()
+);
+macro_rules! oauth_grant_cols {
+    () => {
+        "id, user_id, client_id, client_name, resource, code_hash, created_at, last_used_at, revoked_at"
+    };
+}
+const OAUTH_INSERT_GRANT: &str = concat!(
+    "INSERT INTO oauth_grants (",
+    oauth_grant_cols!(),
+    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+);
+const OAUTH_GET_GRANT: &str = concat!(
+    "SELECT ",
+    oauth_grant_cols!(),
+    " FROM oauth_grants WHERE id = $1"
+);
+const OAUTH_GRANT_BY_CODE: &str = concat!(
+    "SELECT ",
+    oauth_grant_cols!(),
+    " FROM oauth_grants WHERE code_hash = $1"
+);
+const OAUTH_LIST_GRANTS: &str = concat!(
+    "SELECT ",
+    oauth_grant_cols!(),
+    " FROM oauth_grants WHERE user_id = $1 ORDER BY created_at DESC, id"
+);
+const OAUTH_REVOKE_GRANT: &str =
+    "UPDATE oauth_grants SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL";
+const OAUTH_TOUCH_GRANT: &str = "UPDATE oauth_grants SET last_used_at = $2 WHERE id = $1";
+const OAUTH_INSERT_TOKEN: &str = "INSERT INTO oauth_tokens (token_hash, grant_id, kind, created_at, expires_at, used_at) VALUES ($1, $2, $3, $4, $5, $6)";
+const OAUTH_GET_TOKEN: &str = "SELECT token_hash, grant_id, kind, created_at, expires_at, used_at FROM oauth_tokens WHERE token_hash = $1";
+const OAUTH_USE_REFRESH: &str = "UPDATE oauth_tokens SET used_at = $2 WHERE token_hash = $1 AND kind = 'refresh' AND used_at IS NULL \
+    AND grant_id IN (SELECT id FROM oauth_grants WHERE revoked_at IS NULL)";
+
+/// The INSERT of one OAuth token, bound (the same on both backends).
+macro_rules! bind_oauth_token {
+    ($t:expr) => {{
+        let t: &OAuthToken = $t;
+        sqlx::query(OAUTH_INSERT_TOKEN)
+            .bind(t.token_hash.clone())
+            .bind(t.grant.to_string())
+            .bind(t.kind.as_str())
+            .bind(t.created_at.unix_millis())
+            .bind(t.expires_at.unix_millis())
+            .bind(opt_ts(t.used_at))
+    }};
+}
+use bind_oauth_token;

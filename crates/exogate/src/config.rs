@@ -57,6 +57,90 @@ struct RawConfig {
     login: RawLogin,
     #[serde(default)]
     limits: RawLimits,
+    #[serde(default)]
+    oauth: RawOAuth,
+}
+
+/// `[oauth]`: sign-in of remote MCP clients.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawOAuth {
+    access_token_minutes: u32,
+    refresh_token_days: u32,
+    code_seconds: u32,
+    metadata_timeout_seconds: u32,
+    metadata_max_bytes: u32,
+    metadata_allow_loopback_http: bool,
+}
+
+impl Default for RawOAuth {
+    fn default() -> Self {
+        Self {
+            access_token_minutes: 60,
+            refresh_token_days: 30,
+            code_seconds: 60,
+            metadata_timeout_seconds: 5,
+            metadata_max_bytes: 5 * 1024,
+            metadata_allow_loopback_http: false,
+        }
+    }
+}
+
+/// How the OAuth authorization server behaves (`[oauth]`).
+#[derive(Debug, Clone)]
+pub struct OAuthSettings {
+    pub lifetimes: exogate_core::oauth::Lifetimes,
+    /// Time limit for fetching a Client ID Metadata Document.
+    pub metadata_timeout: std::time::Duration,
+    /// Size limit of a Client ID Metadata Document.
+    pub metadata_max_bytes: usize,
+    /// Also accept `http` client metadata URLs on loopback hosts (tests; never in production).
+    pub metadata_allow_loopback_http: bool,
+}
+
+impl Default for OAuthSettings {
+    fn default() -> Self {
+        oauth_settings(&RawOAuth::default()).unwrap_or_else(|_| unreachable!())
+    }
+}
+
+fn oauth_settings(raw: &RawOAuth) -> Result<OAuthSettings, ConfigError> {
+    let range = |key: &'static str, value: u32, min: u32, max: u32| {
+        if (min..=max).contains(&value) {
+            Ok(i64::from(value))
+        } else {
+            Err(ConfigError::Invalid {
+                key,
+                reason: format!("must be between {min} and {max}"),
+            })
+        }
+    };
+    Ok(OAuthSettings {
+        lifetimes: exogate_core::oauth::Lifetimes {
+            code_secs: range("oauth.code_seconds", raw.code_seconds, 10, 600)?,
+            access_secs: range(
+                "oauth.access_token_minutes",
+                raw.access_token_minutes,
+                1,
+                1440,
+            )? * 60,
+            refresh_secs: range("oauth.refresh_token_days", raw.refresh_token_days, 1, 365)?
+                * 86_400,
+        },
+        metadata_timeout: std::time::Duration::from_secs(range(
+            "oauth.metadata_timeout_seconds",
+            raw.metadata_timeout_seconds,
+            1,
+            30,
+        )? as u64),
+        metadata_max_bytes: range(
+            "oauth.metadata_max_bytes",
+            raw.metadata_max_bytes,
+            512,
+            65_536,
+        )? as usize,
+        metadata_allow_loopback_http: raw.metadata_allow_loopback_http,
+    })
 }
 
 #[derive(Debug, Deserialize)]
@@ -313,6 +397,8 @@ pub struct Config {
     pub login: crate::login::LoginSettings,
     /// Whether new companies start with the separate-approver rule (four eyes) on.
     pub default_separate_approver: bool,
+    /// OAuth sign-in of remote MCP clients (`[oauth]`).
+    pub oauth: OAuthSettings,
 }
 
 /// Calls per API token per minute, by default (MCP and the API together).
@@ -485,6 +571,7 @@ impl Config {
             .checkpoint_file
             .unwrap_or_else(|| raw.data_dir.join("audit-checkpoints.jsonl"));
         let login = login_settings(&raw.login, raw.server.session_absolute_hours)?;
+        let oauth = oauth_settings(&raw.oauth)?;
         let database_url = if raw.database_url.trim().is_empty() {
             format!("sqlite://{}", raw.data_dir.join("exogate.db").display())
         } else if raw.database_url.starts_with("sqlite:")
@@ -536,6 +623,7 @@ impl Config {
             audit_checkpoint_webhook,
             login,
             default_separate_approver: raw.approvals.separate_approver,
+            oauth,
         })
     }
 }

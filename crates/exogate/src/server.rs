@@ -119,6 +119,7 @@ pub async fn build_app_with_clock(
         worker_wake: Arc::new(Notify::new()),
         events: tokio::sync::broadcast::channel(256).0,
         login: Arc::new(crate::login::LoginGuard::new(config.login.clone())),
+        oauth: config.oauth.clone(),
     }))
 }
 

@@ -12,6 +12,7 @@ pub mod companies;
 pub mod consent;
 pub mod execute;
 pub mod inventory;
+pub mod oauth;
 pub mod reads;
 pub mod requests;
 pub mod users;

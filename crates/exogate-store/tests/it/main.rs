@@ -9,6 +9,7 @@ mod failures;
 mod flows;
 mod inventory;
 mod isolation;
+mod oauth;
 mod property;
 mod repo;
 mod tamper;

@@ -1,6 +1,8 @@
 //! Who is calling, and how often. Over HTTP an axum middleware in front of `/mcp` checks the
-//! `Authorization: Bearer <API token>` header on every request and puts the token owner's
-//! [`Actor`] (channel `mcp`) into the request; tools read it from the HTTP parts rmcp hands them.
+//! `Authorization: Bearer <token>` header on every request (an OAuth access token of a grant,
+//! `crate::web::oauth`, or a static API token) and puts the acting person's [`Actor`] (channel
+//! `mcp`, the grant or API token as its token) into the request; a missing or refused token
+//! gets 401 with `WWW-Authenticate: Bearer resource_metadata="…"` for OAuth discovery; tools read it from the HTTP parts rmcp hands them.
 //! Over stdio the token given at start is checked again on every call, so a revoked token or a
 //! disabled user stops working at once. Tool calls draw from the server's API-token budgets
 //! (`crate::limits`), the same ones `/api/v1` bearer calls draw from.
@@ -101,12 +103,23 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
     (!token.is_empty()).then_some(token)
 }
 
-fn unauthorized(message: &str) -> Response {
+fn unauthorized(app: &App, message: &str, token_sent: bool) -> Response {
+    let metadata = crate::web::oauth::resource_metadata_url(app);
+    let error = if token_sent {
+        ", error=\"invalid_token\""
+    } else {
+        ""
+    };
+    let challenge = format!(
+        "Bearer realm=\"exogate\", resource_metadata=\"{metadata}\", scope=\"{}\"{error}",
+        exogate_core::oauth::SCOPE
+    );
     (
         StatusCode::UNAUTHORIZED,
         [(
             header::WWW_AUTHENTICATE,
-            "Bearer realm=\"exogate\", error=\"invalid_token\"",
+            axum::http::HeaderValue::from_str(&challenge)
+                .unwrap_or_else(|_| axum::http::HeaderValue::from_static("Bearer")),
         )],
         axum::Json(json!({ "error": { "code": "unauthenticated", "message": message } })),
     )
@@ -121,22 +134,27 @@ pub(crate) async fn authenticate(
 ) -> Response {
     let Some(token) = bearer(req.headers()) else {
         return unauthorized(
-            "send an exogate API token as `Authorization: Bearer <token>` (create one with `exogate token create`)",
+            &app,
+            "sign in with OAuth, or send an exogate API token as `Authorization: Bearer <token>` (create one with `exogate token create`)",
+            false,
         );
     };
-    match ops::users::authenticate_token(app.ctx(), token, None).await {
+    let resource = crate::web::oauth::resource(&app);
+    let found = match ops::oauth::authenticate_access(app.ctx(), token, &resource).await {
+        Ok(Some(actor)) => Ok(actor),
+        Ok(None) => ops::users::authenticate_token(app.ctx(), token, None).await,
+        Err(e) => Err(e),
+    };
+    match found {
         Ok(actor) => {
             req.extensions_mut().insert(actor);
             next.run(req).await
         }
         Err(CoreError::Forbidden { reason }) => {
-            tracing::warn!(
-                reason = reason.code(),
-                "MCP request with a rejected API token"
-            );
-            unauthorized(&format!("the API token was not accepted: {reason}"))
+            tracing::warn!(reason = reason.code(), "MCP request with a rejected token");
+            unauthorized(&app, &format!("the token was not accepted: {reason}"), true)
         }
-        Err(CoreError::NotFound { .. }) => unauthorized("the API token was not accepted"),
+        Err(CoreError::NotFound { .. }) => unauthorized(&app, "the token was not accepted", true),
         Err(e @ CoreError::Unavailable { .. }) => (
             StatusCode::SERVICE_UNAVAILABLE,
             [(header::RETRY_AFTER, "5")],

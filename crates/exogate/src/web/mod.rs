@@ -17,6 +17,7 @@ pub mod consent;
 pub mod error;
 pub mod inventory;
 pub mod layout;
+pub mod oauth;
 pub mod ops;
 pub mod pages;
 pub mod view;
@@ -147,6 +148,12 @@ pub fn routes(app: Arc<App>) -> Router {
         )
         .route("/companies/{id}/inventory", get(inventory::mailbox_page))
         .route("/assets/{*path}", get(asset))
+        .route(
+            "/oauth/authorize",
+            get(oauth::authorize_page).post(oauth::authorize_decide),
+        )
+        .route("/agents", get(oauth::agents))
+        .route("/agents/{id}/revoke", post(oauth::revoke))
         .layer(SetResponseHeaderLayer::if_not_present(
             header::CONTENT_SECURITY_POLICY,
             content_security_policy(&st.app),
@@ -165,6 +172,20 @@ pub fn routes(app: Arc<App>) -> Router {
         .merge(inventory::api_routes())
         .route("/healthz", get(ops::healthz))
         .route("/metrics", get(ops::metrics))
+        .route(
+            "/.well-known/oauth-protected-resource",
+            get(oauth::protected_resource),
+        )
+        .route(
+            "/.well-known/oauth-protected-resource/mcp",
+            get(oauth::protected_resource),
+        )
+        .route(
+            "/.well-known/oauth-authorization-server",
+            get(oauth::authorization_server),
+        )
+        .route("/oauth/register", post(oauth::register))
+        .route("/oauth/token", post(oauth::token))
         .fallback(fallback)
         .layer(SetResponseHeaderLayer::if_not_present(
             header::X_CONTENT_TYPE_OPTIONS,

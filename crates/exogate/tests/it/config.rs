@@ -13,6 +13,16 @@ fn the_documented_example_parses() {
     assert_eq!(cfg.sweep_lease, std::time::Duration::from_secs(120));
     // The example documents the defaults of `[login]` and the session's lifetime.
     assert_eq!(cfg.login, exogate::login::LoginSettings::default());
+    // And those of `[oauth]`.
+    let defaults = exogate::config::OAuthSettings::default();
+    assert_eq!(cfg.oauth.lifetimes, defaults.lifetimes);
+    assert_eq!(
+        cfg.oauth.lifetimes,
+        exogate_core::oauth::Lifetimes::default()
+    );
+    assert_eq!(cfg.oauth.metadata_max_bytes, defaults.metadata_max_bytes);
+    assert_eq!(cfg.oauth.metadata_timeout, defaults.metadata_timeout);
+    assert!(!cfg.oauth.metadata_allow_loopback_http);
 }
 
 #[test]
@@ -75,6 +85,14 @@ fn malformed_configuration_names_the_setting() {
         (
             "[server]\nsession_absolute_hours = 0",
             "server.session_absolute_hours",
+        ),
+        (
+            "[oauth]\naccess_token_minutes = 0",
+            "oauth.access_token_minutes",
+        ),
+        (
+            "[oauth]\nmetadata_max_bytes = 10",
+            "oauth.metadata_max_bytes",
         ),
     ];
     for (patch, key) in cases {

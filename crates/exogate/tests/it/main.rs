@@ -15,6 +15,7 @@ mod mcp_safety;
 mod mcp_stdio;
 mod mcp_tools;
 mod mcp_ts;
+mod oauth;
 mod property;
 mod schedule;
 mod support;

@@ -7,4 +7,5 @@ mod consent;
 mod edge;
 mod four_eyes;
 mod login;
+mod oauth;
 mod text;
