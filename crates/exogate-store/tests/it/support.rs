@@ -131,7 +131,7 @@ async fn drop_pg(admin_url: &str, name: &str) {
     }
 }
 
-fn with_db_name(url: &str, name: &str) -> String {
+pub fn with_db_name(url: &str, name: &str) -> String {
     let (base, query) = match url.split_once('?') {
         Some((b, q)) => (b, Some(q)),
         None => (url, None),
