@@ -2,7 +2,6 @@
 //! readiness check (`/readyz`) that says whether the database answers and is migrated.
 
 use exogate_store::{PoolSettings, Readiness};
-use sqlx::{AssertSqlSafe, Connection};
 
 use crate::support::*;
 
@@ -23,22 +22,9 @@ async fn applied(db: &Db) -> i64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn three_replicas_migrating_one_fresh_postgres_database_at_once_all_succeed() {
-    let Ok(admin_url) = std::env::var("EXOGATE_TEST_PG_URL") else {
-        if std::env::var("EXOGATE_REQUIRE_ALL_SUITES").as_deref() == Ok("1") {
-            panic!("EXOGATE_TEST_PG_URL not set and EXOGATE_REQUIRE_ALL_SUITES=1");
-        }
-        println!("skipped: EXOGATE_TEST_PG_URL not set");
+    let Some((admin_url, name, url)) = empty_postgres().await else {
         return;
     };
-    let name = format!("t_{}", uuid::Uuid::new_v4().simple());
-    let mut admin = sqlx::PgConnection::connect(&admin_url)
-        .await
-        .expect("connect to EXOGATE_TEST_PG_URL");
-    sqlx::query(AssertSqlSafe(format!("CREATE DATABASE {name}")))
-        .execute(&mut admin)
-        .await
-        .expect("create database");
-    let url = with_db_name(&admin_url, &name);
 
     // Three replicas, each with its own pool, start on the empty database together.
     let mut replicas = Vec::new();
@@ -84,12 +70,7 @@ async fn three_replicas_migrating_one_fresh_postgres_database_at_once_all_succee
     for db in &replicas {
         db.close().await;
     }
-    sqlx::query(AssertSqlSafe(format!(
-        "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
-    )))
-    .execute(&mut admin)
-    .await
-    .ok();
+    drop_pg(&admin_url, &name).await;
 }
 
 #[tokio::test]
