@@ -70,6 +70,8 @@ pub struct App {
     pub events: tokio::sync::broadcast::Sender<AppEvent>,
     /// Login limits, the password-check gate and the session lifetime.
     pub login: Arc<crate::login::LoginGuard>,
+    /// The database itself (the same one `store` is), for `/readyz`.
+    pub db: exogate_store::Db,
 }
 
 impl App {

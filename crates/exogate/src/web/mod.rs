@@ -163,6 +163,7 @@ pub fn routes(app: Arc<App>) -> Router {
         .merge(inventory::api_routes())
         .route("/healthz", get(ops::healthz))
         .route("/metrics", get(ops::metrics))
+        .route("/readyz", get(ops::readyz))
         .fallback(fallback)
         .layer(SetResponseHeaderLayer::if_not_present(
             header::X_CONTENT_TYPE_OPTIONS,

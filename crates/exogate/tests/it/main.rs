@@ -5,6 +5,7 @@ mod attacks;
 mod browser;
 mod cli;
 mod config;
+mod fleet;
 mod flow;
 mod inventory;
 mod mcp_http;
