@@ -68,6 +68,19 @@ impl Db {
 
     /// Like [`Db::connect`] with a pool size (default: 4 for SQLite, 10 for PostgreSQL).
     pub async fn connect_with(url: &str, max_connections: Option<u32>) -> Result<Db, OpenError> {
+        Self::connect_pool(
+            url,
+            &PoolSettings {
+                max_connections,
+                ..PoolSettings::default()
+            },
+        )
+        .await
+    }
+
+    /// Like [`Db::connect`] with the pool's settings.
+    pub async fn connect_pool(url: &str, pool: &PoolSettings) -> Result<Db, OpenError> {
+        let max_connections = pool.max_connections;
         if url.starts_with("sqlite:") {
             let opts = SqliteConnectOptions::from_str(url)
                 .map_err(OpenError::Connect)?
@@ -93,7 +106,7 @@ impl Db {
             let opts = PgConnectOptions::from_str(url).map_err(OpenError::Connect)?;
             let pool = PgPoolOptions::new()
                 .max_connections(max_connections.unwrap_or(10))
-                .acquire_timeout(Duration::from_secs(5))
+                .acquire_timeout(pool.acquire_timeout)
                 .connect_with(opts)
                 .await
                 .map_err(OpenError::Connect)?;
@@ -108,6 +121,37 @@ impl Db {
         match self {
             Db::Sqlite(p) => SQLITE_MIGRATIONS.run(p).await.map_err(OpenError::Migrate),
             Db::Postgres(p) => PG_MIGRATIONS.run(p).await.map_err(OpenError::Migrate),
+        }
+    }
+
+    /// Whether this database can serve: it answers, and every migration this build knows is
+    /// applied (a replica started before a newer one migrated, or a database restored from an
+    /// old backup, is not ready).
+    pub async fn readiness(&self) -> Readiness {
+        const APPLIED: &str = "SELECT version FROM _sqlx_migrations WHERE success";
+        let (applied, known): (Result<Vec<(i64,)>, sqlx::Error>, &Migrator) = match self {
+            Db::Sqlite(p) => (
+                sqlx::query_as(APPLIED).fetch_all(p).await,
+                &SQLITE_MIGRATIONS,
+            ),
+            Db::Postgres(p) => (sqlx::query_as(APPLIED).fetch_all(p).await, &PG_MIGRATIONS),
+        };
+        let applied: Vec<i64> = match applied {
+            Ok(rows) => rows.into_iter().map(|(v,)| v).collect(),
+            // No migrations table: nothing was ever migrated.
+            Err(sqlx::Error::Database(d)) if d.code().is_some_and(|c| c == "42P01") => Vec::new(),
+            Err(sqlx::Error::Database(d)) if d.message().contains("no such table") => Vec::new(),
+            Err(e) => return Readiness::Unreachable(db_err(e).to_string()),
+        };
+        let missing = known
+            .iter()
+            .filter(|m| !m.migration_type.is_down_migration())
+            .filter(|m| !applied.contains(&m.version))
+            .count();
+        if missing == 0 {
+            Readiness::Ready
+        } else {
+            Readiness::MigrationsPending { missing }
         }
     }
 
@@ -132,6 +176,47 @@ impl Db {
     }
 }
 
+/// The connection pool's settings.
+#[derive(Clone, Debug)]
+pub struct PoolSettings {
+    /// Most connections open at once (None: 4 for SQLite, 10 for PostgreSQL).
+    pub max_connections: Option<u32>,
+    /// How long a query waits for a connection (PostgreSQL) before it fails as unavailable.
+    pub acquire_timeout: Duration,
+}
+
+impl Default for PoolSettings {
+    fn default() -> Self {
+        Self {
+            max_connections: None,
+            acquire_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// What [`Db::readiness`] found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Readiness {
+    Ready,
+    /// The database did not answer (the driver's text, for the log only).
+    Unreachable(String),
+    /// This many migrations of this build are not applied.
+    MigrationsPending {
+        missing: usize,
+    },
+}
+
+/// PostgreSQL error codes that mean "the server is going away, restarting or full; try again":
+/// connection exceptions (class 08), too many connections, admin/crash shutdown, cannot connect
+/// now (starting up), serialization failure and deadlock.
+fn pg_transient(code: &str) -> bool {
+    code.starts_with("08")
+        || matches!(
+            code,
+            "53300" | "57P01" | "57P02" | "57P03" | "40001" | "40P01"
+        )
+}
+
 /// Hides a password in a database URL.
 pub fn redact_url(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
@@ -153,16 +238,19 @@ pub(crate) fn db_err(e: sqlx::Error) -> StoreError {
     match &e {
         sqlx::Error::Database(d) if d.is_unique_violation() => StoreError::Duplicate,
         sqlx::Error::Database(d)
-            if d.code().is_some_and(|c| {
-                c == "5" || c == "517" || c == "6" || c == "40001" || c == "40P01" || c == "57P01"
-            }) =>
+            if d.code()
+                .is_some_and(|c| c == "5" || c == "517" || c == "6" || pg_transient(&c)) =>
         {
             StoreError::Unavailable(d.message().to_owned())
         }
+        // A connection cut mid-answer (the server was killed) shows as a protocol error or a
+        // crashed connection worker.
         sqlx::Error::PoolTimedOut
         | sqlx::Error::PoolClosed
         | sqlx::Error::Io(_)
-        | sqlx::Error::Tls(_) => StoreError::Unavailable(e.to_string()),
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::Protocol(_)
+        | sqlx::Error::WorkerCrashed => StoreError::Unavailable(e.to_string()),
         sqlx::Error::ColumnDecode { .. }
         | sqlx::Error::Decode(_)
         | sqlx::Error::ColumnNotFound(_) => StoreError::Corrupt(e.to_string()),

@@ -72,6 +72,8 @@ pub struct App {
     pub login: Arc<crate::login::LoginGuard>,
     /// The OAuth authorization server's settings (`[oauth]`).
     pub oauth: crate::config::OAuthSettings,
+    /// The database itself (the same one `store` is), for `/readyz`.
+    pub db: exogate_store::Db,
 }
 
 impl App {

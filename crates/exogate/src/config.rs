@@ -59,6 +59,10 @@ struct RawConfig {
     limits: RawLimits,
     #[serde(default)]
     oauth: RawOAuth,
+    #[serde(default)]
+    database: RawDatabase,
+    #[serde(default)]
+    worker: RawWorker,
 }
 
 /// `[oauth]`: sign-in of remote MCP clients.
@@ -82,6 +86,24 @@ impl Default for RawOAuth {
             metadata_timeout_seconds: 5,
             metadata_max_bytes: 5 * 1024,
             metadata_allow_loopback_http: false,
+        }
+    }
+}
+
+/// The database pool (`[database]`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawDatabase {
+    /// 0: the backend's default (4 for SQLite, 10 for PostgreSQL).
+    max_connections: u32,
+    acquire_timeout_seconds: u32,
+}
+
+impl Default for RawDatabase {
+    fn default() -> Self {
+        Self {
+            max_connections: 0,
+            acquire_timeout_seconds: 5,
         }
     }
 }
@@ -141,6 +163,27 @@ fn oauth_settings(raw: &RawOAuth) -> Result<OAuthSettings, ConfigError> {
         )? as usize,
         metadata_allow_loopback_http: raw.metadata_allow_loopback_http,
     })
+}
+
+/// The background worker (`[worker]`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawWorker {
+    lease_seconds: u32,
+    poll_milliseconds: u32,
+    shutdown_grace_seconds: u32,
+    database_backoff_max_seconds: u32,
+}
+
+impl Default for RawWorker {
+    fn default() -> Self {
+        Self {
+            lease_seconds: 300,
+            poll_milliseconds: 500,
+            shutdown_grace_seconds: 30,
+            database_backoff_max_seconds: 30,
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -399,6 +442,17 @@ pub struct Config {
     pub default_separate_approver: bool,
     /// OAuth sign-in of remote MCP clients (`[oauth]`).
     pub oauth: OAuthSettings,
+    /// The database pool: size and how long a query waits for a connection.
+    pub database_pool: exogate_store::PoolSettings,
+    /// How long a worker's claim on an approved request holds before another may take it over.
+    pub worker_lease: std::time::Duration,
+    /// How often the worker looks for work when nothing wakes it.
+    pub worker_poll: std::time::Duration,
+    /// On SIGTERM or Ctrl-C: how long an execution in flight may take to finish before the
+    /// process exits anyway (its lease then lapses and another replica takes over).
+    pub shutdown_grace: std::time::Duration,
+    /// While the database is down the worker waits longer and longer between rounds, up to this.
+    pub database_backoff_max: std::time::Duration,
 }
 
 /// Calls per API token per minute, by default (MCP and the API together).
@@ -624,8 +678,46 @@ impl Config {
             login,
             default_separate_approver: raw.approvals.separate_approver,
             oauth,
+            database_pool: exogate_store::PoolSettings {
+                max_connections: match raw.database.max_connections {
+                    0 => None,
+                    n => Some(n),
+                },
+                acquire_timeout: secs(
+                    "database.acquire_timeout_seconds",
+                    raw.database.acquire_timeout_seconds,
+                )?,
+            },
+            worker_lease: secs("worker.lease_seconds", raw.worker.lease_seconds)?,
+            worker_poll: match raw.worker.poll_milliseconds {
+                0 => {
+                    return Err(ConfigError::Invalid {
+                        key: "worker.poll_milliseconds",
+                        reason: "must be at least 1".to_owned(),
+                    });
+                }
+                ms => std::time::Duration::from_millis(u64::from(ms)),
+            },
+            shutdown_grace: std::time::Duration::from_secs(u64::from(
+                raw.worker.shutdown_grace_seconds,
+            )),
+            database_backoff_max: secs(
+                "worker.database_backoff_max_seconds",
+                raw.worker.database_backoff_max_seconds,
+            )?,
         })
     }
+}
+
+/// A duration in whole seconds that must be at least one.
+fn secs(key: &'static str, value: u32) -> Result<std::time::Duration, ConfigError> {
+    if value == 0 {
+        return Err(ConfigError::Invalid {
+            key,
+            reason: "must be at least 1".to_owned(),
+        });
+    }
+    Ok(std::time::Duration::from_secs(u64::from(value)))
 }
 
 fn login_settings(
@@ -720,7 +812,7 @@ fn env_provider(env: &[(String, String)]) -> figment::providers::Serialized<serd
 }
 
 /// The configuration's top-level keys: only `EXOGATE_` variables naming one of them are read.
-const TOP_LEVEL_KEYS: [&str; 11] = [
+const TOP_LEVEL_KEYS: [&str; 14] = [
     "data_dir",
     "database_url",
     "server",
@@ -732,6 +824,9 @@ const TOP_LEVEL_KEYS: [&str; 11] = [
     "audit",
     "login",
     "limits",
+    "oauth",
+    "database",
+    "worker",
 ];
 
 fn insert_path(

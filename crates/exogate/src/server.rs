@@ -86,7 +86,7 @@ pub async fn build_app_with_clock(
             )
         })?;
     }
-    let db = exogate_store::Db::connect(&config.database_url)
+    let db = exogate_store::Db::connect_pool(&config.database_url, &config.database_pool)
         .await
         .with_context(|| {
             format!(
@@ -101,12 +101,17 @@ pub async fn build_app_with_clock(
         config.company_per_minute,
         clock.clone(),
     );
+    let settings = exogate_core::ops::Settings {
+        lease_secs: config.worker_lease.as_secs() as i64,
+        ..App::settings_from(config)
+    };
     Ok(Arc::new(App {
-        store: Arc::new(db),
+        store: Arc::new(db.clone()),
+        db,
         ms: Arc::new(ExchangeAdapter::new(m365.clone())),
         m365,
         clock,
-        settings: App::settings_from(config),
+        settings,
         public_url: config.public_url.clone(),
         secure_cookies: config.secure_cookies,
         edge: crate::edge::EdgePolicy::new(
@@ -130,22 +135,81 @@ pub async fn serve(
     worker_settings: Option<WorkerSettings>,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
+    serve_with_grace(app, listener, worker_settings, shutdown, None).await
+}
+
+/// As [`serve`]; once `shutdown` fires, the listener closes at once (a load balancer's next
+/// health check fails and new connections are refused), the worker claims nothing new, and what
+/// is in flight (HTTP requests, an execution) gets `grace` to finish (None: as long as it
+/// takes). After that the process may exit: an execution cut short keeps its lease until it
+/// lapses, and another replica then takes the request over, reading Exchange before writing.
+pub async fn serve_with_grace(
+    app: Arc<App>,
+    listener: TcpListener,
+    worker_settings: Option<WorkerSettings>,
+    shutdown: CancellationToken,
+    grace: Option<std::time::Duration>,
+) -> anyhow::Result<()> {
     let worker = worker_settings
         .map(|settings| tokio::spawn(worker::run(app.clone(), settings, shutdown.child_token())));
     let router = router(app);
     let stop = shutdown.clone();
-    axum::serve(
+    let http = axum::serve(
         listener,
         router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
     )
-    .with_graceful_shutdown(async move { stop.cancelled().await })
-    .await
-    .context("HTTP server failed")?;
-    shutdown.cancel();
-    if let Some(worker) = worker {
-        worker.await.context("worker task panicked")?;
+    .with_graceful_shutdown(async move { stop.cancelled().await });
+    let drain = async {
+        let served = http.await.context("HTTP server failed");
+        shutdown.cancel();
+        if let Some(worker) = worker {
+            worker.await.context("worker task panicked")?;
+        }
+        served
+    };
+    let Some(grace) = grace else {
+        return drain.await;
+    };
+    tokio::pin!(drain);
+    tokio::select! {
+        done = &mut drain => return done,
+        () = shutdown.cancelled() => {}
     }
-    Ok(())
+    match tokio::time::timeout(grace, drain).await {
+        Ok(done) => done,
+        Err(_) => {
+            tracing::warn!(
+                grace_secs = grace.as_secs(),
+                "shutdown grace period over: exiting with work in flight (its lease will lapse)"
+            );
+            Ok(())
+        }
+    }
+}
+
+/// Resolves on SIGTERM (what orchestrators send) or Ctrl-C.
+pub async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(err) => {
+                tracing::warn!(error = %err, "cannot listen for SIGTERM; only Ctrl-C stops the server");
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+    tracing::info!("shutting down: no new work; finishing what is in flight");
 }
 
 /// The whole HTTP surface: web pages and JSON API (`web`), and MCP (`mcp`), on one router,

@@ -14,6 +14,7 @@ use std::time::Duration;
 use exogate_core::inventory::SweepState;
 use exogate_core::model::{CompanyId, ExchangeAdminState, Timestamp};
 use exogate_core::ops;
+use exogate_core::ports::StoreError;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
@@ -34,6 +35,8 @@ pub struct WorkerSettings {
     pub sweep_interval: Option<time::Duration>,
     /// Signed audit checkpoints (None: none are written).
     pub checkpoints: Option<Arc<crate::checkpoint::Checkpointer>>,
+    /// While the database is down, the pause between rounds doubles from one second up to this.
+    pub database_backoff_max: Duration,
 }
 
 /// A sweep still marked running this long after it started is taken as crashed and resumed.
@@ -55,6 +58,7 @@ impl WorkerSettings {
             recheck_interval,
             sweep_interval: None,
             checkpoints: None,
+            database_backoff_max: Duration::from_secs(30),
         }
     }
 
@@ -62,6 +66,8 @@ impl WorkerSettings {
     pub fn from_config(config: &Config) -> Self {
         Self {
             sweep_interval: config.inventory_sweep_interval,
+            poll: config.worker_poll,
+            database_backoff_max: config.database_backoff_max,
             ..Self::new(config.recheck_interval)
         }
     }
@@ -89,9 +95,29 @@ pub async fn run(app: Arc<App>, settings: WorkerSettings, shutdown: Cancellation
     let mut next_sweep_check = tokio::time::Instant::now();
     let mut next_session_purge = tokio::time::Instant::now();
     let mut checkpoint_state = crate::checkpoint::CheckpointState::default();
+    let mut backoff = Duration::ZERO;
     loop {
         if shutdown.is_cancelled() {
             break;
+        }
+        // One cheap query first: while the database is down (restarting, failing over) every
+        // step of a round would fail and log; wait longer and longer instead.
+        if let Err(StoreError::Unavailable(reason)) = app.store.audit_head().await {
+            backoff = (backoff * 2).clamp(
+                Duration::from_secs(1),
+                settings.database_backoff_max.max(Duration::from_secs(1)),
+            );
+            tracing::warn!(worker = %settings.worker_id, %reason, retry_in_ms = backoff.as_millis() as u64, "database unavailable: the worker waits");
+            tokio::select! {
+                () = shutdown.cancelled() => break,
+                () = app.worker_wake.notified() => {}
+                () = tokio::time::sleep(backoff) => {}
+            }
+            continue;
+        }
+        if !backoff.is_zero() {
+            tracing::info!(worker = %settings.worker_id, "database answers again: the worker resumes");
+            backoff = Duration::ZERO;
         }
         round(&app, &settings, &shutdown).await;
         while let Some(done) = sweeps.try_join_next() {

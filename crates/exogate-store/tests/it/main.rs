@@ -6,6 +6,7 @@ mod support;
 mod audit_search;
 mod concurrency;
 mod failures;
+mod fleet;
 mod flows;
 mod inventory;
 mod isolation;

@@ -65,23 +65,7 @@ impl TestDb {
     /// None (after printing why) when `EXOGATE_TEST_PG_URL` is unset, unless
     /// `EXOGATE_REQUIRE_ALL_SUITES=1`, which makes it fail.
     pub async fn postgres() -> Option<TestDb> {
-        let Ok(admin_url) = std::env::var("EXOGATE_TEST_PG_URL") else {
-            if std::env::var("EXOGATE_REQUIRE_ALL_SUITES").as_deref() == Ok("1") {
-                panic!("EXOGATE_TEST_PG_URL not set and EXOGATE_REQUIRE_ALL_SUITES=1");
-            }
-            println!("skipped: EXOGATE_TEST_PG_URL not set");
-            return None;
-        };
-        let name = format!("t_{}", Uuid::new_v4().simple());
-        let mut admin = sqlx::PgConnection::connect(&admin_url)
-            .await
-            .expect("connect to EXOGATE_TEST_PG_URL");
-        sqlx::query(AssertSqlSafe(format!("CREATE DATABASE {name}")))
-            .execute(&mut admin)
-            .await
-            .expect("create database");
-        admin.close().await.ok();
-        let url = with_db_name(&admin_url, &name);
+        let (admin_url, name, url) = empty_postgres().await?;
         let db = Db::connect_with(&url, Some(12))
             .await
             .expect("open postgres");
@@ -119,7 +103,30 @@ impl Drop for TestDb {
     }
 }
 
-async fn drop_pg(admin_url: &str, name: &str) {
+/// A new, empty (not migrated) PostgreSQL database: (admin URL, name, URL). None (after
+/// printing why) when `EXOGATE_TEST_PG_URL` is unset, unless `EXOGATE_REQUIRE_ALL_SUITES=1`.
+pub async fn empty_postgres() -> Option<(String, String, String)> {
+    let Ok(admin_url) = std::env::var("EXOGATE_TEST_PG_URL") else {
+        if std::env::var("EXOGATE_REQUIRE_ALL_SUITES").as_deref() == Ok("1") {
+            panic!("EXOGATE_TEST_PG_URL not set and EXOGATE_REQUIRE_ALL_SUITES=1");
+        }
+        println!("skipped: EXOGATE_TEST_PG_URL not set");
+        return None;
+    };
+    let name = format!("t_{}", Uuid::new_v4().simple());
+    let mut admin = sqlx::PgConnection::connect(&admin_url)
+        .await
+        .expect("connect to EXOGATE_TEST_PG_URL");
+    sqlx::query(AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&mut admin)
+        .await
+        .expect("create database");
+    admin.close().await.ok();
+    let url = with_db_name(&admin_url, &name);
+    Some((admin_url, name, url))
+}
+
+pub async fn drop_pg(admin_url: &str, name: &str) {
     if let Ok(mut admin) = sqlx::PgConnection::connect(admin_url).await {
         sqlx::query(AssertSqlSafe(format!(
             "DROP DATABASE IF EXISTS {name} WITH (FORCE)"

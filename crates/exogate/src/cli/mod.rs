@@ -226,11 +226,18 @@ async fn serve(config: &Config, app: Arc<App>) -> CliResult<()> {
     let shutdown = tokio_util::sync::CancellationToken::new();
     let stop = shutdown.clone();
     tokio::spawn(async move {
-        let _ = tokio::signal::ctrl_c().await;
+        crate::server::shutdown_signal().await;
         stop.cancel();
     });
     let worker = crate::worker::WorkerSettings::from_config_with_checkpoints(config)?;
-    crate::server::serve(app, listener, Some(worker), shutdown).await?;
+    crate::server::serve_with_grace(
+        app,
+        listener,
+        Some(worker),
+        shutdown,
+        Some(config.shutdown_grace),
+    )
+    .await?;
     Ok(())
 }
 

@@ -137,30 +137,44 @@ impl Session {
         Ok((s, value))
     }
 
-    /// Loads the session named by the request's cookie, if live.
+    /// Loads the session named by the request's cookie, if live (None also when the database
+    /// fails; [`Session::load`] tells the two apart).
     pub async fn from_headers(st: &WebState, headers: &HeaderMap) -> Option<Session> {
+        Self::load(st, headers).await.ok().flatten()
+    }
+
+    /// Loads the session named by the request's cookie: None when there is no live one, an
+    /// error when the database cannot say (a signed-in person is not signed out by an outage).
+    pub async fn load(
+        st: &WebState,
+        headers: &HeaderMap,
+    ) -> Result<Option<Session>, exogate_core::ports::StoreError> {
         let jar = CookieJar::from_headers(headers);
-        let value = jar
-            .get(cookie_name(st.app.secure_cookies))?
-            .value()
-            .to_owned();
+        let Some(cookie) = jar.get(cookie_name(st.app.secure_cookies)) else {
+            return Ok(None);
+        };
+        let value = cookie.value().to_owned();
         if value.is_empty() || value.len() > 128 {
-            return None;
+            return Ok(None);
         }
         let id_hash = sha256_hex(&value);
         let now = st.app.clock.now();
-        let rec = st.app.store.get_session(&id_hash, now).await.ok()??;
-        let data: SessionData = serde_json::from_str(&rec.data).ok()?;
+        let Some(rec) = st.app.store.get_session(&id_hash, now).await? else {
+            return Ok(None);
+        };
+        let Ok(data) = serde_json::from_str::<SessionData>(&rec.data) else {
+            return Ok(None);
+        };
         let mut s = Session { id_hash, data };
         if now >= s.absolute_end(st) {
             // Past its absolute lifetime, however recently used: gone for good.
             let _ = st.app.store.delete_session(&s.id_hash).await;
-            return None;
+            return Ok(None);
         }
         if now.unix_millis() - s.data.touched > SESSION_TOUCH_SECS * 1000 {
             let _ = s.save(st).await;
         }
-        Some(s)
+        Ok(Some(s))
     }
 
     /// Whether `token` is this session's CSRF token.
@@ -203,10 +217,18 @@ impl Auth {
     }
 }
 
-async fn user_of(st: &WebState, id: &str) -> Option<User> {
-    let id = UserId::parse(id).ok()?;
-    let user = st.app.store.get_user(id).await.ok()??;
-    (!user.disabled).then_some(user)
+/// The session's user, if it still exists and is enabled; an error when the database cannot say.
+async fn user_of(st: &WebState, id: &str) -> Result<Option<User>, HttpError> {
+    let Ok(id) = UserId::parse(id) else {
+        return Ok(None);
+    };
+    let user = st.app.store.get_user(id).await.map_err(store_failed)?;
+    Ok(user.filter(|u| !u.disabled))
+}
+
+/// A store failure while authenticating: `database_unavailable` when the database is down.
+fn store_failed(e: exogate_core::ports::StoreError) -> HttpError {
+    HttpError::from(exogate_core::CoreError::from(e))
 }
 
 impl FromRequestParts<WebState> for Auth {
@@ -233,11 +255,12 @@ impl FromRequestParts<WebState> for Auth {
                 session: None,
             });
         }
-        let session = Session::from_headers(st, &parts.headers)
+        let session = Session::load(st, &parts.headers)
             .await
+            .map_err(store_failed)?
             .ok_or_else(HttpError::unauthenticated)?;
         let user = user_of(st, &session.data.user)
-            .await
+            .await?
             .ok_or_else(HttpError::unauthenticated)?;
         Ok(Auth {
             actor: Actor {

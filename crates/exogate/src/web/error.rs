@@ -30,6 +30,7 @@ pub const WEB_CODES: &[&str] = &[
     "host_not_allowed",
     "origin_not_allowed",
     "rate_limited",
+    "database_unavailable",
 ];
 
 impl HttpError {
@@ -127,8 +128,33 @@ pub fn status_of(e: &CoreError) -> StatusCode {
     }
 }
 
+/// Whether a core error is the database failing (down, restarting, out of connections): the
+/// core words those `the database (<driver text>)`.
+fn is_database_unavailable(e: &CoreError) -> bool {
+    matches!(e, CoreError::Unavailable { what } if what.starts_with("the database"))
+}
+
+impl HttpError {
+    /// The database is down, restarting or out of connections: nothing was changed, try again.
+    /// The driver's text (it can name hosts, databases and users) goes to the log only.
+    pub fn database_unavailable() -> Self {
+        Self {
+            retry_after: Some(2),
+            ..Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "database_unavailable",
+                "the database is unavailable; nothing was changed, try again shortly",
+            )
+        }
+    }
+}
+
 impl From<CoreError> for HttpError {
     fn from(e: CoreError) -> Self {
+        if is_database_unavailable(&e) {
+            tracing::warn!(error = %e, "database unavailable");
+            return Self::database_unavailable();
+        }
         let status = status_of(&e);
         let message = match &e {
             // Never leak internals; the log has the source.

@@ -186,6 +186,7 @@ pub fn routes(app: Arc<App>) -> Router {
         )
         .route("/oauth/register", post(oauth::register))
         .route("/oauth/token", post(oauth::token))
+        .route("/readyz", get(ops::readyz))
         .fallback(fallback)
         .layer(SetResponseHeaderLayer::if_not_present(
             header::X_CONTENT_TYPE_OPTIONS,

@@ -244,3 +244,34 @@ pub async fn metrics(State(st): State<WebState>) -> Response {
     );
     r
 }
+
+/// `GET /readyz`: whether this replica should get traffic. 200 `{"status":"ready"}` when the
+/// database answers and every migration this build knows is applied; else 503
+/// `{"status":"not_ready","reason":"database_unavailable"|"migrations_pending"}`. `/healthz`
+/// stays the liveness check.
+pub async fn readyz(State(st): State<WebState>) -> Response {
+    let reason = match st.app.db.readiness().await {
+        exogate_store::Readiness::Ready => {
+            return (StatusCode::OK, axum::Json(json!({ "status": "ready" }))).into_response();
+        }
+        exogate_store::Readiness::Unreachable(error) => {
+            tracing::warn!(%error, "readiness: the database did not answer");
+            "database_unavailable"
+        }
+        exogate_store::Readiness::MigrationsPending { missing } => {
+            tracing::warn!(
+                missing,
+                "readiness: migrations are not applied; run `exogate migrate`"
+            );
+            "migrations_pending"
+        }
+    };
+    let mut r = (
+        StatusCode::SERVICE_UNAVAILABLE,
+        axum::Json(json!({ "status": "not_ready", "reason": reason })),
+    )
+        .into_response();
+    r.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r
+}

@@ -62,7 +62,7 @@ fn with_db_name(url: &str, name: &str) -> String {
 
 /// A fresh PostgreSQL database (admin URL, name, URL), or None when `EXOGATE_TEST_PG_URL` is
 /// unset (a failure with `EXOGATE_REQUIRE_ALL_SUITES=1`).
-async fn pg_database() -> Option<(String, String, String)> {
+pub(crate) async fn pg_database() -> Option<(String, String, String)> {
     let Ok(admin_url) = std::env::var("EXOGATE_TEST_PG_URL") else {
         if std::env::var("EXOGATE_REQUIRE_ALL_SUITES").as_deref() == Ok("1") {
             panic!("EXOGATE_TEST_PG_URL not set and EXOGATE_REQUIRE_ALL_SUITES=1");
@@ -83,7 +83,7 @@ async fn pg_database() -> Option<(String, String, String)> {
     Some((admin_url, name, url))
 }
 
-async fn drop_pg(admin_url: &str, name: &str) {
+pub(crate) async fn drop_pg(admin_url: &str, name: &str) {
     if let Ok(mut admin) = sqlx::PgConnection::connect(admin_url).await {
         sqlx::query(AssertSqlSafe(format!(
             "DROP DATABASE IF EXISTS {name} WITH (FORCE)"

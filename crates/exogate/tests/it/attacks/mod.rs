@@ -2,7 +2,7 @@
 //! PostgreSQL where storage is involved. Each test here failed before its fix. `docs/SECURITY.md`
 //! lists the trust boundaries and points at these tests.
 
-mod audit_chain;
+pub(crate) mod audit_chain;
 mod consent;
 mod edge;
 mod four_eyes;
