@@ -25,3 +25,9 @@ ts_dir="$(cd "$(dirname "$0")/.." && pwd)/crates/exogate/tests/mcp-ts"
 if [ ! -f "$ts_dir/node_modules/@modelcontextprotocol/sdk/package.json" ]; then
   (cd "$ts_dir" && npm ci --no-audit --no-fund --silent)
 fi
+# The MCP Inspector (its CLI mode starts `exogate mcp` over stdio), pinned by
+# tests/mcp-inspector/package-lock.json.
+inspector_dir="$(cd "$(dirname "$0")/.." && pwd)/crates/exogate/tests/mcp-inspector"
+if [ ! -f "$inspector_dir/node_modules/@modelcontextprotocol/inspector/package.json" ]; then
+  (cd "$inspector_dir" && npm ci --no-audit --no-fund --silent)
+fi

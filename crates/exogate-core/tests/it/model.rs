@@ -225,6 +225,9 @@ fn every_error_code_is_listed_once() {
         ConflictReason::TooManyPending { limit: 1 },
         ConflictReason::TenantLinked,
         ConflictReason::AlreadyInState { what: "w".into() },
+        ConflictReason::AmbiguousCompany {
+            candidates: vec!["a (A)".into(), "b (a)".into()],
+        },
     ] {
         errs.push(CoreError::conflict(c));
     }

@@ -10,6 +10,7 @@ mod fleet;
 mod flow;
 mod inventory;
 mod mcp_http;
+mod mcp_inspector;
 mod mcp_inventory;
 mod mcp_python;
 mod mcp_safety;
