@@ -64,6 +64,17 @@ async fn typescript_sdk_reads_a_tool_error_instead_of_throwing() {
         "{text}"
     );
     assert!(text.contains("contoso"), "{text}");
+    // The other error cases: each a readable tool result with its code, not an exception.
+    for (case, code) in [
+        ("not_configured", "exchange_role_missing"),
+        ("unknown_argument", "invalid_input"),
+    ] {
+        let f = &v["failures"][case];
+        assert_eq!(f["is_error"], true, "{case}: {v}");
+        assert_eq!(f["code"], code, "{case}: {v}");
+        let text = f["text"].as_str().unwrap();
+        assert!(text.starts_with(&format!("[{code}] ")), "{case}: {text}");
+    }
 }
 
 /// The SDK signs in with its own OAuth client support (discovery, registration, PKCE, the

@@ -1,7 +1,8 @@
 // The official TypeScript MCP SDK (1.x) against exogate over streamable HTTP: lists the tools,
 // calls one that succeeds (its structured content is checked against the output schema by the
-// SDK) and one with an unknown company, which must come back as a readable tool error rather
-// than an exception. Any validator warning (such as an unknown schema format) fails the run.
+// SDK) and three that fail (an unknown company, a company whose Exchange Admin is not ready, an
+// unknown argument), each of which must come back as a readable tool error rather than an
+// exception. Any validator warning (such as an unknown schema format) fails the run.
 // Usage: node e2e.mjs <base_url> <token>. Prints one JSON line; exits non-zero on failure.
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
@@ -27,18 +28,29 @@ async function main() {
   const companies = await client.callTool({ name: "list_companies", arguments: {} });
   check(!companies.isError, `list_companies failed: ${JSON.stringify(companies)}`);
   check(Array.isArray(companies.structuredContent?.companies), "no companies");
-  const unknown = await client.callTool({
-    name: "view_mailbox_permissions",
-    arguments: { company: "wingtip", mailbox: "sales" },
-  });
-  const text = (unknown.content ?? []).filter((c) => c.type === "text").map((c) => c.text).join(" ");
+  // Each error case must come back as a result the agent can read, never as a thrown error.
+  const failures = {};
+  for (const [name, args] of [
+    ["unknown_company", { company: "wingtip", mailbox: "sales" }],
+    ["not_configured", { company: "fabrikam", mailbox: "sales" }],
+    ["unknown_argument", { company: "contoso", mailbox: "sales", colour: "blue" }],
+  ]) {
+    const r = await client.callTool({ name: "view_mailbox_permissions", arguments: args });
+    failures[name] = {
+      is_error: r.isError === true,
+      text: (r.content ?? []).filter((c) => c.type === "text").map((c) => c.text).join(" "),
+      code: r._meta?.code ?? null,
+    };
+  }
   await client.close();
   check(warnings.length === 0, `SDK warnings: ${warnings.join(" | ")}`);
+  const unknown = failures.unknown_company;
   return {
     tools: tools.length,
-    is_error: unknown.isError === true,
-    text,
-    code: unknown._meta?.code ?? null,
+    is_error: unknown.is_error,
+    text: unknown.text,
+    code: unknown.code,
+    failures,
   };
 }
 
