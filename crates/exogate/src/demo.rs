@@ -15,12 +15,11 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 use exogate_core::model::{
-    Actor, ApiTokenId, Channel, CompanyId, Entitlement, PasswordHash, Role, TenantId, UserId,
-    UserName,
+    Actor, ApiTokenId, Channel, CompanyId, Entitlement, Role, TenantId, UserName,
 };
 use exogate_core::ops;
 use exogate_core::ops::companies::ConnectInput;
-use exogate_core::ops::users::{Admin, NewUser};
+use exogate_core::ops::users::Admin;
 use m365_emulator::scenario::{
     DEMO_CONNECT_APP, DEMO_CONNECT_SECRET, DEMO_CONTOSO, DEMO_EXCHANGE_APP, DEMO_EXCHANGE_SECRET,
     DEMO_FABRIKAM, DEMO_NORTHWIND, DEMO_TAILSPIN,
@@ -235,17 +234,12 @@ pub async fn seed_with(
             DemoPasswords::Fixed => fixed.to_owned(),
             DemoPasswords::Random => crate::passwords::random_secret(18),
         };
-        let hash = crate::passwords::hash_password_async(password.clone()).await?;
-        let user = ops::users::add_user(
+        let user = crate::local_users::add_with_password(
             ctx,
-            Admin::LocalOperator,
-            NewUser {
-                id: UserId::from_uuid(uuid::Uuid::now_v7()),
-                name: UserName::parse(name)?,
-                role,
-                entitlement: Entitlement::All,
-                password_hash: Some(PasswordHash::new(hash)),
-            },
+            UserName::parse(name)?,
+            role,
+            Entitlement::All,
+            &password,
         )
         .await
         .with_context(|| format!("cannot add demo user `{name}`"))?;

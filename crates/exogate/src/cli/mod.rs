@@ -142,6 +142,15 @@ impl From<anyhow::Error> for CliError {
     }
 }
 
+impl From<crate::local_users::AddUserError> for CliError {
+    fn from(e: crate::local_users::AddUserError) -> Self {
+        match e {
+            crate::local_users::AddUserError::Core(e) => e.into(),
+            crate::local_users::AddUserError::Hash(e) => e.into(),
+        }
+    }
+}
+
 impl From<crate::config::ConfigError> for CliError {
     fn from(e: crate::config::ConfigError) -> Self {
         CliError {

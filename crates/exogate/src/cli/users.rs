@@ -2,9 +2,9 @@
 
 use anyhow::Context as _;
 use clap::Subcommand;
-use exogate_core::model::{ApiTokenId, Entitlement, PasswordHash, Role, UserId, UserName};
+use exogate_core::model::{ApiTokenId, Entitlement, Role, UserName};
 use exogate_core::ops;
-use exogate_core::ops::users::{Admin, NewUser, UserUpdate};
+use exogate_core::ops::users::{Admin, UserUpdate};
 use serde_json::json;
 
 use super::{Cli, CliError, CliResult, out};
@@ -79,17 +79,12 @@ pub(super) async fn user(cli: &Cli, app: &App, cmd: &UserCommand) -> CliResult<(
             } else {
                 (crate::passwords::random_secret(15), true)
             };
-            let hash = crate::passwords::hash_password_async(password.clone()).await?;
-            let user = ops::users::add_user(
+            let user = crate::local_users::add_with_password(
                 ctx,
-                Admin::LocalOperator,
-                NewUser {
-                    id: UserId::from_uuid(uuid::Uuid::now_v7()),
-                    name: UserName::parse(name)?,
-                    role: Role::parse(role)?,
-                    entitlement: Entitlement::parse(companies)?,
-                    password_hash: Some(PasswordHash::new(hash)),
-                },
+                UserName::parse(name)?,
+                Role::parse(role)?,
+                Entitlement::parse(companies)?,
+                &password,
             )
             .await?;
             let mut value = views::user(&user);

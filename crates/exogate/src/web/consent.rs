@@ -30,7 +30,7 @@ use serde::Deserialize;
 use super::WebState;
 use super::auth::{ConsentOutcome, Session, now_ms, random_token};
 use super::error::PageResult;
-use super::layout::{Nav, PageAuth};
+use super::layout::{CsrfForm, Nav, PageAuth};
 use super::view::StatusView;
 
 /// How long a consent `state` is valid.
@@ -47,12 +47,6 @@ pub struct ConnectForm {
     /// required for a move.
     #[serde(default)]
     tenant: String,
-}
-
-#[derive(Deserialize)]
-pub struct CsrfOnly {
-    #[serde(default)]
-    csrf: String,
 }
 
 fn typed_tenant(text: &str) -> Result<Option<TenantId>, CoreError> {
@@ -136,7 +130,7 @@ pub async fn authorize(
     State(st): State<WebState>,
     auth: PageAuth,
     Path(id): Path<String>,
-    Form(f): Form<CsrfOnly>,
+    Form(f): Form<CsrfForm>,
 ) -> PageResult<Redirect> {
     auth.0.check_csrf(Some(&f.csrf))?;
     start(&st, &auth, &id, ConsentPurpose::Authorize, None).await
@@ -147,7 +141,7 @@ pub async fn disconnect(
     State(st): State<WebState>,
     auth: PageAuth,
     Path(id): Path<String>,
-    Form(f): Form<CsrfOnly>,
+    Form(f): Form<CsrfForm>,
 ) -> PageResult<Redirect> {
     auth.0.check_csrf(Some(&f.csrf))?;
     let id = CompanyId::parse(&id)?;

@@ -227,14 +227,13 @@ fn start_sweeps(
 /// The companies "Sync all" sweeps for `actor`: connected, and the actor may ask for changes.
 async fn sweepable(st: &WebState, actor: &Actor) -> Result<Vec<CompanyId>, CoreError> {
     let actor = &exogate_core::ops::refresh_actor(st.app.ctx(), actor).await?;
-    Ok(st
-        .app
-        .store
-        .list_companies()
-        .await?
+    let companies = st.app.store.list_companies().await?;
+    let may_sweep = |c: &exogate_core::Company| {
+        c.connection.is_some() && exogate_core::policy::can_request(&actor.user, &c.id).is_ok()
+    };
+    Ok(companies
         .into_iter()
-        .filter(|c| c.connection.is_some())
-        .filter(|c| exogate_core::policy::can_request(&actor.user, &c.id).is_ok())
+        .filter(may_sweep)
         .map(|c| c.id)
         .collect())
 }

@@ -30,7 +30,7 @@ use url::Url;
 use super::WebState;
 use super::auth::random_token;
 use super::error::{HttpError, PageError, PageResult};
-use super::layout::{Nav, PageAuth};
+use super::layout::{CsrfForm, Nav, PageAuth};
 use crate::app::App;
 
 /// The MCP endpoint's URL: the resource every token is bound to.
@@ -626,18 +626,12 @@ pub async fn agents(State(st): State<WebState>, auth: PageAuth) -> PageResult<Ag
     })
 }
 
-#[derive(Deserialize)]
-pub struct RevokeForm {
-    #[serde(default)]
-    csrf: String,
-}
-
 /// `POST /agents/{id}/revoke`: revokes one of the person's grants, at once.
 pub async fn revoke(
     State(st): State<WebState>,
     auth: PageAuth,
     Path(id): Path<String>,
-    Form(f): Form<RevokeForm>,
+    Form(f): Form<CsrfForm>,
 ) -> PageResult<Redirect> {
     auth.0.check_csrf(Some(&f.csrf)).map_err(PageError)?;
     let id = ApiTokenId::parse(&id).map_err(PageError::from)?;
