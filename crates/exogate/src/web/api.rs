@@ -57,8 +57,8 @@ pub fn routes() -> Router<WebState> {
         )
         .route("/api/v1/requests", get(list_requests).post(create_request))
         .route("/api/v1/requests/{id}", get(get_request))
-        .route("/api/v1/requests/{id}/approve", post(approve))
-        .route("/api/v1/requests/{id}/reject", post(reject))
+        .route("/api/v1/requests/{id}/approve", post(decision::<true>))
+        .route("/api/v1/requests/{id}/reject", post(decision::<false>))
         .route("/api/v1/requests/{id}/cancel", post(cancel))
         .route("/api/v1/requests/{id}/revert", post(revert))
         .route("/api/v1/audit", get(audit_list))
@@ -492,24 +492,15 @@ impl<T: serde::de::DeserializeOwned, S: Send + Sync> axum::extract::FromRequest<
     }
 }
 
-async fn approve(
+/// `POST /api/v1/requests/{id}/approve` (`APPROVE` true) and `/reject` (false).
+async fn decision<const APPROVE: bool>(
     State(st): State<WebState>,
     auth: ApiAuth,
     headers: HeaderMap,
     Path(id): Path<String>,
     OptBody(b): OptBody<DecisionBody>,
 ) -> ApiResult<Json<RequestView>> {
-    decide(&st, &auth, &headers, &id, b, true).await
-}
-
-async fn reject(
-    State(st): State<WebState>,
-    auth: ApiAuth,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-    OptBody(b): OptBody<DecisionBody>,
-) -> ApiResult<Json<RequestView>> {
-    decide(&st, &auth, &headers, &id, b, false).await
+    decide(&st, &auth, &headers, &id, b, APPROVE).await
 }
 
 async fn cancel(
