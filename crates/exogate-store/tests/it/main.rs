@@ -11,4 +11,5 @@ mod inventory;
 mod isolation;
 mod property;
 mod repo;
+mod sweep;
 mod tamper;
