@@ -15,7 +15,9 @@ use exogate_core::ports::{
 };
 use exogate_exchange::batch::MAX_BATCH;
 use exogate_exchange::consent::ConnectionError;
-use exogate_exchange::delegation::{MailboxPermissionRow, MailboxRecord, RecipientPermissionRow};
+use exogate_exchange::delegation::{
+    MailboxPermissionRow, MailboxRecord, PermissionHolder, RecipientPermissionRow,
+};
 use exogate_exchange::{
     EnsureOutcome, ExchangeError, Identity, M365Client, ReadinessState, Recipient, Right,
     TokenError, TrusteeResolution, VerifyOutcome,
@@ -160,6 +162,22 @@ fn full_access_grant(r: MailboxPermissionRow) -> Option<ListedGrant> {
         trustee: r.user,
         sid: r.user_sid,
     })
+}
+
+/// The holders of a right as permission entries; with `right`, each entry lists only that
+/// right instead of its row's rights.
+fn holder_entries(
+    holders: Result<Vec<PermissionHolder>, ExchangeError>,
+    right: Option<&str>,
+) -> Result<Vec<PermissionEntry>, MsError> {
+    Ok(holders
+        .map_err(ms_error)?
+        .into_iter()
+        .map(|h| {
+            let rights = right.map_or(h.rights, |r| vec![r.to_owned()]);
+            entry(h.trustee, h.kind, h.recipient.as_ref(), rights)
+        })
+        .collect())
 }
 
 /// A client page stream as the port's pages, each row mapped by `map` (None: left out).
@@ -354,15 +372,11 @@ impl Microsoft for ExchangeAdapter {
         tenant: TenantId,
         mailbox: &ResolvedIdentity,
     ) -> Result<Vec<PermissionEntry>, MsError> {
+        let mailbox = frozen_identity(mailbox)?;
         let holders = self
             .client
-            .full_access_holders(tenant_uuid(tenant), &frozen_identity(mailbox)?)
-            .await
-            .map_err(ms_error)?;
-        Ok(holders
-            .into_iter()
-            .map(|h| entry(h.trustee, h.kind, h.recipient.as_ref(), h.rights))
-            .collect())
+            .full_access_holders(tenant_uuid(tenant), &mailbox);
+        holder_entries(holders.await, None)
     }
 
     async fn send_as_holders(
@@ -370,22 +384,9 @@ impl Microsoft for ExchangeAdapter {
         tenant: TenantId,
         mailbox: &ResolvedIdentity,
     ) -> Result<Vec<PermissionEntry>, MsError> {
-        let holders = self
-            .client
-            .send_as_holders(tenant_uuid(tenant), &frozen_identity(mailbox)?)
-            .await
-            .map_err(ms_error)?;
-        Ok(holders
-            .into_iter()
-            .map(|h| {
-                entry(
-                    h.trustee,
-                    h.kind,
-                    h.recipient.as_ref(),
-                    vec!["SendAs".to_owned()],
-                )
-            })
-            .collect())
+        let mailbox = frozen_identity(mailbox)?;
+        let holders = self.client.send_as_holders(tenant_uuid(tenant), &mailbox);
+        holder_entries(holders.await, Some("SendAs"))
     }
 
     async fn mailbox_details(

@@ -574,11 +574,15 @@ async fn run(
     //    members read meanwhile, a batch at a time.
     let (group_tx, group_rx) = mpsc::unbounded();
     lock(&index.group_seen).1 = Some(group_tx);
+    let on = Rights {
+        ctx,
+        to,
+        tenant,
+        done: &done,
+        index: &index,
+    };
     let rights = async {
-        let r = futures::try_join!(
-            full_access(ctx, to, tenant, &done, &index, progress),
-            send_as(ctx, to, tenant, &done, &index),
-        );
+        let r = futures::try_join!(full_access(on, progress), send_as(on),);
         // No more groups to read: the reader ends once it has read what it was sent.
         lock(&index.group_seen).1 = None;
         r
@@ -794,6 +798,17 @@ async fn group_members(
     Ok(out)
 }
 
+/// What the Full Access and Send As phases work on.
+#[derive(Clone, Copy)]
+struct Rights<'a> {
+    ctx: Ctx<'a>,
+    to: Target<'a>,
+    tenant: TenantId,
+    /// Chunk markers a crashed run finished.
+    done: &'a HashSet<&'a str>,
+    index: &'a Index,
+}
+
 /// Full Access answers of one call: mailbox positions and one answer per mailbox.
 type FaBatch = (Vec<usize>, Vec<Result<Vec<ListedGrant>, MsError>>);
 
@@ -801,14 +816,14 @@ type FaBatch = (Vec<usize>, Vec<Result<Vec<ListedGrant>, MsError>>);
 /// a bounded channel; the writer resolves the trustees and stores [`FA_CHUNK`] mailboxes per
 /// transaction. A slow store write or a directory lookup never leaves the tenant's permits
 /// idle, and memory holds at most the channel's batches.
-async fn full_access(
-    ctx: Ctx<'_>,
-    to: Target<'_>,
-    tenant: TenantId,
-    done: &HashSet<&str>,
-    index: &Index,
-    progress: &ProgressFn,
-) -> Result<(u64, u64), SweepError> {
+async fn full_access(on: Rights<'_>, progress: &ProgressFn) -> Result<(u64, u64), SweepError> {
+    let Rights {
+        ctx,
+        to,
+        tenant,
+        done,
+        index,
+    } = on;
     let (store, ms) = (ctx.store, ctx.ms);
     let company = to.company;
     let total = index.mailboxes.len() as u64;
@@ -817,14 +832,11 @@ async fn full_access(
         .collect();
     let skipped = total - todo.len() as u64;
     let mut finished = skipped;
-    progress(
-        company,
-        Progress {
-            phase: Phase::FullAccess,
-            done: finished,
-            total,
-        },
-    );
+    let report = move |done| {
+        let phase = Phase::FullAccess;
+        progress(company, Progress { phase, done, total });
+    };
+    report(finished);
     let limits = ms.read_limits(tenant);
     let window = limits.in_flight.max(1) * 2;
     let (mut tx, mut rx) = mpsc::channel::<FaBatch>(window * 2);
@@ -890,14 +902,7 @@ async fn full_access(
                 rows_written += rows.len() as u64;
                 finished += marks.len() as u64;
                 marks.clear();
-                progress(
-                    company,
-                    Progress {
-                        phase: Phase::FullAccess,
-                        done: finished,
-                        total,
-                    },
-                );
+                report(finished);
             }
             if end {
                 return Ok(rows_written);
@@ -910,19 +915,13 @@ async fn full_access(
 
 /// Send As: one tenant-wide paged list. Rows on recipients that are not mailboxes
 /// (distribution groups) are outside a mailbox inventory.
-async fn send_as(
-    ctx: Ctx<'_>,
-    to: Target<'_>,
-    tenant: TenantId,
-    done: &HashSet<&str>,
-    index: &Index,
-) -> Result<u64, SweepError> {
-    if done.contains(MARK_SEND_AS) {
+async fn send_as(on: Rights<'_>) -> Result<u64, SweepError> {
+    let (store, ms, index, to) = (on.ctx.store, on.ctx.ms, on.index, on.to);
+    if on.done.contains(MARK_SEND_AS) {
         return Ok(0);
     }
-    let (store, ms) = (ctx.store, ctx.ms);
     let mut rows_written = 0u64;
-    let mut pages = ms.send_as_grants(tenant);
+    let mut pages = ms.send_as_grants(on.tenant);
     while let Some(page) = pages.try_next().await? {
         let found: Vec<_> = page
             .into_iter()
@@ -933,7 +932,7 @@ async fn send_as(
             })
             .collect();
         index
-            .resolve_unknown(ms, tenant, found.iter().map(|f| f.1.clone()))
+            .resolve_unknown(ms, on.tenant, found.iter().map(|f| f.1.clone()))
             .await?;
         let rows = index.rows(to.company, Permission::SendAs, found);
         to.write(store, Chunk::Rows(&rows), &[]).await?;
