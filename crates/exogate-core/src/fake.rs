@@ -14,9 +14,12 @@ use crate::model::{
     ExchangeAdminState, IdentityInput, IdentityInputKind, RecipientKind, ResolvedIdentity, TenantId,
 };
 use crate::ports::{
-    ApplyOutcome, MailboxDetails, Microsoft, MsError, PermissionEntry, StatusCheck,
-    TenantOrganization,
+    ApplyOutcome, DirectoryEntry, ListedGrant, ListedMailbox, MailboxDetails, Microsoft, MsError,
+    Pages, PermissionEntry, ReadLimits, StatusCheck, TenantOrganization,
 };
+
+/// Rows per page of the fake's lists: small, so a sweep of a few mailboxes reads several pages.
+pub const FAKE_PAGE: usize = 2;
 
 #[derive(Default)]
 struct Tenant {
@@ -24,6 +27,109 @@ struct Tenant {
     recipients: Vec<ResolvedIdentity>,
     /// (permission, mailbox object id, trustee object id)
     grants: BTreeSet<(&'static str, String, String)>,
+    /// Direct members (object ids) by group object id.
+    members: BTreeMap<String, Vec<String>>,
+}
+
+impl Tenant {
+    /// The recipient a value names: object id, address or display name (case-insensitive).
+    fn find(&self, value: &str) -> Vec<&ResolvedIdentity> {
+        self.recipients
+            .iter()
+            .filter(|r| {
+                r.object_id.eq_ignore_ascii_case(value)
+                    || r.primary_address.eq_ignore_ascii_case(value)
+                    || r.display_name.eq_ignore_ascii_case(value)
+            })
+            .collect()
+    }
+
+    fn one(&self, value: &str) -> Result<&ResolvedIdentity, MsError> {
+        match self.find(value).as_slice() {
+            [one] => Ok(one),
+            [] => Err(MsError::NotFound {
+                identity: value.to_owned(),
+            }),
+            many => Err(MsError::Ambiguous {
+                identity: value.to_owned(),
+                candidates: many.len(),
+            }),
+        }
+    }
+
+    /// A trustee as Exchange prints it: the address of a recipient it knows, else the value
+    /// stored (a SID of a deleted principal, say).
+    fn printed(&self, trustee: &str) -> (String, Option<ResolvedIdentity>) {
+        let resolved = self
+            .recipients
+            .iter()
+            .find(|r| r.object_id == trustee)
+            .cloned();
+        let printed = resolved
+            .as_ref()
+            .map_or_else(|| trustee.to_owned(), |r| r.primary_address.clone());
+        (printed, resolved)
+    }
+
+    /// The explicit grants of `permission` (mailbox object id, trustee as printed).
+    fn grants_of(&self, permission: Permission) -> impl Iterator<Item = (&str, String)> + '_ {
+        let key = perm_key(permission);
+        self.grants
+            .iter()
+            .filter(move |(p, _, _)| *p == key)
+            .map(|(_, m, t)| (m.as_str(), self.printed(t).0))
+    }
+
+    fn listed(&self, mailbox: &str, permission: Permission) -> Vec<ListedGrant> {
+        self.grants_of(permission)
+            .filter(|(m, _)| *m == mailbox)
+            .map(|(m, trustee)| ListedGrant {
+                mailbox: m.to_owned(),
+                trustee,
+                sid: None,
+            })
+            .collect()
+    }
+
+    fn is_mailbox(r: &ResolvedIdentity) -> bool {
+        !matches!(
+            r.kind,
+            RecipientKind::Group | RecipientKind::MailUser | RecipientKind::Other
+        )
+    }
+}
+
+fn entry(r: &ResolvedIdentity) -> DirectoryEntry {
+    DirectoryEntry {
+        identity: r.clone(),
+        names: vec![
+            r.object_id.clone(),
+            r.primary_address.clone(),
+            r.display_name.clone(),
+        ],
+        weak_names: r
+            .primary_address
+            .split_once('@')
+            .map(|(alias, _)| alias.to_owned())
+            .into_iter()
+            .collect(),
+    }
+}
+
+/// `items` in pages of [`FAKE_PAGE`], or the one error.
+fn pages<T: Send + 'static>(items: Result<Vec<T>, MsError>) -> Pages<'static, T> {
+    let pages: Vec<Result<Vec<T>, MsError>> = match items {
+        Ok(mut items) => {
+            let mut pages = Vec::new();
+            while !items.is_empty() {
+                let rest = items.split_off(items.len().min(FAKE_PAGE));
+                pages.push(Ok(std::mem::replace(&mut items, rest)));
+            }
+            pages
+        }
+        Err(e) => vec![Err(e)],
+    };
+    Box::pin(futures::stream::iter(pages))
 }
 
 /// One recorded `apply` call.
@@ -91,6 +197,56 @@ impl FakeMicrosoft {
                 kind,
             });
         }
+    }
+
+    /// Adds a recipient (a mail user, a group, another mailbox) to a tenant.
+    pub fn add_recipient(&self, tenant: TenantId, recipient: ResolvedIdentity) {
+        self.lock()
+            .tenants
+            .entry(tenant)
+            .or_default()
+            .recipients
+            .push(recipient);
+    }
+
+    /// Sets a group's direct members (object ids; a member may be a group itself).
+    pub fn set_members(&self, tenant: TenantId, group: &str, members: &[String]) {
+        self.lock()
+            .tenants
+            .entry(tenant)
+            .or_default()
+            .members
+            .insert(group.to_owned(), members.to_vec());
+    }
+
+    /// Every recipient of a tenant.
+    pub fn recipients(&self, tenant: TenantId) -> Vec<ResolvedIdentity> {
+        self.lock()
+            .tenants
+            .get(&tenant)
+            .map(|t| t.recipients.clone())
+            .unwrap_or_default()
+    }
+
+    /// Every grant of a tenant: (permission, mailbox object id, trustee object id or SID).
+    pub fn grants(&self, tenant: TenantId) -> Vec<(Permission, String, String)> {
+        let g = self.lock();
+        let Some(t) = g.tenants.get(&tenant) else {
+            return Vec::new();
+        };
+        t.grants
+            .iter()
+            .filter_map(|(p, m, tr)| {
+                [
+                    Permission::FullAccess,
+                    Permission::SendAs,
+                    Permission::SendOnBehalf,
+                ]
+                .into_iter()
+                .find(|x| x.as_str() == *p)
+                .map(|p| (p, m.clone(), tr.clone()))
+            })
+            .collect()
     }
 
     pub fn set_state(&self, tenant: TenantId, state: ExchangeAdminState) {
@@ -178,6 +334,55 @@ impl FakeMicrosoft {
         }
     }
 
+    fn holders(
+        &self,
+        tenant: TenantId,
+        permission: Permission,
+        mailbox: &ResolvedIdentity,
+    ) -> Result<Vec<PermissionEntry>, MsError> {
+        let mut g = self.lock();
+        let t = Self::ready(&mut g, tenant)?;
+        Ok(Self::entries(t, permission, mailbox))
+    }
+
+    /// Whether the action's trustee holds its permission on its mailbox.
+    fn presence(t: &Tenant, action: &CanonicalAction) -> Presence {
+        let key = (
+            perm_key(action.operation.permission),
+            action.mailbox.object_id.clone(),
+            action.trustee.object_id.clone(),
+        );
+        if t.grants.contains(&key) {
+            Presence::Present
+        } else {
+            Presence::Absent
+        }
+    }
+
+    /// Runs `read` over a ready tenant, or gives every one of `n` answers the tenant's error.
+    fn each<T>(
+        &self,
+        tenant: TenantId,
+        values: &[String],
+        read: impl Fn(&Tenant, &str) -> Result<T, MsError>,
+    ) -> Vec<Result<T, MsError>> {
+        let mut g = self.lock();
+        match Self::ready(&mut g, tenant) {
+            Ok(t) => values.iter().map(|v| read(t, v)).collect(),
+            Err(e) => values.iter().map(|_| Err(e.clone())).collect(),
+        }
+    }
+
+    /// A list of a ready tenant, in pages.
+    fn list<T: Send + 'static>(
+        &self,
+        tenant: TenantId,
+        read: impl Fn(&Tenant) -> Vec<T>,
+    ) -> Pages<'static, T> {
+        let mut g = self.lock();
+        pages(Self::ready(&mut g, tenant).map(|t| read(t)))
+    }
+
     fn entries(
         t: &Tenant,
         permission: Permission,
@@ -188,11 +393,9 @@ impl FakeMicrosoft {
             .iter()
             .filter(|(p, m, _)| *p == key && *m == mailbox.object_id)
             .map(|(_, _, tr)| {
-                let resolved = t.recipients.iter().find(|r| &r.object_id == tr).cloned();
+                let (trustee, resolved) = t.printed(tr);
                 PermissionEntry {
-                    trustee: resolved
-                        .as_ref()
-                        .map_or_else(|| tr.clone(), |r| r.primary_address.clone()),
+                    trustee,
                     resolved,
                     access_rights: vec![match permission {
                         Permission::FullAccess => "FullAccess".to_owned(),
@@ -262,9 +465,7 @@ impl Microsoft for FakeMicrosoft {
         tenant: TenantId,
         mailbox: &ResolvedIdentity,
     ) -> Result<Vec<PermissionEntry>, MsError> {
-        let mut g = self.lock();
-        let t = Self::ready(&mut g, tenant)?;
-        Ok(Self::entries(t, Permission::FullAccess, mailbox))
+        self.holders(tenant, Permission::FullAccess, mailbox)
     }
 
     async fn send_as_holders(
@@ -272,9 +473,7 @@ impl Microsoft for FakeMicrosoft {
         tenant: TenantId,
         mailbox: &ResolvedIdentity,
     ) -> Result<Vec<PermissionEntry>, MsError> {
-        let mut g = self.lock();
-        let t = Self::ready(&mut g, tenant)?;
-        Ok(Self::entries(t, Permission::SendAs, mailbox))
+        self.holders(tenant, Permission::SendAs, mailbox)
     }
 
     async fn mailbox_details(
@@ -309,16 +508,7 @@ impl Microsoft for FakeMicrosoft {
             });
         }
         let t = Self::ready(&mut g, tenant)?;
-        let key = (
-            perm_key(action.operation.permission),
-            action.mailbox.object_id.clone(),
-            action.trustee.object_id.clone(),
-        );
-        Ok(if t.grants.contains(&key) {
-            Presence::Present
-        } else {
-            Presence::Absent
-        })
+        Ok(Self::presence(t, action))
     }
 
     async fn apply(
@@ -382,5 +572,89 @@ impl Microsoft for FakeMicrosoft {
             display_name: format!("Tenant {tenant}"),
             default_domain: domain,
         })
+    }
+    fn read_limits(&self, _tenant: TenantId) -> ReadLimits {
+        ReadLimits {
+            batch: 3,
+            in_flight: 2,
+        }
+    }
+
+    /// Mailboxes with their Send on Behalf delegates (object ids, as Exchange may print them).
+    fn mailboxes(&self, tenant: TenantId) -> Pages<'static, ListedMailbox> {
+        self.list(tenant, |t| {
+            t.recipients
+                .iter()
+                .filter(|r| Tenant::is_mailbox(r))
+                .map(|r| ListedMailbox {
+                    entry: entry(r),
+                    handle: r.primary_address.clone(),
+                    send_on_behalf: t
+                        .grants
+                        .iter()
+                        .filter(|(p, m, _)| {
+                            *p == perm_key(Permission::SendOnBehalf) && *m == r.object_id
+                        })
+                        .map(|(_, _, tr)| tr.clone())
+                        .collect(),
+                })
+                .collect()
+        })
+    }
+
+    fn groups(&self, tenant: TenantId) -> Pages<'static, DirectoryEntry> {
+        self.list(tenant, |t| {
+            t.recipients
+                .iter()
+                .filter(|r| r.kind == RecipientKind::Group)
+                .map(entry)
+                .collect()
+        })
+    }
+
+    /// Send As grants, their mailbox by object id.
+    fn send_as_grants(&self, tenant: TenantId) -> Pages<'static, ListedGrant> {
+        self.list(tenant, |t| {
+            t.grants_of(Permission::SendAs)
+                .map(|(m, trustee)| ListedGrant {
+                    mailbox: m.to_owned(),
+                    trustee,
+                    sid: None,
+                })
+                .collect()
+        })
+    }
+
+    async fn full_access_many(
+        &self,
+        tenant: TenantId,
+        mailboxes: &[String],
+    ) -> Vec<Result<Vec<ListedGrant>, MsError>> {
+        self.each(tenant, mailboxes, |t, m| {
+            let mailbox = t.one(m)?;
+            Ok(t.listed(&mailbox.object_id, Permission::FullAccess))
+        })
+    }
+
+    async fn group_members_many(
+        &self,
+        tenant: TenantId,
+        groups: &[String],
+    ) -> Vec<Result<Vec<ResolvedIdentity>, MsError>> {
+        self.each(tenant, groups, |t, g| {
+            let group = t.one(g)?;
+            let members = t.members.get(&group.object_id).ok_or(MsError::NotFound {
+                identity: g.to_owned(),
+            })?;
+            Ok(members.iter().filter_map(|m| t.printed(m).1).collect())
+        })
+    }
+
+    async fn resolve_many(
+        &self,
+        tenant: TenantId,
+        values: &[String],
+    ) -> Vec<Result<ResolvedIdentity, MsError>> {
+        self.each(tenant, values, |t, v| t.one(v).cloned())
     }
 }

@@ -11,6 +11,10 @@
 use crate::action::Permission;
 use crate::model::{CompanyId, RecipientKind, ResolvedIdentity, TenantId, Timestamp};
 
+/// How Exchange prints a trustee that no longer resolves: the bare domain SID of a deleted
+/// principal (`S-1-5-21-…`).
+pub const ORPHAN_SID_PREFIX: &str = "S-1-5-21-";
+
 /// How a trustee was identified.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum TrusteeClass {

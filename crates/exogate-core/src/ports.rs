@@ -2,7 +2,10 @@
 //! from the clock ([`Clock`]), with the data they return. Implementations live elsewhere:
 //! `exogate-store` (SQLite/PostgreSQL) and the `exogate` binary's adapter over `exogate-exchange`.
 
+use std::pin::Pin;
+
 use async_trait::async_trait;
+use futures::Stream;
 
 use crate::action::{CanonicalAction, Presence};
 use crate::audit::{AuditEvent, NewAuditEvent};
@@ -49,6 +52,13 @@ impl Clock for ManualClock {
     fn now(&self) -> Timestamp {
         Timestamp::from_unix_millis(self.0.load(std::sync::atomic::Ordering::SeqCst))
     }
+}
+
+/// Waiting, which the domain cannot do by itself: the edge's runtime timer (operations that
+/// renew a lease while they work).
+#[async_trait]
+pub trait Timer: Send + Sync {
+    async fn sleep(&self, duration: std::time::Duration);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -440,6 +450,52 @@ pub struct TenantOrganization {
     pub default_domain: Option<String>,
 }
 
+/// A recipient as a tenant-wide list shows it, with the names Exchange may print for it in a
+/// permission entry or a Send on Behalf list (so the inventory sweep resolves those without a
+/// lookup each).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DirectoryEntry {
+    pub identity: ResolvedIdentity,
+    /// Names that identify it (object name, UPN, address, object id): these win over another
+    /// recipient's weak name.
+    pub names: Vec<String>,
+    /// Names that may clash with another recipient's (alias, Exchange guid).
+    pub weak_names: Vec<String>,
+}
+
+/// A mailbox as the tenant's mailbox list shows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ListedMailbox {
+    pub entry: DirectoryEntry,
+    /// What to name it by when asking for its Full Access.
+    pub handle: String,
+    /// Its Send on Behalf delegates as listed (names or object ids).
+    pub send_on_behalf: Vec<String>,
+}
+
+/// One explicit, allowing grant as Exchange lists it (SELF, inherited and deny entries are
+/// left out by the port).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ListedGrant {
+    /// The mailbox as printed (Send As lists name it; a Full Access answer is about the
+    /// mailbox asked for).
+    pub mailbox: String,
+    /// The trustee as printed (name, address, object id or SID).
+    pub trustee: String,
+    pub sid: Option<String>,
+}
+
+/// A paged read: one item per page, ending after the last page or the first error.
+pub type Pages<'a, T> = Pin<Box<dyn Stream<Item = Result<Vec<T>, MsError>> + Send + 'a>>;
+
+/// How many reads the inventory sweep groups into one call, and how many such calls it keeps
+/// in flight per tenant.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ReadLimits {
+    pub batch: usize,
+    pub in_flight: usize,
+}
+
 /// Microsoft: Entra tokens, Graph and the Exchange admin API, for one tenant per call.
 #[async_trait]
 pub trait Microsoft: Send + Sync {
@@ -485,4 +541,37 @@ pub trait Microsoft: Send + Sync {
     /// both name `tenant` (else `NotConfigured { state: WrongTenant }`). This proves only that
     /// the connect app may act there; which company it belongs to is the core's decision.
     async fn verify_connection(&self, tenant: TenantId) -> Result<TenantOrganization, MsError>;
+
+    // The reads of the inventory sweep (`crate::ops::inventory::sweep`): tenant-wide lists as pages, and
+    // per-recipient reads for many recipients at once (each answer in the order asked).
+    /// How the sweep may use `tenant`.
+    fn read_limits(&self, tenant: TenantId) -> ReadLimits;
+    /// Every mailbox of the tenant.
+    fn mailboxes(&self, tenant: TenantId) -> Pages<'static, ListedMailbox>;
+    /// Every mail-enabled group (nothing, should Exchange refuse to list them: they are then
+    /// looked up like any other name).
+    fn groups(&self, tenant: TenantId) -> Pages<'static, DirectoryEntry>;
+    /// Every Send As grant of the tenant.
+    fn send_as_grants(&self, tenant: TenantId) -> Pages<'static, ListedGrant>;
+    /// The Full Access grants of each mailbox (by [`ListedMailbox::handle`]);
+    /// `MsError::NotFound` for one deleted since it was listed.
+    async fn full_access_many(
+        &self,
+        tenant: TenantId,
+        mailboxes: &[String],
+    ) -> Vec<Result<Vec<ListedGrant>, MsError>>;
+    /// The direct members of each group (by address); `NotFound` or `Ambiguous` for a group
+    /// Exchange does not expand.
+    async fn group_members_many(
+        &self,
+        tenant: TenantId,
+        groups: &[String],
+    ) -> Vec<Result<Vec<ResolvedIdentity>, MsError>>;
+    /// Looks each value up (mailboxes, groups and mail users alike); `NotFound` or
+    /// `Ambiguous` for a value that names none or several.
+    async fn resolve_many(
+        &self,
+        tenant: TenantId,
+        values: &[String],
+    ) -> Vec<Result<ResolvedIdentity, MsError>>;
 }

@@ -18,8 +18,10 @@
 use std::time::{Duration, Instant};
 
 use exogate::inventory::{no_progress, sweep};
+use exogate::microsoft::ExchangeAdapter;
 use exogate_core::audit::{AuditKind, NewAuditEvent};
 use exogate_core::model::{Company, CompanyId, TenantId, Timestamp};
+use exogate_core::ops::{Ctx, Settings};
 use exogate_core::ports::{Clock, Store};
 use exogate_exchange::{AppConfig, ClientConfig, CmdletRequest, Endpoints, M365Client};
 use exogate_store::Db;
@@ -146,20 +148,18 @@ async fn sweep_all_with(n: usize, m: usize, latency: u64, cap: u32, ours: usize)
         .expect("emulator");
     let dir = tempfile::tempdir().expect("dir");
     let db = store(dir.path(), n).await;
-    let client = client(&emu.base_url, ours);
+    let ms = ExchangeAdapter::new(client(&emu.base_url, ours));
+    let settings = Settings::default();
+    let ctx = Ctx::new(&db, &ms, &Wall, &settings);
     reset_counters(&emu.base_url).await;
     let progress = no_progress();
     let started = Instant::now();
     let results = futures::future::join_all((0..n).map(|i| {
-        let db = &db;
-        let client = &client;
         let progress = &progress;
         async move {
             let company = CompanyId::parse(&format!("bench{i}")).expect("id");
             sweep(
-                db,
-                client,
-                &Wall,
+                ctx,
                 exogate::inventory::DEFAULT_LEASE,
                 None,
                 &company,
@@ -244,11 +244,10 @@ async fn rss_of_large_sweep(m: usize) -> f64 {
 
 async fn rss_child(base: &str, dir: &str) {
     let db = store(std::path::Path::new(dir), 1).await;
-    let client = client(base, 8);
+    let ms = ExchangeAdapter::new(client(base, 8));
+    let settings = Settings::default();
     let r = sweep(
-        &db,
-        &client,
-        &Wall,
+        Ctx::new(&db, &ms, &Wall, &settings),
         exogate::inventory::DEFAULT_LEASE,
         None,
         &CompanyId::parse("bench0").expect("id"),

@@ -1,7 +1,8 @@
 //! The core's `Microsoft` port over the real client (`exogate_exchange::M365Client`).
 //!
 //! This is the only place that turns the client's types into the core's: recipients into
-//! `ResolvedIdentity`, readiness into `ExchangeAdminState`, client errors into `MsError`.
+//! `ResolvedIdentity` (and, for the inventory sweep, `DirectoryEntry`), permission rows into
+//! `ListedGrant`, readiness into `ExchangeAdminState`, client errors into `MsError`.
 
 use async_trait::async_trait;
 use exogate_core::action::{CanonicalAction, OperationKind, Permission, Presence};
@@ -9,14 +10,19 @@ use exogate_core::model::{
     ExchangeAdminState, IdentityInput, RecipientKind, ResolvedIdentity, TenantId,
 };
 use exogate_core::ports::{
-    ApplyOutcome, MailboxDetails, Microsoft, MsError, PermissionEntry, StatusCheck,
-    TenantOrganization,
+    ApplyOutcome, DirectoryEntry, ListedGrant, ListedMailbox, MailboxDetails, Microsoft, MsError,
+    Pages, PermissionEntry, ReadLimits, StatusCheck, TenantOrganization,
 };
+use exogate_exchange::batch::MAX_BATCH;
 use exogate_exchange::consent::ConnectionError;
+use exogate_exchange::delegation::{
+    MailboxPermissionRow, MailboxRecord, PermissionHolder, RecipientPermissionRow,
+};
 use exogate_exchange::{
     EnsureOutcome, ExchangeError, Identity, M365Client, ReadinessState, Recipient, Right,
     TokenError, TrusteeResolution, VerifyOutcome,
 };
+use futures::StreamExt as _;
 use uuid::Uuid;
 
 /// `Microsoft` backed by the real client.
@@ -102,6 +108,98 @@ pub fn resolved(recipient: &Recipient) -> ResolvedIdentity {
         primary_address,
         display_name,
         kind: kind(recipient),
+    }
+}
+
+/// A recipient with every name Exchange may print for it: what it prints for a trustee or a
+/// mailbox (object name, name, UPN, address, object id), then the alias and Exchange guid.
+fn directory_entry(r: &Recipient) -> DirectoryEntry {
+    let names = |list: [Option<&String>; 5]| -> Vec<String> {
+        list.into_iter()
+            .flatten()
+            .filter(|n| !n.is_empty())
+            .cloned()
+            .collect()
+    };
+    DirectoryEntry {
+        identity: resolved(r),
+        names: names([
+            Some(&r.identity),
+            r.name.as_ref(),
+            r.user_principal_name.as_ref(),
+            r.primary_smtp_address.as_ref(),
+            r.external_directory_object_id.as_ref(),
+        ]),
+        weak_names: names([r.alias.as_ref(), r.guid.as_ref(), None, None, None]),
+    }
+}
+
+fn listed_mailbox(m: MailboxRecord) -> ListedMailbox {
+    let entry = directory_entry(&m.recipient);
+    let r = m.recipient;
+    let handle = r
+        .user_principal_name
+        .or(r.primary_smtp_address)
+        .unwrap_or_else(|| entry.identity.object_id.clone());
+    ListedMailbox {
+        entry,
+        handle,
+        send_on_behalf: m.grant_send_on_behalf_to,
+    }
+}
+
+fn send_as_grant(r: RecipientPermissionRow) -> Option<ListedGrant> {
+    r.is_explicit_send_as().then_some(ListedGrant {
+        mailbox: r.identity,
+        trustee: r.trustee,
+        sid: r.trustee_sid,
+    })
+}
+
+fn full_access_grant(r: MailboxPermissionRow) -> Option<ListedGrant> {
+    r.is_explicit_full_access().then_some(ListedGrant {
+        mailbox: r.identity,
+        trustee: r.user,
+        sid: r.user_sid,
+    })
+}
+
+/// The holders of a right as permission entries; with `right`, each entry lists only that
+/// right instead of its row's rights.
+fn holder_entries(
+    holders: Result<Vec<PermissionHolder>, ExchangeError>,
+    right: Option<&str>,
+) -> Result<Vec<PermissionEntry>, MsError> {
+    Ok(holders
+        .map_err(ms_error)?
+        .into_iter()
+        .map(|h| {
+            let rights = right.map_or(h.rights, |r| vec![r.to_owned()]);
+            entry(h.trustee, h.kind, h.recipient.as_ref(), rights)
+        })
+        .collect())
+}
+
+/// A client page stream as the port's pages, each row mapped by `map` (None: left out).
+fn pages<T, U: 'static>(
+    rows: exogate_exchange::delegation::RowPages<T>,
+    map: fn(T) -> Option<U>,
+) -> Pages<'static, U>
+where
+    T: Send + 'static,
+{
+    Box::pin(rows.map(move |page| {
+        page.map(|rows| rows.into_iter().filter_map(map).collect())
+            .map_err(ms_error)
+    }))
+}
+
+/// Aborts a spawned read when the sweep that waits for it stops.
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 
@@ -274,15 +372,11 @@ impl Microsoft for ExchangeAdapter {
         tenant: TenantId,
         mailbox: &ResolvedIdentity,
     ) -> Result<Vec<PermissionEntry>, MsError> {
+        let mailbox = frozen_identity(mailbox)?;
         let holders = self
             .client
-            .full_access_holders(tenant_uuid(tenant), &frozen_identity(mailbox)?)
-            .await
-            .map_err(ms_error)?;
-        Ok(holders
-            .into_iter()
-            .map(|h| entry(h.trustee, h.kind, h.recipient.as_ref(), h.rights))
-            .collect())
+            .full_access_holders(tenant_uuid(tenant), &mailbox);
+        holder_entries(holders.await, None)
     }
 
     async fn send_as_holders(
@@ -290,22 +384,9 @@ impl Microsoft for ExchangeAdapter {
         tenant: TenantId,
         mailbox: &ResolvedIdentity,
     ) -> Result<Vec<PermissionEntry>, MsError> {
-        let holders = self
-            .client
-            .send_as_holders(tenant_uuid(tenant), &frozen_identity(mailbox)?)
-            .await
-            .map_err(ms_error)?;
-        Ok(holders
-            .into_iter()
-            .map(|h| {
-                entry(
-                    h.trustee,
-                    h.kind,
-                    h.recipient.as_ref(),
-                    vec!["SendAs".to_owned()],
-                )
-            })
-            .collect())
+        let mailbox = frozen_identity(mailbox)?;
+        let holders = self.client.send_as_holders(tenant_uuid(tenant), &mailbox);
+        holder_entries(holders.await, Some("SendAs"))
     }
 
     async fn mailbox_details(
@@ -438,6 +519,119 @@ impl Microsoft for ExchangeAdapter {
             display_name: org.display_name,
             default_domain: org.default_domain.or(org.initial_domain),
         })
+    }
+    fn read_limits(&self, _tenant: TenantId) -> ReadLimits {
+        ReadLimits {
+            batch: MAX_BATCH,
+            in_flight: self.client.limits().per_tenant_concurrency.max(1),
+        }
+    }
+
+    fn mailboxes(&self, tenant: TenantId) -> Pages<'static, ListedMailbox> {
+        pages(self.client.mailbox_pages(tenant_uuid(tenant)), |m| {
+            Some(listed_mailbox(m))
+        })
+    }
+
+    /// Should Exchange refuse the list itself (not a throttle or an outage, which the sweep
+    /// reports), no groups are listed: the sweep then looks them up like any other name.
+    fn groups(&self, tenant: TenantId) -> Pages<'static, DirectoryEntry> {
+        let tid = tenant_uuid(tenant);
+        Box::pin(self.client.group_pages(tid).filter_map(move |page| {
+            futures::future::ready(match page {
+                Ok(rows) => Some(Ok(rows.iter().map(directory_entry).collect())),
+                Err(
+                    e @ (ExchangeError::InvalidParameter { .. }
+                    | ExchangeError::NotFound { .. }
+                    | ExchangeError::Ambiguous { .. }),
+                ) => {
+                    tracing::warn!(tenant = %tid, error = %e, "listing groups failed; looking them up one by one");
+                    None
+                }
+                Err(e) => Some(Err(ms_error(e))),
+            })
+        }))
+    }
+
+    fn send_as_grants(&self, tenant: TenantId) -> Pages<'static, ListedGrant> {
+        pages(
+            self.client.recipient_permission_pages(tenant_uuid(tenant)),
+            send_as_grant,
+        )
+    }
+
+    async fn full_access_many(
+        &self,
+        tenant: TenantId,
+        mailboxes: &[String],
+    ) -> Vec<Result<Vec<ListedGrant>, MsError>> {
+        let (client, ids) = (self.client.clone(), mailboxes.to_vec());
+        let read = async move {
+            let answers = client
+                .mailbox_permissions_many(tenant_uuid(tenant), &ids)
+                .await;
+            answers
+                .into_iter()
+                .map(|a| a.map(|rows| rows.into_iter().filter_map(full_access_grant).collect()))
+                .collect()
+        };
+        self.spawned(mailboxes.len(), read).await
+    }
+
+    async fn group_members_many(
+        &self,
+        tenant: TenantId,
+        groups: &[String],
+    ) -> Vec<Result<Vec<ResolvedIdentity>, MsError>> {
+        let answers = self
+            .client
+            .group_members_many(tenant_uuid(tenant), groups)
+            .await;
+        answers
+            .into_iter()
+            .map(|a| {
+                a.map(|list| list.iter().map(resolved).collect())
+                    .map_err(ms_error)
+            })
+            .collect()
+    }
+
+    async fn resolve_many(
+        &self,
+        tenant: TenantId,
+        values: &[String],
+    ) -> Vec<Result<ResolvedIdentity, MsError>> {
+        let answers = self
+            .client
+            .recipients_many(tenant_uuid(tenant), values)
+            .await;
+        answers
+            .into_iter()
+            .map(|a| a.map(|r| resolved(&r)).map_err(ms_error))
+            .collect()
+    }
+}
+
+impl ExchangeAdapter {
+    /// Runs one batched read of `n` answers on a task of its own, so the batches the sweep
+    /// keeps in flight are parsed on every core.
+    async fn spawned<T: Send + 'static>(
+        &self,
+        n: usize,
+        read: impl Future<Output = Vec<Result<T, ExchangeError>>> + Send + 'static,
+    ) -> Vec<Result<T, MsError>> {
+        let mut task = AbortOnDrop(tokio::spawn(read));
+        match (&mut task.0).await {
+            Ok(results) => results.into_iter().map(|r| r.map_err(ms_error)).collect(),
+            Err(e) => (0..n)
+                .map(|_| {
+                    Err(MsError::Unavailable {
+                        detail: format!("a read task failed: {e}"),
+                        retry_after_secs: None,
+                    })
+                })
+                .collect(),
+        }
     }
 }
 

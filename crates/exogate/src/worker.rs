@@ -287,7 +287,7 @@ async fn schedule_sweeps(
         let id = company.id.clone();
         sweeps.spawn(async move {
             let progress = crate::inventory::no_progress();
-            let ok = match crate::inventory::sweep(&*app.store, &app.m365, &*app.clock, app.sweep_lease, None, &id, tenant, &progress).await {
+            let ok = match crate::inventory::sweep(app.ctx(), app.sweep_lease, None, &id, tenant, &progress).await {
                 Ok(report) => {
                     tracing::info!(company = %id, report = ?report, "scheduled inventory sweep finished");
                     true

@@ -1,8 +1,8 @@
 //! The delegation inventory's use-cases: who can open a mailbox, what a user can open across
 //! every company the viewer is entitled to, the inventory status of each company, keeping the
 //! inventory true after an executed write, and offboarding (one request removing every right a
-//! user holds in a company). Sweeps themselves run at the edge, where the Exchange client's
-//! streaming reads are; they write through the [`crate::ports::Store`] inventory methods.
+//! user holds in a company), and the sweep that reads a tenant's delegation through the
+//! [`crate::ports::Microsoft`] port into the store ([`sweep`]).
 
 use serde_json::json;
 
@@ -18,6 +18,13 @@ use crate::model::{Actor, Company, CompanyId, IdentityInput, RequestId, Requeste
 use crate::policy;
 use crate::request::{ApprovalRequest, OpOutcome, RequestFilter, RequestState};
 use crate::tools::{self, ToolName};
+
+pub mod sweep;
+
+pub use sweep::{
+    DEFAULT_LEASE, FA_CHUNK, Phase, Progress, ProgressFn, SweepError, SweepOptions, SweepReport,
+    no_progress, sweep,
+};
 
 /// One company's part of a view: its inventory status and the rows that matched.
 #[derive(Clone, Debug, PartialEq, Eq)]

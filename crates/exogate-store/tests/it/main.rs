@@ -13,4 +13,5 @@ mod isolation;
 mod oauth;
 mod property;
 mod repo;
+mod sweep;
 mod tamper;
