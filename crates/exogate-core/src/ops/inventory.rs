@@ -8,16 +8,16 @@ use serde_json::json;
 
 use super::Ctx;
 use super::companies::{connection, load, load_visible, ms_error};
-use crate::action::{CanonicalAction, Operation, OperationKind, Presence, digest_actions};
+use crate::action::{CanonicalAction, Operation, OperationKind, Presence};
 use crate::audit::{AuditKind, NewAuditEvent};
 use crate::error::{ConflictReason, CoreError, Entity};
 use crate::inventory::{
     DEFAULT_STALE_SECS, Freshness, InventoryRow, InventoryStatus, InventoryTrustee, TrusteeClass,
 };
-use crate::model::{Actor, Company, CompanyId, IdentityInput, RequestId, Requester};
+use crate::model::{Actor, Company, CompanyId, IdentityInput, RequestId};
 use crate::policy;
-use crate::request::{ApprovalRequest, OpOutcome, RequestFilter, RequestState};
-use crate::tools::{self, ToolName};
+use crate::request::{ApprovalRequest, OpOutcome, RequestState};
+use crate::tools::ToolName;
 
 pub mod sweep;
 
@@ -202,21 +202,7 @@ pub async fn request_offboard(
 ) -> Result<ApprovalRequest, CoreError> {
     let actor = &super::refresh_actor(ctx, actor).await?;
     policy::can_request(&actor.user, &input.company).map_err(CoreError::forbidden)?;
-    let limit = ctx.settings.max_pending_per_user;
-    let open = ctx
-        .store
-        .list_requests(&RequestFilter {
-            requester: Some(actor.user.id),
-            states: Some(vec![RequestState::Pending]),
-            limit: Some(limit.saturating_add(1)),
-            ..RequestFilter::default()
-        })
-        .await?;
-    if open.len() >= limit as usize {
-        return Err(CoreError::conflict(ConflictReason::TooManyPending {
-            limit,
-        }));
-    }
+    super::requests::check_pending_limit(ctx, actor).await?;
     let company = load(ctx, &input.company).await?;
     let tenant = connection(&company)?.tenant_id;
     let Some(status) = ctx.store.inventory_status(&company.id).await? else {
@@ -311,35 +297,16 @@ pub async fn request_offboard(
             ),
         ));
     }
-    let tool = ToolName::OffboardUser;
-    let spec = tools::spec(tool);
-    let digest = digest_actions(&actions);
-    let now = ctx.clock.now();
-    let req = ApprovalRequest {
-        id: input.id,
-        company: company.id.clone(),
+    let req = super::requests::pending_request(
+        ctx,
+        actor,
+        input.id,
+        company.id.clone(),
         tenant,
-        tool,
-        risk: spec.risk,
-        requester: Requester {
-            user: actor.user.id,
-            user_name: actor.user.name.clone(),
-            channel: actor.channel.clone(),
-        },
+        ToolName::OffboardUser,
         actions,
-        digest,
-        state: RequestState::Pending,
-        created_at: now,
-        expires_at: now.plus_secs(ctx.settings.request_ttl_secs),
-        decision: None,
-        cancellation: None,
-        attempt: 0,
-        lease: None,
-        results: Vec::new(),
-        finished_at: None,
-        message: None,
-        revert_of: None,
-    };
+    );
+    let now = req.created_at;
     let ev = NewAuditEvent::new(now, AuditKind::RequestCreated, Some(actor))
         .company(&req.company)
         .request(req.id)
