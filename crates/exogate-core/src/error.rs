@@ -180,6 +180,9 @@ impl fmt::Display for ConflictReason {
     }
 }
 
+/// How [`CoreError::Unavailable`] names the database (see [`CoreError::is_database_unavailable`]).
+const DATABASE: &str = "the database";
+
 #[derive(Debug, thiserror::Error)]
 pub enum CoreError {
     #[error("{} `{id}` not found", what.as_str())]
@@ -216,6 +219,13 @@ impl CoreError {
     }
     pub fn internal(msg: impl Into<String>) -> Self {
         CoreError::Internal(msg.into().into())
+    }
+
+    /// Whether this is the database failing (down, restarting, out of connections). Its text
+    /// carries the driver's words, which can name hosts, databases and users: adapters show a
+    /// fixed message instead (`database_unavailable`) and log this one.
+    pub fn is_database_unavailable(&self) -> bool {
+        matches!(self, CoreError::Unavailable { what } if what.starts_with(DATABASE))
     }
 
     /// The stable machine code. The list is public contract (see `docs/API.md`, "Errors").
@@ -303,7 +313,7 @@ impl From<crate::ports::StoreError> for CoreError {
             StoreError::Duplicate => CoreError::conflict(ConflictReason::AlreadyExists),
             StoreError::NotFound { what, id } => CoreError::NotFound { what, id },
             StoreError::Unavailable(m) => CoreError::Unavailable {
-                what: format!("the database ({m})"),
+                what: format!("{DATABASE} ({m})"),
             },
             StoreError::Corrupt(m) => CoreError::internal(format!("stored data is corrupt: {m}")),
             StoreError::Internal(b) => CoreError::Internal(b),

@@ -155,12 +155,11 @@ pub(crate) async fn authenticate(
             unauthorized(&app, &format!("the token was not accepted: {reason}"), true)
         }
         Err(CoreError::NotFound { .. }) => unauthorized(&app, "the token was not accepted", true),
-        Err(e @ CoreError::Unavailable { .. }) => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            [(header::RETRY_AFTER, "5")],
-            axum::Json(json!({ "error": { "code": e.code(), "message": e.to_string() } })),
-        )
-            .into_response(),
+        // The API's answer: `database_unavailable` with a fixed message when the database is
+        // down (its driver text stays in the log), `unavailable` otherwise; both with Retry-After.
+        Err(e @ CoreError::Unavailable { .. }) => {
+            crate::web::error::HttpError::from(e).into_response()
+        }
         Err(e) => {
             tracing::error!(error = ?e, "MCP authentication failed");
             (

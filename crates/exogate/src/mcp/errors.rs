@@ -150,6 +150,16 @@ pub fn core_error(e: &CoreError, company: Option<&str>, known: &[KnownCompany]) 
             ),
             json!({}),
         ),
+        // The driver's text can name hosts, databases and users: the log has it, the agent a
+        // fixed message.
+        CoreError::Unavailable { .. } if e.is_database_unavailable() => {
+            tracing::warn!(error = %e, "database unavailable");
+            tool_error(
+                "database_unavailable",
+                "The database is unavailable; nothing was changed. Retry shortly.",
+                json!({ "retry_after_secs": 2 }),
+            )
+        }
         CoreError::Unavailable { .. } => tool_error(
             e.code(),
             &format!("{e}. Retry in a minute; nothing was changed."),

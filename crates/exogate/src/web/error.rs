@@ -128,12 +128,6 @@ pub fn status_of(e: &CoreError) -> StatusCode {
     }
 }
 
-/// Whether a core error is the database failing (down, restarting, out of connections): the
-/// core words those `the database (<driver text>)`.
-fn is_database_unavailable(e: &CoreError) -> bool {
-    matches!(e, CoreError::Unavailable { what } if what.starts_with("the database"))
-}
-
 impl HttpError {
     /// The database is down, restarting or out of connections: nothing was changed, try again.
     /// The driver's text (it can name hosts, databases and users) goes to the log only.
@@ -151,7 +145,7 @@ impl HttpError {
 
 impl From<CoreError> for HttpError {
     fn from(e: CoreError) -> Self {
-        if is_database_unavailable(&e) {
+        if e.is_database_unavailable() {
             tracing::warn!(error = %e, "database unavailable");
             return Self::database_unavailable();
         }

@@ -220,8 +220,46 @@ async fn while_the_database_is_down_the_api_answers_503_database_unavailable_and
     let id = ask_full_access_for_bob(&t.http, &t.base_url, &t.mcp_token).await;
     let manager = Person::login(&t.base_url, "manager", &t.password("manager")).await;
     let audit_before = t.app.store.audit_head().await.expect("head");
+    // An agent's MCP session, opened while the database answers.
+    let agent = crate::mcp_http::client(&t).await;
 
     relay.set_cut(true);
+    // MCP over HTTP: every call is authenticated again, so a tool call in the open session gets
+    // the same 503 with Retry-After as the API (the client sees a transport error it can retry),
+    // and a new session gets the stable code and a fixed message, never the driver's text.
+    let args = json!({ "request_id": id.to_string() });
+    let r = agent
+        .call_tool(
+            rmcp::model::CallToolRequestParams::new("get_approval_status")
+                .with_arguments(args.as_object().cloned().expect("object")),
+        )
+        .await;
+    let e = format!("{:?}", r.expect_err("no answer while the database is down"));
+    assert!(
+        e.contains("status: 503") && e.contains("retry_after: Some"),
+        "{e}"
+    );
+    let r = t
+        .http
+        .post(t.url("/mcp"))
+        .bearer_auth(&t.mcp_token)
+        .header("accept", "application/json, text/event-stream")
+        .json(
+            &json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+            "protocolVersion": "2025-06-18", "capabilities": {},
+            "clientInfo": {"name": "outage", "version": "0"}}}),
+        )
+        .send()
+        .await
+        .expect("answers");
+    assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let body: Value = r.json().await.expect("json");
+    assert_eq!(body["error"]["code"], "database_unavailable", "{body}");
+    let message = body["error"]["message"].as_str().expect("message");
+    assert!(
+        !message.contains("127.0.0.1") && !message.contains(&name),
+        "{message}"
+    );
     // Reads and decisions: 503 with the stable code, a Retry-After, and no driver text.
     let r = t
         .http
