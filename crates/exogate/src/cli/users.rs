@@ -19,7 +19,7 @@ pub enum UserCommand {
         name: String,
         #[arg(long, value_parser = ["viewer", "technician", "manager", "admin"])]
         role: String,
-        /// Comma-separated company ids, or `all`.
+        /// Comma-separated company ids, or `all` (also `*`) for every company.
         #[arg(long, default_value = "all")]
         companies: String,
         /// Read the password from standard input.
@@ -83,7 +83,7 @@ pub(super) async fn user(cli: &Cli, app: &App, cmd: &UserCommand) -> CliResult<(
                 ctx,
                 UserName::parse(name)?,
                 Role::parse(role)?,
-                Entitlement::parse(companies)?,
+                entitlement(companies)?,
                 &password,
             )
             .await?;
@@ -195,4 +195,13 @@ pub(super) async fn token(cli: &Cli, app: &App, cmd: &TokenCommand) -> CliResult
             })
         }
     }
+}
+
+/// `--companies`: `all` or `*` for every company, else company ids separated by commas. (The
+/// stored form knows only `*`; `all` used to be taken as a company named "all".)
+fn entitlement(arg: &str) -> Result<Entitlement, exogate_core::CoreError> {
+    if arg.trim().eq_ignore_ascii_case("all") {
+        return Ok(Entitlement::All);
+    }
+    Entitlement::parse(arg)
 }

@@ -548,3 +548,41 @@ async fn audit_verify_as_a_person_needs_a_manager() {
     assert_eq!(manager.json()["intact"], true);
     t.stop().await;
 }
+
+/// `user add` without `--companies`, or with `all`, entitles every company (it used to entitle
+/// a company named "all", so the new user saw nothing).
+#[tokio::test]
+async fn user_add_with_all_companies_sees_every_company() {
+    let t = TestApp::start().await;
+    for (name, args) in [
+        ("dora", &[][..]),
+        ("eve", &["--companies", "ALL"][..]),
+        ("finn", &["--companies", "*"][..]),
+    ] {
+        let mut cmd = vec!["--json", "user", "add", name, "--role", "technician"];
+        cmd.extend_from_slice(args);
+        let added = t.cli(&cmd).await;
+        assert!(added.success, "{added:?}");
+        assert_eq!(added.json()["entitlement"], "*", "{name}");
+        let listed = t
+            .cli(&["--json", "company", "list", "--as", name])
+            .await
+            .json();
+        assert_eq!(listed.as_array().map(Vec::len), Some(4), "{name}: {listed}");
+    }
+    // A list of ids still entitles just those.
+    let added = t
+        .cli(&[
+            "--json",
+            "user",
+            "add",
+            "gus",
+            "--role",
+            "viewer",
+            "--companies",
+            "contoso",
+        ])
+        .await;
+    assert_eq!(added.json()["entitlement"], "contoso");
+    t.stop().await;
+}
