@@ -1,7 +1,7 @@
 //! `exogate company`: companies and their Microsoft 365 connection.
 
 use clap::Subcommand;
-use exogate_core::model::{Actor, CompanyId, TenantId};
+use exogate_core::model::{Actor, CompanyId, ConsentPurpose, TenantId};
 use exogate_core::ops;
 use serde_json::json;
 
@@ -36,6 +36,14 @@ pub enum CompanyCommand {
         /// The customer's tenant id, for a company not connected yet (recommended).
         #[arg(long)]
         tenant: Option<String>,
+        #[command(flatten)]
+        who: AsUser,
+    },
+    /// Print the Exchange app's admin-consent URL of a connected company (the web app's
+    /// Authorize button): a Global Administrator of the customer's tenant opens it to let exogate
+    /// manage Exchange. Single use, valid 10 minutes, for the company's own tenant only.
+    AuthorizeUrl {
+        id: String,
         #[command(flatten)]
         who: AsUser,
     },
@@ -80,6 +88,31 @@ fn company_line(c: &exogate_core::model::Company) -> Vec<String> {
     ]
 }
 
+/// The next command to run before exogate can work in the company ("" when nothing): the
+/// `FIX` column of `company list`.
+fn fix(c: &exogate_core::model::Company) -> String {
+    use exogate_core::model::ExchangeAdminState as S;
+    let id = c.id.as_str();
+    match (
+        &c.connection,
+        c.exchange_status.as_ref().map(|s| s.shown_state()),
+    ) {
+        (None, _) | (Some(_), Some(S::TenantNotFound)) => {
+            format!("exogate company connect-url {id}")
+        }
+        (Some(_), Some(S::NotConfigured | S::WrongTenant)) => {
+            format!("exogate company authorize-url {id}")
+        }
+        (Some(_), Some(S::Configured)) => String::new(),
+        (Some(_), Some(S::AppCredentialsInvalid)) => {
+            "renew exogate's app secret or certificate (MSP administrator)".to_owned()
+        }
+        (Some(_), None | Some(S::RoleMissing | S::Propagating | S::CheckFailed)) => {
+            format!("exogate company check {id}")
+        }
+    }
+}
+
 pub(super) async fn company(cli: &Cli, app: &App, cmd: &CompanyCommand) -> CliResult<()> {
     let ctx = app.ctx();
     match cmd {
@@ -101,8 +134,13 @@ pub(super) async fn company(cli: &Cli, app: &App, cmd: &CompanyCommand) -> CliRe
                     "TENANT".into(),
                     "EXCHANGE ADMIN".into(),
                     "CHECKED".into(),
+                    "FIX".into(),
                 ]];
-                rows.extend(companies.iter().map(company_line));
+                rows.extend(companies.iter().map(|c| {
+                    let mut row = company_line(c);
+                    row.push(fix(c));
+                    row
+                }));
                 table(rows)
             })
         }
@@ -114,24 +152,16 @@ pub(super) async fn company(cli: &Cli, app: &App, cmd: &CompanyCommand) -> CliRe
                 &ops::companies::resolve(ctx, &actor, id).await?,
             )
             .await?;
-            out(cli, views::company(&c), || {
-                let mut text = table(vec![company_line(&c)]);
-                if let Some(s) = &c.exchange_status {
-                    let fix = s.shown_state().fix();
-                    if !fix.is_empty() {
-                        text.push_str(&format!("\nfix: {fix}"));
-                    }
-                }
-                text
-            })
+            out(cli, views::company(&c), || company_text(&c))
         }
         CompanyCommand::ConnectUrl { id, tenant, who } => {
             let actor = actor(app, who).await?;
             let tenant = tenant.as_deref().map(TenantId::parse).transpose()?;
-            let url = connect_url(
+            let url = consent_url(
                 app,
                 &actor,
                 &ops::companies::resolve(ctx, &actor, id).await?,
+                ConsentPurpose::Connect,
                 tenant,
             )
             .await?;
@@ -141,12 +171,22 @@ pub(super) async fn company(cli: &Cli, app: &App, cmd: &CompanyCommand) -> CliRe
                 )
             })
         }
+        CompanyCommand::AuthorizeUrl { id, who } => {
+            let actor = actor(app, who).await?;
+            let id = ops::companies::resolve(ctx, &actor, id).await?;
+            let url = consent_url(app, &actor, &id, ConsentPurpose::Authorize, None).await?;
+            out(cli, json!({"url": url}), || {
+                format!(
+                    "{url}\n(single use, valid 10 minutes; a Global Administrator of the customer's tenant opens it, then run: exogate company check {id})"
+                )
+            })
+        }
         CompanyCommand::Check { id, who } => {
             let actor = actor(app, who).await?;
             let id = ops::companies::resolve(ctx, &actor, id).await?;
             ops::companies::check_status(ctx, Some(&actor), &id).await?;
             let c = ops::companies::get_company(ctx, &actor, &id).await?;
-            out(cli, views::company(&c), || table(vec![company_line(&c)]))
+            out(cli, views::company(&c), || company_text(&c))
         }
         CompanyCommand::Disconnect { id, who } => {
             let actor = actor(app, who).await?;
@@ -187,15 +227,18 @@ pub(super) async fn company(cli: &Cli, app: &App, cmd: &CompanyCommand) -> CliRe
 /// Issues a single-use consent state for connecting `company` and returns the v1 admin-consent
 /// URL. The state is bound to the company, the user and the tenant (the company's own when it
 /// is connected), not to a browser session: the callback accepts it from any browser.
-async fn connect_url(
+/// A consent URL not bound to a browser session: `Connect` (the connect app, any tenant the
+/// company may take) or `Authorize` (the Exchange app, in the company's own tenant).
+async fn consent_url(
     app: &App,
     actor: &Actor,
     company: &CompanyId,
+    purpose: ConsentPurpose,
     tenant: Option<TenantId>,
 ) -> CliResult<String> {
     let secret = crate::passwords::random_secret(32);
     let req = ops::consent::ConsentRequest {
-        purpose: exogate_core::model::ConsentPurpose::Connect,
+        purpose,
         tenant,
         session_id: None,
         state: &secret,
@@ -204,8 +247,27 @@ async fn connect_url(
     let state = ops::consent::begin(app.ctx(), actor, company, &req).await?;
     let redirect = app.url(crate::web::consent::CALLBACK_PATH);
     let tenant = state.expected_tenant.map(|t| t.as_uuid());
-    Ok(app
-        .m365
-        .connect_consent_url(tenant, &redirect, &secret)
-        .to_string())
+    let url = match (purpose, tenant) {
+        (ConsentPurpose::Authorize, Some(t)) => {
+            app.m365.exchange_consent_url(t, &redirect, &secret)
+        }
+        _ => app.m365.connect_consent_url(tenant, &redirect, &secret),
+    };
+    Ok(url.to_string())
+}
+
+/// A company as a one-row table, then what to do (the badge's advice) and the command for it.
+fn company_text(c: &exogate_core::model::Company) -> String {
+    let mut text = table(vec![company_line(c)]);
+    if let Some(s) = &c.exchange_status {
+        let advice = s.shown_state().fix();
+        if !advice.is_empty() {
+            text.push_str(&format!("\nfix: {advice}"));
+        }
+    }
+    let next = fix(c);
+    if !next.is_empty() {
+        text.push_str(&format!("\nnext: {next}"));
+    }
+    text
 }

@@ -523,3 +523,120 @@ async fn a_flood_of_unknown_states_writes_a_bounded_number_of_audit_rows() {
     assert!(exogate_core::ops::audit::verify(w.app.ctx()).await.is_ok());
     w.stop().await;
 }
+
+/// `company authorize-url` (the CLI's Authorize button): the Exchange app's consent in the
+/// company's own tenant, single use, then `company check` moves the badge on. `company list`
+/// names the command in its FIX column. A company with no connection has no such URL, and a
+/// viewer may not ask for one.
+#[tokio::test]
+async fn the_cli_authorize_url_consents_the_exchange_app_in_the_companys_own_tenant() {
+    let app = TestApp::start().await;
+    let list = app.cli(&["company", "list", "--as", "tech"]).await;
+    assert!(list.success, "{list:?}");
+    assert!(
+        list.stdout.lines().next().unwrap().contains("FIX"),
+        "{}",
+        list.stdout
+    );
+    let northwind_line = list
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("northwind"))
+        .unwrap();
+    assert!(
+        northwind_line.contains("exogate company authorize-url northwind"),
+        "{northwind_line}"
+    );
+    let url_of = |out: crate::support::CliOutput| {
+        assert!(out.success, "{out:?}");
+        out.json()["url"].as_str().unwrap().to_owned()
+    };
+    let client_id = |url: &str| {
+        url::Url::parse(url)
+            .unwrap()
+            .query_pairs()
+            .find(|(k, _)| k == "client_id")
+            .map(|(_, v)| v.into_owned())
+            .unwrap()
+    };
+    let url = url_of(
+        app.cli(&[
+            "--json",
+            "company",
+            "authorize-url",
+            "Northwind",
+            "--as",
+            "tech",
+        ])
+        .await,
+    );
+    assert!(
+        url.contains(&format!("/{NORTHWIND}/")) && url.contains("/adminconsent?"),
+        "{url}"
+    );
+    let connect = url_of(
+        app.cli(&[
+            "--json",
+            "company",
+            "connect-url",
+            "northwind",
+            "--as",
+            "tech",
+        ])
+        .await,
+    );
+    assert_ne!(
+        client_id(&url),
+        client_id(&connect),
+        "the Exchange app, not the connect app"
+    );
+
+    let back = accept_at_microsoft(&app, &url, NORTHWIND).await;
+    let r = app.http.get(app.url(&back)).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap());
+    let check = app
+        .cli(&["--json", "company", "check", "northwind", "--as", "tech"])
+        .await;
+    assert!(check.success, "{check:?}");
+    assert_ne!(
+        check.json()["status"]["state"],
+        "not_configured",
+        "{}",
+        check.stdout
+    );
+    // Single use.
+    let r = app.http.get(app.url(&back)).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+
+    // No connection, no Exchange consent URL; a viewer may not ask.
+    let manager = demo_login(&app, "manager").await;
+    let (s, _) = manager
+        .api_post("/api/v1/companies/fabrikam/disconnect", json!({}))
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    let out = app
+        .cli(&[
+            "--json",
+            "company",
+            "authorize-url",
+            "fabrikam",
+            "--as",
+            "tech",
+        ])
+        .await;
+    assert!(!out.success, "{out:?}");
+    assert_eq!(out.json()["error"]["code"], "company_not_connected");
+    let out = app
+        .cli(&[
+            "--json",
+            "company",
+            "authorize-url",
+            "contoso",
+            "--as",
+            "viewer",
+        ])
+        .await;
+    assert!(!out.success, "{out:?}");
+    assert_eq!(out.json()["error"]["code"], "role_too_low");
+    app.stop().await;
+}
