@@ -1,7 +1,7 @@
 //! `exogate approvals`: list, show, approve and reject approval requests.
 
 use clap::Subcommand;
-use exogate_core::model::RequestId;
+use exogate_core::model::{RequestId, Timestamp};
 use exogate_core::ops;
 use exogate_core::request::{RequestFilter, RequestState};
 
@@ -11,18 +11,25 @@ use crate::views;
 
 #[derive(Subcommand, Debug)]
 pub enum ApprovalsCommand {
+    /// List requests, newest first: state, company, risk, who asked, how long ago and when a
+    /// pending one expires.
     List {
         /// Only this state (pending, approved, succeeded, …).
         #[arg(long)]
         state: Option<String>,
+        /// Only this company (its id or its name).
+        #[arg(long)]
+        company: Option<String>,
         #[command(flatten)]
         who: AsUser,
     },
+    /// Show one request: the exact change, the decision and the verified result.
     Show {
         id: String,
         #[command(flatten)]
         who: AsUser,
     },
+    /// Approve a pending request (manager or higher, never your own request).
     Approve {
         id: String,
         #[arg(long)]
@@ -30,6 +37,7 @@ pub enum ApprovalsCommand {
         #[command(flatten)]
         who: AsUser,
     },
+    /// Reject a pending request, with a reason.
     Reject {
         id: String,
         #[arg(long)]
@@ -39,9 +47,20 @@ pub enum ApprovalsCommand {
     },
 }
 
-fn request_text(r: &exogate_core::request::ApprovalRequest) -> String {
+fn request_text(r: &exogate_core::request::ApprovalRequest, now: Timestamp) -> String {
+    let mut when = format!("asked {} ago", crate::web::view::age(now, r.created_at));
+    if r.state == RequestState::Pending {
+        if r.expires_at > now {
+            when.push_str(&format!(
+                ", expires in {}",
+                crate::web::view::age(r.expires_at, now)
+            ));
+        } else {
+            when.push_str(", expired");
+        }
+    }
     let mut text = format!(
-        "{}  {}  {}  risk {}  by {} via {}\n  {}",
+        "{}  {}  {}  risk {}  by {} via {}  {when}\n  {}",
         r.id,
         r.state.as_str(),
         r.company.as_str(),
@@ -78,7 +97,11 @@ fn request_text(r: &exogate_core::request::ApprovalRequest) -> String {
 pub(super) async fn approvals(cli: &Cli, app: &App, cmd: &ApprovalsCommand) -> CliResult<()> {
     let ctx = app.ctx();
     match cmd {
-        ApprovalsCommand::List { state, who } => {
+        ApprovalsCommand::List {
+            state,
+            company,
+            who,
+        } => {
             let actor = actor(app, who).await?;
             let states = match state {
                 Some(s) => Some(vec![RequestState::parse(s).ok_or_else(|| CliError {
@@ -87,23 +110,29 @@ pub(super) async fn approvals(cli: &Cli, app: &App, cmd: &ApprovalsCommand) -> C
                 })?]),
                 None => None,
             };
+            let companies = match company {
+                Some(c) => Some(vec![ops::companies::resolve(ctx, &actor, c).await?]),
+                None => None,
+            };
             let requests = ops::requests::list_requests(
                 ctx,
                 &actor,
                 RequestFilter {
                     states,
+                    companies,
                     ..RequestFilter::default()
                 },
             )
             .await?;
             let value = views::requests(app, &actor, &requests).await?;
+            let now = app.clock.now();
             out(cli, value, || {
                 if requests.is_empty() {
                     return "no requests".to_owned();
                 }
                 requests
                     .iter()
-                    .map(request_text)
+                    .map(|r| request_text(r, now))
                     .collect::<Vec<_>>()
                     .join("\n")
             })
@@ -112,7 +141,7 @@ pub(super) async fn approvals(cli: &Cli, app: &App, cmd: &ApprovalsCommand) -> C
             let actor = actor(app, who).await?;
             let r = ops::requests::get_request(ctx, &actor, RequestId::parse(id)?).await?;
             out(cli, views::request(app, &actor, &r).await?, || {
-                request_text(&r)
+                request_text(&r, app.clock.now())
             })
         }
         ApprovalsCommand::Approve { id, reason, who } => {

@@ -359,9 +359,10 @@ pub(super) async fn offboard(cli: &Cli, app: &App, args: &OffboardArgs) -> CliRe
             }
         }
         text.push_str(&format!(
-            "request {} is pending approval (risk {}); approve it with `exogate approvals approve {}`",
+            "request {} is pending approval (risk {}); a manager other than {} approves it with `exogate approvals approve {} --as MANAGER`",
             r.id,
             r.risk.as_str(),
+            r.requester.user_name.as_str(),
             r.id
         ));
         text

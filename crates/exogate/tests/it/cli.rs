@@ -586,3 +586,60 @@ async fn user_add_with_all_companies_sees_every_company() {
     assert_eq!(added.json()["entitlement"], "contoso");
     t.stop().await;
 }
+
+/// `approvals list` says how old each request is and when a pending one expires, and filters by
+/// company (id or name).
+#[tokio::test]
+async fn approvals_list_shows_age_and_expiry_and_filters_by_company() {
+    let t = TestApp::start().await;
+    let id = pending_send_as(&t).await.to_string();
+    let all = t.cli(&["approvals", "list", "--as", "manager"]).await;
+    assert!(all.success, "{all:?}");
+    let line = all
+        .stdout
+        .lines()
+        .find(|l| l.starts_with(&id))
+        .unwrap_or_else(|| panic!("{}", all.stdout));
+    assert!(
+        line.contains("pending") && line.contains("contoso") && line.contains(" s ago"),
+        "{line}"
+    );
+    assert!(line.contains(", expires in "), "{line}");
+    let contoso = t
+        .cli(&[
+            "approvals",
+            "list",
+            "--company",
+            "Contoso",
+            "--as",
+            "manager",
+        ])
+        .await;
+    assert!(contoso.stdout.contains(&id), "{contoso:?}");
+    let fabrikam = t
+        .cli(&[
+            "approvals",
+            "list",
+            "--company",
+            "fabrikam",
+            "--as",
+            "manager",
+        ])
+        .await;
+    assert!(fabrikam.success, "{fabrikam:?}");
+    assert_eq!(fabrikam.stdout.trim(), "no requests");
+    let json = t
+        .cli(&[
+            "--json",
+            "approvals",
+            "list",
+            "--company",
+            "No Such Co",
+            "--as",
+            "manager",
+        ])
+        .await;
+    assert!(!json.success);
+    assert_eq!(json.json()["error"]["code"], "company_not_found");
+    t.stop().await;
+}
