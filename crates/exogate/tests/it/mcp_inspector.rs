@@ -33,11 +33,11 @@ fn inspector_available() -> bool {
     node && cli
 }
 
-/// Runs the Inspector's CLI against `exogate mcp` for `t`'s data directory with `token`, with
-/// `args` after the server command; returns its JSON answer.
-async fn inspect(t: &TestApp, token: &str, args: &[&str]) -> (bool, Value, String) {
-    let out = tokio::process::Command::new("node")
-        .current_dir(DIR)
+/// The Inspector's CLI starting `exogate mcp` for `t`'s data directory with `token`, with
+/// `args` after the server command.
+fn inspector(t: &TestApp, token: &str, args: &[&str]) -> tokio::process::Command {
+    let mut cmd = tokio::process::Command::new("node");
+    cmd.current_dir(DIR)
         .arg("node_modules/@modelcontextprotocol/inspector/clients/launcher/build/index.js")
         .arg("--cli")
         .arg("-e")
@@ -55,10 +55,13 @@ async fn inspect(t: &TestApp, token: &str, args: &[&str]) -> (bool, Value, Strin
             "MCP_CATALOG_PATH",
             t.data_dir().join("inspector-catalog.json"),
         )
-        .kill_on_drop(true)
-        .output()
-        .await
-        .expect("node runs");
+        .kill_on_drop(true);
+    cmd
+}
+
+/// Runs [`inspector`]; returns whether it succeeded, its JSON answer and its stderr.
+async fn inspect(t: &TestApp, token: &str, args: &[&str]) -> (bool, Value, String) {
+    let out = inspector(t, token, args).output().await.expect("node runs");
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     let v = serde_json::from_str(&stdout)
@@ -117,23 +120,7 @@ async fn the_mcp_inspector_cli_lists_the_tools_and_reads_over_stdio() {
 
     // A token that is not valid: the server refuses to start the session, and the Inspector
     // reports a failure rather than a result.
-    let out = tokio::process::Command::new("node")
-        .current_dir(DIR)
-        .arg("node_modules/@modelcontextprotocol/inspector/clients/launcher/build/index.js")
-        .arg("--cli")
-        .arg("-e")
-        .arg(format!("EXOGATE_DATA_DIR={}", t.data_dir().display()))
-        .arg("-e")
-        .arg("EXOGATE_MCP_TOKEN=not-a-token")
-        .arg(env!("CARGO_BIN_EXE_exogate"))
-        .arg("mcp")
-        .args(["--method", "tools/list"])
-        .env("HOME", t.data_dir())
-        .env(
-            "MCP_CATALOG_PATH",
-            t.data_dir().join("inspector-catalog.json"),
-        )
-        .kill_on_drop(true)
+    let out = inspector(&t, "not-a-token", &["--method", "tools/list"])
         .output()
         .await
         .expect("node runs");
