@@ -105,11 +105,18 @@ async fn exogate_mcp_writes_only_json_rpc_on_stdout() {
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON-RPC ({e}): {l}")))
         .collect();
     assert_eq!(replies.len(), 3, "{}", out.stdout);
-    assert_eq!(replies[1]["result"]["tools"].as_array().unwrap().len(), 12);
+    // Requests are answered as they finish, not in the order they came: match replies by id.
+    let reply = |id: i64| {
+        replies
+            .iter()
+            .find(|r| r["id"] == id)
+            .unwrap_or_else(|| panic!("no reply {id}: {}", out.stdout))
+    };
+    assert_eq!(reply(2)["result"]["tools"].as_array().unwrap().len(), 12);
     assert!(
-        replies[2]["result"]["structuredContent"]["companies"].is_array(),
+        reply(3)["result"]["structuredContent"]["companies"].is_array(),
         "{}",
-        replies[2]
+        reply(3)
     );
     // A bad token never starts a session, and says why on stderr.
     let bad = t
