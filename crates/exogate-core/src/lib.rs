@@ -20,6 +20,7 @@ pub mod ports;
 pub mod request;
 pub mod text;
 pub mod tools;
+pub mod when;
 
 pub use error::{ConflictReason, CoreError, Denial, Entity};
 pub use model::*;
