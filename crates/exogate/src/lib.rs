@@ -13,6 +13,7 @@ pub mod edge;
 pub mod inventory;
 pub mod inventory_view;
 pub mod limits;
+pub mod local_time;
 pub mod local_users;
 pub mod login;
 pub mod mcp;

@@ -4,6 +4,7 @@ use clap::Subcommand;
 use exogate_core::model::{RequestId, Timestamp};
 use exogate_core::ops;
 use exogate_core::request::{RequestFilter, RequestState};
+use exogate_core::when;
 
 use super::{AsUser, Cli, CliError, CliResult, actor, out};
 use crate::app::App;
@@ -25,13 +26,16 @@ pub enum ApprovalsCommand {
     },
     /// Show one request: the exact change, the decision and the verified result.
     Show {
+        /// The request's id.
         id: String,
         #[command(flatten)]
         who: AsUser,
     },
     /// Approve a pending request (manager or higher, never your own request).
     Approve {
+        /// The request's id.
         id: String,
+        /// Why you approve (recorded in the audit log).
         #[arg(long)]
         reason: Option<String>,
         #[command(flatten)]
@@ -39,7 +43,9 @@ pub enum ApprovalsCommand {
     },
     /// Reject a pending request, with a reason.
     Reject {
+        /// The request's id.
         id: String,
+        /// Why you reject it (recorded in the audit log; the requester sees it).
         #[arg(long)]
         reason: String,
         #[command(flatten)]
@@ -48,13 +54,10 @@ pub enum ApprovalsCommand {
 }
 
 fn request_text(r: &exogate_core::request::ApprovalRequest, now: Timestamp) -> String {
-    let mut when = format!("asked {} ago", crate::web::view::age(now, r.created_at));
+    let mut when = format!("asked {}", when::relative(now, r.created_at));
     if r.state == RequestState::Pending {
         if r.expires_at > now {
-            when.push_str(&format!(
-                ", expires in {}",
-                crate::web::view::age(r.expires_at, now)
-            ));
+            when.push_str(&format!(", expires {}", when::relative(now, r.expires_at)));
         } else {
             when.push_str(", expired");
         }
@@ -71,10 +74,10 @@ fn request_text(r: &exogate_core::request::ApprovalRequest, now: Timestamp) -> S
     );
     if let Some(d) = &r.decision {
         text.push_str(&format!(
-            "\n  {} by {} at {}{}",
+            "\n  {} by {} {}{}",
             if d.approved { "approved" } else { "rejected" },
             d.by_name.as_str(),
-            d.at,
+            crate::local_time::cell(now, d.at),
             d.reason
                 .as_deref()
                 .map(|x| format!(": {x}"))

@@ -37,6 +37,7 @@ pub enum AuditCommand {
         /// Up to this date (`2026-12-03`, its end in UTC) or RFC 3339 time.
         #[arg(long)]
         until: Option<String>,
+        /// At most this many events (the newest matching ones).
         #[arg(long, default_value_t = 50)]
         limit: u32,
         #[command(flatten)]
@@ -59,6 +60,7 @@ pub enum AuditCommand {
     /// Create the checkpoint signing key (`[audit] checkpoint_key_file`, or --out) and print its
     /// public key.
     Keygen {
+        /// Where to write the private key (its public key goes beside it, as `.pub`).
         #[arg(long)]
         out: Option<PathBuf>,
     },
@@ -112,6 +114,7 @@ pub(super) async fn audit(
                 Err(e) => return Err(e.into()),
             };
             let value = json!(events.iter().map(views::audit).collect::<Vec<_>>());
+            let now = app.clock.now();
             out(cli, value, || {
                 let mut rows = vec![vec![
                     "SEQ".into(),
@@ -124,7 +127,7 @@ pub(super) async fn audit(
                 rows.extend(events.iter().map(|e| {
                     vec![
                         e.seq.to_string(),
-                        e.event.at.to_string(),
+                        crate::local_time::cell(now, e.event.at),
                         e.event.kind.clone(),
                         format!(
                             "{} ({})",

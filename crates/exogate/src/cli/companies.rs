@@ -12,18 +12,24 @@ use crate::views;
 
 #[derive(Subcommand, Debug)]
 pub enum CompanyCommand {
+    /// Add a company (admin); connect its tenant next with `company connect-url`.
     Add {
+        /// A short id for the company (such as `contoso`), used in every command.
         id: String,
+        /// The company's display name.
         #[arg(long)]
         name: String,
         #[command(flatten)]
         who: AsUser,
     },
+    /// List your companies: tenant, Exchange Admin status, when checked, and the FIX command.
     List {
         #[command(flatten)]
         who: AsUser,
     },
+    /// Show one company: its connection, Exchange Admin status and what to do next.
     Show {
+        /// The company: its id (such as `contoso`) or its name.
         id: String,
         #[command(flatten)]
         who: AsUser,
@@ -32,6 +38,7 @@ pub enum CompanyCommand {
     /// bound to a browser session: whoever opens it can finish the consent, which still only
     /// connects the tenant it was issued for (the company's own when connected).
     ConnectUrl {
+        /// The company: its id (such as `contoso`) or its name.
         id: String,
         /// The customer's tenant id, for a company not connected yet (recommended).
         #[arg(long)]
@@ -43,23 +50,28 @@ pub enum CompanyCommand {
     /// Authorize button): a Global Administrator of the customer's tenant opens it to let exogate
     /// manage Exchange. Single use, valid 10 minutes, for the company's own tenant only.
     AuthorizeUrl {
+        /// The company: its id (such as `contoso`) or its name.
         id: String,
         #[command(flatten)]
         who: AsUser,
     },
     /// Check the Exchange Admin status now.
     Check {
+        /// The company: its id (such as `contoso`) or its name.
         id: String,
         #[command(flatten)]
         who: AsUser,
     },
+    /// Disconnect the company's tenant: forget its connection and cached tokens.
     Disconnect {
+        /// The company: its id (such as `contoso`) or its name.
         id: String,
         #[command(flatten)]
         who: AsUser,
     },
     /// Change a company's settings (admin).
     Set {
+        /// The company: its id (such as `contoso`) or its name.
         id: String,
         /// Four eyes: whether the person who asked for a change (through any channel or token
         /// of theirs) is refused as its approver.
@@ -70,9 +82,12 @@ pub enum CompanyCommand {
     },
 }
 
-fn company_line(c: &exogate_core::model::Company) -> Vec<String> {
+fn company_line(c: &exogate_core::model::Company, now: exogate_core::Timestamp) -> Vec<String> {
     let (badge, checked) = match &c.exchange_status {
-        Some(s) => (s.shown_state().badge().to_owned(), s.checked_at.to_string()),
+        Some(s) => (
+            s.shown_state().badge().to_owned(),
+            crate::local_time::cell(now, s.checked_at),
+        ),
         None if c.connection.is_some() => ("(not checked)".to_owned(), String::new()),
         None => ("(not connected)".to_owned(), String::new()),
     };
@@ -137,7 +152,7 @@ pub(super) async fn company(cli: &Cli, app: &App, cmd: &CompanyCommand) -> CliRe
                     "FIX".into(),
                 ]];
                 rows.extend(companies.iter().map(|c| {
-                    let mut row = company_line(c);
+                    let mut row = company_line(c, app.clock.now());
                     row.push(fix(c));
                     row
                 }));
@@ -152,7 +167,9 @@ pub(super) async fn company(cli: &Cli, app: &App, cmd: &CompanyCommand) -> CliRe
                 &ops::companies::resolve(ctx, &actor, id).await?,
             )
             .await?;
-            out(cli, views::company(&c), || company_text(&c))
+            out(cli, views::company(&c), || {
+                company_text(&c, app.clock.now())
+            })
         }
         CompanyCommand::ConnectUrl { id, tenant, who } => {
             let actor = actor(app, who).await?;
@@ -186,7 +203,9 @@ pub(super) async fn company(cli: &Cli, app: &App, cmd: &CompanyCommand) -> CliRe
             let id = ops::companies::resolve(ctx, &actor, id).await?;
             ops::companies::check_status(ctx, Some(&actor), &id).await?;
             let c = ops::companies::get_company(ctx, &actor, &id).await?;
-            out(cli, views::company(&c), || company_text(&c))
+            out(cli, views::company(&c), || {
+                company_text(&c, app.clock.now())
+            })
         }
         CompanyCommand::Disconnect { id, who } => {
             let actor = actor(app, who).await?;
@@ -257,8 +276,8 @@ async fn consent_url(
 }
 
 /// A company as a one-row table, then what to do (the badge's advice) and the command for it.
-fn company_text(c: &exogate_core::model::Company) -> String {
-    let mut text = table(vec![company_line(c)]);
+fn company_text(c: &exogate_core::model::Company, now: exogate_core::Timestamp) -> String {
+    let mut text = table(vec![company_line(c, now)]);
     if let Some(s) = &c.exchange_status {
         let advice = s.shown_state().fix();
         if !advice.is_empty() {

@@ -31,6 +31,7 @@ pub enum InventoryCommand {
     },
     /// What a user (UPN, address, alias, object id or SID) can open, across your companies.
     User {
+        /// The user: UPN, address, alias, object id or SID.
         identity: String,
         /// CSV instead of a table.
         #[arg(long)]
@@ -40,9 +41,12 @@ pub enum InventoryCommand {
     },
     /// Who can open a mailbox (address or object id).
     Mailbox {
+        /// The mailbox: address or object id.
         mailbox: String,
+        /// The company whose inventory to read: its id or its name.
         #[arg(long)]
         company: String,
+        /// CSV instead of a table.
         #[arg(long)]
         csv: bool,
         #[command(flatten)]
@@ -50,8 +54,10 @@ pub enum InventoryCommand {
     },
     /// Export the whole inventory of a company, or of all your companies (CSV or `--json`).
     Export {
+        /// Only this company (its id or its name); without it, every company you may see.
         #[arg(long)]
         company: Option<String>,
+        /// CSV instead of a table.
         #[arg(long)]
         csv: bool,
         #[command(flatten)]
@@ -66,6 +72,7 @@ pub enum InventoryCommand {
 
 #[derive(Args, Debug)]
 pub struct OffboardArgs {
+    /// The company the leaver belongs to: its id or its name.
     #[arg(long)]
     pub company: String,
     /// The leaver: UPN, address, alias or object id.
@@ -285,8 +292,10 @@ pub(super) async fn inventory(cli: &Cli, app: &App, cmd: &InventoryCommand) -> C
                     let s = p.status.as_ref();
                     rows.push(vec![
                         p.company.to_string(),
-                        s.and_then(|s| s.as_of)
-                            .map_or_else(|| "never".to_owned(), |t| t.to_string()),
+                        s.and_then(|s| s.as_of).map_or_else(
+                            || "never".to_owned(),
+                            |t| crate::local_time::cell(app.clock.now(), t),
+                        ),
                         s.map_or(0, |s| s.mailboxes).to_string(),
                         s.map_or(0, |s| s.rows).to_string(),
                         crate::inventory_view::warning(p)

@@ -25,6 +25,7 @@ pub enum MailboxCommand {
 pub struct MailboxArgs {
     /// UPN, SMTP address, GUID or alias.
     pub mailbox: String,
+    /// The company whose tenant holds the mailbox: its id or its name.
     #[arg(long)]
     pub company: String,
     #[command(flatten)]

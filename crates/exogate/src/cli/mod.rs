@@ -65,6 +65,7 @@ pub enum Command {
     Serve,
     /// Serve MCP over stdio for an agent (the token from --token or EXOGATE_MCP_TOKEN).
     Mcp {
+        /// The API token the agent acts with (`exogate token create`).
         #[arg(long, env = "EXOGATE_MCP_TOKEN", hide_env_values = true)]
         token: String,
     },

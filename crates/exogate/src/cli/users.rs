@@ -16,7 +16,9 @@ use crate::views;
 pub enum UserCommand {
     /// Add a user. The password is read from standard input (one line).
     Add {
+        /// The new user's sign-in name.
         name: String,
+        /// What the user may do: view, request (technician), decide (manager) or administer.
         #[arg(long, value_parser = ["viewer", "technician", "manager", "admin"])]
         role: String,
         /// Comma-separated company ids, or `all` (also `*`) for every company.
@@ -26,8 +28,11 @@ pub enum UserCommand {
         #[arg(long)]
         password_stdin: bool,
     },
+    /// List the local users: role, companies, whether disabled.
     List,
+    /// Disable a user: they can no longer sign in or act.
     Disable {
+        /// The user's sign-in name.
         name: String,
     },
 }
@@ -36,16 +41,22 @@ pub enum UserCommand {
 pub enum TokenCommand {
     /// Create a token for a user; the secret is printed once.
     Create {
+        /// The user the token acts as.
         #[arg(long)]
         user: String,
+        /// A label for the token (which agent or script holds it).
         #[arg(long, default_value = "agent")]
         name: String,
     },
+    /// List API tokens: id, label, when created, last used and revoked.
     List {
+        /// Only this user's tokens.
         #[arg(long)]
         user: Option<String>,
     },
+    /// Revoke a token: it stops working at once.
     Revoke {
+        /// The token's id (from `token list`).
         id: String,
     },
 }
@@ -167,6 +178,7 @@ pub(super) async fn token(cli: &Cli, app: &App, cmd: &TokenCommand) -> CliResult
             let owner = user.as_deref().map(UserName::parse).transpose()?;
             let tokens = ops::users::list_tokens(ctx, Admin::LocalOperator, owner.as_ref()).await?;
             let value = json!(tokens.iter().map(views::token).collect::<Vec<_>>());
+            let now = app.clock.now();
             out(cli, value, || {
                 let mut rows = vec![vec![
                     "ID".into(),
@@ -179,9 +191,13 @@ pub(super) async fn token(cli: &Cli, app: &App, cmd: &TokenCommand) -> CliResult
                     vec![
                         t.id.to_string(),
                         t.name.clone(),
-                        t.created_at.to_string(),
-                        t.last_used_at.map(|x| x.to_string()).unwrap_or_default(),
-                        t.revoked_at.map(|x| x.to_string()).unwrap_or_default(),
+                        crate::local_time::cell(now, t.created_at),
+                        t.last_used_at
+                            .map(|x| crate::local_time::cell(now, x))
+                            .unwrap_or_default(),
+                        t.revoked_at
+                            .map(|x| crate::local_time::cell(now, x))
+                            .unwrap_or_default(),
                     ]
                 }));
                 table(rows)

@@ -4,10 +4,12 @@
 mod attacks;
 mod browser;
 mod cli;
+mod cli_help;
 mod company_names;
 mod config;
 mod fleet;
 mod flow;
+mod human_times;
 mod inventory;
 mod mcp_http;
 mod mcp_inspector;

@@ -29,6 +29,8 @@ pub struct AuditPage {
     f_to: String,
     filter_error: Option<String>,
     events: Vec<AuditView>,
+    // (cli-help) When the page was made, for the events' relative times.
+    now: exogate_core::Timestamp,
 }
 
 pub async fn audit(
@@ -66,5 +68,6 @@ pub async fn audit(
         f_to: q.to,
         filter_error,
         events,
+        now: st.app.clock.now(),
     })
 }

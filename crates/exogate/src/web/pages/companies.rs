@@ -20,6 +20,8 @@ use crate::web::view::{self, CompanyView};
 pub struct CompaniesPage {
     nav: Option<Nav>,
     companies: Vec<CompanyView>,
+    // (cli-help) When the page was made, for relative times.
+    now: exogate_core::Timestamp,
 }
 
 pub async fn companies(State(st): State<WebState>, auth: PageAuth) -> PageResult<CompaniesPage> {
@@ -27,6 +29,7 @@ pub async fn companies(State(st): State<WebState>, auth: PageAuth) -> PageResult
     Ok(CompaniesPage {
         nav: auth.nav(),
         companies: list.iter().map(CompanyView::of).collect(),
+        now: st.app.clock.now(),
     })
 }
 

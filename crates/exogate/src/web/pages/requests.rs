@@ -25,6 +25,8 @@ pub struct ApprovalsPage {
     csrf: String,
     pending: Vec<RequestView>,
     history: Vec<RequestView>,
+    // (cli-help) When the page was made, for relative times.
+    now: exogate_core::Timestamp,
 }
 
 pub async fn approvals(State(st): State<WebState>, auth: PageAuth) -> PageResult<ApprovalsPage> {
@@ -65,6 +67,7 @@ pub async fn approvals(State(st): State<WebState>, auth: PageAuth) -> PageResult
         csrf: auth.csrf(),
         pending: pending.iter().map(v).collect(),
         history: history.iter().map(v).collect(),
+        now,
     })
 }
 
@@ -75,6 +78,8 @@ pub struct RequestPage {
     csrf: String,
     r: RequestView,
     events: Vec<AuditView>,
+    // (cli-help) When the page was made, for relative times.
+    now: exogate_core::Timestamp,
 }
 
 pub async fn request_page(
@@ -97,6 +102,7 @@ pub async fn request_page(
         csrf: auth.csrf(),
         r: RequestView::of(&req, company.as_ref(), actor, st.app.clock.now()),
         events: events.iter().map(AuditView::of).collect(),
+        now: st.app.clock.now(),
     })
 }
 
