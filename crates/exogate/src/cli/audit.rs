@@ -115,6 +115,11 @@ pub(super) async fn audit(
             };
             let value = json!(events.iter().map(views::audit).collect::<Vec<_>>());
             let now = app.clock.now();
+            let actions = if cli.json {
+                std::collections::HashMap::new()
+            } else {
+                request_actions(app, &actor, &events).await
+            };
             out(cli, value, || {
                 let mut rows = vec![vec![
                     "SEQ".into(),
@@ -135,7 +140,7 @@ pub(super) async fn audit(
                             e.event.channel
                         ),
                         e.event.company.clone().unwrap_or_default(),
-                        views::audit_summary(e),
+                        summary(e, &actions),
                     ]
                 }));
                 table(rows)
@@ -189,6 +194,56 @@ pub(super) async fn audit(
                 None => verify(cli, app, who).await,
             }
         }
+    }
+}
+
+// (cli-help)
+/// The action of each request the events name (what `SUMMARY` shows beside the request id when
+/// the event itself does not say it, as a decision's does not); requests the person may not see
+/// are left out.
+async fn request_actions(
+    app: &App,
+    actor: &exogate_core::model::Actor,
+    events: &[exogate_core::audit::AuditEvent],
+) -> std::collections::HashMap<String, String> {
+    let mut actions = std::collections::HashMap::new();
+    for id in events.iter().filter_map(|e| e.event.request.as_deref()) {
+        if actions.contains_key(id) {
+            continue;
+        }
+        let Ok(rid) = RequestId::parse(id) else {
+            continue;
+        };
+        if let Ok(r) = ops::requests::get_request(app.ctx(), actor, rid).await {
+            actions.insert(id.to_owned(), r.summary());
+        }
+    }
+    actions
+}
+
+/// An event's summary (`views::audit_summary`), with its request's action after the request id
+/// when the event's detail does not carry it.
+fn summary(
+    e: &exogate_core::audit::AuditEvent,
+    actions: &std::collections::HashMap<String, String>,
+) -> String {
+    let text = views::audit_summary(e);
+    let Some(id) = e.event.request.as_deref() else {
+        return text;
+    };
+    match actions.get(id) {
+        Some(action) => {
+            let action = exogate_core::text::escape_hidden(action);
+            if text.contains(&action) {
+                return text;
+            }
+            let head = format!("request {id}");
+            match text.strip_prefix(&head) {
+                Some(rest) => format!("{head}; {action}{rest}"),
+                None => text,
+            }
+        }
+        None => text,
     }
 }
 

@@ -5,6 +5,7 @@ mod attacks;
 mod browser;
 mod cli;
 mod cli_help;
+mod cli_jobs;
 mod company_names;
 mod config;
 mod fleet;
