@@ -139,7 +139,18 @@
       li.textContent = h;
       help.appendChild(li);
     });
-    $("last-check").textContent = s.checked_at || "never";
+    // The check just ran: "just now", with the exact time in `datetime` and the local one on hover.
+    var last = $("last-check");
+    while (last.firstChild) { last.removeChild(last.firstChild); }
+    if (s.checked_at) {
+      var when = document.createElement("time");
+      when.dateTime = s.checked_at;
+      when.title = new Date(s.checked_at).toLocaleString();
+      when.textContent = "just now";
+      last.appendChild(when);
+    } else {
+      last.textContent = "never";
+    }
     $("check-detail").textContent = s.detail || "";
     $("check-warning").hidden = !s.check_failed;
     // While Microsoft propagates the role, keep looking.

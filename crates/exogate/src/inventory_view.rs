@@ -99,15 +99,15 @@ pub fn csv(parts: &[CompanyInventory]) -> String {
 }
 
 /// A plain-text report: per company a heading with the "as of" time (and any warning), then a
-/// table of mailbox, right and trustee.
-pub fn text(parts: &[CompanyInventory], empty: &str) -> String {
+/// table of mailbox, right and trustee. Times as people read them, from `now`.
+pub fn text(parts: &[CompanyInventory], empty: &str, now: exogate_core::Timestamp) -> String {
     let mut out = String::new();
     for c in parts {
         let as_of = c
             .status
             .as_ref()
             .and_then(|s| s.as_of)
-            .map_or_else(|| "never".to_owned(), |t| t.to_string());
+            .map_or_else(|| "never".to_owned(), |t| crate::local_time::cell(now, t));
         out.push_str(&format!(
             "{} ({}), as of {as_of}\n",
             c.company, c.company_name

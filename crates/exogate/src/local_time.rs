@@ -15,6 +15,12 @@ pub fn offset_secs(at: Timestamp) -> i32 {
         .map_or(0, |t| t.offset().fix().local_minus_utc())
 }
 
+/// The system clock, for a CLI rendering that has no `App` at hand (the CLI's `App` reads the
+/// same clock).
+pub fn system_now() -> Timestamp {
+    Timestamp::from_offset_date_time(time::OffsetDateTime::now_utc())
+}
+
 /// A time in a CLI table: "3 min ago (2026-12-03 21:35:08 +01:00)".
 pub fn cell(now: Timestamp, at: Timestamp) -> String {
     when::cell(now, at, offset_secs(at))

@@ -168,7 +168,9 @@ fn inventory_out(
         print!("{}", crate::inventory_view::csv(parts));
         return Ok(());
     }
-    out(cli, value, || crate::inventory_view::text(parts, empty))
+    out(cli, value, || {
+        crate::inventory_view::text(parts, empty, crate::local_time::system_now())
+    })
 }
 
 pub(super) async fn inventory(cli: &Cli, app: &App, cmd: &InventoryCommand) -> CliResult<()> {

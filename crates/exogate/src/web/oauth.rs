@@ -606,6 +606,7 @@ pub struct AgentsPage {
 /// `GET /agents`: the person's grants, with their last use.
 pub async fn agents(State(st): State<WebState>, auth: PageAuth) -> PageResult<AgentsPage> {
     let grants = flows::list_grants(st.app.ctx(), &auth.0.actor).await?;
+    let now = st.app.clock.now();
     Ok(AgentsPage {
         nav: auth.nav(),
         csrf: auth.csrf(),
@@ -615,11 +616,12 @@ pub async fn agents(State(st): State<WebState>, auth: PageAuth) -> PageResult<Ag
                 id: g.id.to_string(),
                 client_name: g.client_name,
                 client_id: exogate_core::text::tenant_text(&g.client_id),
-                created_at: g.created_at.to_string(),
+                // (cli-help) Markup: `<time>` elements (`crate::local_time::html`).
+                created_at: crate::local_time::html(now, g.created_at),
                 last_used_at: g
                     .last_used_at
-                    .map_or_else(|| "never".to_owned(), |t| t.to_string()),
-                revoked_at: g.revoked_at.map(|t| t.to_string()),
+                    .map_or_else(|| "never".to_owned(), |t| crate::local_time::html(now, t)),
+                revoked_at: g.revoked_at.map(|t| crate::local_time::html(now, t)),
             })
             .collect(),
         abilities: GRANT_ABILITIES.to_vec(),

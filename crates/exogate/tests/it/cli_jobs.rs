@@ -440,6 +440,12 @@ async fn job_find_what_a_user_opens_with_csv() {
     // The table form by alias gives the same mailboxes.
     let text = run(&t, &["inventory", "user", "carol", "--as", "tech"]).await;
     text.ok();
+    let heading = text
+        .stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("contoso (Contoso), as of "))
+        .unwrap_or_else(|| panic!("{text:?}"));
+    assert_human_time(heading);
     for mailbox in [
         "sales@contoso.onmicrosoft.com",
         "support@contoso.onmicrosoft.com",

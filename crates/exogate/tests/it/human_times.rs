@@ -75,13 +75,27 @@ async fn pages_show_relative_times_with_the_absolute_time_on_hover() {
         "a raw timestamp on the page"
     );
 
-    // The companies page: when the status was last checked.
+    // The companies page and a company's integrations page: when the status was last checked,
+    // and when the tenant was connected.
     let contoso = w.company("contoso").await;
-    if let Some(status) = contoso.exchange_status {
-        let (_, page) = manager.get("/companies").await;
-        let shown = time_element(now, status.checked_at);
-        assert!(page.contains(&shown), "no {shown} in\n{page}");
-    }
+    let checked = contoso
+        .exchange_status
+        .expect("demo Contoso is checked")
+        .checked_at;
+    let shown = time_element(now, checked);
+    let (_, page) = manager.get("/companies").await;
+    assert!(page.contains(&shown), "no {shown} in\n{page}");
+    let (_, page) = manager.get("/companies/contoso/integrations").await;
+    assert!(
+        page.contains(&format!(r#"<span id="last-check">{shown}</span>"#)),
+        "no {shown} in\n{page}"
+    );
+    let connected = contoso
+        .connection
+        .expect("demo Contoso is connected")
+        .connected_at;
+    let shown = time_element(now, connected);
+    assert!(page.contains(&shown), "no {shown} in\n{page}");
     w.stop().await;
 }
 

@@ -46,6 +46,8 @@ pub struct IntegrationsPage {
     may_set_separate_approver: bool,
     /// Where the customer's admin assigns the directory role (Step 2).
     roles_url: String,
+    // (cli-help) When the page was made, for relative times.
+    now: exogate_core::Timestamp,
 }
 
 /// The "Roles & admins" page of the customer's Entra admin centre: Microsoft's portal, or the
@@ -96,6 +98,7 @@ pub async fn integrations(
         .is_ok(),
         roles_url: roles_url(&st, view.tenant_id.as_deref()),
         c: view,
+        now: st.app.clock.now(),
     })
 }
 
