@@ -8,6 +8,7 @@ mod cli_help;
 mod cli_jobs;
 mod company_names;
 mod config;
+mod docs_links;
 mod fleet;
 mod flow;
 mod human_times;
