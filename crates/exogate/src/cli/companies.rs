@@ -62,7 +62,7 @@ pub enum CompanyCommand {
         #[command(flatten)]
         who: AsUser,
     },
-    /// Disconnect the company's tenant: forget its connection and cached tokens.
+    /// Disconnect the company from its Microsoft 365 tenant.
     Disconnect {
         /// The company: its id (such as `contoso`) or its name.
         id: String,
