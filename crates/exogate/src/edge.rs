@@ -43,7 +43,8 @@ pub fn parse_authority(value: &str) -> Option<Authority> {
     let a: axum::http::uri::Authority = value.parse().ok()?;
     let host = a.host().trim_start_matches('[').trim_end_matches(']');
     let host = host.strip_suffix('.').unwrap_or(host).to_ascii_lowercase();
-    if host.is_empty() {
+    // (fuzz-scale) One final dot names the root; a second one is an empty label, no host.
+    if host.is_empty() || host.ends_with('.') {
         return None;
     }
     Some(Authority {

@@ -8,6 +8,7 @@ mod company_names;
 mod config;
 mod fleet;
 mod flow;
+mod fuzz_props;
 mod inventory;
 mod mcp_http;
 mod mcp_inspector;
