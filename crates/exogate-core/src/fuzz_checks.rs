@@ -8,8 +8,8 @@
 use crate::audit::{DayEnd, parse_time_bound};
 use crate::error::CoreError;
 use crate::model::{
-    ApiTokenId, CompanyId, Entitlement, IdentityInput, RequestId, Role, TenantId, UserId,
-    UserName, parse_label,
+    ApiTokenId, CompanyId, Entitlement, IdentityInput, RequestId, Role, TenantId, UserId, UserName,
+    parse_label,
 };
 use crate::oauth::{redirect_uri_acceptable, redirect_uri_matches};
 use crate::ops::oauth::{ClientMetadata, check_client_metadata};
@@ -26,8 +26,14 @@ const IDENTITY_FORBIDDEN: &[char] = &[
 fn clean_refusal(what: &str, e: &CoreError) {
     assert_eq!(e.code(), "invalid_input", "{what}: {e:?}");
     let msg = e.to_string();
-    assert!(first_hidden(&msg).is_none(), "{what}: hidden char in {msg:?}");
-    assert!(msg.chars().count() <= 400, "{what}: message too long: {msg:?}");
+    assert!(
+        first_hidden(&msg).is_none(),
+        "{what}: hidden char in {msg:?}"
+    );
+    assert!(
+        msg.chars().count() <= 400,
+        "{what}: message too long: {msg:?}"
+    );
 }
 
 /// Company ids, user names, roles, entitlements, labels, UUID ids and mailbox/trustee

@@ -74,7 +74,10 @@ pub fn identity(s: &str) {
     if let Ok(i) = Identity::parse(s) {
         let kept = i.as_str();
         assert!(!kept.is_empty());
-        assert!(!kept.chars().any(|c| c.is_whitespace() || c.is_control()), "{kept:?}");
+        assert!(
+            !kept.chars().any(|c| c.is_whitespace() || c.is_control()),
+            "{kept:?}"
+        );
         assert!(
             !kept.contains([
                 '*', '?', '"', '`', '\u{2018}', '\u{2019}', '\u{201C}', '\u{201D}'
@@ -110,7 +113,10 @@ pub fn exchange_answer(status: u16, body: &[u8]) {
     }
     if let Ok(text) = std::str::from_utf8(body) {
         if let Some(d) = parse_retry_after_value(text.trim()) {
-            assert!(d <= std::time::Duration::from_secs(86_400), "{text:?}: {d:?}");
+            assert!(
+                d <= std::time::Duration::from_secs(86_400),
+                "{text:?}: {d:?}"
+            );
         }
         // A token's claims are read without a signature check; any text is refused or read.
         let _ = TokenClaims::decode(text);

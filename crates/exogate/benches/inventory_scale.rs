@@ -50,7 +50,9 @@ fn company(i: usize) -> CompanyId {
 }
 
 fn tenant(i: usize) -> TenantId {
-    TenantId::from_uuid(Uuid::from_u128(0x7000_0000_0000_4000_8000_0000_0000_0000 + i as u128))
+    TenantId::from_uuid(Uuid::from_u128(
+        0x7000_0000_0000_4000_8000_0000_0000_0000 + i as u128,
+    ))
 }
 
 fn ident(id: String, address: String, kind: RecipientKind) -> ResolvedIdentity {
@@ -151,7 +153,14 @@ fn rss_kib() -> Option<(u64, u64)> {
     Some((field("VmRSS:")?, field("VmHWM:")?))
 }
 
-async fn bench(db: Db, admin_url: &str, db_name: &str, companies: usize, mailboxes: usize, lookups: usize) {
+async fn bench(
+    db: Db,
+    admin_url: &str,
+    db_name: &str,
+    companies: usize,
+    mailboxes: usize,
+    lookups: usize,
+) {
     db.migrate().await.expect("migrate");
     let ms_fake = FakeMicrosoft::new();
     let now = Timestamp::from_unix_secs(1_800_000_000);
@@ -240,7 +249,9 @@ async fn bench(db: Db, admin_url: &str, db_name: &str, companies: usize, mailbox
     let _ = std::fs::write("/proc/self/clear_refs", "5");
     let before = rss_kib();
     let t = Instant::now();
-    let part = ops::inventory::company_rows(ctx, &admin, &company(0)).await.unwrap();
+    let part = ops::inventory::company_rows(ctx, &admin, &company(0))
+        .await
+        .unwrap();
     let rows_n = part.rows.len();
     let csv = exogate::inventory_view::csv(std::slice::from_ref(&part));
     let export_t = t.elapsed();
@@ -284,7 +295,11 @@ async fn bench(db: Db, admin_url: &str, db_name: &str, companies: usize, mailbox
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let smoke = args.iter().any(|a| a == "--smoke");
-    let (companies, mailboxes, lookups) = if smoke { (20, 200, 20) } else { (1_000, 2_000, 200) };
+    let (companies, mailboxes, lookups) = if smoke {
+        (20, 200, 20)
+    } else {
+        (1_000, 2_000, 200)
+    };
     let Ok(admin_url) = std::env::var("EXOGATE_TEST_PG_URL") else {
         println!("inventory_scale: skipped (EXOGATE_TEST_PG_URL not set)");
         return;
@@ -304,9 +319,12 @@ fn main() {
         let base = admin_url
             .rsplit_once('/')
             .map_or(admin_url.as_str(), |(b, _)| b);
-        let db = Db::connect_with(&format!("{base}/{name}"), Some(PARALLEL_COMPANIES as u32 + 2))
-            .await
-            .unwrap();
+        let db = Db::connect_with(
+            &format!("{base}/{name}"),
+            Some(PARALLEL_COMPANIES as u32 + 2),
+        )
+        .await
+        .unwrap();
         bench(db, &admin_url, &name, companies, mailboxes, lookups).await;
         sqlx::query(AssertSqlSafe(format!("DROP DATABASE {name} WITH (FORCE)")))
             .execute(&mut admin)

@@ -75,7 +75,11 @@ pub fn config_text(text: &str) {
     // The example with `text` spliced into a section: the secret stays hidden whatever else
     // the file says.
     let canary = "canary-Zq7vX2pL9sK4mW8r";
-    let spliced = EXAMPLE.replacen("client_secret = \"replace-me\"", &format!("client_secret = \"{canary}\"\n{text}"), 1);
+    let spliced = EXAMPLE.replacen(
+        "client_secret = \"replace-me\"",
+        &format!("client_secret = \"{canary}\"\n{text}"),
+        1,
+    );
     match Config::from_toml(&spliced) {
         Ok(c) => {
             let shown = format!("{c:?}");
@@ -91,9 +95,14 @@ pub fn config_text(text: &str) {
 fn args<T: DeserializeOwned>(v: &Value, allowed: &[&str]) -> Option<T> {
     // As the MCP server reads them: the `arguments` object into the tool's type.
     let parsed = serde_json::from_value::<T>(v.clone()).ok()?;
-    let obj = v.as_object().expect("only an object deserializes into tool arguments");
+    let obj = v
+        .as_object()
+        .expect("only an object deserializes into tool arguments");
     for k in obj.keys() {
-        assert!(allowed.contains(&k.as_str()), "unknown field {k:?} accepted");
+        assert!(
+            allowed.contains(&k.as_str()),
+            "unknown field {k:?} accepted"
+        );
     }
     Some(parsed)
 }
@@ -118,10 +127,9 @@ pub fn mcp_arguments(body: &[u8]) {
         field(&a.mailbox);
         field(&a.trustee);
     }
-    if let Some(a) = args::<GrantFullAccessArgs>(
-        &v,
-        &["company", "mailbox", "trustee", "automapping"],
-    ) {
+    if let Some(a) =
+        args::<GrantFullAccessArgs>(&v, &["company", "mailbox", "trustee", "automapping"])
+    {
         if v.get("automapping").is_none() {
             assert!(a.automapping, "automapping defaults to on");
         }
@@ -151,6 +159,10 @@ pub fn host_header(s: &str) {
             (false, Some(p)) => format!("{}:{p}", a.host),
             (false, None) => a.host.clone(),
         };
-        assert_eq!(parse_authority(&shown).as_ref(), Some(&a), "{s:?} shown {shown:?}");
+        assert_eq!(
+            parse_authority(&shown).as_ref(),
+            Some(&a),
+            "{s:?} shown {shown:?}"
+        );
     }
 }

@@ -1,7 +1,9 @@
 //! The fuzz targets' properties (`exogate_exchange::fuzz_checks`, also run by `fuzz/` on
 //! nightly), checked here with proptest on every CI run.
 
-use exogate_exchange::fuzz_checks::{consent_callback, consent_round_trip, exchange_answer, identity};
+use exogate_exchange::fuzz_checks::{
+    consent_callback, consent_round_trip, exchange_answer, identity,
+};
 use proptest::prelude::*;
 
 fn text() -> impl Strategy<Value = String> {
@@ -17,8 +19,14 @@ fn text() -> impl Strategy<Value = String> {
 /// Queries shaped like Microsoft's redirects: known keys with odd values, duplicates, escapes.
 fn query() -> impl Strategy<Value = String> {
     let key = prop_oneof![
-        Just("state"), Just("tenant"), Just("admin_consent"), Just("error"),
-        Just("error_description"), Just("error_uri"), Just("scope"), Just("x"),
+        Just("state"),
+        Just("tenant"),
+        Just("admin_consent"),
+        Just("error"),
+        Just("error_description"),
+        Just("error_uri"),
+        Just("scope"),
+        Just("x"),
     ];
     let value = prop_oneof![
         text(),
@@ -52,14 +60,28 @@ fn body() -> impl Strategy<Value = Vec<u8>> {
     let json = leaf.prop_recursive(3, 24, 6, |inner| {
         prop_oneof![
             proptest::collection::vec(inner.clone(), 0..6).prop_map(serde_json::Value::from),
-            proptest::collection::vec((prop_oneof![
-                Just("value".to_owned()), Just("error".to_owned()), Just("code".to_owned()),
-                Just("message".to_owned()), Just("@odata.nextLink".to_owned()),
-                Just("@adminapi.warnings".to_owned()), Just("Identity".to_owned()),
-                Just("User".to_owned()), Just("AccessRights".to_owned()), Just("Trustee".to_owned()),
-                Just("IsInherited".to_owned()), Just("details".to_owned()), text(),
-            ], inner), 0..6)
-                .prop_map(|kv| serde_json::Value::Object(kv.into_iter().collect())),
+            proptest::collection::vec(
+                (
+                    prop_oneof![
+                        Just("value".to_owned()),
+                        Just("error".to_owned()),
+                        Just("code".to_owned()),
+                        Just("message".to_owned()),
+                        Just("@odata.nextLink".to_owned()),
+                        Just("@adminapi.warnings".to_owned()),
+                        Just("Identity".to_owned()),
+                        Just("User".to_owned()),
+                        Just("AccessRights".to_owned()),
+                        Just("Trustee".to_owned()),
+                        Just("IsInherited".to_owned()),
+                        Just("details".to_owned()),
+                        text(),
+                    ],
+                    inner
+                ),
+                0..6
+            )
+            .prop_map(|kv| serde_json::Value::Object(kv.into_iter().collect())),
         ]
     });
     prop_oneof![

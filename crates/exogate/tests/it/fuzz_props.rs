@@ -1,7 +1,9 @@
 //! The fuzz targets' properties (`exogate::fuzz_checks`, also run by `fuzz/` on nightly),
 //! checked here with proptest on every CI run.
 
-use exogate::fuzz_checks::{config_text, csv_export_cell, host_header, mcp_arguments, read_csv_cell};
+use exogate::fuzz_checks::{
+    config_text, csv_export_cell, host_header, mcp_arguments, read_csv_cell,
+};
 use proptest::prelude::*;
 
 fn text() -> impl Strategy<Value = String> {
@@ -17,14 +19,34 @@ fn text() -> impl Strategy<Value = String> {
 /// TOML shaped like the configuration: known sections and keys with values of any type.
 fn toml_text() -> impl Strategy<Value = String> {
     let section = prop_oneof![
-        Just("server"), Just("database"), Just("worker"), Just("audit"), Just("login"),
-        Just("inventory"), Just("approvals"), Just("status"), Just("oauth"), Just("microsoft"),
-        Just("limits"), Just("exchange_app"), Just("connect_app"), Just("bogus"),
+        Just("server"),
+        Just("database"),
+        Just("worker"),
+        Just("audit"),
+        Just("login"),
+        Just("inventory"),
+        Just("approvals"),
+        Just("status"),
+        Just("oauth"),
+        Just("microsoft"),
+        Just("limits"),
+        Just("exchange_app"),
+        Just("connect_app"),
+        Just("bogus"),
     ];
     let key = prop_oneof![
         proptest::sample::select(vec![
-            "listen", "public_url", "url", "cloud", "client_id", "client_secret", "allowed_hosts",
-            "pending_expiry_hours", "lease_secs", "max_connections", "login_url",
+            "listen",
+            "public_url",
+            "url",
+            "cloud",
+            "client_id",
+            "client_secret",
+            "allowed_hosts",
+            "pending_expiry_hours",
+            "lease_secs",
+            "max_connections",
+            "login_url",
         ])
         .prop_map(str::to_owned),
         "[a-z_]{1,12}",
@@ -41,23 +63,33 @@ fn toml_text() -> impl Strategy<Value = String> {
     ];
     prop_oneof![
         any::<String>(),
-        proptest::collection::vec((section, proptest::collection::vec((key, value), 0..4)), 0..4)
-            .prop_map(|secs| {
-                secs.into_iter()
-                    .map(|(s, kv)| {
-                        let body: String = kv.into_iter().map(|(k, v)| format!("{k} = {v}\n")).collect();
-                        format!("[{s}]\n{body}")
-                    })
-                    .collect()
-            }),
+        proptest::collection::vec(
+            (section, proptest::collection::vec((key, value), 0..4)),
+            0..4
+        )
+        .prop_map(|secs| {
+            secs.into_iter()
+                .map(|(s, kv)| {
+                    let body: String = kv
+                        .into_iter()
+                        .map(|(k, v)| format!("{k} = {v}\n"))
+                        .collect();
+                    format!("[{s}]\n{body}")
+                })
+                .collect()
+        }),
     ]
 }
 
 /// JSON objects shaped like tool arguments: the tools' field names with values of any type.
 fn arguments() -> impl Strategy<Value = Vec<u8>> {
     let key = prop_oneof![
-        Just("company".to_owned()), Just("mailbox".to_owned()), Just("trustee".to_owned()),
-        Just("automapping".to_owned()), Just("request_id".to_owned()), Just("user".to_owned()),
+        Just("company".to_owned()),
+        Just("mailbox".to_owned()),
+        Just("trustee".to_owned()),
+        Just("automapping".to_owned()),
+        Just("request_id".to_owned()),
+        Just("user".to_owned()),
         "[a-z_]{1,10}",
     ];
     let value = prop_oneof![
@@ -120,16 +152,48 @@ fn csv_reader_of_the_checks_refuses_broken_cells() {
 
 #[test]
 fn edge_inputs_keep_the_properties() {
-    for s in ["", "=", "-1", "@x", "\t=1", "\r\n", "\"", " =1 ", "a\"b", "=cmd|' /C calc'!A0"] {
+    for s in [
+        "",
+        "=",
+        "-1",
+        "@x",
+        "\t=1",
+        "\r\n",
+        "\"",
+        " =1 ",
+        "a\"b",
+        "=cmd|' /C calc'!A0",
+    ] {
         csv_export_cell(s);
     }
-    for h in ["", "[", "[]", "[::1]:", ":80", "a.", "A.B:65535", "[::ffff:127.0.0.1]", "x:65536"] {
+    for h in [
+        "",
+        "[",
+        "[]",
+        "[::1]:",
+        ":80",
+        "a.",
+        "A.B:65535",
+        "[::ffff:127.0.0.1]",
+        "x:65536",
+    ] {
         host_header(h);
     }
-    for b in [&b"{}"[..], b"[]", b"null", b"{\"company\":\"a\",\"company\":\"b\"}", b"{\"user\":\"a\",\"company\":null}"] {
+    for b in [
+        &b"{}"[..],
+        b"[]",
+        b"null",
+        b"{\"company\":\"a\",\"company\":\"b\"}",
+        b"{\"user\":\"a\",\"company\":null}",
+    ] {
         mcp_arguments(b);
     }
-    for t in ["", "[server]\nlisten = 1", "[[server]]", "client_secret = 1"] {
+    for t in [
+        "",
+        "[server]\nlisten = 1",
+        "[[server]]",
+        "client_secret = 1",
+    ] {
         config_text(t);
     }
 }
@@ -141,6 +205,9 @@ fn a_host_with_an_empty_last_label_is_refused() {
     use exogate::edge::parse_authority;
     assert_eq!(parse_authority("d..:12"), None);
     assert_eq!(parse_authority(".."), None);
-    assert_eq!(parse_authority("example.com.").map(|a| a.host), Some("example.com".to_owned()));
+    assert_eq!(
+        parse_authority("example.com.").map(|a| a.host),
+        Some("example.com".to_owned())
+    );
     host_header("EOKD..:12");
 }
