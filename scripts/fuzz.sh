@@ -6,6 +6,7 @@
 #   bash scripts/fuzz.sh --runs N         N executions per target
 #   bash scripts/fuzz.sh --smoke          10,000 executions per target
 #   bash scripts/fuzz.sh --only NAME      one target
+#   bash scripts/fuzz.sh --max-seconds S  stop each target after S seconds (executions so far printed)
 # Needs `cargo install cargo-fuzz --locked`. Builds into $FUZZ_TARGET_DIR (default target-fuzz/);
 # FUZZ_SANITIZER (default none: panics are what the properties raise, the code has no unsafe)
 # may be address. A crash's input is left in fuzz/artifacts/TARGET/; replay it with
@@ -15,12 +16,14 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 runs=1000000
 only=""
+max_seconds=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --smoke) runs=10000 ;;
     --runs) runs="$2"; shift ;;
     --only) only="$2"; shift ;;
-    *) echo "usage: scripts/fuzz.sh [--smoke] [--runs N] [--only TARGET]" >&2; exit 2 ;;
+    --max-seconds) max_seconds="$2"; shift ;;
+    *) echo "usage: scripts/fuzz.sh [--smoke] [--runs N] [--only TARGET] [--max-seconds S]" >&2; exit 2 ;;
   esac
   shift
 done
@@ -39,7 +42,7 @@ for t in $targets; do
   log="$(mktemp)"
   start=$(date +%s)
   cargo +nightly fuzz run -s "$san" "$t" "corpus/$t" -- \
-    -runs="$runs" -max_len=4096 -print_final_stats=1 >"$log" 2>&1
+    -runs="$runs" -max_total_time="$max_seconds" -max_len=4096 -print_final_stats=1 >"$log" 2>&1
   secs=$(( $(date +%s) - start ))
   execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' | tail -1)
   crashes=$(( $(find "artifacts/$t" -type f | wc -l) - before ))
