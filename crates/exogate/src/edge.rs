@@ -41,7 +41,15 @@ pub fn parse_authority(value: &str) -> Option<Authority> {
         return None;
     }
     let a: axum::http::uri::Authority = value.parse().ok()?;
-    let host = a.host().trim_start_matches('[').trim_end_matches(']');
+    // (fuzz-scale) Brackets come off an IPv6 literal as a pair; anywhere else they are no host.
+    let host = a.host();
+    let host = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host);
+    if host.contains(['[', ']']) {
+        return None;
+    }
     let host = host.strip_suffix('.').unwrap_or(host).to_ascii_lowercase();
     // (fuzz-scale) One final dot names the root; a second one is an empty label, no host.
     if host.is_empty() || host.ends_with('.') {

@@ -211,3 +211,17 @@ fn a_host_with_an_empty_last_label_is_refused() {
     );
     host_header("EOKD..:12");
 }
+
+/// Found by the `host_header` fuzz target: `))[]` was taken as the host `))[` (the brackets of
+/// an IPv6 literal were trimmed one side at a time). Brackets come off only as a pair.
+#[test]
+fn brackets_come_off_a_host_only_as_a_pair() {
+    use exogate::edge::parse_authority;
+    assert_eq!(parse_authority("))[]"), None);
+    assert_eq!(parse_authority("a]"), None);
+    assert_eq!(
+        parse_authority("[::1]:8080").map(|a| (a.host, a.port)),
+        Some(("::1".to_owned(), Some(8080)))
+    );
+    host_header("))[]");
+}
