@@ -42,11 +42,13 @@ pub fn parse_authority(value: &str) -> Option<Authority> {
     }
     let a: axum::http::uri::Authority = value.parse().ok()?;
     // (fuzz-scale) Brackets come off an IPv6 literal as a pair; anywhere else they are no host.
+    // Between brackets only an IPv6 address.
     let host = a.host();
-    let host = host
-        .strip_prefix('[')
-        .and_then(|h| h.strip_suffix(']'))
-        .unwrap_or(host);
+    let host = match host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+        Some(v6) if v6.parse::<std::net::Ipv6Addr>().is_ok() => v6,
+        Some(_) => return None,
+        None => host,
+    };
     if host.contains(['[', ']']) {
         return None;
     }

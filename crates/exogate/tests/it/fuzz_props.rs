@@ -213,12 +213,17 @@ fn a_host_with_an_empty_last_label_is_refused() {
 }
 
 /// Found by the `host_header` fuzz target: `))[]` was taken as the host `))[` (the brackets of
-/// an IPv6 literal were trimmed one side at a time). Brackets come off only as a pair.
+/// an IPv6 literal were trimmed one side at a time), `[%]` as the host `%`. Brackets come off
+/// only as a pair, around an IPv6 address.
 #[test]
 fn brackets_come_off_a_host_only_as_a_pair() {
     use exogate::edge::parse_authority;
     assert_eq!(parse_authority("))[]"), None);
     assert_eq!(parse_authority("a]"), None);
+    // And what the brackets hold is an IPv6 address (`[%]` was taken as the host `%`).
+    assert_eq!(parse_authority("[%]"), None);
+    assert_eq!(parse_authority("[example.com]:80"), None);
+    host_header("[%]");
     assert_eq!(
         parse_authority("[::1]:8080").map(|a| (a.host, a.port)),
         Some(("::1".to_owned(), Some(8080)))
