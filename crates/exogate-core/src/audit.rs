@@ -434,10 +434,11 @@ pub fn parse_time_bound(
             "use a date such as 2026-12-03 or an RFC 3339 time such as 2026-12-03T09:00:00Z".into(),
         )
     })?;
-    let start = date.midnight().assume_utc();
+    // The end of the day is built inside the day: adding a day to 9999-12-31 would overflow.
     let t = match day_end {
-        DayEnd::Start => start,
-        DayEnd::End => start + time::Duration::days(1) - time::Duration::milliseconds(1),
-    };
+        DayEnd::Start => date.midnight(),
+        DayEnd::End => date.with_time(time::macros::time!(23:59:59.999)),
+    }
+    .assume_utc();
     Ok(Some(Timestamp::from_offset_date_time(t)))
 }

@@ -11,6 +11,9 @@ pub mod audit;
 pub mod checkpoint;
 pub mod error;
 pub mod fake;
+// (fuzz-scale) Property checks shared by the fuzz targets and the stable proptest tests.
+#[doc(hidden)]
+pub mod fuzz_checks;
 pub mod inventory;
 pub mod model;
 pub mod oauth;

@@ -38,6 +38,9 @@ pub mod consent;
 pub mod delegation;
 pub mod error;
 pub mod exchange;
+// (fuzz-scale) Property checks shared by the fuzz targets and the stable proptest tests.
+#[doc(hidden)]
+pub mod fuzz_checks;
 pub mod identity;
 pub mod limiter;
 pub mod readiness;

@@ -41,9 +41,20 @@ pub fn parse_authority(value: &str) -> Option<Authority> {
         return None;
     }
     let a: axum::http::uri::Authority = value.parse().ok()?;
-    let host = a.host().trim_start_matches('[').trim_end_matches(']');
+    // (fuzz-scale) Brackets come off an IPv6 literal as a pair; anywhere else they are no host.
+    // Between brackets only an IPv6 address.
+    let host = a.host();
+    let host = match host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+        Some(v6) if v6.parse::<std::net::Ipv6Addr>().is_ok() => v6,
+        Some(_) => return None,
+        None => host,
+    };
+    if host.contains(['[', ']']) {
+        return None;
+    }
     let host = host.strip_suffix('.').unwrap_or(host).to_ascii_lowercase();
-    if host.is_empty() {
+    // (fuzz-scale) One final dot names the root; a second one is an empty label, no host.
+    if host.is_empty() || host.ends_with('.') {
         return None;
     }
     Some(Authority {

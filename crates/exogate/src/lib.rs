@@ -10,6 +10,9 @@ pub mod config;
 #[cfg(feature = "demo")]
 pub mod demo;
 pub mod edge;
+// (fuzz-scale) Property checks shared by the fuzz targets and the stable proptest tests.
+#[doc(hidden)]
+pub mod fuzz_checks;
 pub mod inventory;
 pub mod inventory_view;
 pub mod limits;

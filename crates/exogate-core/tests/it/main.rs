@@ -2,6 +2,7 @@
 
 mod action;
 mod audit;
+mod fuzz_props;
 mod model;
 mod policy;
 mod request;

@@ -3,6 +3,7 @@
 
 mod consent;
 mod delegation;
+mod fuzz_props;
 mod identity;
 mod invoke;
 mod readiness;

@@ -12,6 +12,7 @@ mod docs_links;
 mod fleet;
 mod flow;
 mod human_times;
+mod fuzz_props;
 mod inventory;
 mod mcp_http;
 mod mcp_inspector;
