@@ -18,6 +18,8 @@ pub mod ops;
 pub mod policy;
 pub mod ports;
 pub mod request;
+// (msft-signin)
+pub mod signin;
 pub mod text;
 pub mod tools;
 

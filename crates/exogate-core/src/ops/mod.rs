@@ -16,6 +16,8 @@ pub mod oauth;
 pub mod reads;
 pub mod requests;
 pub mod users;
+// (msft-signin)
+pub mod signin;
 
 /// Tunables the operations need.
 #[derive(Clone, Debug)]
