@@ -74,6 +74,11 @@ pub struct App {
     pub oauth: crate::config::OAuthSettings,
     /// The database itself (the same one `store` is), for `/readyz`.
     pub db: exogate_store::Db,
+    // (msft-signin)
+    /// Local accounts (passwords) may sign in.
+    pub local_accounts: bool,
+    /// Sign in with Microsoft, when configured.
+    pub microsoft_signin: Option<Arc<crate::signin::MicrosoftSignin>>,
 }
 
 impl App {

@@ -64,6 +64,11 @@ pub struct SessionData {
     /// recorded) counts as created at the epoch, so it is past its absolute lifetime.
     #[serde(default)]
     pub created: i64,
+    // (msft-signin)
+    /// A shorter absolute lifetime in seconds (Microsoft users: `[signin.microsoft]
+    /// session_hours`, so a person removed from the mapped groups is out within it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cap_secs: Option<i64>,
 }
 
 /// A live session: the stored id (the hash of the cookie value) and its data.
@@ -99,8 +104,10 @@ pub fn session_cookie(secure: bool, value: Option<&str>) -> HeaderValue {
 impl Session {
     /// When this session ends whatever happens: its creation plus the absolute lifetime.
     fn absolute_end(&self, st: &WebState) -> Timestamp {
-        Timestamp::from_unix_millis(self.data.created)
-            .plus_secs(st.app.login.settings.session_absolute_secs)
+        let secs = st.app.login.settings.session_absolute_secs;
+        // (msft-signin)
+        let secs = self.data.cap_secs.map_or(secs, |cap| cap.min(secs));
+        Timestamp::from_unix_millis(self.data.created).plus_secs(secs)
     }
 
     /// Saves the session with a fresh idle expiry (never past its absolute end).
@@ -122,6 +129,16 @@ impl Session {
 
     /// Creates a new session for `user` and returns it with the cookie value to send.
     pub async fn create(st: &WebState, user: UserId) -> Result<(Session, String), HttpError> {
+        Self::create_capped(st, user, None).await
+    }
+
+    // (msft-signin)
+    /// [`Session::create`] with an absolute lifetime of at most `cap_secs`.
+    pub async fn create_capped(
+        st: &WebState,
+        user: UserId,
+        cap_secs: Option<i64>,
+    ) -> Result<(Session, String), HttpError> {
         let value = random_token(32);
         let mut s = Session {
             id_hash: sha256_hex(&value),
@@ -131,6 +148,7 @@ impl Session {
                 touched: 0,
                 consent: BTreeMap::new(),
                 created: st.app.clock.now().unix_millis(),
+                cap_secs,
             },
         };
         s.save(st).await?;
@@ -306,6 +324,14 @@ pub async fn check_login(
     password: &str,
     peer: Option<std::net::SocketAddr>,
 ) -> Result<User, HttpError> {
+    // (msft-signin) local accounts switched off: no password is checked.
+    if !st.app.local_accounts {
+        return Err(HttpError::new(
+            axum::http::StatusCode::FORBIDDEN,
+            "local_accounts_off",
+            "local accounts are switched off: sign in with Microsoft",
+        ));
+    }
     let guard = &st.app.login;
     let attempt = match guard.begin(
         &crate::login::address_key(peer),
