@@ -239,9 +239,20 @@ async fn microsoft_signin_lands_with_the_mapped_role_and_is_audited() {
     w.stop().await;
 }
 
+/// Two allowed tenants (the MSP's and a second one): exogate sends people to `organizations`,
+/// where Microsoft lets anyone of any tenant sign in, so exogate's own `tid` check decides.
+fn two_tenants(c: &mut exogate::config::Config) {
+    c.signin
+        .microsoft
+        .as_mut()
+        .unwrap()
+        .tenants
+        .push("5a1e5000-0000-4000-8000-0000000000aa".to_owned());
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn other_tenants_and_unmapped_people_are_refused() {
-    let w = WebApp::start().await;
+    let w = WebApp::start_with(two_tenants).await;
     let eve = sign_in(&w, "eve").await;
     assert_eq!(eve.status, StatusCode::FORBIDDEN);
     assert!(eve.body.contains("not allowed"), "{}", eve.body);
@@ -399,7 +410,7 @@ async fn local_accounts_can_be_switched_off() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn browser_signs_in_with_microsoft_through_the_emulator() {
-    let w = WebApp::start().await;
+    let w = WebApp::start_with(two_tenants).await;
     let c = super::browser::Chrome::start("signin-microsoft").await;
     c.client.goto(&w.url("/login")).await.unwrap();
     c.wait_css("#signin-microsoft").await.click().await.unwrap();
