@@ -20,6 +20,7 @@ pub mod ports;
 pub mod request;
 // (msft-signin)
 pub mod signin;
+pub mod totp;
 pub mod text;
 pub mod tools;
 

@@ -402,6 +402,20 @@ pub trait Store: Send + Sync {
         suspended: bool,
         audit: NewAuditEvent,
     ) -> StoreResult<()>;
+    /// The user's TOTP factor, if enrolled.
+    async fn totp_get(&self, user: UserId) -> StoreResult<Option<crate::totp::TotpFactor>>;
+    /// Replaces the user's factor and recovery codes (hashes), with its audit event.
+    async fn totp_enrol(
+        &self,
+        factor: &crate::totp::TotpFactor,
+        recovery_hashes: &[String],
+        audit: NewAuditEvent,
+    ) -> StoreResult<()>;
+    /// Spends TOTP step `step`: true only if it is later than the last spent one.
+    async fn totp_use_step(&self, user: UserId, step: i64) -> StoreResult<bool>;
+    /// Spends an unused recovery code: true only the first time.
+    async fn totp_use_recovery(&self, user: UserId, code_hash: &str, at: Timestamp)
+    -> StoreResult<bool>;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -272,6 +272,14 @@ const SIGNIN_IDENTITY: &str = "SELECT user_id, suspended FROM signin_identities 
 const SIGNIN_LINK: &str = "INSERT INTO signin_identities (tenant_id, object_id, user_id, suspended, created_at) VALUES ($1, $2, $3, 0, $4)";
 const SIGNIN_SUSPEND: &str = "UPDATE signin_identities SET suspended = $4 WHERE tenant_id = $1 AND object_id = $2 AND user_id = $3";
 
+const TOTP_GET: &str = "SELECT secret, last_step, created_at FROM totp_factors WHERE user_id = $1";
+const TOTP_DELETE: &str = "DELETE FROM totp_factors WHERE user_id = $1";
+const TOTP_DELETE_CODES: &str = "DELETE FROM totp_recovery_codes WHERE user_id = $1";
+const TOTP_INSERT: &str = "INSERT INTO totp_factors (user_id, secret, last_step, created_at) VALUES ($1, $2, $3, $4)";
+const TOTP_INSERT_CODE: &str = "INSERT INTO totp_recovery_codes (user_id, code_hash, used_at) VALUES ($1, $2, NULL)";
+const TOTP_USE_STEP: &str = "UPDATE totp_factors SET last_step = $2 WHERE user_id = $1 AND (last_step IS NULL OR last_step < $2)";
+const TOTP_USE_CODE: &str = "UPDATE totp_recovery_codes SET used_at = $3 WHERE user_id = $1 AND code_hash = $2 AND used_at IS NULL";
+
 const INSERT_TOKEN: &str = concat!(
     "INSERT INTO api_tokens (",
     token_cols!(),
@@ -1412,6 +1420,71 @@ impl Store for Db {
             append_audit!(tx, head, audit);
         });
         Ok(())
+    }
+
+    async fn totp_get(&self, user: UserId) -> StoreResult<Option<exogate_core::totp::TotpFactor>> {
+        let row: Option<(String, Option<i64>, i64)> =
+            fetch!(self, fetch_optional, TOTP_GET, user.to_string())?;
+        match row {
+            None => Ok(None),
+            Some((secret, last_step, created)) => {
+                let bytes = hex::decode(&secret)
+                    .map_err(|_| StoreError::Corrupt("totp secret".to_owned()))?;
+                Ok(Some(exogate_core::totp::TotpFactor {
+                    user,
+                    secret: exogate_core::totp::TotpSecret::new(bytes),
+                    last_step,
+                    created_at: Timestamp::from_unix_millis(created),
+                }))
+            }
+        }
+    }
+
+    async fn totp_enrol(
+        &self,
+        f: &exogate_core::totp::TotpFactor,
+        recovery_hashes: &[String],
+        audit: NewAuditEvent,
+    ) -> StoreResult<()> {
+        let user = f.user.to_string();
+        in_tx!(self, tx, head => {
+            for sql in [TOTP_DELETE_CODES, TOTP_DELETE] {
+                sqlx::query(sql).bind(&user).execute(&mut *tx).await.map_err(db_err)?;
+            }
+            sqlx::query(TOTP_INSERT)
+                .bind(&user)
+                .bind(hex::encode(f.secret.expose()))
+                .bind(f.last_step)
+                .bind(f.created_at.unix_millis())
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
+            for h in recovery_hashes {
+                sqlx::query(TOTP_INSERT_CODE)
+                    .bind(&user)
+                    .bind(h)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_err)?;
+            }
+            append_audit!(tx, head, audit);
+        });
+        Ok(())
+    }
+
+    async fn totp_use_step(&self, user: UserId, step: i64) -> StoreResult<bool> {
+        let n = with_pool!(self, p => sqlx::query(TOTP_USE_STEP).bind(user.to_string()).bind(step).execute(p).await.map(|r| r.rows_affected())).map_err(db_err)?;
+        Ok(n == 1)
+    }
+
+    async fn totp_use_recovery(
+        &self,
+        user: UserId,
+        code_hash: &str,
+        at: Timestamp,
+    ) -> StoreResult<bool> {
+        let n = with_pool!(self, p => sqlx::query(TOTP_USE_CODE).bind(user.to_string()).bind(code_hash).bind(at.unix_millis()).execute(p).await.map(|r| r.rows_affected())).map_err(db_err)?;
+        Ok(n == 1)
     }
 }
 

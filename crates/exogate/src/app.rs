@@ -79,6 +79,8 @@ pub struct App {
     pub local_accounts: bool,
     /// Sign in with Microsoft, when configured.
     pub microsoft_signin: Option<Arc<crate::signin::MicrosoftSignin>>,
+    /// Local managers and admins need a second factor (`[signin] second_factor`).
+    pub second_factor: bool,
 }
 
 impl App {

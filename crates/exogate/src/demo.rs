@@ -214,7 +214,10 @@ pub fn signin_text() -> String {
     use m365_emulator::signin::demo;
     format!(
         r#"[signin]
+# The demo's local users sign in with their fixed passwords alone (one command, no phone);
+# production keeps the second factor for managers and admins on.
 local_accounts = true
+second_factor = false
 [signin.microsoft]
 client_id = "{app}"
 client_secret = "{secret}"

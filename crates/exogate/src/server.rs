@@ -133,6 +133,7 @@ pub async fn build_app_with_clock(
         oauth: config.oauth.clone(),
         local_accounts: config.signin.local_accounts,
         microsoft_signin,
+        second_factor: config.signin.second_factor,
     }))
 }
 

@@ -17,6 +17,7 @@ use crate::config::ConfigError;
 #[serde(deny_unknown_fields, default)]
 pub(crate) struct RawSignin {
     local_accounts: bool,
+    second_factor: bool,
     microsoft: Option<RawMicrosoftSignin>,
 }
 
@@ -24,6 +25,7 @@ impl Default for RawSignin {
     fn default() -> Self {
         Self {
             local_accounts: true,
+            second_factor: true,
             microsoft: None,
         }
     }
@@ -53,6 +55,8 @@ fn default_session_hours() -> u32 {
 pub struct SigninConfig {
     /// Local accounts (user name and password) may sign in: break-glass and the demo.
     pub local_accounts: bool,
+    /// Local managers and admins must give a TOTP code (or a recovery code) with their password.
+    pub second_factor: bool,
     pub microsoft: Option<MicrosoftConfig>,
 }
 
@@ -144,6 +148,7 @@ pub(crate) fn validate(raw: RawSignin) -> Result<SigninConfig, ConfigError> {
     }
     Ok(SigninConfig {
         local_accounts: raw.local_accounts,
+        second_factor: raw.second_factor,
         microsoft,
     })
 }

@@ -18,6 +18,7 @@ pub mod requests;
 pub mod users;
 // (msft-signin)
 pub mod signin;
+pub mod totp;
 
 /// Tunables the operations need.
 #[derive(Clone, Debug)]

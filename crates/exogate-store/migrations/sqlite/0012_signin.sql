@@ -18,3 +18,17 @@ CREATE TABLE signin_states (
     expires_at   BIGINT NOT NULL
 );
 CREATE INDEX signin_states_expiry ON signin_states(expires_at);
+-- The second factor of local accounts: a TOTP secret with the last step used (a code is
+-- accepted once), and recovery codes stored only as SHA-256 hex, each usable once.
+CREATE TABLE totp_factors (
+    user_id    TEXT PRIMARY KEY REFERENCES users(id),
+    secret     TEXT NOT NULL,
+    last_step  BIGINT,
+    created_at BIGINT NOT NULL
+);
+CREATE TABLE totp_recovery_codes (
+    user_id   TEXT NOT NULL REFERENCES users(id),
+    code_hash TEXT NOT NULL,
+    used_at   BIGINT,
+    PRIMARY KEY (user_id, code_hash)
+);

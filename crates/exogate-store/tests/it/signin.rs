@@ -45,3 +45,33 @@ both! {
         assert_eq!(s.audit_head().await.unwrap().unwrap().0, head + 2);
     }
 }
+
+both! {
+    async fn totp_steps_and_recovery_codes_are_spent_once(db: Db) {
+        use exogate_core::totp::{TotpFactor, TotpSecret};
+        let s: &dyn Store = &db;
+        let u = User { id: UserId::from_uuid(Uuid::now_v7()), name: UserName::parse("mgr").unwrap(), role: Role::Manager, entitlement: Entitlement::All, disabled: false, password_hash: None, created_at: start() };
+        s.insert_user(&u, NewAuditEvent::system(start(), AuditKind::UserAdded)).await.unwrap();
+        assert_eq!(s.totp_get(u.id).await.unwrap(), None);
+        let f = TotpFactor { user: u.id, secret: TotpSecret::new(vec![1, 2, 3, 255]), last_step: None, created_at: start() };
+        let head = s.audit_head().await.unwrap().unwrap().0;
+        s.totp_enrol(&f, &["h1".into(), "h2".into()], NewAuditEvent::system(start(), AuditKind::UserChanged)).await.unwrap();
+        assert_eq!(s.audit_head().await.unwrap().unwrap().0, head + 1);
+        assert_eq!(s.totp_get(u.id).await.unwrap(), Some(f.clone()));
+        assert!(s.totp_use_step(u.id, 10).await.unwrap());
+        assert!(!s.totp_use_step(u.id, 10).await.unwrap(), "a step is spent once");
+        assert!(!s.totp_use_step(u.id, 9).await.unwrap(), "never an older one");
+        assert!(s.totp_use_step(u.id, 11).await.unwrap());
+        assert_eq!(s.totp_get(u.id).await.unwrap().unwrap().last_step, Some(11));
+        assert!(s.totp_use_recovery(u.id, "h1", start()).await.unwrap());
+        assert!(!s.totp_use_recovery(u.id, "h1", start()).await.unwrap(), "a recovery code works once");
+        assert!(!s.totp_use_recovery(u.id, "nope", start()).await.unwrap());
+        // Re-enrolling replaces the secret, the last step and the codes.
+        let g = TotpFactor { secret: TotpSecret::new(vec![9; 20]), ..f.clone() };
+        s.totp_enrol(&g, &["h3".into()], NewAuditEvent::system(start(), AuditKind::UserChanged)).await.unwrap();
+        assert_eq!(s.totp_get(u.id).await.unwrap(), Some(g));
+        assert!(!s.totp_use_recovery(u.id, "h2", start()).await.unwrap(), "old codes are gone");
+        assert!(s.totp_use_recovery(u.id, "h3", start()).await.unwrap());
+        assert!(s.totp_use_step(u.id, 5).await.unwrap(), "a new factor starts afresh");
+    }
+}

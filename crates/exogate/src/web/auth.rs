@@ -322,6 +322,7 @@ pub async fn check_login(
     st: &WebState,
     name: &str,
     password: &str,
+    code: Option<&str>,
     peer: Option<std::net::SocketAddr>,
 ) -> Result<User, HttpError> {
     // (msft-signin) local accounts switched off: no password is checked.
@@ -358,7 +359,17 @@ pub async fn check_login(
         );
     let matched = guard.gate.verify(password.to_owned(), phc).await
         && user.as_ref().is_some_and(|u| u.password_hash.is_some());
-    let ok = matched && user.as_ref().is_some_and(|u| !u.disabled);
+    let mut ok = matched && user.as_ref().is_some_and(|u| !u.disabled);
+    // (msft-signin) the second factor, checked only after the password; a wrong code counts as a
+    // failed attempt (the same lock-outs bound code guessing).
+    let mut factor_error = None;
+    if ok
+        && let Some(u) = user.as_ref()
+        && let Err(e) = second_factor(st, u, code.unwrap_or("")).await
+    {
+        ok = false;
+        factor_error = Some(e);
+    }
     let now = st.app.clock.now();
     if ok {
         guard.succeeded(attempt);
@@ -370,7 +381,26 @@ pub async fn check_login(
     }
     match (ok, user) {
         (true, Some(u)) => Ok(u),
-        _ => Err(HttpError::login_failed()),
+        _ => Err(factor_error.unwrap_or_else(HttpError::login_failed)),
+    }
+}
+
+// (msft-signin)
+/// The second factor of a local sign-in whose password was right.
+async fn second_factor(st: &WebState, user: &User, code: &str) -> Result<(), HttpError> {
+    use exogate_core::ops::totp::{self, Outcome};
+    match totp::verify(st.app.ctx(), user, code).await? {
+        Outcome::NotEnrolled if totp::required(st.app.second_factor, user) => Err(HttpError::new(
+            axum::http::StatusCode::FORBIDDEN,
+            "second_factor_not_enrolled",
+            "this role needs a second factor: ask the operator to run `exogate user second-factor NAME`",
+        )),
+        Outcome::NotEnrolled | Outcome::Totp | Outcome::Recovery => Ok(()),
+        Outcome::Refused(r) => Err(HttpError::new(
+            axum::http::StatusCode::UNAUTHORIZED,
+            "second_factor_failed",
+            format!("a code from your authenticator app (or a recovery code) is required: {r}"),
+        )),
     }
 }
 

@@ -21,6 +21,7 @@ mod mcp_ts;
 mod oauth;
 mod property;
 mod schedule;
+mod second_factor;
 mod signin;
 mod support;
 mod web;

@@ -99,6 +99,9 @@ pub struct LoginForm {
     password: String,
     #[serde(default)]
     next: String,
+    // (msft-signin)
+    #[serde(default)]
+    code: String,
 }
 
 pub async fn login_submit(
@@ -107,7 +110,7 @@ pub async fn login_submit(
     headers: HeaderMap,
     Form(f): Form<LoginForm>,
 ) -> Response {
-    match crate::web::auth::check_login(&st, &f.user, &f.password, peer).await {
+    match crate::web::auth::check_login(&st, &f.user, &f.password, Some(&f.code), peer).await {
         Ok(user) => {
             // Never reuse an id the browser brought along: drop it and issue a new one.
             if let Some(old) = Session::from_headers(&st, &headers).await {
