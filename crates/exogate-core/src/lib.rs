@@ -20,9 +20,9 @@ pub mod ports;
 pub mod request;
 // (msft-signin)
 pub mod signin;
-pub mod totp;
 pub mod text;
 pub mod tools;
+pub mod totp;
 
 pub use error::{ConflictReason, CoreError, Denial, Entity};
 pub use model::*;

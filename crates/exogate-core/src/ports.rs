@@ -414,8 +414,12 @@ pub trait Store: Send + Sync {
     /// Spends TOTP step `step`: true only if it is later than the last spent one.
     async fn totp_use_step(&self, user: UserId, step: i64) -> StoreResult<bool>;
     /// Spends an unused recovery code: true only the first time.
-    async fn totp_use_recovery(&self, user: UserId, code_hash: &str, at: Timestamp)
-    -> StoreResult<bool>;
+    async fn totp_use_recovery(
+        &self,
+        user: UserId,
+        code_hash: &str,
+        at: Timestamp,
+    ) -> StoreResult<bool>;
 }
 
 // ---------------------------------------------------------------------------------------------

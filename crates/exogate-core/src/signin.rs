@@ -222,7 +222,10 @@ mod tests {
             authority: "https://login.example".into(),
             tenants: vec!["11111111-1111-1111-1111-111111111111".into()],
             roles: vec![
-                (Role::Admin, vec![Source::parse("aaaaaaaa-0000-0000-0000-000000000001")]),
+                (
+                    Role::Admin,
+                    vec![Source::parse("aaaaaaaa-0000-0000-0000-000000000001")],
+                ),
                 (Role::Technician, vec![Source::parse("Exogate.Tech")]),
             ],
             companies: vec![],
@@ -257,7 +260,10 @@ mod tests {
         assert_eq!(c(|c| c.exp = 1000), Err(Refusal::Expired));
         assert_eq!(c(|c| c.iat = 2000), Err(Refusal::Expired));
         assert_eq!(
-            c(|c| c.iss = "https://login.example/22222222-2222-2222-2222-222222222222/v2.0".into()),
+            c(
+                |c| c.iss =
+                    "https://login.example/22222222-2222-2222-2222-222222222222/v2.0".into()
+            ),
             Err(Refusal::WrongIssuer)
         );
         assert_eq!(

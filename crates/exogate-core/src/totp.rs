@@ -99,7 +99,9 @@ pub fn hash_recovery_code(code: &str) -> String {
         .filter(|c| c.is_ascii_alphanumeric())
         .map(|c| c.to_ascii_lowercase())
         .collect();
-    hex::encode(sha2::Sha256::digest(format!("exogate-recovery:{norm}").as_bytes()))
+    hex::encode(sha2::Sha256::digest(
+        format!("exogate-recovery:{norm}").as_bytes(),
+    ))
 }
 
 /// Whether `code` looks like a recovery code (rather than a six-digit TOTP code).
@@ -131,13 +133,25 @@ mod tests {
         let now = Timestamp::from_unix_millis(1_234_567_890_000);
         let code = format!("{:06}", code_at(secret, step_of(now)));
         let step = check(secret, &code, now, None).unwrap();
-        assert_eq!(check(secret, &code, now, Some(step)), Err(CodeRefusal::Reused));
+        assert_eq!(
+            check(secret, &code, now, Some(step)),
+            Err(CodeRefusal::Reused)
+        );
         let before = format!("{:06}", code_at(secret, step_of(now) - 1));
-        assert_eq!(check(secret, &before, now, Some(step)), Err(CodeRefusal::Reused));
+        assert_eq!(
+            check(secret, &before, now, Some(step)),
+            Err(CodeRefusal::Reused)
+        );
         let far = format!("{:06}", code_at(secret, step_of(now) - 5));
         assert_eq!(check(secret, &far, now, None), Err(CodeRefusal::Wrong));
-        assert_eq!(check(secret, "12345", now, None), Err(CodeRefusal::Malformed));
-        assert_eq!(hash_recovery_code("ABCD-efgh-1234"), hash_recovery_code("abcdefgh1234"));
+        assert_eq!(
+            check(secret, "12345", now, None),
+            Err(CodeRefusal::Malformed)
+        );
+        assert_eq!(
+            hash_recovery_code("ABCD-efgh-1234"),
+            hash_recovery_code("abcdefgh1234")
+        );
         assert!(is_recovery_code("abcd-efgh-1234") && !is_recovery_code("123 456"));
     }
 }

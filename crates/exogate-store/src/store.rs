@@ -268,15 +268,18 @@ const SIGNIN_PRUNE_MS: i64 = 3_600_000;
 const SIGNIN_PRUNE_STATES: &str = "DELETE FROM signin_states WHERE expires_at < $1";
 const SIGNIN_PUT_STATE: &str = "INSERT INTO signin_states (state_hash, browser_hash, nonce, verifier, next, expires_at) VALUES ($1, $2, $3, $4, $5, $6)";
 const SIGNIN_TAKE_STATE: &str = "DELETE FROM signin_states WHERE state_hash = $1 RETURNING state_hash, browser_hash, nonce, verifier, next, expires_at";
-const SIGNIN_IDENTITY: &str = "SELECT user_id, suspended FROM signin_identities WHERE tenant_id = $1 AND object_id = $2";
+const SIGNIN_IDENTITY: &str =
+    "SELECT user_id, suspended FROM signin_identities WHERE tenant_id = $1 AND object_id = $2";
 const SIGNIN_LINK: &str = "INSERT INTO signin_identities (tenant_id, object_id, user_id, suspended, created_at) VALUES ($1, $2, $3, 0, $4)";
 const SIGNIN_SUSPEND: &str = "UPDATE signin_identities SET suspended = $4 WHERE tenant_id = $1 AND object_id = $2 AND user_id = $3";
 
 const TOTP_GET: &str = "SELECT secret, last_step, created_at FROM totp_factors WHERE user_id = $1";
 const TOTP_DELETE: &str = "DELETE FROM totp_factors WHERE user_id = $1";
 const TOTP_DELETE_CODES: &str = "DELETE FROM totp_recovery_codes WHERE user_id = $1";
-const TOTP_INSERT: &str = "INSERT INTO totp_factors (user_id, secret, last_step, created_at) VALUES ($1, $2, $3, $4)";
-const TOTP_INSERT_CODE: &str = "INSERT INTO totp_recovery_codes (user_id, code_hash, used_at) VALUES ($1, $2, NULL)";
+const TOTP_INSERT: &str =
+    "INSERT INTO totp_factors (user_id, secret, last_step, created_at) VALUES ($1, $2, $3, $4)";
+const TOTP_INSERT_CODE: &str =
+    "INSERT INTO totp_recovery_codes (user_id, code_hash, used_at) VALUES ($1, $2, NULL)";
 const TOTP_USE_STEP: &str = "UPDATE totp_factors SET last_step = $2 WHERE user_id = $1 AND (last_step IS NULL OR last_step < $2)";
 const TOTP_USE_CODE: &str = "UPDATE totp_recovery_codes SET used_at = $3 WHERE user_id = $1 AND code_hash = $2 AND used_at IS NULL";
 
@@ -1344,16 +1347,18 @@ impl Store for Db {
     ) -> StoreResult<Option<exogate_core::signin::PendingSignin>> {
         let row: Option<(String, String, String, String, String, i64)> =
             fetch!(self, fetch_optional, SIGNIN_TAKE_STATE, state_hash)?;
-        Ok(row.map(|(state_hash, browser_hash, nonce, verifier, next, expires)| {
-            exogate_core::signin::PendingSignin {
-                state_hash,
-                browser_hash,
-                nonce,
-                verifier,
-                next,
-                expires_at: Timestamp::from_unix_millis(expires),
-            }
-        }))
+        Ok(row.map(
+            |(state_hash, browser_hash, nonce, verifier, next, expires)| {
+                exogate_core::signin::PendingSignin {
+                    state_hash,
+                    browser_hash,
+                    nonce,
+                    verifier,
+                    next,
+                    expires_at: Timestamp::from_unix_millis(expires),
+                }
+            },
+        ))
     }
 
     async fn signin_identity(&self, tid: &str, oid: &str) -> StoreResult<Option<(UserId, bool)>> {
@@ -1361,7 +1366,8 @@ impl Store for Db {
         match row {
             None => Ok(None),
             Some((id, suspended)) => {
-                let id = UserId::parse(&id).map_err(|_| StoreError::Corrupt(format!("user id `{id}`")))?;
+                let id = UserId::parse(&id)
+                    .map_err(|_| StoreError::Corrupt(format!("user id `{id}`")))?;
                 Ok(Some((id, suspended != 0)))
             }
         }

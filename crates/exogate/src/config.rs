@@ -633,7 +633,8 @@ impl Config {
         let login = login_settings(&raw.login, raw.server.session_absolute_hours)?;
         let oauth = oauth_settings(&raw.oauth)?;
         // (msft-signin)
-        let signin = crate::signin::validate(raw.signin)?;
+        let signin = crate::signin::validate(raw.signin)
+            .map_err(|(key, reason)| ConfigError::Invalid { key, reason })?;
         let database_url = if raw.database_url.trim().is_empty() {
             format!("sqlite://{}", raw.data_dir.join("exogate.db").display())
         } else if raw.database_url.starts_with("sqlite:")

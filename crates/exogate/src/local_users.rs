@@ -58,16 +58,8 @@ pub async fn enrol_second_factor(
     user: &exogate_core::User,
 ) -> Result<Enrolled, exogate_core::CoreError> {
     use exogate_core::totp;
-    let mut secret = vec![0u8; 20];
-    rand::fill(&mut secret[..]);
-    let recovery_codes: Vec<String> = (0..10)
-        .map(|_| {
-            let mut b = [0u8; 8];
-            rand::fill(&mut b[..]);
-            let s = hex::encode(b);
-            format!("{}-{}-{}-{}", &s[..4], &s[4..8], &s[8..12], &s[12..])
-        })
-        .collect();
+    let secret = new_totp_secret();
+    let recovery_codes = new_recovery_codes();
     let hashes: Vec<String> = recovery_codes
         .iter()
         .map(|c| totp::hash_recovery_code(c))
@@ -88,4 +80,23 @@ pub async fn enrol_second_factor(
         secret: b32,
         recovery_codes,
     })
+}
+
+/// A fresh TOTP secret: 20 random bytes (160 bits, as RFC 4226 recommends).
+pub fn new_totp_secret() -> Vec<u8> {
+    let mut secret = vec![0u8; 20];
+    rand::fill(&mut secret[..]);
+    secret
+}
+
+/// Ten fresh recovery codes, 64 random bits each, as `xxxx-xxxx-xxxx-xxxx` (hex).
+pub fn new_recovery_codes() -> Vec<String> {
+    (0..10)
+        .map(|_| {
+            let mut b = [0u8; 8];
+            rand::fill(&mut b[..]);
+            let s = hex::encode(b);
+            format!("{}-{}-{}-{}", &s[..4], &s[4..8], &s[8..12], &s[12..])
+        })
+        .collect()
 }

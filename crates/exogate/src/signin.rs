@@ -10,7 +10,8 @@ use exogate_core::{Entitlement, Role};
 use secrecy::SecretString;
 use serde::Deserialize;
 
-use crate::config::ConfigError;
+/// A setting that is wrong: its key and why (`crate::config` turns it into a `ConfigError`).
+pub type Invalid = (&'static str, String);
 
 /// `[signin]`.
 #[derive(Debug, Deserialize)]
@@ -72,14 +73,11 @@ pub struct MicrosoftConfig {
     pub companies: Vec<(Source, Entitlement)>,
 }
 
-fn invalid(key: &'static str, reason: impl Into<String>) -> ConfigError {
-    ConfigError::Invalid {
-        key,
-        reason: reason.into(),
-    }
+fn invalid(key: &'static str, reason: impl Into<String>) -> Invalid {
+    (key, reason.into())
 }
 
-pub(crate) fn validate(raw: RawSignin) -> Result<SigninConfig, ConfigError> {
+pub(crate) fn validate(raw: RawSignin) -> Result<SigninConfig, Invalid> {
     let microsoft = match raw.microsoft {
         None => None,
         Some(m) => {
@@ -96,7 +94,10 @@ pub(crate) fn validate(raw: RawSignin) -> Result<SigninConfig, ConfigError> {
                 let id = uuid::Uuid::parse_str(t.trim()).map_err(|_| {
                     invalid(
                         "signin.microsoft.tenants",
-                        format!("`{}` is not a tenant id (a GUID)", t.chars().take(64).collect::<String>()),
+                        format!(
+                            "`{}` is not a tenant id (a GUID)",
+                            t.chars().take(64).collect::<String>()
+                        ),
                     )
                 })?;
                 tenants.push(id.to_string());
@@ -125,9 +126,8 @@ pub(crate) fn validate(raw: RawSignin) -> Result<SigninConfig, ConfigError> {
             }
             let mut companies = Vec::new();
             for (source, list) in &m.companies {
-                let ent = Entitlement::parse(list).map_err(|e| {
-                    invalid("signin.microsoft.companies", e.to_string())
-                })?;
+                let ent = Entitlement::parse(list)
+                    .map_err(|e| invalid("signin.microsoft.companies", e.to_string()))?;
                 companies.push((Source::parse(source), ent));
             }
             Some(MicrosoftConfig {

@@ -130,13 +130,41 @@ impl Signin {
             mfa,
         };
         let accounts = vec![
-            acct(demo::TENANT, 1, "Ada Admin", "ada", vec![demo::ADMINS], true),
-            acct(demo::TENANT, 2, "Max Manager", "max", vec![demo::MANAGERS], true),
-            acct(demo::TENANT, 3, "Tess Tech", "tess", vec![demo::TECHNICIANS], false),
+            acct(
+                demo::TENANT,
+                1,
+                "Ada Admin",
+                "ada",
+                vec![demo::ADMINS],
+                true,
+            ),
+            acct(
+                demo::TENANT,
+                2,
+                "Max Manager",
+                "max",
+                vec![demo::MANAGERS],
+                true,
+            ),
+            acct(
+                demo::TENANT,
+                3,
+                "Tess Tech",
+                "tess",
+                vec![demo::TECHNICIANS],
+                false,
+            ),
             acct(demo::TENANT, 4, "Otto Outsider", "otto", vec![], true),
             Account {
                 preferred_username: "eve@other.example".to_owned(),
-                ..acct(demo::OTHER_TENANT, 5, "Eve Elsewhere", "eve", vec![demo::ADMINS], true)
+                ..acct(
+                    demo::OTHER_TENANT,
+                    5,
+                    "Eve Elsewhere",
+                    "eve",
+                    vec![demo::ADMINS],
+                    true,
+                )
             },
         ];
         let app = SigninApp {
@@ -309,7 +337,11 @@ async fn authorize_pick(
     }
     let get = |k: &str| q.get(k).cloned().unwrap_or_default();
     let Ok(oid) = Uuid::parse_str(&get("account")) else {
-        return error_page(StatusCode::BAD_REQUEST, 50034, "The user account does not exist.");
+        return error_page(
+            StatusCode::BAD_REQUEST,
+            50034,
+            "The user account does not exist.",
+        );
     };
     let code = format!("{}.{}", new_id(&shared).simple(), new_id(&shared).simple());
     let now = shared.clock.now().unix_timestamp();
@@ -320,7 +352,11 @@ async fn authorize_pick(
             .iter()
             .any(|a| a.oid == oid && filter.is_none_or(|t| t == a.tenant))
         {
-            return error_page(StatusCode::BAD_REQUEST, 50034, "The user account does not exist.");
+            return error_page(
+                StatusCode::BAD_REQUEST,
+                50034,
+                "The user account does not exist.",
+            );
         }
         inner.codes.retain(|_, c| c.expires > now);
         inner.codes.insert(
@@ -421,7 +457,8 @@ pub(crate) fn redeem(shared: &Shared, form: &BTreeMap<String, String>) -> Result
             "The redirect_uri does not match the one the code was issued for.",
         ));
     }
-    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, get("code_verifier").as_bytes());
+    let digest =
+        aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, get("code_verifier").as_bytes());
     if !same(
         URL_SAFE_NO_PAD.encode(digest.as_ref()).as_bytes(),
         code.challenge.as_bytes(),
@@ -434,7 +471,11 @@ pub(crate) fn redeem(shared: &Shared, form: &BTreeMap<String, String>) -> Result
     }
     let (oid, nonce) = (code.oid, code.nonce.clone());
     let Some(account) = inner.accounts.iter().find(|a| a.oid == oid).cloned() else {
-        return Err(refused("invalid_grant", 50034, "The user account does not exist."));
+        return Err(refused(
+            "invalid_grant",
+            50034,
+            "The user account does not exist.",
+        ));
     };
     let tamper = inner.tamper.clone();
     let base = shared.base_url.trim_end_matches('/');
@@ -461,7 +502,11 @@ pub(crate) fn redeem(shared: &Shared, form: &BTreeMap<String, String>) -> Result
         "ver": "2.0",
     });
     if let Some(n) = nonce {
-        claims["nonce"] = json!(if tamper.wrong_nonce { format!("{n}-not") } else { n });
+        claims["nonce"] = json!(if tamper.wrong_nonce {
+            format!("{n}-not")
+        } else {
+            n
+        });
     }
     if !account.groups.is_empty() {
         claims["groups"] = json!(account.groups);
@@ -469,9 +514,11 @@ pub(crate) fn redeem(shared: &Shared, form: &BTreeMap<String, String>) -> Result
     if !account.roles.is_empty() {
         claims["roles"] = json!(account.roles);
     }
-    let current = inner.keys.last().cloned().ok_or_else(|| {
-        refused("server_error", 50000, "No signing key.")
-    })?;
+    let current = inner
+        .keys
+        .last()
+        .cloned()
+        .ok_or_else(|| refused("server_error", 50000, "No signing key."))?;
     let signer = if tamper.bad_signature {
         if inner.rogue.is_none() {
             inner.rogue = SigningKeys::generate().ok().map(Arc::new);

@@ -109,7 +109,11 @@ async fn decide(
                         "entitlement": u.entitlement.encode(), "tid": tid, "oid": oid,
                     }))
             };
-            match ctx.store.signin_insert_user(&user, &tid, &oid, ev(&user)).await {
+            match ctx
+                .store
+                .signin_insert_user(&user, &tid, &oid, ev(&user))
+                .await
+            {
                 Ok(()) => Ok(Ok(user)),
                 Err(crate::ports::StoreError::Duplicate) => {
                     // The name is taken (a local user, or another tenant's person): keep it
@@ -168,7 +172,11 @@ fn changed(now: crate::model::Timestamp, user: &User, why: &str) -> NewAuditEven
 /// The new user's name: the `preferred_username` when it is a valid name (else `ms-` and the
 /// object id), or with `-` and the object id's first 8 characters when `apart`.
 fn user_name(claims: &IdClaims, oid: &str, apart: bool) -> UserName {
-    let short: String = oid.chars().filter(char::is_ascii_hexdigit).take(8).collect();
+    let short: String = oid
+        .chars()
+        .filter(char::is_ascii_hexdigit)
+        .take(8)
+        .collect();
     let fallback = || {
         UserName::parse(&format!("ms-{short}"))
             .unwrap_or_else(|_| UserName::parse("ms-user").unwrap_or_else(|_| unreachable!()))

@@ -49,7 +49,12 @@ pub async fn verify(ctx: Ctx<'_>, user: &User, code: &str) -> Result<Outcome, Co
             Outcome::Refused(CodeRefusal::Wrong)
         });
     }
-    match totp::check(factor.secret.expose(), code, ctx.clock.now(), factor.last_step) {
+    match totp::check(
+        factor.secret.expose(),
+        code,
+        ctx.clock.now(),
+        factor.last_step,
+    ) {
         Err(r) => Ok(Outcome::Refused(r)),
         // Another replica (or a replayed request) may have spent the step meanwhile.
         Ok(step) if ctx.store.totp_use_step(user.id, step).await? => Ok(Outcome::Totp),
@@ -69,11 +74,11 @@ pub async fn enrol(
     confirm: Option<&str>,
 ) -> Result<(), CoreError> {
     let last_step = match (by, confirm) {
-        (Admin::User(a), Some(code)) if a.user.id == user.id => {
-            Some(totp::check(secret.expose(), code, ctx.clock.now(), None).map_err(|e| {
+        (Admin::User(a), Some(code)) if a.user.id == user.id => Some(
+            totp::check(secret.expose(), code, ctx.clock.now(), None).map_err(|e| {
                 CoreError::invalid("code", format!("{e}: enter the code your app shows now"))
-            })?)
-        }
+            })?,
+        ),
         (Admin::LocalOperator, None) => None,
         _ => {
             return Err(CoreError::invalid(
@@ -91,8 +96,9 @@ pub async fn enrol(
     };
     let ev = match by {
         Admin::User(a) => NewAuditEvent::new(now, AuditKind::UserChanged, Some(a)),
-        Admin::LocalOperator => NewAuditEvent::system(now, AuditKind::UserChanged)
-            .actor_name("local-operator", "cli"),
+        Admin::LocalOperator => {
+            NewAuditEvent::system(now, AuditKind::UserChanged).actor_name("local-operator", "cli")
+        }
     }
     .detail(json!({
         "user": user.id.to_string(), "name": user.name.as_str(),

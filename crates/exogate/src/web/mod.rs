@@ -129,6 +129,10 @@ pub fn routes(app: Arc<App>) -> Router {
         // (msft-signin)
         .route("/login/microsoft", get(oidc::start))
         .route("/login/microsoft/callback", get(oidc::callback))
+        .route(
+            "/account/second-factor",
+            get(pages::second_factor::enrol_page).post(pages::second_factor::enrol_submit),
+        )
         .route("/companies", get(pages::companies))
         .route("/companies/{id}/integrations", get(pages::integrations))
         .route("/companies/{id}/mailbox", get(pages::mailbox))

@@ -124,7 +124,11 @@ pub async fn start(
         Ok(u) => u,
         Err(e) => {
             tracing::warn!(error = %e, "cannot build the Microsoft authorize URL");
-            return refused_page(&st, StatusCode::BAD_GATEWAY, "Microsoft sign-in is misconfigured");
+            return refused_page(
+                &st,
+                StatusCode::BAD_GATEWAY,
+                "Microsoft sign-in is misconfigured",
+            );
         }
     };
     let mut r = Redirect::to(url.as_str()).into_response();
@@ -159,7 +163,11 @@ pub async fn callback(
         let st = st.clone();
         async move {
             let _ = core_signin::record_refusal(st.app.ctx(), r, claims.as_ref()).await;
-            refused_page(&st, StatusCode::FORBIDDEN, &format!("Sign-in refused: {r}."))
+            refused_page(
+                &st,
+                StatusCode::FORBIDDEN,
+                &format!("Sign-in refused: {r}."),
+            )
         }
     };
     let pending = if q.state.is_empty() || q.state.len() > 128 {
@@ -202,7 +210,12 @@ pub async fn callback(
     }
     let id_token = match ms
         .client
-        .redeem(&ms.tenant_segment, &q.code, &redirect_uri(&st), &pending.verifier)
+        .redeem(
+            &ms.tenant_segment,
+            &q.code,
+            &redirect_uri(&st),
+            &pending.verifier,
+        )
         .await
     {
         Ok(t) => t,
@@ -230,7 +243,11 @@ pub async fn callback(
         Ok(Ok(user)) => user,
         Ok(Err(r)) => {
             // Already audited by the core.
-            return refused_page(&st, StatusCode::FORBIDDEN, &format!("Sign-in refused: {r}."));
+            return refused_page(
+                &st,
+                StatusCode::FORBIDDEN,
+                &format!("Sign-in refused: {r}."),
+            );
         }
         Err(e) => return super::error::PageError(e.into()).into_response(),
     };

@@ -34,14 +34,28 @@ fn localise(text: &str, dir: &Path) -> String {
 
 fn certificate(dir: &Path, name: &str) {
     let out = std::process::Command::new("openssl")
-        .args(["req", "-x509", "-newkey", "rsa:3072", "-nodes", "-days", "730", "-subj", "/CN=exogate-exchange"])
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:3072",
+            "-nodes",
+            "-days",
+            "730",
+            "-subj",
+            "/CN=exogate-exchange",
+        ])
         .arg("-keyout")
         .arg(dir.join(format!("{name}.key")))
         .arg("-out")
         .arg(dir.join(format!("{name}.crt")))
         .output()
         .expect("openssl runs");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[test]
@@ -69,7 +83,11 @@ fn every_config_block_and_command_of_the_deploy_guide_works() {
 
     let mut ran = 0;
     for block in blocks("sh") {
-        for line in block.lines().map(str::trim).filter(|l| l.starts_with("exogate ")) {
+        for line in block
+            .lines()
+            .map(str::trim)
+            .filter(|l| l.starts_with("exogate "))
+        {
             let args: Vec<&str> = line.split_whitespace().skip(1).collect();
             let out = std::process::Command::new(env!("CARGO_BIN_EXE_exogate"))
                 .args(&args)

@@ -50,7 +50,12 @@ async fn account_oid(w: &WebApp, user: &str) -> String {
         .as_array()
         .unwrap()
         .iter()
-        .find(|a| a["preferred_username"].as_str().unwrap().starts_with(&format!("{user}@")))
+        .find(|a| {
+            a["preferred_username"]
+                .as_str()
+                .unwrap()
+                .starts_with(&format!("{user}@"))
+        })
         .map(|a| a["oid"].as_str().unwrap().to_owned())
         .expect("emulator account")
 }
@@ -74,7 +79,12 @@ async fn start(w: &WebApp, browser: Option<&str>) -> (String, url::Url) {
 async fn pick(w: &WebApp, authorize: &url::Url, user: &str, client: Option<&str>) -> String {
     let page = w.http.get(authorize.as_str()).send().await.unwrap();
     assert_eq!(page.status(), StatusCode::OK);
-    assert!(page.text().await.unwrap().contains(&format!("id=\"pick-{user}\"")));
+    assert!(
+        page.text()
+            .await
+            .unwrap()
+            .contains(&format!("id=\"pick-{user}\""))
+    );
     let mut form: Vec<(String, String)> = authorize.query_pairs().into_owned().collect();
     if let Some(c) = client {
         for (k, v) in &mut form {
@@ -87,12 +97,23 @@ async fn pick(w: &WebApp, authorize: &url::Url, user: &str, client: Option<&str>
     let mut post = authorize.clone();
     post.set_query(None);
     let r = w.http.post(post).form(&form).send().await.unwrap();
-    assert_eq!(r.status(), StatusCode::FOUND, "{}", r.text().await.unwrap_or_default());
+    assert_eq!(
+        r.status(),
+        StatusCode::FOUND,
+        "{}",
+        r.text().await.unwrap_or_default()
+    );
     location(&r)
 }
 
 async fn callback(w: &WebApp, url: &str, browser: &str) -> (StatusCode, String, Option<String>) {
-    let r = w.http.get(url).header("cookie", browser).send().await.unwrap();
+    let r = w
+        .http
+        .get(url)
+        .header("cookie", browser)
+        .send()
+        .await
+        .unwrap();
     let status = r.status();
     let session = session_cookie(&r);
     (status, r.text().await.unwrap(), session)
@@ -170,7 +191,10 @@ async fn refusals(w: &WebApp) -> Vec<String> {
 fn assert_no_secrets(rows: &[String], outcomes: &[&Outcome]) {
     for row in rows {
         assert!(!row.contains("eyJ"), "a JWT in the audit log: {row}");
-        assert!(!row.contains(demo::SECRET), "the client secret in the audit log");
+        assert!(
+            !row.contains(demo::SECRET),
+            "the client secret in the audit log"
+        );
         for o in outcomes {
             let url = url::Url::parse(&o.callback).unwrap();
             for (k, v) in url.query_pairs() {
@@ -197,7 +221,10 @@ async fn microsoft_signin_lands_with_the_mapped_role_and_is_audited() {
         .expect("created at first sign-in");
     assert_eq!(user.role.as_str(), "admin");
     assert_eq!(user.entitlement.encode(), "*");
-    assert!(user.password_hash.is_none(), "no password: cannot use the login form");
+    assert!(
+        user.password_hash.is_none(),
+        "no password: cannot use the login form"
+    );
     assert_eq!(b.get("/audit").await.0, StatusCode::OK, "an admin page");
 
     let tess = sign_in(&w, "tess").await;
@@ -216,7 +243,13 @@ async fn microsoft_signin_lands_with_the_mapped_role_and_is_audited() {
     let again = sign_in(&w, "ada").await;
     assert_eq!(again.status, StatusCode::SEE_OTHER);
     let users = w.app.store.list_users().await.unwrap();
-    assert_eq!(users.iter().filter(|u| u.name.as_str().starts_with("ada@")).count(), 1);
+    assert_eq!(
+        users
+            .iter()
+            .filter(|u| u.name.as_str().starts_with("ada@"))
+            .count(),
+        1
+    );
 
     // Keys rotate: a token under a new key id is accepted once the JWKS is fetched again.
     emulator_post(&w, "/rotate", json!({})).await;
@@ -231,7 +264,9 @@ async fn microsoft_signin_lands_with_the_mapped_role_and_is_audited() {
     assert!(logins[0].contains("ada@msp.example") && logins[0].contains("\"mfa\":true"));
     assert!(logins[1].contains("tess@msp.example") && logins[1].contains("\"mfa\":false"));
     assert_eq!(
-        rows.iter().filter(|r| r.starts_with("user.added") && r.contains(" microsoft ")).count(),
+        rows.iter()
+            .filter(|r| r.starts_with("user.added") && r.contains(" microsoft "))
+            .count(),
         2,
         "ada and tess created at their first sign-in"
     );
@@ -261,7 +296,11 @@ async fn other_tenants_and_unmapped_people_are_refused() {
     assert_eq!(otto.status, StatusCode::FORBIDDEN);
     assert!(otto.session.is_none());
     let users = w.app.store.list_users().await.unwrap();
-    assert!(!users.iter().any(|u| u.name.as_str().contains("eve") || u.name.as_str().contains("otto")));
+    assert!(
+        !users
+            .iter()
+            .any(|u| u.name.as_str().contains("eve") || u.name.as_str().contains("otto"))
+    );
     assert_eq!(refusals(&w).await, ["tenant_not_allowed", "not_entitled"]);
     let rows = audit_rows(&w).await;
     assert_no_secrets(&rows, &[&eve, &otto]);
@@ -288,7 +327,15 @@ async fn tampered_id_tokens_are_refused() {
     }
     let expected: Vec<&str> = cases.iter().map(|c| c.1).collect();
     assert_eq!(refusals(&w).await, expected);
-    assert!(w.app.store.list_users().await.unwrap().iter().all(|u| !u.name.as_str().starts_with("ada@")));
+    assert!(
+        w.app
+            .store
+            .list_users()
+            .await
+            .unwrap()
+            .iter()
+            .all(|u| !u.name.as_str().starts_with("ada@"))
+    );
     // Untampered, the same person gets in.
     emulator_post(&w, "/tamper", json!({})).await;
     assert_eq!(sign_in(&w, "ada").await.status, StatusCode::SEE_OTHER);
@@ -306,7 +353,10 @@ async fn removed_from_the_group_is_refused_at_the_next_signin_and_sessions_end()
     let oid = account_oid(&w, "max").await;
     let r = w
         .http
-        .put(format!("{}/_emulator/signin/accounts/{oid}/groups", w.emulator.base_url))
+        .put(format!(
+            "{}/_emulator/signin/accounts/{oid}/groups",
+            w.emulator.base_url
+        ))
         .json(&json!([]))
         .send()
         .await
@@ -320,7 +370,10 @@ async fn removed_from_the_group_is_refused_at_the_next_signin_and_sessions_end()
     // Back in the group: in again, with the role.
     let r = w
         .http
-        .put(format!("{}/_emulator/signin/accounts/{oid}/groups", w.emulator.base_url))
+        .put(format!(
+            "{}/_emulator/signin/accounts/{oid}/groups",
+            w.emulator.base_url
+        ))
         .json(&json!([demo::MANAGERS]))
         .send()
         .await
@@ -331,8 +384,15 @@ async fn removed_from_the_group_is_refused_at_the_next_signin_and_sessions_end()
     browser_of(&w, back.session.as_deref().unwrap()).await;
     // A Microsoft user's session ends after `session_hours` (8) however active.
     w.clock.advance_secs(8 * 3600 + 60);
-    let b = Browser { cookie: back.session.unwrap(), ..b };
-    assert_ne!(b.get("/companies").await.0, StatusCode::OK, "capped at 8 hours");
+    let b = Browser {
+        cookie: back.session.unwrap(),
+        ..b
+    };
+    assert_ne!(
+        b.get("/companies").await.0,
+        StatusCode::OK,
+        "capped at 8 hours"
+    );
     w.stop().await;
 }
 
@@ -341,7 +401,12 @@ async fn state_misuse_is_refused() {
     let w = WebApp::start().await;
     // A forged state.
     let (browser, _) = start(&w, None).await;
-    let (s, _, session) = callback(&w, &w.url("/login/microsoft/callback?code=x&state=forged"), &browser).await;
+    let (s, _, session) = callback(
+        &w,
+        &w.url("/login/microsoft/callback?code=x&state=forged"),
+        &browser,
+    )
+    .await;
     assert_eq!((s, session), (StatusCode::FORBIDDEN, None));
 
     // Replayed: a completed sign-in's callback again.
@@ -376,7 +441,13 @@ async fn state_misuse_is_refused() {
 
     assert_eq!(
         refusals(&w).await,
-        ["unknown_state", "unknown_state", "foreign_state", "unknown_state", "code_rejected"]
+        [
+            "unknown_state",
+            "unknown_state",
+            "foreign_state",
+            "unknown_state",
+            "code_rejected"
+        ]
     );
     w.stop().await;
 }
@@ -392,7 +463,12 @@ async fn local_accounts_can_be_switched_off() {
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
-    assert!(r.text().await.unwrap().contains("local accounts are switched off"));
+    assert!(
+        r.text()
+            .await
+            .unwrap()
+            .contains("local accounts are switched off")
+    );
     let r = w
         .http
         .post(w.url("/api/v1/login"))
@@ -402,7 +478,15 @@ async fn local_accounts_can_be_switched_off() {
         .unwrap();
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
     insta::assert_json_snapshot!("api_local_accounts_off", r.json::<Value>().await.unwrap());
-    let page = w.http.get(w.url("/login")).send().await.unwrap().text().await.unwrap();
+    let page = w
+        .http
+        .get(w.url("/login"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(page.contains("signin-microsoft") && !page.contains("id=\"password\""));
     assert_eq!(sign_in(&w, "ada").await.status, StatusCode::SEE_OTHER);
     w.stop().await;
