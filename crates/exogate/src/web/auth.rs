@@ -376,6 +376,17 @@ pub async fn check_login(
         audit_login(st, guard.audit_success(now), name, true).await;
         // Housekeeping: sessions past their idle expiry go at each login.
         let _ = st.app.store.delete_expired_sessions(now).await;
+    } else if let Some(e) = &factor_error {
+        // (msft-signin) the password was right: the row names the second factor's refusal.
+        let plan = guard.audit_failure(now);
+        if let Some(u) = plan.summary {
+            let _ = users::record_unrecorded_login_failures(st.app.ctx(), u.count, u.first, u.last)
+                .await;
+        }
+        if plan.write {
+            let _ = users::record_second_factor_refusal(st.app.ctx(), name, &Channel::Web, e.code)
+                .await;
+        }
     } else {
         audit_login(st, guard.audit_failure(now), name, false).await;
     }

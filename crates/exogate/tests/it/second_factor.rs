@@ -103,7 +103,27 @@ async fn totp_reused_code_is_refused_and_a_recovery_code_works_once() {
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
-    // No secret or code in the audit log.
+    // Refusals are audited with their reason; no secret or code in the audit log.
+    let reasons: Vec<String> = w
+        .app
+        .store
+        .list_audit(0, 10_000)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.event.kind == "auth.login_failed")
+        .filter_map(|e| super::web::extract(&e.event.detail, "\"reason\":\"", "\""))
+        .collect();
+    assert_eq!(
+        reasons,
+        [
+            "second_factor_not_enrolled",
+            "second_factor_failed",
+            "second_factor_failed",
+            "second_factor_failed",
+            "second_factor_failed"
+        ]
+    );
     for e in w.app.store.list_audit(0, 10_000).await.unwrap() {
         let row = format!("{:?}", e.event);
         assert!(!row.contains(&exogate_core::totp::base32(&secret)));

@@ -517,3 +517,49 @@ async fn browser_signs_in_with_microsoft_through_the_emulator() {
     c.stop().await;
     w.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stale_signin_and_an_admin_disabled_user_are_refused() {
+    let w = WebApp::start().await;
+    // A sign-in answered after its 10 minutes is refused.
+    let (browser, authorize) = start(&w, None).await;
+    let cb = pick(&w, &authorize, "ada", None).await;
+    w.clock.advance_secs(11 * 60);
+    let (s, _, session) = callback(&w, &cb, &browser).await;
+    assert_eq!((s, session), (StatusCode::FORBIDDEN, None));
+    // An admin disables a Microsoft user: being in the groups does not re-enable it.
+    assert_eq!(sign_in(&w, "tess").await.status, StatusCode::SEE_OTHER);
+    let r = w
+        .app
+        .store
+        .get_user_by_name(&UserName::parse("tess@msp.example").unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    let actor = exogate_core::Actor {
+        user: w
+            .app
+            .store
+            .get_user_by_name(&UserName::parse("admin").unwrap())
+            .await
+            .unwrap()
+            .unwrap(),
+        channel: exogate_core::Channel::Web,
+    };
+    exogate_core::ops::users::update_user(
+        w.app.ctx(),
+        exogate_core::ops::users::Admin::User(&actor),
+        &r.name,
+        exogate_core::ops::users::UserUpdate {
+            disabled: Some(true),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let again = sign_in(&w, "tess").await;
+    assert_eq!(again.status, StatusCode::FORBIDDEN);
+    assert!(w.app.store.get_user(r.id).await.unwrap().unwrap().disabled);
+    assert_eq!(refusals(&w).await, ["unknown_state", "disabled"]);
+    w.stop().await;
+}
