@@ -509,6 +509,25 @@ async fn browser_signs_in_with_microsoft_through_the_emulator() {
         .unwrap()
         .unwrap();
     assert_eq!(user.role.as_str(), "manager");
+    // Removed from the managers' group: the next sign-in is refused, and the open session ends.
+    let oid = account_oid(&w, "max").await;
+    let r = w
+        .http
+        .put(format!(
+            "{}/_emulator/signin/accounts/{oid}/groups",
+            w.emulator.base_url
+        ))
+        .json(&json!([]))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success());
+    c.client.goto(&w.url("/login/microsoft")).await.unwrap();
+    c.wait_css("#pick-max").await.click().await.unwrap();
+    let err = c.wait_css("#login-error").await.text().await.unwrap();
+    assert!(err.contains("none of the groups"), "{err}");
+    c.client.goto(&w.url("/companies")).await.unwrap();
+    c.wait_css("#user").await;
     // A person of another organisation is refused, in the browser too.
     c.client.goto(&w.url("/login/microsoft")).await.unwrap();
     c.wait_css("#pick-eve").await.click().await.unwrap();
