@@ -21,9 +21,12 @@ pub mod ops;
 pub mod policy;
 pub mod ports;
 pub mod request;
+// (msft-signin)
+pub mod signin;
 pub mod text;
 pub mod tools;
 pub mod when;
+pub mod totp;
 
 pub use error::{ConflictReason, CoreError, Denial, Entity};
 pub use model::*;

@@ -374,6 +374,52 @@ pub trait Store: Send + Sync {
     async fn oauth_touch_grant(&self, id: ApiTokenId, at: Timestamp) -> StoreResult<()>;
     /// The grant made from the code with this hash, if any.
     async fn oauth_grant_by_code(&self, code_hash: &str) -> StoreResult<Option<OAuthGrant>>;
+
+    // (msft-signin) Sign in with Microsoft: pending sign-ins and linked identities.
+    /// Stores a pending sign-in (and drops expired ones).
+    async fn signin_put_state(&self, state: &crate::signin::PendingSignin) -> StoreResult<()>;
+    /// Removes and returns the pending sign-in with this state hash (single use), expired or not.
+    async fn signin_take_state(
+        &self,
+        state_hash: &str,
+    ) -> StoreResult<Option<crate::signin::PendingSignin>>;
+    /// The user linked to the Microsoft identity `tid`+`oid`, and whether sign-in suspended it.
+    async fn signin_identity(&self, tid: &str, oid: &str) -> StoreResult<Option<(UserId, bool)>>;
+    /// Creates `user` linked to `tid`+`oid`, with its audit event, in one transaction.
+    async fn signin_insert_user(
+        &self,
+        user: &User,
+        tid: &str,
+        oid: &str,
+        audit: NewAuditEvent,
+    ) -> StoreResult<()>;
+    /// Updates a linked user and its `suspended` mark, with its audit event, in one transaction.
+    async fn signin_update_user(
+        &self,
+        user: &User,
+        tid: &str,
+        oid: &str,
+        suspended: bool,
+        audit: NewAuditEvent,
+    ) -> StoreResult<()>;
+    /// The user's TOTP factor, if enrolled.
+    async fn totp_get(&self, user: UserId) -> StoreResult<Option<crate::totp::TotpFactor>>;
+    /// Replaces the user's factor and recovery codes (hashes), with its audit event.
+    async fn totp_enrol(
+        &self,
+        factor: &crate::totp::TotpFactor,
+        recovery_hashes: &[String],
+        audit: NewAuditEvent,
+    ) -> StoreResult<()>;
+    /// Spends TOTP step `step`: true only if it is later than the last spent one.
+    async fn totp_use_step(&self, user: UserId, step: i64) -> StoreResult<bool>;
+    /// Spends an unused recovery code: true only the first time.
+    async fn totp_use_recovery(
+        &self,
+        user: UserId,
+        code_hash: &str,
+        at: Timestamp,
+    ) -> StoreResult<bool>;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -45,6 +45,8 @@ pub mod identity;
 pub mod limiter;
 pub mod readiness;
 pub mod retry;
+// (msft-signin)
+pub mod signin;
 pub mod token;
 
 use std::collections::HashMap;

@@ -262,6 +262,27 @@ const GET_USER_BY_NAME: &str = concat!("SELECT ", user_cols!(), " FROM users WHE
 const LIST_USERS: &str = concat!("SELECT ", user_cols!(), " FROM users ORDER BY name");
 const UPDATE_USER: &str = "UPDATE users SET name = $2, role = $3, entitlement = $4, disabled = $5, password_hash = $6 WHERE id = $1";
 
+// (msft-signin)
+/// Pending sign-ins this long past their expiry are dropped when a new one is stored.
+const SIGNIN_PRUNE_MS: i64 = 3_600_000;
+const SIGNIN_PRUNE_STATES: &str = "DELETE FROM signin_states WHERE expires_at < $1";
+const SIGNIN_PUT_STATE: &str = "INSERT INTO signin_states (state_hash, browser_hash, nonce, verifier, next, expires_at) VALUES ($1, $2, $3, $4, $5, $6)";
+const SIGNIN_TAKE_STATE: &str = "DELETE FROM signin_states WHERE state_hash = $1 RETURNING state_hash, browser_hash, nonce, verifier, next, expires_at";
+const SIGNIN_IDENTITY: &str =
+    "SELECT user_id, suspended FROM signin_identities WHERE tenant_id = $1 AND object_id = $2";
+const SIGNIN_LINK: &str = "INSERT INTO signin_identities (tenant_id, object_id, user_id, suspended, created_at) VALUES ($1, $2, $3, 0, $4)";
+const SIGNIN_SUSPEND: &str = "UPDATE signin_identities SET suspended = $4 WHERE tenant_id = $1 AND object_id = $2 AND user_id = $3";
+
+const TOTP_GET: &str = "SELECT secret, last_step, created_at FROM totp_factors WHERE user_id = $1";
+const TOTP_DELETE: &str = "DELETE FROM totp_factors WHERE user_id = $1";
+const TOTP_DELETE_CODES: &str = "DELETE FROM totp_recovery_codes WHERE user_id = $1";
+const TOTP_INSERT: &str =
+    "INSERT INTO totp_factors (user_id, secret, last_step, created_at) VALUES ($1, $2, $3, $4)";
+const TOTP_INSERT_CODE: &str =
+    "INSERT INTO totp_recovery_codes (user_id, code_hash, used_at) VALUES ($1, $2, NULL)";
+const TOTP_USE_STEP: &str = "UPDATE totp_factors SET last_step = $2 WHERE user_id = $1 AND (last_step IS NULL OR last_step < $2)";
+const TOTP_USE_CODE: &str = "UPDATE totp_recovery_codes SET used_at = $3 WHERE user_id = $1 AND code_hash = $2 AND used_at IS NULL";
+
 const INSERT_TOKEN: &str = concat!(
     "INSERT INTO api_tokens (",
     token_cols!(),
@@ -1300,6 +1321,176 @@ impl Store for Db {
     async fn oauth_grant_by_code(&self, code_hash: &str) -> StoreResult<Option<OAuthGrant>> {
         let row: Option<OAuthGrantRow> = with_pool!(self, p => sqlx::query_as(OAUTH_GRANT_BY_CODE).bind(code_hash).fetch_optional(p).await).map_err(db_err)?;
         to_opt(row)
+    }
+
+    // (msft-signin)
+    async fn signin_put_state(&self, st: &exogate_core::signin::PendingSignin) -> StoreResult<()> {
+        with_pool!(self, p => sqlx::query(SIGNIN_PRUNE_STATES).bind(st.expires_at.unix_millis() - SIGNIN_PRUNE_MS).execute(p).await.map(|_| ()))
+            .map_err(db_err)?;
+        with_pool!(self, p => sqlx::query(SIGNIN_PUT_STATE)
+            .bind(&st.state_hash)
+            .bind(&st.browser_hash)
+            .bind(&st.nonce)
+            .bind(&st.verifier)
+            .bind(&st.next)
+            .bind(st.expires_at.unix_millis())
+            .execute(p)
+            .await
+            .map(|_| ()))
+        .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn signin_take_state(
+        &self,
+        state_hash: &str,
+    ) -> StoreResult<Option<exogate_core::signin::PendingSignin>> {
+        let row: Option<(String, String, String, String, String, i64)> =
+            fetch!(self, fetch_optional, SIGNIN_TAKE_STATE, state_hash)?;
+        Ok(row.map(
+            |(state_hash, browser_hash, nonce, verifier, next, expires)| {
+                exogate_core::signin::PendingSignin {
+                    state_hash,
+                    browser_hash,
+                    nonce,
+                    verifier,
+                    next,
+                    expires_at: Timestamp::from_unix_millis(expires),
+                }
+            },
+        ))
+    }
+
+    async fn signin_identity(&self, tid: &str, oid: &str) -> StoreResult<Option<(UserId, bool)>> {
+        let row: Option<(String, i64)> = fetch!(self, fetch_optional, SIGNIN_IDENTITY, tid, oid)?;
+        match row {
+            None => Ok(None),
+            Some((id, suspended)) => {
+                let id = UserId::parse(&id)
+                    .map_err(|_| StoreError::Corrupt(format!("user id `{id}`")))?;
+                Ok(Some((id, suspended != 0)))
+            }
+        }
+    }
+
+    async fn signin_insert_user(
+        &self,
+        u: &User,
+        tid: &str,
+        oid: &str,
+        audit: NewAuditEvent,
+    ) -> StoreResult<()> {
+        in_tx!(self, tx, head => {
+            bind_user!(sqlx::query(INSERT_USER), u)
+                .bind(u.created_at.unix_millis())
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
+            sqlx::query(SIGNIN_LINK)
+                .bind(tid)
+                .bind(oid)
+                .bind(u.id.to_string())
+                .bind(u.created_at.unix_millis())
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
+            append_audit!(tx, head, audit);
+        });
+        Ok(())
+    }
+
+    async fn signin_update_user(
+        &self,
+        u: &User,
+        tid: &str,
+        oid: &str,
+        suspended: bool,
+        audit: NewAuditEvent,
+    ) -> StoreResult<()> {
+        in_tx!(self, tx, head => {
+            let r = bind_user!(sqlx::query(UPDATE_USER), u)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
+            let l = sqlx::query(SIGNIN_SUSPEND)
+                .bind(tid)
+                .bind(oid)
+                .bind(u.id.to_string())
+                .bind(i64::from(suspended))
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
+            if r.rows_affected() != 1 || l.rows_affected() != 1 {
+                return Err(not_found(Entity::User, u.id));
+            }
+            append_audit!(tx, head, audit);
+        });
+        Ok(())
+    }
+
+    async fn totp_get(&self, user: UserId) -> StoreResult<Option<exogate_core::totp::TotpFactor>> {
+        let row: Option<(String, Option<i64>, i64)> =
+            fetch!(self, fetch_optional, TOTP_GET, user.to_string())?;
+        match row {
+            None => Ok(None),
+            Some((secret, last_step, created)) => {
+                let bytes = hex::decode(&secret)
+                    .map_err(|_| StoreError::Corrupt("totp secret".to_owned()))?;
+                Ok(Some(exogate_core::totp::TotpFactor {
+                    user,
+                    secret: exogate_core::totp::TotpSecret::new(bytes),
+                    last_step,
+                    created_at: Timestamp::from_unix_millis(created),
+                }))
+            }
+        }
+    }
+
+    async fn totp_enrol(
+        &self,
+        f: &exogate_core::totp::TotpFactor,
+        recovery_hashes: &[String],
+        audit: NewAuditEvent,
+    ) -> StoreResult<()> {
+        let user = f.user.to_string();
+        in_tx!(self, tx, head => {
+            for sql in [TOTP_DELETE_CODES, TOTP_DELETE] {
+                sqlx::query(sql).bind(&user).execute(&mut *tx).await.map_err(db_err)?;
+            }
+            sqlx::query(TOTP_INSERT)
+                .bind(&user)
+                .bind(hex::encode(f.secret.expose()))
+                .bind(f.last_step)
+                .bind(f.created_at.unix_millis())
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
+            for h in recovery_hashes {
+                sqlx::query(TOTP_INSERT_CODE)
+                    .bind(&user)
+                    .bind(h)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_err)?;
+            }
+            append_audit!(tx, head, audit);
+        });
+        Ok(())
+    }
+
+    async fn totp_use_step(&self, user: UserId, step: i64) -> StoreResult<bool> {
+        let n = with_pool!(self, p => sqlx::query(TOTP_USE_STEP).bind(user.to_string()).bind(step).execute(p).await.map(|r| r.rows_affected())).map_err(db_err)?;
+        Ok(n == 1)
+    }
+
+    async fn totp_use_recovery(
+        &self,
+        user: UserId,
+        code_hash: &str,
+        at: Timestamp,
+    ) -> StoreResult<bool> {
+        let n = with_pool!(self, p => sqlx::query(TOTP_USE_CODE).bind(user.to_string()).bind(code_hash).bind(at.unix_millis()).execute(p).await.map(|r| r.rows_affected())).map_err(db_err)?;
+        Ok(n == 1)
     }
 }
 

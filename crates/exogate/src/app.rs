@@ -74,6 +74,13 @@ pub struct App {
     pub oauth: crate::config::OAuthSettings,
     /// The database itself (the same one `store` is), for `/readyz`.
     pub db: exogate_store::Db,
+    // (msft-signin)
+    /// Local accounts (passwords) may sign in.
+    pub local_accounts: bool,
+    /// Sign in with Microsoft, when configured.
+    pub microsoft_signin: Option<Arc<crate::signin::MicrosoftSignin>>,
+    /// Local managers and admins need a second factor (`[signin] second_factor`).
+    pub second_factor: bool,
 }
 
 impl App {

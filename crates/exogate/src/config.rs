@@ -63,6 +63,9 @@ struct RawConfig {
     database: RawDatabase,
     #[serde(default)]
     worker: RawWorker,
+    // (msft-signin)
+    #[serde(default)]
+    signin: crate::signin::RawSignin,
 }
 
 /// `[oauth]`: sign-in of remote MCP clients.
@@ -453,6 +456,9 @@ pub struct Config {
     pub shutdown_grace: std::time::Duration,
     /// While the database is down the worker waits longer and longer between rounds, up to this.
     pub database_backoff_max: std::time::Duration,
+    // (msft-signin)
+    /// Local accounts and Sign in with Microsoft (`[signin]`).
+    pub signin: crate::signin::SigninConfig,
 }
 
 /// Calls per API token per minute, by default (MCP and the API together).
@@ -626,6 +632,9 @@ impl Config {
             .unwrap_or_else(|| raw.data_dir.join("audit-checkpoints.jsonl"));
         let login = login_settings(&raw.login, raw.server.session_absolute_hours)?;
         let oauth = oauth_settings(&raw.oauth)?;
+        // (msft-signin)
+        let signin = crate::signin::validate(raw.signin)
+            .map_err(|(key, reason)| ConfigError::Invalid { key, reason })?;
         let database_url = if raw.database_url.trim().is_empty() {
             format!("sqlite://{}", raw.data_dir.join("exogate.db").display())
         } else if raw.database_url.starts_with("sqlite:")
@@ -705,6 +714,7 @@ impl Config {
                 "worker.database_backoff_max_seconds",
                 raw.worker.database_backoff_max_seconds,
             )?,
+            signin,
         })
     }
 }

@@ -201,8 +201,43 @@ client_id = "{DEMO_CONNECT_APP}"
 client_secret = "{DEMO_CONNECT_SECRET}"
 [status]
 propagation_window_seconds = 20
-"#,
+{signin}"#,
         data_dir = data_dir.display().to_string(),
+        signin = signin_text(),
+    )
+}
+
+// (msft-signin)
+/// The demo's `[signin]`: local accounts on (the demo users), and Sign in with Microsoft
+/// against the emulator's demo sign-in tenant, its groups mapped to roles and companies.
+pub fn signin_text() -> String {
+    use m365_emulator::signin::demo;
+    format!(
+        r#"[signin]
+# The demo's local users sign in with their fixed passwords alone (one command, no phone);
+# production keeps the second factor for managers and admins on.
+local_accounts = true
+second_factor = false
+[signin.microsoft]
+client_id = "{app}"
+client_secret = "{secret}"
+tenants = ["{tenant}"]
+session_hours = 8
+[signin.microsoft.roles]
+admin = ["{admins}"]
+manager = ["{managers}"]
+technician = ["{techs}"]
+[signin.microsoft.companies]
+"{admins}" = "*"
+"{managers}" = "*"
+"{techs}" = "contoso,fabrikam"
+"#,
+        app = demo::APP,
+        secret = demo::SECRET,
+        tenant = demo::TENANT,
+        admins = demo::ADMINS,
+        managers = demo::MANAGERS,
+        techs = demo::TECHNICIANS,
     )
 }
 

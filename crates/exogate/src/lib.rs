@@ -23,6 +23,8 @@ pub mod mcp;
 pub mod microsoft;
 pub mod passwords;
 pub mod server;
+// (msft-signin)
+pub mod signin;
 pub mod table;
 pub mod views;
 pub mod web;

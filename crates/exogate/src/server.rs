@@ -105,6 +105,12 @@ pub async fn build_app_with_clock(
         lease_secs: config.worker_lease.as_secs() as i64,
         ..App::settings_from(config)
     };
+    // (msft-signin)
+    let microsoft_signin = config
+        .signin
+        .microsoft
+        .as_ref()
+        .map(|m| Arc::new(crate::signin::MicrosoftSignin::new(&m365, m)));
     Ok(Arc::new(App {
         store: Arc::new(db.clone()),
         db,
@@ -125,6 +131,9 @@ pub async fn build_app_with_clock(
         events: tokio::sync::broadcast::channel(256).0,
         login: Arc::new(crate::login::LoginGuard::new(config.login.clone())),
         oauth: config.oauth.clone(),
+        local_accounts: config.signin.local_accounts,
+        microsoft_signin,
+        second_factor: config.signin.second_factor,
     }))
 }
 

@@ -61,6 +61,8 @@ pub fn routes() -> Router<Arc<Shared>> {
         .route("/apps", get(apps_list).post(app_upsert))
         .route("/apps/{client_id}", get(app_get).delete(app_delete))
         .merge(crate::exchange::control_routes())
+        // (msft-signin)
+        .merge(crate::signin::control_routes())
 }
 
 /// A control-API error.

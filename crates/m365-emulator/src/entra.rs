@@ -32,6 +32,8 @@ use uuid::Uuid;
 use crate::state::{Shared, ids};
 
 pub use token::TokenRequestKey;
+// (msft-signin)
+pub(crate) use consent::redirect_uri_allowed;
 pub(crate) use token::is_dns_name;
 
 /// The emulator's RS256 signing key, generated at start, and its JWKS form.
@@ -104,6 +106,20 @@ impl SigningKeys {
         header.typ = Some("JWT".to_owned());
         header.kid = Some(self.kid.clone());
         header.x5t = Some(self.kid.clone());
+        jsonwebtoken::encode(&header, claims, &self.encoding)
+    }
+
+    // (msft-signin)
+    /// Signs `claims` with this key under the key id `kid` (another key's id only to forge a
+    /// bad signature for tests).
+    pub(crate) fn sign_as<T: Serialize>(
+        &self,
+        claims: &T,
+        kid: &str,
+    ) -> Result<String, jsonwebtoken::errors::Error> {
+        let mut header = Header::new(Algorithm::RS256);
+        header.typ = Some("JWT".to_owned());
+        header.kid = Some(kid.to_owned());
         jsonwebtoken::encode(&header, claims, &self.encoding)
     }
 }
@@ -315,7 +331,12 @@ async fn jwks(State(shared): State<Arc<Shared>>) -> Response {
         "{}/{{tenantid}}/v2.0",
         shared.base_url.trim_end_matches('/')
     );
-    Json(shared.keys.jwks(&issuer)).into_response()
+    let mut doc = shared.keys.jwks(&issuer);
+    // (msft-signin) the sign-in keys (current and previous) beside the access-token key.
+    if let Some(keys) = doc["keys"].as_array_mut() {
+        keys.extend(shared.signin.jwks_entries(&issuer));
+    }
+    Json(doc).into_response()
 }
 
 async fn openid_configuration(

@@ -15,6 +15,7 @@ pub mod entra;
 pub mod exchange;
 pub mod graph;
 pub mod scenario;
+pub mod signin;
 pub mod state;
 
 use std::net::SocketAddr;
@@ -39,6 +40,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .merge(graph::routes())
         .merge(exchange::routes())
         .merge(admin_centre::routes())
+        .merge(signin::routes())
         .nest("/_emulator", control::routes())
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(shared)

@@ -50,6 +50,9 @@ pub struct Shared {
     pub rng: Mutex<ChaCha8Rng>,
     /// RS256 signing key and its JWKS form.
     pub keys: crate::entra::SigningKeys,
+    // (msft-signin)
+    /// People signing in (OpenID Connect): apps, accounts, codes, rotating keys.
+    pub signin: crate::signin::Signin,
 }
 
 impl Shared {
@@ -62,6 +65,7 @@ impl Shared {
             world: RwLock::new(world),
             rng: Mutex::new(ChaCha8Rng::seed_from_u64(seed)),
             keys: crate::entra::SigningKeys::generate()?,
+            signin: crate::signin::Signin::demo()?,
         })
     }
 }

@@ -16,6 +16,9 @@ pub mod oauth;
 pub mod reads;
 pub mod requests;
 pub mod users;
+// (msft-signin)
+pub mod signin;
+pub mod totp;
 
 /// Tunables the operations need.
 #[derive(Clone, Debug)]

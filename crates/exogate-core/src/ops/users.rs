@@ -277,3 +277,20 @@ pub async fn authenticate_token(
         },
     })
 }
+
+// (msft-signin)
+/// Records a refused local login whose password was right but whose second factor was not
+/// (`reason`: `second_factor_failed` or `second_factor_not_enrolled`).
+pub async fn record_second_factor_refusal(
+    ctx: Ctx<'_>,
+    name: &str,
+    channel: &Channel,
+    reason: &str,
+) -> Result<(), CoreError> {
+    let shown = crate::model::clip(name);
+    let ev = NewAuditEvent::system(ctx.clock.now(), AuditKind::LoginFailed)
+        .actor_name(&shown, &channel.to_string())
+        .detail(json!({ "reason": crate::model::clip(reason) }));
+    ctx.store.append_audit(ev).await?;
+    Ok(())
+}

@@ -13,5 +13,6 @@ mod isolation;
 mod oauth;
 mod property;
 mod repo;
+mod signin;
 mod sweep;
 mod tamper;

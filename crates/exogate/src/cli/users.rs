@@ -35,6 +35,12 @@ pub enum UserCommand {
         /// The user's sign-in name.
         name: String,
     },
+    // (msft-signin)
+    /// Enrol a local user's second factor (TOTP): prints the secret (as an otpauth:// URI for an
+    /// authenticator app) and ten single-use recovery codes, once. Replaces an earlier one.
+    SecondFactor {
+        name: String,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -146,6 +152,21 @@ pub(super) async fn user(cli: &Cli, app: &App, cmd: &UserCommand) -> CliResult<(
             .await?;
             out(cli, views::user(&user), || {
                 format!("disabled {}", user.name.as_str())
+            })
+        }
+        // (msft-signin)
+        UserCommand::SecondFactor { name } => {
+            let user = ops::users::find_user(ctx, &UserName::parse(name)?).await?;
+            let e = crate::local_users::enrol_second_factor(ctx, &user).await?;
+            let value = json!({"user": user.name.as_str(), "otpauth_uri": e.uri, "secret": e.secret, "recovery_codes": e.recovery_codes});
+            out(cli, value, || {
+                format!(
+                    "second factor of {}\nadd to an authenticator app: {}\n(secret {})\nrecovery codes, each usable once (shown only now):\n{}",
+                    user.name.as_str(),
+                    e.uri,
+                    e.secret,
+                    e.recovery_codes.join("\n")
+                )
             })
         }
     }

@@ -120,6 +120,9 @@ fn request_id(s: &str) -> Result<RequestId, ApiError> {
 pub struct LoginBody {
     user: String,
     password: String,
+    // (msft-signin)
+    #[serde(default)]
+    code: Option<String>,
 }
 
 /// `POST /api/v1/login`: starts a session (cookie) and returns the CSRF token for changes.
@@ -129,7 +132,7 @@ async fn login(
     headers: HeaderMap,
     Body(b): Body<LoginBody>,
 ) -> ApiResult<Response> {
-    let user = check_login(&st, &b.user, &b.password, peer).await?;
+    let user = check_login(&st, &b.user, &b.password, b.code.as_deref(), peer).await?;
     if let Some(old) = Session::from_headers(&st, &headers).await {
         let _ = st.app.store.delete_session(&old.id_hash).await;
     }

@@ -64,6 +64,11 @@ pub struct SessionData {
     /// recorded) counts as created at the epoch, so it is past its absolute lifetime.
     #[serde(default)]
     pub created: i64,
+    // (msft-signin)
+    /// A shorter absolute lifetime in seconds (Microsoft users: `[signin.microsoft]
+    /// session_hours`, so a person removed from the mapped groups is out within it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cap_secs: Option<i64>,
 }
 
 /// A live session: the stored id (the hash of the cookie value) and its data.
@@ -99,8 +104,10 @@ pub fn session_cookie(secure: bool, value: Option<&str>) -> HeaderValue {
 impl Session {
     /// When this session ends whatever happens: its creation plus the absolute lifetime.
     fn absolute_end(&self, st: &WebState) -> Timestamp {
-        Timestamp::from_unix_millis(self.data.created)
-            .plus_secs(st.app.login.settings.session_absolute_secs)
+        let secs = st.app.login.settings.session_absolute_secs;
+        // (msft-signin)
+        let secs = self.data.cap_secs.map_or(secs, |cap| cap.min(secs));
+        Timestamp::from_unix_millis(self.data.created).plus_secs(secs)
     }
 
     /// Saves the session with a fresh idle expiry (never past its absolute end).
@@ -122,6 +129,16 @@ impl Session {
 
     /// Creates a new session for `user` and returns it with the cookie value to send.
     pub async fn create(st: &WebState, user: UserId) -> Result<(Session, String), HttpError> {
+        Self::create_capped(st, user, None).await
+    }
+
+    // (msft-signin)
+    /// [`Session::create`] with an absolute lifetime of at most `cap_secs`.
+    pub async fn create_capped(
+        st: &WebState,
+        user: UserId,
+        cap_secs: Option<i64>,
+    ) -> Result<(Session, String), HttpError> {
         let value = random_token(32);
         let mut s = Session {
             id_hash: sha256_hex(&value),
@@ -131,6 +148,7 @@ impl Session {
                 touched: 0,
                 consent: BTreeMap::new(),
                 created: st.app.clock.now().unix_millis(),
+                cap_secs,
             },
         };
         s.save(st).await?;
@@ -304,8 +322,17 @@ pub async fn check_login(
     st: &WebState,
     name: &str,
     password: &str,
+    code: Option<&str>,
     peer: Option<std::net::SocketAddr>,
 ) -> Result<User, HttpError> {
+    // (msft-signin) local accounts switched off: no password is checked.
+    if !st.app.local_accounts {
+        return Err(HttpError::new(
+            axum::http::StatusCode::FORBIDDEN,
+            "local_accounts_off",
+            "local accounts are switched off: sign in with Microsoft",
+        ));
+    }
     let guard = &st.app.login;
     let attempt = match guard.begin(
         &crate::login::address_key(peer),
@@ -332,19 +359,59 @@ pub async fn check_login(
         );
     let matched = guard.gate.verify(password.to_owned(), phc).await
         && user.as_ref().is_some_and(|u| u.password_hash.is_some());
-    let ok = matched && user.as_ref().is_some_and(|u| !u.disabled);
+    let mut ok = matched && user.as_ref().is_some_and(|u| !u.disabled);
+    // (msft-signin) the second factor, checked only after the password; a wrong code counts as a
+    // failed attempt (the same lock-outs bound code guessing).
+    let mut factor_error = None;
+    if ok
+        && let Some(u) = user.as_ref()
+        && let Err(e) = second_factor(st, u, code.unwrap_or("")).await
+    {
+        ok = false;
+        factor_error = Some(e);
+    }
     let now = st.app.clock.now();
     if ok {
         guard.succeeded(attempt);
         audit_login(st, guard.audit_success(now), name, true).await;
         // Housekeeping: sessions past their idle expiry go at each login.
         let _ = st.app.store.delete_expired_sessions(now).await;
+    } else if let Some(e) = &factor_error {
+        // (msft-signin) the password was right: the row names the second factor's refusal.
+        let plan = guard.audit_failure(now);
+        if let Some(u) = plan.summary {
+            let _ = users::record_unrecorded_login_failures(st.app.ctx(), u.count, u.first, u.last)
+                .await;
+        }
+        if plan.write {
+            let _ = users::record_second_factor_refusal(st.app.ctx(), name, &Channel::Web, e.code)
+                .await;
+        }
     } else {
         audit_login(st, guard.audit_failure(now), name, false).await;
     }
     match (ok, user) {
         (true, Some(u)) => Ok(u),
-        _ => Err(HttpError::login_failed()),
+        _ => Err(factor_error.unwrap_or_else(HttpError::login_failed)),
+    }
+}
+
+// (msft-signin)
+/// The second factor of a local sign-in whose password was right.
+async fn second_factor(st: &WebState, user: &User, code: &str) -> Result<(), HttpError> {
+    use exogate_core::ops::totp::{self, Outcome};
+    match totp::verify(st.app.ctx(), user, code).await? {
+        Outcome::NotEnrolled if totp::required(st.app.second_factor, user) => Err(HttpError::new(
+            axum::http::StatusCode::FORBIDDEN,
+            "second_factor_not_enrolled",
+            "this role needs a second factor: ask the operator to run `exogate user second-factor NAME`",
+        )),
+        Outcome::NotEnrolled | Outcome::Totp | Outcome::Recovery => Ok(()),
+        Outcome::Refused(r) => Err(HttpError::new(
+            axum::http::StatusCode::UNAUTHORIZED,
+            "second_factor_failed",
+            format!("a code from your authenticator app (or a recovery code) is required: {r}"),
+        )),
     }
 }
 

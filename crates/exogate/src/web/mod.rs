@@ -18,6 +18,8 @@ pub mod error;
 pub mod inventory;
 pub mod layout;
 pub mod oauth;
+// (msft-signin)
+pub mod oidc;
 pub mod ops;
 pub mod pages;
 pub mod view;
@@ -124,6 +126,13 @@ pub fn routes(app: Arc<App>) -> Router {
         .route("/", get(root))
         .route("/login", get(pages::login_page).post(pages::login_submit))
         .route("/logout", post(pages::logout))
+        // (msft-signin)
+        .route("/login/microsoft", get(oidc::start))
+        .route("/login/microsoft/callback", get(oidc::callback))
+        .route(
+            "/account/second-factor",
+            get(pages::second_factor::enrol_page).post(pages::second_factor::enrol_submit),
+        )
         .route("/companies", get(pages::companies))
         .route("/companies/{id}/integrations", get(pages::integrations))
         .route("/companies/{id}/mailbox", get(pages::mailbox))

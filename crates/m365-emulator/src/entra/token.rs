@@ -305,6 +305,18 @@ async fn token(
     body: Bytes,
 ) -> Response {
     let form = Form::parse(&body).unwrap_or(Form(BTreeMap::new()));
+    // (msft-signin) people signing in redeem their code here.
+    if form.get("grant_type") == Some("authorization_code") {
+        return match crate::signin::redeem(&shared, &form.0) {
+            Ok(body) => {
+                let mut response = (StatusCode::OK, Json(body)).into_response();
+                no_store(&mut response);
+                response
+            }
+            Err(r) => AadError::new(StatusCode::BAD_REQUEST, r.error, r.code, r.message)
+                .into_response(&shared),
+        };
+    }
     let client_id = form.get("client_id").unwrap_or("").to_owned();
     let scope = form.get("scope").unwrap_or("").to_owned();
     let resolved = resolve_tenant(&shared, &tenant);

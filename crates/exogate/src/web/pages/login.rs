@@ -17,10 +17,14 @@ use crate::web::layout::{CsrfForm, Nav, PageAuth};
 #[derive(Template, WebTemplate)]
 #[template(path = "login.html")]
 pub struct LoginPage {
-    nav: Option<Nav>,
-    error: Option<String>,
-    user: String,
-    next: String,
+    pub(crate) nav: Option<Nav>,
+    pub(crate) error: Option<String>,
+    pub(crate) user: String,
+    pub(crate) next: String,
+    // (msft-signin)
+    /// Offer "Sign in with Microsoft" / the password form.
+    pub(crate) microsoft: bool,
+    pub(crate) local: bool,
 }
 
 #[derive(Deserialize, Default)]
@@ -78,12 +82,14 @@ fn percent_decode(s: &[u8]) -> Vec<u8> {
     out
 }
 
-pub async fn login_page(Query(q): Query<NextQuery>) -> LoginPage {
+pub async fn login_page(State(st): State<WebState>, Query(q): Query<NextQuery>) -> LoginPage {
     LoginPage {
         nav: None,
         error: None,
         user: String::new(),
         next: safe_next(&q.next).to_owned(),
+        microsoft: st.app.microsoft_signin.is_some(),
+        local: st.app.local_accounts,
     }
 }
 
@@ -93,6 +99,9 @@ pub struct LoginForm {
     password: String,
     #[serde(default)]
     next: String,
+    // (msft-signin)
+    #[serde(default)]
+    code: String,
 }
 
 pub async fn login_submit(
@@ -101,7 +110,7 @@ pub async fn login_submit(
     headers: HeaderMap,
     Form(f): Form<LoginForm>,
 ) -> Response {
-    match crate::web::auth::check_login(&st, &f.user, &f.password, peer).await {
+    match crate::web::auth::check_login(&st, &f.user, &f.password, Some(&f.code), peer).await {
         Ok(user) => {
             // Never reuse an id the browser brought along: drop it and issue a new one.
             if let Some(old) = Session::from_headers(&st, &headers).await {
@@ -128,6 +137,8 @@ pub async fn login_submit(
                     error: Some(e.message.clone()),
                     user: f.user.chars().take(64).collect(),
                     next: safe_next(&f.next).to_owned(),
+                    microsoft: st.app.microsoft_signin.is_some(),
+                    local: st.app.local_accounts,
                 },
             )
                 .into_response();

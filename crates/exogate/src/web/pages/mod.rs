@@ -9,8 +9,10 @@
 pub mod audit;
 pub mod companies;
 pub mod login;
+// (msft-signin)
 pub mod mailbox;
 pub mod requests;
+pub mod second_factor;
 
 pub use audit::audit;
 pub use companies::{companies, company_settings, integrations};
