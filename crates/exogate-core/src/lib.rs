@@ -13,6 +13,7 @@ pub mod error;
 pub mod fake;
 pub mod inventory;
 pub mod model;
+pub mod notifications;
 pub mod oauth;
 pub mod ops;
 pub mod policy;
