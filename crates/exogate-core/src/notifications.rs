@@ -521,8 +521,8 @@ pub fn escape_slack(s: &str) -> String {
 /// `plain_text` (never formatted).
 pub fn render_slack(message: &Message, public_url: &str) -> Value {
     let mut blocks = vec![
-        json!({ "type": "header", "text": { "type": "plain_text", "text": text::capped(&message.title, 150) } }),
-        json!({ "type": "section", "text": { "type": "plain_text", "text": message.text } }),
+        json!({ "type": "header", "text": { "type": "plain_text", "text": escape_slack(&text::capped(&message.title, 150)) } }),
+        json!({ "type": "section", "text": { "type": "plain_text", "text": escape_slack(&message.text) } }),
     ];
     if let Some(url) = link(message, public_url) {
         blocks.push(json!({

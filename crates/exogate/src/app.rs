@@ -74,6 +74,11 @@ pub struct App {
     pub oauth: crate::config::OAuthSettings,
     /// The database itself (the same one `store` is), for `/readyz`.
     pub db: exogate_store::Db,
+    // (notify)
+    /// Notification delivery (`[notifications]`).
+    pub notify: Arc<crate::notify_settings::NotifySettings>,
+    /// Wakes the delivery worker.
+    pub notify_wake: Arc<Notify>,
 }
 
 impl App {

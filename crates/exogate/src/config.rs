@@ -63,6 +63,9 @@ struct RawConfig {
     database: RawDatabase,
     #[serde(default)]
     worker: RawWorker,
+    // (notify)
+    #[serde(default)]
+    notifications: crate::notify_settings::RawNotifications,
 }
 
 /// `[oauth]`: sign-in of remote MCP clients.
@@ -453,6 +456,9 @@ pub struct Config {
     pub shutdown_grace: std::time::Duration,
     /// While the database is down the worker waits longer and longer between rounds, up to this.
     pub database_backoff_max: std::time::Duration,
+    // (notify)
+    /// Notification delivery (`[notifications]`).
+    pub notifications: crate::notify_settings::NotifySettings,
 }
 
 /// Calls per API token per minute, by default (MCP and the API together).
@@ -705,6 +711,9 @@ impl Config {
                 "worker.database_backoff_max_seconds",
                 raw.worker.database_backoff_max_seconds,
             )?,
+            // (notify)
+            notifications: crate::notify_settings::validate(raw.notifications)
+                .map_err(|(key, reason)| ConfigError::Invalid { key, reason })?,
         })
     }
 }

@@ -125,6 +125,9 @@ pub async fn build_app_with_clock(
         events: tokio::sync::broadcast::channel(256).0,
         login: Arc::new(crate::login::LoginGuard::new(config.login.clone())),
         oauth: config.oauth.clone(),
+        // (notify)
+        notify: Arc::new(config.notifications.clone()),
+        notify_wake: Arc::new(Notify::new()),
     }))
 }
 
@@ -152,6 +155,10 @@ pub async fn serve_with_grace(
 ) -> anyhow::Result<()> {
     let worker = worker_settings
         .map(|settings| tokio::spawn(worker::run(app.clone(), settings, shutdown.child_token())));
+    // (notify) The delivery worker runs wherever the worker does.
+    let delivery = worker
+        .is_some()
+        .then(|| tokio::spawn(crate::notify::run(app.clone(), shutdown.child_token())));
     let router = router(app);
     let stop = shutdown.clone();
     let http = axum::serve(
@@ -164,6 +171,9 @@ pub async fn serve_with_grace(
         shutdown.cancel();
         if let Some(worker) = worker {
             worker.await.context("worker task panicked")?;
+        }
+        if let Some(delivery) = delivery {
+            delivery.await.context("delivery task panicked")?;
         }
         served
     };

@@ -17,6 +17,8 @@ pub mod consent;
 pub mod error;
 pub mod inventory;
 pub mod layout;
+// (notify)
+pub mod notify;
 pub mod oauth;
 pub mod ops;
 pub mod pages;
@@ -170,6 +172,8 @@ pub fn routes(app: Arc<App>) -> Router {
         .merge(pages)
         .merge(api::routes())
         .merge(inventory::api_routes())
+        // (notify)
+        .merge(notify::api_routes())
         .route("/healthz", get(ops::healthz))
         .route("/metrics", get(ops::metrics))
         .route(

@@ -1,0 +1,544 @@
+//! Notifications through the front door: webhooks to a receiver this test starts (axum on a
+//! loopback port) that checks every Standard Webhooks signature with its own verifier (and
+//! with Python's `standardwebhooks` when it is installed), the receiver down and back, e-mail to
+//! a real SMTP server (`aiosmtpd`), and the misuse of each new route.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use base64::Engine as _;
+use m365_emulator::Scenario;
+use serde_json::{Value, json};
+
+use crate::support::TestApp;
+use crate::web::{Browser, CONTOSO, sign_in};
+
+const HOSTILE: &str =
+    "<script>alert(1)</script>*bold* [x](http://evil.example) Bo\u{202E}gnikcah\u{200B}b";
+
+/// Fast retries, so "down for a minute" is a few hundred milliseconds of failed attempts.
+const FAST: &str = "\n[notifications]\nbackoff_base_milliseconds = 20\nbackoff_max_milliseconds = 150\npoll_milliseconds = 20\nlease_seconds = 5\nmax_attempts = 100\n";
+
+fn secret(seed: u8) -> (String, Vec<u8>) {
+    let key: Vec<u8> = (0..32u8)
+        .map(|i| i.wrapping_mul(7).wrapping_add(seed))
+        .collect();
+    (
+        format!(
+            "whsec_{}",
+            base64::engine::general_purpose::STANDARD.encode(&key)
+        ),
+        key,
+    )
+}
+
+#[derive(Clone, Debug)]
+struct Got {
+    path: String,
+    id: String,
+    timestamp: String,
+    signature: String,
+    body: String,
+}
+
+#[derive(Default)]
+struct Receiver {
+    down: AtomicBool,
+    refused: std::sync::atomic::AtomicU32,
+    got: parking_lot::Mutex<Vec<Got>>,
+}
+
+async fn receive(
+    State(r): State<Arc<Receiver>>,
+    Path(path): Path<String>,
+    headers: HeaderMap,
+    body: String,
+) -> StatusCode {
+    if r.down.load(Ordering::SeqCst) {
+        r.refused.fetch_add(1, Ordering::SeqCst);
+        return StatusCode::SERVICE_UNAVAILABLE;
+    }
+    let h = |n: &str| {
+        headers
+            .get(n)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned()
+    };
+    r.got.lock().push(Got {
+        path,
+        id: h("webhook-id"),
+        timestamp: h("webhook-timestamp"),
+        signature: h("webhook-signature"),
+        body,
+    });
+    StatusCode::NO_CONTENT
+}
+
+async fn start_receiver() -> (String, Arc<Receiver>) {
+    let r = Arc::new(Receiver::default());
+    let app = axum::Router::new()
+        .route("/{path}", axum::routing::post(receive))
+        .with_state(r.clone());
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
+        .await
+        .unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (format!("http://{addr}"), r)
+}
+
+/// The test's own Standard Webhooks check: HMAC-SHA256 over `id.timestamp.body`, base64, `v1,`.
+fn verify(key: &[u8], g: &Got) -> bool {
+    use aws_lc_rs::hmac;
+    let Some(sig) = g.signature.strip_prefix("v1,") else {
+        return false;
+    };
+    let Ok(sig) = base64::engine::general_purpose::STANDARD.decode(sig) else {
+        return false;
+    };
+    let k = hmac::Key::new(hmac::HMAC_SHA256, key);
+    hmac::verify(
+        &k,
+        format!("{}.{}.{}", g.id, g.timestamp, g.body).as_bytes(),
+        &sig,
+    )
+    .is_ok()
+}
+
+/// Checks each message with Python's `standardwebhooks` if it is installed: `true` for each
+/// message it accepts.
+fn python_verify(items: &[(String, &Got)]) -> Option<Vec<bool>> {
+    let ok = std::process::Command::new("python3")
+        .args(["-c", "import standardwebhooks"])
+        .output()
+        .ok()?
+        .status
+        .success();
+    if !ok {
+        eprintln!("python standardwebhooks not installed: the Rust verifier alone checks");
+        return None;
+    }
+    let input: Vec<Value> = items
+        .iter()
+        .map(|(s, g)| json!({"secret": s, "id": g.id, "ts": g.timestamp, "sig": g.signature, "body": g.body}))
+        .collect();
+    let script = r#"
+import json, sys
+from standardwebhooks.webhooks import Webhook
+out = []
+for m in json.load(sys.stdin):
+    try:
+        Webhook(m["secret"]).verify(m["body"], {"webhook-id": m["id"], "webhook-timestamp": m["ts"], "webhook-signature": m["sig"]})
+        out.append(True)
+    except Exception:
+        out.append(False)
+print(json.dumps(out))
+"#;
+    use std::io::Write as _;
+    let mut child = std::process::Command::new("python3")
+        .args(["-c", script])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .ok()?;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(Value::Array(input).to_string().as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().ok()?;
+    serde_json::from_slice(&out.stdout).ok()
+}
+
+async fn until<F: std::future::Future<Output = bool>>(what: &str, mut f: impl FnMut() -> F) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while !f().await {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn api(
+    b: &Browser,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<Value>,
+) -> (StatusCode, Value) {
+    let mut r = b
+        .http
+        .request(method, format!("{}{path}", b.base))
+        .header("cookie", &b.cookie)
+        .header("x-csrf-token", &b.csrf);
+    if let Some(body) = body {
+        r = r.json(&body);
+    }
+    let r = r.send().await.unwrap();
+    let s = r.status();
+    (s, r.json().await.unwrap_or(Value::Null))
+}
+
+async fn add_hostile_mallory(app: &TestApp) {
+    let r = app
+        .http
+        .post(format!(
+            "{}/_emulator/exchange/{CONTOSO}/objects",
+            app.emulator.base_url
+        ))
+        .json(&json!({"type": "user_mailbox", "name": "mallory", "display_name": HOSTILE}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+}
+
+async fn agent_asks(app: &TestApp, trustee: &str) -> String {
+    let r = app
+        .http
+        .post(app.url("/api/v1/requests"))
+        .bearer_auth(&app.mcp_token)
+        .json(&json!({"company": "contoso", "tool": "grant_send_as", "mailbox": "sales", "trustee": trustee}))
+        .send()
+        .await
+        .unwrap();
+    let s = r.status();
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    v["id"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn webhooks_are_signed_well_formed_escaped_and_arrive_once_after_an_outage() {
+    let app = TestApp::start_with_config(Scenario::demo(), |t| format!("{t}{FAST}")).await;
+    add_hostile_mallory(&app).await;
+    let (base, rx) = start_receiver().await;
+    let admin = sign_in(&app.http, &app.base_url, "admin", &app.password("admin")).await;
+    let (good, good_key) = secret(1);
+    let (other, _) = secret(2);
+    let mut keys: HashMap<String, (String, Vec<u8>)> = HashMap::new();
+    for (path, format, company) in [
+        ("teams", "teams", Some("contoso")),
+        ("slack", "slack", None),
+        ("generic", "generic", Some("contoso")),
+        ("elsewhere", "generic", Some("fabrikam")),
+    ] {
+        let (s, v) = api(
+            &admin,
+            reqwest::Method::POST,
+            "/api/v1/notifications/webhooks",
+            Some(json!({"name": path, "url": format!("{base}/{path}"), "format": format, "secret": good, "company": company})),
+        )
+        .await;
+        assert_eq!(s, StatusCode::CREATED, "{v}");
+        assert!(
+            !v.to_string().contains("whsec_"),
+            "no secret in the answer: {v}"
+        );
+        assert_eq!(v["url"], format!("{base}/…"), "the URL's path is not shown");
+        keys.insert(path.to_owned(), (good.clone(), good_key.clone()));
+    }
+    let (_, listed) = api(
+        &admin,
+        reqwest::Method::GET,
+        "/api/v1/notifications/webhooks",
+        None,
+    )
+    .await;
+    assert_eq!(listed["webhooks"].as_array().unwrap().len(), 4);
+    assert!(!listed.to_string().contains("whsec_"));
+
+    // The receiver is down while the request is asked for: every attempt gets 503.
+    rx.down.store(true, Ordering::SeqCst);
+    let id = agent_asks(&app, "mallory").await;
+    until("several refused attempts", || async {
+        rx.refused.load(Ordering::SeqCst) >= 9
+    })
+    .await;
+    let (s, d) = api(
+        &admin,
+        reqwest::Method::GET,
+        "/api/v1/notifications/deliveries?state=retrying",
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{d}");
+    let retrying = d["deliveries"].as_array().unwrap();
+    assert!(!retrying.is_empty());
+    assert!(
+        retrying
+            .iter()
+            .all(|x| x["last_error"] == "the endpoint answered HTTP 503"),
+        "{d}"
+    );
+    assert!(!d.to_string().contains("whsec_"));
+
+    // Back up: every message arrives, once per idempotency key.
+    rx.down.store(false, Ordering::SeqCst);
+    until("three deliveries", || async { rx.got.lock().len() >= 3 }).await;
+    until("all sent", || async {
+        let (_, d) = api(
+            &admin,
+            reqwest::Method::GET,
+            "/api/v1/notifications/deliveries",
+            None,
+        )
+        .await;
+        d["deliveries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|x| x["state"] == "sent")
+    })
+    .await;
+    let got = rx.got.lock().clone();
+    let mut paths: Vec<&str> = got.iter().map(|g| g.path.as_str()).collect();
+    paths.sort_unstable();
+    assert_eq!(
+        paths,
+        ["generic", "slack", "teams"],
+        "fabrikam's endpoint hears nothing of contoso"
+    );
+    let mut ids: Vec<&str> = got.iter().map(|g| g.id.as_str()).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), got.len(), "each idempotency key arrives once");
+    let link = app.url(&format!("/requests/{id}"));
+    for g in &got {
+        let (_, key) = &keys[&g.path];
+        assert!(verify(key, g), "signature of {} checks", g.path);
+        let wrong = secret(2).1;
+        assert!(!verify(&wrong, g), "a wrong secret fails the check");
+        // Teams and Slack interpret markup, so it is escaped there; the generic body is data
+        // (like the JSON API): hidden characters escaped, markup left for its reader to escape.
+        if g.path != "generic" {
+            assert!(
+                !g.body.contains("<script>"),
+                "markup escaped in {}: {}",
+                g.path,
+                g.body
+            );
+        }
+        assert!(
+            !g.body.contains('\u{202E}') && !g.body.contains('\u{200B}'),
+            "hidden characters escaped"
+        );
+        assert!(!g.body.contains(&app.mcp_token), "no token in a message");
+        let v: Value = serde_json::from_str(&g.body).unwrap();
+        match g.path.as_str() {
+            "teams" => {
+                assert_eq!(v["type"], "message");
+                let a = &v["attachments"][0];
+                assert_eq!(a["contentType"], "application/vnd.microsoft.card.adaptive");
+                assert_eq!(a["content"]["type"], "AdaptiveCard");
+                assert_eq!(a["content"]["version"], "1.4");
+                assert!(
+                    a["content"]["body"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .all(|b| b["type"] == "TextBlock")
+                );
+                let text = a["content"]["body"][1]["text"].as_str().unwrap();
+                assert!(
+                    text.contains("&lt;script&gt;")
+                        && text.contains("\\*bold\\*")
+                        && text.contains("\\[x\\]"),
+                    "{text}"
+                );
+                assert_eq!(a["content"]["actions"][0]["type"], "Action.OpenUrl");
+                assert_eq!(a["content"]["actions"][0]["url"], link);
+            }
+            "slack" => {
+                assert!(v["text"].is_string());
+                let blocks = v["blocks"].as_array().unwrap();
+                assert_eq!(blocks[0]["type"], "header");
+                assert_eq!(blocks[1]["text"]["type"], "plain_text");
+                assert!(
+                    blocks[1]["text"]["text"]
+                        .as_str()
+                        .unwrap()
+                        .contains("&lt;script&gt;")
+                );
+                assert_eq!(blocks[2]["elements"][0]["url"], link);
+            }
+            _ => {
+                assert_eq!(v["id"], g.id);
+                assert_eq!(v["type"], "request.created");
+                assert_eq!(v["topic"], "approval_waiting");
+                assert_eq!(v["request"], id);
+                assert_eq!(v["link"], link);
+            }
+        }
+    }
+    if let Some(results) = python_verify(&got.iter().map(|g| (good.clone(), g)).collect::<Vec<_>>())
+    {
+        assert!(
+            results.iter().all(|ok| *ok),
+            "standardwebhooks accepts each: {results:?}"
+        );
+        let wrong =
+            python_verify(&got.iter().map(|g| (other.clone(), g)).collect::<Vec<_>>()).unwrap();
+        assert!(wrong.iter().all(|ok| !ok), "and refuses a wrong secret");
+    }
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn only_admins_manage_webhooks_and_see_deliveries_and_nobody_sets_anothers_email() {
+    let app = TestApp::start_with_config(Scenario::demo(), |t| format!("{t}{FAST}")).await;
+    let (good, _) = secret(1);
+    let manager = sign_in(
+        &app.http,
+        &app.base_url,
+        "manager",
+        &app.password("manager"),
+    )
+    .await;
+    let tech = sign_in(&app.http, &app.base_url, "tech", &app.password("tech")).await;
+    let admin = sign_in(&app.http, &app.base_url, "admin", &app.password("admin")).await;
+    let hook =
+        json!({"name": "x", "url": "http://127.0.0.1:9/x", "format": "generic", "secret": good});
+    for who in [&manager, &tech] {
+        let (s, v) = api(
+            who,
+            reqwest::Method::POST,
+            "/api/v1/notifications/webhooks",
+            Some(hook.clone()),
+        )
+        .await;
+        assert_eq!(
+            (s, v["error"]["code"].as_str()),
+            (StatusCode::FORBIDDEN, Some("role_too_low")),
+            "{v}"
+        );
+        let (s, v) = api(
+            who,
+            reqwest::Method::GET,
+            "/api/v1/notifications/deliveries",
+            None,
+        )
+        .await;
+        assert_eq!(
+            (s, v["error"]["code"].as_str()),
+            (StatusCode::FORBIDDEN, Some("role_too_low")),
+            "{v}"
+        );
+        let (s, _) = api(
+            who,
+            reqwest::Method::GET,
+            "/api/v1/notifications/webhooks",
+            None,
+        )
+        .await;
+        assert_eq!(s, StatusCode::FORBIDDEN);
+    }
+    // An API token (an agent) cannot add one even for an admin's account: like decisions,
+    // it needs the person. Here the tech's token is refused by role first.
+    let r = app
+        .http
+        .post(app.url("/api/v1/notifications/webhooks"))
+        .bearer_auth(&app.mcp_token)
+        .json(&hook)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    // Bad input is a clear 422.
+    for bad in [
+        json!({"name": "x", "url": "ftp://x", "format": "generic", "secret": good}),
+        json!({"name": "x", "url": "http://127.0.0.1:9/x", "format": "carrier-pigeon", "secret": good}),
+        json!({"name": "x", "url": "http://127.0.0.1:9/x", "format": "generic", "secret": "hunter2"}),
+    ] {
+        let (s, v) = api(
+            &admin,
+            reqwest::Method::POST,
+            "/api/v1/notifications/webhooks",
+            Some(bad),
+        )
+        .await;
+        assert_eq!(
+            (s, v["error"]["code"].as_str()),
+            (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid_input")),
+            "{v}"
+        );
+        assert!(!v.to_string().contains("hunter2"));
+    }
+    // Own e-mail: yes. Another's: no (and no hint whether the name exists).
+    let (s, v) = api(
+        &tech,
+        reqwest::Method::PUT,
+        "/api/v1/users/me/notifications",
+        Some(json!({"email": "tech@msp.example"})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["email"], "tech@msp.example");
+    for target in ["manager", "nobody-at-all"] {
+        let (s, v) = api(
+            &tech,
+            reqwest::Method::PUT,
+            &format!("/api/v1/users/{target}/notifications"),
+            Some(json!({"email": "evil@x.example"})),
+        )
+        .await;
+        assert_eq!(
+            (s, v["error"]["code"].as_str()),
+            (StatusCode::FORBIDDEN, Some("role_too_low")),
+            "{v}"
+        );
+    }
+    let (s, v) = api(
+        &tech,
+        reqwest::Method::PUT,
+        "/api/v1/users/me/notifications",
+        Some(json!({"email": "a@b.example\r\nBcc: all@x.example"})),
+    )
+    .await;
+    assert_eq!(
+        (s, v["error"]["code"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid_input")),
+        "{v}"
+    );
+    let (s, v) = api(
+        &admin,
+        reqwest::Method::PUT,
+        "/api/v1/users/manager/notifications",
+        Some(json!({"email": "boss@msp.example", "topics": ["approval_waiting"]})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let (_, v) = api(
+        &manager,
+        reqwest::Method::GET,
+        "/api/v1/users/me/notifications",
+        None,
+    )
+    .await;
+    assert_eq!(v["email"], "boss@msp.example");
+    assert_eq!(v["topics"], json!(["approval_waiting"]));
+    // A webhook's secret appears nowhere: not in the API, not in the audit log.
+    let (s, _) = api(
+        &admin,
+        reqwest::Method::POST,
+        "/api/v1/notifications/webhooks",
+        Some(hook),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED);
+    let events = app.app.store.list_audit(0, 100_000).await.unwrap();
+    assert!(events.iter().all(|e| !e.event.detail.contains("whsec_")));
+    assert!(
+        events
+            .iter()
+            .any(|e| e.event.kind == "notify.webhook_added")
+    );
+    app.stop().await;
+}
