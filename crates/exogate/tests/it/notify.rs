@@ -542,3 +542,202 @@ async fn only_admins_manage_webhooks_and_see_deliveries_and_nobody_sets_anothers
     );
     app.stop().await;
 }
+
+/// A real SMTP server: `aiosmtpd` writing each message into a Maildir. None (after printing
+/// why) when it is not installed, unless `EXOGATE_REQUIRE_ALL_SUITES=1` (CI), where it fails.
+struct Smtp {
+    port: u16,
+    maildir: tempfile::TempDir,
+    _child: tokio::process::Child,
+}
+
+impl Smtp {
+    async fn start() -> Option<Smtp> {
+        let ok = std::process::Command::new("python3")
+            .args(["-c", "import aiosmtpd"])
+            .output()
+            .is_ok_and(|o| o.status.success());
+        if !ok {
+            let required = std::env::var("EXOGATE_REQUIRE_ALL_SUITES").is_ok_and(|v| v == "1");
+            assert!(
+                !required,
+                "python3 with the `aiosmtpd` package is required (EXOGATE_REQUIRE_ALL_SUITES=1); run scripts/provision.sh"
+            );
+            eprintln!(
+                "skipping: python3 -m aiosmtpd is not installed (scripts/provision.sh installs it)"
+            );
+            return None;
+        }
+        let port = {
+            let l = std::net::TcpListener::bind(("127.0.0.1", 0)).unwrap();
+            l.local_addr().unwrap().port()
+        };
+        let maildir = tempfile::tempdir().unwrap();
+        let child = tokio::process::Command::new("python3")
+            .args([
+                "-m",
+                "aiosmtpd",
+                "-n",
+                "-l",
+                &format!("127.0.0.1:{port}"),
+                "-c",
+                "aiosmtpd.handlers.Mailbox",
+            ])
+            .arg(maildir.path().join("md"))
+            .kill_on_drop(true)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("aiosmtpd starts");
+        until("the SMTP server answers", || async move {
+            tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .is_ok()
+        })
+        .await;
+        Some(Smtp {
+            port,
+            maildir,
+            _child: child,
+        })
+    }
+
+    /// Every message received so far (raw RFC 5322 text, unfolded lines as sent).
+    fn messages(&self) -> Vec<String> {
+        let dir = self.maildir.path().join("md").join("new");
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return Vec::new();
+        };
+        entries
+            .filter_map(|e| std::fs::read_to_string(e.ok()?.path()).ok())
+            .collect()
+    }
+
+    fn to(&self, address: &str) -> Vec<String> {
+        self.messages()
+            .into_iter()
+            .filter(|m| {
+                m.lines()
+                    .any(|l| l.eq_ignore_ascii_case(&format!("To: {address}")))
+            })
+            .collect()
+    }
+}
+
+/// Undoes quoted-printable soft line breaks and `=XX` escapes of a plain-text body.
+fn unquote(s: &str) -> String {
+    let s = s.replace("=\r\n", "").replace("=\n", "");
+    let mut out = Vec::new();
+    let b = s.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'=' && i + 2 < b.len() {
+            if let Ok(v) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
+                out.push(v);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_manager_gets_mail_when_an_agent_asks_and_the_requester_when_it_is_decided() {
+    let Some(smtp) = Smtp::start().await else {
+        return;
+    };
+    let port = smtp.port;
+    let app = TestApp::start_with_config(Scenario::demo(), move |t| {
+        format!("{t}{FAST}\n[notifications.smtp]\nhost = \"127.0.0.1\"\nport = {port}\ntls = \"none\"\nfrom = \"exogate <exogate@msp.example>\"\n")
+    })
+    .await;
+    let manager = sign_in(
+        &app.http,
+        &app.base_url,
+        "manager",
+        &app.password("manager"),
+    )
+    .await;
+    let tech = sign_in(&app.http, &app.base_url, "tech", &app.password("tech")).await;
+    for (who, email) in [
+        (&manager, "manager@msp.example"),
+        (&tech, "tech@msp.example"),
+    ] {
+        let (s, v) = api(
+            who,
+            reqwest::Method::PUT,
+            "/api/v1/users/me/notifications",
+            Some(json!({"email": email})),
+        )
+        .await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+    }
+    // The technician's agent asks, with the technician's API token.
+    let id = agent_asks(&app, "bob").await;
+    let link = app.url(&format!("/requests/{id}"));
+    until("the manager's mail", || async {
+        !smtp.to("manager@msp.example").is_empty()
+    })
+    .await;
+    let mail = smtp.to("manager@msp.example").remove(0);
+    let body = unquote(&mail);
+    assert!(body.contains(&link), "the request link: {body}");
+    assert!(
+        body.contains("Subject: Approval waiting: Contoso"),
+        "{body}"
+    );
+    assert!(
+        body.contains("Message-ID: <ntf_"),
+        "the outbox id is the Message-ID: {body}"
+    );
+    assert!(
+        body.to_ascii_lowercase()
+            .contains("content-type: text/plain"),
+        "{body}"
+    );
+    assert!(
+        !body.contains(&app.mcp_token) && !body.contains("/approve"),
+        "no token, no approve-by-link"
+    );
+    assert!(
+        smtp.to("tech@msp.example").is_empty(),
+        "the requester gets no approval mail"
+    );
+
+    let (_, req) = manager.api_get(&format!("/api/v1/requests/{id}")).await;
+    let (s, v) = manager
+        .api_post(
+            &format!("/api/v1/requests/{id}/approve"),
+            json!({"digest": req["digest"]}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    until(
+        "the requester's mails (approved, then succeeded)",
+        || async { smtp.to("tech@msp.example").len() >= 2 },
+    )
+    .await;
+    let mails: Vec<String> = smtp
+        .to("tech@msp.example")
+        .iter()
+        .map(|m| unquote(m))
+        .collect();
+    assert!(
+        mails.iter().any(
+            |m| m.contains("Subject: Your request was approved: Contoso") && m.contains(&link)
+        ),
+        "{mails:?}"
+    );
+    assert!(
+        mails
+            .iter()
+            .any(|m| m.contains("Subject: Your request succeeded: Contoso")),
+        "{mails:?}"
+    );
+    // One message per outbox row: the manager got exactly one.
+    assert_eq!(smtp.to("manager@msp.example").len(), 1);
+    app.stop().await;
+}
