@@ -3,6 +3,8 @@
 mod action;
 mod audit;
 mod model;
+// (notify)
+mod notifications;
 mod policy;
 mod request;
 mod rules;
