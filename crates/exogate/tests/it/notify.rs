@@ -741,3 +741,103 @@ async fn the_manager_gets_mail_when_an_agent_asks_and_the_requester_when_it_is_d
     assert_eq!(smtp.to("manager@msp.example").len(), 1);
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_cli_sets_emails_and_webhooks_under_the_same_rules() {
+    let app = TestApp::start_with_config(Scenario::demo(), |t| format!("{t}{FAST}")).await;
+    let added = app
+        .cli(&[
+            "--json",
+            "notify",
+            "webhook",
+            "add",
+            "--as",
+            "admin",
+            "--name",
+            "ops",
+            "--url",
+            "http://127.0.0.1:9/hook",
+            "--format",
+            "slack",
+        ])
+        .await;
+    assert!(added.success, "{added:?}");
+    let v = added.json();
+    let secret = v["secret"].as_str().unwrap().to_owned();
+    assert!(
+        secret.starts_with("whsec_"),
+        "the generated secret, once: {v}"
+    );
+    assert!(exogate_core::ops::notify::parse_secret(&secret).is_ok());
+    let listed = app
+        .cli(&["--json", "notify", "webhook", "list", "--as", "admin"])
+        .await;
+    assert!(
+        listed.success && !listed.stdout.contains("whsec_"),
+        "{listed:?}"
+    );
+    assert_eq!(listed.json()["webhooks"][0]["url"], "http://127.0.0.1:9/…");
+    let denied = app
+        .cli(&[
+            "--json",
+            "notify",
+            "webhook",
+            "add",
+            "--as",
+            "manager",
+            "--name",
+            "x",
+            "--url",
+            "http://127.0.0.1:9/x",
+        ])
+        .await;
+    assert!(
+        !denied.success && denied.stderr.contains("[role_too_low]"),
+        "{denied:?}"
+    );
+    let denied = app
+        .cli(&["--json", "notify", "deliveries", "--as", "tech"])
+        .await;
+    assert!(
+        !denied.success && denied.stderr.contains("[role_too_low]"),
+        "{denied:?}"
+    );
+    let denied = app
+        .cli(&[
+            "--json",
+            "notify",
+            "email",
+            "--as",
+            "tech",
+            "--user",
+            "manager",
+            "--email",
+            "evil@x.example",
+        ])
+        .await;
+    assert!(
+        !denied.success && denied.stderr.contains("[role_too_low]"),
+        "{denied:?}"
+    );
+    let own = app
+        .cli(&[
+            "--json",
+            "notify",
+            "email",
+            "--as",
+            "tech",
+            "--email",
+            "tech@msp.example",
+            "--topics",
+            "request_outcome",
+        ])
+        .await;
+    assert!(own.success, "{own:?}");
+    assert_eq!(own.json()["email"], "tech@msp.example");
+    assert_eq!(own.json()["topics"], json!(["request_outcome"]));
+    let deliveries = app
+        .cli(&["--json", "notify", "deliveries", "--as", "admin"])
+        .await;
+    assert!(deliveries.success, "{deliveries:?}");
+    app.stop().await;
+}
