@@ -156,6 +156,14 @@ pub fn routes(app: Arc<App>) -> Router {
         )
         .route("/agents", get(oauth::agents))
         .route("/agents/{id}/revoke", post(oauth::revoke))
+        // (notify)
+        .route("/notifications", get(pages::notify::page))
+        .route("/notifications/email", post(pages::notify::set_email))
+        .route("/notifications/webhooks", post(pages::notify::add_webhook))
+        .route(
+            "/notifications/webhooks/{id}/remove",
+            post(pages::notify::remove_webhook),
+        )
         .layer(SetResponseHeaderLayer::if_not_present(
             header::CONTENT_SECURITY_POLICY,
             content_security_policy(&st.app),

@@ -841,3 +841,81 @@ async fn the_cli_sets_emails_and_webhooks_under_the_same_rules() {
     assert!(deliveries.success, "{deliveries:?}");
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_page_sets_ones_own_email_and_shows_admins_alone_webhooks_and_deliveries() {
+    let app = TestApp::start_with_config(Scenario::demo(), |t| format!("{t}{FAST}")).await;
+    let tech = sign_in(&app.http, &app.base_url, "tech", &app.password("tech")).await;
+    let (s, page) = tech.get("/notifications").await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(
+        page.contains("id=\"my-email\"")
+            && !page.contains("id=\"deliveries\"")
+            && !page.contains("id=\"webhooks\"")
+    );
+    let r = tech
+        .form(
+            "/notifications/email",
+            &[
+                ("csrf", tech.csrf.as_str()),
+                ("email", "tech@msp.example"),
+                ("request_outcome", "1"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let (_, v) = tech.api_get("/api/v1/users/me/notifications").await;
+    assert_eq!(
+        (v["email"].as_str(), v["topics"].clone()),
+        (Some("tech@msp.example"), json!(["request_outcome"]))
+    );
+    let r = tech
+        .form(
+            "/notifications/email",
+            &[("csrf", "forged"), ("email", "x@evil.example")],
+        )
+        .await;
+    assert_ne!(
+        r.status(),
+        StatusCode::SEE_OTHER,
+        "a forged CSRF token changes nothing"
+    );
+    let r = tech
+        .form(
+            "/notifications/webhooks",
+            &[
+                ("csrf", tech.csrf.as_str()),
+                ("name", "x"),
+                ("url", "http://127.0.0.1:9/x"),
+                ("format", "generic"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+
+    let admin = sign_in(&app.http, &app.base_url, "admin", &app.password("admin")).await;
+    let r = admin
+        .form(
+            "/notifications/webhooks",
+            &[
+                ("csrf", admin.csrf.as_str()),
+                ("name", "ops"),
+                ("url", "http://127.0.0.1:9/secret-path"),
+                ("format", "teams"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let shown = r.text().await.unwrap();
+    assert!(
+        shown.contains("id=\"new-secret\"") && shown.contains("whsec_"),
+        "the generated secret, once"
+    );
+    let (_, page) = admin.get("/notifications").await;
+    assert!(page.contains("id=\"deliveries\"") && page.contains("id=\"webhooks\""));
+    assert!(
+        !page.contains("whsec_") && !page.contains("secret-path"),
+        "no secret, no URL path"
+    );
+    app.stop().await;
+}

@@ -11,6 +11,8 @@ pub mod companies;
 pub mod login;
 pub mod mailbox;
 pub mod requests;
+// (notify)
+pub mod notify;
 
 pub use audit::audit;
 pub use companies::{companies, company_settings, integrations};
