@@ -821,7 +821,7 @@ fn env_provider(env: &[(String, String)]) -> figment::providers::Serialized<serd
 }
 
 /// The configuration's top-level keys: only `EXOGATE_` variables naming one of them are read.
-const TOP_LEVEL_KEYS: [&str; 14] = [
+const TOP_LEVEL_KEYS: [&str; 15] = [
     "data_dir",
     "database_url",
     "server",
@@ -836,6 +836,8 @@ const TOP_LEVEL_KEYS: [&str; 14] = [
     "oauth",
     "database",
     "worker",
+    // (notify)
+    "notifications",
 ];
 
 fn insert_path(

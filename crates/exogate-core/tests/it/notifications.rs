@@ -3,7 +3,7 @@
 
 use std::collections::BTreeSet;
 
-use exogate_core::audit::{AuditEvent, AuditKind, NewAuditEvent};
+use exogate_core::audit::{AuditEvent, NewAuditEvent};
 use exogate_core::model::{CompanyId, Entitlement, Role, Timestamp, UserId};
 use exogate_core::notifications::*;
 use exogate_core::tools::RiskLevel;

@@ -95,7 +95,7 @@ both! {
         assert_eq!(again[0].id, claimed[2].id);
         assert_eq!(again[0].attempts, 2);
         let later = w.store.outbox_claim(retry_at, "w3", Timestamp::from_unix_millis(retry_at.unix_millis() + 1), 100).await.unwrap();
-        assert_eq!(later.iter().map(|d| d.id.clone()).collect::<Vec<_>>(), [second.clone()]);
+        assert_eq!(later.iter().map(|d| d.id.clone()).collect::<Vec<_>>(), std::slice::from_ref(second));
         assert!(w.store.outbox_finish(second, "w3", retry_at, &SendOutcome::Failed { error: "gave up".into() }).await.unwrap());
         let listed = w.store.outbox_list(Some(DeliveryState::Failed), 10).await.unwrap();
         assert_eq!(listed.len(), 1);
