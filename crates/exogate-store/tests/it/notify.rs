@@ -177,3 +177,48 @@ both! {
         assert_eq!(notify_ops::remove_webhook(w.ctx(), &w.admin, "fab").await.unwrap_err().code(), "webhook_not_found");
     }
 }
+
+both! {
+    async fn admins_are_alerted_of_drift_and_of_sweeps_failing_for_over_a_day_once(db: Db) {
+        use exogate_core::audit::{AuditKind, NewAuditEvent};
+        use exogate_core::notifications::SWEEP_FAILING_ALERT_AFTER_MS;
+        let w = World::new(db).await;
+        set_email(&w, &w.admin, "admin@msp.example").await;
+        set_email(&w, &w.mgr_a, "mgr-a@msp.example").await;
+        let at = |ms: i64| Timestamp::from_unix_millis(start().unix_millis() + ms);
+        let failed = |ms: i64| {
+            NewAuditEvent::system(at(ms), AuditKind::InventorySweepFailed)
+                .company(&cid("contoso"))
+                .detail(serde_json::json!({"generation": 1, "error": "403"}))
+        };
+        let alerts = || async {
+            w.store
+                .outbox_list(None, 100)
+                .await
+                .unwrap()
+                .into_iter()
+                .filter(|d| d.message.event == "inventory.sweep_failed")
+                .map(|d| match d.target {
+                    Target::Email { address, .. } => address,
+                    Target::Webhook { endpoint } => endpoint,
+                })
+                .collect::<Vec<_>>()
+        };
+        w.store.append_audit(failed(0)).await.unwrap();
+        w.store.append_audit(failed(SWEEP_FAILING_ALERT_AFTER_MS - 1)).await.unwrap();
+        assert!(alerts().await.is_empty(), "less than a day");
+        w.store.append_audit(failed(SWEEP_FAILING_ALERT_AFTER_MS)).await.unwrap();
+        assert_eq!(alerts().await, ["admin@msp.example"], "a day: the admin, not the manager");
+        w.store.append_audit(failed(2 * SWEEP_FAILING_ALERT_AFTER_MS)).await.unwrap();
+        assert_eq!(alerts().await.len(), 1, "once per failing stretch");
+
+        // Kinds added on other branches are matched by their strings.
+        let mut drift = NewAuditEvent::system(at(5), AuditKind::InventorySweepFinished).company(&cid("contoso"));
+        drift.kind = "drift.found".to_owned();
+        w.store.append_audit(drift).await.unwrap();
+        let rows = w.store.outbox_list(None, 100).await.unwrap();
+        let drift_rows: Vec<_> = rows.iter().filter(|d| d.message.event == "drift.found").collect();
+        assert_eq!(drift_rows.len(), 1);
+        assert_eq!(drift_rows[0].target, Target::Email { user: w.admin.user.id, address: "admin@msp.example".into() });
+    }
+}
