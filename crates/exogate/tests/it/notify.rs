@@ -80,11 +80,15 @@ async fn receive(
 }
 
 async fn start_receiver() -> (String, Arc<Receiver>) {
+    start_receiver_on(0).await
+}
+
+async fn start_receiver_on(port: u16) -> (String, Arc<Receiver>) {
     let r = Arc::new(Receiver::default());
     let app = axum::Router::new()
         .route("/{path}", axum::routing::post(receive))
         .with_state(r.clone());
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
         .await
         .unwrap();
     let addr = listener.local_addr().unwrap();
@@ -918,5 +922,88 @@ async fn the_page_sets_ones_own_email_and_shows_admins_alone_webhooks_and_delive
         !page.contains("whsec_") && !page.contains("secret-path"),
         "no secret, no URL path"
     );
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_receiver_refusing_connections_gets_every_message_once_when_it_comes_back() {
+    let app = TestApp::start_with_config(Scenario::demo(), |t| format!("{t}{FAST}")).await;
+    // A port nobody listens on yet.
+    let port = {
+        let l = std::net::TcpListener::bind(("127.0.0.1", 0)).unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let admin = sign_in(&app.http, &app.base_url, "admin", &app.password("admin")).await;
+    let (good, key) = secret(3);
+    let (s, v) = api(
+        &admin,
+        reqwest::Method::POST,
+        "/api/v1/notifications/webhooks",
+        Some(json!({"name": "later", "url": format!("http://127.0.0.1:{port}/s3cr3t-path"), "format": "generic", "secret": good})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    let first = agent_asks(&app, "bob").await;
+    let second = agent_asks(&app, "carol").await;
+    until("refused attempts recorded", || async {
+        let (_, d) = api(
+            &admin,
+            reqwest::Method::GET,
+            "/api/v1/notifications/deliveries?state=retrying",
+            None,
+        )
+        .await;
+        d["deliveries"]
+            .as_array()
+            .is_some_and(|l| l.len() == 2 && l.iter().all(|x| x["attempts"].as_u64() >= Some(3)))
+    })
+    .await;
+    let (_, d) = api(
+        &admin,
+        reqwest::Method::GET,
+        "/api/v1/notifications/deliveries",
+        None,
+    )
+    .await;
+    let text = d.to_string();
+    assert!(text.contains("cannot reach the endpoint"), "{text}");
+    assert!(
+        !text.contains("s3cr3t-path"),
+        "the URL is not in the error: {text}"
+    );
+    let (_, rx) = start_receiver_on(port).await;
+    until("both messages", || async { rx.got.lock().len() >= 2 }).await;
+    until("all sent", || async {
+        let (_, d) = api(
+            &admin,
+            reqwest::Method::GET,
+            "/api/v1/notifications/deliveries",
+            None,
+        )
+        .await;
+        d["deliveries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|x| x["state"] == "sent")
+    })
+    .await;
+    let got = rx.got.lock().clone();
+    assert_eq!(got.len(), 2, "once per idempotency key");
+    assert_ne!(got[0].id, got[1].id);
+    let mut requests: Vec<String> = got
+        .iter()
+        .map(|g| {
+            assert!(verify(&key, g));
+            serde_json::from_str::<Value>(&g.body).unwrap()["request"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    requests.sort();
+    let mut want = vec![first, second];
+    want.sort();
+    assert_eq!(requests, want);
     app.stop().await;
 }
