@@ -1007,3 +1007,23 @@ async fn a_receiver_refusing_connections_gets_every_message_once_when_it_comes_b
     assert_eq!(requests, want);
     app.stop().await;
 }
+
+#[test]
+fn smtp_settings_refuse_plain_text_off_loopback_and_never_show_the_password() {
+    use exogate::config::{Config, EXAMPLE};
+    let with = |smtp: &str| Config::from_toml(&format!("{EXAMPLE}\n[notifications.smtp]\n{smtp}\n"));
+    let err = with("host = \"smtp.example.com\"\ntls = \"none\"\nfrom = \"x@msp.example\"").unwrap_err();
+    assert!(err.to_string().contains("notifications.smtp.tls"), "{err}");
+    let err = with("host = \"smtp.example.com\"\ntls = \"ssl3\"\nfrom = \"x@msp.example\"").unwrap_err();
+    assert!(err.to_string().contains("notifications.smtp.tls"), "{err}");
+    let err = with("host = \"smtp.example.com\"\nfrom = \"not an address\"").unwrap_err();
+    assert!(err.to_string().contains("notifications.smtp.from"), "{err}");
+    let c = with("host = \"smtp.example.com\"\nfrom = \"exogate <x@msp.example>\"\nuser = \"x\"\npassword = \"hunter2-smtp\"").unwrap();
+    let smtp = c.notifications.smtp.as_ref().unwrap();
+    assert_eq!((smtp.port, smtp.tls), (587, exogate::notify_settings::SmtpTls::StartTls));
+    assert!(!format!("{c:?}").contains("hunter2-smtp"), "the password never shows");
+    let c = with("host = \"127.0.0.1\"\nport = 2525\ntls = \"none\"\nfrom = \"x@msp.example\"").unwrap();
+    assert_eq!(c.notifications.smtp.unwrap().tls, exogate::notify_settings::SmtpTls::None);
+    let err = Config::from_toml(&EXAMPLE.replace("max_attempts = 10", "max_attempts = 0")).unwrap_err();
+    assert!(err.to_string().contains("notifications.max_attempts"), "{err}");
+}
