@@ -35,7 +35,22 @@ pub async fn run(app: Arc<App>, shutdown: CancellationToken) {
     if !settings.enabled {
         return;
     }
-    let owner = format!("notify-{}", uuid::Uuid::new_v4());
+    run_with(
+        app,
+        settings,
+        format!("notify-{}", uuid::Uuid::new_v4()),
+        shutdown,
+    )
+    .await;
+}
+
+/// As [`run`], with these settings and lease owner, whatever `[notifications] enabled` says.
+pub async fn run_with(
+    app: Arc<App>,
+    settings: Arc<crate::notify_settings::NotifySettings>,
+    owner: String,
+    shutdown: CancellationToken,
+) {
     let http = match webhook::client(settings.send_timeout) {
         Ok(c) => c,
         Err(e) => {

@@ -1011,19 +1011,114 @@ async fn a_receiver_refusing_connections_gets_every_message_once_when_it_comes_b
 #[test]
 fn smtp_settings_refuse_plain_text_off_loopback_and_never_show_the_password() {
     use exogate::config::{Config, EXAMPLE};
-    let with = |smtp: &str| Config::from_toml(&format!("{EXAMPLE}\n[notifications.smtp]\n{smtp}\n"));
-    let err = with("host = \"smtp.example.com\"\ntls = \"none\"\nfrom = \"x@msp.example\"").unwrap_err();
+    let with =
+        |smtp: &str| Config::from_toml(&format!("{EXAMPLE}\n[notifications.smtp]\n{smtp}\n"));
+    let err =
+        with("host = \"smtp.example.com\"\ntls = \"none\"\nfrom = \"x@msp.example\"").unwrap_err();
     assert!(err.to_string().contains("notifications.smtp.tls"), "{err}");
-    let err = with("host = \"smtp.example.com\"\ntls = \"ssl3\"\nfrom = \"x@msp.example\"").unwrap_err();
+    let err =
+        with("host = \"smtp.example.com\"\ntls = \"ssl3\"\nfrom = \"x@msp.example\"").unwrap_err();
     assert!(err.to_string().contains("notifications.smtp.tls"), "{err}");
     let err = with("host = \"smtp.example.com\"\nfrom = \"not an address\"").unwrap_err();
     assert!(err.to_string().contains("notifications.smtp.from"), "{err}");
     let c = with("host = \"smtp.example.com\"\nfrom = \"exogate <x@msp.example>\"\nuser = \"x\"\npassword = \"hunter2-smtp\"").unwrap();
     let smtp = c.notifications.smtp.as_ref().unwrap();
-    assert_eq!((smtp.port, smtp.tls), (587, exogate::notify_settings::SmtpTls::StartTls));
-    assert!(!format!("{c:?}").contains("hunter2-smtp"), "the password never shows");
-    let c = with("host = \"127.0.0.1\"\nport = 2525\ntls = \"none\"\nfrom = \"x@msp.example\"").unwrap();
-    assert_eq!(c.notifications.smtp.unwrap().tls, exogate::notify_settings::SmtpTls::None);
-    let err = Config::from_toml(&EXAMPLE.replace("max_attempts = 10", "max_attempts = 0")).unwrap_err();
-    assert!(err.to_string().contains("notifications.max_attempts"), "{err}");
+    assert_eq!(
+        (smtp.port, smtp.tls),
+        (587, exogate::notify_settings::SmtpTls::StartTls)
+    );
+    assert!(
+        !format!("{c:?}").contains("hunter2-smtp"),
+        "the password never shows"
+    );
+    let c = with("host = \"127.0.0.1\"\nport = 2525\ntls = \"none\"\nfrom = \"x@msp.example\"")
+        .unwrap();
+    assert_eq!(
+        c.notifications.smtp.unwrap().tls,
+        exogate::notify_settings::SmtpTls::None
+    );
+    let err =
+        Config::from_toml(&EXAMPLE.replace("max_attempts = 10", "max_attempts = 0")).unwrap_err();
+    assert!(
+        err.to_string().contains("notifications.max_attempts"),
+        "{err}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_sender_that_dies_mid_send_loses_nothing_and_the_receiver_sees_one_key() {
+    // No delivery worker runs on its own here: the test plays the replica that dies.
+    let app = TestApp::start_with_config(Scenario::demo(), |t| {
+        format!("{t}{FAST}").replace("[notifications]\n", "[notifications]\nenabled = false\n")
+    })
+    .await;
+    let (base, rx) = start_receiver().await;
+    let admin = sign_in(&app.http, &app.base_url, "admin", &app.password("admin")).await;
+    let (good, _) = secret(4);
+    let (s, _) = api(
+        &admin,
+        reqwest::Method::POST,
+        "/api/v1/notifications/webhooks",
+        Some(json!({"name": "r", "url": format!("{base}/r"), "format": "generic", "secret": good})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED);
+    agent_asks(&app, "bob").await;
+    // The dying replica claims the row for 300 ms, sends it, and dies before recording it.
+    let store = &app.app.store;
+    let now = app.app.clock.now();
+    let lease = exogate_core::Timestamp::from_unix_millis(now.unix_millis() + 300);
+    let claimed = store.outbox_claim(now, "dying", lease, 10).await.unwrap();
+    assert_eq!(claimed.len(), 1);
+    let d = &claimed[0];
+    let hook = store
+        .webhook_get(match &d.target {
+            exogate_core::notifications::Target::Webhook { endpoint } => endpoint,
+            other => panic!("{other:?}"),
+        })
+        .await
+        .unwrap()
+        .unwrap();
+    let http = exogate::notify::webhook::client(Duration::from_secs(5)).unwrap();
+    exogate::notify::webhook::post(
+        &http,
+        &hook,
+        &d.id,
+        now.unix_millis() / 1000,
+        &d.message,
+        &app.base_url,
+    )
+    .await
+    .unwrap();
+    // A surviving replica takes the row over once the lease lapses, and sends it again.
+    let stop = tokio_util::sync::CancellationToken::new();
+    let mut settings = (*app.app.notify).clone();
+    settings.enabled = true;
+    let survivor = tokio::spawn(exogate::notify::run_with(
+        app.app.clone(),
+        Arc::new(settings),
+        "survivor".to_owned(),
+        stop.clone(),
+    ));
+    until("the row sent by the survivor", || async {
+        store
+            .outbox_list(Some(exogate_core::notifications::DeliveryState::Sent), 10)
+            .await
+            .unwrap()
+            .len()
+            == 1
+    })
+    .await;
+    stop.cancel();
+    survivor.await.unwrap();
+    let sent = store.outbox_list(None, 10).await.unwrap();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].attempts, 2, "the dead claim counted as an attempt");
+    let got = rx.got.lock().clone();
+    assert_eq!(got.len(), 2, "sent twice (at least once)");
+    assert_eq!(
+        got[0].id, got[1].id,
+        "under one idempotency key, so the receiver keeps one"
+    );
+    app.stop().await;
 }
