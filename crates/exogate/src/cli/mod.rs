@@ -1,5 +1,5 @@
 //! The command line: `exogate demo | serve | mcp | migrate | user | token | company | mailbox |
-//! approvals | audit | config | inventory | offboard`. Each command finds the configuration through `--config FILE` or
+//! approvals | audit | config | inventory | offboard | notify`. Each command finds the configuration through `--config FILE` or
 //! `--data-dir DIR` (a demo's data directory works too), calls core operations, and prints a
 //! table or, with `--json`, JSON. Commands that act for a person name them with `--as USER`;
 //! the audit log records that person with the `cli` channel.
