@@ -544,6 +544,43 @@ async fn only_admins_manage_webhooks_and_see_deliveries_and_nobody_sets_anothers
             .iter()
             .any(|e| e.event.kind == "notify.webhook_added")
     );
+    // Only an admin removes one; an unknown id is a clear 404.
+    let (_, list) = api(
+        &admin,
+        reqwest::Method::GET,
+        "/api/v1/notifications/webhooks",
+        None,
+    )
+    .await;
+    let id = list["webhooks"][0]["id"].as_str().unwrap().to_owned();
+    let (s, _) = api(
+        &manager,
+        reqwest::Method::DELETE,
+        &format!("/api/v1/notifications/webhooks/{id}"),
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    let (s, _) = api(
+        &admin,
+        reqwest::Method::DELETE,
+        &format!("/api/v1/notifications/webhooks/{id}"),
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    let (s, v) = api(
+        &admin,
+        reqwest::Method::DELETE,
+        &format!("/api/v1/notifications/webhooks/{id}"),
+        None,
+    )
+    .await;
+    assert_eq!(
+        (s, v["error"]["code"].as_str()),
+        (StatusCode::NOT_FOUND, Some("webhook_not_found")),
+        "{v}"
+    );
     app.stop().await;
 }
 
