@@ -20,6 +20,11 @@ fi
 if ! python3 -c 'import importlib.metadata as m, sys; sys.exit(int(m.version("mcp").split(".")[0]) < 2)' >/dev/null 2>&1; then
   python3 -m pip install --quiet --disable-pip-version-check 'mcp>=2,<3'
 fi
+# The notification tests: a real SMTP server (aiosmtpd) and an independent Standard Webhooks
+# verifier (standardwebhooks).
+if ! python3 -c 'import aiosmtpd, standardwebhooks' >/dev/null 2>&1; then
+  python3 -m pip install --quiet --disable-pip-version-check 'aiosmtpd>=1.4,<2' 'standardwebhooks>=1.0,<2'
+fi
 # The TypeScript MCP SDK (1.x) test client, pinned by tests/mcp-ts/package-lock.json.
 ts_dir="$(cd "$(dirname "$0")/.." && pwd)/crates/exogate/tests/mcp-ts"
 if [ ! -f "$ts_dir/node_modules/@modelcontextprotocol/sdk/package.json" ]; then

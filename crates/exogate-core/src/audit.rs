@@ -47,10 +47,14 @@ pub enum AuditKind {
     OAuthGrantCreated,
     OAuthGrantRevoked,
     OAuthFamilyRevoked,
+    // (notify)
+    NotifySettingsChanged,
+    WebhookAdded,
+    WebhookRemoved,
 }
 
 impl AuditKind {
-    pub const ALL: [AuditKind; 31] = [
+    pub const ALL: [AuditKind; 34] = [
         AuditKind::CompanyAdded,
         AuditKind::CompanySettingsChanged,
         AuditKind::Connected,
@@ -82,6 +86,10 @@ impl AuditKind {
         AuditKind::OAuthGrantCreated,
         AuditKind::OAuthGrantRevoked,
         AuditKind::OAuthFamilyRevoked,
+        // (notify)
+        AuditKind::NotifySettingsChanged,
+        AuditKind::WebhookAdded,
+        AuditKind::WebhookRemoved,
     ];
     pub fn as_str(self) -> &'static str {
         match self {
@@ -116,6 +124,10 @@ impl AuditKind {
             AuditKind::OAuthGrantCreated => "oauth.grant_created",
             AuditKind::OAuthGrantRevoked => "oauth.grant_revoked",
             AuditKind::OAuthFamilyRevoked => "oauth.family_revoked",
+            // (notify)
+            AuditKind::NotifySettingsChanged => "notify.settings_changed",
+            AuditKind::WebhookAdded => "notify.webhook_added",
+            AuditKind::WebhookRemoved => "notify.webhook_removed",
         }
     }
     pub fn parse(s: &str) -> Option<Self> {

@@ -17,6 +17,8 @@ pub enum Entity {
     Trustee,
     Session,
     ConsentState,
+    // (notify)
+    Webhook,
 }
 
 impl Entity {
@@ -31,6 +33,8 @@ impl Entity {
             Entity::Trustee => "trustee",
             Entity::Session => "session",
             Entity::ConsentState => "consent_state",
+            // (notify)
+            Entity::Webhook => "webhook",
         }
     }
 }
@@ -241,6 +245,8 @@ impl CoreError {
                 Entity::Trustee => "trustee_not_found",
                 Entity::Session => "session_not_found",
                 Entity::ConsentState => "consent_state_not_found",
+                // (notify)
+                Entity::Webhook => "webhook_not_found",
             },
             CoreError::Forbidden { reason } => reason.code(),
             CoreError::Invalid { .. } => "invalid_input",
@@ -303,6 +309,8 @@ impl CoreError {
         "exchange_check_failed",
         "unavailable",
         "internal",
+        // (notify)
+        "webhook_not_found",
     ];
 }
 

@@ -16,6 +16,7 @@ pub mod fake;
 pub mod fuzz_checks;
 pub mod inventory;
 pub mod model;
+pub mod notifications;
 pub mod oauth;
 pub mod ops;
 pub mod policy;

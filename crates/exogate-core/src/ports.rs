@@ -420,6 +420,55 @@ pub trait Store: Send + Sync {
         code_hash: &str,
         at: Timestamp,
     ) -> StoreResult<bool>;
+    // (notify) Notifications. The outbox rows themselves are written by every audit append
+    // (`crate::notifications::route`), in its transaction.
+    /// A user's e-mail settings, if they were ever set.
+    async fn notify_get_user(
+        &self,
+        user: UserId,
+    ) -> StoreResult<Option<crate::notifications::UserNotify>>;
+    /// Sets a user's e-mail settings, with its audit event.
+    async fn notify_set_user(
+        &self,
+        settings: &crate::notifications::UserNotify,
+        now: Timestamp,
+        audit: NewAuditEvent,
+    ) -> StoreResult<()>;
+    /// Adds a webhook endpoint (`Duplicate` for a taken id).
+    async fn webhook_insert(
+        &self,
+        webhook: &crate::notifications::Webhook,
+        audit: NewAuditEvent,
+    ) -> StoreResult<()>;
+    async fn webhook_get(&self, id: &str) -> StoreResult<Option<crate::notifications::Webhook>>;
+    /// Every endpoint, oldest first.
+    async fn webhook_list(&self) -> StoreResult<Vec<crate::notifications::Webhook>>;
+    /// Removes an endpoint; whether it existed. Its pending deliveries fail when claimed.
+    async fn webhook_delete(&self, id: &str, audit: NewAuditEvent) -> StoreResult<bool>;
+    /// Claims up to `limit` deliveries due at `now` (pending or retrying, no live lease) for
+    /// `owner` until `lease_until`, counting an attempt each. Replicas never claim one row
+    /// together; a row whose lease lapsed is due again.
+    async fn outbox_claim(
+        &self,
+        now: Timestamp,
+        owner: &str,
+        lease_until: Timestamp,
+        limit: u32,
+    ) -> StoreResult<Vec<crate::notifications::Delivery>>;
+    /// Records how an attempt ended, if `owner` still holds the row's lease.
+    async fn outbox_finish(
+        &self,
+        id: &str,
+        owner: &str,
+        now: Timestamp,
+        outcome: &crate::notifications::SendOutcome,
+    ) -> StoreResult<bool>;
+    /// The newest deliveries, in one state or all.
+    async fn outbox_list(
+        &self,
+        state: Option<crate::notifications::DeliveryState>,
+        limit: u32,
+    ) -> StoreResult<Vec<crate::notifications::Delivery>>;
 }
 
 // ---------------------------------------------------------------------------------------------

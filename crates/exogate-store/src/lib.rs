@@ -20,6 +20,8 @@ use sqlx::sqlite::{
 #[macro_use]
 mod rows;
 mod store;
+// (notify)
+mod notify;
 
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("migrations/sqlite");
 static PG_MIGRATIONS: Migrator = sqlx::migrate!("migrations/postgres");

@@ -130,6 +130,8 @@ macro_rules! append_audit {
             .execute(&mut *$tx)
             .await
             .map_err(db_err)?;
+        // (notify) The event's notifications, in its transaction.
+        crate::notify::Outbox::enqueue_notifications(&mut $tx, &e).await?;
         e
     }};
 }
@@ -1491,6 +1493,165 @@ impl Store for Db {
     ) -> StoreResult<bool> {
         let n = with_pool!(self, p => sqlx::query(TOTP_USE_CODE).bind(user.to_string()).bind(code_hash).bind(at.unix_millis()).execute(p).await.map(|r| r.rows_affected())).map_err(db_err)?;
         Ok(n == 1)
+    }
+
+    // (notify)
+    async fn notify_get_user(
+        &self,
+        user: UserId,
+    ) -> StoreResult<Option<exogate_core::notifications::UserNotify>> {
+        read_opt!(
+            self,
+            crate::notify::UserNotifyRow,
+            crate::notify::GET_USER_NOTIFY,
+            user.to_string()
+        )
+    }
+
+    async fn notify_set_user(
+        &self,
+        n: &exogate_core::notifications::UserNotify,
+        now: Timestamp,
+        audit: NewAuditEvent,
+    ) -> StoreResult<()> {
+        in_tx!(self, tx, head => {
+            sqlx::query(crate::notify::UPSERT_USER_NOTIFY)
+                .bind(n.user.to_string())
+                .bind(&n.email)
+                .bind(n.topics.encode())
+                .bind(now.unix_millis())
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
+            append_audit!(tx, head, audit);
+        });
+        Ok(())
+    }
+
+    async fn webhook_insert(
+        &self,
+        w: &exogate_core::notifications::Webhook,
+        audit: NewAuditEvent,
+    ) -> StoreResult<()> {
+        in_tx!(self, tx, head => {
+            sqlx::query(crate::notify::INSERT_WEBHOOK)
+                .bind(&w.id)
+                .bind(w.company.as_ref().map(CompanyId::as_str))
+                .bind(&w.name)
+                .bind(&w.url)
+                .bind(w.format.as_str())
+                .bind(&w.secret)
+                .bind(w.created_at.unix_millis())
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
+            append_audit!(tx, head, audit);
+        });
+        Ok(())
+    }
+
+    async fn webhook_get(
+        &self,
+        id: &str,
+    ) -> StoreResult<Option<exogate_core::notifications::Webhook>> {
+        read_opt!(
+            self,
+            crate::notify::WebhookRow,
+            crate::notify::GET_WEBHOOK,
+            id
+        )
+    }
+
+    async fn webhook_list(&self) -> StoreResult<Vec<exogate_core::notifications::Webhook>> {
+        read_all!(
+            self,
+            crate::notify::WebhookRow,
+            crate::notify::LIST_WEBHOOKS
+        )
+    }
+
+    async fn webhook_delete(&self, id: &str, audit: NewAuditEvent) -> StoreResult<bool> {
+        let out = in_tx!(self, tx, head => {
+            let r = sqlx::query(crate::notify::DELETE_WEBHOOK)
+                .bind(id)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
+            if r.rows_affected() == 0 {
+                return Ok(false);
+            }
+            append_audit!(tx, head, audit);
+            true
+        });
+        Ok(out)
+    }
+
+    async fn outbox_claim(
+        &self,
+        now: Timestamp,
+        owner: &str,
+        lease_until: Timestamp,
+        limit: u32,
+    ) -> StoreResult<Vec<exogate_core::notifications::Delivery>> {
+        let sql = match self {
+            Db::Sqlite(_) => crate::notify::OUTBOX_CLAIM_SQLITE,
+            Db::Postgres(_) => crate::notify::OUTBOX_CLAIM_PG,
+        };
+        let rows: Vec<crate::notify::OutboxRow> = fetch!(
+            self,
+            fetch_all,
+            sql,
+            now.unix_millis(),
+            owner,
+            lease_until.unix_millis(),
+            i64::from(limit)
+        )?;
+        to_vec(rows)
+    }
+
+    async fn outbox_finish(
+        &self,
+        id: &str,
+        owner: &str,
+        now: Timestamp,
+        outcome: &exogate_core::notifications::SendOutcome,
+    ) -> StoreResult<bool> {
+        use exogate_core::notifications::{DeliveryState, SendOutcome};
+        let (state, next, error, sent) = match outcome {
+            SendOutcome::Sent => (DeliveryState::Sent, now, None, Some(now.unix_millis())),
+            SendOutcome::Retry { next_at, error } => {
+                (DeliveryState::Retrying, *next_at, Some(error.clone()), None)
+            }
+            SendOutcome::Failed { error } => {
+                (DeliveryState::Failed, now, Some(error.clone()), None)
+            }
+        };
+        let r = with_pool!(self, p => sqlx::query(crate::notify::OUTBOX_FINISH)
+            .bind(id)
+            .bind(owner)
+            .bind(state.as_str())
+            .bind(next.unix_millis())
+            .bind(error)
+            .bind(sent)
+            .execute(p)
+            .await
+            .map(|r| r.rows_affected()))
+        .map_err(db_err)?;
+        Ok(r == 1)
+    }
+
+    async fn outbox_list(
+        &self,
+        state: Option<exogate_core::notifications::DeliveryState>,
+        limit: u32,
+    ) -> StoreResult<Vec<exogate_core::notifications::Delivery>> {
+        read_all!(
+            self,
+            crate::notify::OutboxRow,
+            crate::notify::OUTBOX_LIST,
+            state.map(|s| s.as_str()),
+            i64::from(limit)
+        )
     }
 }
 

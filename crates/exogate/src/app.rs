@@ -81,6 +81,11 @@ pub struct App {
     pub microsoft_signin: Option<Arc<crate::signin::MicrosoftSignin>>,
     /// Local managers and admins need a second factor (`[signin] second_factor`).
     pub second_factor: bool,
+    // (notify)
+    /// Notification delivery (`[notifications]`).
+    pub notify: Arc<crate::notify_settings::NotifySettings>,
+    /// Wakes the delivery worker.
+    pub notify_wake: Arc<Notify>,
 }
 
 impl App {

@@ -66,6 +66,9 @@ struct RawConfig {
     // (msft-signin)
     #[serde(default)]
     signin: crate::signin::RawSignin,
+    // (notify)
+    #[serde(default)]
+    notifications: crate::notify_settings::RawNotifications,
 }
 
 /// `[oauth]`: sign-in of remote MCP clients.
@@ -459,6 +462,9 @@ pub struct Config {
     // (msft-signin)
     /// Local accounts and Sign in with Microsoft (`[signin]`).
     pub signin: crate::signin::SigninConfig,
+    // (notify)
+    /// Notification delivery (`[notifications]`).
+    pub notifications: crate::notify_settings::NotifySettings,
 }
 
 /// Calls per API token per minute, by default (MCP and the API together).
@@ -715,6 +721,9 @@ impl Config {
                 raw.worker.database_backoff_max_seconds,
             )?,
             signin,
+            // (notify)
+            notifications: crate::notify_settings::validate(raw.notifications)
+                .map_err(|(key, reason)| ConfigError::Invalid { key, reason })?,
         })
     }
 }
@@ -822,7 +831,7 @@ fn env_provider(env: &[(String, String)]) -> figment::providers::Serialized<serd
 }
 
 /// The configuration's top-level keys: only `EXOGATE_` variables naming one of them are read.
-const TOP_LEVEL_KEYS: [&str; 14] = [
+const TOP_LEVEL_KEYS: [&str; 16] = [
     "data_dir",
     "database_url",
     "server",
@@ -837,6 +846,9 @@ const TOP_LEVEL_KEYS: [&str; 14] = [
     "oauth",
     "database",
     "worker",
+    // (notify)
+    "notifications",
+    "signin",
 ];
 
 fn insert_path(

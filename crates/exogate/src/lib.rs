@@ -21,6 +21,9 @@ pub mod local_users;
 pub mod login;
 pub mod mcp;
 pub mod microsoft;
+// (notify)
+pub mod notify;
+pub mod notify_settings;
 pub mod passwords;
 pub mod server;
 // (msft-signin)

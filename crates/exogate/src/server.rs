@@ -134,6 +134,9 @@ pub async fn build_app_with_clock(
         local_accounts: config.signin.local_accounts,
         microsoft_signin,
         second_factor: config.signin.second_factor,
+        // (notify)
+        notify: Arc::new(config.notifications.clone()),
+        notify_wake: Arc::new(Notify::new()),
     }))
 }
 
@@ -161,6 +164,10 @@ pub async fn serve_with_grace(
 ) -> anyhow::Result<()> {
     let worker = worker_settings
         .map(|settings| tokio::spawn(worker::run(app.clone(), settings, shutdown.child_token())));
+    // (notify) The delivery worker runs wherever the worker does.
+    let delivery = worker
+        .is_some()
+        .then(|| tokio::spawn(crate::notify::run(app.clone(), shutdown.child_token())));
     let router = router(app);
     let stop = shutdown.clone();
     let http = axum::serve(
@@ -173,6 +180,9 @@ pub async fn serve_with_grace(
         shutdown.cancel();
         if let Some(worker) = worker {
             worker.await.context("worker task panicked")?;
+        }
+        if let Some(delivery) = delivery {
+            delivery.await.context("delivery task panicked")?;
         }
         served
     };

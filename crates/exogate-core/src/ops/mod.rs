@@ -12,6 +12,8 @@ pub mod companies;
 pub mod consent;
 pub mod execute;
 pub mod inventory;
+// (notify)
+pub mod notify;
 pub mod oauth;
 pub mod reads;
 pub mod requests;

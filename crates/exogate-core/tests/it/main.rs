@@ -4,6 +4,8 @@ mod action;
 mod audit;
 mod fuzz_props;
 mod model;
+// (notify)
+mod notifications;
 mod policy;
 mod request;
 mod rules;

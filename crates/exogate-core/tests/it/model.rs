@@ -193,6 +193,8 @@ fn every_error_code_is_listed_once() {
         Entity::Trustee,
         Entity::Session,
         Entity::ConsentState,
+        // (notify)
+        Entity::Webhook,
     ] {
         errs.push(CoreError::not_found(e, "x"));
     }

@@ -10,6 +10,8 @@ mod fleet;
 mod flows;
 mod inventory;
 mod isolation;
+// (notify)
+mod notify;
 mod oauth;
 mod property;
 mod repo;

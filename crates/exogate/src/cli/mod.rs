@@ -1,5 +1,5 @@
 //! The command line: `exogate demo | serve | mcp | migrate | user | token | company | mailbox |
-//! approvals | audit | config | inventory | offboard`. Each command finds the configuration through `--config FILE` or
+//! approvals | audit | config | inventory | offboard | notify`. Each command finds the configuration through `--config FILE` or
 //! `--data-dir DIR` (a demo's data directory works too), calls core operations, and prints a
 //! table or, with `--json`, JSON. Commands that act for a person name them with `--as USER`;
 //! the audit log records that person with the `cli` channel.
@@ -11,6 +11,8 @@ mod config;
 mod inventory;
 mod mailbox;
 mod users;
+// (notify)
+mod notify;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -34,6 +36,8 @@ pub use config::ConfigCommand;
 pub use inventory::{InventoryCommand, OffboardArgs};
 pub use mailbox::{MailboxArgs, MailboxCommand};
 pub use users::{TokenCommand, UserCommand};
+// (notify)
+pub use notify::NotifyCommand;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -98,6 +102,10 @@ pub enum Command {
     /// Offboarding: list everything a user can open in a company and ask for its removal as
     /// one approval request.
     Offboard(OffboardArgs),
+    // (notify)
+    /// Notifications: your e-mail address and topics, webhook endpoints, deliveries.
+    #[command(subcommand)]
+    Notify(NotifyCommand),
 }
 
 #[derive(Args, Debug)]
@@ -219,6 +227,8 @@ pub async fn run(cli: Cli) -> CliResult<()> {
         Command::Audit(cmd) => audit::audit(&cli, &app, &config, cmd).await,
         Command::Inventory(cmd) => inventory::inventory(&cli, &app, cmd).await,
         Command::Offboard(args) => inventory::offboard(&cli, &app, args).await,
+        // (notify)
+        Command::Notify(cmd) => notify::notify(&cli, &app, cmd).await,
         Command::Config(_) => Ok(()),
         #[cfg(feature = "demo")]
         Command::Demo(_) => Ok(()),

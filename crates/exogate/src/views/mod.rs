@@ -20,6 +20,8 @@ mod inventory;
 mod mailbox;
 mod request;
 mod user;
+// (notify)
+pub mod notify;
 
 use exogate_core::action::CanonicalAction;
 use exogate_core::audit::AuditEvent;

@@ -17,6 +17,8 @@ pub mod consent;
 pub mod error;
 pub mod inventory;
 pub mod layout;
+// (notify)
+pub mod notify;
 pub mod oauth;
 // (msft-signin)
 pub mod oidc;
@@ -163,6 +165,14 @@ pub fn routes(app: Arc<App>) -> Router {
         )
         .route("/agents", get(oauth::agents))
         .route("/agents/{id}/revoke", post(oauth::revoke))
+        // (notify)
+        .route("/notifications", get(pages::notify::page))
+        .route("/notifications/email", post(pages::notify::set_email))
+        .route("/notifications/webhooks", post(pages::notify::add_webhook))
+        .route(
+            "/notifications/webhooks/{id}/remove",
+            post(pages::notify::remove_webhook),
+        )
         .layer(SetResponseHeaderLayer::if_not_present(
             header::CONTENT_SECURITY_POLICY,
             content_security_policy(&st.app),
@@ -179,6 +189,8 @@ pub fn routes(app: Arc<App>) -> Router {
         .merge(pages)
         .merge(api::routes())
         .merge(inventory::api_routes())
+        // (notify)
+        .merge(notify::api_routes())
         .route("/healthz", get(ops::healthz))
         .route("/metrics", get(ops::metrics))
         .route(

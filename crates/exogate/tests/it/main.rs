@@ -23,6 +23,8 @@ mod mcp_safety;
 mod mcp_stdio;
 mod mcp_tools;
 mod mcp_ts;
+// (notify)
+mod notify;
 mod oauth;
 mod property;
 mod schedule;

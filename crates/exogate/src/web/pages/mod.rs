@@ -13,6 +13,8 @@ pub mod login;
 pub mod mailbox;
 pub mod requests;
 pub mod second_factor;
+// (notify)
+pub mod notify;
 
 pub use audit::audit;
 pub use companies::{companies, company_settings, integrations};
