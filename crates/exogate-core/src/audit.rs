@@ -47,10 +47,13 @@ pub enum AuditKind {
     OAuthGrantCreated,
     OAuthGrantRevoked,
     OAuthFamilyRevoked,
+    // (drift)
+    DriftFound,
+    DriftAcknowledged,
 }
 
 impl AuditKind {
-    pub const ALL: [AuditKind; 31] = [
+    pub const ALL: [AuditKind; 33] = [
         AuditKind::CompanyAdded,
         AuditKind::CompanySettingsChanged,
         AuditKind::Connected,
@@ -82,6 +85,9 @@ impl AuditKind {
         AuditKind::OAuthGrantCreated,
         AuditKind::OAuthGrantRevoked,
         AuditKind::OAuthFamilyRevoked,
+        // (drift)
+        AuditKind::DriftFound,
+        AuditKind::DriftAcknowledged,
     ];
     pub fn as_str(self) -> &'static str {
         match self {
@@ -116,6 +122,9 @@ impl AuditKind {
             AuditKind::OAuthGrantCreated => "oauth.grant_created",
             AuditKind::OAuthGrantRevoked => "oauth.grant_revoked",
             AuditKind::OAuthFamilyRevoked => "oauth.family_revoked",
+            // (drift)
+            AuditKind::DriftFound => "drift.found",
+            AuditKind::DriftAcknowledged => "drift.acknowledged",
         }
     }
     pub fn parse(s: &str) -> Option<Self> {

@@ -17,6 +17,8 @@ pub enum Entity {
     Trustee,
     Session,
     ConsentState,
+    // (drift)
+    Finding,
 }
 
 impl Entity {
@@ -31,6 +33,8 @@ impl Entity {
             Entity::Trustee => "trustee",
             Entity::Session => "session",
             Entity::ConsentState => "consent_state",
+            // (drift)
+            Entity::Finding => "drift_finding",
         }
     }
 }
@@ -241,6 +245,8 @@ impl CoreError {
                 Entity::Trustee => "trustee_not_found",
                 Entity::Session => "session_not_found",
                 Entity::ConsentState => "consent_state_not_found",
+                // (drift)
+                Entity::Finding => "drift_finding_not_found",
             },
             CoreError::Forbidden { reason } => reason.code(),
             CoreError::Invalid { .. } => "invalid_input",

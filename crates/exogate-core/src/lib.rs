@@ -9,6 +9,7 @@
 pub mod action;
 pub mod audit;
 pub mod checkpoint;
+pub mod drift;
 pub mod error;
 pub mod fake;
 pub mod inventory;
