@@ -1,5 +1,5 @@
 //! The command line: `exogate demo | serve | mcp | migrate | user | token | company | mailbox |
-//! approvals | audit | config | inventory | offboard`. Each command finds the configuration through `--config FILE` or
+//! approvals | audit | config | inventory | offboard | drift`. Each command finds the configuration through `--config FILE` or
 //! `--data-dir DIR` (a demo's data directory works too), calls core operations, and prints a
 //! table or, with `--json`, JSON. Commands that act for a person name them with `--as USER`;
 //! the audit log records that person with the `cli` channel.
@@ -8,6 +8,7 @@ mod approvals;
 mod audit;
 mod companies;
 mod config;
+mod drift;
 mod inventory;
 mod mailbox;
 mod users;
@@ -31,6 +32,7 @@ pub use approvals::ApprovalsCommand;
 pub use audit::AuditCommand;
 pub use companies::CompanyCommand;
 pub use config::ConfigCommand;
+pub use drift::DriftCommand;
 pub use inventory::{InventoryCommand, OffboardArgs};
 pub use mailbox::{MailboxArgs, MailboxCommand};
 pub use users::{TokenCommand, UserCommand};
@@ -97,6 +99,10 @@ pub enum Command {
     /// Offboarding: list everything a user can open in a company and ask for its removal as
     /// one approval request.
     Offboard(OffboardArgs),
+    // (drift)
+    /// Drift: rights added or removed outside exogate, found by the inventory sweeps.
+    #[command(subcommand)]
+    Drift(DriftCommand),
 }
 
 #[derive(Args, Debug)]
@@ -218,6 +224,8 @@ pub async fn run(cli: Cli) -> CliResult<()> {
         Command::Audit(cmd) => audit::audit(&cli, &app, &config, cmd).await,
         Command::Inventory(cmd) => inventory::inventory(&cli, &app, cmd).await,
         Command::Offboard(args) => inventory::offboard(&cli, &app, args).await,
+        // (drift)
+        Command::Drift(cmd) => drift::drift(&cli, &app, cmd).await,
         Command::Config(_) => Ok(()),
         #[cfg(feature = "demo")]
         Command::Demo(_) => Ok(()),
