@@ -6,6 +6,7 @@ mod browser;
 mod cli;
 mod company_names;
 mod config;
+mod drift;
 mod fleet;
 mod flow;
 mod inventory;
