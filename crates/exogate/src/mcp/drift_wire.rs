@@ -35,8 +35,9 @@ pub struct DriftFindingOut {
     pub change: String,
     /// open, acknowledged or revert_requested.
     pub state: String,
-    /// When a sweep first and last found it (RFC 3339).
+    /// When a sweep first found it (RFC 3339).
     pub first_seen_at: String,
+    /// When a sweep last found the changed state still there (RFC 3339).
     pub last_seen_at: String,
     /// When exogate last saw the earlier state (RFC 3339), if known.
     pub earlier_seen_at: Option<String>,

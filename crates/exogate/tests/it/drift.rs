@@ -299,6 +299,66 @@ async fn exogates_own_changes_and_system_removals_are_never_drift() {
     t.stop().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn executed_requests_explain_changes_even_when_the_inventory_patch_missed_them() {
+    // A sweep that read a mailbox just before a change ran can write the old state after the
+    // worker patched the inventory; the comparison must still see that exogate made the change.
+    // Simulated by undoing the patches of the executed requests before the next sweep.
+    let t = TestApp::start().await;
+    sync(&t).await;
+    let tech = t.actor("tech").await;
+    let mut ids = Vec::new();
+    for (tool, mailbox, trustee) in [
+        (ToolName::GrantFullAccess, "support", "bob"),
+        (ToolName::RemoveSendAs, "sales", "alice"),
+    ] {
+        let r = ops::requests::request_write(
+            t.app.ctx(),
+            &tech,
+            ops::requests::WriteInput {
+                id: RequestId::from_uuid(uuid::Uuid::now_v7()),
+                company: CompanyId::parse("contoso").unwrap(),
+                tool,
+                mailbox: IdentityInput::parse(mailbox).unwrap(),
+                trustee: IdentityInput::parse(trustee).unwrap(),
+                automapping: None,
+            },
+        )
+        .await
+        .unwrap();
+        t.approve("manager", r.id).await;
+        ids.push(r.id);
+    }
+    ids.push(system_removal(&t, "sales", "carol", Permission::SendOnBehalf).await);
+    for id in ids {
+        let r = t.wait_terminal(id, Duration::from_secs(60)).await;
+        assert_eq!(r.state, RequestState::Succeeded, "{r:?}");
+        for a in &r.actions {
+            let row = exogate_core::inventory::InventoryRow {
+                company: a.company.clone(),
+                mailbox: a.mailbox.clone(),
+                trustee: exogate_core::inventory::InventoryTrustee::resolved(a.trustee.clone()),
+                right: a.operation.permission,
+            };
+            let undo = a.operation.desired() != Presence::Present;
+            assert!(t.app.store.inventory_patch(&row, undo).await.unwrap());
+        }
+    }
+    let report = sync(&t).await;
+    assert_eq!(report[0]["drift_found"], 0, "{report}");
+    assert!(findings(&t).await.is_empty());
+    // The same differences made outside exogate are found.
+    control(
+        &t,
+        reqwest::Method::DELETE,
+        json!({"mailbox": "support", "trustee": "bob", "right": "FullAccess"}),
+    )
+    .await;
+    let report = sync(&t).await;
+    assert_eq!(report[0]["drift_found"], 1, "{report}");
+    t.stop().await;
+}
+
 /// A demo user signed in (session cookie and CSRF token).
 async fn session(t: &TestApp, name: &str) -> Browser {
     sign_in(&t.http, &t.base_url, name, &t.password(name)).await
@@ -518,5 +578,57 @@ async fn sync_all_skips_companies_not_set_up_and_fails_only_for_a_configured_one
         .find(|r| r["company"] == "contoso")
         .unwrap();
     assert_eq!(contoso["ok"], false, "{v}");
+    t.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn mcp_lists_drift_findings_read_only() {
+    use crate::mcp_http::{call, client, err, ok};
+    let t = TestApp::start().await;
+    sync(&t).await;
+    outside_changes(&t).await;
+    sync(&t).await;
+    let c = client(&t).await;
+    let tools = c.list_all_tools().await.expect("tools/list");
+    let tool = tools
+        .iter()
+        .find(|x| x.name == "list_drift_findings")
+        .expect("listed");
+    let meta = tool.meta.as_ref().unwrap();
+    assert_eq!(meta.0["exogate/risk"], "low");
+    assert_eq!(
+        tool.annotations.as_ref().unwrap().read_only_hint,
+        Some(true)
+    );
+    // No tool acknowledges or reverts.
+    assert!(
+        !tools
+            .iter()
+            .any(|x| x.name.contains("acknowledge") || x.name.contains("revert")),
+        "{:?}",
+        tools.iter().map(|x| &x.name).collect::<Vec<_>>()
+    );
+    let r = ok(&call(&c, "list_drift_findings", json!({"company": "contoso"})).await);
+    assert_eq!(r["count"], 2, "{r}");
+    let mut changes: Vec<&str> = r["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["change"].as_str().unwrap())
+        .collect();
+    changes.sort();
+    assert_eq!(changes, ["added", "removed"]);
+    let all = ok(&call(&c, "list_drift_findings", json!({})).await);
+    assert_eq!(all["count"], 2, "{all}");
+    let (e, _) = err(&call(&c, "list_drift_findings", json!({"company": "nope"})).await);
+    assert_eq!(e["code"], "company_not_found", "{e}");
+    let (e, _) = err(&call(
+        &c,
+        "list_drift_findings",
+        json!({"company": "contoso", "ack": true}),
+    )
+    .await);
+    assert_eq!(e["code"], "invalid_input", "{e}");
+    c.cancel().await.unwrap();
     t.stop().await;
 }
