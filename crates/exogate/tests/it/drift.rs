@@ -480,6 +480,11 @@ async fn acknowledge_needs_a_reason_and_a_manager_and_revert_asks_for_the_invers
         drift_events(&t, AuditKind::DriftAcknowledged).await.len(),
         1
     );
+    let (s, one) = manager.get("/companies/contoso/drift").await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(one.contains(&format!("finding-{added}")), "{one}");
+    let (s, _) = other.get("/companies/contoso/drift").await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
     let (s, page) = manager.get("/drift").await;
     assert_eq!(s, StatusCode::OK);
     let at = page.find("ticket #42").expect("the reason is shown");
@@ -630,5 +635,71 @@ async fn mcp_lists_drift_findings_read_only() {
     .await);
     assert_eq!(e["code"], "invalid_input", "{e}");
     c.cancel().await.unwrap();
+    t.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn cli_lists_acknowledges_and_reverts_findings() {
+    let t = TestApp::start().await;
+    sync(&t).await;
+    outside_changes(&t).await;
+    sync(&t).await;
+    let text = t.cli(&["drift", "list", "--as", "viewer"]).await;
+    assert!(text.success, "{text:?}");
+    assert!(
+        text.stdout.contains("bob@contoso.onmicrosoft.com") && text.stdout.contains("added"),
+        "{text:?}"
+    );
+    let list = findings(&t).await;
+    let added = finding(&list, "added")["id"].as_str().unwrap().to_owned();
+    let removed = finding(&list, "removed")["id"].as_str().unwrap().to_owned();
+    let out = t
+        .cli(&["drift", "ack", &added, "--reason", "ok", "--as", "viewer"])
+        .await;
+    assert!(
+        !out.success && out.stderr.contains("role_too_low"),
+        "{out:?}"
+    );
+    let out = t
+        .cli(&["drift", "ack", &added, "--reason", "", "--as", "manager"])
+        .await;
+    assert!(
+        !out.success && out.stderr.contains("invalid_input"),
+        "{out:?}"
+    );
+    let out = t
+        .cli(&[
+            "drift",
+            "ack",
+            &added,
+            "--reason",
+            "approved by phone, ticket 9",
+            "--as",
+            "manager",
+            "--json",
+        ])
+        .await;
+    assert!(out.success, "{out:?}");
+    assert_eq!(out.json()["state"], "acknowledged");
+    let out = t
+        .cli(&["drift", "revert", &removed, "--as", "tech", "--json"])
+        .await;
+    assert!(out.success, "{out:?}");
+    let v = out.json();
+    assert_eq!(
+        (
+            v["request"]["state"].as_str(),
+            v["request"]["tool"].as_str()
+        ),
+        (Some("pending"), Some("grant_send_as")),
+        "{v}"
+    );
+    let out = t
+        .cli(&["drift", "revert", "not-a-uuid", "--as", "tech"])
+        .await;
+    assert!(
+        !out.success && out.stderr.contains("invalid_input"),
+        "{out:?}"
+    );
     t.stop().await;
 }
