@@ -65,8 +65,9 @@ fn explained_by(req: &ApprovalRequest) -> Vec<(Key, DriftChange)> {
 /// Compares sweep `generation` of `company` (written, not finished yet) with the current
 /// generation, drops what requests executed since the previous sweep started explain (in the
 /// same direction), and records the rest as findings (a `drift.found` event for new ones).
-/// The diff runs in the store: only differing rows come back. `started` is when this sweep
-/// started (the next comparison counts requests from then on).
+/// The diff runs in the store: only differing rows come back. `started` is when this run
+/// started; the next comparison counts requests from the sweep's start (the crashed run's, when
+/// this one continued it).
 pub async fn observe(
     ctx: Ctx<'_>,
     company: &CompanyId,
@@ -102,12 +103,17 @@ pub async fn observe(
         }
     }
     let now = ctx.clock.now();
+    // A sweep that continued a crashed one started when the crashed one did.
+    let swept_from = status
+        .as_ref()
+        .filter(|s| s.sweep_generation == generation)
+        .map_or(started, |s| s.sweep_started_at.min(started));
     let observation = DriftObservation {
         generation,
         previous_generation: previous,
         seen_at: now,
         earlier_seen_at,
-        swept_from: started,
+        swept_from,
         candidates,
     };
     let audit = NewAuditEvent::new(now, AuditKind::DriftFound, actor)
