@@ -181,4 +181,28 @@ both! {
         assert!(s.drift_executed_since(&cid("contoso"), at.plus_secs(1)).await.unwrap().is_empty());
         assert!(s.drift_executed_since(&cid("fabrikam"), at).await.unwrap().is_empty());
     }
+    async fn drift_a_change_undone_and_done_again_is_a_new_finding(db: Db) {
+        let w = World::new(db).await;
+        let s: &dyn Store = w.store.as_ref();
+        let c = cid("contoso");
+        let a = row("sales", "alice", Permission::FullAccess);
+        let mut prev = None;
+        let mut ids = Vec::new();
+        // Present, gone, back, gone again: one finding per change.
+        for (i, rows) in [vec![a.clone()], vec![], vec![a.clone()], vec![]].into_iter().enumerate() {
+            let at = start().plus_secs(100 * i as i64);
+            let g = sweep(s, at, &rows).await;
+            let diff = match prev { Some(p) => s.drift_diff(&c, p, g).await.unwrap(), None => vec![] };
+            let new = s.drift_record(&c, &obs(g, prev, at, diff), found(at)).await.unwrap();
+            ids.extend(new.iter().map(|f| (f.id, f.change)));
+            finish(s, g, at.plus_secs(1)).await;
+            prev = Some(g);
+        }
+        let changes: Vec<DriftChange> = ids.iter().map(|x| x.1).collect();
+        assert_eq!(changes, [DriftChange::Removed, DriftChange::Added, DriftChange::Removed]);
+        assert_ne!(ids[0].0, ids[2].0);
+        // The first removal was last seen by the sweep that found it: the right came back.
+        let first = s.drift_get(ids[0].0).await.unwrap().unwrap();
+        assert_eq!(first.last_seen_at, start().plus_secs(100));
+    }
 }
