@@ -51,10 +51,13 @@ pub enum AuditKind {
     NotifySettingsChanged,
     WebhookAdded,
     WebhookRemoved,
+    // (drift)
+    DriftFound,
+    DriftAcknowledged,
 }
 
 impl AuditKind {
-    pub const ALL: [AuditKind; 34] = [
+    pub const ALL: [AuditKind; 36] = [
         AuditKind::CompanyAdded,
         AuditKind::CompanySettingsChanged,
         AuditKind::Connected,
@@ -90,6 +93,9 @@ impl AuditKind {
         AuditKind::NotifySettingsChanged,
         AuditKind::WebhookAdded,
         AuditKind::WebhookRemoved,
+        // (drift)
+        AuditKind::DriftFound,
+        AuditKind::DriftAcknowledged,
     ];
     pub fn as_str(self) -> &'static str {
         match self {
@@ -128,6 +134,9 @@ impl AuditKind {
             AuditKind::NotifySettingsChanged => "notify.settings_changed",
             AuditKind::WebhookAdded => "notify.webhook_added",
             AuditKind::WebhookRemoved => "notify.webhook_removed",
+            // (drift)
+            AuditKind::DriftFound => "drift.found",
+            AuditKind::DriftAcknowledged => "drift.acknowledged",
         }
     }
     pub fn parse(s: &str) -> Option<Self> {

@@ -19,6 +19,8 @@ pub enum Entity {
     ConsentState,
     // (notify)
     Webhook,
+    // (drift)
+    Finding,
 }
 
 impl Entity {
@@ -35,6 +37,8 @@ impl Entity {
             Entity::ConsentState => "consent_state",
             // (notify)
             Entity::Webhook => "webhook",
+            // (drift)
+            Entity::Finding => "drift_finding",
         }
     }
 }
@@ -247,6 +251,8 @@ impl CoreError {
                 Entity::ConsentState => "consent_state_not_found",
                 // (notify)
                 Entity::Webhook => "webhook_not_found",
+                // (drift)
+                Entity::Finding => "drift_finding_not_found",
             },
             CoreError::Forbidden { reason } => reason.code(),
             CoreError::Invalid { .. } => "invalid_input",

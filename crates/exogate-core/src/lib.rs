@@ -9,6 +9,7 @@
 pub mod action;
 pub mod audit;
 pub mod checkpoint;
+pub mod drift;
 pub mod error;
 pub mod fake;
 // (fuzz-scale) Property checks shared by the fuzz targets and the stable proptest tests.

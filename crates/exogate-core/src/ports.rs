@@ -469,6 +469,62 @@ pub trait Store: Send + Sync {
         state: Option<crate::notifications::DeliveryState>,
         limit: u32,
     ) -> StoreResult<Vec<crate::notifications::Delivery>>;
+
+    // (drift) Drift findings (`crate::drift`), appended.
+    /// The rows of generation `to` missing from generation `from` (`Added`) and of `from`
+    /// missing from `to` (`Removed`), compared in the database on (mailbox, trustee key,
+    /// right): only the differences are returned.
+    async fn drift_diff(
+        &self,
+        company: &CompanyId,
+        from: i64,
+        to: i64,
+    ) -> StoreResult<Vec<crate::drift::DriftCandidate>>;
+    /// The requests of `company` that finished at or after `since` in `succeeded`,
+    /// `already_in_state` or `failed` (their verified actions changed Exchange).
+    async fn drift_executed_since(
+        &self,
+        company: &CompanyId,
+        since: Timestamp,
+    ) -> StoreResult<Vec<ApprovalRequest>>;
+    /// When the sweep that produced the current generation started, if recorded.
+    async fn drift_baseline(&self, company: &CompanyId) -> StoreResult<Option<Timestamp>>;
+    /// Records what a sweep's comparison found, in one transaction: every finding that is not
+    /// acknowledged-and-gone whose changed state the sweep's generation still shows gets its
+    /// last-seen moved on; each candidate that matches such a finding (same right and direction)
+    /// moves its last-seen too; every other candidate becomes a new open finding. The company's
+    /// baseline becomes `swept_from`. `audit` is appended, its detail object completed with
+    /// `count` and `findings` (ids), only when there are new findings. Returns the new findings.
+    async fn drift_record(
+        &self,
+        company: &CompanyId,
+        observation: &crate::drift::DriftObservation,
+        audit: NewAuditEvent,
+    ) -> StoreResult<Vec<crate::drift::DriftFinding>>;
+    async fn drift_get(
+        &self,
+        id: crate::drift::DriftId,
+    ) -> StoreResult<Option<crate::drift::DriftFinding>>;
+    /// The company's findings, newest first, at most `limit`.
+    async fn drift_list(
+        &self,
+        company: &CompanyId,
+        limit: u32,
+    ) -> StoreResult<Vec<crate::drift::DriftFinding>>;
+    /// Acknowledges an open finding, with `audit`; `Ok(false)` if it is not open.
+    async fn drift_acknowledge(
+        &self,
+        id: crate::drift::DriftId,
+        ack: &crate::drift::DriftAck,
+        audit: NewAuditEvent,
+    ) -> StoreResult<bool>;
+    /// Links a finding that is not reverted yet to the request that reverts it;
+    /// `Ok(false)` otherwise.
+    async fn drift_set_revert(
+        &self,
+        id: crate::drift::DriftId,
+        request: crate::model::RequestId,
+    ) -> StoreResult<bool>;
 }
 
 // ---------------------------------------------------------------------------------------------

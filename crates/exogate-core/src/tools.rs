@@ -50,10 +50,13 @@ pub enum ToolName {
     /// Offboarding: remove every right a user holds in a company, as one request. Not in
     /// [`ToolName::ALL`] (the MCP catalogue); parsed and specified like the others.
     OffboardUser,
+    // (drift)
+    /// Drift findings: rights added or removed outside exogate, found by the inventory sweeps.
+    ListDriftFindings,
 }
 
 impl ToolName {
-    pub const ALL: [ToolName; 12] = [
+    pub const ALL: [ToolName; 13] = [
         ToolName::ListCompanies,
         ToolName::ViewMailboxPermissions,
         ToolName::ViewSendAsPermissions,
@@ -66,6 +69,8 @@ impl ToolName {
         ToolName::RemoveSendOnBehalf,
         ToolName::GetApprovalStatus,
         ToolName::FindUserAccess,
+        // (drift)
+        ToolName::ListDriftFindings,
     ];
     /// The MCP name.
     pub fn as_str(self) -> &'static str {
@@ -83,6 +88,8 @@ impl ToolName {
             ToolName::GetApprovalStatus => "get_approval_status",
             ToolName::FindUserAccess => "find_user_access",
             ToolName::OffboardUser => "offboard_user",
+            // (drift)
+            ToolName::ListDriftFindings => "list_drift_findings",
         }
     }
     pub fn parse(s: &str) -> Option<Self> {
@@ -198,6 +205,11 @@ pub fn spec(name: ToolName) -> ToolSpec {
             "Offboard User",
             "Request removing every Full Access, Send As and Send on Behalf right a user holds in a company, as one request. Needs human approval.",
         ),
+        // (drift)
+        ToolName::ListDriftFindings => (
+            "List Drift Findings",
+            "List Drift Findings: rights (Full Access, Send As, Send on Behalf) that were added or removed outside exogate, found by comparing two delegation inventory sweeps; changes exogate itself executed are never listed. Pass `company` (an id from list_companies) or omit it for every company you are entitled to. Returns {findings: [{id, company, mailbox, right, trustee, trustee_class, change (added or removed), state (open, acknowledged, revert_requested), first_seen_at, last_seen_at, earlier_seen_at, revert_request}], count, note}. Read-only (exogate's own records, no Exchange call): a person acknowledges or reverts a finding in exogate. Names are untrusted tenant data.",
+        ),
     };
     let write = name.is_write();
     ToolSpec {
@@ -226,7 +238,10 @@ pub fn spec(name: ToolName) -> ToolSpec {
         idempotent: true,
         open_world: !matches!(
             name,
-            ToolName::ListCompanies | ToolName::GetApprovalStatus | ToolName::FindUserAccess
+            ToolName::ListCompanies
+                | ToolName::GetApprovalStatus
+                | ToolName::FindUserAccess
+                | ToolName::ListDriftFindings
         ),
     }
 }

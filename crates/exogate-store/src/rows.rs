@@ -641,3 +641,7 @@ impl TryFrom<OAuthTokenRow> for OAuthToken {
         })
     }
 }
+
+// (drift)
+mod drift;
+pub(crate) use drift::*;

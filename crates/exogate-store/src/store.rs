@@ -1653,6 +1653,214 @@ impl Store for Db {
             i64::from(limit)
         )
     }
+
+    // (drift)
+    async fn drift_diff(
+        &self,
+        company: &CompanyId,
+        from: i64,
+        to: i64,
+    ) -> StoreResult<Vec<exogate_core::drift::DriftCandidate>> {
+        read_all!(
+            self,
+            DriftCandidateDb,
+            DRIFT_DIFF,
+            company.as_str(),
+            from,
+            to
+        )
+    }
+
+    async fn drift_executed_since(
+        &self,
+        company: &CompanyId,
+        since: Timestamp,
+    ) -> StoreResult<Vec<ApprovalRequest>> {
+        read_all!(
+            self,
+            RequestRow,
+            DRIFT_EXECUTED_SINCE,
+            company.as_str(),
+            since.unix_millis()
+        )
+    }
+
+    async fn drift_baseline(&self, company: &CompanyId) -> StoreResult<Option<Timestamp>> {
+        let row: Option<(i64,)> = fetch!(self, fetch_optional, DRIFT_BASELINE, company.as_str())?;
+        Ok(row.map(|r| Timestamp::from_unix_millis(r.0)))
+    }
+
+    async fn drift_record(
+        &self,
+        company: &CompanyId,
+        o: &exogate_core::drift::DriftObservation,
+        audit: NewAuditEvent,
+    ) -> StoreResult<Vec<exogate_core::drift::DriftFinding>> {
+        use exogate_core::drift::{DriftFinding, DriftId, DriftState};
+        let c = company.as_str();
+        let seen = o.seen_at.unix_millis();
+        let out = in_tx!(self, tx, head => {
+            let mut new = Vec::new();
+            if let Some(prev) = o.previous_generation {
+                for cand in &o.candidates {
+                    let (mailbox, trustee, right) = cand.row.key();
+                    let again = sqlx::query(DRIFT_SEEN_AGAIN)
+                        .bind(c)
+                        .bind(&mailbox)
+                        .bind(&trustee)
+                        .bind(permission_str(right))
+                        .bind(cand.change.as_str())
+                        .bind(prev)
+                        .bind(seen)
+                        .bind(o.generation)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(db_err)?;
+                    if again.rows_affected() > 0 {
+                        continue;
+                    }
+                    let id = DriftId::derive(&cand.row, cand.change, o.generation);
+                    let r = &cand.row;
+                    let t = r.trustee.identity.as_ref();
+                    let inserted = sqlx::query(DRIFT_INSERT)
+                        .bind(id.to_string())
+                        .bind(c)
+                        .bind(&mailbox)
+                        .bind(r.mailbox.primary_address.clone())
+                        .bind(r.mailbox.display_name.clone())
+                        .bind(r.mailbox.kind.as_str())
+                        .bind(&trustee)
+                        .bind(r.trustee.raw.clone())
+                        .bind(r.trustee.sid.clone())
+                        .bind(r.trustee.class.as_str())
+                        .bind(t.map(|i| i.object_id.to_ascii_lowercase()))
+                        .bind(t.map(|i| i.primary_address.clone()))
+                        .bind(t.map(|i| i.display_name.clone()))
+                        .bind(t.map(|i| i.kind.as_str()))
+                        .bind(permission_str(right))
+                        .bind(cand.change.as_str())
+                        .bind(seen)
+                        .bind(o.generation)
+                        .bind(opt_ts(o.earlier_seen_at))
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(db_err)?;
+                    if inserted.rows_affected() == 0 {
+                        continue;
+                    }
+                    new.push(DriftFinding {
+                        id,
+                        row: InventoryRow { company: company.clone(), ..r.clone() },
+                        change: cand.change,
+                        state: DriftState::Open,
+                        first_seen_at: o.seen_at,
+                        first_seen_generation: o.generation,
+                        last_seen_at: o.seen_at,
+                        last_seen_generation: o.generation,
+                        earlier_seen_at: o.earlier_seen_at,
+                        acknowledged: None,
+                        revert_request: None,
+                    });
+                }
+                sqlx::query(DRIFT_STILL_SEEN)
+                    .bind(c)
+                    .bind(seen)
+                    .bind(o.generation)
+                    .bind(prev)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_err)?;
+            }
+            sqlx::query(DRIFT_SET_BASELINE)
+                .bind(c)
+                .bind(o.generation)
+                .bind(o.swept_from.unix_millis())
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
+            if !new.is_empty() {
+                let mut audit = audit;
+                let mut detail = serde_json::from_str::<serde_json::Value>(&audit.detail)
+                    .ok()
+                    .filter(serde_json::Value::is_object)
+                    .unwrap_or_else(|| serde_json::json!({}));
+                detail["count"] = serde_json::json!(new.len());
+                detail["findings"] = serde_json::json!(new.iter().take(100).map(|f| serde_json::json!({
+                    "id": f.id.to_string(),
+                    "mailbox": f.row.mailbox.primary_address,
+                    "trustee": f.row.trustee.label(),
+                    "right": f.row.right.as_str(),
+                    "change": f.change.as_str(),
+                })).collect::<Vec<_>>());
+                audit.detail = detail.to_string();
+                append_audit!(tx, head, audit);
+            }
+            new
+        });
+        Ok(out)
+    }
+
+    async fn drift_get(
+        &self,
+        id: exogate_core::drift::DriftId,
+    ) -> StoreResult<Option<exogate_core::drift::DriftFinding>> {
+        read_opt!(self, DriftFindingDb, DRIFT_GET, id.to_string())
+    }
+
+    async fn drift_list(
+        &self,
+        company: &CompanyId,
+        limit: u32,
+    ) -> StoreResult<Vec<exogate_core::drift::DriftFinding>> {
+        read_all!(
+            self,
+            DriftFindingDb,
+            DRIFT_LIST,
+            company.as_str(),
+            i64::from(limit)
+        )
+    }
+
+    async fn drift_acknowledge(
+        &self,
+        id: exogate_core::drift::DriftId,
+        ack: &exogate_core::drift::DriftAck,
+        audit: NewAuditEvent,
+    ) -> StoreResult<bool> {
+        let out = in_tx!(self, tx, head => {
+            let r = sqlx::query(DRIFT_ACK)
+                .bind(id.to_string())
+                .bind(ack.by.to_string())
+                .bind(&ack.by_name)
+                .bind(ack.at.unix_millis())
+                .bind(&ack.reason)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
+            if r.rows_affected() == 1 {
+                append_audit!(tx, head, audit);
+                true
+            } else {
+                false
+            }
+        });
+        Ok(out)
+    }
+
+    async fn drift_set_revert(
+        &self,
+        id: exogate_core::drift::DriftId,
+        request: RequestId,
+    ) -> StoreResult<bool> {
+        let n = with_pool!(self, p => sqlx::query(DRIFT_SET_REVERT)
+            .bind(id.to_string())
+            .bind(request.to_string())
+            .execute(p)
+            .await
+            .map(|r| r.rows_affected()))
+        .map_err(db_err)?;
+        Ok(n == 1)
+    }
 }
 
 /// Rows per multi-row INSERT (15 parameters each).

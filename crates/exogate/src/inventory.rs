@@ -67,7 +67,8 @@ pub async fn sync_company(
     .await
 }
 
-/// Sweeps every connected company the actor may sweep, `parallel` at a time (the client's
+/// Sweeps every company the actor may sweep whose Exchange Admin is configured ([`skipped`]
+/// lists the others), `parallel` at a time (the client's
 /// global limiter bounds the calls in flight). One result per company, in company order.
 pub async fn sync_all(
     app: &App,
@@ -80,7 +81,7 @@ pub async fn sync_all(
         .list_companies()
         .await?
         .into_iter()
-        .filter(|c| c.connection.is_some())
+        .filter(|c| skip_reason(c).is_none())
         .filter(|c| exogate_core::policy::can_request(&actor.user, &c.id).is_ok())
         .map(|c| c.id)
         .collect();
@@ -93,4 +94,33 @@ pub async fn sync_all(
         .collect()
         .await;
     Ok(results)
+}
+
+// (drift) Companies a sweep of all leaves out.
+/// Why a sweep of every company leaves `company` out: its Exchange Admin state when not
+/// configured (`not_connected` without a connection); None when it is swept.
+pub fn skip_reason(company: &exogate_core::model::Company) -> Option<&'static str> {
+    if company.connection.is_none() {
+        return Some("not_connected");
+    }
+    match company.exchange_status.as_ref().map(|s| s.shown_state()) {
+        Some(exogate_core::model::ExchangeAdminState::Configured) => None,
+        Some(state) => Some(state.as_str()),
+        None => Some("unchecked"),
+    }
+}
+
+/// The companies the actor may sweep that [`sync_all`] leaves out, with their state.
+pub async fn skipped(
+    app: &App,
+    actor: &Actor,
+) -> Result<Vec<(CompanyId, &'static str)>, SweepError> {
+    Ok(app
+        .store
+        .list_companies()
+        .await?
+        .into_iter()
+        .filter(|c| exogate_core::policy::can_request(&actor.user, &c.id).is_ok())
+        .filter_map(|c| skip_reason(&c).map(|why| (c.id, why)))
+        .collect())
 }

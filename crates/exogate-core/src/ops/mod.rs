@@ -10,6 +10,7 @@ use crate::ports::{Clock, Microsoft, Store};
 pub mod audit;
 pub mod companies;
 pub mod consent;
+pub mod drift;
 pub mod execute;
 pub mod inventory;
 // (notify)

@@ -3,7 +3,7 @@ use exogate_core::tools::*;
 #[test]
 fn catalogue_matches_design() {
     let c = catalogue();
-    assert_eq!(c.len(), 12);
+    assert_eq!(c.len(), 13);
     for s in &c {
         assert_eq!(ToolName::parse(s.name.as_str()), Some(s.name));
         if s.name.is_write() {
@@ -25,6 +25,12 @@ fn catalogue_matches_design() {
         }
     }
     assert!(spec(ToolName::RemoveSendAs).destructive);
+    // (drift) A low-risk read of exogate's own records.
+    let drift = spec(ToolName::ListDriftFindings);
+    assert_eq!(
+        (drift.risk, drift.read_only, drift.open_world),
+        (RiskLevel::Low, true, false)
+    );
 }
 
 #[test]

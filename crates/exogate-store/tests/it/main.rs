@@ -5,6 +5,7 @@ mod support;
 
 mod audit_search;
 mod concurrency;
+mod drift;
 mod failures;
 mod fleet;
 mod flows;

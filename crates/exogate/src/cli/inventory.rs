@@ -123,9 +123,10 @@ fn sweep_json(
 ) -> Value {
     match r {
         Ok(r) => json!({
-            "company": company.as_str(), "ok": true, "generation": r.generation,
+            "company": company.as_str(), "ok": true, "swept": true, "generation": r.generation,
             "resumed": r.resumed, "mailboxes": r.mailboxes, "rows": r.rows,
             "skipped": r.skipped, "elapsed_ms": r.elapsed.as_millis() as u64,
+            "drift_found": r.drift_found,
         }),
         Err(e) => json!({
             "company": company.as_str(), "ok": false, "error": e.to_string(),
@@ -201,6 +202,13 @@ pub(super) async fn inventory(cli: &Cli, app: &App, cmd: &InventoryCommand) -> C
                 None => crate::inventory::sync_all(app, &actor, *parallel, &progress).await?,
             };
             drop(bars);
+            // (drift) With every company: those whose Exchange Admin is not configured are
+            // listed as skipped with their state, and do not count as failures.
+            let skipped = if company.is_none() {
+                crate::inventory::skipped(app, &actor).await?
+            } else {
+                Vec::new()
+            };
             let failed = results.iter().filter(|r| r.1.is_err()).count();
             out(
                 cli,
@@ -208,12 +216,20 @@ pub(super) async fn inventory(cli: &Cli, app: &App, cmd: &InventoryCommand) -> C
                     results
                         .iter()
                         .map(|(c, r)| sweep_json(c, r))
+                        .chain(skipped.iter().map(|(c, why)| json!({
+                            "company": c.as_str(), "ok": true, "swept": false, "state": why,
+                        })))
                         .collect::<Vec<_>>()
                 ),
                 || {
                     results
                         .iter()
                         .map(|(c, r)| sweep_text(c, r))
+                        .chain(
+                            skipped
+                                .iter()
+                                .map(|(c, why)| format!("{c}: skipped (Exchange Admin: {why})")),
+                        )
                         .collect::<Vec<_>>()
                         .join("\n")
                 },

@@ -1,5 +1,5 @@
 //! The command line: `exogate demo | serve | mcp | migrate | user | token | company | mailbox |
-//! approvals | audit | config | inventory | offboard | notify`. Each command finds the configuration through `--config FILE` or
+//! approvals | audit | config | inventory | offboard | notify | drift`. Each command finds the configuration through `--config FILE` or
 //! `--data-dir DIR` (a demo's data directory works too), calls core operations, and prints a
 //! table or, with `--json`, JSON. Commands that act for a person name them with `--as USER`;
 //! the audit log records that person with the `cli` channel.
@@ -8,6 +8,7 @@ mod approvals;
 mod audit;
 mod companies;
 mod config;
+mod drift;
 mod inventory;
 mod mailbox;
 mod users;
@@ -33,6 +34,7 @@ pub use approvals::ApprovalsCommand;
 pub use audit::AuditCommand;
 pub use companies::CompanyCommand;
 pub use config::ConfigCommand;
+pub use drift::DriftCommand;
 pub use inventory::{InventoryCommand, OffboardArgs};
 pub use mailbox::{MailboxArgs, MailboxCommand};
 pub use users::{TokenCommand, UserCommand};
@@ -106,6 +108,10 @@ pub enum Command {
     /// Notifications: your e-mail address and topics, webhook endpoints, deliveries.
     #[command(subcommand)]
     Notify(NotifyCommand),
+    // (drift)
+    /// Drift: rights added or removed outside exogate, found by the inventory sweeps.
+    #[command(subcommand)]
+    Drift(DriftCommand),
 }
 
 #[derive(Args, Debug)]
@@ -229,6 +235,8 @@ pub async fn run(cli: Cli) -> CliResult<()> {
         Command::Offboard(args) => inventory::offboard(&cli, &app, args).await,
         // (notify)
         Command::Notify(cmd) => notify::notify(&cli, &app, cmd).await,
+        // (drift)
+        Command::Drift(cmd) => drift::drift(&cli, &app, cmd).await,
         Command::Config(_) => Ok(()),
         #[cfg(feature = "demo")]
         Command::Demo(_) => Ok(()),

@@ -25,6 +25,8 @@ use crate::app::App;
 
 mod auth;
 mod body;
+// (drift)
+mod drift_wire;
 mod errors;
 mod tools;
 pub mod wire;

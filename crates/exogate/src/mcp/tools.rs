@@ -448,6 +448,35 @@ impl ExogateMcp {
             (Err(e), _) => Err(self.fail(&actor, e, a.company.as_deref()).await),
         }
     }
+
+    // (drift)
+    #[tool]
+    async fn list_drift_findings(
+        &self,
+        ctx: RequestContext<RoleServer>,
+        Parameters(a): Parameters<super::drift_wire::ListDriftArgs>,
+    ) -> Result<Json<super::drift_wire::DriftFindingsOut>, CallToolResult> {
+        let actor = actor_of(&ctx)?;
+        let only = match a
+            .company
+            .as_deref()
+            .map(str::trim)
+            .filter(|c| !c.is_empty())
+        {
+            Some(raw) => Some(self.company(&actor, raw).await?),
+            None => None,
+        };
+        match ops::drift::list(self.app.ctx(), &actor, only.as_ref()).await {
+            Ok(list) => {
+                let views: Vec<crate::views::DriftFindingView> = list
+                    .iter()
+                    .map(crate::views::DriftFindingView::of)
+                    .collect();
+                Ok(Json(super::drift_wire::findings(&views)))
+            }
+            Err(e) => Err(self.fail(&actor, e, a.company.as_deref()).await),
+        }
+    }
 }
 
 #[tool_handler(router = self.tool_router)]

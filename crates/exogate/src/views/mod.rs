@@ -15,6 +15,7 @@
 
 mod audit;
 mod company;
+mod drift;
 mod identity;
 mod inventory;
 mod mailbox;
@@ -35,6 +36,7 @@ use serde_json::Value;
 
 pub use audit::{AuditEventView, audit_summary};
 pub use company::{CompanyView, NEVER_CHECKED, StatusView};
+pub use drift::{DriftAckView, DriftFindingView};
 pub use identity::{IdentityView, MeView};
 pub use inventory::{
     CompanyInventoryView, InventoryRowView, InventoryStatusView, InventoryTrusteeView, SweepView,

@@ -14,6 +14,7 @@ pub mod api;
 pub mod auth;
 pub mod common;
 pub mod consent;
+pub mod drift;
 pub mod error;
 pub mod inventory;
 pub mod layout;
@@ -158,6 +159,11 @@ pub fn routes(app: Arc<App>) -> Router {
             get(inventory::offboard_page).post(inventory::offboard_submit),
         )
         .route("/companies/{id}/inventory", get(inventory::mailbox_page))
+        // (drift)
+        .route("/drift", get(drift::page))
+        .route("/companies/{id}/drift", get(drift::company_page))
+        .route("/drift/{id}/acknowledge", post(drift::page_acknowledge))
+        .route("/drift/{id}/revert", post(drift::page_revert))
         .route("/assets/{*path}", get(asset))
         .route(
             "/oauth/authorize",
@@ -191,6 +197,7 @@ pub fn routes(app: Arc<App>) -> Router {
         .merge(inventory::api_routes())
         // (notify)
         .merge(notify::api_routes())
+        .merge(drift::api_routes())
         .route("/healthz", get(ops::healthz))
         .route("/metrics", get(ops::metrics))
         .route(

@@ -10,6 +10,7 @@ mod company_names;
 mod config;
 mod docs_links;
 mod deploy_doc;
+mod drift;
 mod fleet;
 mod flow;
 mod human_times;

@@ -38,6 +38,7 @@ EXPECTED_TOOLS = {
     "remove_send_on_behalf",
     "get_approval_status",
     "find_user_access",
+    "list_drift_findings",
 }
 
 

@@ -5,6 +5,7 @@
 //! | `POST /exchange/{tenant}/objects` | create a user, mailbox or group ([`NewObject`] JSON; a group's `members` must exist) |
 //! | `DELETE /exchange/{tenant}/objects/{identity}` | delete a principal (its ACL rows become orphans) |
 //! | `POST /exchange/{tenant}/grants` | grant a right directly ([`Grant`] JSON; no apply-log entry) |
+//! | `DELETE /exchange/{tenant}/grants` | remove a right directly ([`Grant`] JSON; no apply-log entry; 204 also when absent) |
 //! | `PUT /exchange/{tenant}/directory` | replace the directory: a [`DirectorySeed`], or `{"generate":{"mailboxes":N,"seed":S}}` |
 //! | `GET /exchange/{tenant}/objects/{identity}` | ground truth of one object: ids and every ACL row, automapping included |
 //! | `GET /exchange/{tenant}/permissions` | the tenant's whole ground-truth permission set |
@@ -44,7 +45,7 @@ pub fn routes() -> Router<Arc<Shared>> {
             "/objects/{identity}",
             get(object_truth).delete(delete_object),
         ),
-        ("/grants", post(grant)),
+        ("/grants", post(grant).delete(revoke)),
         ("/directory", put(replace_directory)),
         ("/permissions", get(permissions)),
         ("/groups", get(groups)),
@@ -274,6 +275,20 @@ async fn grant(
     let t = directory_tenant(&mut world, &tenant, &shared)?;
     t.directory
         .grant(&g)
+        .map_err(|e| err(StatusCode::BAD_REQUEST, e))?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+// (drift) A change made outside exogate: removes a right directly.
+async fn revoke(
+    State(shared): State<Arc<Shared>>,
+    Path(tenant): Path<String>,
+    Json(g): Json<Grant>,
+) -> Reply {
+    let mut world = shared.world.write();
+    let t = directory_tenant(&mut world, &tenant, &shared)?;
+    t.directory
+        .revoke(&g)
         .map_err(|e| err(StatusCode::BAD_REQUEST, e))?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

@@ -228,6 +228,57 @@ impl Directory {
     }
 }
 
+// (drift) Removing a right directly, the mirror of `Directory::grant`: a change made outside
+// exogate (an admin in another tool), for tests of drift findings.
+impl Directory {
+    /// Removes a grant directly (set-up: no apply-log entry, no lag). Idempotent: a right that
+    /// is not there is no error. Full Access loses the given rights on the trustee's explicit,
+    /// non-inherited allow row; Send As and Send on Behalf lose the trustee.
+    pub fn revoke(&mut self, g: &Grant) -> Result<(), SeedError> {
+        let right = g.right.trim();
+        if right.eq_ignore_ascii_case("SendOnBehalf") {
+            let mb = find(self, &g.mailbox, |o| o.kind.is_mailbox())?;
+            let delegate = find(self, &g.trustee, |o| o.kind.is_recipient())?;
+            let p = self
+                .perms_mut(mb, time::OffsetDateTime::UNIX_EPOCH, None)
+                .ok_or_else(|| SeedError::NotFound(g.mailbox.clone()))?;
+            p.send_on_behalf.retain(|d| *d != delegate);
+            return Ok(());
+        }
+        let trustee = if g.trustee.starts_with("S-1-") {
+            self.parse_sid(&g.trustee)
+        } else {
+            let t = find(self, &g.trustee, |_| true)?;
+            Sid::Tenant(self.get(t).map(|o| o.rid).unwrap_or_default())
+        };
+        if right.eq_ignore_ascii_case("SendAs") {
+            let mb = find(self, &g.mailbox, |o| o.kind.is_recipient())?;
+            let p = self
+                .perms_mut(mb, time::OffsetDateTime::UNIX_EPOCH, None)
+                .ok_or_else(|| SeedError::NotFound(g.mailbox.clone()))?;
+            p.send_as.retain(|r| r.trustee != trustee || r.inherited);
+            return Ok(());
+        }
+        let mut rights = 0u8;
+        for r in right.split(',') {
+            rights |= parse_right(r).ok_or_else(|| SeedError::BadRight(g.right.clone()))?;
+        }
+        let mb = find(self, &g.mailbox, |o| o.kind.is_mailbox())?;
+        let p = self
+            .perms_mut(mb, time::OffsetDateTime::UNIX_EPOCH, None)
+            .ok_or_else(|| SeedError::NotFound(g.mailbox.clone()))?;
+        for row in p
+            .full_access
+            .iter_mut()
+            .filter(|r| r.principal == trustee && !r.deny && !r.inherited)
+        {
+            row.rights &= !rights;
+        }
+        p.full_access.retain(|r| r.rights != 0);
+        Ok(())
+    }
+}
+
 fn obj(kind: Kind, name: &str, display: &str) -> NewObject {
     NewObject {
         kind: Some(kind),

@@ -7,6 +7,7 @@ mod demo;
 mod entra;
 mod exchange;
 mod exchange_model;
+mod grants;
 mod graph;
 mod groups;
 mod robustness;

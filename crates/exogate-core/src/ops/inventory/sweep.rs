@@ -83,6 +83,8 @@ pub struct SweepReport {
     pub skipped: u64,
     /// By the context's clock.
     pub elapsed: Duration,
+    /// (drift) New drift findings this sweep recorded.
+    pub drift_found: u64,
 }
 
 /// Where a sweep is, for progress bars.
@@ -422,6 +424,10 @@ pub async fn sweep(
     };
     match result {
         Ok((mailboxes, rows, skipped)) => {
+            // (drift) Compare with the previous generation before this one replaces it.
+            let drift = crate::ops::drift::observe(ctx, company, actor, generation, started)
+                .await?
+                .len();
             let now = ctx.clock.now();
             let elapsed_ms = u64::try_from(now.unix_millis() - started.unix_millis()).unwrap_or(0);
             let done = event(
@@ -433,6 +439,7 @@ pub async fn sweep(
                     "rows": rows,
                     "skipped": skipped,
                     "elapsed_ms": elapsed_ms,
+                    "drift_found": drift,
                 }),
             );
             if !store
@@ -457,6 +464,7 @@ pub async fn sweep(
                 rows,
                 skipped,
                 elapsed: Duration::from_millis(elapsed_ms),
+                drift_found: drift as u64,
             })
         }
         Err(SweepError::Superseded) => Err(SweepError::Superseded),
