@@ -47,10 +47,15 @@ pub enum AuditKind {
     OAuthGrantCreated,
     OAuthGrantRevoked,
     OAuthFamilyRevoked,
+    // (timed-grants)
+    /// A timed grant's removal was scheduled (system-created, covered by the grant's approval).
+    GrantEndScheduled,
+    /// A timed grant's scheduled removal failed after its retries: the one alert.
+    GrantEndFailed,
 }
 
 impl AuditKind {
-    pub const ALL: [AuditKind; 31] = [
+    pub const ALL: [AuditKind; 33] = [
         AuditKind::CompanyAdded,
         AuditKind::CompanySettingsChanged,
         AuditKind::Connected,
@@ -82,6 +87,9 @@ impl AuditKind {
         AuditKind::OAuthGrantCreated,
         AuditKind::OAuthGrantRevoked,
         AuditKind::OAuthFamilyRevoked,
+        // (timed-grants)
+        AuditKind::GrantEndScheduled,
+        AuditKind::GrantEndFailed,
     ];
     pub fn as_str(self) -> &'static str {
         match self {
@@ -116,6 +124,9 @@ impl AuditKind {
             AuditKind::OAuthGrantCreated => "oauth.grant_created",
             AuditKind::OAuthGrantRevoked => "oauth.grant_revoked",
             AuditKind::OAuthFamilyRevoked => "oauth.family_revoked",
+            // (timed-grants)
+            AuditKind::GrantEndScheduled => "grant.end_scheduled",
+            AuditKind::GrantEndFailed => "grant.end_failed",
         }
     }
     pub fn parse(s: &str) -> Option<Self> {

@@ -19,6 +19,7 @@ pub mod policy;
 pub mod ports;
 pub mod request;
 pub mod text;
+pub mod timed;
 pub mod tools;
 
 pub use error::{ConflictReason, CoreError, Denial, Entity};

@@ -15,6 +15,8 @@ pub mod inventory;
 pub mod oauth;
 pub mod reads;
 pub mod requests;
+// (timed-grants)
+pub mod timed;
 pub mod users;
 
 /// Tunables the operations need.

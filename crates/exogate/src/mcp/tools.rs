@@ -234,8 +234,12 @@ impl ExogateMcp {
             trustee,
             automapping: args.automapping,
         };
+        let end = ops::requests::EndInput {
+            duration: args.duration,
+            until: args.until,
+        };
         let asked = input.id;
-        match ops::requests::request_write(self.app.ctx(), &actor, input).await {
+        match ops::requests::request_timed_write(self.app.ctx(), &actor, input, end).await {
             Ok(req) => {
                 let url = self.app.url(&format!("/requests/{}", req.id));
                 let view = RequestView::of(&req, None, &actor, self.app.clock.now());
@@ -343,7 +347,7 @@ impl ExogateMcp {
     async fn grant_send_as(
         &self,
         ctx: RequestContext<RoleServer>,
-        Parameters(a): Parameters<ChangeArgs>,
+        Parameters(a): Parameters<GrantArgs>,
     ) -> Result<Json<PendingApprovalOut>, CallToolResult> {
         self.write(&ctx, ToolName::GrantSendAs, a.into()).await
     }
@@ -352,7 +356,7 @@ impl ExogateMcp {
     async fn grant_send_on_behalf(
         &self,
         ctx: RequestContext<RoleServer>,
-        Parameters(a): Parameters<ChangeArgs>,
+        Parameters(a): Parameters<GrantArgs>,
     ) -> Result<Json<PendingApprovalOut>, CallToolResult> {
         self.write(&ctx, ToolName::GrantSendOnBehalf, a.into())
             .await

@@ -135,6 +135,11 @@ pub struct ChangeForm {
     trustee: String,
     #[serde(default)]
     automapping: Option<String>,
+    // (timed-grants)
+    #[serde(default)]
+    duration: Option<String>,
+    #[serde(default)]
+    until: Option<String>,
 }
 
 pub async fn request_change(
@@ -158,6 +163,10 @@ pub async fn request_change(
         trustee: IdentityInput::parse(&f.trustee)?,
         automapping: Some(f.automapping.as_deref() == Some("true")),
     };
-    let req = requests::request_write(st.app.ctx(), &auth.0.actor, input).await?;
+    let end = requests::EndInput {
+        duration: f.duration,
+        until: f.until,
+    };
+    let req = requests::request_timed_write(st.app.ctx(), &auth.0.actor, input, end).await?;
     Ok(super::requests::show_changed(&st, &req))
 }
