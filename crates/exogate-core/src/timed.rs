@@ -231,7 +231,6 @@ pub fn is_removal_of(removal: &ApprovalRequest, grant: &ApprovalRequest) -> bool
                 && removal.company == grant.company
                 && removal.tenant == grant.tenant
                 && *r == removal_of(g)
-                && removal.not_before == g.ends_at
         }
         _ => false,
     }

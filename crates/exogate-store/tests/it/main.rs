@@ -15,3 +15,5 @@ mod property;
 mod repo;
 mod sweep;
 mod tamper;
+// (timed-grants)
+mod timed;
