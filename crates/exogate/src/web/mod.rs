@@ -20,6 +20,8 @@ pub mod layout;
 pub mod oauth;
 pub mod ops;
 pub mod pages;
+// (timed-grants)
+pub mod timed;
 pub mod view;
 
 use std::sync::Arc;
@@ -170,6 +172,8 @@ pub fn routes(app: Arc<App>) -> Router {
         .merge(pages)
         .merge(api::routes())
         .merge(inventory::api_routes())
+        // (timed-grants)
+        .merge(timed::api_routes())
         .route("/healthz", get(ops::healthz))
         .route("/metrics", get(ops::metrics))
         .route(
