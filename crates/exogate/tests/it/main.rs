@@ -21,6 +21,8 @@ mod oauth;
 mod property;
 mod schedule;
 mod support;
+// (timed-grants)
+mod timed_grants;
 mod web;
 mod web_inventory;
 mod wrong_answers;
