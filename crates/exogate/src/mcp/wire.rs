@@ -307,8 +307,9 @@ pub struct ActionOut {
     pub automapping: Option<bool>,
     /// One English line (tenant names inside are sanitized).
     pub summary: String,
-    /// (timed-grants) When a timed grant ends (RFC 3339): exogate removes the access then. The
-    /// approval covers the grant and its end together. Absent for access that stays.
+    // (timed-grants)
+    /// When a timed grant ends (RFC 3339): exogate removes the access then. The approval covers
+    /// the grant and its end together. Absent for access that stays.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ends_at: Option<String>,
 }
