@@ -38,9 +38,8 @@ pub fn parse_duration_secs(field: &'static str, s: &str) -> Result<i64, CoreErro
             ),
         )
     })?;
-    i64::try_from(d.as_secs()).map_err(|_| {
-        CoreError::invalid(field, format!("`{}` is far too long", short(s)))
-    })
+    i64::try_from(d.as_secs())
+        .map_err(|_| CoreError::invalid(field, format!("`{}` is far too long", short(s))))
 }
 
 /// Formats seconds the way [`parse_duration_secs`] reads them ("7days", "8h").
@@ -112,9 +111,7 @@ fn parse_until(s: &str) -> Result<Timestamp, CoreError> {
     }
     let date_format = time::macros::format_description!("[year]-[month]-[day]");
     if let Ok(d) = time::Date::parse(s, &date_format) {
-        return Ok(Timestamp::from_offset_date_time(
-            d.midnight().assume_utc(),
-        ));
+        return Ok(Timestamp::from_offset_date_time(d.midnight().assume_utc()));
     }
     Err(CoreError::invalid(
         "until",
@@ -143,10 +140,7 @@ pub fn check_policy(
         (Some(end), Some(max)) if end.unix_millis() - now.unix_millis() > max * 1000 => {
             Err(CoreError::invalid(
                 "duration",
-                format!(
-                    "this company allows grants of at most {}",
-                    format_secs(max)
-                ),
+                format!("this company allows grants of at most {}", format_secs(max)),
             ))
         }
         _ => Ok(()),

@@ -2,7 +2,6 @@
 //! changes run in one transaction with their audit append (see the crate docs).
 
 use async_trait::async_trait;
-use exogate_core::timed::GrantEndPolicy;
 use exogate_core::Entity;
 use exogate_core::audit::{AuditEvent, NewAuditEvent, next_event};
 use exogate_core::inventory::{
@@ -12,6 +11,7 @@ use exogate_core::model::*;
 use exogate_core::oauth::{OAuthClient, OAuthCode, OAuthGrant, OAuthToken};
 use exogate_core::ports::{Store, StoreError, StoreResult};
 use exogate_core::request::{ApprovalRequest, Claim, RequestFilter, Transition};
+use exogate_core::timed::GrantEndPolicy;
 use sqlx::AssertSqlSafe;
 
 use crate::rows::*;
@@ -1394,12 +1394,14 @@ impl Store for Db {
 
     async fn grant_end_policy(&self, company: &CompanyId) -> StoreResult<GrantEndPolicy> {
         let row: Option<(bool, Option<i64>)> = with_pool!(self, p => sqlx::query_as(GET_GRANT_END_POLICY).bind(company.as_str()).fetch_optional(p).await).map_err(db_err)?;
-        Ok(row.map_or_else(GrantEndPolicy::default, |(end_required, max_secs)| {
-            GrantEndPolicy {
-                end_required,
-                max_secs,
-            }
-        }))
+        Ok(
+            row.map_or_else(GrantEndPolicy::default, |(end_required, max_secs)| {
+                GrantEndPolicy {
+                    end_required,
+                    max_secs,
+                }
+            }),
+        )
     }
 
     async fn set_grant_end_policy(

@@ -73,7 +73,8 @@ fn scenario(n: usize) -> Scenario {
 
 /// Object ids of user mailboxes of tenant `i` that hold no seeded rights and are not deleted.
 fn users(i: usize) -> Vec<String> {
-    let seed = m365_emulator::exchange::generated_directory_seed(&domain(i), MAILBOXES, i as u64 + 11);
+    let seed =
+        m365_emulator::exchange::generated_directory_seed(&domain(i), MAILBOXES, i as u64 + 11);
     let busy: std::collections::HashSet<String> = seed
         .grants
         .iter()
@@ -83,10 +84,7 @@ fn users(i: usize) -> Vec<String> {
     seed.objects
         .iter()
         .filter(|o| o.kind == Some(Kind::UserMailbox))
-        .filter(|o| {
-            !busy.contains(&o.name)
-                && o.alias.as_ref().is_none_or(|a| !busy.contains(a))
-        })
+        .filter(|o| !busy.contains(&o.name) && o.alias.as_ref().is_none_or(|a| !busy.contains(a)))
         .filter_map(|o| o.object_id.map(|u| u.to_string()))
         .collect()
 }
@@ -186,11 +184,16 @@ async fn main() {
         if smoke { "smoke" } else { "full" },
         err_5xx * 100.0
     );
-    let emu = m365_emulator::start(scenario(tenants)).await.expect("emulator");
-    let dir = tempfile::tempdir().expect("dir");
-    let db = Db::connect(&format!("sqlite://{}", dir.path().join("bench.db").display()))
+    let emu = m365_emulator::start(scenario(tenants))
         .await
-        .expect("db");
+        .expect("emulator");
+    let dir = tempfile::tempdir().expect("dir");
+    let db = Db::connect(&format!(
+        "sqlite://{}",
+        dir.path().join("bench.db").display()
+    ))
+    .await
+    .expect("db");
     db.migrate().await.expect("migrate");
     let ms = ExchangeAdapter::new(client(&emu.base_url));
     let clock = Jump(AtomicI64::new(0));
@@ -213,8 +216,12 @@ async fn main() {
             display_name: format!("Timed {i}"),
             default_domain: domain(i),
         };
-        ops::companies::connect(ctx, &admin, &id, &input).await.expect("connect");
-        ops::companies::check_status(ctx, Some(&admin), &id).await.expect("status");
+        ops::companies::connect(ctx, &admin, &id, &input)
+            .await
+            .expect("connect");
+        ops::companies::check_status(ctx, Some(&admin), &id)
+            .await
+            .expect("status");
     }
     // Every grant ends at the same second, a few minutes from now.
     let end = Timestamp::from_unix_secs(clock.now().unix_secs() + 600);
@@ -246,21 +253,40 @@ async fn main() {
             else {
                 continue;
             };
-            ops::requests::approve(ctx, &mgr, r.id, None).await.expect("approve");
+            ops::requests::approve(ctx, &mgr, r.id, None)
+                .await
+                .expect("approve");
             grants.push((i, r.id));
             made += 1;
         }
-        assert_eq!(made, per_tenant, "tenant {i} has enough free user mailboxes");
+        assert_eq!(
+            made, per_tenant,
+            "tenant {i} has enough free user mailboxes"
+        );
     }
     // The grants run (no faults yet): each verified, its removal scheduled.
-    drain(ctx, workers, None, Instant::now() + Duration::from_secs(600)).await;
+    drain(
+        ctx,
+        workers,
+        None,
+        Instant::now() + Duration::from_secs(600),
+    )
+    .await;
     let mut removals = Vec::with_capacity(n);
     for (i, g) in &grants {
         let r = db.get_request(*g).await.expect("db").expect("grant");
-        assert_eq!(r.state, RequestState::Succeeded, "grant {g}: {:?}", r.message);
+        assert_eq!(
+            r.state,
+            RequestState::Succeeded,
+            "grant {g}: {:?}",
+            r.message
+        );
         removals.push((*i, r, ops::timed::removal_id(*g)));
     }
-    println!("  setup             {n} grants asked, approved, verified in {:.1} s", setup.elapsed().as_secs_f64());
+    println!(
+        "  setup             {n} grants asked, approved, verified in {:.1} s",
+        setup.elapsed().as_secs_f64()
+    );
 
     // Faults on, counters from zero, then the end comes for all of them at once.
     put_knobs(
@@ -298,7 +324,13 @@ async fn main() {
             }
         })
     };
-    drain(ctx, workers, Some(&finished), Instant::now() + Duration::from_secs(900)).await;
+    drain(
+        ctx,
+        workers,
+        Some(&finished),
+        Instant::now() + Duration::from_secs(900),
+    )
+    .await;
     watch.abort();
     let elapsed = started.elapsed();
     let c = counters(&emu.base_url).await;
@@ -329,10 +361,16 @@ async fn main() {
         .filter(|e| e.event.kind == "grant.end_failed")
         .count();
     let sum = |k: &str| {
-        c[k].as_object()
-            .map_or(0, |m| m.values().filter_map(serde_json::Value::as_u64).sum::<u64>())
+        c[k].as_object().map_or(0, |m| {
+            m.values()
+                .filter_map(serde_json::Value::as_u64)
+                .sum::<u64>()
+        })
     };
-    println!("  removals          {:.2} s from the end to the last one", elapsed.as_secs_f64());
+    println!(
+        "  removals          {:.2} s from the end to the last one",
+        elapsed.as_secs_f64()
+    );
     println!("  verified removals {verified} of {n} (plus {already} already gone)");
     println!("  lost              {lost}");
     println!("  end_failed alerts {alerts}");

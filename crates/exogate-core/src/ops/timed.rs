@@ -285,7 +285,8 @@ pub async fn set_grant_end_policy(
     if before == value {
         return Ok(before);
     }
-    let show = |p: &GrantEndPolicy| json!({ "end_required": p.end_required, "max_secs": p.max_secs });
+    let show =
+        |p: &GrantEndPolicy| json!({ "end_required": p.end_required, "max_secs": p.max_secs });
     let ev = NewAuditEvent::new(
         ctx.clock.now(),
         AuditKind::CompanySettingsChanged,

@@ -44,10 +44,19 @@ async fn timed(
 }
 
 async fn grant_for(w: &World, duration: &str) -> ApprovalRequest {
-    let r = timed(w, &w.tech_a, "contoso", ToolName::GrantFullAccess, Some(duration), None)
+    let r = timed(
+        w,
+        &w.tech_a,
+        "contoso",
+        ToolName::GrantFullAccess,
+        Some(duration),
+        None,
+    )
+    .await
+    .unwrap();
+    ops::requests::approve(w.ctx(), &w.mgr_a, r.id, None)
         .await
         .unwrap();
-    ops::requests::approve(w.ctx(), &w.mgr_a, r.id, None).await.unwrap();
     let done = ops::execute::run_once(w.ctx(), "w").await.unwrap().unwrap();
     assert_eq!(done.id, r.id);
     done
@@ -63,8 +72,12 @@ async fn removal_of(w: &World, grant: &ApprovalRequest) -> ApprovalRequest {
 
 fn holds(w: &World, r: &ApprovalRequest) -> bool {
     let a = &r.actions[0];
-    w.ms
-        .holds(a.tenant, a.operation.permission, &a.mailbox.object_id, &a.trustee.object_id)
+    w.ms.holds(
+        a.tenant,
+        a.operation.permission,
+        &a.mailbox.object_id,
+        &a.trustee.object_id,
+    )
 }
 
 async fn count_kind(w: &World, kind: &str) -> usize {

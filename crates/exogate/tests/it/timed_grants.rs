@@ -54,32 +54,58 @@ async fn a_timed_grant_is_approved_shown_with_its_end_and_removed_at_the_end() {
         )
         .await;
     assert_eq!(s, StatusCode::CREATED, "{r}");
-    let ends_at = r["ends_at"].as_str().expect("the request shows its end").to_owned();
+    let ends_at = r["ends_at"]
+        .as_str()
+        .expect("the request shows its end")
+        .to_owned();
     assert_eq!(r["actions"][0]["ends_at"], r["ends_at"]);
     assert_eq!(r["ends_in"], "ends in 8 h");
     assert!(r["summary"].as_str().unwrap().contains(", until "), "{r}");
     let id = RequestId::parse(r["id"].as_str().unwrap()).unwrap();
     let digest = r["digest"].as_str().unwrap().to_owned();
     let (s, a) = mgr
-        .api_post(&format!("/api/v1/requests/{id}/approve"), json!({"digest": digest}))
+        .api_post(
+            &format!("/api/v1/requests/{id}/approve"),
+            json!({"digest": digest}),
+        )
         .await;
     assert_eq!(s, StatusCode::OK, "{a}");
     let done = w.wait_terminal(id).await;
     assert_eq!(done.state.as_str(), "succeeded");
     let (_, v) = tech.api_get(&format!("/api/v1/requests/{id}")).await;
-    let removal = v["end_request"].as_str().expect("the scheduled removal is named").to_owned();
+    let removal = v["end_request"]
+        .as_str()
+        .expect("the scheduled removal is named")
+        .to_owned();
     let (s, rv) = tech.api_get(&format!("/api/v1/requests/{removal}")).await;
     assert_eq!(s, StatusCode::OK);
-    assert_eq!((rv["state"].as_str(), rv["ends_grant"].as_str()), (Some("approved"), Some(id.to_string().as_str())));
+    assert_eq!(
+        (rv["state"].as_str(), rv["ends_grant"].as_str()),
+        (Some("approved"), Some(id.to_string().as_str()))
+    );
     assert_eq!(rv["not_before"].as_str(), Some(ends_at.as_str()));
     // The request page and the mailbox page show the end.
     let (_, page) = tech.get(&format!("/requests/{id}")).await;
-    assert!(page.contains("id=\"request-ends\"") && page.contains(&ends_at), "request page shows the end");
-    let (_, page) = tech.get(&format!("/companies/contoso/mailbox?identity={MAILBOX}")).await;
-    assert!(page.contains("grant-end") && page.contains("ends in 8 h"), "mailbox page shows the end");
+    assert!(
+        page.contains("id=\"request-ends\"") && page.contains(&ends_at),
+        "request page shows the end"
+    );
+    let (_, page) = tech
+        .get(&format!("/companies/contoso/mailbox?identity={MAILBOX}"))
+        .await;
+    assert!(
+        page.contains("grant-end") && page.contains("ends in 8 h"),
+        "mailbox page shows the end"
+    );
     // The scheduled removal cannot be cancelled through the API.
-    let (s, e) = mgr.api_post(&format!("/api/v1/requests/{removal}/cancel"), json!({})).await;
-    assert_eq!((s, e["error"]["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid_input")), "{e}");
+    let (s, e) = mgr
+        .api_post(&format!("/api/v1/requests/{removal}/cancel"), json!({}))
+        .await;
+    assert_eq!(
+        (s, e["error"]["code"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid_input")),
+        "{e}"
+    );
     // After the end the worker removes it (clock driven), once.
     w.clock.advance_secs(8 * 3600);
     let gone = w.wait_terminal(RequestId::parse(&removal).unwrap()).await;
@@ -87,12 +113,27 @@ async fn a_timed_grant_is_approved_shown_with_its_end_and_removed_at_the_end() {
     assert!(gone.results[0].verified);
     // (The session from before the end has lapsed on the driven clock: sign in again.)
     let tech = w.login("tech").await;
-    let (_, page) = tech.get(&format!("/companies/contoso/mailbox?identity={MAILBOX}")).await;
+    let (_, page) = tech
+        .get(&format!("/companies/contoso/mailbox?identity={MAILBOX}"))
+        .await;
     assert!(page.contains("id=\"section-full-access\""), "{page}");
     assert!(!page.contains("grant-end"), "no end left to show");
-    let section = page.split("id=\"section-full-access\"").nth(1).unwrap().split("</section>").next().unwrap();
-    assert!(!section.to_lowercase().contains("bob@"), "bob no longer has Full Access: {section}");
-    assert_eq!(removals_of(&apply_log(&w).await, "bob"), 1, "removed exactly once");
+    let section = page
+        .split("id=\"section-full-access\"")
+        .nth(1)
+        .unwrap()
+        .split("</section>")
+        .next()
+        .unwrap();
+    assert!(
+        !section.to_lowercase().contains("bob@"),
+        "bob no longer has Full Access: {section}"
+    );
+    assert_eq!(
+        removals_of(&apply_log(&w).await, "bob"),
+        1,
+        "removed exactly once"
+    );
     w.stop().await;
 }
 
@@ -119,13 +160,29 @@ async fn the_company_rule_for_ends_over_the_api_and_its_misuse() {
         }
     };
     let (s, v) = tech.api_get("/api/v1/companies/contoso/grant-ends").await;
-    assert_eq!((s, v["end_required"].as_bool()), (StatusCode::OK, Some(false)));
+    assert_eq!(
+        (s, v["end_required"].as_bool()),
+        (StatusCode::OK, Some(false))
+    );
     // Lower roles, hostile values and bearer tokens are refused.
     let (s, v) = put(&mgr, json!({"end_required": true, "max_duration": "1d"})).await;
-    assert_eq!((s, v["error"]["code"].as_str()), (StatusCode::FORBIDDEN, Some("role_too_low")));
-    for bad in ["0s", "-1d", "999999999999999999999d", "soon\u{202e}", "400d"] {
+    assert_eq!(
+        (s, v["error"]["code"].as_str()),
+        (StatusCode::FORBIDDEN, Some("role_too_low"))
+    );
+    for bad in [
+        "0s",
+        "-1d",
+        "999999999999999999999d",
+        "soon\u{202e}",
+        "400d",
+    ] {
         let (s, v) = put(&admin, json!({"end_required": true, "max_duration": bad})).await;
-        assert_eq!((s, v["error"]["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid_input")), "{bad}: {v}");
+        assert_eq!(
+            (s, v["error"]["code"].as_str()),
+            (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid_input")),
+            "{bad}: {v}"
+        );
     }
     let r = w
         .http
@@ -137,7 +194,11 @@ async fn the_company_rule_for_ends_over_the_api_and_its_misuse() {
         .unwrap();
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
     let (s, v) = put(&admin, json!({"end_required": true, "max_duration": "1d"})).await;
-    assert_eq!((s, v["max_secs"].as_i64()), (StatusCode::OK, Some(86400)), "{v}");
+    assert_eq!(
+        (s, v["max_secs"].as_i64()),
+        (StatusCode::OK, Some(86400)),
+        "{v}"
+    );
     // Another company's admin view is its own: fabrikam keeps no rule.
     let (_, f) = admin.api_get("/api/v1/companies/fabrikam/grant-ends").await;
     assert_eq!(f["end_required"].as_bool(), Some(false));
@@ -153,16 +214,39 @@ async fn the_company_rule_for_ends_over_the_api_and_its_misuse() {
         }
     };
     let (s, v) = ask(json!({})).await;
-    assert_eq!((s, v["error"]["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid_input")), "{v}");
-    assert!(v["error"]["message"].as_str().unwrap().contains("requires every grant to end"), "{v}");
+    assert_eq!(
+        (s, v["error"]["code"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid_input")),
+        "{v}"
+    );
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("requires every grant to end"),
+        "{v}"
+    );
     let (s, v) = ask(json!({"duration": "2d"})).await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
-    for (d, u) in [(Some("0h"), None), (None, Some("2001-01-01")), (Some("1h"), Some("2099-01-01")), (Some("x".repeat(3000).as_str()), None)] {
+    for (d, u) in [
+        (Some("0h"), None),
+        (None, Some("2001-01-01")),
+        (Some("1h"), Some("2099-01-01")),
+        (Some("x".repeat(3000).as_str()), None),
+    ] {
         let mut extra = json!({});
-        if let Some(d) = d { extra["duration"] = json!(d); }
-        if let Some(u) = u { extra["until"] = json!(u); }
+        if let Some(d) = d {
+            extra["duration"] = json!(d);
+        }
+        if let Some(u) = u {
+            extra["until"] = json!(u);
+        }
         let (s, v) = ask(extra).await;
-        assert_eq!((s, v["error"]["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid_input")), "{v}");
+        assert_eq!(
+            (s, v["error"]["code"].as_str()),
+            (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid_input")),
+            "{v}"
+        );
         assert!(v["error"]["message"].as_str().unwrap().len() < 400);
     }
     let (s, v) = ask(json!({"duration": "8h"})).await;
@@ -172,6 +256,10 @@ async fn the_company_rule_for_ends_over_the_api_and_its_misuse() {
     let (s, v) = viewer
         .api_post("/api/v1/requests", json!({"company": "contoso", "tool": "grant_send_as", "mailbox": MAILBOX, "trustee": "bob", "duration": "8h"}))
         .await;
-    assert_eq!((s, v["error"]["code"].as_str()), (StatusCode::FORBIDDEN, Some("role_too_low")), "{v}");
+    assert_eq!(
+        (s, v["error"]["code"].as_str()),
+        (StatusCode::FORBIDDEN, Some("role_too_low")),
+        "{v}"
+    );
     w.stop().await;
 }
