@@ -22,6 +22,7 @@ mod property;
 mod schedule;
 mod support;
 // (timed-grants)
+mod timed_browser;
 mod timed_crash;
 mod timed_grants;
 mod web;
