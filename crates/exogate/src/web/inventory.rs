@@ -571,6 +571,9 @@ pub struct RowView {
     pub sid: String,
     /// Offboarding removes it (a right the user holds directly).
     pub removable: bool,
+    // (timed-grants)
+    /// "ends in 3 d" for a timed grant whose removal is scheduled.
+    pub ends: Option<String>,
 }
 
 fn row_view(r: &InventoryRow) -> RowView {
@@ -589,7 +592,34 @@ fn row_view(r: &InventoryRow) -> RowView {
         trustee_address: id.map_or("", |i| i.primary_address.as_str()).to_owned(),
         sid: t.sid.as_deref().unwrap_or("").to_owned(),
         removable: inv::offboard_removes(r),
+        ends: None,
     }
+}
+
+// (timed-grants)
+/// The part with each timed grant's end, joined from the company's scheduled removals.
+async fn with_ends(st: &WebState, mut v: PartView, c: &CompanyInventory) -> PartView {
+    let Ok(removals) = exogate_core::ops::timed::scheduled_removals(st.app.ctx(), &c.company).await
+    else {
+        return v;
+    };
+    if removals.is_empty() {
+        return v;
+    }
+    let now = st.app.clock.now();
+    for (row, r) in v.rows.iter_mut().zip(&c.rows) {
+        if let Some(id) = r.trustee.identity.as_ref()
+            && let Some(end) = exogate_core::ops::timed::end_of(
+                &removals,
+                &r.mailbox.object_id,
+                &id.object_id,
+                r.right,
+            )
+        {
+            row.ends = Some(exogate_core::timed::ends_in(end, now));
+        }
+    }
+    v
 }
 
 /// One company on a page.
@@ -701,10 +731,12 @@ pub async fn page(
         };
         (
             Some(
-                parts
-                    .iter()
-                    .map(|p| part_view(&st, actor, p))
-                    .collect::<Vec<_>>(),
+                futures::future::join_all(
+                    parts
+                        .iter()
+                        .map(|p| with_ends(&st, part_view(&st, actor, p), p)),
+                )
+                .await,
             ),
             format!("{base}?format=json{c}"),
             format!("{base}?format=csv{c}"),
@@ -781,7 +813,7 @@ pub async fn mailbox_page(
     );
     Ok(MailboxInventoryPage {
         nav: auth.nav(),
-        part: part_view(&st, actor, &part),
+        part: with_ends(&st, part_view(&st, actor, &part), &part).await,
         mailbox: view::shown(ident.as_str()),
         live_url: format!(
             "/companies/{}/mailbox?identity={}",

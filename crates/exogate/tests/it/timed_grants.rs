@@ -46,6 +46,21 @@ async fn a_timed_grant_is_approved_shown_with_its_end_and_removed_at_the_end() {
     let w = WebApp::start().await;
     let tech = w.login("tech").await;
     let mgr = w.login("manager").await;
+    // An inventory to show the end in (the worker keeps it true after each change).
+    let (s, v) = tech
+        .api_post("/api/v1/inventory/sync", json!({"company": "contoso"}))
+        .await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{v}");
+    let mut version = 0;
+    for _ in 0..10_000 {
+        let (_, v) = tech
+            .api_get(&format!("/api/v1/inventory/status?after={version}"))
+            .await;
+        version = v["version"].as_u64().expect("version");
+        if v["running"] == json!(false) {
+            break;
+        }
+    }
     let (s, r) = tech
         .api_post(
             "/api/v1/requests",
@@ -96,6 +111,12 @@ async fn a_timed_grant_is_approved_shown_with_its_end_and_removed_at_the_end() {
     assert!(
         page.contains("grant-end") && page.contains("ends in 8 h"),
         "mailbox page shows the end"
+    );
+    // The inventory (who has access to what) shows it too.
+    let (_, page) = tech.get("/inventory?user=bob&company=contoso").await;
+    assert!(
+        page.contains("grant-end") && page.contains("ends in 8 h"),
+        "inventory shows the end: {page}"
     );
     // The scheduled removal cannot be cancelled through the API.
     let (s, e) = mgr
