@@ -284,3 +284,67 @@ async fn the_company_rule_for_ends_over_the_api_and_its_misuse() {
     );
     w.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_company_rule_for_ends_from_the_cli() {
+    let t = crate::support::TestApp::start().await;
+    let contoso = exogate_core::CompanyId::parse("contoso").unwrap();
+    let set = t
+        .cli(&[
+            "--json",
+            "company",
+            "grant-ends",
+            "contoso",
+            "--require-end",
+            "true",
+            "--max-duration",
+            "2d",
+            "--as",
+            "admin",
+        ])
+        .await;
+    assert!(set.success, "{set:?}");
+    let v = set.json();
+    assert_eq!(
+        (v["end_required"].as_bool(), v["max_secs"].as_i64()),
+        (Some(true), Some(172_800))
+    );
+    let rule = t.app.store.grant_end_policy(&contoso).await.unwrap();
+    assert_eq!(rule.max_secs, Some(172_800));
+    // A manager may not; a hostile cap is refused with a clear message and changes nothing.
+    let mgr = t
+        .cli(&[
+            "company",
+            "grant-ends",
+            "contoso",
+            "--require-end",
+            "false",
+            "--as",
+            "manager",
+        ])
+        .await;
+    assert!(!mgr.success && mgr.stderr.contains("role"), "{mgr:?}");
+    let bad = t
+        .cli(&[
+            "company",
+            "grant-ends",
+            "contoso",
+            "--require-end",
+            "false",
+            "--max-duration=-3d\u{202e}",
+            "--as",
+            "admin",
+        ])
+        .await;
+    assert!(
+        !bad.success && bad.stderr.contains("max_duration"),
+        "{bad:?}"
+    );
+    assert!(
+        !bad.stderr.contains('\u{202e}'),
+        "hostile text is escaped: {bad:?}"
+    );
+    let still = t.app.store.grant_end_policy(&contoso).await.unwrap();
+    assert_eq!(still, rule);
+    t.stop().await;
+}
