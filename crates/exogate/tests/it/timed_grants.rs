@@ -348,3 +348,51 @@ async fn the_company_rule_for_ends_from_the_cli() {
     assert_eq!(still, rule);
     t.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mcp_grant_tools_take_an_end_and_show_it() {
+    use crate::mcp_http::{call, client, err, ok};
+    let t = crate::support::TestApp::start().await;
+    let c = client(&t).await;
+    let r = call(
+        &c,
+        "grant_send_as",
+        json!({"company": "contoso", "mailbox": "support", "trustee": "bob", "duration": "7d"}),
+    )
+    .await;
+    let v = ok(&r);
+    assert_eq!(v["status"], "pending_approval", "{v}");
+    let ends = v["action"]["ends_at"].as_str().expect("the end is shown");
+    assert!(
+        v["action"]["summary"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("until {ends}")),
+        "{v}"
+    );
+    let r = call(
+        &c,
+        "grant_full_access",
+        json!({"company": "contoso", "mailbox": "support", "trustee": "carol", "until": "2001-01-01"}),
+    )
+    .await;
+    let (meta, text) = err(&r);
+    assert_eq!(meta["code"], "invalid_input", "{text}");
+    // Removal tools take no end (their schema has none).
+    let r = c
+        .call_tool(
+            rmcp::model::CallToolRequestParams::new("remove_send_as").with_arguments(
+                json!({"company": "contoso", "mailbox": "support", "trustee": "bob", "duration": "1h"})
+                    .as_object()
+                    .cloned()
+                    .unwrap(),
+            ),
+        )
+        .await;
+    assert!(
+        r.is_err() || r.unwrap().is_error == Some(true),
+        "an end on a removal is refused"
+    );
+    let _ = c.cancel().await;
+    t.stop().await;
+}
