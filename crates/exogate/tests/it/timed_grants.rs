@@ -118,6 +118,21 @@ async fn a_timed_grant_is_approved_shown_with_its_end_and_removed_at_the_end() {
         page.contains("grant-end") && page.contains("ends in 8 h"),
         "inventory shows the end: {page}"
     );
+    let (_, inv) = tech
+        .api_get("/api/v1/inventory/users/bob?company=contoso")
+        .await;
+    let timed_rows: Vec<&Value> = inv["companies"][0]["rows"]
+        .as_array()
+        .expect("rows")
+        .iter()
+        .filter(|r| r["ends_at"].as_str() == Some(ends_at.as_str()))
+        .collect();
+    assert_eq!(
+        timed_rows.len(),
+        1,
+        "the API's inventory shows the end once: {inv}"
+    );
+    assert_eq!(timed_rows[0]["mailbox"]["address"], MAILBOX);
     // The scheduled removal cannot be cancelled through the API.
     let (s, e) = mgr
         .api_post(&format!("/api/v1/requests/{removal}/cancel"), json!({}))
