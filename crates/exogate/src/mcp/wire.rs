@@ -435,6 +435,11 @@ pub struct AccessOut {
     pub via: String,
     /// The trustee as the inventory holds it.
     pub trustee: InventoryTrusteeOut,
+    // (timed-grants)
+    /// When this right ends by itself (RFC 3339): a timed grant whose removal exogate has
+    /// scheduled. Absent for access that stays.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ends_at: Option<String>,
 }
 
 /// One company's part of the answer.
@@ -766,6 +771,7 @@ impl From<&InventoryRowView> for AccessOut {
                 object_id: t.object_id.clone(),
                 sid: t.sid.clone(),
             },
+            ends_at: r.ends_at.clone(),
         }
     }
 }

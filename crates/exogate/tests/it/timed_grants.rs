@@ -385,6 +385,35 @@ async fn mcp_grant_tools_take_an_end_and_show_it() {
             .contains(&format!("until {ends}")),
         "{v}"
     );
+    // Approved and run, the grant's end shows in find_user_access (the inventory).
+    let swept = t
+        .cli(&["inventory", "sync", "--company", "contoso", "--as", "admin"])
+        .await;
+    assert!(swept.success, "{swept:?}");
+    let id = exogate_core::RequestId::parse(v["request_id"].as_str().unwrap()).unwrap();
+    t.approve("manager", id).await;
+    let done = t
+        .wait_terminal(id, std::time::Duration::from_secs(30))
+        .await;
+    assert!(
+        matches!(done.state.as_str(), "succeeded" | "already_in_state"),
+        "{done:?}"
+    );
+    let r = call(
+        &c,
+        "find_user_access",
+        json!({"user": "bob", "company": "contoso"}),
+    )
+    .await;
+    let found = ok(&r);
+    let timed: Vec<&Value> = found["companies"][0]["access"]
+        .as_array()
+        .expect("access")
+        .iter()
+        .filter(|a| a["ends_at"].as_str() == Some(ends))
+        .collect();
+    assert_eq!(timed.len(), 1, "{found}");
+    assert_eq!(timed[0]["right"], "send_as");
     let r = call(
         &c,
         "grant_full_access",
