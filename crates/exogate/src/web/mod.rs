@@ -135,6 +135,8 @@ pub fn routes(app: Arc<App>) -> Router {
         .route("/companies/{id}/disconnect", post(consent::disconnect))
         .route("/companies/{id}/move", post(consent::move_tenant))
         .route("/companies/{id}/settings", post(pages::company_settings))
+        // (timed-grants)
+        .route("/companies/{id}/grant-ends", post(timed::page_set_rule))
         .route("/consent/callback", get(consent::callback))
         .route("/approvals", get(pages::approvals))
         .route("/requests/{id}", get(pages::request_page))

@@ -13,7 +13,8 @@ use serde::{Deserialize, Serialize};
 
 use super::WebState;
 use super::api::{ApiAuth, Body, company_named};
-use super::error::ApiResult;
+use super::error::{ApiResult, HttpError, PageResult};
+use super::layout::{PageAuth, parse_company};
 
 pub fn api_routes() -> Router<WebState> {
     Router::new().route(
@@ -50,6 +51,45 @@ pub struct GrantEndsBody {
     end_required: bool,
     #[serde(default)]
     max_duration: Option<String>,
+}
+
+#[derive(Deserialize)]
+pub struct GrantEndsForm {
+    #[serde(default)]
+    csrf: String,
+    /// The checkbox: present (`true`) when ticked, absent when not.
+    #[serde(default)]
+    end_required: Option<String>,
+    #[serde(default)]
+    max_duration: Option<String>,
+}
+
+/// `POST /companies/{id}/grant-ends`: the integrations page's form for the rule (admins).
+pub async fn page_set_rule(
+    State(st): State<WebState>,
+    auth: PageAuth,
+    Path(id): Path<String>,
+    axum::Form(f): axum::Form<GrantEndsForm>,
+) -> PageResult<axum::response::Redirect> {
+    auth.check(&f.csrf)?;
+    let id = parse_company(&id)?;
+    let end_required = match f.end_required.as_deref() {
+        None => false,
+        Some("true" | "on") => true,
+        Some(_) => return Err(HttpError::bad_request("end_required must be true").into()),
+    };
+    let max_secs = match f.max_duration.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(d) => Some(timed::parse_duration_secs("max_duration", d)?),
+    };
+    let rule = GrantEndPolicy {
+        end_required,
+        max_secs,
+    };
+    ops_timed::set_grant_end_policy(st.app.ctx(), &auth.0.actor, &id, rule).await?;
+    Ok(axum::response::Redirect::to(&format!(
+        "/companies/{id}/integrations"
+    )))
 }
 
 async fn get_rule(

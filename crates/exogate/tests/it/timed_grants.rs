@@ -297,6 +297,33 @@ async fn the_company_rule_for_ends_over_the_api_and_its_misuse() {
         (StatusCode::FORBIDDEN, Some("role_too_low")),
         "{v}"
     );
+    // The integrations page's form: an admin sets it, a manager may not, everyone sees it.
+    let r = mgr
+        .form(
+            "/companies/contoso/grant-ends",
+            &[("csrf", mgr.csrf.as_str()), ("max_duration", "9d")],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let r = admin
+        .form(
+            "/companies/contoso/grant-ends",
+            &[
+                ("csrf", admin.csrf.as_str()),
+                ("end_required", "true"),
+                ("max_duration", "3d"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let (_, page) = tech.get("/companies/contoso/integrations").await;
+    let shown = page
+        .split("id=\"grant-ends-value\"")
+        .nth(1)
+        .expect("the rule is shown");
+    assert!(shown.contains("yes") && shown.contains("3days"), "{shown}");
+    let (_, page) = admin.get("/companies/contoso/integrations").await;
+    assert!(page.contains("id=\"grant-ends-form\"") && page.contains("value=\"3days\""));
     w.stop().await;
 }
 
