@@ -8,7 +8,7 @@ use std::fmt;
 use sha2::{Digest, Sha256};
 
 use crate::error::CoreError;
-use crate::model::{CompanyId, RecipientKind, ResolvedIdentity, TenantId};
+use crate::model::{CompanyId, RecipientKind, ResolvedIdentity, TenantId, Timestamp};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum OperationKind {
@@ -150,6 +150,9 @@ pub struct CanonicalAction {
     pub options: ActionOptions,
     /// What Exchange said when the request was made.
     pub state_at_request: Presence,
+    /// (timed-grants) When a grant ends: its removal is scheduled for then. Only on grants; part
+    /// of the canonical encoding (and so of the digest) when set.
+    pub ends_at: Option<Timestamp>,
 }
 
 impl CanonicalAction {
@@ -180,7 +183,17 @@ impl CanonicalAction {
             trustee,
             options: ActionOptions { automapping },
             state_at_request,
+            ends_at: None,
         }
+    }
+
+    /// (timed-grants) This grant with an end (ignored on removals).
+    #[must_use]
+    pub fn with_end(mut self, ends_at: Option<Timestamp>) -> Self {
+        if self.operation.kind == OperationKind::Grant {
+            self.ends_at = ends_at;
+        }
+        self
     }
 
     /// The action that undoes this one, as seen after it succeeded.
@@ -200,7 +213,8 @@ impl CanonicalAction {
     /// Whether the state read when asking is already this action's goal (asking would change
     /// nothing).
     pub fn is_no_op(&self) -> bool {
-        self.state_at_request == self.operation.desired()
+        // A grant with an end on a right already held is not a no-op: it sets or moves the end.
+        self.state_at_request == self.operation.desired() && self.ends_at.is_none()
     }
 
     /// "bob@… already has Full Access on sales@…" / "bob@… has no Send As on sales@… already".
@@ -241,8 +255,12 @@ impl CanonicalAction {
             Some(false) => ", without automapping",
             None => "",
         };
+        let until = self
+            .ends_at
+            .map(|t| format!(", until {t}"))
+            .unwrap_or_default();
         format!(
-            "{} {prep} {} on {}{am} ({now})",
+            "{} {prep} {} on {}{am}{until} ({now})",
             self.operation, self.trustee.primary_address, self.mailbox.primary_address
         )
     }
@@ -266,6 +284,11 @@ impl CanonicalAction {
         });
         out.push_str("},\"state_at_request\":");
         push_str(out, self.state_at_request.as_str());
+        // Written only when set, so the digests of actions without an end are unchanged.
+        if let Some(end) = self.ends_at {
+            out.push_str(",\"ends_at\":");
+            out.push_str(&end.unix_millis().to_string());
+        }
         out.push('}');
     }
 
@@ -283,6 +306,12 @@ impl CanonicalAction {
         };
         let state_at_request = Presence::parse(get_str(v, "state_at_request")?)
             .ok_or_else(|| bad("state_at_request"))?;
+        let ends_at = match v.get("ends_at") {
+            None | Some(serde_json::Value::Null) => None,
+            Some(e) => Some(Timestamp::from_unix_millis(
+                e.as_i64().ok_or_else(|| bad("ends_at"))?,
+            )),
+        };
         // The options as stored, not normalised again: the digest covers them as they were.
         let action = Self::new(
             company,
@@ -295,6 +324,7 @@ impl CanonicalAction {
         );
         Ok(Self {
             options: ActionOptions { automapping },
+            ends_at,
             ..action
         })
     }

@@ -54,10 +54,15 @@ pub enum AuditKind {
     // (drift)
     DriftFound,
     DriftAcknowledged,
+    // (timed-grants)
+    /// A timed grant's removal was scheduled (system-created, covered by the grant's approval).
+    GrantEndScheduled,
+    /// A timed grant's scheduled removal failed after its retries: the one alert.
+    GrantEndFailed,
 }
 
 impl AuditKind {
-    pub const ALL: [AuditKind; 36] = [
+    pub const ALL: [AuditKind; 38] = [
         AuditKind::CompanyAdded,
         AuditKind::CompanySettingsChanged,
         AuditKind::Connected,
@@ -96,6 +101,9 @@ impl AuditKind {
         // (drift)
         AuditKind::DriftFound,
         AuditKind::DriftAcknowledged,
+        // (timed-grants)
+        AuditKind::GrantEndScheduled,
+        AuditKind::GrantEndFailed,
     ];
     pub fn as_str(self) -> &'static str {
         match self {
@@ -137,6 +145,9 @@ impl AuditKind {
             // (drift)
             AuditKind::DriftFound => "drift.found",
             AuditKind::DriftAcknowledged => "drift.acknowledged",
+            // (timed-grants)
+            AuditKind::GrantEndScheduled => "grant.end_scheduled",
+            AuditKind::GrantEndFailed => "grant.end_failed",
         }
     }
     pub fn parse(s: &str) -> Option<Self> {

@@ -26,6 +26,7 @@ pub mod request;
 // (msft-signin)
 pub mod signin;
 pub mod text;
+pub mod timed;
 pub mod tools;
 pub mod when;
 pub mod totp;

@@ -112,5 +112,12 @@ pub fn can_cancel(actor: &Actor, req: &ApprovalRequest) -> Result<(), CoreError>
             state: req.state.as_str(),
         }));
     }
+    // (timed-grants) A grant's end moves only through a new approved request.
+    if req.ends_grant.is_some() {
+        return Err(CoreError::invalid(
+            "request",
+            "this is the scheduled end of a timed grant: to move it, ask for the grant again with a new `duration` or `until` (it needs approval)".to_owned(),
+        ));
+    }
     Ok(())
 }

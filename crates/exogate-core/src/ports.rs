@@ -525,6 +525,32 @@ pub trait Store: Send + Sync {
         id: crate::drift::DriftId,
         request: crate::model::RequestId,
     ) -> StoreResult<bool>;
+
+    // (timed-grants)
+    /// As [`Store::transition`] (which writes `not_before` too), in one transaction with: the
+    /// further events `more`, each of the `also` transitions that still applies (one that does
+    /// not is skipped, with its event), and `insert` (a new request with its event). Nothing is
+    /// written, and false answered, if `t` does not apply.
+    async fn transition_with(
+        &self,
+        t: &Transition,
+        audit: NewAuditEvent,
+        more: Vec<NewAuditEvent>,
+        also: Vec<(Transition, NewAuditEvent)>,
+        insert: Option<(ApprovalRequest, NewAuditEvent)>,
+    ) -> StoreResult<bool>;
+    /// The company's rule for grant ends (the default when none was set).
+    async fn grant_end_policy(
+        &self,
+        company: &crate::model::CompanyId,
+    ) -> StoreResult<crate::timed::GrantEndPolicy>;
+    /// Sets the company's rule for grant ends, with its audit event.
+    async fn set_grant_end_policy(
+        &self,
+        company: &crate::model::CompanyId,
+        policy: &crate::timed::GrantEndPolicy,
+        audit: NewAuditEvent,
+    ) -> StoreResult<()>;
 }
 
 // ---------------------------------------------------------------------------------------------

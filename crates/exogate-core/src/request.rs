@@ -176,6 +176,13 @@ pub struct ApprovalRequest {
     pub message: Option<String>,
     /// The succeeded request this one reverts.
     pub revert_of: Option<RequestId>,
+    // (timed-grants)
+    /// Not claimed for execution before this time (a timed grant's scheduled removal; the
+    /// backoff after a transient failure).
+    pub not_before: Option<Timestamp>,
+    /// This request is the scheduled removal of that timed grant: created by exogate when the
+    /// grant was verified, approved by the grant's approval.
+    pub ends_grant: Option<RequestId>,
 }
 
 impl ApprovalRequest {

@@ -148,7 +148,7 @@ impl TryFrom<TokenRow> for ApiToken {
 
 macro_rules! request_cols {
     () => {
-        "id, company_id, tenant_id, tool, risk, requester_id, requester_name, channel, channel_token_id, channel_agent, actions, digest, state, created_at, expires_at, decided_by, decided_by_name, decided_at, decision_approved, decision_reason, decision_digest, cancelled_by, cancelled_by_name, cancelled_at, attempt, lease_worker, lease_expires_at, results, finished_at, message, revert_of"
+        "id, company_id, tenant_id, tool, risk, requester_id, requester_name, channel, channel_token_id, channel_agent, actions, digest, state, created_at, expires_at, decided_by, decided_by_name, decided_at, decision_approved, decision_reason, decision_digest, cancelled_by, cancelled_by_name, cancelled_at, attempt, lease_worker, lease_expires_at, results, finished_at, message, revert_of, not_before, ends_grant"
     };
 }
 
@@ -185,6 +185,9 @@ pub(crate) struct RequestRow {
     finished_at: Option<i64>,
     message: Option<String>,
     revert_of: Option<String>,
+    // (timed-grants)
+    not_before: Option<i64>,
+    ends_grant: Option<String>,
 }
 
 #[derive(serde::Serialize, serde::Deserialize)]
@@ -316,6 +319,12 @@ impl TryFrom<RequestRow> for ApprovalRequest {
             finished_at: ts(r.finished_at),
             message: r.message,
             revert_of: match r.revert_of {
+                Some(s) => Some(RequestId::parse(&s).map_err(|_| corrupt("request id", &s))?),
+                None => None,
+            },
+            // (timed-grants)
+            not_before: ts(r.not_before),
+            ends_grant: match r.ends_grant {
                 Some(s) => Some(RequestId::parse(&s).map_err(|_| corrupt("request id", &s))?),
                 None => None,
             },

@@ -11,6 +11,7 @@ use exogate_core::model::*;
 use exogate_core::oauth::{OAuthClient, OAuthCode, OAuthGrant, OAuthToken};
 use exogate_core::ports::{Store, StoreError, StoreResult};
 use exogate_core::request::{ApprovalRequest, Claim, RequestFilter, Transition};
+use exogate_core::timed::GrantEndPolicy;
 use sqlx::AssertSqlSafe;
 
 use crate::rows::*;
@@ -313,7 +314,7 @@ const TOUCH_TOKEN: &str = "UPDATE api_tokens SET last_used_at = $2 WHERE id = $1
 const INSERT_REQUEST: &str = concat!(
     "INSERT INTO approval_requests (",
     request_cols!(),
-    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31)"
+    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32, $33)"
 );
 const GET_REQUEST: &str = concat!(
     "SELECT ",
@@ -323,11 +324,17 @@ const GET_REQUEST: &str = concat!(
 const TRANSITION: &str = "UPDATE approval_requests SET state = $2, decided_by = $3, decided_by_name = $4, decided_at = $5, decision_approved = $6, decision_reason = $7, decision_digest = $8, cancelled_by = $9, cancelled_by_name = $10, cancelled_at = $11, attempt = $12, lease_worker = $13, lease_expires_at = $14, results = $15, finished_at = $16, message = $17 WHERE id = $1 AND state = $18";
 const TRANSITION_FENCED: &str = "UPDATE approval_requests SET state = $2, decided_by = $3, decided_by_name = $4, decided_at = $5, decision_approved = $6, decision_reason = $7, decision_digest = $8, cancelled_by = $9, cancelled_by_name = $10, cancelled_at = $11, attempt = $12, lease_worker = $13, lease_expires_at = $14, results = $15, finished_at = $16, message = $17 WHERE id = $1 AND state = $18 AND attempt = $19";
 const CLAIM_SQLITE: &str = "UPDATE approval_requests SET state = 'executing', attempt = attempt + 1, lease_worker = $1, lease_expires_at = $2 \
-    WHERE id = (SELECT id FROM approval_requests WHERE state = 'approved' OR (state = 'executing' AND lease_expires_at <= $3) ORDER BY created_at, id LIMIT 1) \
-    AND (state = 'approved' OR (state = 'executing' AND lease_expires_at <= $3)) RETURNING id";
+    WHERE id = (SELECT id FROM approval_requests WHERE (state = 'approved' AND (not_before IS NULL OR not_before <= $3)) OR (state = 'executing' AND lease_expires_at <= $3) ORDER BY created_at, id LIMIT 1) \
+    AND ((state = 'approved' AND (not_before IS NULL OR not_before <= $3)) OR (state = 'executing' AND lease_expires_at <= $3)) RETURNING id";
 const CLAIM_PG: &str = "UPDATE approval_requests SET state = 'executing', attempt = attempt + 1, lease_worker = $1, lease_expires_at = $2 \
-    WHERE id = (SELECT id FROM approval_requests WHERE state = 'approved' OR (state = 'executing' AND lease_expires_at <= $3) ORDER BY created_at, id LIMIT 1 FOR UPDATE SKIP LOCKED) \
-    AND (state = 'approved' OR (state = 'executing' AND lease_expires_at <= $3)) RETURNING id";
+    WHERE id = (SELECT id FROM approval_requests WHERE (state = 'approved' AND (not_before IS NULL OR not_before <= $3)) OR (state = 'executing' AND lease_expires_at <= $3) ORDER BY created_at, id LIMIT 1 FOR UPDATE SKIP LOCKED) \
+    AND ((state = 'approved' AND (not_before IS NULL OR not_before <= $3)) OR (state = 'executing' AND lease_expires_at <= $3)) RETURNING id";
+// (timed-grants)
+const SET_NOT_BEFORE: &str = "UPDATE approval_requests SET not_before = $2 WHERE id = $1";
+const GET_GRANT_END_POLICY: &str =
+    "SELECT end_required, max_secs FROM grant_end_policies WHERE company_id = $1";
+const PUT_GRANT_END_POLICY: &str = "INSERT INTO grant_end_policies (company_id, end_required, max_secs) VALUES ($1, $2, $3) \
+    ON CONFLICT (company_id) DO UPDATE SET end_required = excluded.end_required, max_secs = excluded.max_secs";
 const DUE_FOR_EXPIRY: &str = "SELECT id FROM approval_requests WHERE state = 'pending' AND expires_at <= $1 ORDER BY expires_at, id LIMIT $2";
 
 const LIST_AUDIT: &str = concat!(
@@ -669,6 +676,8 @@ impl Store for Db {
                 .bind(r.expires_at.unix_millis());
             bind_request_progress!(q, r)
                 .bind(r.revert_of.map(|x| x.to_string()))
+                .bind(opt_ts(r.not_before))
+                .bind(r.ends_grant.map(|x| x.to_string()))
                 .execute(&mut *tx)
                 .await
                 .map_err(db_err)?;
@@ -738,6 +747,8 @@ impl Store for Db {
             if r.rows_affected() != 1 {
                 return Ok(false);
             }
+            // (timed-grants)
+            sqlx::query(SET_NOT_BEFORE).bind(n.id.to_string()).bind(opt_ts(n.not_before)).execute(&mut *tx).await.map_err(db_err)?;
             append_audit!(tx, head, audit);
         });
         Ok(true)
@@ -1860,6 +1871,120 @@ impl Store for Db {
             .map(|r| r.rows_affected()))
         .map_err(db_err)?;
         Ok(n == 1)
+    }
+
+    // (timed-grants)
+    async fn transition_with(
+        &self,
+        t: &Transition,
+        audit: NewAuditEvent,
+        more: Vec<NewAuditEvent>,
+        also: Vec<(Transition, NewAuditEvent)>,
+        insert: Option<(ApprovalRequest, NewAuditEvent)>,
+    ) -> StoreResult<bool> {
+        for x in std::iter::once(t).chain(also.iter().map(|(x, _)| x)) {
+            if !x.expected_state.can_become(x.next.state) {
+                return Err(StoreError::Corrupt(format!(
+                    "refused transition `{}` -> `{}`",
+                    x.expected_state.as_str(),
+                    x.next.state.as_str()
+                )));
+            }
+        }
+        let insert_actions = insert
+            .as_ref()
+            .map(|(r, _)| exogate_core::action::encode_actions(&r.actions));
+        in_tx!(self, tx, head => {
+            // The request's own transition first: if it does not apply, nothing is written.
+            let mut first = true;
+            let mut steps: Vec<(&Transition, NewAuditEvent)> = vec![(t, audit)];
+            steps.extend(also.iter().map(|(x, ev)| (x, ev.clone())));
+            for (x, ev) in steps {
+                let n = &x.next;
+                let sql = if x.expected_attempt.is_some() { TRANSITION_FENCED } else { TRANSITION };
+                let q = sqlx::query(sql).bind(n.id.to_string()).bind(n.state.as_str());
+                let mut q = bind_request_progress!(q, n).bind(x.expected_state.as_str());
+                if let Some(a) = x.expected_attempt {
+                    q = q.bind(i64::from(a));
+                }
+                let r = q.execute(&mut *tx).await.map_err(db_err)?;
+                if r.rows_affected() != 1 {
+                    if first {
+                        return Ok(false);
+                    }
+                    continue;
+                }
+                first = false;
+                sqlx::query(SET_NOT_BEFORE).bind(n.id.to_string()).bind(opt_ts(n.not_before)).execute(&mut *tx).await.map_err(db_err)?;
+                append_audit!(tx, head, ev);
+            }
+            for ev in more {
+                append_audit!(tx, head, ev);
+            }
+            if let (Some((r, ev)), Some(actions)) = (insert, insert_actions) {
+                let (channel, token, agent) = channel_columns(&r.requester.channel);
+                let q = sqlx::query(INSERT_REQUEST)
+                    .bind(r.id.to_string())
+                    .bind(r.company.as_str())
+                    .bind(r.tenant.to_string())
+                    .bind(r.tool.as_str())
+                    .bind(r.risk.as_str())
+                    .bind(r.requester.user.to_string())
+                    .bind(r.requester.user_name.as_str())
+                    .bind(channel)
+                    .bind(&token)
+                    .bind(&agent)
+                    .bind(&actions)
+                    .bind(&r.digest)
+                    .bind(r.state.as_str())
+                    .bind(r.created_at.unix_millis())
+                    .bind(r.expires_at.unix_millis());
+                bind_request_progress!(q, &r)
+                    .bind(r.revert_of.map(|x| x.to_string()))
+                    .bind(opt_ts(r.not_before))
+                    .bind(r.ends_grant.map(|x| x.to_string()))
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_err)?;
+                append_audit!(tx, head, ev);
+            }
+        });
+        Ok(true)
+    }
+
+    async fn grant_end_policy(&self, company: &CompanyId) -> StoreResult<GrantEndPolicy> {
+        let row: Option<(bool, Option<i64>)> = with_pool!(self, p => sqlx::query_as(GET_GRANT_END_POLICY).bind(company.as_str()).fetch_optional(p).await).map_err(db_err)?;
+        Ok(
+            row.map_or_else(GrantEndPolicy::default, |(end_required, max_secs)| {
+                GrantEndPolicy {
+                    end_required,
+                    max_secs,
+                }
+            }),
+        )
+    }
+
+    async fn set_grant_end_policy(
+        &self,
+        company: &CompanyId,
+        policy: &GrantEndPolicy,
+        audit: NewAuditEvent,
+    ) -> StoreResult<()> {
+        in_tx!(self, tx, head => {
+            let (n,): (i64,) = sqlx::query_as(COMPANY_EXISTS).bind(company.as_str()).fetch_one(&mut *tx).await.map_err(db_err)?;
+            if n == 0 {
+                return Err(not_found(Entity::Company, company));
+            }
+            sqlx::query(PUT_GRANT_END_POLICY)
+                .bind(company.as_str())
+                .bind(policy.end_required)
+                .bind(policy.max_secs)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
+            append_audit!(tx, head, audit);
+        });
+        Ok(())
     }
 }
 

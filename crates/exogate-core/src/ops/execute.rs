@@ -39,7 +39,9 @@ fn event(ctx: Ctx<'_>, kind: AuditKind, req: &ApprovalRequest, attempt: u32) -> 
         .detail(json!({ "attempt": attempt }))
 }
 
-/// Fenced final write. `Err(lease_lost)` when another worker took the request over.
+/// Fenced final write. `Err(lease_lost)` when another worker took the request over. A timed
+/// grant that took effect schedules its removal in the same transaction; a scheduled removal
+/// that failed raises its one `grant.end_failed` alert in it (see [`super::timed`]).
 async fn finish(
     ctx: Ctx<'_>,
     claim: &Claim,
@@ -51,7 +53,16 @@ async fn finish(
         expected_state: RequestState::Executing,
         expected_attempt: Some(claim.attempt),
     };
-    if !ctx.store.transition(&t, ev).await? {
+    // (timed-grants)
+    let done = match super::timed::on_finish(ctx, &next).await? {
+        Some(extra) => {
+            ctx.store
+                .transition_with(&t, ev, extra.more, extra.also, extra.insert)
+                .await?
+        }
+        None => ctx.store.transition(&t, ev).await?,
+    };
+    if !done {
         return Err(CoreError::conflict(ConflictReason::LeaseLost));
     }
     Ok(next)
@@ -106,20 +117,7 @@ async fn precheck(
     }
     // Defence in depth: the approval's own audit event (hash-checked) must name this digest, so
     // rewriting the request row alone, even consistently, does not pass.
-    let trail = ctx
-        .store
-        .recent_audit(Some(&req.company), Some(req.id), 1000)
-        .await?;
-    let approved_on_record = trail.iter().any(|e| {
-        e.event.kind == AuditKind::RequestApproved.as_str()
-            && crate::audit::chain_hash(&e.prev_hash, e.seq, &e.event) == e.hash
-            && serde_json::from_str::<serde_json::Value>(&e.event.detail)
-                .ok()
-                .and_then(|v| v.get("digest").and_then(|d| d.as_str().map(str::to_owned)))
-                .as_deref()
-                == Some(digest.as_str())
-    });
-    if !approved_on_record {
+    if !approved_on_record(ctx, req, &digest).await? {
         return Ok(Err((
             "digest_mismatch",
             "no intact approval of this exact action is on record in the audit log".to_owned(),
@@ -213,6 +211,27 @@ async fn precheck(
     Ok(Ok(()))
 }
 
+/// Whether the approval of `req` on `digest` is in the audit log, its event hash-checked.
+pub(crate) async fn approved_on_record(
+    ctx: Ctx<'_>,
+    req: &ApprovalRequest,
+    digest: &str,
+) -> Result<bool, CoreError> {
+    let trail = ctx
+        .store
+        .recent_audit(Some(&req.company), Some(req.id), 1000)
+        .await?;
+    Ok(trail.iter().any(|e| {
+        e.event.kind == AuditKind::RequestApproved.as_str()
+            && crate::audit::chain_hash(&e.prev_hash, e.seq, &e.event) == e.hash
+            && serde_json::from_str::<serde_json::Value>(&e.event.detail)
+                .ok()
+                .and_then(|v| v.get("digest").and_then(|d| d.as_str().map(str::to_owned)))
+                .as_deref()
+                == Some(digest)
+    }))
+}
+
 enum Step {
     Done(OperationResult),
     /// Transient Microsoft failure: try again later.
@@ -288,7 +307,13 @@ pub async fn execute(ctx: Ctx<'_>, claim: &Claim) -> Result<ApprovalRequest, Cor
     if req.state != RequestState::Executing || req.attempt != claim.attempt {
         return Err(CoreError::conflict(ConflictReason::LeaseLost));
     }
-    if let Err((code, message)) = precheck(ctx, req).await? {
+    // (timed-grants) A scheduled removal is checked against the approval of its grant.
+    let checked = if req.ends_grant.is_some() {
+        super::timed::precheck_removal(ctx, req).await?
+    } else {
+        precheck(ctx, req).await?
+    };
+    if let Err((code, message)) = checked {
         let refused = refuse(ctx, claim, code, message).await?;
         if code == "digest_mismatch" {
             return Err(CoreError::conflict(ConflictReason::DigestMismatch));
@@ -344,6 +369,10 @@ pub async fn execute(ctx: Ctx<'_>, claim: &Claim) -> Result<ApprovalRequest, Cor
                     AuditKind::ExecutionFinished
                 } else {
                     next.state = RequestState::Approved;
+                    // (timed-grants) A scheduled removal backs off before its next try.
+                    if req.ends_grant.is_some() {
+                        next.not_before = Some(super::timed::retry_at(ctx, claim.attempt));
+                    }
                     AuditKind::ExecutionRetry
                 };
                 let ev = event(ctx, kind, req, claim.attempt).detail(json!({

@@ -18,6 +18,8 @@ pub mod notify;
 pub mod oauth;
 pub mod reads;
 pub mod requests;
+// (timed-grants)
+pub mod timed;
 pub mod users;
 // (msft-signin)
 pub mod signin;

@@ -51,6 +51,8 @@ pub(crate) fn pending_request(
         finished_at: None,
         message: None,
         revert_of: None,
+        not_before: None,
+        ends_grant: None,
     }
 }
 
@@ -86,6 +88,16 @@ pub struct WriteInput {
     pub automapping: Option<bool>,
 }
 
+// (timed-grants)
+/// When a grant asked for ends, as the caller wrote it (checked by the core).
+#[derive(Clone, Debug, Default)]
+pub struct EndInput {
+    /// How long a grant lasts ("8h", "7d"); at most one of `duration` and `until`.
+    pub duration: Option<String>,
+    /// When a grant ends (RFC 3339, or a date meaning midnight UTC).
+    pub until: Option<String>,
+}
+
 fn request_event(
     ctx: Ctx<'_>,
     kind: AuditKind,
@@ -104,6 +116,18 @@ pub async fn request_write(
     actor: &Actor,
     input: WriteInput,
 ) -> Result<ApprovalRequest, CoreError> {
+    request_timed_write(ctx, actor, input, EndInput::default()).await
+}
+
+/// (timed-grants) As [`request_write`], for a grant that may end by itself: the end is checked
+/// (and the company's rule for ends applied) and frozen into the canonical action, so the
+/// approval covers it. A grant with an end on a right already held sets or moves its end.
+pub async fn request_timed_write(
+    ctx: Ctx<'_>,
+    actor: &Actor,
+    input: WriteInput,
+    end: EndInput,
+) -> Result<ApprovalRequest, CoreError> {
     let actor = &super::refresh_actor(ctx, actor).await?;
     policy::can_request(&actor.user, &input.company).map_err(CoreError::forbidden)?;
     let Some(operation) = input.tool.operation() else {
@@ -113,6 +137,15 @@ pub async fn request_write(
         ));
     };
     let spec = tools::spec(input.tool);
+    // (timed-grants) The end is checked before anything is resolved or counted.
+    let ends_at = super::timed::end_for_write(
+        ctx,
+        &input.company,
+        input.tool,
+        end.duration.as_deref(),
+        end.until.as_deref(),
+    )
+    .await?;
     check_pending_limit(ctx, actor).await?;
     debug_assert_eq!(spec.approval, ApprovalMode::Always);
     let company = load(ctx, &input.company).await?;
@@ -151,7 +184,8 @@ pub async fn request_write(
         trustee,
         input.automapping,
         crate::action::Presence::Absent,
-    );
+    )
+    .with_end(ends_at);
     let state = ctx
         .ms
         .current_state(tenant, &probe)

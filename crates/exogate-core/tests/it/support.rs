@@ -108,5 +108,7 @@ pub fn request_for(company: &str, requester: &User) -> ApprovalRequest {
         finished_at: None,
         message: None,
         revert_of: None,
+        not_before: None,
+        ends_grant: None,
     }
 }

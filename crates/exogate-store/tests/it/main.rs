@@ -19,3 +19,5 @@ mod repo;
 mod signin;
 mod sweep;
 mod tamper;
+// (timed-grants)
+mod timed;

@@ -80,6 +80,20 @@ pub enum CompanyCommand {
         #[command(flatten)]
         who: AsUser,
     },
+    // (timed-grants)
+    /// Set a company's rule for grant ends (admin): whether every grant must end, and the
+    /// longest a grant may last.
+    GrantEnds {
+        id: String,
+        /// Whether every grant must carry an end (`duration` or `until`).
+        #[arg(long, value_name = "true|false", action = clap::ArgAction::Set, required = true)]
+        require_end: bool,
+        /// The longest a grant may last, e.g. `7d`; leave it out for no cap.
+        #[arg(long, value_name = "DURATION")]
+        max_duration: Option<String>,
+        #[command(flatten)]
+        who: AsUser,
+    },
 }
 
 fn company_line(c: &exogate_core::model::Company, now: exogate_core::Timestamp) -> Vec<String> {
@@ -237,6 +251,39 @@ pub(super) async fn company(cli: &Cli, app: &App, cmd: &CompanyCommand) -> CliRe
                     "{}: separate approver {}",
                     c.id.as_str(),
                     if c.separate_approver { "on" } else { "off" }
+                )
+            })
+        }
+        // (timed-grants)
+        CompanyCommand::GrantEnds {
+            id,
+            require_end,
+            max_duration,
+            who,
+        } => {
+            let actor = actor(app, who).await?;
+            let company = ops::companies::resolve(ctx, &actor, id).await?;
+            let max_secs = match max_duration.as_deref().map(str::trim) {
+                None | Some("") => None,
+                Some(d) => Some(exogate_core::timed::parse_duration_secs("max_duration", d)?),
+            };
+            let rule = exogate_core::timed::GrantEndPolicy {
+                end_required: *require_end,
+                max_secs,
+            };
+            let p = ops::timed::set_grant_end_policy(ctx, &actor, &company, rule).await?;
+            let json = serde_json::json!({
+                "company": company.as_str(), "end_required": p.end_required,
+                "max_duration": p.max_secs.map(exogate_core::timed::format_secs),
+                "max_secs": p.max_secs,
+            });
+            out(cli, json, || {
+                format!(
+                    "{}: grants must end: {}; longest: {}",
+                    company.as_str(),
+                    if p.end_required { "yes" } else { "no" },
+                    p.max_secs
+                        .map_or_else(|| "no cap".to_owned(), exogate_core::timed::format_secs)
                 )
             })
         }

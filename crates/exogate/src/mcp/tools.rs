@@ -234,8 +234,12 @@ impl ExogateMcp {
             trustee,
             automapping: args.automapping,
         };
+        let end = ops::requests::EndInput {
+            duration: args.duration,
+            until: args.until,
+        };
         let asked = input.id;
-        match ops::requests::request_write(self.app.ctx(), &actor, input).await {
+        match ops::requests::request_timed_write(self.app.ctx(), &actor, input, end).await {
             Ok(req) => {
                 let url = self.app.url(&format!("/requests/{}", req.id));
                 let view = RequestView::of(&req, None, &actor, self.app.clock.now());
@@ -343,7 +347,7 @@ impl ExogateMcp {
     async fn grant_send_as(
         &self,
         ctx: RequestContext<RoleServer>,
-        Parameters(a): Parameters<ChangeArgs>,
+        Parameters(a): Parameters<GrantArgs>,
     ) -> Result<Json<PendingApprovalOut>, CallToolResult> {
         self.write(&ctx, ToolName::GrantSendAs, a.into()).await
     }
@@ -352,7 +356,7 @@ impl ExogateMcp {
     async fn grant_send_on_behalf(
         &self,
         ctx: RequestContext<RoleServer>,
-        Parameters(a): Parameters<ChangeArgs>,
+        Parameters(a): Parameters<GrantArgs>,
     ) -> Result<Json<PendingApprovalOut>, CallToolResult> {
         self.write(&ctx, ToolName::GrantSendOnBehalf, a.into())
             .await
@@ -439,7 +443,33 @@ impl ExogateMcp {
             None => ops::inventory::by_user(self.app.ctx(), &actor, &user).await,
         };
         match (parts, only) {
-            (Ok(parts), _) => Ok(Json(wire::user_access(user.as_str(), &parts))),
+            (Ok(parts), _) => {
+                let mut out = wire::user_access(user.as_str(), &parts);
+                // (timed-grants) Each timed grant's end, from the scheduled removals.
+                for (c, p) in out.companies.iter_mut().zip(&parts) {
+                    let Ok(removals) =
+                        ops::timed::scheduled_removals(self.app.ctx(), &p.company).await
+                    else {
+                        continue;
+                    };
+                    for (a, r) in c.access.iter_mut().zip(&p.rows) {
+                        a.ends_at = r
+                            .trustee
+                            .identity
+                            .as_ref()
+                            .and_then(|id| {
+                                ops::timed::end_of(
+                                    &removals,
+                                    &r.mailbox.object_id,
+                                    &id.object_id,
+                                    r.right,
+                                )
+                            })
+                            .map(|t| t.to_string());
+                    }
+                }
+                Ok(Json(out))
+            }
             // Not entitled, unknown or not connected: all look the same to the agent.
             (Err(e), Some((id, raw))) if e.code() == "company_not_connected" => {
                 let e = CoreError::not_found(exogate_core::Entity::Company, &id);

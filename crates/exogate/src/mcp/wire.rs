@@ -71,6 +71,56 @@ pub struct GrantFullAccessArgs {
     #[serde(default = "yes")]
     #[schemars(example = true, example = false)]
     pub automapping: bool,
+    /// How long the access lasts, e.g. `8h` or `7d`; exogate removes it then (the approval
+    /// covers the end). Omit both `duration` and `until` for access that stays.
+    #[serde(default)]
+    #[schemars(example = &"8h", example = &"7d")]
+    pub duration: Option<String>,
+    /// When the access ends: RFC 3339 (`2026-12-10T17:00:00Z`) or a date (`2026-12-10`, midnight
+    /// UTC). Not together with `duration`.
+    #[serde(default)]
+    #[schemars(example = &"2026-12-10")]
+    pub until: Option<String>,
+}
+
+// (timed-grants)
+/// A Send As or Send on Behalf grant, which may end by itself.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GrantArgs {
+    /// The company id, exactly as `list_companies` returns it in `companies[].id`.
+    #[schemars(example = &"contoso")]
+    pub company: String,
+    /// The mailbox whose permission changes: email address or UPN (best), Entra object id, or alias.
+    #[schemars(example = &"support@contoso.onmicrosoft.com", example = &"support")]
+    pub mailbox: String,
+    /// The user or group that gains the permission: email address or UPN (best), Entra object
+    /// id, or alias.
+    #[schemars(example = &"carol@contoso.onmicrosoft.com", example = &"carol")]
+    pub trustee: String,
+    /// How long the access lasts, e.g. `8h` or `7d`; exogate removes it then (the approval
+    /// covers the end). Omit both `duration` and `until` for access that stays.
+    #[serde(default)]
+    #[schemars(example = &"8h", example = &"7d")]
+    pub duration: Option<String>,
+    /// When the access ends: RFC 3339 (`2026-12-10T17:00:00Z`) or a date (`2026-12-10`, midnight
+    /// UTC). Not together with `duration`.
+    #[serde(default)]
+    #[schemars(example = &"2026-12-10")]
+    pub until: Option<String>,
+}
+
+impl From<GrantArgs> for WriteArgs {
+    fn from(a: GrantArgs) -> Self {
+        WriteArgs {
+            company: a.company,
+            mailbox: a.mailbox,
+            trustee: a.trustee,
+            automapping: None,
+            duration: a.duration,
+            until: a.until,
+        }
+    }
 }
 
 fn yes() -> bool {
@@ -84,6 +134,9 @@ pub struct WriteArgs {
     pub trustee: String,
     /// Full Access grants only.
     pub automapping: Option<bool>,
+    // (timed-grants)
+    pub duration: Option<String>,
+    pub until: Option<String>,
 }
 
 impl From<ChangeArgs> for WriteArgs {
@@ -93,6 +146,8 @@ impl From<ChangeArgs> for WriteArgs {
             mailbox: a.mailbox,
             trustee: a.trustee,
             automapping: None,
+            duration: None,
+            until: None,
         }
     }
 }
@@ -104,6 +159,8 @@ impl From<GrantFullAccessArgs> for WriteArgs {
             mailbox: a.mailbox,
             trustee: a.trustee,
             automapping: Some(a.automapping),
+            duration: a.duration,
+            until: a.until,
         }
     }
 }
@@ -250,6 +307,11 @@ pub struct ActionOut {
     pub automapping: Option<bool>,
     /// One English line (tenant names inside are sanitized).
     pub summary: String,
+    // (timed-grants)
+    /// When a timed grant ends (RFC 3339): exogate removes the access then. The approval covers
+    /// the grant and its end together. Absent for access that stays.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ends_at: Option<String>,
 }
 
 /// What Exchange said when the request was made.
@@ -373,6 +435,11 @@ pub struct AccessOut {
     pub via: String,
     /// The trustee as the inventory holds it.
     pub trustee: InventoryTrusteeOut,
+    // (timed-grants)
+    /// When this right ends by itself (RFC 3339): a timed grant whose removal exogate has
+    /// scheduled. Absent for access that stays.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ends_at: Option<String>,
 }
 
 /// One company's part of the answer.
@@ -523,8 +590,13 @@ fn action_summary(v: &ActionView, a: &CanonicalAction) -> String {
         Some(false) => ", without automapping",
         None => "",
     };
+    let until = v
+        .ends_at
+        .as_deref()
+        .map(|t| format!(", until {t}"))
+        .unwrap_or_default();
     format!(
-        "{} {prep} {} on {}{am}",
+        "{} {prep} {} on {}{am}{until}",
         v.verb, v.trustee.address, v.mailbox.address
     )
 }
@@ -543,6 +615,7 @@ fn action(v: &ActionView, a: &CanonicalAction) -> ActionOut {
         trustee: (&v.trustee).into(),
         automapping: v.automapping,
         summary: action_summary(v, a),
+        ends_at: v.ends_at.clone(),
     }
 }
 
@@ -557,7 +630,7 @@ fn current_state(v: &ActionView, a: &CanonicalAction) -> CurrentStateOut {
     CurrentStateOut {
         presence: v.state_at_request.clone(),
         description,
-        already_in_wanted_state: a.state_at_request == a.operation.desired(),
+        already_in_wanted_state: a.is_no_op(),
     }
 }
 
@@ -698,6 +771,7 @@ impl From<&InventoryRowView> for AccessOut {
                 object_id: t.object_id.clone(),
                 sid: t.sid.clone(),
             },
+            ends_at: r.ends_at.clone(),
         }
     }
 }

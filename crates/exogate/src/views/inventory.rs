@@ -47,6 +47,10 @@ pub struct InventoryRowView {
     /// See [`via`].
     pub via: &'static str,
     pub trustee: InventoryTrusteeView,
+    // (timed-grants)
+    /// When a timed grant ends (RFC 3339): its removal is scheduled. Absent otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ends_at: Option<String>,
 }
 
 impl InventoryRowView {
@@ -66,6 +70,7 @@ impl InventoryRowView {
                 display_name: id.map(|i| shown(&i.display_name)),
                 kind: id.map(|i| i.kind.as_str()),
             },
+            ends_at: None,
         }
     }
 }

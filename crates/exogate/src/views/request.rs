@@ -27,6 +27,9 @@ pub struct ActionView {
     pub state_text: String,
     pub summary: String,
     pub warnings: Vec<String>,
+    // (timed-grants)
+    /// When a timed grant ends (RFC 3339), covered by its approval.
+    pub ends_at: Option<String>,
 }
 
 impl ActionView {
@@ -57,6 +60,7 @@ impl ActionView {
             state_text,
             summary: a.summary(),
             warnings,
+            ends_at: raw.ends_at.map(ts),
         }
     }
 }
@@ -127,6 +131,18 @@ pub struct RequestView {
     pub can_revert: bool,
     /// Why the caller may not decide (when pending).
     pub decide_denied: Option<String>,
+    // (timed-grants)
+    /// A timed grant: when it ends (RFC 3339) and, in words, how far off that is.
+    pub ends_at: Option<String>,
+    pub ends_in: Option<String>,
+    /// A timed grant that took effect: the id of its scheduled removal.
+    pub end_request: Option<String>,
+    /// A scheduled removal: the timed grant it ends (the grant's approval covers it).
+    pub ends_grant: Option<String>,
+    /// Not run before this time (a scheduled removal: the grant's end; then its backoff).
+    pub not_before: Option<String>,
+    /// `grant.end_failed` when a scheduled removal failed after its retries (the alert raised).
+    pub alert: Option<String>,
 }
 
 impl RequestView {
@@ -194,6 +210,22 @@ impl RequestView {
             can_revert: r.state == RequestState::Succeeded
                 && policy::can_request(&actor.user, &r.company).is_ok(),
             decide_denied,
+            ends_at: r.actions.iter().find_map(|a| a.ends_at).map(ts),
+            ends_in: r
+                .actions
+                .iter()
+                .find_map(|a| a.ends_at)
+                .map(|e| exogate_core::timed::ends_in(e, now)),
+            end_request: (r.actions.iter().any(|a| a.ends_at.is_some())
+                && matches!(
+                    r.state,
+                    RequestState::Succeeded | RequestState::AlreadyInState
+                ))
+            .then(|| exogate_core::ops::timed::removal_id(r.id).to_string()),
+            ends_grant: r.ends_grant.map(|x| x.to_string()),
+            not_before: r.not_before.map(ts),
+            alert: (r.ends_grant.is_some() && r.state == RequestState::Failed)
+                .then(|| "grant.end_failed".to_owned()),
         }
     }
 }

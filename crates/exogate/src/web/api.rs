@@ -375,6 +375,11 @@ pub struct CreateBody {
     trustee: String,
     #[serde(default)]
     automapping: Option<bool>,
+    // (timed-grants)
+    #[serde(default)]
+    duration: Option<String>,
+    #[serde(default)]
+    until: Option<String>,
 }
 
 pub(crate) async fn request_json(
@@ -406,7 +411,11 @@ async fn create_request(
         trustee: IdentityInput::parse(&b.trustee)?,
         automapping: b.automapping,
     };
-    let r = requests::request_write(st.app.ctx(), &actor, input).await?;
+    let end = requests::EndInput {
+        duration: b.duration,
+        until: b.until,
+    };
+    let r = requests::request_timed_write(st.app.ctx(), &actor, input, end).await?;
     super::request_changed(&st.app, &r);
     let v = request_json(&st, &actor, &r).await?;
     Ok((created_or_existing(asked, &r), Json(v)).into_response())

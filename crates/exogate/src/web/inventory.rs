@@ -290,6 +290,34 @@ fn part_json(c: &CompanyInventory) -> CompanyInventoryView {
     CompanyInventoryView::of(c, NEVER_SWEPT)
 }
 
+// (timed-grants)
+/// [`part_json`] with each timed grant's end, joined from the company's scheduled removals.
+async fn part_json_with_ends(st: &WebState, c: &CompanyInventory) -> CompanyInventoryView {
+    let mut v = part_json(c);
+    let Ok(removals) = exogate_core::ops::timed::scheduled_removals(st.app.ctx(), &c.company).await
+    else {
+        return v;
+    };
+    if let Some(rows) = v.rows.as_mut() {
+        for (row, r) in rows.iter_mut().zip(&c.rows) {
+            row.ends_at = r
+                .trustee
+                .identity
+                .as_ref()
+                .and_then(|id| {
+                    exogate_core::ops::timed::end_of(
+                        &removals,
+                        &r.mailbox.object_id,
+                        &id.object_id,
+                        r.right,
+                    )
+                })
+                .map(|t| t.to_string());
+        }
+    }
+    v
+}
+
 /// One company in the status answer: its state without rows, and the live progress of a sweep
 /// this server runs.
 #[derive(Serialize)]
@@ -394,7 +422,7 @@ async fn api_user(
         Format::Csv => csv_response(&format!("user-{}", ident.as_str()), &parts),
         Format::Json => Json(json!({
             "user": ident.as_str(),
-            "companies": parts.iter().map(part_json).collect::<Vec<_>>(),
+            "companies": futures::future::join_all(parts.iter().map(|p| part_json_with_ends(&st, p))).await,
         }))
         .into_response(),
     })
@@ -412,7 +440,9 @@ async fn api_company(
     let part = inv::company_rows(st.app.ctx(), &auth.api_actor(), &id).await?;
     Ok(match format {
         Format::Csv => csv_response(id.as_str(), std::slice::from_ref(&part)),
-        Format::Json => Json(json!({ "companies": [part_json(&part)] })).into_response(),
+        Format::Json => {
+            Json(json!({ "companies": [part_json_with_ends(&st, &part).await] })).into_response()
+        }
     })
 }
 
@@ -434,7 +464,7 @@ async fn api_mailbox(
         ),
         Format::Json => Json(json!({
             "mailbox": mbx.as_str(),
-            "companies": [part_json(&part)],
+            "companies": [part_json_with_ends(&st, &part).await],
         }))
         .into_response(),
     })
@@ -571,6 +601,9 @@ pub struct RowView {
     pub sid: String,
     /// Offboarding removes it (a right the user holds directly).
     pub removable: bool,
+    // (timed-grants)
+    /// "ends in 3 d" for a timed grant whose removal is scheduled.
+    pub ends: Option<String>,
 }
 
 fn row_view(r: &InventoryRow) -> RowView {
@@ -589,7 +622,34 @@ fn row_view(r: &InventoryRow) -> RowView {
         trustee_address: id.map_or("", |i| i.primary_address.as_str()).to_owned(),
         sid: t.sid.as_deref().unwrap_or("").to_owned(),
         removable: inv::offboard_removes(r),
+        ends: None,
     }
+}
+
+// (timed-grants)
+/// The part with each timed grant's end, joined from the company's scheduled removals.
+async fn with_ends(st: &WebState, mut v: PartView, c: &CompanyInventory) -> PartView {
+    let Ok(removals) = exogate_core::ops::timed::scheduled_removals(st.app.ctx(), &c.company).await
+    else {
+        return v;
+    };
+    if removals.is_empty() {
+        return v;
+    }
+    let now = st.app.clock.now();
+    for (row, r) in v.rows.iter_mut().zip(&c.rows) {
+        if let Some(id) = r.trustee.identity.as_ref()
+            && let Some(end) = exogate_core::ops::timed::end_of(
+                &removals,
+                &r.mailbox.object_id,
+                &id.object_id,
+                r.right,
+            )
+        {
+            row.ends = Some(exogate_core::timed::ends_in(end, now));
+        }
+    }
+    v
 }
 
 /// One company on a page.
@@ -701,10 +761,12 @@ pub async fn page(
         };
         (
             Some(
-                parts
-                    .iter()
-                    .map(|p| part_view(&st, actor, p))
-                    .collect::<Vec<_>>(),
+                futures::future::join_all(
+                    parts
+                        .iter()
+                        .map(|p| with_ends(&st, part_view(&st, actor, p), p)),
+                )
+                .await,
             ),
             format!("{base}?format=json{c}"),
             format!("{base}?format=csv{c}"),
@@ -781,7 +843,7 @@ pub async fn mailbox_page(
     );
     Ok(MailboxInventoryPage {
         nav: auth.nav(),
-        part: part_view(&st, actor, &part),
+        part: with_ends(&st, part_view(&st, actor, &part), &part).await,
         mailbox: view::shown(ident.as_str()),
         live_url: format!(
             "/companies/{}/mailbox?identity={}",

@@ -25,6 +25,8 @@ pub mod oauth;
 pub mod oidc;
 pub mod ops;
 pub mod pages;
+// (timed-grants)
+pub mod timed;
 pub mod view;
 
 use std::sync::Arc;
@@ -145,6 +147,8 @@ pub fn routes(app: Arc<App>) -> Router {
         .route("/companies/{id}/disconnect", post(consent::disconnect))
         .route("/companies/{id}/move", post(consent::move_tenant))
         .route("/companies/{id}/settings", post(pages::company_settings))
+        // (timed-grants)
+        .route("/companies/{id}/grant-ends", post(timed::page_set_rule))
         .route("/consent/callback", get(consent::callback))
         .route("/approvals", get(pages::approvals))
         .route("/requests/{id}", get(pages::request_page))
@@ -198,6 +202,8 @@ pub fn routes(app: Arc<App>) -> Router {
         // (notify)
         .merge(notify::api_routes())
         .merge(drift::api_routes())
+        // (timed-grants)
+        .merge(timed::api_routes())
         .route("/healthz", get(ops::healthz))
         .route("/metrics", get(ops::metrics))
         .route(

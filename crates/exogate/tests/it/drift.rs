@@ -256,6 +256,8 @@ fn test_request(
         finished_at: None,
         message: None,
         revert_of: None,
+        not_before: None,
+        ends_grant: None,
     }
 }
 

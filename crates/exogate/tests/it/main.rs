@@ -32,6 +32,10 @@ mod schedule;
 mod second_factor;
 mod signin;
 mod support;
+// (timed-grants)
+mod timed_browser;
+mod timed_crash;
+mod timed_grants;
 mod web;
 mod web_inventory;
 mod wrong_answers;

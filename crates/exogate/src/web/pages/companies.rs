@@ -48,6 +48,10 @@ pub struct IntegrationsPage {
     roles_url: String,
     // (cli-help) When the page was made, for relative times.
     now: exogate_core::Timestamp,
+    // (timed-grants)
+    /// The company's rule for grant ends: required, and the cap ("7days", empty for none).
+    grant_end_required: bool,
+    grant_max_duration: String,
 }
 
 /// The "Roles & admins" page of the customer's Entra admin centre: Microsoft's portal, or the
@@ -85,7 +89,14 @@ pub async fn integrations(
         .and_then(|s| s.data.consent.get(id.as_str()))
         .map(|o| view::shown_message(&o.message));
     let user = &auth.0.actor.user;
+    // (timed-grants)
+    let ends = exogate_core::ops::timed::grant_end_policy(st.app.ctx(), &auth.0.actor, &id).await?;
     Ok(IntegrationsPage {
+        grant_end_required: ends.end_required,
+        grant_max_duration: ends
+            .max_secs
+            .map(exogate_core::timed::format_secs)
+            .unwrap_or_default(),
         nav: auth.nav(),
         csrf: auth.csrf(),
         flash,

@@ -22,6 +22,9 @@ pub struct EntryView {
     pub rights: String,
     pub inherited: bool,
     pub deny: bool,
+    // (timed-grants)
+    /// "until 2026-12-10T17:00:00Z (ends in 3 d)" for a timed grant.
+    pub ends: Option<String>,
 }
 
 pub struct SectionView {
@@ -53,6 +56,7 @@ fn entry_view(e: &exogate_core::ports::PermissionEntry) -> EntryView {
             rights: rights(&e.access_rights),
             inherited: e.inherited,
             deny: e.deny,
+            ends: None,
         },
         None => EntryView {
             name_visible: view::shown(&e.trustee),
@@ -60,8 +64,35 @@ fn entry_view(e: &exogate_core::ports::PermissionEntry) -> EntryView {
             rights: rights(&e.access_rights),
             inherited: e.inherited,
             deny: e.deny,
+            ends: None,
         },
     }
+}
+
+// (timed-grants)
+/// The entry with its end, when a timed grant's removal is scheduled for it.
+fn with_end(
+    mut v: EntryView,
+    e: &exogate_core::ports::PermissionEntry,
+    ends: &Ends<'_>,
+    permission: exogate_core::action::Permission,
+) -> EntryView {
+    if let Some(r) = &e.resolved
+        && let Some(end) =
+            exogate_core::ops::timed::end_of(ends.removals, ends.mailbox, &r.object_id, permission)
+    {
+        v.ends = Some(format!(
+            "until {end} ({})",
+            exogate_core::timed::ends_in(end, ends.now)
+        ));
+    }
+    v
+}
+
+struct Ends<'a> {
+    removals: &'a [exogate_core::request::ApprovalRequest],
+    mailbox: &'a str,
+    now: exogate_core::Timestamp,
 }
 
 /// Access rights as shown: each one sanitized.
@@ -93,24 +124,37 @@ pub async fn mailbox(
     let (mbx, fa) = fa?;
     let (_, sa) = sa?;
     let det = det?;
+    // (timed-grants)
+    let removals = exogate_core::ops::timed::scheduled_removals(ctx, &id).await?;
+    let ends = Ends {
+        removals: &removals,
+        mailbox: &mbx.object_id,
+        now: st.app.clock.now(),
+    };
+    use exogate_core::action::Permission;
+    let entries = |list: &[exogate_core::ports::PermissionEntry], p: Permission| {
+        list.iter()
+            .map(|e| with_end(entry_view(e), e, &ends, p))
+            .collect()
+    };
     let sections = vec![
         SectionView {
             key: "full-access",
             title: "Full Access",
             remove_tool: "remove_full_access",
-            entries: fa.iter().map(entry_view).collect(),
+            entries: entries(&fa, Permission::FullAccess),
         },
         SectionView {
             key: "send-as",
             title: "Send As",
             remove_tool: "remove_send_as",
-            entries: sa.iter().map(entry_view).collect(),
+            entries: entries(&sa, Permission::SendAs),
         },
         SectionView {
             key: "send-on-behalf",
             title: "Send on Behalf",
             remove_tool: "remove_send_on_behalf",
-            entries: det.send_on_behalf.iter().map(entry_view).collect(),
+            entries: entries(&det.send_on_behalf, Permission::SendOnBehalf),
         },
     ];
     Ok(MailboxPage {
@@ -135,6 +179,11 @@ pub struct ChangeForm {
     trustee: String,
     #[serde(default)]
     automapping: Option<String>,
+    // (timed-grants)
+    #[serde(default)]
+    duration: Option<String>,
+    #[serde(default)]
+    until: Option<String>,
 }
 
 pub async fn request_change(
@@ -158,6 +207,10 @@ pub async fn request_change(
         trustee: IdentityInput::parse(&f.trustee)?,
         automapping: Some(f.automapping.as_deref() == Some("true")),
     };
-    let req = requests::request_write(st.app.ctx(), &auth.0.actor, input).await?;
+    let end = requests::EndInput {
+        duration: f.duration,
+        until: f.until,
+    };
+    let req = requests::request_timed_write(st.app.ctx(), &auth.0.actor, input, end).await?;
     Ok(super::requests::show_changed(&st, &req))
 }
