@@ -130,7 +130,15 @@ fn directory_entry(r: &Recipient) -> DirectoryEntry {
             r.primary_smtp_address.as_ref(),
             r.external_directory_object_id.as_ref(),
         ]),
-        weak_names: names([r.alias.as_ref(), r.guid.as_ref(), None, None, None]),
+        weak_names: names([r.alias.as_ref(), r.guid.as_ref(), None, None, None])
+            .into_iter()
+            // (inventory-truth) Proxy addresses, without their `smtp:` prefix.
+            .chain(r.email_addresses.iter().filter_map(|a| {
+                a.split_once(':')
+                    .filter(|(p, _)| p.eq_ignore_ascii_case("smtp"))
+                    .map(|(_, a)| a.to_owned())
+            }))
+            .collect(),
     }
 }
 

@@ -9,6 +9,7 @@ mod config;
 mod fleet;
 mod flow;
 mod inventory;
+mod inventory_truth;
 mod mcp_http;
 mod mcp_inspector;
 mod mcp_inventory;
