@@ -156,7 +156,7 @@ impl fmt::Display for ConflictReason {
             ConflictReason::AlreadyDecided { state } => write!(f, "the request is already `{state}`"),
             ConflictReason::Expired => f.write_str("the request has expired"),
             ConflictReason::AlreadyExists => f.write_str("it exists already"),
-            ConflictReason::NotConnected => f.write_str("the company is not connected to Microsoft 365"),
+            ConflictReason::NotConnected => f.write_str("the company is not connected to Microsoft 365; fix: connect it on its Integrations page, or open the URL `exogate company connect-url COMPANY` prints"),
             ConflictReason::DigestMismatch => {
                 f.write_str("the stored action does not match its digest: it was changed after it was frozen, so it will not run")
             }
@@ -204,7 +204,7 @@ pub enum CoreError {
     Invalid { field: &'static str, reason: String },
     #[error("conflict: {reason}")]
     Conflict { reason: ConflictReason },
-    #[error("Exchange Admin is not ready for this company: {} ({})", state.badge(), state.as_str())]
+    #[error("Exchange Admin is not ready for this company: {} ({}); fix: {}", state.badge(), state.as_str(), state.fix().trim_end_matches('.'))]
     NotConfigured { state: ExchangeAdminState },
     #[error("{what} is unavailable, try again later")]
     Unavailable { what: String },

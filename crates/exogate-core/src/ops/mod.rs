@@ -16,6 +16,8 @@ pub mod oauth;
 pub mod reads;
 pub mod requests;
 pub mod users;
+// (inventory-truth)
+pub mod overview;
 
 /// Tunables the operations need.
 #[derive(Clone, Debug)]

@@ -3,7 +3,7 @@
 use serde_json::json;
 
 use super::Ctx;
-use super::companies::{connection, load, load_visible, ms_error};
+use super::companies::{connection, load, load_visible, ms_error, resolve_error};
 use crate::action::{CanonicalAction, digest_actions};
 use crate::audit::{AuditKind, NewAuditEvent};
 use crate::error::{ConflictReason, CoreError, Denial, Entity};
@@ -121,7 +121,7 @@ pub async fn request_write(
         .ms
         .resolve(tenant, &input.mailbox)
         .await
-        .map_err(|e| ms_error(e, Entity::Mailbox))?;
+        .map_err(|e| resolve_error(e, Entity::Mailbox, input.mailbox.as_str(), &company))?;
     if !mailbox.kind.is_mailbox() {
         return Err(CoreError::invalid(
             "mailbox",
@@ -136,7 +136,7 @@ pub async fn request_write(
         .ms
         .resolve(tenant, &input.trustee)
         .await
-        .map_err(|e| ms_error(e, Entity::Trustee))?;
+        .map_err(|e| resolve_error(e, Entity::Trustee, input.trustee.as_str(), &company))?;
     if trustee.object_id == mailbox.object_id {
         return Err(CoreError::invalid(
             "trustee",
