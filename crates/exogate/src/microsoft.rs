@@ -334,11 +334,23 @@ impl ExchangeAdapter {
             .resolve_recipient(tenant, &frozen_identity(&action.mailbox)?)
             .await
             .map_err(ms_error)?;
-        let trustee = self
-            .client
-            .resolve_recipient(tenant, &frozen_identity(&action.trustee)?)
-            .await
-            .map_err(ms_error)?;
+        let t = &action.trustee;
+        let trustee = if t.object_id.is_empty()
+            && t.primary_address
+                .starts_with(exogate_core::inventory::ORPHAN_SID_PREFIX)
+        {
+            // (inventory-truth) A deleted principal's SID: nothing to resolve; Exchange
+            // prints and takes the SID itself.
+            Recipient {
+                identity: t.primary_address.clone(),
+                ..Recipient::default()
+            }
+        } else {
+            self.client
+                .resolve_recipient(tenant, &frozen_identity(t)?)
+                .await
+                .map_err(ms_error)?
+        };
         Ok((mailbox, trustee))
     }
 }

@@ -217,10 +217,25 @@ pub async fn patch_after_execution(ctx: Ctx<'_>, req: &ApprovalRequest) -> Resul
         if result.outcome == OpOutcome::Failed || !result.verified {
             continue;
         }
+        let t = &action.trustee;
+        let trustee = if t.object_id.is_empty()
+            && t.primary_address
+                .starts_with(crate::inventory::ORPHAN_SID_PREFIX)
+        {
+            // (inventory-truth) An orphaned SID removed: its row is keyed by the SID.
+            InventoryTrustee {
+                raw: t.primary_address.clone(),
+                sid: Some(t.primary_address.clone()),
+                class: TrusteeClass::Orphan,
+                identity: None,
+            }
+        } else {
+            InventoryTrustee::resolved(t.clone())
+        };
         let row = InventoryRow {
             company: action.company.clone(),
             mailbox: action.mailbox.clone(),
-            trustee: InventoryTrustee::resolved(action.trustee.clone()),
+            trustee,
             right: action.operation.permission,
         };
         let present = action.operation.desired() == Presence::Present;

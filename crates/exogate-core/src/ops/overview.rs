@@ -88,3 +88,43 @@ pub async fn mailbox_overview(
         rights,
     })
 }
+
+/// The trustee of a removal named by an orphaned SID (`S-1-5-21-…`, a deleted principal):
+/// accepted only when that SID holds `right` on `mailbox` now, as Exchange lists it; then it
+/// stands for itself (no object id, the SID as its address). `trustee_not_found` otherwise.
+pub(crate) async fn orphan_trustee(
+    ctx: Ctx<'_>,
+    tenant: crate::model::TenantId,
+    mailbox: &ResolvedIdentity,
+    right: Permission,
+    sid: &str,
+    company: &crate::model::Company,
+) -> Result<ResolvedIdentity, CoreError> {
+    use super::companies::ms_error;
+    use crate::error::Entity;
+    let entries = match right {
+        Permission::FullAccess => ctx.ms.full_access_holders(tenant, mailbox).await,
+        Permission::SendAs => ctx.ms.send_as_holders(tenant, mailbox).await,
+        Permission::SendOnBehalf => ctx
+            .ms
+            .mailbox_details(tenant, mailbox)
+            .await
+            .map(|d| d.send_on_behalf),
+    }
+    .map_err(|e| ms_error(e, Entity::Mailbox))?;
+    let sid = sid.trim();
+    entries
+        .into_iter()
+        .find(|e| {
+            !e.inherited
+                && super::reads::trustee_class(e) == TrusteeClass::Orphan
+                && e.trustee.trim().eq_ignore_ascii_case(sid)
+        })
+        .map(|e| ResolvedIdentity {
+            object_id: String::new(),
+            primary_address: e.trustee.trim().to_owned(),
+            display_name: "orphaned SID (deleted principal)".to_owned(),
+            kind: crate::model::RecipientKind::Other,
+        })
+        .ok_or_else(|| CoreError::not_found_in(Entity::Trustee, sid, &company.name))
+}

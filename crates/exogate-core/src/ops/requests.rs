@@ -132,11 +132,29 @@ pub async fn request_write(
             ),
         ));
     }
-    let trustee = ctx
-        .ms
-        .resolve(tenant, &input.trustee)
-        .await
-        .map_err(|e| resolve_error(e, Entity::Trustee, input.trustee.as_str(), &company))?;
+    let orphan = operation.kind == crate::action::OperationKind::Remove
+        && input
+            .trustee
+            .as_str()
+            .starts_with(crate::inventory::ORPHAN_SID_PREFIX);
+    let trustee = if orphan {
+        // (inventory-truth) A deleted principal's SID left on the mailbox: removable, and only
+        // when it is there.
+        super::overview::orphan_trustee(
+            ctx,
+            tenant,
+            &mailbox,
+            operation.permission,
+            input.trustee.as_str(),
+            &company,
+        )
+        .await?
+    } else {
+        ctx.ms
+            .resolve(tenant, &input.trustee)
+            .await
+            .map_err(|e| resolve_error(e, Entity::Trustee, input.trustee.as_str(), &company))?
+    };
     if trustee.object_id == mailbox.object_id {
         return Err(CoreError::invalid(
             "trustee",

@@ -144,3 +144,112 @@ async fn mailbox_details_labels_send_on_behalf_and_says_when_nobody_has_it() {
     assert!(out.stdout.contains("carol@"), "{}", out.stdout);
     t.stop().await;
 }
+
+async fn api(t: &TestApp, body: Option<serde_json::Value>, path: &str) -> (u16, serde_json::Value) {
+    let req = match body {
+        Some(b) => t.http.post(t.url(path)).json(&b),
+        None => t.http.get(t.url(path)),
+    };
+    let r = req.bearer_auth(&t.mcp_token).send().await.expect("request");
+    let s = r.status().as_u16();
+    (s, r.json().await.unwrap_or_default())
+}
+
+fn remove(tool: &str, trustee: &str) -> serde_json::Value {
+    serde_json::json!({"company": "contoso", "tool": tool, "mailbox": "support", "trustee": trustee})
+}
+
+/// An orphaned SID (dave, deleted, still holds Full Access on support) is removed through the
+/// normal request: asked, approved, executed, verified against the emulator, and the inventory
+/// follows. The SID is accepted only for a removal of a right it holds on that mailbox.
+#[tokio::test]
+async fn an_orphaned_sid_is_removed_through_the_normal_request() {
+    use exogate_core::model::RequestId;
+    use exogate_core::request::RequestState;
+    let t = TestApp::start().await;
+    let synced = t
+        .cli(&["inventory", "sync", "--company", "contoso", "--as", "tech"])
+        .await;
+    assert!(synced.success, "{synced:?}");
+    let (s, v) = api(
+        &t,
+        None,
+        "/api/v1/companies/contoso/mailboxes/support/full-access",
+    )
+    .await;
+    assert_eq!(s, 200, "{v}");
+    let sid = v["full_access"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["kind"] == "orphan")
+        .and_then(|e| e["trustee"].as_str())
+        .expect("dave's orphaned SID")
+        .to_owned();
+    assert!(sid.starts_with("S-1-5-21-"), "{sid}");
+
+    // Not for a grant, nor for a right the SID does not hold there.
+    for (tool, code) in [
+        ("grant_full_access", "trustee_not_found"),
+        ("remove_send_as", "trustee_not_found"),
+    ] {
+        let (s, e) = api(&t, Some(remove(tool, &sid)), "/api/v1/requests").await;
+        assert_eq!(
+            (s, e["error"]["code"].as_str().unwrap_or("?")),
+            (404, code),
+            "{tool}: {e}"
+        );
+    }
+    // A SID that is not on the mailbox.
+    let (s, e) = api(
+        &t,
+        Some(remove("remove_full_access", "S-1-5-21-1-2-3-4242")),
+        "/api/v1/requests",
+    )
+    .await;
+    assert_eq!(s, 404, "{e}");
+    assert_eq!(e["error"]["code"], "trustee_not_found", "{e}");
+
+    let (s, r) = api(
+        &t,
+        Some(remove("remove_full_access", &sid)),
+        "/api/v1/requests",
+    )
+    .await;
+    assert_eq!(s, 201, "{r}");
+    let id = RequestId::parse(r["id"].as_str().unwrap()).unwrap();
+    assert!(
+        t.apply_log().await.is_empty(),
+        "nothing runs before approval"
+    );
+    t.approve("manager", id).await;
+    let done = t
+        .wait_terminal(id, std::time::Duration::from_secs(30))
+        .await;
+    assert_eq!(done.state, RequestState::Succeeded, "{done:?}");
+    assert!(done.results.iter().all(|r| r.verified), "{done:?}");
+    let log = t.apply_log().await;
+    assert_eq!(log.len(), 1, "{log:?}");
+    assert_eq!(log[0]["cmdlet"], "Remove-MailboxPermission", "{log:?}");
+    // Exchange no longer lists it, and neither does the inventory.
+    let (_, v) = api(
+        &t,
+        None,
+        "/api/v1/companies/contoso/mailboxes/support/full-access",
+    )
+    .await;
+    assert!(!v.to_string().contains(&sid), "{v}");
+    let (_, v) = api(
+        &t,
+        None,
+        "/api/v1/inventory/companies/contoso/mailboxes/support",
+    )
+    .await;
+    assert!(!v.to_string().contains(&sid), "{v}");
+    assert_eq!(
+        v["companies"][0]["rows"].as_array().unwrap().len(),
+        2,
+        "{v}"
+    );
+    t.stop().await;
+}
