@@ -433,3 +433,77 @@ async fn names_resolve_only_in_entitled_companies_and_hostile_identities_are_inv
     }
     t.stop().await;
 }
+
+/// A mailbox and a user are found by a proxy address (a secondary SMTP address the sweep read
+/// from Exchange's `EmailAddresses`).
+#[tokio::test]
+async fn proxy_addresses_resolve_mailboxes_and_users() {
+    const CONTOSO: &str = "11111111-1111-4111-8111-111111111111";
+    let t = TestApp::start().await;
+    let resp = t
+        .http
+        .post(t.emulator_url(&format!("/_emulator/exchange/{CONTOSO}/objects")))
+        .json(
+            &serde_json::json!({"type": "shared_mailbox", "name": "helpdesk", "alias": "helpdesk",
+            "display_name": "Helpdesk", "email_addresses": ["it@old.contoso.com"]}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert!(resp.status().is_success(), "{:?}", resp.text().await);
+    let resp = t
+        .http
+        .post(t.emulator_url(&format!("/_emulator/exchange/{CONTOSO}/objects")))
+        .json(
+            &serde_json::json!({"type": "user_mailbox", "name": "erin", "alias": "erin",
+            "display_name": "Erin Ek", "upn": "erin@contoso.onmicrosoft.com",
+            "email_addresses": ["erin.ek@old.contoso.com"]}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert!(resp.status().is_success(), "{:?}", resp.text().await);
+    let resp = t
+        .http
+        .post(t.emulator_url(&format!("/_emulator/exchange/{CONTOSO}/grants")))
+        .json(&serde_json::json!({"mailbox": "helpdesk", "trustee": "erin", "right": "FullAccess"}))
+        .send()
+        .await
+        .unwrap();
+    assert!(resp.status().is_success(), "{:?}", resp.text().await);
+    sync_contoso(&t).await;
+    let (out, v) = cli_json(
+        &t,
+        "tech",
+        &[
+            "inventory",
+            "mailbox",
+            "IT@old.contoso.com",
+            "--company",
+            "contoso",
+        ],
+    )
+    .await;
+    assert!(out.success, "{out:?}");
+    let rows = v["company"]["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 1, "{v}");
+    assert_eq!(
+        rows[0]["trustee"]["address"], "erin@contoso.onmicrosoft.com",
+        "{v}"
+    );
+    let (out, v) = cli_json(
+        &t,
+        "tech",
+        &[
+            "inventory",
+            "user",
+            "erin.ek@old.contoso.com",
+            "--company",
+            "contoso",
+        ],
+    )
+    .await;
+    assert!(out.success, "{out:?}");
+    assert_eq!(v["companies"][0]["rows"][0]["right"], "full_access", "{v}");
+    t.stop().await;
+}
