@@ -19,6 +19,10 @@ pub struct HeldRight {
     pub class: TrusteeClass,
     /// For a group: how many direct members Exchange lists (None when it did not say).
     pub members: Option<usize>,
+    /// For Full Access: whether Outlook maps the mailbox automatically, when exogate knows it
+    /// (its own latest executed change of this right for this trustee was a grant); Exchange
+    /// does not say.
+    pub automapping: Option<bool>,
 }
 
 /// Every right on one mailbox.
@@ -57,6 +61,7 @@ pub async fn mailbox_overview(
                 class: super::reads::trustee_class(&entry),
                 entry,
                 members: None,
+                automapping: None,
             })
     })
     .collect();
@@ -82,6 +87,34 @@ pub async fn mailbox_overview(
                 r.members = Some(members.len());
             }
         }
+    }
+    // Automapping, from exogate's own executed Full Access changes (newest first).
+    let done = ctx
+        .store
+        .list_requests(&crate::request::RequestFilter {
+            companies: Some(vec![company.clone()]),
+            states: Some(vec![crate::request::RequestState::Succeeded]),
+            requester: None,
+            limit: Some(1000),
+        })
+        .await?;
+    for r in rights
+        .iter_mut()
+        .filter(|r| r.right == Permission::FullAccess)
+    {
+        let Some(trustee) = r.entry.resolved.as_ref() else {
+            continue;
+        };
+        let latest = done.iter().flat_map(|req| req.actions.iter()).find(|a| {
+            a.operation.permission == Permission::FullAccess
+                && a.mailbox.object_id.eq_ignore_ascii_case(&mbx.object_id)
+                && a.trustee.object_id.eq_ignore_ascii_case(&trustee.object_id)
+        });
+        r.automapping = latest.and_then(|a| {
+            (a.operation.kind == crate::action::OperationKind::Grant)
+                .then_some(a.options.automapping)
+                .flatten()
+        });
     }
     Ok(MailboxOverview {
         mailbox: mbx,

@@ -88,6 +88,7 @@ fn overview_text(o: &ops::overview::MailboxOverview) -> String {
         "TRUSTEE".to_owned(),
         "NAME".to_owned(),
         "KIND".to_owned(),
+        "AUTOMAPPING".to_owned(),
     ]];
     for r in &o.rights {
         let p = &r.entry;
@@ -105,6 +106,12 @@ fn overview_text(o: &ops::overview::MailboxOverview) -> String {
             exogate_core::text::capped(&who, 80),
             exogate_core::text::capped(&name, 80),
             kind,
+            match r.automapping {
+                Some(true) => "on",
+                Some(false) => "off",
+                None => "",
+            }
+            .to_owned(),
         ]);
     }
     format!("{head}\n{}", table(rows))
@@ -157,6 +164,9 @@ pub(super) async fn mailbox(cli: &Cli, app: &App, cmd: &MailboxCommand) -> CliRe
                         let mut v = views::permission(&r.entry);
                         if let (Some(obj), Some(n)) = (v.as_object_mut(), r.members) {
                             obj.insert("members".into(), json!(n));
+                        }
+                        if let (Some(obj), Some(a)) = (v.as_object_mut(), r.automapping) {
+                            obj.insert("automapping".into(), json!(a));
                         }
                         v
                     })

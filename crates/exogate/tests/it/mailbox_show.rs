@@ -253,3 +253,91 @@ async fn an_orphaned_sid_is_removed_through_the_normal_request() {
     );
     t.stop().await;
 }
+
+/// Automapping is shown where exogate knows it: from its own executed Full Access grant; a
+/// right granted outside exogate shows none.
+#[tokio::test]
+async fn mailbox_show_gives_automapping_where_exogate_granted_it() {
+    use exogate_core::model::RequestId;
+    use exogate_core::request::RequestState;
+    let t = TestApp::start().await;
+    let (s, r) = api(
+        &t,
+        Some(
+            serde_json::json!({"company": "contoso", "tool": "grant_full_access",
+            "mailbox": "support", "trustee": "bob", "automapping": false}),
+        ),
+        "/api/v1/requests",
+    )
+    .await;
+    assert_eq!(s, 201, "{r}");
+    let id = RequestId::parse(r["id"].as_str().unwrap()).unwrap();
+    t.approve("manager", id).await;
+    let done = t
+        .wait_terminal(id, std::time::Duration::from_secs(30))
+        .await;
+    assert_eq!(done.state, RequestState::Succeeded, "{done:?}");
+    let out = t
+        .cli(&[
+            "--json",
+            "mailbox",
+            "show",
+            "support",
+            "--company",
+            "contoso",
+            "--as",
+            "tech",
+        ])
+        .await;
+    assert!(out.success, "{out:?}");
+    let v = out.json();
+    let bob = v["full_access"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["resolved"]["address"] == "bob@contoso.onmicrosoft.com")
+        .unwrap_or_else(|| panic!("bob in {v}"))
+        .clone();
+    assert_eq!(bob["automapping"], false, "{bob}");
+    let out = t
+        .cli(&[
+            "mailbox",
+            "show",
+            "support",
+            "--company",
+            "contoso",
+            "--as",
+            "tech",
+        ])
+        .await;
+    let line = out
+        .stdout
+        .lines()
+        .find(|l| l.contains("Full Access") && l.contains("bob@"))
+        .unwrap()
+        .to_owned();
+    assert!(line.trim_end().ends_with("off"), "{line}");
+    // alice's Full Access on sales was granted outside exogate: unknown.
+    let out = t
+        .cli(&[
+            "--json",
+            "mailbox",
+            "show",
+            "sales",
+            "--company",
+            "contoso",
+            "--as",
+            "tech",
+        ])
+        .await;
+    let v = out.json();
+    assert!(
+        v["full_access"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e.get("automapping").is_none()),
+        "{v}"
+    );
+    t.stop().await;
+}
