@@ -129,6 +129,10 @@ pub enum ConflictReason {
     /// A company named by its display name, which several companies the caller may see share.
     /// `candidates` are their ids, each with its name (`contoso (Contoso)`).
     AmbiguousCompany { candidates: Vec<String> },
+    // (inventory-truth)
+    /// The company's delegation inventory was never swept: what it holds is unknown, not
+    /// empty. `company` is its name, `id` its id.
+    NotSweptYet { company: String, id: String },
 }
 
 impl ConflictReason {
@@ -148,6 +152,8 @@ impl ConflictReason {
             ConflictReason::TenantLinked => "tenant_already_linked",
             ConflictReason::AlreadyInState { .. } => "already_in_state",
             ConflictReason::AmbiguousCompany { .. } => "ambiguous_company",
+            // (inventory-truth)
+            ConflictReason::NotSweptYet { .. } => "not_swept_yet",
         }
     }
 }
@@ -158,7 +164,7 @@ impl fmt::Display for ConflictReason {
             ConflictReason::AlreadyDecided { state } => write!(f, "the request is already `{state}`"),
             ConflictReason::Expired => f.write_str("the request has expired"),
             ConflictReason::AlreadyExists => f.write_str("it exists already"),
-            ConflictReason::NotConnected => f.write_str("the company is not connected to Microsoft 365"),
+            ConflictReason::NotConnected => f.write_str("the company is not connected to Microsoft 365; fix: connect it on its Integrations page, or open the URL `exogate company connect-url COMPANY` prints"),
             ConflictReason::DigestMismatch => {
                 f.write_str("the stored action does not match its digest: it was changed after it was frozen, so it will not run")
             }
@@ -184,6 +190,11 @@ impl fmt::Display for ConflictReason {
                 "several companies have that name: {}; use the company id",
                 candidates.join(", ")
             ),
+            // (inventory-truth)
+            ConflictReason::NotSweptYet { company, id } => write!(
+                f,
+                "unknown: {company} is not swept yet; run `exogate inventory sync --company {id}` (or Sync on the Inventory page) first"
+            ),
         }
     }
 }
@@ -201,12 +212,22 @@ pub enum CoreError {
     Invalid { field: &'static str, reason: String },
     #[error("conflict: {reason}")]
     Conflict { reason: ConflictReason },
-    #[error("Exchange Admin is not ready for this company: {} ({})", state.badge(), state.as_str())]
+    #[error("Exchange Admin is not ready for this company: {} ({}); fix: {}", state.badge(), state.as_str(), state.fix().trim_end_matches('.'))]
     NotConfigured { state: ExchangeAdminState },
     #[error("{what} is unavailable, try again later")]
     Unavailable { what: String },
     #[error("internal error")]
     Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
+    // (inventory-truth)
+    /// As [`CoreError::NotFound`] (same codes), looked for in one company, worded for a person:
+    /// `mailbox 'suport' not found in Contoso`. `id` is what the person typed, `company` the
+    /// company's name.
+    #[error("{} '{id}' not found in {company}", what.as_str())]
+    NotFoundIn {
+        what: Entity,
+        id: String,
+        company: String,
+    },
 }
 
 impl CoreError {
@@ -225,6 +246,15 @@ impl CoreError {
     pub fn conflict(reason: ConflictReason) -> Self {
         CoreError::Conflict { reason }
     }
+    /// (inventory-truth) [`CoreError::NotFoundIn`]: `id` (what was typed, capped) in the
+    /// company named `company`.
+    pub fn not_found_in(what: Entity, id: &str, company: &str) -> Self {
+        CoreError::NotFoundIn {
+            what,
+            id: crate::text::capped(id.trim(), 80),
+            company: company.to_owned(),
+        }
+    }
     pub fn internal(msg: impl Into<String>) -> Self {
         CoreError::Internal(msg.into().into())
     }
@@ -239,7 +269,7 @@ impl CoreError {
     /// The stable machine code. The list is public contract (see `docs/API.md`, "Errors").
     pub fn code(&self) -> &'static str {
         match self {
-            CoreError::NotFound { what, .. } => match what {
+            CoreError::NotFound { what, .. } | CoreError::NotFoundIn { what, .. } => match what {
                 Entity::Company => "company_not_found",
                 Entity::Connection => "connection_not_found",
                 Entity::Request => "request_not_found",
@@ -303,6 +333,7 @@ impl CoreError {
         "too_many_pending",
         "already_in_state",
         "ambiguous_company",
+        "not_swept_yet",
         "rejected_by_exchange",
         "tenant_already_linked",
         "exchange_not_configured",

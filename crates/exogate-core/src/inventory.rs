@@ -250,3 +250,46 @@ impl InventoryStatus {
         }
     }
 }
+
+// (inventory-truth)
+/// One name of a recipient the sweep listed (a mailbox or a mail-enabled group): what a person
+/// may type for it. The inventory resolves identities from these, like Exchange would, without
+/// asking Exchange.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct DirectoryName {
+    /// Lowercase.
+    pub name: String,
+    pub identity: ResolvedIdentity,
+}
+
+/// Every name of a listed recipient: the names Exchange prints for it, its alias, Exchange
+/// guid, proxy addresses (without their `smtp:` prefix), its address's local part and its
+/// display name; lowercase, each once.
+pub fn directory_names(e: &crate::ports::DirectoryEntry) -> Vec<DirectoryName> {
+    let id = &e.identity;
+    let local = id.primary_address.split('@').next().unwrap_or_default();
+    let mut seen = std::collections::BTreeSet::new();
+    e.names
+        .iter()
+        .chain(&e.weak_names)
+        .map(String::as_str)
+        .chain([
+            id.object_id.as_str(),
+            id.primary_address.as_str(),
+            id.display_name.as_str(),
+            local,
+        ])
+        .map(|n| {
+            let n = n.trim();
+            n.split_once(':')
+                .filter(|(p, _)| p.eq_ignore_ascii_case("smtp"))
+                .map_or(n, |(_, a)| a)
+                .to_lowercase()
+        })
+        .filter(|n| !n.is_empty() && n.chars().count() <= 256 && seen.insert(n.clone()))
+        .map(|name| DirectoryName {
+            name,
+            identity: id.clone(),
+        })
+        .collect()
+}

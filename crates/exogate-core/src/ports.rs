@@ -551,6 +551,26 @@ pub trait Store: Send + Sync {
         policy: &crate::timed::GrantEndPolicy,
         audit: NewAuditEvent,
     ) -> StoreResult<()>;
+
+    // (inventory-truth) The inventory's own directory (`crate::inventory::DirectoryName`).
+    /// Records names of listed recipients for `owner`'s running sweep (a name already recorded
+    /// is kept). `Ok(false)` if `owner` no longer runs that sweep. Finishing the sweep drops
+    /// other generations' names; failing it drops its own.
+    async fn inventory_write_names(
+        &self,
+        company: &CompanyId,
+        generation: i64,
+        owner: &str,
+        names: &[crate::inventory::DirectoryName],
+    ) -> StoreResult<bool>;
+    /// The recipients of the company's current inventory generation that carry `name`
+    /// (matched case-insensitively), each once, ordered by address. Empty when none does, or
+    /// when the company has no inventory.
+    async fn inventory_lookup(
+        &self,
+        company: &CompanyId,
+        name: &str,
+    ) -> StoreResult<Vec<ResolvedIdentity>>;
 }
 
 // ---------------------------------------------------------------------------------------------

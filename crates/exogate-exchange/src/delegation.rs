@@ -74,6 +74,8 @@ pub struct Recipient {
     pub exchange_object_id: Option<String>,
     pub recipient_type: Option<String>,
     pub recipient_type_details: Option<String>,
+    /// (inventory-truth) Proxy addresses as Exchange lists them (`SMTP:` primary, `smtp:` others).
+    pub email_addresses: Vec<String>,
 }
 
 impl Recipient {
@@ -96,6 +98,7 @@ impl Recipient {
             exchange_object_id: s("ExchangeObjectId"),
             recipient_type: s("RecipientType"),
             recipient_type_details: s("RecipientTypeDetails"),
+            email_addresses: crate::exchange::prop_list(v, "EmailAddresses"),
         }
     }
 
@@ -357,7 +360,7 @@ impl MailboxRecord {
 /// Properties asked for when listing recipients.
 pub const RECIPIENT_SELECT: &[&str] = &RECIPIENT_PROPERTIES;
 
-const RECIPIENT_PROPERTIES: [&str; 11] = [
+const RECIPIENT_PROPERTIES: [&str; 12] = [
     "Identity",
     "Name",
     "Alias",
@@ -369,14 +372,15 @@ const RECIPIENT_PROPERTIES: [&str; 11] = [
     "ExchangeObjectId",
     "RecipientType",
     "RecipientTypeDetails",
+    "EmailAddresses",
 ];
 
 /// Properties asked for when listing mailboxes: a recipient's, then the mailbox's own.
 pub const MAILBOX_SELECT: &[&str] = &MAILBOX_PROPERTIES;
 
-const MAILBOX_PROPERTIES: [&str; 13] = {
+const MAILBOX_PROPERTIES: [&str; 14] = {
     let own = ["HiddenFromAddressListsEnabled", "GrantSendOnBehalfTo"];
-    let mut all = [""; 13];
+    let mut all = [""; 14];
     let mut i = 0;
     while i < all.len() {
         all[i] = if i < RECIPIENT_PROPERTIES.len() {
@@ -988,9 +992,12 @@ mod tests {
 
     #[test]
     fn mailbox_select_is_the_recipient_select_and_the_mailbox_properties() {
-        assert_eq!(&MAILBOX_SELECT[..11], RECIPIENT_SELECT);
+        let n = RECIPIENT_SELECT.len();
+        assert_eq!(&MAILBOX_SELECT[..n], RECIPIENT_SELECT);
+        // (inventory-truth) Proxy addresses, for the inventory's own directory.
+        assert!(RECIPIENT_SELECT.contains(&"EmailAddresses"));
         assert_eq!(
-            &MAILBOX_SELECT[11..],
+            &MAILBOX_SELECT[n..],
             ["HiddenFromAddressListsEnabled", "GrantSendOnBehalfTo"]
         );
     }

@@ -967,6 +967,7 @@ impl Store for Db {
                     let keep = if tid == t { current.unwrap_or(-1) } else { -1 };
                     sqlx::query(INV_DELETE_OTHER_GENS).bind(c).bind(keep).execute(&mut *tx).await.map_err(db_err)?;
                     sqlx::query(INV_DELETE_OTHER_MEMBERS).bind(c).bind(keep).execute(&mut *tx).await.map_err(db_err)?;
+                    sqlx::query(INV_DELETE_OTHER_NAMES).bind(c).bind(keep).execute(&mut *tx).await.map_err(db_err)?;
                     sqlx::query(INV_DELETE_PROGRESS).bind(c).execute(&mut *tx).await.map_err(db_err)?;
                     let next = sweep_gen + 1;
                     sqlx::query(INV_RESTART)
@@ -1098,7 +1099,7 @@ impl Store for Db {
     ) -> StoreResult<bool> {
         let mailboxes = i64::try_from(mailboxes).unwrap_or(i64::MAX);
         end_sweep!(self, company, generation, owner, now, audit,
-            INV_FINISH(mailboxes), drop [INV_DELETE_OTHER_GENS, INV_DELETE_OTHER_MEMBERS])
+            INV_FINISH(mailboxes), drop [INV_DELETE_OTHER_GENS, INV_DELETE_OTHER_MEMBERS, INV_DELETE_OTHER_NAMES])
     }
 
     async fn inventory_fail_sweep(
@@ -1111,7 +1112,7 @@ impl Store for Db {
         audit: NewAuditEvent,
     ) -> StoreResult<bool> {
         end_sweep!(self, company, generation, owner, now, audit,
-            INV_FAIL(error), drop [INV_DELETE_GEN, INV_DELETE_GEN_MEMBERS])
+            INV_FAIL(error), drop [INV_DELETE_GEN, INV_DELETE_GEN_MEMBERS, INV_DELETE_GEN_NAMES])
     }
 
     async fn inventory_patch(&self, row: &InventoryRow, present: bool) -> StoreResult<bool> {
@@ -1986,6 +1987,78 @@ impl Store for Db {
         });
         Ok(())
     }
+
+    // (inventory-truth)
+    async fn inventory_write_names(
+        &self,
+        company: &CompanyId,
+        generation: i64,
+        owner: &str,
+        names: &[exogate_core::inventory::DirectoryName],
+    ) -> StoreResult<bool> {
+        let c = company.as_str();
+        let none: [String; 0] = [];
+        add_to_sweep!(self, c, generation, owner; names, none; insert_names_sql, |q, n| q
+            .bind(c)
+            .bind(generation)
+            .bind(n.name.to_lowercase())
+            .bind(n.identity.object_id.to_ascii_lowercase())
+            .bind(n.identity.primary_address.clone())
+            .bind(n.identity.display_name.clone())
+            .bind(n.identity.kind.as_str()))
+    }
+
+    async fn inventory_lookup(
+        &self,
+        company: &CompanyId,
+        name: &str,
+    ) -> StoreResult<Vec<ResolvedIdentity>> {
+        let n = name.trim().to_lowercase();
+        let rows: Vec<(String, String, String, String)> =
+            fetch!(self, fetch_all, INV_LOOKUP, company.as_str(), &n)?;
+        rows.into_iter()
+            .map(|(object_id, primary_address, display_name, kind)| {
+                let kind = RecipientKind::parse(&kind)
+                    .ok_or_else(|| StoreError::Corrupt(format!("recipient kind `{kind}`")))?;
+                Ok(ResolvedIdentity {
+                    object_id,
+                    primary_address,
+                    display_name,
+                    kind,
+                })
+            })
+            .collect()
+    }
+}
+
+// (inventory-truth) The inventory's own directory.
+const INV_LOOKUP: &str = "SELECT DISTINCT object_id, address, display_name, kind FROM inventory_names WHERE company_id = $1 AND generation = (SELECT current_gen FROM inventory_state WHERE company_id = $1) AND name = $2 ORDER BY address, object_id";
+const INV_DELETE_OTHER_NAMES: &str =
+    "DELETE FROM inventory_names WHERE company_id = $1 AND generation <> $2";
+const INV_DELETE_GEN_NAMES: &str =
+    "DELETE FROM inventory_names WHERE company_id = $1 AND generation = $2";
+
+/// `INSERT … VALUES (…), (…) ON CONFLICT DO NOTHING` for `n` directory names (7 parameters each).
+fn insert_names_sql(n: usize) -> String {
+    let mut sql = String::from(
+        "INSERT INTO inventory_names (company_id, generation, name, object_id, address, display_name, kind) VALUES ",
+    );
+    for i in 0..n {
+        if i > 0 {
+            sql.push_str(", ");
+        }
+        let b = i * 7;
+        sql.push('(');
+        sql.push_str(
+            &(1..=7)
+                .map(|j| format!("${}", b + j))
+                .collect::<Vec<_>>()
+                .join(", "),
+        );
+        sql.push(')');
+    }
+    sql.push_str(" ON CONFLICT DO NOTHING");
+    sql
 }
 
 /// Rows per multi-row INSERT (15 parameters each).

@@ -28,11 +28,17 @@ pub fn warning(c: &CompanyInventory) -> Option<String> {
         )),
         Freshness::Failed => Some(format!("the last sweep failed ({err}); {shown}")),
         Freshness::Running => Some(format!("a sweep is running; {shown}")),
-        Freshness::Never => Some("never swept: run `exogate inventory sync`".to_owned()),
+        Freshness::Never => Some(format!(
+            "{NOT_SWEPT}: run `exogate inventory sync --company {}`",
+            c.company
+        )),
     }
 }
 
-const CSV_HEADER: &str = "company,as_of,freshness,mailbox_object_id,mailbox_address,mailbox_display_name,mailbox_kind,right,trustee_class,trustee_raw,trustee_sid,trustee_object_id,trustee_address,trustee_display_name";
+/// (inventory-truth) What a view says for a company whose inventory was never swept.
+pub const NOT_SWEPT: &str = "unknown: not swept yet";
+
+const CSV_HEADER: &str = "company,as_of,freshness,mailbox_object_id,mailbox_address,mailbox_display_name,mailbox_kind,right,trustee_class,trustee_raw,trustee_sid,trustee_object_id,trustee_address,trustee_display_name,via,searched_for";
 
 /// A CSV cell: quoted when needed; text a spreadsheet would treat as a formula gets a `'`.
 pub fn csv_cell(s: &str) -> String {
@@ -51,6 +57,21 @@ pub fn csv_cell(s: &str) -> String {
 /// Every row of every company as CSV (with a header). Companies with a warning and no rows get
 /// one line with empty row fields, so the export still shows them.
 pub fn csv(parts: &[CompanyInventory]) -> String {
+    csv_for(parts, None)
+}
+
+/// (inventory-truth) How a row's right is held, for the CSV's `via` column: `direct`, the
+/// group it comes through (its address), or `orphan`.
+pub fn via_label(r: &exogate_core::inventory::InventoryRow) -> String {
+    match exogate_core::ops::inventory::held_via(r.trustee.class) {
+        "group" => r.trustee.label().to_owned(),
+        other => other.to_owned(),
+    }
+}
+
+/// As [`csv`], naming the identity searched for on every line (`searched_for`).
+pub fn csv_for(parts: &[CompanyInventory], searched: Option<&str>) -> String {
+    let searched = searched.unwrap_or("");
     let mut out = String::from(CSV_HEADER);
     out.push('\n');
     for c in parts {
@@ -63,12 +84,14 @@ pub fn csv(parts: &[CompanyInventory]) -> String {
         let head = [c.company.as_str(), &as_of, c.freshness.as_str()];
         if c.rows.is_empty() && c.freshness.warns() {
             let mut cells: Vec<String> = head.iter().map(|s| csv_cell(s)).collect();
-            cells.extend(std::iter::repeat_n(String::new(), 11));
+            cells.extend(std::iter::repeat_n(String::new(), 12));
+            cells.push(csv_cell(searched));
             out.push_str(&cells.join(","));
             out.push('\n');
         }
         for r in &c.rows {
             let t = r.trustee.identity.as_ref();
+            let via = via_label(r);
             let cells = [
                 head[0],
                 head[1],
@@ -84,6 +107,8 @@ pub fn csv(parts: &[CompanyInventory]) -> String {
                 t.map_or("", |i| i.object_id.as_str()),
                 t.map_or("", |i| i.primary_address.as_str()),
                 t.map_or("", |i| i.display_name.as_str()),
+                &via,
+                searched,
             ];
             out.push_str(
                 &cells
@@ -116,7 +141,17 @@ pub fn text(parts: &[CompanyInventory], empty: &str, now: exogate_core::Timestam
             out.push_str(&format!("  WARNING: {w}\n"));
         }
         if c.rows.is_empty() {
-            out.push_str(&format!("  {empty}\n"));
+            // (inventory-truth) Never swept: what it holds is unknown, not empty.
+            let said = if c
+                .status
+                .as_ref()
+                .is_some_and(|s| s.current_generation.is_some())
+            {
+                empty
+            } else {
+                NOT_SWEPT
+            };
+            out.push_str(&format!("  {said}\n"));
             continue;
         }
         let mut rows = vec![vec![
@@ -124,6 +159,7 @@ pub fn text(parts: &[CompanyInventory], empty: &str, now: exogate_core::Timestam
             "RIGHT".to_owned(),
             "TRUSTEE".to_owned(),
             "KIND".to_owned(),
+            "VIA".to_owned(),
         ]];
         for r in &c.rows {
             rows.push(vec![
@@ -131,6 +167,7 @@ pub fn text(parts: &[CompanyInventory], empty: &str, now: exogate_core::Timestam
                 r.right.label().to_owned(),
                 exogate_core::text::capped(r.trustee.label(), 80),
                 r.trustee.class.as_str().to_owned(),
+                exogate_core::text::capped(&via_label(r), 80),
             ]);
         }
         for line in crate::table::table_lines(&rows) {

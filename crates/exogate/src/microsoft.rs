@@ -130,7 +130,15 @@ fn directory_entry(r: &Recipient) -> DirectoryEntry {
             r.primary_smtp_address.as_ref(),
             r.external_directory_object_id.as_ref(),
         ]),
-        weak_names: names([r.alias.as_ref(), r.guid.as_ref(), None, None, None]),
+        weak_names: names([r.alias.as_ref(), r.guid.as_ref(), None, None, None])
+            .into_iter()
+            // (inventory-truth) Proxy addresses, without their `smtp:` prefix.
+            .chain(r.email_addresses.iter().filter_map(|a| {
+                a.split_once(':')
+                    .filter(|(p, _)| p.eq_ignore_ascii_case("smtp"))
+                    .map(|(_, a)| a.to_owned())
+            }))
+            .collect(),
     }
 }
 
@@ -326,11 +334,23 @@ impl ExchangeAdapter {
             .resolve_recipient(tenant, &frozen_identity(&action.mailbox)?)
             .await
             .map_err(ms_error)?;
-        let trustee = self
-            .client
-            .resolve_recipient(tenant, &frozen_identity(&action.trustee)?)
-            .await
-            .map_err(ms_error)?;
+        let t = &action.trustee;
+        let trustee = if t.object_id.is_empty()
+            && t.primary_address
+                .starts_with(exogate_core::inventory::ORPHAN_SID_PREFIX)
+        {
+            // (inventory-truth) A deleted principal's SID: nothing to resolve; Exchange
+            // prints and takes the SID itself.
+            Recipient {
+                identity: t.primary_address.clone(),
+                ..Recipient::default()
+            }
+        } else {
+            self.client
+                .resolve_recipient(tenant, &frozen_identity(t)?)
+                .await
+                .map_err(ms_error)?
+        };
         Ok((mailbox, trustee))
     }
 }

@@ -54,6 +54,25 @@ pub(crate) fn ms_error(e: MsError, what: Entity) -> CoreError {
     }
 }
 
+/// (inventory-truth) [`ms_error`] for resolving what a person typed (`typed`) in `company`:
+/// Exchange's not-found becomes `mailbox 'suport' not found in Contoso` (Exchange's own text,
+/// which names its servers, is dropped), and a refusal to resolve (nothing was written) an
+/// input error (`invalid_input`), not `rejected_by_exchange`.
+pub(crate) fn resolve_error(e: MsError, what: Entity, typed: &str, company: &Company) -> CoreError {
+    match e {
+        MsError::NotFound { .. } => CoreError::not_found_in(what, typed, &company.name),
+        MsError::Rejected { .. } => CoreError::invalid(
+            what.as_str(),
+            format!(
+                "'{}' cannot be looked up as one recipient in {}; use the email address, alias or object id",
+                crate::text::capped(typed.trim(), 80),
+                company.name
+            ),
+        ),
+        other => ms_error(other, what),
+    }
+}
+
 /// Adds a company (admin). Its separate-approver rule starts as the configured default.
 pub async fn add_company(
     ctx: Ctx<'_>,

@@ -19,6 +19,7 @@ use crate::policy;
 use crate::request::{ApprovalRequest, OpOutcome, RequestState};
 use crate::tools::ToolName;
 
+pub mod lookup;
 pub mod sweep;
 
 pub use sweep::{
@@ -54,7 +55,9 @@ async fn company_part(
     })
 }
 
-/// Who can open a mailbox (by object id or address), from the inventory of one company.
+/// Who can open a mailbox (alias, address, proxy address, object id or display name when
+/// unique), from the inventory of one company: `not_swept_yet` before its first sweep
+/// finished, `mailbox_not_found` when its inventory knows no such mailbox.
 pub async fn by_mailbox(
     ctx: Ctx<'_>,
     actor: &Actor,
@@ -63,17 +66,24 @@ pub async fn by_mailbox(
 ) -> Result<CompanyInventory, CoreError> {
     let actor = super::refresh_actor(ctx, actor).await?;
     let company = load_visible(ctx, &actor, company).await?;
+    if !lookup::swept(ctx.store.inventory_status(&company.id).await?.as_ref()) {
+        return Err(lookup::not_swept(&company));
+    }
+    let found = lookup::mailbox(ctx, &company, mailbox).await?;
     let rows = ctx
         .store
-        .inventory_by_mailbox(&company.id, mailbox.as_str())
+        .inventory_by_mailbox(&company.id, &found.object_id)
         .await?;
     company_part(ctx, &company, rows).await
 }
 
-/// What a user (object id, address, alias or SID) can open, in every connected company the
-/// actor is entitled to. Rights held through a group the user is a member of (as the last sweep
-/// found it) are listed with the group as trustee; deleted principals are listed as
-/// orphans; each company carries its "as of" time and freshness.
+/// What a user (object id, address, proxy address, alias, display name when unique, or SID)
+/// can open, in every connected company the actor is entitled to where the inventory knows
+/// them. Rights held through a group the user is a member of (as the last sweep found it) are
+/// listed with the group as trustee; deleted principals are listed as orphans; each company
+/// carries its "as of" time and freshness. Companies never swept are listed (no rows:
+/// unknown). Known nowhere: `user_not_found` (naming the companies never swept), or
+/// `not_swept_yet` when no company was ever swept.
 pub async fn by_user(
     ctx: Ctx<'_>,
     actor: &Actor,
@@ -81,13 +91,58 @@ pub async fn by_user(
 ) -> Result<Vec<CompanyInventory>, CoreError> {
     let actor = super::refresh_actor(ctx, actor).await?;
     let mut out = Vec::new();
+    let mut unswept = Vec::new();
+    let mut searched = Vec::new();
+    let mut found = false;
     for company in ctx.store.list_companies().await? {
         if policy::can_view(&actor.user, &company.id).is_err() || company.connection.is_none() {
             continue;
         }
-        out.push(user_part(ctx, &company, user).await?);
+        if !lookup::swept(ctx.store.inventory_status(&company.id).await?.as_ref()) {
+            out.push(company_part(ctx, &company, Vec::new()).await?);
+            unswept.push(company);
+            continue;
+        }
+        searched.push(company.name.clone());
+        if let Some(rows) = lookup::user_rows(ctx, &company, user).await? {
+            found = true;
+            out.push(company_part(ctx, &company, rows).await?);
+        }
     }
-    Ok(out)
+    if found {
+        return Ok(out);
+    }
+    if let (Some(first), true) = (unswept.first(), searched.is_empty()) {
+        let mut e = lookup::not_swept(first);
+        if let CoreError::Conflict {
+            reason: ConflictReason::NotSweptYet { company, .. },
+        } = &mut e
+        {
+            *company = unswept
+                .iter()
+                .map(|c| c.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ");
+        }
+        return Err(e);
+    }
+    let mut within = if searched.is_empty() {
+        "any of your companies".to_owned()
+    } else {
+        searched.join(", ")
+    };
+    if !unswept.is_empty() {
+        let names: Vec<&str> = unswept.iter().map(|c| c.name.as_str()).collect();
+        within.push_str(&format!(
+            " (unknown in {}: not swept yet)",
+            names.join(", ")
+        ));
+    }
+    Err(CoreError::not_found_in(
+        Entity::User,
+        user.as_str(),
+        &within,
+    ))
 }
 
 /// As [`by_user`], in one company only (`company_not_connected` without a connection).
@@ -100,19 +155,13 @@ pub async fn by_user_in(
     let actor = super::refresh_actor(ctx, actor).await?;
     let company = load_visible(ctx, &actor, company).await?;
     connection(&company)?;
-    user_part(ctx, &company, user).await
-}
-
-async fn user_part(
-    ctx: Ctx<'_>,
-    company: &Company,
-    user: &IdentityInput,
-) -> Result<CompanyInventory, CoreError> {
-    let rows = ctx
-        .store
-        .inventory_by_trustee(&company.id, user.as_str())
-        .await?;
-    company_part(ctx, company, rows).await
+    if !lookup::swept(ctx.store.inventory_status(&company.id).await?.as_ref()) {
+        return Err(lookup::not_swept(&company));
+    }
+    let rows = lookup::user_rows(ctx, &company, user)
+        .await?
+        .ok_or_else(|| CoreError::not_found_in(Entity::User, user.as_str(), &company.name))?;
+    company_part(ctx, &company, rows).await
 }
 
 /// Every row of one company (export).
@@ -168,10 +217,25 @@ pub async fn patch_after_execution(ctx: Ctx<'_>, req: &ApprovalRequest) -> Resul
         if result.outcome == OpOutcome::Failed || !result.verified {
             continue;
         }
+        let t = &action.trustee;
+        let trustee = if t.object_id.is_empty()
+            && t.primary_address
+                .starts_with(crate::inventory::ORPHAN_SID_PREFIX)
+        {
+            // (inventory-truth) An orphaned SID removed: its row is keyed by the SID.
+            InventoryTrustee {
+                raw: t.primary_address.clone(),
+                sid: Some(t.primary_address.clone()),
+                class: TrusteeClass::Orphan,
+                identity: None,
+            }
+        } else {
+            InventoryTrustee::resolved(t.clone())
+        };
         let row = InventoryRow {
             company: action.company.clone(),
             mailbox: action.mailbox.clone(),
-            trustee: InventoryTrustee::resolved(action.trustee.clone()),
+            trustee,
             right: action.operation.permission,
         };
         let present = action.operation.desired() == Presence::Present;

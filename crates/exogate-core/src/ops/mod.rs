@@ -24,6 +24,8 @@ pub mod users;
 // (msft-signin)
 pub mod signin;
 pub mod totp;
+// (inventory-truth)
+pub mod overview;
 
 /// Tunables the operations need.
 #[derive(Clone, Debug)]

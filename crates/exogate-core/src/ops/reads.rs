@@ -3,7 +3,7 @@
 use serde_json::json;
 
 use super::Ctx;
-use super::companies::{connection, load_visible, ms_error};
+use super::companies::{connection, load_visible, ms_error, resolve_error};
 use crate::audit::{AuditKind, NewAuditEvent};
 use crate::error::{CoreError, Entity};
 use crate::model::{Actor, CompanyId, IdentityInput, ResolvedIdentity, TenantId};
@@ -35,7 +35,7 @@ async fn begin<'a>(
         .ms
         .resolve(tenant, mailbox)
         .await
-        .map_err(|e| ms_error(e, Entity::Mailbox))?;
+        .map_err(|e| resolve_error(e, Entity::Mailbox, mailbox.as_str(), &c))?;
     Ok(Read {
         ctx,
         actor,

@@ -3,7 +3,7 @@
 use serde_json::json;
 
 use super::Ctx;
-use super::companies::{connection, load, load_visible, ms_error};
+use super::companies::{connection, load, load_visible, ms_error, resolve_error};
 use crate::action::{CanonicalAction, digest_actions};
 use crate::audit::{AuditKind, NewAuditEvent};
 use crate::error::{ConflictReason, CoreError, Denial, Entity};
@@ -154,7 +154,7 @@ pub async fn request_timed_write(
         .ms
         .resolve(tenant, &input.mailbox)
         .await
-        .map_err(|e| ms_error(e, Entity::Mailbox))?;
+        .map_err(|e| resolve_error(e, Entity::Mailbox, input.mailbox.as_str(), &company))?;
     if !mailbox.kind.is_mailbox() {
         return Err(CoreError::invalid(
             "mailbox",
@@ -165,11 +165,29 @@ pub async fn request_timed_write(
             ),
         ));
     }
-    let trustee = ctx
-        .ms
-        .resolve(tenant, &input.trustee)
-        .await
-        .map_err(|e| ms_error(e, Entity::Trustee))?;
+    let orphan = operation.kind == crate::action::OperationKind::Remove
+        && input
+            .trustee
+            .as_str()
+            .starts_with(crate::inventory::ORPHAN_SID_PREFIX);
+    let trustee = if orphan {
+        // (inventory-truth) A deleted principal's SID left on the mailbox: removable, and only
+        // when it is there.
+        super::overview::orphan_trustee(
+            ctx,
+            tenant,
+            &mailbox,
+            operation.permission,
+            input.trustee.as_str(),
+            &company,
+        )
+        .await?
+    } else {
+        ctx.ms
+            .resolve(tenant, &input.trustee)
+            .await
+            .map_err(|e| resolve_error(e, Entity::Trustee, input.trustee.as_str(), &company))?
+    };
     if trustee.object_id == mailbox.object_id {
         return Err(CoreError::invalid(
             "trustee",

@@ -230,6 +230,10 @@ fn every_error_code_is_listed_once() {
         ConflictReason::AmbiguousCompany {
             candidates: vec!["a (A)".into(), "b (a)".into()],
         },
+        ConflictReason::NotSweptYet {
+            company: "Contoso".into(),
+            id: "contoso".into(),
+        },
     ] {
         errs.push(CoreError::conflict(c));
     }
@@ -257,4 +261,53 @@ fn every_error_code_is_listed_once() {
         let m = e.to_string();
         assert!(!m.ends_with('.'), "{m}");
     }
+}
+
+/// (inventory-truth) A not-found looked for in one company is worded for a person, with the
+/// same stable codes as any not-found, and caps what was typed.
+#[test]
+fn not_found_in_a_company_reads_as_a_sentence() {
+    let e = CoreError::not_found_in(Entity::Mailbox, " suport ", "Contoso");
+    assert_eq!(e.to_string(), "mailbox 'suport' not found in Contoso");
+    assert_eq!(e.code(), "mailbox_not_found");
+    let e = CoreError::not_found_in(Entity::User, &"x".repeat(500), "Contoso");
+    assert_eq!(e.code(), "user_not_found");
+    assert!(e.to_string().chars().count() < 130, "{e}");
+}
+
+/// (inventory-truth) The inventory's directory records every name a person may type for a
+/// listed recipient: names, alias, proxy addresses without `smtp:`, local part, display name.
+#[test]
+fn directory_names_cover_alias_proxy_addresses_and_display_name() {
+    use exogate_core::inventory::directory_names;
+    use exogate_core::ports::DirectoryEntry;
+    let e = DirectoryEntry {
+        identity: ResolvedIdentity {
+            object_id: "oid-1".into(),
+            primary_address: "support@c.com".into(),
+            display_name: "Support Desk".into(),
+            kind: RecipientKind::SharedMailbox,
+        },
+        names: vec!["Support".into(), "support@c.com".into()],
+        weak_names: vec![
+            "helpdesk".into(),
+            "SMTP:Support@c.com".into(),
+            "smtp:help@old.c.com".into(),
+            "x500:/o=ex".into(),
+        ],
+    };
+    let mut names: Vec<String> = directory_names(&e).into_iter().map(|n| n.name).collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "help@old.c.com",
+            "helpdesk",
+            "oid-1",
+            "support",
+            "support desk",
+            "support@c.com",
+            "x500:/o=ex"
+        ]
+    );
 }

@@ -381,3 +381,65 @@ both! {
         assert!(s.inventory_by_trustee(&c, "dave").await.unwrap().is_empty());
     }
 }
+
+// (inventory-truth) The inventory's own directory.
+fn name(
+    n: &str,
+    id: &str,
+    addr: &str,
+    kind: RecipientKind,
+) -> exogate_core::inventory::DirectoryName {
+    exogate_core::inventory::DirectoryName {
+        name: n.into(),
+        identity: ident(id, addr, kind),
+    }
+}
+
+both! {
+    async fn directory_names_follow_the_current_generation(db: Db) {
+        let s: &dyn Store = &db;
+        company(s, "contoso").await;
+        company(s, "fabrikam").await;
+        let c = cid("contoso");
+        let t1 = TenantId::parse(T1).unwrap();
+        // No inventory: nothing resolves.
+        assert!(s.inventory_lookup(&c, "support").await.unwrap().is_empty());
+        let g = begin(s, &c, t1, start(), "a").await;
+        let names = [
+            name("support", "id-support", "support@c.com", RecipientKind::SharedMailbox),
+            name("support@c.com", "id-support", "support@c.com", RecipientKind::SharedMailbox),
+            name("help@old.c.com", "id-support", "support@c.com", RecipientKind::SharedMailbox),
+            // Two recipients share a display name.
+            name("sam smith", "id-sam1", "sam1@c.com", RecipientKind::UserMailbox),
+            name("sam smith", "id-sam2", "sam2@c.com", RecipientKind::UserMailbox),
+        ];
+        assert!(!s.inventory_write_names(&c, g.generation, "someone-else", &names).await.unwrap(), "only the lease holder writes");
+        assert!(s.inventory_write_names(&c, g.generation, "a", &names).await.unwrap());
+        // Written twice (a resumed sweep): kept once.
+        assert!(s.inventory_write_names(&c, g.generation, "a", &names).await.unwrap());
+        // Invisible until the sweep finishes.
+        assert!(s.inventory_lookup(&c, "support").await.unwrap().is_empty());
+        assert!(finish(s, &c, g.generation, "a", start().plus_secs(1), 2).await);
+        for n in ["support", " SUPPORT@c.com ", "Help@Old.c.com"] {
+            let found = s.inventory_lookup(&c, n).await.unwrap();
+            assert_eq!(found, [ident("id-support", "support@c.com", RecipientKind::SharedMailbox)], "{n}");
+        }
+        let sams: Vec<String> = s.inventory_lookup(&c, "Sam Smith").await.unwrap().into_iter().map(|i| i.object_id).collect();
+        assert_eq!(sams, ["id-sam1", "id-sam2"]);
+        assert!(s.inventory_lookup(&c, "suport").await.unwrap().is_empty());
+        // Another company's names are not this one's.
+        assert!(s.inventory_lookup(&cid("fabrikam"), "support").await.unwrap().is_empty());
+        // A failed sweep drops its own names; the current generation's stay.
+        let g2 = begin(s, &c, t1, start().plus_secs(10), "a").await;
+        assert!(s.inventory_write_names(&c, g2.generation, "a", &[name("newbox", "id-new", "new@c.com", RecipientKind::UserMailbox)]).await.unwrap());
+        assert!(fail(s, &c, g2.generation, "a", start().plus_secs(11), "boom").await);
+        assert!(s.inventory_lookup(&c, "newbox").await.unwrap().is_empty());
+        assert_eq!(s.inventory_lookup(&c, "support").await.unwrap().len(), 1);
+        // A finished sweep replaces them.
+        let g3 = begin(s, &c, t1, start().plus_secs(20), "a").await;
+        assert!(s.inventory_write_names(&c, g3.generation, "a", &[name("newbox", "id-new", "new@c.com", RecipientKind::UserMailbox)]).await.unwrap());
+        assert!(finish(s, &c, g3.generation, "a", start().plus_secs(21), 1).await);
+        assert_eq!(s.inventory_lookup(&c, "newbox").await.unwrap().len(), 1);
+        assert!(s.inventory_lookup(&c, "support").await.unwrap().is_empty());
+    }
+}

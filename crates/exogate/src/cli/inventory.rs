@@ -29,24 +29,31 @@ pub enum InventoryCommand {
         #[command(flatten)]
         who: AsUser,
     },
-    /// What a user (UPN, address, alias, object id or SID) can open, across your companies.
+    /// What a user (UPN, address, proxy address, alias, object id, SID, or display name when
+    /// unique) can open, across your companies or in one. Exits non-zero with `user_not_found`
+    /// when no inventory knows them, `not_swept_yet` when the company was never swept.
     User {
-        /// The user: UPN, address, alias, object id or SID.
+        /// The user: UPN, address, alias, object id, SID or unique display name.
         identity: String,
-        /// CSV instead of a table.
+        /// Only this company (id or name); without it, every company you are entitled to.
+        #[arg(long)]
+        company: Option<String>,
+        /// CSV instead of a table (with `via` and `searched_for` columns).
         #[arg(long)]
         csv: bool,
         #[command(flatten)]
         who: AsUser,
     },
-    /// Who can open a mailbox (address or object id).
+    /// Who can open a mailbox (alias, address, proxy address, object id, or display name when
+    /// unique). Exits non-zero with `mailbox_not_found` when the company's inventory knows no
+    /// such mailbox, `not_swept_yet` when the company was never swept.
     Mailbox {
-        /// The mailbox: address or object id.
+        /// The mailbox: alias, address, object id or unique display name.
         mailbox: String,
-        /// The company whose inventory to read: its id or its name.
+        /// The company (id or name).
         #[arg(long)]
         company: String,
-        /// CSV instead of a table.
+        /// CSV instead of a table (with `via` and `searched_for` columns).
         #[arg(long)]
         csv: bool,
         #[command(flatten)]
@@ -160,13 +167,13 @@ fn sweep_text(
 
 fn inventory_out(
     cli: &Cli,
-    csv: bool,
+    csv: Option<Option<&str>>,
     value: Value,
     parts: &[exogate_core::ops::inventory::CompanyInventory],
     empty: &str,
 ) -> CliResult<()> {
-    if csv {
-        print!("{}", crate::inventory_view::csv(parts));
+    if let Some(searched) = csv {
+        print!("{}", crate::inventory_view::csv_for(parts, searched));
         return Ok(());
     }
     out(cli, value, || {
@@ -242,15 +249,27 @@ pub(super) async fn inventory(cli: &Cli, app: &App, cmd: &InventoryCommand) -> C
             }
             Ok(())
         }
-        InventoryCommand::User { identity, csv, who } => {
+        InventoryCommand::User {
+            identity,
+            company,
+            csv,
+            who,
+        } => {
             let actor = actor(app, who).await?;
             let user = IdentityInput::parse(identity)?;
-            let parts = ops::inventory::by_user(ctx, &actor, &user).await?;
+            let parts = match company {
+                Some(c) => {
+                    let c = ops::companies::resolve(ctx, &actor, c).await?;
+                    vec![ops::inventory::by_user_in(ctx, &actor, &c, &user).await?]
+                }
+                None => ops::inventory::by_user(ctx, &actor, &user).await?,
+            };
             let value = json!({
                 "user": user.as_str(),
                 "companies": parts.iter().map(company_json).collect::<Vec<_>>(),
             });
-            inventory_out(cli, *csv, value, &parts, "nothing")
+            let csv = csv.then_some(Some(user.as_str()));
+            inventory_out(cli, csv, value, &parts, "nothing")
         }
         InventoryCommand::Mailbox {
             mailbox,
@@ -268,7 +287,8 @@ pub(super) async fn inventory(cli: &Cli, app: &App, cmd: &InventoryCommand) -> C
             )
             .await?;
             let value = json!({"mailbox": mailbox.as_str(), "company": company_json(&part)});
-            inventory_out(cli, *csv, value, std::slice::from_ref(&part), "nobody")
+            let csv = csv.then_some(Some(mailbox.as_str()));
+            inventory_out(cli, csv, value, std::slice::from_ref(&part), "nobody")
         }
         InventoryCommand::Export { company, csv, who } => {
             let actor = actor(app, who).await?;
@@ -292,7 +312,7 @@ pub(super) async fn inventory(cli: &Cli, app: &App, cmd: &InventoryCommand) -> C
                 }
             };
             let value = json!({"companies": parts.iter().map(company_json).collect::<Vec<_>>()});
-            inventory_out(cli, *csv, value, &parts, "no rows")
+            inventory_out(cli, csv.then_some(None), value, &parts, "no rows")
         }
         InventoryCommand::Status { who } => {
             let actor = actor(app, who).await?;

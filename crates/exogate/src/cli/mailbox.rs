@@ -19,13 +19,18 @@ pub enum MailboxCommand {
     SendAs(MailboxArgs),
     /// Mailbox settings and Send on Behalf delegates.
     Details(MailboxArgs),
+    // (inventory-truth)
+    /// Every right on the mailbox in one table: Full Access, Send As and Send on Behalf, each
+    /// trustee with its kind (user, group with its members' count, orphaned SID). `--json`
+    /// gives the API's shapes.
+    Show(MailboxArgs),
 }
 
 #[derive(Args, Debug)]
 pub struct MailboxArgs {
     /// UPN, SMTP address, GUID or alias.
     pub mailbox: String,
-    /// The company whose tenant holds the mailbox: its id or its name.
+    /// The company (id or name).
     #[arg(long)]
     pub company: String,
     #[command(flatten)]
@@ -36,6 +41,24 @@ fn permissions_text(
     mailbox: &exogate_core::model::ResolvedIdentity,
     entries: &[exogate_core::ports::PermissionEntry],
 ) -> String {
+    labelled_text(mailbox, entries, None)
+}
+
+/// (inventory-truth) The mailbox's line, then `label` (if any) and a table of `entries`, or
+/// a sentence when there are none.
+fn labelled_text(
+    mailbox: &exogate_core::model::ResolvedIdentity,
+    entries: &[exogate_core::ports::PermissionEntry],
+    label: Option<&str>,
+) -> String {
+    if entries.is_empty() {
+        return format!(
+            "{} <{}>\nnobody has {}",
+            mailbox.display_name,
+            mailbox.primary_address,
+            label.unwrap_or("this right")
+        );
+    }
     let mut rows = vec![vec!["TRUSTEE".into(), "NAME".into(), "RIGHTS".into()]];
     rows.extend(entries.iter().map(|p| {
         let (who, name) = match (&p.resolved, ops::reads::trustee_class(p)) {
@@ -46,18 +69,60 @@ fn permissions_text(
         vec![who, name, p.access_rights.join(", ")]
     }));
     format!(
-        "{} <{}>\n{}",
+        "{} <{}>\n{}{}",
         mailbox.display_name,
         mailbox.primary_address,
+        label.map_or_else(String::new, |l| format!("{l}:\n")),
         table(rows)
     )
+}
+
+/// (inventory-truth) `mailbox show`: one table of every right.
+fn overview_text(o: &ops::overview::MailboxOverview) -> String {
+    let head = format!("{} <{}>", o.mailbox.display_name, o.mailbox.primary_address);
+    if o.rights.is_empty() {
+        return format!("{head}\nnobody has Full Access, Send As or Send on Behalf");
+    }
+    let mut rows = vec![vec![
+        "RIGHT".to_owned(),
+        "TRUSTEE".to_owned(),
+        "NAME".to_owned(),
+        "KIND".to_owned(),
+        "AUTOMAPPING".to_owned(),
+    ]];
+    for r in &o.rights {
+        let p = &r.entry;
+        let (who, name) = match &p.resolved {
+            Some(i) => (i.primary_address.clone(), i.display_name.clone()),
+            None => (p.trustee.clone(), String::new()),
+        };
+        let kind = match (r.class, r.members) {
+            (TrusteeClass::Group, Some(n)) => format!("group ({n} members)"),
+            (TrusteeClass::Orphan, _) => "orphan SID (deleted principal)".to_owned(),
+            (c, _) => c.as_str().to_owned(),
+        };
+        rows.push(vec![
+            r.right.label().to_owned(),
+            exogate_core::text::capped(&who, 80),
+            exogate_core::text::capped(&name, 80),
+            kind,
+            match r.automapping {
+                Some(true) => "on",
+                Some(false) => "off",
+                None => "",
+            }
+            .to_owned(),
+        ]);
+    }
+    format!("{head}\n{}", table(rows))
 }
 
 pub(super) async fn mailbox(cli: &Cli, app: &App, cmd: &MailboxCommand) -> CliResult<()> {
     let ctx = app.ctx();
     let (MailboxCommand::Permissions(args)
     | MailboxCommand::SendAs(args)
-    | MailboxCommand::Details(args)) = cmd;
+    | MailboxCommand::Details(args)
+    | MailboxCommand::Show(args)) = cmd;
     let actor = actor(app, &args.who).await?;
     let company = ops::companies::resolve(ctx, &actor, &args.company).await?;
     let input = IdentityInput::parse(&args.mailbox)?;
@@ -77,12 +142,44 @@ pub(super) async fn mailbox(cli: &Cli, app: &App, cmd: &MailboxCommand) -> CliRe
         MailboxCommand::Details(_) => {
             let details = ops::reads::view_mailbox_details(ctx, &actor, &company, &input).await?;
             out(cli, views::mailbox_details(&details), || {
-                let mut text = permissions_text(&details.mailbox, &details.send_on_behalf);
+                let mut text = labelled_text(
+                    &details.mailbox,
+                    &details.send_on_behalf,
+                    Some("Send on Behalf"),
+                );
                 for (k, v) in &details.properties {
                     text.push_str(&format!("\n{k}: {v}"));
                 }
                 text
             })
+        }
+        // (inventory-truth)
+        MailboxCommand::Show(_) => {
+            let o = ops::overview::mailbox_overview(ctx, &actor, &company, &input).await?;
+            let of = |right| {
+                o.rights
+                    .iter()
+                    .filter(|r| r.right == right)
+                    .map(|r| {
+                        let mut v = views::permission(&r.entry);
+                        if let (Some(obj), Some(n)) = (v.as_object_mut(), r.members) {
+                            obj.insert("members".into(), json!(n));
+                        }
+                        if let (Some(obj), Some(a)) = (v.as_object_mut(), r.automapping) {
+                            obj.insert("automapping".into(), json!(a));
+                        }
+                        v
+                    })
+                    .collect::<Vec<_>>()
+            };
+            use exogate_core::action::Permission as P;
+            let value = json!({
+                "mailbox": views::identity(&o.mailbox),
+                "full_access": of(P::FullAccess),
+                "send_as": of(P::SendAs),
+                "send_on_behalf": of(P::SendOnBehalf),
+            });
+            out(cli, value, || overview_text(&o))
         }
     }
 }

@@ -176,6 +176,15 @@ pub fn core_error(e: &CoreError, company: Option<&str>, known: &[KnownCompany]) 
         CoreError::Conflict { .. } | CoreError::NotFound { .. } => {
             tool_error(e.code(), &e.to_string(), json!({}))
         }
+        // (inventory-truth)
+        CoreError::NotFoundIn { id, .. } => tool_error(
+            e.code(),
+            &format!(
+                "{}. Check the spelling, or pass the full email address, UPN or object id.",
+                tenant_text(&e.to_string())
+            ),
+            json!({ "identity": tenant_text(id) }),
+        ),
     }
 }
 

@@ -136,7 +136,7 @@ fn value(v: impl Serialize) -> Value {
 }
 
 /// What the `--json` inventory commands say about a company that was never swept.
-pub const NEVER_SWEPT_CLI: &str = "never swept: run `exogate inventory sync`";
+pub const NEVER_SWEPT_CLI: &str = "unknown: not swept yet; run `exogate inventory sync`";
 
 pub fn identity(i: &ResolvedIdentity) -> Value {
     value(IdentityView::of(i))

@@ -125,6 +125,8 @@ pub fn status_of(e: &CoreError) -> StatusCode {
         CoreError::NotConfigured { .. } => StatusCode::CONFLICT,
         CoreError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
         CoreError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        // (inventory-truth)
+        CoreError::NotFoundIn { .. } => StatusCode::NOT_FOUND,
     }
 }
 

@@ -260,7 +260,7 @@ async fn sync(
 // ---------------------------------------------------------------------------------------------
 
 /// The web's advice for a company never swept.
-const NEVER_SWEPT: &str = "never swept yet: press Sync now on the Inventory page";
+const NEVER_SWEPT: &str = "unknown: not swept yet; press Sync now on the Inventory page";
 
 /// What to warn about a company, worded for the web.
 fn warning(c: &CompanyInventory) -> Option<String> {
@@ -354,9 +354,12 @@ fn format_of(q: &ExportQuery) -> Result<Format, ApiError> {
 }
 
 /// A CSV download, safe for spreadsheets (see [`inventory_view::csv`]).
-fn csv_response(name: &str, parts: &[CompanyInventory]) -> Response {
+/// `searched` is the identity looked for, named on every line (inventory-truth).
+fn csv_response(name: &str, parts: &[CompanyInventory], searched: Option<&str>) -> Response {
     let parts: Vec<CompanyInventory> = parts.iter().map(shown_part).collect();
-    let mut r = (StatusCode::OK, inventory_view::csv(&parts)).into_response();
+    let searched = searched.map(view::shown);
+    let body = inventory_view::csv_for(&parts, searched.as_deref());
+    let mut r = (StatusCode::OK, body).into_response();
     let h = r.headers_mut();
     h.insert(
         header::CONTENT_TYPE,
@@ -419,7 +422,11 @@ async fn api_user(
     }
     let parts = user_parts(&st, &actor, &ident, q.company.as_deref()).await?;
     Ok(match format {
-        Format::Csv => csv_response(&format!("user-{}", ident.as_str()), &parts),
+        Format::Csv => csv_response(
+            &format!("user-{}", ident.as_str()),
+            &parts,
+            Some(ident.as_str()),
+        ),
         Format::Json => Json(json!({
             "user": ident.as_str(),
             "companies": futures::future::join_all(parts.iter().map(|p| part_json_with_ends(&st, p))).await,
@@ -439,7 +446,7 @@ async fn api_company(
     let id = company_named(&st, &auth.api_actor(), &id).await?;
     let part = inv::company_rows(st.app.ctx(), &auth.api_actor(), &id).await?;
     Ok(match format {
-        Format::Csv => csv_response(id.as_str(), std::slice::from_ref(&part)),
+        Format::Csv => csv_response(id.as_str(), std::slice::from_ref(&part), None),
         Format::Json => {
             Json(json!({ "companies": [part_json_with_ends(&st, &part).await] })).into_response()
         }
@@ -461,6 +468,7 @@ async fn api_mailbox(
         Format::Csv => csv_response(
             &format!("{}-{}", id.as_str(), mbx.as_str()),
             std::slice::from_ref(&part),
+            Some(mbx.as_str()),
         ),
         Format::Json => Json(json!({
             "mailbox": mbx.as_str(),

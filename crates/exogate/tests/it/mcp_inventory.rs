@@ -72,15 +72,15 @@ async fn find_user_access_lists_alices_rights_with_as_of_and_failed_marks() {
     assert_eq!(meta["exogate/risk"], "low");
     assert_eq!(meta["exogate/approval"], "none");
 
-    // Before any sweep: every company is listed as never swept, with nothing found.
-    let r = ok(&call(
+    // Before any sweep: unknown, not "nothing" (`not_swept_yet`).
+    let (e, text) = err(&call(
         &c,
         "find_user_access",
         json!({"user": "alice@contoso.onmicrosoft.com"}),
     )
     .await);
-    assert_eq!(r["count"], 0, "{r}");
-    assert_eq!(company(&r, "contoso")["freshness"], "never", "{r}");
+    assert_eq!(e["code"], "not_swept_yet", "{e}");
+    assert!(text.contains("not swept yet"), "{text}");
 
     sync_all(&t).await;
     // A sweep of all skips Fabrikam (no Exchange role); asked for by name, it runs and fails.
@@ -220,15 +220,14 @@ async fn find_user_access_is_limited_to_the_token_users_companies() {
     .await
     .unwrap();
     let fab = client_at(&t.base_url, &token_for(&t, "fabtech").await).await;
-    let r = ok(&call(&fab, "find_user_access", json!({"user": "alice"})).await);
-    let ids: Vec<&str> = r["companies"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c["company"].as_str().unwrap())
-        .collect();
-    assert_eq!(ids, ["fabrikam"], "{r}");
-    assert_eq!(r["count"], 0, "{r}");
+    // Fabrikam, the one company it sees, was never swept: unknown, not "nothing", and
+    // nothing of Contoso's.
+    let (e, text) = err(&call(&fab, "find_user_access", json!({"user": "alice"})).await);
+    assert_eq!(e["code"], "not_swept_yet", "{e}");
+    assert!(
+        text.contains("Fabrikam") && !text.contains("contoso"),
+        "{text}"
+    );
     // Another company looks exactly like an unknown one.
     let (e, _) = err(&call(
         &fab,

@@ -99,7 +99,10 @@ async fn sync_now_views_and_exports() {
     assert!(contoso_part.contains("Full Access") && contoso_part.contains("Send As"));
     assert!(contoso_part.contains("data-freshness=\"fresh\""));
     let fabrikam_part = extract(&page, "id=\"result-fabrikam\"", "</div>").expect("fabrikam part");
-    assert!(fabrikam_part.contains("never swept"), "{fabrikam_part}");
+    assert!(
+        fabrikam_part.contains("unknown: not swept yet"),
+        "{fabrikam_part}"
+    );
     assert!(page.contains("/api/v1/inventory/users/alice%40contoso.onmicrosoft.com?format=csv"));
     let (s, v) = tech
         .api_get("/api/v1/inventory/users/alice?company=contoso")
@@ -267,19 +270,17 @@ async fn the_api_shows_only_entitled_companies() {
     .unwrap();
     let token = token_for(&t, "fabtech").await;
     let get = |path: &str| t.http.get(t.url(path)).bearer_auth(&token).send();
-    let v: Value = get("/api/v1/inventory/users/alice")
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let ids: Vec<&str> = v["companies"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c["company"].as_str().unwrap())
-        .collect();
-    assert_eq!(ids, ["fabrikam"], "{v}");
+    // Fabrikam, the one company it sees, was never swept: unknown there (it used to answer an
+    // empty list, "nothing"), and nothing of Contoso's.
+    let r = get("/api/v1/inventory/users/alice").await.unwrap();
+    assert_eq!(r.status(), StatusCode::CONFLICT);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["error"]["code"], "not_swept_yet", "{v}");
+    assert!(
+        v["error"]["message"].as_str().unwrap().contains("Fabrikam"),
+        "{v}"
+    );
+    assert!(!v.to_string().contains("contoso"), "{v}");
     // Another company: `not_entitled`, like every other per-company route of the API.
     for path in [
         "/api/v1/inventory/users/alice?company=contoso",

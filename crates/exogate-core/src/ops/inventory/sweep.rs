@@ -548,8 +548,10 @@ async fn run(
     let mailboxes = async {
         let mut pages = ms.mailboxes(tenant);
         let mut index = Index::default();
+        let mut names = Vec::new();
         while let Some(page) = pages.try_next().await? {
             for m in page {
+                names.extend(crate::inventory::directory_names(&m.entry));
                 index.add(m);
             }
             let n = index.mailboxes.len() as u64;
@@ -562,18 +564,33 @@ async fn run(
                 },
             );
         }
-        Ok::<_, MsError>(index)
+        Ok::<_, MsError>((index, names))
     };
     let groups = async {
         let mut groups = Groups::default();
+        let mut names = Vec::new();
         let mut pages = ms.groups(tenant);
         while let Some(page) = pages.try_next().await? {
-            page.into_iter().for_each(|g| groups.add(g));
+            for g in page {
+                names.extend(crate::inventory::directory_names(&g));
+                groups.add(g);
+            }
         }
-        Ok::<_, MsError>(groups)
+        Ok::<_, MsError>((groups, names))
     };
-    let (mut index, groups) = futures::try_join!(mailboxes, groups)?;
+    let ((mut index, mut names), (groups, group_names)) = futures::try_join!(mailboxes, groups)?;
     index.groups = groups;
+    // (inventory-truth) The inventory's own directory, so views resolve what people type.
+    names.extend(group_names);
+    for chunk in names.chunks(1000) {
+        if !store
+            .inventory_write_names(company, to.generation, to.owner, chunk)
+            .await?
+        {
+            return Err(SweepError::Superseded);
+        }
+    }
+    drop(names);
     let index = index;
     let total = index.mailboxes.len() as u64;
 
