@@ -121,6 +121,9 @@ pub enum ConflictReason {
     /// A company named by its display name, which several companies the caller may see share.
     /// `candidates` are their ids, each with its name (`contoso (Contoso)`).
     AmbiguousCompany { candidates: Vec<String> },
+    // (cli-requests)
+    /// A request id prefix that several requests the caller may see start with.
+    AmbiguousRequest { prefix: String },
 }
 
 impl ConflictReason {
@@ -140,6 +143,8 @@ impl ConflictReason {
             ConflictReason::TenantLinked => "tenant_already_linked",
             ConflictReason::AlreadyInState { .. } => "already_in_state",
             ConflictReason::AmbiguousCompany { .. } => "ambiguous_company",
+            // (cli-requests)
+            ConflictReason::AmbiguousRequest { .. } => "ambiguous_request",
         }
     }
 }
@@ -175,6 +180,11 @@ impl fmt::Display for ConflictReason {
                 f,
                 "several companies have that name: {}; use the company id",
                 candidates.join(", ")
+            ),
+            // (cli-requests)
+            ConflictReason::AmbiguousRequest { prefix } => write!(
+                f,
+                "several requests start with `{prefix}`; give more characters of the id"
             ),
         }
     }
@@ -291,6 +301,8 @@ impl CoreError {
         "too_many_pending",
         "already_in_state",
         "ambiguous_company",
+        // (cli-requests)
+        "ambiguous_request",
         "rejected_by_exchange",
         "tenant_already_linked",
         "exchange_not_configured",

@@ -374,6 +374,15 @@ pub trait Store: Send + Sync {
     async fn oauth_touch_grant(&self, id: ApiTokenId, at: Timestamp) -> StoreResult<()>;
     /// The grant made from the code with this hash, if any.
     async fn oauth_grant_by_code(&self, code_hash: &str) -> StoreResult<Option<OAuthGrant>>;
+    // (cli-requests)
+    /// Ids of the requests whose id starts with `prefix` (compared as written: ids are
+    /// lowercase), in id order, at most `limit`; only of `companies` when given.
+    async fn request_ids_by_prefix(
+        &self,
+        prefix: &str,
+        companies: Option<&[CompanyId]>,
+        limit: u32,
+    ) -> StoreResult<Vec<crate::model::RequestId>>;
 }
 
 // ---------------------------------------------------------------------------------------------

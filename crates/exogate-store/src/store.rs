@@ -1301,6 +1301,55 @@ impl Store for Db {
         let row: Option<OAuthGrantRow> = with_pool!(self, p => sqlx::query_as(OAUTH_GRANT_BY_CODE).bind(code_hash).fetch_optional(p).await).map_err(db_err)?;
         to_opt(row)
     }
+
+    // (cli-requests)
+    async fn request_ids_by_prefix(
+        &self,
+        prefix: &str,
+        companies: Option<&[CompanyId]>,
+        limit: u32,
+    ) -> StoreResult<Vec<RequestId>> {
+        if companies.is_some_and(<[CompanyId]>::is_empty) {
+            return Ok(Vec::new());
+        }
+        // `!` escapes LIKE's wildcards, so the prefix matches as written; the primary key
+        // keeps the scan to the ids that start with it.
+        let mut pattern = String::with_capacity(prefix.len() + 1);
+        for c in prefix.chars() {
+            if matches!(c, '!' | '%' | '_') {
+                pattern.push('!');
+            }
+            pattern.push(c);
+        }
+        pattern.push('%');
+        // Placeholders numbered in the order they appear (SQLite binds them in that order).
+        let mut sql = String::from("SELECT id FROM approval_requests WHERE id LIKE $1 ESCAPE '!'");
+        let mut n = 1;
+        if let Some(cs) = companies {
+            let marks: Vec<String> = cs
+                .iter()
+                .map(|_| {
+                    n += 1;
+                    format!("${n}")
+                })
+                .collect();
+            sql.push_str(&format!(" AND company_id IN ({})", marks.join(", ")));
+        }
+        sql.push_str(&format!(" ORDER BY id LIMIT ${}", n + 1));
+        let rows: Vec<(String,)> = with_pool!(self, p => {
+            let mut q = sqlx::query_as(AssertSqlSafe(sql.clone())).bind(pattern.clone());
+            for c in companies.into_iter().flatten() {
+                q = q.bind(c.as_str().to_owned());
+            }
+            q.bind(i64::from(limit)).fetch_all(p).await
+        })
+        .map_err(db_err)?;
+        rows.into_iter()
+            .map(|(id,)| {
+                RequestId::parse(&id).map_err(|_| StoreError::Corrupt(format!("request id `{id}`")))
+            })
+            .collect()
+    }
 }
 
 /// Rows per multi-row INSERT (15 parameters each).

@@ -490,3 +490,201 @@ pub fn check_reviewed(req: &ApprovalRequest, seen: &str) -> Result<(), ReviewAga
         Err(ReviewAgain)
     }
 }
+
+// (cli-requests) Several trustees in one request; request ids by unique prefix.
+
+/// The most trustees one request may name.
+pub const MAX_TRUSTEES: usize = 20;
+
+/// What a write with one or more trustees asks for: one action per trustee, one request, one
+/// digest over all of them.
+#[derive(Clone, Debug)]
+pub struct WriteManyInput {
+    /// New request id (UUIDv7) chosen by the caller.
+    pub id: RequestId,
+    pub company: CompanyId,
+    pub tool: ToolName,
+    pub mailbox: IdentityInput,
+    /// At least one, at most [`MAX_TRUSTEES`], each a different recipient.
+    pub trustees: Vec<IdentityInput>,
+    /// Only for `grant_full_access` (default true); ignored otherwise.
+    pub automapping: Option<bool>,
+}
+
+/// Creates one pending request with one action per trustee (the same operation on the same
+/// mailbox). With one trustee it is exactly [`request_write`]. Every trustee is resolved and its
+/// current state read; when any of them already has the wanted state the whole ask is refused
+/// with `already_in_state` naming it, and nothing is stored.
+pub async fn request_write_many(
+    ctx: Ctx<'_>,
+    actor: &Actor,
+    input: WriteManyInput,
+) -> Result<ApprovalRequest, CoreError> {
+    let mut trustees = input.trustees.into_iter();
+    let (Some(first), rest) = (trustees.next(), trustees.collect::<Vec<_>>()) else {
+        return Err(CoreError::invalid(
+            "trustee",
+            "name at least one trustee".to_owned(),
+        ));
+    };
+    if rest.is_empty() {
+        return request_write(
+            ctx,
+            actor,
+            WriteInput {
+                id: input.id,
+                company: input.company,
+                tool: input.tool,
+                mailbox: input.mailbox,
+                trustee: first,
+                automapping: input.automapping,
+            },
+        )
+        .await;
+    }
+    if rest.len() + 1 > MAX_TRUSTEES {
+        return Err(CoreError::invalid(
+            "trustee",
+            format!("at most {MAX_TRUSTEES} trustees in one request"),
+        ));
+    }
+    let actor = &super::refresh_actor(ctx, actor).await?;
+    policy::can_request(&actor.user, &input.company).map_err(CoreError::forbidden)?;
+    let Some(operation) = input.tool.operation() else {
+        return Err(CoreError::invalid(
+            "tool",
+            format!("`{}` is not a write tool", input.tool.as_str()),
+        ));
+    };
+    check_pending_limit(ctx, actor).await?;
+    let company = load(ctx, &input.company).await?;
+    let tenant = connection(&company)?.tenant_id;
+    let mailbox = ctx
+        .ms
+        .resolve(tenant, &input.mailbox)
+        .await
+        .map_err(|e| ms_error(e, Entity::Mailbox))?;
+    if !mailbox.kind.is_mailbox() {
+        return Err(CoreError::invalid(
+            "mailbox",
+            format!(
+                "`{}` is a {}, not a mailbox",
+                mailbox.primary_address,
+                mailbox.kind.as_str()
+            ),
+        ));
+    }
+    let mut actions: Vec<CanonicalAction> = Vec::with_capacity(rest.len() + 1);
+    let mut in_state = Vec::new();
+    for raw in std::iter::once(first).chain(rest) {
+        let trustee = ctx
+            .ms
+            .resolve(tenant, &raw)
+            .await
+            .map_err(|e| ms_error(e, Entity::Trustee))?;
+        if trustee.object_id == mailbox.object_id {
+            return Err(CoreError::invalid(
+                "trustee",
+                "a mailbox cannot be its own trustee".to_owned(),
+            ));
+        }
+        if actions
+            .iter()
+            .any(|a| a.trustee.object_id == trustee.object_id)
+        {
+            return Err(CoreError::invalid(
+                "trustee",
+                format!("`{}` is named twice", trustee.primary_address),
+            ));
+        }
+        let probe = CanonicalAction::new(
+            input.company.clone(),
+            tenant,
+            operation,
+            mailbox.clone(),
+            trustee,
+            input.automapping,
+            crate::action::Presence::Absent,
+        );
+        let state = ctx
+            .ms
+            .current_state(tenant, &probe)
+            .await
+            .map_err(|e| ms_error(e, Entity::Mailbox))?;
+        let action = CanonicalAction {
+            state_at_request: state,
+            ..probe
+        };
+        if action.is_no_op() {
+            in_state.push(action.in_state_phrase());
+        }
+        actions.push(action);
+    }
+    if !in_state.is_empty() {
+        // Nothing is asked for while part of it would change nothing: the caller drops those
+        // trustees and asks again.
+        return Err(CoreError::conflict(ConflictReason::AlreadyInState {
+            what: in_state.join("; "),
+        }));
+    }
+    let req = pending_request(
+        ctx,
+        actor,
+        input.id,
+        input.company,
+        tenant,
+        input.tool,
+        actions,
+    );
+    let ev = request_event(ctx, AuditKind::RequestCreated, Some(actor), &req).detail(json!({
+        "tool": req.tool.as_str(), "risk": req.risk.as_str(), "digest": req.digest,
+        "actions": crate::action::encode_actions(&req.actions), "summary": req.summary(),
+        "expires_at": req.expires_at.unix_millis(),
+    }));
+    insert_or_existing(ctx, req, ev).await
+}
+
+/// The shortest request id prefix accepted in place of a whole id.
+pub const MIN_ID_PREFIX: usize = 8;
+
+/// The request `text` names for `actor`: a whole id, or a unique prefix of at least
+/// [`MIN_ID_PREFIX`] characters among the requests of the companies the actor may see.
+/// A shorter or malformed prefix is `invalid_input`; one matching several requests is
+/// `ambiguous_request`; one matching none the actor may see is `request_not_found`
+/// (another company's requests do not exist for them).
+pub async fn resolve_id(ctx: Ctx<'_>, actor: &Actor, text: &str) -> Result<RequestId, CoreError> {
+    let text = text.trim();
+    if let Ok(id) = RequestId::parse(text) {
+        return Ok(id);
+    }
+    let prefix = text.to_ascii_lowercase();
+    if prefix.len() < MIN_ID_PREFIX
+        || prefix.len() >= 36
+        || !prefix.chars().all(|c| c.is_ascii_hexdigit() || c == '-')
+    {
+        return Err(CoreError::invalid(
+            "id",
+            format!(
+                "a request id, or a prefix of at least {MIN_ID_PREFIX} of its characters (0-9, a-f, -)"
+            ),
+        ));
+    }
+    if actor.user.disabled {
+        return Err(CoreError::forbidden(Denial::UserDisabled));
+    }
+    let companies: Option<Vec<CompanyId>> = match &actor.user.entitlement {
+        crate::model::Entitlement::Companies(set) => Some(set.iter().cloned().collect()),
+        _ => None,
+    };
+    let found = ctx
+        .store
+        .request_ids_by_prefix(&prefix, companies.as_deref(), 2)
+        .await?;
+    match found.as_slice() {
+        [one] => Ok(*one),
+        [] => Err(CoreError::not_found(Entity::Request, &prefix)),
+        _ => Err(CoreError::conflict(ConflictReason::AmbiguousRequest {
+            prefix,
+        })),
+    }
+}

@@ -13,5 +13,6 @@ mod isolation;
 mod oauth;
 mod property;
 mod repo;
+mod request_prefix;
 mod sweep;
 mod tamper;
