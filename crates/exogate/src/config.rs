@@ -63,6 +63,10 @@ struct RawConfig {
     database: RawDatabase,
     #[serde(default)]
     worker: RawWorker,
+    // (cli-requests)
+    /// `as = "tech"`: the person CLI commands act for when `--as` is not given.
+    #[serde(default, rename = "as")]
+    default_as: Option<String>,
 }
 
 /// `[oauth]`: sign-in of remote MCP clients.
@@ -453,6 +457,9 @@ pub struct Config {
     pub shutdown_grace: std::time::Duration,
     /// While the database is down the worker waits longer and longer between rounds, up to this.
     pub database_backoff_max: std::time::Duration,
+    // (cli-requests)
+    /// `as`: the person CLI commands act for when `--as` is not given (`EXOGATE_AS`).
+    pub default_as: Option<String>,
 }
 
 /// Calls per API token per minute, by default (MCP and the API together).
@@ -705,6 +712,11 @@ impl Config {
                 "worker.database_backoff_max_seconds",
                 raw.worker.database_backoff_max_seconds,
             )?,
+            // (cli-requests)
+            default_as: raw
+                .default_as
+                .map(|s| s.trim().to_owned())
+                .filter(|s| !s.is_empty()),
         })
     }
 }
@@ -812,7 +824,7 @@ fn env_provider(env: &[(String, String)]) -> figment::providers::Serialized<serd
 }
 
 /// The configuration's top-level keys: only `EXOGATE_` variables naming one of them are read.
-const TOP_LEVEL_KEYS: [&str; 14] = [
+const TOP_LEVEL_KEYS: [&str; 15] = [
     "data_dir",
     "database_url",
     "server",
@@ -827,6 +839,8 @@ const TOP_LEVEL_KEYS: [&str; 14] = [
     "oauth",
     "database",
     "worker",
+    // (cli-requests)
+    "as",
 ];
 
 fn insert_path(

@@ -228,6 +228,10 @@ fn every_error_code_is_listed_once() {
         ConflictReason::AmbiguousCompany {
             candidates: vec!["a (A)".into(), "b (a)".into()],
         },
+        // (cli-requests)
+        ConflictReason::AmbiguousRequest {
+            prefix: "0190aaaa".into(),
+        },
     ] {
         errs.push(CoreError::conflict(c));
     }

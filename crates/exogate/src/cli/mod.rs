@@ -10,6 +10,9 @@ mod companies;
 mod config;
 mod inventory;
 mod mailbox;
+// (cli-requests)
+mod offboard_all;
+mod request;
 mod users;
 
 use std::path::PathBuf;
@@ -33,6 +36,8 @@ pub use companies::CompanyCommand;
 pub use config::ConfigCommand;
 pub use inventory::{InventoryCommand, OffboardArgs};
 pub use mailbox::{MailboxArgs, MailboxCommand};
+// (cli-requests)
+pub use request::RequestCommand;
 pub use users::{TokenCommand, UserCommand};
 
 #[derive(Parser, Debug)]
@@ -97,13 +102,36 @@ pub enum Command {
     /// Offboarding: list everything a user can open in a company and ask for its removal as
     /// one approval request.
     Offboard(OffboardArgs),
+    // (cli-requests)
+    /// Ask for a change (a grant or a removal): it waits for a manager's approval, then runs.
+    #[command(subcommand)]
+    Request(RequestCommand),
 }
 
 #[derive(Args, Debug)]
 pub struct AsUser {
-    /// The person this command acts for (recorded in the audit log).
+    /// The person this command acts for (recorded in the audit log); default: EXOGATE_AS or
+    /// `as = "USER"` in the configuration file.
     #[arg(long = "as", value_name = "USER")]
-    pub as_user: String,
+    pub as_user: Option<String>,
+}
+
+// (cli-requests)
+/// The configuration's `as` (or `EXOGATE_AS`): who commands act for without `--as`. Set once
+/// per run, after the configuration is loaded.
+static DEFAULT_AS: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+
+impl AsUser {
+    /// The person named with `--as`, else the configured default.
+    pub(super) fn name(&self) -> CliResult<String> {
+        self.as_user
+            .clone()
+            .or_else(|| DEFAULT_AS.get().cloned().flatten())
+            .ok_or_else(|| CliError {
+                code: "invalid_input",
+                message: "name the person this command acts for: --as USER (or set EXOGATE_AS, or `as = \"USER\"` in the configuration file)".to_owned(),
+            })
+    }
 }
 
 /// A command's failure: a clear message and a stable code.
@@ -201,6 +229,8 @@ pub async fn run(cli: Cli) -> CliResult<()> {
         _ => {}
     }
     let config = load_config(&cli)?;
+    // (cli-requests)
+    let _ = DEFAULT_AS.set(config.default_as.clone());
     let app = crate::server::build_app(&config).await?;
     match &cli.command {
         Command::Serve => serve(&config, app).await,
@@ -218,6 +248,8 @@ pub async fn run(cli: Cli) -> CliResult<()> {
         Command::Audit(cmd) => audit::audit(&cli, &app, &config, cmd).await,
         Command::Inventory(cmd) => inventory::inventory(&cli, &app, cmd).await,
         Command::Offboard(args) => inventory::offboard(&cli, &app, args).await,
+        // (cli-requests)
+        Command::Request(cmd) => request::request(&cli, &app, cmd).await,
         Command::Config(_) => Ok(()),
         #[cfg(feature = "demo")]
         Command::Demo(_) => Ok(()),
@@ -264,7 +296,7 @@ pub(super) fn out(cli: &Cli, value: Value, human: impl FnOnce() -> String) -> Cl
 }
 
 pub(super) async fn actor(app: &App, who: &AsUser) -> CliResult<Actor> {
-    let name = UserName::parse(&who.as_user)?;
+    let name = UserName::parse(&who.name()?)?;
     let user = ops::users::find_user(app.ctx(), &name).await?;
     Ok(Actor {
         user,

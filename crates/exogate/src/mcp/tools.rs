@@ -393,7 +393,8 @@ impl ExogateMcp {
         Parameters(a): Parameters<RequestIdArgs>,
     ) -> Result<Json<ApprovalStatusOut>, CallToolResult> {
         let actor = actor_of(&ctx)?;
-        let id = match RequestId::parse(&a.request_id) {
+        // (cli-requests) A whole id or a unique prefix of at least 8 characters.
+        let id = match ops::requests::resolve_id(self.app.ctx(), &actor, &a.request_id).await {
             Ok(id) => id,
             Err(e) => return Err(errors::core_error(&e, None, &[])),
         };

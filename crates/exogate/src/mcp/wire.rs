@@ -112,7 +112,8 @@ impl From<GrantFullAccessArgs> for WriteArgs {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RequestIdArgs {
-    /// The `request_id` a write tool returned (a UUID).
+    /// The `request_id` a write tool returned (a UUID), or a unique prefix of at least 8 of its
+    /// characters.
     #[schemars(example = &"0192f0c4-7d3e-7a51-8e2b-3c4d5e6f7a8b")]
     pub request_id: String,
 }

@@ -112,8 +112,14 @@ pub(crate) async fn company_named(
     Ok(id)
 }
 
-fn request_id(s: &str) -> Result<RequestId, ApiError> {
-    Ok(RequestId::parse(s)?)
+/// (cli-requests) A request id, or a unique prefix of at least 8 of its characters among the
+/// requests `actor` may see.
+async fn request_id(
+    st: &WebState,
+    actor: &exogate_core::Actor,
+    s: &str,
+) -> Result<RequestId, ApiError> {
+    Ok(requests::resolve_id(st.app.ctx(), actor, s).await?)
 }
 
 #[derive(Deserialize)]
@@ -428,7 +434,8 @@ async fn get_request(
     Path(id): Path<String>,
 ) -> ApiResult<Json<RequestView>> {
     let actor = auth.0.api_actor();
-    let r = requests::get_request(st.app.ctx(), &actor, request_id(&id)?).await?;
+    let id = request_id(&st, &actor, &id).await?;
+    let r = requests::get_request(st.app.ctx(), &actor, id).await?;
     Ok(Json(request_json(&st, &actor, &r).await?))
 }
 
@@ -450,7 +457,7 @@ async fn decide(
     approve: bool,
 ) -> ApiResult<Json<RequestView>> {
     let actor = auth.change(headers)?;
-    let id = request_id(id)?;
+    let id = request_id(st, &actor, id).await?;
     let body = body.unwrap_or_default();
     let ctx = st.app.ctx();
     if let Some(d) = body.digest.as_deref() {
@@ -510,7 +517,8 @@ async fn cancel(
     Path(id): Path<String>,
 ) -> ApiResult<Json<RequestView>> {
     let actor = auth.change(&headers)?;
-    let r = requests::cancel(st.app.ctx(), &actor, request_id(&id)?).await?;
+    let id = request_id(&st, &actor, &id).await?;
+    let r = requests::cancel(st.app.ctx(), &actor, id).await?;
     super::request_changed(&st.app, &r);
     Ok(Json(request_json(&st, &actor, &r).await?))
 }
@@ -523,7 +531,8 @@ async fn revert(
 ) -> ApiResult<Response> {
     let actor = auth.change(&headers)?;
     let asked = new_request_id();
-    let r = requests::revert(st.app.ctx(), &actor, request_id(&id)?, asked).await?;
+    let id = request_id(&st, &actor, &id).await?;
+    let r = requests::revert(st.app.ctx(), &actor, id, asked).await?;
     super::request_changed(&st.app, &r);
     let v = request_json(&st, &actor, &r).await?;
     Ok((created_or_existing(asked, &r), Json(v)).into_response())

@@ -4,6 +4,7 @@
 mod attacks;
 mod browser;
 mod cli;
+mod cli_requests;
 mod company_names;
 mod config;
 mod fleet;
