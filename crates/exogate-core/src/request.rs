@@ -176,6 +176,10 @@ pub struct ApprovalRequest {
     pub message: Option<String>,
     /// The succeeded request this one reverts.
     pub revert_of: Option<RequestId>,
+    // (cli-requests)
+    /// The PSA ticket the change belongs to ([`crate::ops::requests::parse_ticket`]): shown to
+    /// the approver, not part of the digest.
+    pub ticket: Option<String>,
 }
 
 impl ApprovalRequest {

@@ -290,7 +290,7 @@ const TOUCH_TOKEN: &str = "UPDATE api_tokens SET last_used_at = $2 WHERE id = $1
 const INSERT_REQUEST: &str = concat!(
     "INSERT INTO approval_requests (",
     request_cols!(),
-    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31)"
+    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32)"
 );
 const GET_REQUEST: &str = concat!(
     "SELECT ",
@@ -646,6 +646,7 @@ impl Store for Db {
                 .bind(r.expires_at.unix_millis());
             bind_request_progress!(q, r)
                 .bind(r.revert_of.map(|x| x.to_string()))
+                .bind(r.ticket.clone())
                 .execute(&mut *tx)
                 .await
                 .map_err(db_err)?;

@@ -51,6 +51,8 @@ pub(crate) fn pending_request(
         finished_at: None,
         message: None,
         revert_of: None,
+        // (cli-requests)
+        ticket: None,
     }
 }
 
@@ -509,17 +511,47 @@ pub struct WriteManyInput {
     pub trustees: Vec<IdentityInput>,
     /// Only for `grant_full_access` (default true); ignored otherwise.
     pub automapping: Option<bool>,
+    /// The PSA ticket, as typed ([`parse_ticket`] checks it).
+    pub ticket: Option<String>,
+}
+
+/// The longest ticket reference.
+pub const MAX_TICKET: usize = 64;
+
+/// A ticket reference (a PSA ticket number such as `#4711` or `CW-2026-00042`): surrounding
+/// spaces trimmed, empty means none; at most [`MAX_TICKET`] characters of ASCII letters, digits,
+/// spaces and `# - _ . / :`. Anything else is `invalid_input`: it is shown to approvers and
+/// exported, so it carries no markup, control characters or look-alike letters.
+pub fn parse_ticket(raw: Option<&str>) -> Result<Option<String>, CoreError> {
+    let Some(t) = raw.map(str::trim).filter(|t| !t.is_empty()) else {
+        return Ok(None);
+    };
+    if t.len() > MAX_TICKET
+        || !t
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || " #-_./:".contains(c))
+    {
+        return Err(CoreError::invalid(
+            "ticket",
+            format!(
+                "a ticket reference is at most {MAX_TICKET} characters: letters, digits, spaces and # - _ . / :"
+            ),
+        ));
+    }
+    Ok(Some(t.to_owned()))
 }
 
 /// Creates one pending request with one action per trustee (the same operation on the same
-/// mailbox). With one trustee it is exactly [`request_write`]. Every trustee is resolved and its
-/// current state read; when any of them already has the wanted state the whole ask is refused
-/// with `already_in_state` naming it, and nothing is stored.
+/// mailbox), with an optional ticket reference. With one trustee and no ticket it asks what
+/// [`request_write`] asks. Every trustee is resolved and its current state read; when any of them
+/// already has the wanted state the whole ask is refused with `already_in_state` naming it, and
+/// nothing is stored.
 pub async fn request_write_many(
     ctx: Ctx<'_>,
     actor: &Actor,
     input: WriteManyInput,
 ) -> Result<ApprovalRequest, CoreError> {
+    let ticket = parse_ticket(input.ticket.as_deref())?;
     let mut trustees = input.trustees.into_iter();
     let (Some(first), rest) = (trustees.next(), trustees.collect::<Vec<_>>()) else {
         return Err(CoreError::invalid(
@@ -527,21 +559,6 @@ pub async fn request_write_many(
             "name at least one trustee".to_owned(),
         ));
     };
-    if rest.is_empty() {
-        return request_write(
-            ctx,
-            actor,
-            WriteInput {
-                id: input.id,
-                company: input.company,
-                tool: input.tool,
-                mailbox: input.mailbox,
-                trustee: first,
-                automapping: input.automapping,
-            },
-        )
-        .await;
-    }
     if rest.len() + 1 > MAX_TRUSTEES {
         return Err(CoreError::invalid(
             "trustee",
@@ -627,20 +644,27 @@ pub async fn request_write_many(
             what: in_state.join("; "),
         }));
     }
-    let req = pending_request(
-        ctx,
-        actor,
-        input.id,
-        input.company,
-        tenant,
-        input.tool,
-        actions,
-    );
-    let ev = request_event(ctx, AuditKind::RequestCreated, Some(actor), &req).detail(json!({
+    let req = ApprovalRequest {
+        ticket,
+        ..pending_request(
+            ctx,
+            actor,
+            input.id,
+            input.company,
+            tenant,
+            input.tool,
+            actions,
+        )
+    };
+    let mut detail = json!({
         "tool": req.tool.as_str(), "risk": req.risk.as_str(), "digest": req.digest,
         "actions": crate::action::encode_actions(&req.actions), "summary": req.summary(),
         "expires_at": req.expires_at.unix_millis(),
-    }));
+    });
+    if let Some(t) = &req.ticket {
+        detail["ticket"] = json!(t);
+    }
+    let ev = request_event(ctx, AuditKind::RequestCreated, Some(actor), &req).detail(detail);
     insert_or_existing(ctx, req, ev).await
 }
 

@@ -108,5 +108,6 @@ pub fn request_for(company: &str, requester: &User) -> ApprovalRequest {
         finished_at: None,
         message: None,
         revert_of: None,
+        ticket: None,
     }
 }

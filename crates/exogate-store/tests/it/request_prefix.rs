@@ -1,6 +1,7 @@
 //! (cli-requests) Request ids by prefix: the store finds the ids starting with a prefix, in the
 //! database and only among the companies asked for; the core's `resolve_id` turns a unique
-//! prefix into its request, and refuses a short, malformed, ambiguous or foreign one.
+//! prefix into its request, and refuses a short, malformed, ambiguous or foreign one. A
+//! request's ticket reference and several trustees in one request round-trip on both backends.
 
 use exogate_core::ops::{self, requests::WriteInput};
 use exogate_core::tools::ToolName;
@@ -65,5 +66,66 @@ both! {
         assert_eq!(code(ops::requests::resolve_id(ctx, &w.tech_b, "0190aaaa").await), "request_not_found");
         assert_eq!(ops::requests::resolve_id(ctx, &w.admin, "0190aaaa-1").await.unwrap(), id(A1));
         assert_eq!(ops::requests::resolve_id(ctx, &w.admin, "0190bbbb").await.unwrap(), id(B1));
+    }
+}
+
+both! {
+    async fn a_ticket_and_several_trustees_round_trip(db: Db) {
+        let w = World::new(db).await;
+        let r = ops::requests::request_write_many(
+            w.ctx(),
+            &w.tech_a,
+            ops::requests::WriteManyInput {
+                id: new_request_id(),
+                company: cid("contoso"),
+                tool: ToolName::GrantSendAs,
+                mailbox: IdentityInput::parse("support").unwrap(),
+                trustees: vec![IdentityInput::parse("alice").unwrap(), IdentityInput::parse("carol").unwrap()],
+                automapping: None,
+                ticket: Some("  #4711 ".to_owned()),
+            },
+        )
+        .await
+        .unwrap();
+        assert_eq!(r.ticket.as_deref(), Some("#4711"));
+        assert_eq!(r.actions.len(), 2);
+        let stored = w.store.get_request(r.id).await.unwrap().unwrap();
+        assert_eq!(stored, r);
+        let listed = w.store.list_requests(&exogate_core::request::RequestFilter::default()).await.unwrap();
+        assert_eq!(listed.iter().find(|x| x.id == r.id), Some(&r));
+        // Without a ticket it stays none; a hostile one is refused before anything is stored.
+        let plain = w.write(&w.tech_a, "contoso", ToolName::GrantSendAs, "sales", "bob").await.unwrap();
+        assert_eq!(w.store.get_request(plain.id).await.unwrap().unwrap().ticket, None);
+        let bad = ops::requests::request_write_many(
+            w.ctx(),
+            &w.tech_a,
+            ops::requests::WriteManyInput {
+                id: new_request_id(),
+                company: cid("contoso"),
+                tool: ToolName::GrantSendAs,
+                mailbox: IdentityInput::parse("support").unwrap(),
+                trustees: vec![IdentityInput::parse("bob").unwrap()],
+                automapping: None,
+                ticket: Some("<b>1</b>".to_owned()),
+            },
+        )
+        .await;
+        assert_eq!(bad.unwrap_err().code(), "invalid_input");
+        // The same trustee twice is refused too.
+        let twice = ops::requests::request_write_many(
+            w.ctx(),
+            &w.tech_a,
+            ops::requests::WriteManyInput {
+                id: new_request_id(),
+                company: cid("contoso"),
+                tool: ToolName::GrantSendAs,
+                mailbox: IdentityInput::parse("sales").unwrap(),
+                trustees: vec![IdentityInput::parse("carol").unwrap(), IdentityInput::parse("carol").unwrap()],
+                automapping: None,
+                ticket: None,
+            },
+        )
+        .await;
+        assert_eq!(twice.unwrap_err().code(), "invalid_input");
     }
 }

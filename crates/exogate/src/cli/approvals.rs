@@ -94,13 +94,18 @@ fn request_text(r: &exogate_core::request::ApprovalRequest, now: Timestamp) -> S
         }
     }
     let mut text = format!(
-        "{}  {}  {}  risk {}  by {} via {}  {when}\n  {}",
+        "{}  {}  {}  risk {}  by {} via {}  {when}{}\n  {}",
         r.id,
         r.state.as_str(),
         r.company.as_str(),
         r.risk.as_str(),
         r.requester.user_name.as_str(),
         r.requester.channel,
+        // (cli-requests)
+        r.ticket
+            .as_deref()
+            .map(|t| format!("  ticket {t}"))
+            .unwrap_or_default(),
         r.summary()
     );
     if let Some(d) = &r.decision {

@@ -45,6 +45,9 @@ pub struct WriteArgs {
     /// With Full Access: let Outlook add the mailbox automatically (automapping).
     #[arg(long)]
     pub automapping: bool,
+    /// The PSA ticket the change belongs to (shown to the approver, not part of the digest).
+    #[arg(long, value_name = "REF")]
+    pub ticket: Option<String>,
     #[command(flatten)]
     pub who: AsUser,
 }
@@ -84,6 +87,7 @@ pub(super) async fn request(cli: &Cli, app: &App, cmd: &RequestCommand) -> CliRe
         mailbox: IdentityInput::parse(&args.mailbox)?,
         trustees,
         automapping: (tool == ToolName::GrantFullAccess).then_some(args.automapping),
+        ticket: args.ticket.clone(),
     };
     let r = ops::requests::request_write_many(ctx, &actor, input)
         .await
@@ -116,6 +120,9 @@ pub(super) fn asked_text(r: &ApprovalRequest) -> String {
         r.actions.len(),
         r.expires_at
     );
+    if let Some(t) = &r.ticket {
+        text.push_str(&format!("  ticket {t}\n"));
+    }
     for a in &r.actions {
         text.push_str(&format!("  {}\n", a.summary()));
     }

@@ -4,7 +4,6 @@
 
 use std::sync::Arc;
 
-use exogate_core::ops::requests::WriteInput;
 use exogate_core::ops::{self};
 use exogate_core::tools::{ApprovalMode, ToolName};
 use exogate_core::{Actor, CompanyId, CoreError, IdentityInput, RequestId};
@@ -226,16 +225,18 @@ impl ExogateMcp {
         let company_id = self.company(&actor, &args.company).await?;
         let mailbox = self.identity(&actor, "mailbox", &args.mailbox).await?;
         let trustee = self.identity(&actor, "trustee", &args.trustee).await?;
-        let input = WriteInput {
+        // (cli-requests) With the optional ticket reference.
+        let input = ops::requests::WriteManyInput {
             id: RequestId::from_uuid(uuid::Uuid::now_v7()),
             company: company_id,
             tool,
             mailbox,
-            trustee,
+            trustees: vec![trustee],
             automapping: args.automapping,
+            ticket: args.ticket.clone(),
         };
         let asked = input.id;
-        match ops::requests::request_write(self.app.ctx(), &actor, input).await {
+        match ops::requests::request_write_many(self.app.ctx(), &actor, input).await {
             Ok(req) => {
                 let url = self.app.url(&format!("/requests/{}", req.id));
                 let view = RequestView::of(&req, None, &actor, self.app.clock.now());

@@ -52,6 +52,12 @@ pub struct ChangeArgs {
     /// object id, or alias.
     #[schemars(example = &"carol@contoso.onmicrosoft.com", example = &"carol")]
     pub trustee: String,
+    // (cli-requests)
+    /// Optional: the PSA ticket the change belongs to, shown to the approver (at most 64
+    /// letters, digits, spaces and `# - _ . / :`).
+    #[serde(default)]
+    #[schemars(example = &"#4711")]
+    pub ticket: Option<String>,
 }
 
 /// A Full Access grant, with the Outlook automapping option.
@@ -71,6 +77,12 @@ pub struct GrantFullAccessArgs {
     #[serde(default = "yes")]
     #[schemars(example = true, example = false)]
     pub automapping: bool,
+    // (cli-requests)
+    /// Optional: the PSA ticket the change belongs to, shown to the approver (at most 64
+    /// letters, digits, spaces and `# - _ . / :`).
+    #[serde(default)]
+    #[schemars(example = &"#4711")]
+    pub ticket: Option<String>,
 }
 
 fn yes() -> bool {
@@ -84,6 +96,8 @@ pub struct WriteArgs {
     pub trustee: String,
     /// Full Access grants only.
     pub automapping: Option<bool>,
+    // (cli-requests)
+    pub ticket: Option<String>,
 }
 
 impl From<ChangeArgs> for WriteArgs {
@@ -93,6 +107,8 @@ impl From<ChangeArgs> for WriteArgs {
             mailbox: a.mailbox,
             trustee: a.trustee,
             automapping: None,
+            // (cli-requests)
+            ticket: a.ticket,
         }
     }
 }
@@ -104,6 +120,8 @@ impl From<GrantFullAccessArgs> for WriteArgs {
             mailbox: a.mailbox,
             trustee: a.trustee,
             automapping: Some(a.automapping),
+            // (cli-requests)
+            ticket: a.ticket,
         }
     }
 }

@@ -127,6 +127,9 @@ pub struct RequestView {
     pub can_revert: bool,
     /// Why the caller may not decide (when pending).
     pub decide_denied: Option<String>,
+    // (cli-requests)
+    /// The PSA ticket reference given when asking (not part of the digest).
+    pub ticket: Option<String>,
 }
 
 impl RequestView {
@@ -194,6 +197,8 @@ impl RequestView {
             can_revert: r.state == RequestState::Succeeded
                 && policy::can_request(&actor.user, &r.company).is_ok(),
             decide_denied,
+            // (cli-requests)
+            ticket: r.ticket.clone(),
         }
     }
 }

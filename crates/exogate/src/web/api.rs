@@ -378,6 +378,9 @@ pub struct CreateBody {
     trustee: String,
     #[serde(default)]
     automapping: Option<bool>,
+    // (cli-requests)
+    #[serde(default)]
+    ticket: Option<String>,
 }
 
 pub(crate) async fn request_json(
@@ -401,15 +404,17 @@ async fn create_request(
             CoreError::invalid("tool", format!("`{}` is not a write tool", shown(&b.tool)))
         })?;
     let asked = new_request_id();
-    let input = requests::WriteInput {
+    // (cli-requests) With the optional ticket reference.
+    let input = requests::WriteManyInput {
         id: asked,
         company: company_named(&st, &actor, &b.company).await?,
         tool,
         mailbox: IdentityInput::parse(&b.mailbox)?,
-        trustee: IdentityInput::parse(&b.trustee)?,
+        trustees: vec![IdentityInput::parse(&b.trustee)?],
         automapping: b.automapping,
+        ticket: b.ticket,
     };
-    let r = requests::request_write(st.app.ctx(), &actor, input).await?;
+    let r = requests::request_write_many(st.app.ctx(), &actor, input).await?;
     super::request_changed(&st.app, &r);
     let v = request_json(&st, &actor, &r).await?;
     Ok((created_or_existing(asked, &r), Json(v)).into_response())

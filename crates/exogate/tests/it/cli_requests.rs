@@ -552,3 +552,156 @@ async fn offboard_all_companies_asks_once_per_company_with_something_to_remove()
     assert_eq!(code(&viewer), "role_too_low", "{viewer:?}");
     t.stop().await;
 }
+
+#[tokio::test]
+async fn a_ticket_reference_travels_with_the_request_but_not_in_its_digest() {
+    let t = TestApp::start().await;
+    // CLI --ticket: stored, in the JSON view, in `approvals list`, in the audit detail.
+    let asked = t
+        .cli(&[
+            "--json",
+            "request",
+            "grant-send-as",
+            "--company",
+            "contoso",
+            "--mailbox",
+            SUPPORT,
+            "--trustee",
+            ALICE,
+            "--ticket",
+            "#4711",
+            "--as",
+            "tech",
+        ])
+        .await;
+    assert!(asked.success, "{asked:?}");
+    let v = asked.json();
+    assert_eq!(v["ticket"], "#4711", "{v}");
+    let id = RequestId::parse(v["id"].as_str().unwrap()).unwrap();
+    let r = t.app.store.get_request(id).await.unwrap().unwrap();
+    assert_eq!(r.ticket.as_deref(), Some("#4711"));
+    // Not part of the digest: the digest is the actions' alone, and asking the same change
+    // with another ticket is the same pending request.
+    assert_eq!(r.digest, exogate_core::action::digest_actions(&r.actions));
+    let again = t
+        .cli(&[
+            "--json",
+            "request",
+            "grant-send-as",
+            "--company",
+            "contoso",
+            "--mailbox",
+            SUPPORT,
+            "--trustee",
+            ALICE,
+            "--ticket",
+            "CW-99",
+            "--as",
+            "tech",
+        ])
+        .await;
+    assert_eq!(again.json()["id"], id.to_string(), "{again:?}");
+    let list = t.cli(&["approvals", "list", "--as", "manager"]).await;
+    assert!(list.stdout.contains("ticket #4711"), "{}", list.stdout);
+    let shown = t
+        .cli(&["approvals", "show", &id.to_string(), "--as", "manager"])
+        .await;
+    assert!(shown.stdout.contains("ticket #4711"), "{}", shown.stdout);
+    let audit = t.app.store.list_audit(0, 10_000).await.unwrap();
+    let created = audit
+        .iter()
+        .find(|e| e.event.kind == "request.created" && e.event.request == Some(id.to_string()))
+        .expect("creation audited");
+    let detail: Value = serde_json::from_str(&created.event.detail).unwrap();
+    assert_eq!(detail["ticket"], "#4711", "{detail}");
+
+    // The API: `ticket` in the body and in the Request view.
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let tech = crate::web::sign_in(&http, &t.base_url, "tech", &t.password("tech")).await;
+    let (s, v) = tech
+        .api_post(
+            "/api/v1/requests",
+            json!({"company": "contoso", "tool": "grant_send_as", "mailbox": SUPPORT,
+                   "trustee": CAROL, "ticket": "PSA-2026/17"}),
+        )
+        .await;
+    assert_eq!(s.as_u16(), 201, "{v}");
+    assert_eq!(v["ticket"], "PSA-2026/17", "{v}");
+    let api_id = v["id"].as_str().unwrap().to_owned();
+    let (s, v) = api(&t, &format!("/api/v1/requests/{api_id}")).await;
+    assert_eq!((s, v["ticket"].clone()), (200, json!("PSA-2026/17")));
+
+    // The page: the approval card shows it.
+    let manager = crate::web::sign_in(&http, &t.base_url, "manager", &t.password("manager")).await;
+    let (s, page) = manager.get(&format!("/requests/{id}")).await;
+    assert_eq!(s.as_u16(), 200);
+    assert!(
+        page.contains(&format!("id=\"ticket-{id}\">#4711<")),
+        "{page}"
+    );
+    let (_, approvals) = manager.get("/approvals").await;
+    assert!(approvals.contains("PSA-2026/17"), "{approvals}");
+
+    // MCP write tools take it too.
+    let c = crate::mcp_http::client(&t).await;
+    let out = crate::mcp_http::ok(
+        &crate::mcp_http::call(
+            &c,
+            "grant_full_access",
+            json!({"company": "contoso", "mailbox": SUPPORT, "trustee": BOB, "ticket": "#1"}),
+        )
+        .await,
+    );
+    let mcp_id = RequestId::parse(out["request_id"].as_str().unwrap()).unwrap();
+    let r = t.app.store.get_request(mcp_id).await.unwrap().unwrap();
+    assert_eq!(r.ticket.as_deref(), Some("#1"));
+
+    // Hostile or over-long tickets are invalid input everywhere; nothing is stored.
+    let before = pending_count(&t).await;
+    for bad in ["<script>x</script>", "a\u{202e}b", &"9".repeat(65)] {
+        let out = t
+            .cli(&[
+                "--json",
+                "request",
+                "grant-send-as",
+                "--company",
+                "contoso",
+                "--mailbox",
+                SUPPORT,
+                "--trustee",
+                BOB,
+                "--ticket",
+                bad,
+                "--as",
+                "manager",
+            ])
+            .await;
+        assert_eq!(code(&out), "invalid_input", "{bad:?}: {out:?}");
+        let (s, v) = tech
+            .api_post(
+                "/api/v1/requests",
+                json!({"company": "contoso", "tool": "grant_full_access", "mailbox": SUPPORT,
+                       "trustee": CAROL, "ticket": bad}),
+            )
+            .await;
+        assert_eq!(
+            (s.as_u16(), v["error"]["code"].clone()),
+            (422, json!("invalid_input"))
+        );
+        let (meta, _) = crate::mcp_http::err(
+            &crate::mcp_http::call(
+                &c,
+                "grant_full_access",
+                json!({"company": "contoso", "mailbox": SUPPORT, "trustee": CAROL, "ticket": bad}),
+            )
+            .await,
+        );
+        assert_eq!(meta["code"], "invalid_input", "{bad:?}");
+    }
+    assert_eq!(pending_count(&t).await, before);
+    c.cancel().await.ok();
+    t.stop().await;
+}
