@@ -15,7 +15,7 @@ use crate::views;
 
 /// What offboarding found in one company.
 enum Outcome {
-    Asked(ApprovalRequest),
+    Asked(Box<ApprovalRequest>),
     /// Nothing was asked there; why, in words.
     Nothing {
         state: &'static str,
@@ -34,7 +34,7 @@ pub(super) async fn offboard_all(cli: &Cli, app: &App, actor: &Actor, user: &str
             user: leaver.clone(),
         };
         let outcome = match ops::inventory::request_offboard(ctx, actor, input).await {
-            Ok(r) => Outcome::Asked(r),
+            Ok(r) => Outcome::Asked(Box::new(r)),
             Err(e) => nothing(e)?,
         };
         found.push((part.company, outcome));

@@ -457,6 +457,25 @@ async fn id_prefixes_default_actor_and_misuse() {
         ])
         .await;
     assert_eq!(code(&hostile), "invalid_input");
+
+    // `as = "viewer"` in the configuration file is the default too; EXOGATE_AS overrides it.
+    let path = t.data_dir().join("exogate.toml");
+    let config = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(&path, format!("as = \"viewer\"\n{config}")).unwrap();
+    let from_file = t
+        .cli(&["--json", "approvals", "revert", "0190aaaa-1"])
+        .await;
+    // A viewer may not ask for a revert: the command acted as the viewer.
+    assert_eq!(code(&from_file), "role_too_low", "{from_file:?}");
+    let overridden = t
+        .cli_with_env(
+            &["--json", "approvals", "revert", "0190aaaa-1"],
+            "",
+            &[("EXOGATE_AS", "tech")],
+        )
+        .await;
+    // The technician may, but the request has not succeeded.
+    assert_eq!(code(&overridden), "not_revertible", "{overridden:?}");
     t.stop().await;
 }
 
