@@ -133,6 +133,9 @@ pub enum ConflictReason {
     /// The company's delegation inventory was never swept: what it holds is unknown, not
     /// empty. `company` is its name, `id` its id.
     NotSweptYet { company: String, id: String },
+    // (cli-requests)
+    /// A request id prefix that several requests the caller may see start with.
+    AmbiguousRequest { prefix: String },
 }
 
 impl ConflictReason {
@@ -154,6 +157,8 @@ impl ConflictReason {
             ConflictReason::AmbiguousCompany { .. } => "ambiguous_company",
             // (inventory-truth)
             ConflictReason::NotSweptYet { .. } => "not_swept_yet",
+            // (cli-requests)
+            ConflictReason::AmbiguousRequest { .. } => "ambiguous_request",
         }
     }
 }
@@ -194,6 +199,11 @@ impl fmt::Display for ConflictReason {
             ConflictReason::NotSweptYet { company, id } => write!(
                 f,
                 "unknown: {company} is not swept yet; run `exogate inventory sync --company {id}` (or Sync on the Inventory page) first"
+            ),
+            // (cli-requests)
+            ConflictReason::AmbiguousRequest { prefix } => write!(
+                f,
+                "several requests start with `{prefix}`; give more characters of the id"
             ),
         }
     }
@@ -334,6 +344,8 @@ impl CoreError {
         "already_in_state",
         "ambiguous_company",
         "not_swept_yet",
+        // (cli-requests)
+        "ambiguous_request",
         "rejected_by_exchange",
         "tenant_already_linked",
         "exchange_not_configured",

@@ -28,8 +28,8 @@ pub mod signin;
 pub mod text;
 pub mod timed;
 pub mod tools;
-pub mod when;
 pub mod totp;
+pub mod when;
 
 pub use error::{ConflictReason, CoreError, Denial, Entity};
 pub use model::*;

@@ -571,6 +571,15 @@ pub trait Store: Send + Sync {
         company: &CompanyId,
         name: &str,
     ) -> StoreResult<Vec<ResolvedIdentity>>;
+    // (cli-requests)
+    /// Ids of the requests whose id starts with `prefix` (compared as written: ids are
+    /// lowercase), in id order, at most `limit`; only of `companies` when given.
+    async fn request_ids_by_prefix(
+        &self,
+        prefix: &str,
+        companies: Option<&[CompanyId]>,
+        limit: u32,
+    ) -> StoreResult<Vec<crate::model::RequestId>>;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -183,6 +183,10 @@ pub struct ApprovalRequest {
     /// This request is the scheduled removal of that timed grant: created by exogate when the
     /// grant was verified, approved by the grant's approval.
     pub ends_grant: Option<RequestId>,
+    // (cli-requests)
+    /// The PSA ticket the change belongs to ([`crate::ops::requests::parse_ticket`]): shown to
+    /// the approver, not part of the digest.
+    pub ticket: Option<String>,
 }
 
 impl ApprovalRequest {

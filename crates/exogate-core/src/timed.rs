@@ -204,6 +204,7 @@ pub fn scheduled_removal(grant: &ApprovalRequest, id: RequestId) -> Option<Appro
         revert_of: None,
         not_before: Some(end),
         ends_grant: Some(grant.id),
+        ticket: grant.ticket.clone(),
     })
 }
 

@@ -148,7 +148,7 @@ impl TryFrom<TokenRow> for ApiToken {
 
 macro_rules! request_cols {
     () => {
-        "id, company_id, tenant_id, tool, risk, requester_id, requester_name, channel, channel_token_id, channel_agent, actions, digest, state, created_at, expires_at, decided_by, decided_by_name, decided_at, decision_approved, decision_reason, decision_digest, cancelled_by, cancelled_by_name, cancelled_at, attempt, lease_worker, lease_expires_at, results, finished_at, message, revert_of, not_before, ends_grant"
+        "id, company_id, tenant_id, tool, risk, requester_id, requester_name, channel, channel_token_id, channel_agent, actions, digest, state, created_at, expires_at, decided_by, decided_by_name, decided_at, decision_approved, decision_reason, decision_digest, cancelled_by, cancelled_by_name, cancelled_at, attempt, lease_worker, lease_expires_at, results, finished_at, message, revert_of, not_before, ends_grant, ticket"
     };
 }
 
@@ -188,6 +188,8 @@ pub(crate) struct RequestRow {
     // (timed-grants)
     not_before: Option<i64>,
     ends_grant: Option<String>,
+    // (cli-requests)
+    ticket: Option<String>,
 }
 
 #[derive(serde::Serialize, serde::Deserialize)]
@@ -328,6 +330,8 @@ impl TryFrom<RequestRow> for ApprovalRequest {
                 Some(s) => Some(RequestId::parse(&s).map_err(|_| corrupt("request id", &s))?),
                 None => None,
             },
+            // (cli-requests)
+            ticket: r.ticket,
         })
     }
 }

@@ -314,7 +314,7 @@ const TOUCH_TOKEN: &str = "UPDATE api_tokens SET last_used_at = $2 WHERE id = $1
 const INSERT_REQUEST: &str = concat!(
     "INSERT INTO approval_requests (",
     request_cols!(),
-    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32, $33)"
+    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32, $33, $34)"
 );
 const GET_REQUEST: &str = concat!(
     "SELECT ",
@@ -678,6 +678,7 @@ impl Store for Db {
                 .bind(r.revert_of.map(|x| x.to_string()))
                 .bind(opt_ts(r.not_before))
                 .bind(r.ends_grant.map(|x| x.to_string()))
+                .bind(r.ticket.clone())
                 .execute(&mut *tx)
                 .await
                 .map_err(db_err)?;
@@ -1944,6 +1945,7 @@ impl Store for Db {
                     .bind(r.revert_of.map(|x| x.to_string()))
                     .bind(opt_ts(r.not_before))
                     .bind(r.ends_grant.map(|x| x.to_string()))
+                    .bind(r.ticket.clone())
                     .execute(&mut *tx)
                     .await
                     .map_err(db_err)?;
@@ -2026,6 +2028,55 @@ impl Store for Db {
                     display_name,
                     kind,
                 })
+            })
+            .collect()
+    }
+
+    // (cli-requests)
+    async fn request_ids_by_prefix(
+        &self,
+        prefix: &str,
+        companies: Option<&[CompanyId]>,
+        limit: u32,
+    ) -> StoreResult<Vec<RequestId>> {
+        if companies.is_some_and(<[CompanyId]>::is_empty) {
+            return Ok(Vec::new());
+        }
+        // `!` escapes LIKE's wildcards, so the prefix matches as written; the primary key
+        // keeps the scan to the ids that start with it.
+        let mut pattern = String::with_capacity(prefix.len() + 1);
+        for c in prefix.chars() {
+            if matches!(c, '!' | '%' | '_') {
+                pattern.push('!');
+            }
+            pattern.push(c);
+        }
+        pattern.push('%');
+        // Placeholders numbered in the order they appear (SQLite binds them in that order).
+        let mut sql = String::from("SELECT id FROM approval_requests WHERE id LIKE $1 ESCAPE '!'");
+        let mut n = 1;
+        if let Some(cs) = companies {
+            let marks: Vec<String> = cs
+                .iter()
+                .map(|_| {
+                    n += 1;
+                    format!("${n}")
+                })
+                .collect();
+            sql.push_str(&format!(" AND company_id IN ({})", marks.join(", ")));
+        }
+        sql.push_str(&format!(" ORDER BY id LIMIT ${}", n + 1));
+        let rows: Vec<(String,)> = with_pool!(self, p => {
+            let mut q = sqlx::query_as(AssertSqlSafe(sql.clone())).bind(pattern.clone());
+            for c in companies.into_iter().flatten() {
+                q = q.bind(c.as_str().to_owned());
+            }
+            q.bind(i64::from(limit)).fetch_all(p).await
+        })
+        .map_err(db_err)?;
+        rows.into_iter()
+            .map(|(id,)| {
+                RequestId::parse(&id).map_err(|_| StoreError::Corrupt(format!("request id `{id}`")))
             })
             .collect()
     }

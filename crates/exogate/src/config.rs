@@ -69,6 +69,10 @@ struct RawConfig {
     // (notify)
     #[serde(default)]
     notifications: crate::notify_settings::RawNotifications,
+    // (cli-requests)
+    /// `as = "tech"`: the person CLI commands act for when `--as` is not given.
+    #[serde(default, rename = "as")]
+    default_as: Option<String>,
 }
 
 /// `[oauth]`: sign-in of remote MCP clients.
@@ -465,6 +469,9 @@ pub struct Config {
     // (notify)
     /// Notification delivery (`[notifications]`).
     pub notifications: crate::notify_settings::NotifySettings,
+    // (cli-requests)
+    /// `as`: the person CLI commands act for when `--as` is not given (`EXOGATE_AS`).
+    pub default_as: Option<String>,
 }
 
 /// Calls per API token per minute, by default (MCP and the API together).
@@ -724,6 +731,11 @@ impl Config {
             // (notify)
             notifications: crate::notify_settings::validate(raw.notifications)
                 .map_err(|(key, reason)| ConfigError::Invalid { key, reason })?,
+            // (cli-requests)
+            default_as: raw
+                .default_as
+                .map(|s| s.trim().to_owned())
+                .filter(|s| !s.is_empty()),
         })
     }
 }
@@ -831,7 +843,7 @@ fn env_provider(env: &[(String, String)]) -> figment::providers::Serialized<serd
 }
 
 /// The configuration's top-level keys: only `EXOGATE_` variables naming one of them are read.
-const TOP_LEVEL_KEYS: [&str; 16] = [
+const TOP_LEVEL_KEYS: [&str; 17] = [
     "data_dir",
     "database_url",
     "server",
@@ -849,6 +861,8 @@ const TOP_LEVEL_KEYS: [&str; 16] = [
     // (notify)
     "notifications",
     "signin",
+    // (cli-requests)
+    "as",
 ];
 
 fn insert_path(

@@ -53,6 +53,8 @@ pub(crate) fn pending_request(
         revert_of: None,
         not_before: None,
         ends_grant: None,
+        // (cli-requests)
+        ticket: None,
     }
 }
 
@@ -128,114 +130,21 @@ pub async fn request_timed_write(
     input: WriteInput,
     end: EndInput,
 ) -> Result<ApprovalRequest, CoreError> {
-    let actor = &super::refresh_actor(ctx, actor).await?;
-    policy::can_request(&actor.user, &input.company).map_err(CoreError::forbidden)?;
-    let Some(operation) = input.tool.operation() else {
-        return Err(CoreError::invalid(
-            "tool",
-            format!("`{}` is not a write tool", input.tool.as_str()),
-        ));
-    };
-    let spec = tools::spec(input.tool);
-    // (timed-grants) The end is checked before anything is resolved or counted.
-    let ends_at = super::timed::end_for_write(
-        ctx,
-        &input.company,
-        input.tool,
-        end.duration.as_deref(),
-        end.until.as_deref(),
-    )
-    .await?;
-    check_pending_limit(ctx, actor).await?;
-    debug_assert_eq!(spec.approval, ApprovalMode::Always);
-    let company = load(ctx, &input.company).await?;
-    let tenant = connection(&company)?.tenant_id;
-    let mailbox = ctx
-        .ms
-        .resolve(tenant, &input.mailbox)
-        .await
-        .map_err(|e| resolve_error(e, Entity::Mailbox, input.mailbox.as_str(), &company))?;
-    if !mailbox.kind.is_mailbox() {
-        return Err(CoreError::invalid(
-            "mailbox",
-            format!(
-                "`{}` is a {}, not a mailbox",
-                mailbox.primary_address,
-                mailbox.kind.as_str()
-            ),
-        ));
-    }
-    let orphan = operation.kind == crate::action::OperationKind::Remove
-        && input
-            .trustee
-            .as_str()
-            .starts_with(crate::inventory::ORPHAN_SID_PREFIX);
-    let trustee = if orphan {
-        // (inventory-truth) A deleted principal's SID left on the mailbox: removable, and only
-        // when it is there.
-        super::overview::orphan_trustee(
-            ctx,
-            tenant,
-            &mailbox,
-            operation.permission,
-            input.trustee.as_str(),
-            &company,
-        )
-        .await?
-    } else {
-        ctx.ms
-            .resolve(tenant, &input.trustee)
-            .await
-            .map_err(|e| resolve_error(e, Entity::Trustee, input.trustee.as_str(), &company))?
-    };
-    if trustee.object_id == mailbox.object_id {
-        return Err(CoreError::invalid(
-            "trustee",
-            "a mailbox cannot be its own trustee".to_owned(),
-        ));
-    }
-    let probe = CanonicalAction::new(
-        input.company.clone(),
-        tenant,
-        operation,
-        mailbox,
-        trustee,
-        input.automapping,
-        crate::action::Presence::Absent,
-    )
-    .with_end(ends_at);
-    let state = ctx
-        .ms
-        .current_state(tenant, &probe)
-        .await
-        .map_err(|e| ms_error(e, Entity::Mailbox))?;
-    let action = CanonicalAction {
-        state_at_request: state,
-        ..probe
-    };
-    if action.is_no_op() {
-        // Nothing would change: refuse now rather than queue a request that can only end
-        // "already in state". Nothing is stored or audited.
-        return Err(CoreError::conflict(ConflictReason::AlreadyInState {
-            what: action.in_state_phrase(),
-        }));
-    }
-    let actions = vec![action];
-    let req = pending_request(
+    request_write_many(
         ctx,
         actor,
-        input.id,
-        input.company,
-        tenant,
-        input.tool,
-        actions,
-    );
-    let ev = request_event(ctx, AuditKind::RequestCreated, Some(actor), &req).detail(json!({
-        "tool": req.tool.as_str(), "risk": req.risk.as_str(), "digest": req.digest,
-        "actions": crate::action::encode_actions(&req.actions), "summary": req.summary(),
-        "expires_at": req.expires_at.unix_millis(),
-    }));
-    insert_or_existing(ctx, req, ev).await
+        WriteManyInput {
+            id: input.id,
+            company: input.company,
+            tool: input.tool,
+            mailbox: input.mailbox,
+            trustees: vec![input.trustee],
+            automapping: input.automapping,
+            ticket: None,
+            end,
+        },
+    )
+    .await
 }
 
 /// Loads a request the actor may see.
@@ -540,5 +449,264 @@ pub fn check_reviewed(req: &ApprovalRequest, seen: &str) -> Result<(), ReviewAga
         Ok(())
     } else {
         Err(ReviewAgain)
+    }
+}
+
+// (cli-requests) Several trustees in one request; request ids by unique prefix.
+
+/// The most trustees one request may name.
+pub const MAX_TRUSTEES: usize = 20;
+
+/// What a write with one or more trustees asks for: one action per trustee, one request, one
+/// digest over all of them.
+#[derive(Clone, Debug)]
+pub struct WriteManyInput {
+    /// New request id (UUIDv7) chosen by the caller.
+    pub id: RequestId,
+    pub company: CompanyId,
+    pub tool: ToolName,
+    pub mailbox: IdentityInput,
+    /// At least one, at most [`MAX_TRUSTEES`], each a different recipient.
+    pub trustees: Vec<IdentityInput>,
+    /// Only for `grant_full_access` (default true); ignored otherwise.
+    pub automapping: Option<bool>,
+    /// The PSA ticket, as typed ([`parse_ticket`] checks it).
+    pub ticket: Option<String>,
+    /// When the grant ends, if it does (timed grants; checked by the core).
+    pub end: EndInput,
+}
+
+/// The longest ticket reference.
+pub const MAX_TICKET: usize = 64;
+
+/// A ticket reference (a PSA ticket number such as `#4711` or `CW-2026-00042`): surrounding
+/// spaces trimmed, empty means none; at most [`MAX_TICKET`] characters of ASCII letters, digits,
+/// spaces and `# - _ . / :`. Anything else is `invalid_input`: it is shown to approvers and
+/// exported, so it carries no markup, control characters or look-alike letters.
+pub fn parse_ticket(raw: Option<&str>) -> Result<Option<String>, CoreError> {
+    let Some(t) = raw.map(str::trim).filter(|t| !t.is_empty()) else {
+        return Ok(None);
+    };
+    if t.len() > MAX_TICKET
+        || !t
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || " #-_./:".contains(c))
+    {
+        return Err(CoreError::invalid(
+            "ticket",
+            format!(
+                "a ticket reference is at most {MAX_TICKET} characters: letters, digits, spaces and # - _ . / :"
+            ),
+        ));
+    }
+    Ok(Some(t.to_owned()))
+}
+
+/// Creates one pending request with one action per trustee (the same operation on the same
+/// mailbox), with an optional ticket reference and, for grants, an optional end. Every write
+/// request is asked here ([`request_write`] and [`request_timed_write`] are its one-trustee
+/// forms). Every trustee is resolved and its current state read; when any of them already has
+/// the wanted state the whole ask is refused with `already_in_state` naming it, and nothing is
+/// stored.
+pub async fn request_write_many(
+    ctx: Ctx<'_>,
+    actor: &Actor,
+    input: WriteManyInput,
+) -> Result<ApprovalRequest, CoreError> {
+    let ticket = parse_ticket(input.ticket.as_deref())?;
+    let mut trustees = input.trustees.into_iter();
+    let (Some(first), rest) = (trustees.next(), trustees.collect::<Vec<_>>()) else {
+        return Err(CoreError::invalid(
+            "trustee",
+            "name at least one trustee".to_owned(),
+        ));
+    };
+    if rest.len() + 1 > MAX_TRUSTEES {
+        return Err(CoreError::invalid(
+            "trustee",
+            format!("at most {MAX_TRUSTEES} trustees in one request"),
+        ));
+    }
+    let actor = &super::refresh_actor(ctx, actor).await?;
+    policy::can_request(&actor.user, &input.company).map_err(CoreError::forbidden)?;
+    let Some(operation) = input.tool.operation() else {
+        return Err(CoreError::invalid(
+            "tool",
+            format!("`{}` is not a write tool", input.tool.as_str()),
+        ));
+    };
+    debug_assert_eq!(tools::spec(input.tool).approval, ApprovalMode::Always);
+    // (timed-grants) The end is checked before anything is resolved or counted.
+    let ends_at = super::timed::end_for_write(
+        ctx,
+        &input.company,
+        input.tool,
+        input.end.duration.as_deref(),
+        input.end.until.as_deref(),
+    )
+    .await?;
+    if ends_at.is_some() && !rest.is_empty() {
+        // A timed grant's removal is the inverse of its one action.
+        return Err(CoreError::invalid(
+            "trustee",
+            "a grant that ends names one trustee: ask once per trustee".to_owned(),
+        ));
+    }
+    check_pending_limit(ctx, actor).await?;
+    let company = load(ctx, &input.company).await?;
+    let tenant = connection(&company)?.tenant_id;
+    let mailbox = ctx
+        .ms
+        .resolve(tenant, &input.mailbox)
+        .await
+        .map_err(|e| resolve_error(e, Entity::Mailbox, input.mailbox.as_str(), &company))?;
+    if !mailbox.kind.is_mailbox() {
+        return Err(CoreError::invalid(
+            "mailbox",
+            format!(
+                "`{}` is a {}, not a mailbox",
+                mailbox.primary_address,
+                mailbox.kind.as_str()
+            ),
+        ));
+    }
+    let mut actions: Vec<CanonicalAction> = Vec::with_capacity(rest.len() + 1);
+    let mut in_state = Vec::new();
+    for raw in std::iter::once(first).chain(rest) {
+        let orphan = operation.kind == crate::action::OperationKind::Remove
+            && raw
+                .as_str()
+                .starts_with(crate::inventory::ORPHAN_SID_PREFIX);
+        let trustee = if orphan {
+            // (inventory-truth) A deleted principal's SID left on the mailbox: removable, and
+            // only when it is there.
+            super::overview::orphan_trustee(
+                ctx,
+                tenant,
+                &mailbox,
+                operation.permission,
+                raw.as_str(),
+                &company,
+            )
+            .await?
+        } else {
+            ctx.ms
+                .resolve(tenant, &raw)
+                .await
+                .map_err(|e| resolve_error(e, Entity::Trustee, raw.as_str(), &company))?
+        };
+        if trustee.object_id == mailbox.object_id {
+            return Err(CoreError::invalid(
+                "trustee",
+                "a mailbox cannot be its own trustee".to_owned(),
+            ));
+        }
+        if actions
+            .iter()
+            .any(|a| a.trustee.object_id == trustee.object_id)
+        {
+            return Err(CoreError::invalid(
+                "trustee",
+                format!("`{}` is named twice", trustee.primary_address),
+            ));
+        }
+        let probe = CanonicalAction::new(
+            input.company.clone(),
+            tenant,
+            operation,
+            mailbox.clone(),
+            trustee,
+            input.automapping,
+            crate::action::Presence::Absent,
+        )
+        .with_end(ends_at);
+        let state = ctx
+            .ms
+            .current_state(tenant, &probe)
+            .await
+            .map_err(|e| ms_error(e, Entity::Mailbox))?;
+        let action = CanonicalAction {
+            state_at_request: state,
+            ..probe
+        };
+        if action.is_no_op() {
+            in_state.push(action.in_state_phrase());
+        }
+        actions.push(action);
+    }
+    if !in_state.is_empty() {
+        // Nothing would change for part of it: refuse now rather than queue a request that can
+        // only end "already in state". Nothing is stored or audited; the caller drops those
+        // trustees and asks again.
+        return Err(CoreError::conflict(ConflictReason::AlreadyInState {
+            what: in_state.join("; "),
+        }));
+    }
+    let req = ApprovalRequest {
+        ticket,
+        ..pending_request(
+            ctx,
+            actor,
+            input.id,
+            input.company,
+            tenant,
+            input.tool,
+            actions,
+        )
+    };
+    let mut detail = json!({
+        "tool": req.tool.as_str(), "risk": req.risk.as_str(), "digest": req.digest,
+        "actions": crate::action::encode_actions(&req.actions), "summary": req.summary(),
+        "expires_at": req.expires_at.unix_millis(),
+    });
+    if let Some(t) = &req.ticket {
+        detail["ticket"] = json!(t);
+    }
+    let ev = request_event(ctx, AuditKind::RequestCreated, Some(actor), &req).detail(detail);
+    insert_or_existing(ctx, req, ev).await
+}
+
+/// The shortest request id prefix accepted in place of a whole id.
+pub const MIN_ID_PREFIX: usize = 8;
+
+/// The request `text` names for `actor`: a whole id, or a unique prefix of at least
+/// [`MIN_ID_PREFIX`] characters among the requests of the companies the actor may see.
+/// A shorter or malformed prefix is `invalid_input`; one matching several requests is
+/// `ambiguous_request`; one matching none the actor may see is `request_not_found`
+/// (another company's requests do not exist for them).
+pub async fn resolve_id(ctx: Ctx<'_>, actor: &Actor, text: &str) -> Result<RequestId, CoreError> {
+    let text = text.trim();
+    if let Ok(id) = RequestId::parse(text) {
+        return Ok(id);
+    }
+    let prefix = text.to_ascii_lowercase();
+    if prefix.len() < MIN_ID_PREFIX
+        || prefix.len() >= 36
+        || !prefix.chars().all(|c| c.is_ascii_hexdigit() || c == '-')
+    {
+        return Err(CoreError::invalid(
+            "id",
+            format!(
+                "a request id, or a prefix of at least {MIN_ID_PREFIX} of its characters (0-9, a-f, -)"
+            ),
+        ));
+    }
+    if actor.user.disabled {
+        return Err(CoreError::forbidden(Denial::UserDisabled));
+    }
+    let companies: Option<Vec<CompanyId>> = match &actor.user.entitlement {
+        crate::model::Entitlement::Companies(set) => Some(set.iter().cloned().collect()),
+        _ => None,
+    };
+    let found = ctx
+        .store
+        .request_ids_by_prefix(&prefix, companies.as_deref(), 2)
+        .await?;
+    match found.as_slice() {
+        [one] => Ok(*one),
+        [] => Err(CoreError::not_found(Entity::Request, &prefix)),
+        _ => Err(CoreError::conflict(ConflictReason::AmbiguousRequest {
+            prefix,
+        })),
     }
 }

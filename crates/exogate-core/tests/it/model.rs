@@ -234,6 +234,10 @@ fn every_error_code_is_listed_once() {
             company: "Contoso".into(),
             id: "contoso".into(),
         },
+        // (cli-requests)
+        ConflictReason::AmbiguousRequest {
+            prefix: "0190aaaa".into(),
+        },
     ] {
         errs.push(CoreError::conflict(c));
     }

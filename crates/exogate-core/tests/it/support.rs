@@ -110,5 +110,6 @@ pub fn request_for(company: &str, requester: &User) -> ApprovalRequest {
         revert_of: None,
         not_before: None,
         ends_grant: None,
+        ticket: None,
     }
 }

@@ -16,6 +16,7 @@ mod notify;
 mod oauth;
 mod property;
 mod repo;
+mod request_prefix;
 mod signin;
 mod sweep;
 mod tamper;

@@ -176,7 +176,7 @@ pub(super) async fn audit(
                     actor(
                         app,
                         &AsUser {
-                            as_user: name.clone(),
+                            as_user: Some(name.clone()),
                         },
                     )
                     .await?,

@@ -79,9 +79,14 @@ pub enum InventoryCommand {
 
 #[derive(Args, Debug)]
 pub struct OffboardArgs {
-    /// The company the leaver belongs to: its id or its name.
-    #[arg(long)]
-    pub company: String,
+    /// The company (its id or its name).
+    #[arg(long, required_unless_present = "all_companies")]
+    pub company: Option<String>,
+    // (cli-requests)
+    /// Every connected company you are entitled to: one request per company with something to
+    /// remove, printed together.
+    #[arg(long, conflicts_with = "company")]
+    pub all_companies: bool,
     /// The leaver: UPN, address, alias or object id.
     #[arg(long)]
     pub user: String,
@@ -348,9 +353,13 @@ pub(super) async fn inventory(cli: &Cli, app: &App, cmd: &InventoryCommand) -> C
 
 pub(super) async fn offboard(cli: &Cli, app: &App, args: &OffboardArgs) -> CliResult<()> {
     let actor = actor(app, &args.who).await?;
+    // (cli-requests)
+    let Some(company) = args.company.as_deref().filter(|_| !args.all_companies) else {
+        return super::offboard_all::offboard_all(cli, app, &actor, &args.user).await;
+    };
     let input = ops::inventory::OffboardInput {
         id: RequestId::from_uuid(uuid::Uuid::now_v7()),
-        company: ops::companies::resolve(app.ctx(), &actor, &args.company).await?,
+        company: ops::companies::resolve(app.ctx(), &actor, company).await?,
         user: IdentityInput::parse(&args.user)?,
     };
     let r = ops::inventory::request_offboard(app.ctx(), &actor, input).await?;

@@ -11,6 +11,9 @@ mod config;
 mod drift;
 mod inventory;
 mod mailbox;
+// (cli-requests)
+mod offboard_all;
+mod request;
 mod users;
 // (notify)
 mod notify;
@@ -37,6 +40,8 @@ pub use config::ConfigCommand;
 pub use drift::DriftCommand;
 pub use inventory::{InventoryCommand, OffboardArgs};
 pub use mailbox::{MailboxArgs, MailboxCommand};
+// (cli-requests)
+pub use request::RequestCommand;
 pub use users::{TokenCommand, UserCommand};
 // (notify)
 pub use notify::NotifyCommand;
@@ -112,13 +117,36 @@ pub enum Command {
     /// Drift: rights added or removed outside exogate, found by the inventory sweeps.
     #[command(subcommand)]
     Drift(DriftCommand),
+    // (cli-requests)
+    /// Ask for a change (a grant or a removal): it waits for a manager's approval, then runs.
+    #[command(subcommand)]
+    Request(RequestCommand),
 }
 
 #[derive(Args, Debug)]
 pub struct AsUser {
-    /// The person this command acts for (recorded in the audit log).
+    /// The person this command acts for (recorded in the audit log); default: EXOGATE_AS or
+    /// `as = "USER"` in the configuration file.
     #[arg(long = "as", value_name = "USER")]
-    pub as_user: String,
+    pub as_user: Option<String>,
+}
+
+// (cli-requests)
+/// The configuration's `as` (or `EXOGATE_AS`): who commands act for without `--as`. Set once
+/// per run, after the configuration is loaded.
+static DEFAULT_AS: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+
+impl AsUser {
+    /// The person named with `--as`, else the configured default.
+    pub(super) fn name(&self) -> CliResult<String> {
+        self.as_user
+            .clone()
+            .or_else(|| DEFAULT_AS.get().cloned().flatten())
+            .ok_or_else(|| CliError {
+                code: "invalid_input",
+                message: "name the person this command acts for: --as USER (or set EXOGATE_AS, or `as = \"USER\"` in the configuration file)".to_owned(),
+            })
+    }
 }
 
 /// A command's failure: a clear message and a stable code.
@@ -216,6 +244,8 @@ pub async fn run(cli: Cli) -> CliResult<()> {
         _ => {}
     }
     let config = load_config(&cli)?;
+    // (cli-requests)
+    let _ = DEFAULT_AS.set(config.default_as.clone());
     let app = crate::server::build_app(&config).await?;
     match &cli.command {
         Command::Serve => serve(&config, app).await,
@@ -237,6 +267,8 @@ pub async fn run(cli: Cli) -> CliResult<()> {
         Command::Notify(cmd) => notify::notify(&cli, &app, cmd).await,
         // (drift)
         Command::Drift(cmd) => drift::drift(&cli, &app, cmd).await,
+        // (cli-requests)
+        Command::Request(cmd) => request::request(&cli, &app, cmd).await,
         Command::Config(_) => Ok(()),
         #[cfg(feature = "demo")]
         Command::Demo(_) => Ok(()),
@@ -283,7 +315,7 @@ pub(super) fn out(cli: &Cli, value: Value, human: impl FnOnce() -> String) -> Cl
 }
 
 pub(super) async fn actor(app: &App, who: &AsUser) -> CliResult<Actor> {
-    let name = UserName::parse(&who.as_user)?;
+    let name = UserName::parse(&who.name()?)?;
     let user = ops::users::find_user(app.ctx(), &name).await?;
     Ok(Actor {
         user,

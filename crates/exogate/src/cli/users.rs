@@ -38,9 +38,7 @@ pub enum UserCommand {
     // (msft-signin)
     /// Enrol a local user's second factor (TOTP): prints the secret (as an otpauth:// URI for an
     /// authenticator app) and ten single-use recovery codes, once. Replaces an earlier one.
-    SecondFactor {
-        name: String,
-    },
+    SecondFactor { name: String },
 }
 
 #[derive(Subcommand, Debug)]

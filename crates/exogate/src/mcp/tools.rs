@@ -4,7 +4,6 @@
 
 use std::sync::Arc;
 
-use exogate_core::ops::requests::WriteInput;
 use exogate_core::ops::{self};
 use exogate_core::tools::{ApprovalMode, ToolName};
 use exogate_core::{Actor, CompanyId, CoreError, IdentityInput, RequestId};
@@ -226,20 +225,23 @@ impl ExogateMcp {
         let company_id = self.company(&actor, &args.company).await?;
         let mailbox = self.identity(&actor, "mailbox", &args.mailbox).await?;
         let trustee = self.identity(&actor, "trustee", &args.trustee).await?;
-        let input = WriteInput {
+        // (cli-requests) With the optional ticket reference.
+        let input = ops::requests::WriteManyInput {
             id: RequestId::from_uuid(uuid::Uuid::now_v7()),
             company: company_id,
             tool,
             mailbox,
-            trustee,
+            trustees: vec![trustee],
             automapping: args.automapping,
-        };
-        let end = ops::requests::EndInput {
-            duration: args.duration,
-            until: args.until,
+            ticket: args.ticket.clone(),
+            // (timed-grants) When the grant ends, if it does.
+            end: ops::requests::EndInput {
+                duration: args.duration,
+                until: args.until,
+            },
         };
         let asked = input.id;
-        match ops::requests::request_timed_write(self.app.ctx(), &actor, input, end).await {
+        match ops::requests::request_write_many(self.app.ctx(), &actor, input).await {
             Ok(req) => {
                 let url = self.app.url(&format!("/requests/{}", req.id));
                 let view = RequestView::of(&req, None, &actor, self.app.clock.now());
@@ -397,7 +399,8 @@ impl ExogateMcp {
         Parameters(a): Parameters<RequestIdArgs>,
     ) -> Result<Json<ApprovalStatusOut>, CallToolResult> {
         let actor = actor_of(&ctx)?;
-        let id = match RequestId::parse(&a.request_id) {
+        // (cli-requests) A whole id or a unique prefix of at least 8 characters.
+        let id = match ops::requests::resolve_id(self.app.ctx(), &actor, &a.request_id).await {
             Ok(id) => id,
             Err(e) => return Err(errors::core_error(&e, None, &[])),
         };

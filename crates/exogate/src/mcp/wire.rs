@@ -52,6 +52,12 @@ pub struct ChangeArgs {
     /// object id, or alias.
     #[schemars(example = &"carol@contoso.onmicrosoft.com", example = &"carol")]
     pub trustee: String,
+    // (cli-requests)
+    /// Optional: the PSA ticket the change belongs to, shown to the approver (at most 64
+    /// letters, digits, spaces and `# - _ . / :`).
+    #[serde(default)]
+    #[schemars(example = &"#4711")]
+    pub ticket: Option<String>,
 }
 
 /// A Full Access grant, with the Outlook automapping option.
@@ -81,6 +87,12 @@ pub struct GrantFullAccessArgs {
     #[serde(default)]
     #[schemars(example = &"2026-12-10")]
     pub until: Option<String>,
+    // (cli-requests)
+    /// Optional: the PSA ticket the change belongs to, shown to the approver (at most 64
+    /// letters, digits, spaces and `# - _ . / :`).
+    #[serde(default)]
+    #[schemars(example = &"#4711")]
+    pub ticket: Option<String>,
 }
 
 // (timed-grants)
@@ -108,6 +120,12 @@ pub struct GrantArgs {
     #[serde(default)]
     #[schemars(example = &"2026-12-10")]
     pub until: Option<String>,
+    // (cli-requests)
+    /// Optional: the PSA ticket the change belongs to, shown to the approver (at most 64
+    /// letters, digits, spaces and `# - _ . / :`).
+    #[serde(default)]
+    #[schemars(example = &"#4711")]
+    pub ticket: Option<String>,
 }
 
 impl From<GrantArgs> for WriteArgs {
@@ -119,6 +137,7 @@ impl From<GrantArgs> for WriteArgs {
             automapping: None,
             duration: a.duration,
             until: a.until,
+            ticket: a.ticket,
         }
     }
 }
@@ -137,6 +156,8 @@ pub struct WriteArgs {
     // (timed-grants)
     pub duration: Option<String>,
     pub until: Option<String>,
+    // (cli-requests)
+    pub ticket: Option<String>,
 }
 
 impl From<ChangeArgs> for WriteArgs {
@@ -148,6 +169,8 @@ impl From<ChangeArgs> for WriteArgs {
             automapping: None,
             duration: None,
             until: None,
+            // (cli-requests)
+            ticket: a.ticket,
         }
     }
 }
@@ -161,6 +184,8 @@ impl From<GrantFullAccessArgs> for WriteArgs {
             automapping: Some(a.automapping),
             duration: a.duration,
             until: a.until,
+            // (cli-requests)
+            ticket: a.ticket,
         }
     }
 }
@@ -169,7 +194,8 @@ impl From<GrantFullAccessArgs> for WriteArgs {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RequestIdArgs {
-    /// The `request_id` a write tool returned (a UUID).
+    /// The `request_id` a write tool returned (a UUID), or a unique prefix of at least 8 of its
+    /// characters.
     #[schemars(example = &"0192f0c4-7d3e-7a51-8e2b-3c4d5e6f7a8b")]
     pub request_id: String,
 }

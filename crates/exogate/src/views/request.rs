@@ -143,6 +143,9 @@ pub struct RequestView {
     pub not_before: Option<String>,
     /// `grant.end_failed` when a scheduled removal failed after its retries (the alert raised).
     pub alert: Option<String>,
+    // (cli-requests)
+    /// The PSA ticket reference given when asking (not part of the digest).
+    pub ticket: Option<String>,
 }
 
 impl RequestView {
@@ -226,6 +229,8 @@ impl RequestView {
             not_before: r.not_before.map(ts),
             alert: (r.ends_grant.is_some() && r.state == RequestState::Failed)
                 .then(|| "grant.end_failed".to_owned()),
+            // (cli-requests)
+            ticket: r.ticket.clone(),
         }
     }
 }

@@ -112,8 +112,14 @@ pub(crate) async fn company_named(
     Ok(id)
 }
 
-fn request_id(s: &str) -> Result<RequestId, ApiError> {
-    Ok(RequestId::parse(s)?)
+/// (cli-requests) A request id, or a unique prefix of at least 8 of its characters among the
+/// requests `actor` may see.
+async fn request_id(
+    st: &WebState,
+    actor: &exogate_core::Actor,
+    s: &str,
+) -> Result<RequestId, ApiError> {
+    Ok(requests::resolve_id(st.app.ctx(), actor, s).await?)
 }
 
 #[derive(Deserialize)]
@@ -380,6 +386,9 @@ pub struct CreateBody {
     duration: Option<String>,
     #[serde(default)]
     until: Option<String>,
+    // (cli-requests)
+    #[serde(default)]
+    ticket: Option<String>,
 }
 
 pub(crate) async fn request_json(
@@ -403,19 +412,21 @@ async fn create_request(
             CoreError::invalid("tool", format!("`{}` is not a write tool", shown(&b.tool)))
         })?;
     let asked = new_request_id();
-    let input = requests::WriteInput {
+    // (cli-requests) With the optional ticket reference.
+    let input = requests::WriteManyInput {
         id: asked,
         company: company_named(&st, &actor, &b.company).await?,
         tool,
         mailbox: IdentityInput::parse(&b.mailbox)?,
-        trustee: IdentityInput::parse(&b.trustee)?,
+        trustees: vec![IdentityInput::parse(&b.trustee)?],
         automapping: b.automapping,
+        ticket: b.ticket,
+        end: requests::EndInput {
+            duration: b.duration,
+            until: b.until,
+        },
     };
-    let end = requests::EndInput {
-        duration: b.duration,
-        until: b.until,
-    };
-    let r = requests::request_timed_write(st.app.ctx(), &actor, input, end).await?;
+    let r = requests::request_write_many(st.app.ctx(), &actor, input).await?;
     super::request_changed(&st.app, &r);
     let v = request_json(&st, &actor, &r).await?;
     Ok((created_or_existing(asked, &r), Json(v)).into_response())
@@ -440,7 +451,8 @@ async fn get_request(
     Path(id): Path<String>,
 ) -> ApiResult<Json<RequestView>> {
     let actor = auth.0.api_actor();
-    let r = requests::get_request(st.app.ctx(), &actor, request_id(&id)?).await?;
+    let id = request_id(&st, &actor, &id).await?;
+    let r = requests::get_request(st.app.ctx(), &actor, id).await?;
     Ok(Json(request_json(&st, &actor, &r).await?))
 }
 
@@ -462,7 +474,7 @@ async fn decide(
     approve: bool,
 ) -> ApiResult<Json<RequestView>> {
     let actor = auth.change(headers)?;
-    let id = request_id(id)?;
+    let id = request_id(st, &actor, id).await?;
     let body = body.unwrap_or_default();
     let ctx = st.app.ctx();
     if let Some(d) = body.digest.as_deref() {
@@ -522,7 +534,8 @@ async fn cancel(
     Path(id): Path<String>,
 ) -> ApiResult<Json<RequestView>> {
     let actor = auth.change(&headers)?;
-    let r = requests::cancel(st.app.ctx(), &actor, request_id(&id)?).await?;
+    let id = request_id(&st, &actor, &id).await?;
+    let r = requests::cancel(st.app.ctx(), &actor, id).await?;
     super::request_changed(&st.app, &r);
     Ok(Json(request_json(&st, &actor, &r).await?))
 }
@@ -535,7 +548,8 @@ async fn revert(
 ) -> ApiResult<Response> {
     let actor = auth.change(&headers)?;
     let asked = new_request_id();
-    let r = requests::revert(st.app.ctx(), &actor, request_id(&id)?, asked).await?;
+    let id = request_id(&st, &actor, &id).await?;
+    let r = requests::revert(st.app.ctx(), &actor, id, asked).await?;
     super::request_changed(&st.app, &r);
     let v = request_json(&st, &actor, &r).await?;
     Ok((created_or_existing(asked, &r), Json(v)).into_response())

@@ -57,28 +57,38 @@ async fn approvals_act_for_the_named_person_and_are_audited() {
 
     // A technician cannot approve a High-risk request: refused with a stable code.
     let denied = t
-        .cli(&[
-            "--json",
-            "approvals",
-            "approve",
-            &id.to_string(),
-            "--as",
-            "tech",
-        ])
+        .cli_with_stdin(
+            &[
+                "--json",
+                "approvals",
+                "approve",
+                &id.to_string(),
+                "--as",
+                "tech",
+                "--yes",
+                "--password-stdin",
+            ],
+            &format!("{}\n", t.password("tech")),
+        )
         .await;
     assert!(!denied.success);
     assert_eq!(denied.json()["error"]["code"], "role_too_low", "{denied:?}");
 
     let approved = t
-        .cli(&[
-            "approvals",
-            "approve",
-            &id.to_string(),
-            "--as",
-            "manager",
-            "--reason",
-            "ticket 42",
-        ])
+        .cli_with_stdin(
+            &[
+                "approvals",
+                "approve",
+                &id.to_string(),
+                "--as",
+                "manager",
+                "--reason",
+                "ticket 42",
+                "--yes",
+                "--password-stdin",
+            ],
+            &format!("{}\n", t.password("manager")),
+        )
         .await;
     assert!(approved.success, "{approved:?}");
     let done = t.wait_terminal(id, Duration::from_secs(30)).await;

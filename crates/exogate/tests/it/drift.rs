@@ -258,6 +258,7 @@ fn test_request(
         revert_of: None,
         not_before: None,
         ends_grant: None,
+        ticket: None,
     }
 }
 

@@ -150,11 +150,23 @@ impl TestApp {
 
     /// As [`TestApp::cli`], feeding `stdin`.
     pub async fn cli_with_stdin(&self, args: &[&str], stdin: &str) -> CliOutput {
+        self.cli_with_env(args, stdin, &[]).await
+    }
+
+    // (cli-requests)
+    /// As [`TestApp::cli_with_stdin`], with these environment variables set too.
+    pub async fn cli_with_env(
+        &self,
+        args: &[&str],
+        stdin: &str,
+        env: &[(&str, &str)],
+    ) -> CliOutput {
         use tokio::io::AsyncWriteExt as _;
         let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_exogate"))
             .arg("--data-dir")
             .arg(self.data_dir())
             .args(args)
+            .envs(env.iter().copied())
             .env("EXOGATE_LOG", "warn")
             .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())

@@ -184,6 +184,9 @@ pub struct ChangeForm {
     duration: Option<String>,
     #[serde(default)]
     until: Option<String>,
+    // (cli-requests)
+    #[serde(default)]
+    ticket: Option<String>,
 }
 
 pub async fn request_change(
@@ -199,18 +202,20 @@ pub async fn request_change(
         .ok_or_else(|| {
             HttpError::bad_request(format!("`{}` is not a write tool", view::shown(&f.tool)))
         })?;
-    let input = requests::WriteInput {
+    // (cli-requests) With the optional ticket reference.
+    let input = requests::WriteManyInput {
         id: new_request_id(),
         company,
         tool,
         mailbox: IdentityInput::parse(&f.mailbox)?,
-        trustee: IdentityInput::parse(&f.trustee)?,
+        trustees: vec![IdentityInput::parse(&f.trustee)?],
         automapping: Some(f.automapping.as_deref() == Some("true")),
+        ticket: f.ticket,
+        end: requests::EndInput {
+            duration: f.duration,
+            until: f.until,
+        },
     };
-    let end = requests::EndInput {
-        duration: f.duration,
-        until: f.until,
-    };
-    let req = requests::request_timed_write(st.app.ctx(), &auth.0.actor, input, end).await?;
+    let req = requests::request_write_many(st.app.ctx(), &auth.0.actor, input).await?;
     Ok(super::requests::show_changed(&st, &req))
 }

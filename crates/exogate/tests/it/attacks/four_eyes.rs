@@ -116,7 +116,19 @@ async fn approve_everywhere(
         .await;
     let api = (s != StatusCode::OK).then(|| v["error"]["code"].as_str().unwrap_or("").to_owned());
     let out = t
-        .cli(&["--json", "approvals", "approve", id, "--as", name])
+        .cli_with_stdin(
+            &[
+                "--json",
+                "approvals",
+                "approve",
+                id,
+                "--as",
+                name,
+                "--yes",
+                "--password-stdin",
+            ],
+            &format!("{}\n", t.password(name)),
+        )
         .await;
     let cli = (!out.success).then(|| out.json()["error"]["code"].as_str().unwrap().to_owned());
     [web, api, cli]
@@ -280,7 +292,19 @@ async fn off_by_default_and_turning_it_on_later_applies_at_decision_time() {
     );
     assert!(!separate_approver(&t, "contoso").await);
     let out = t
-        .cli(&["--json", "approvals", "approve", &second, "--as", "manager"])
+        .cli_with_stdin(
+            &[
+                "--json",
+                "approvals",
+                "approve",
+                &second,
+                "--as",
+                "manager",
+                "--yes",
+                "--password-stdin",
+            ],
+            &format!("{}\n", t.password("manager")),
+        )
         .await;
     assert!(out.success, "{out:?}");
     assert_eq!(out.json()["state"], "approved");
