@@ -84,6 +84,7 @@ pub enum CompanyCommand {
     /// Set a company's rule for grant ends (admin): whether every grant must end, and the
     /// longest a grant may last.
     GrantEnds {
+        /// The company (its id or its name).
         id: String,
         /// Whether every grant must carry an end (`duration` or `until`).
         #[arg(long, value_name = "true|false", action = clap::ArgAction::Set, required = true)]

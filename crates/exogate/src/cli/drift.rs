@@ -23,6 +23,7 @@ pub enum DriftCommand {
     },
     /// Acknowledge a finding (manager or higher): the change stays, with your reason.
     Ack {
+        /// The finding's id (from `drift list`).
         id: String,
         /// Why the change is accepted (required).
         #[arg(long)]
@@ -32,6 +33,7 @@ pub enum DriftCommand {
     },
     /// Ask to undo a finding: a pending approval request with the inverse action.
     Revert {
+        /// The finding's id (from `drift list`).
         id: String,
         #[command(flatten)]
         who: AsUser,

@@ -39,6 +39,7 @@ pub enum NotifyCommand {
         /// pending, retrying, sent or failed.
         #[arg(long)]
         state: Option<String>,
+        /// At most this many deliveries, newest first.
         #[arg(long, default_value_t = 50)]
         limit: u32,
         #[command(flatten)]
@@ -51,8 +52,10 @@ pub enum WebhookCommand {
     /// Add an endpoint. Without --secret a new one is generated and printed once: configure it
     /// at the receiver; exogate never shows it again.
     Add {
+        /// A name for the endpoint, shown in lists.
         #[arg(long)]
         name: String,
+        /// The receiver's https URL (http only to a loopback host).
         #[arg(long)]
         url: String,
         /// generic, teams or slack.
@@ -74,6 +77,7 @@ pub enum WebhookCommand {
     },
     /// Remove an endpoint.
     Remove {
+        /// The endpoint's id (from `notify webhook list`).
         id: String,
         #[command(flatten)]
         who: AsUser,

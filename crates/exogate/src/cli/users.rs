@@ -38,7 +38,10 @@ pub enum UserCommand {
     // (msft-signin)
     /// Enrol a local user's second factor (TOTP): prints the secret (as an otpauth:// URI for an
     /// authenticator app) and ten single-use recovery codes, once. Replaces an earlier one.
-    SecondFactor { name: String },
+    SecondFactor {
+        /// The local user's name.
+        name: String,
+    },
 }
 
 #[derive(Subcommand, Debug)]

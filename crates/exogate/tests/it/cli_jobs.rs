@@ -452,11 +452,7 @@ async fn job_find_what_a_user_opens_with_csv() {
     ] {
         assert!(text.stdout.contains(mailbox), "{text:?}");
     }
-    assert!(
-        text.stdout
-            .contains("never swept: run `exogate inventory sync`"),
-        "{text:?}"
-    );
+    assert!(text.stdout.contains("unknown: not swept yet"), "{text:?}");
     t.stop().await;
 }
 
@@ -484,20 +480,24 @@ async fn pending_request(t: &TestApp) -> RequestId {
 async fn job_read_the_audit_log_with_filters() {
     let t = TestApp::start().await;
     let id = pending_request(&t).await.to_string();
-    run(
-        &t,
-        &[
-            "approvals",
-            "approve",
-            &id,
-            "--reason",
-            "ticket 4711",
-            "--as",
-            "manager",
-        ],
-    )
-    .await
-    .ok();
+    // Deciding is a person's act: the manager's password, on stdin here.
+    let approved = t
+        .cli_with_stdin(
+            &[
+                "approvals",
+                "approve",
+                &id,
+                "--reason",
+                "ticket 4711",
+                "--as",
+                "manager",
+                "--yes",
+                "--password-stdin",
+            ],
+            &format!("{}\n", t.password("manager")),
+        )
+        .await;
+    assert!(approved.success, "{approved:?}");
 
     // By kind: the one approval, its summary naming the request, the action and the reason.
     let approved = run(
