@@ -265,12 +265,27 @@ impl ExogateMcp {
             ops::reads::view_mailbox_permissions(self.app.ctx(), &actor, &company, &mailbox).await
         };
         match r {
-            Ok((mbx, list)) => Ok(Json(wire::permissions(
-                company.as_str(),
-                if send_as { "send_as" } else { "full_access" },
-                &mbx,
-                &list,
-            ))),
+            Ok((mbx, list)) => {
+                // (timed-grants) The end of each timed grant, from the scheduled removals.
+                let removals = ops::timed::scheduled_removals(self.app.ctx(), &company)
+                    .await
+                    .unwrap_or_default();
+                let permission = if send_as {
+                    exogate_core::action::Permission::SendAs
+                } else {
+                    exogate_core::action::Permission::FullAccess
+                };
+                Ok(Json(wire::permissions(
+                    company.as_str(),
+                    if send_as { "send_as" } else { "full_access" },
+                    &mbx,
+                    &list,
+                    |e| {
+                        let t = e.resolved.as_ref()?;
+                        ops::timed::end_of(&removals, &mbx.object_id, &t.object_id, permission)
+                    },
+                )))
+            }
             Err(e) => Err(self.fail(&actor, e, Some(&args.company)).await),
         }
     }

@@ -285,6 +285,10 @@ pub struct PermissionOut {
     pub inherited: bool,
     /// A deny entry (takes away the right).
     pub deny: bool,
+    /// A timed grant: when exogate removes it (RFC 3339), as the approval covered. Absent for
+    /// access that stays.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ends_at: Option<String>,
 }
 
 /// `view_mailbox_permissions` / `view_send_as_permissions` result.
@@ -522,6 +526,7 @@ impl From<&PermissionView> for PermissionOut {
             access_rights: v.access_rights.clone(),
             inherited: v.inherited,
             deny: v.deny,
+            ends_at: None,
         }
     }
 }
@@ -568,11 +573,13 @@ pub fn company(c: &Company) -> CompanyOut {
     (&CompanyView::of(c)).into()
 }
 
+/// `ends` answers when an entry's right ends (a timed grant's scheduled removal), if it does.
 pub fn permissions(
     company: &str,
     perm: &str,
     mbx: &ResolvedIdentity,
     list: &[PermissionEntry],
+    ends: impl Fn(&PermissionEntry) -> Option<exogate_core::Timestamp>,
 ) -> PermissionsOut {
     PermissionsOut {
         company: company.to_owned(),
@@ -580,7 +587,10 @@ pub fn permissions(
         permission: perm.to_owned(),
         entries: list
             .iter()
-            .map(|e| (&PermissionView::of(e)).into())
+            .map(|e| PermissionOut {
+                ends_at: ends(e).map(|t| t.to_string()),
+                ..(&PermissionView::of(e)).into()
+            })
             .collect(),
         count: list.len(),
     }

@@ -228,8 +228,11 @@ fn start_sweeps(
 async fn sweepable(st: &WebState, actor: &Actor) -> Result<Vec<CompanyId>, CoreError> {
     let actor = &exogate_core::ops::refresh_actor(st.app.ctx(), actor).await?;
     let companies = st.app.store.list_companies().await?;
+    // As the CLI's `sync --all`: companies whose Exchange Admin is not configured are left out
+    // (their badge says what to fix), so Sync all never fails for them.
     let may_sweep = |c: &exogate_core::Company| {
-        c.connection.is_some() && exogate_core::policy::can_request(&actor.user, &c.id).is_ok()
+        crate::inventory::skip_reason(c).is_none()
+            && exogate_core::policy::can_request(&actor.user, &c.id).is_ok()
     };
     Ok(companies
         .into_iter()
@@ -665,6 +668,8 @@ pub struct PartView {
     pub id: String,
     pub name: String,
     pub as_of: String,
+    /// `as_of` for people: relative, the local time on hover (`<time>`), or "never".
+    pub as_of_html: String,
     pub freshness: &'static str,
     pub warning: Option<String>,
     pub mailboxes: u64,
@@ -688,6 +693,10 @@ fn part_view(st: &WebState, actor: &Actor, c: &CompanyInventory) -> PartView {
             .as_ref()
             .and_then(|s| s.as_of)
             .map_or_else(|| "never".to_owned(), |t| t.to_string()),
+        as_of_html: c.status.as_ref().and_then(|s| s.as_of).map_or_else(
+            || "never".to_owned(),
+            |t| crate::local_time::html(st.app.clock.now(), t),
+        ),
         freshness: c.freshness.as_str(),
         warning: warning(c),
         mailboxes: c.status.as_ref().map_or(0, |s| s.mailboxes),

@@ -120,3 +120,80 @@ fn a_time_that_is_not_one_is_shown_escaped() {
         )
     );
 }
+
+/// The inventory page says how old each company's inventory is in words, with the exact
+/// instant in `datetime`, and "never" for a company not swept; a request's page is found by a
+/// unique id prefix of 8 characters too, and only among the caller's companies.
+#[tokio::test]
+async fn inventory_as_of_is_relative_and_a_request_page_takes_an_id_prefix() {
+    let w = WebApp::start().await;
+    let tech = w.login("tech").await;
+    let (s, body) = tech
+        .api_post("/api/v1/inventory/sync", json!({"company": "contoso"}))
+        .await;
+    assert!(s.is_success(), "{s} {body}");
+    // The status long-poll answers when the progress board changes: no sleeping.
+    let mut version = 0;
+    let mut as_of = None;
+    for _ in 0..10_000 {
+        let (s, inv) = tech
+            .api_get(&format!("/api/v1/inventory/status?after={version}"))
+            .await;
+        assert_eq!(s, StatusCode::OK, "{inv}");
+        version = inv["version"].as_u64().expect("version");
+        as_of = inv["companies"]
+            .as_array()
+            .expect("companies")
+            .iter()
+            .find(|c| c["company"] == "contoso")
+            .and_then(|c| c["as_of"].as_str())
+            .map(parse);
+        if inv["running"] == json!(false) {
+            break;
+        }
+    }
+    let as_of = as_of.expect("contoso swept");
+    w.clock.advance_secs(2 * 3600 + 60);
+    let now = exogate_core::ports::Clock::now(&*w.clock);
+    let (s, page) = tech.get("/inventory").await;
+    assert_eq!(s, StatusCode::OK);
+    let shown = time_element(now, as_of);
+    assert!(shown.contains(">2 h ago</time>"), "{shown}");
+    assert!(page.contains(&shown), "no {shown} in\n{page}");
+    assert!(!page.contains(&format!(">{as_of}<")), "a raw timestamp");
+    assert!(page.contains(">never<"), "an unswept company says never");
+
+    let (s, req) = tech
+        .api_post(
+            "/api/v1/requests",
+            json!({"company": "contoso", "tool": "grant_send_as", "mailbox": "sales", "trustee": "carol"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{req}");
+    let id = req["id"].as_str().unwrap().to_owned();
+    let (s, page) = tech.get(&format!("/requests/{}", &id[..8])).await;
+    assert_eq!(s, StatusCode::OK, "{page}");
+    assert!(page.contains(&id), "the page of {id}");
+    // Too short, and hostile, are refused; nobody else's request is found by its prefix.
+    let (s, _) = tech.get(&format!("/requests/{}", &id[..7])).await;
+    assert!(s.is_client_error(), "{s}");
+    let (s, _) = tech.get("/requests/%3Cscript%3E0000").await;
+    assert!(s.is_client_error(), "{s}");
+    exogate::local_users::add_with_password(
+        w.app.ctx(),
+        exogate_core::model::UserName::parse("fab-tech").unwrap(),
+        exogate_core::model::Role::Technician,
+        exogate_core::model::Entitlement::Companies(
+            [exogate_core::model::CompanyId::parse("fabrikam").unwrap()]
+                .into_iter()
+                .collect(),
+        ),
+        "a-long-enough-password",
+    )
+    .await
+    .expect("user added");
+    let fabrikam_only =
+        crate::web::sign_in(&w.http, &w.base, "fab-tech", "a-long-enough-password").await;
+    let (s, _) = fabrikam_only.get(&format!("/requests/{}", &id[..8])).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+}

@@ -441,6 +441,27 @@ async fn mcp_grant_tools_take_an_end_and_show_it() {
         .collect();
     assert_eq!(timed.len(), 1, "{found}");
     assert_eq!(timed[0]["right"], "send_as");
+    // The live read shows the end too, on bob's entry only.
+    let r = call(
+        &c,
+        "view_send_as_permissions",
+        json!({"company": "contoso", "mailbox": "support"}),
+    )
+    .await;
+    let live = ok(&r);
+    let entries = live["entries"].as_array().expect("entries");
+    let with_end: Vec<&Value> = entries
+        .iter()
+        .filter(|e| e.get("ends_at").is_some())
+        .collect();
+    assert_eq!(with_end.len(), 1, "{live}");
+    assert_eq!(with_end[0]["ends_at"], ends, "{live}");
+    assert!(
+        with_end[0]["trustee_identity"]["address"]
+            .as_str()
+            .is_some_and(|a| a.starts_with("bob@")),
+        "{live}"
+    );
     let r = call(
         &c,
         "grant_full_access",

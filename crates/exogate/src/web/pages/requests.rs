@@ -87,9 +87,10 @@ pub async fn request_page(
     auth: PageAuth,
     Path(id): Path<String>,
 ) -> PageResult<RequestPage> {
-    let id = parse_request(&id)?;
     let ctx = st.app.ctx();
     let actor = &auth.0.actor;
+    // A whole id, or a unique prefix of at least 8 characters among the caller's companies.
+    let id = requests::resolve_id(ctx, actor, &id).await?;
     let req = requests::get_request(ctx, actor, id).await?;
     let company = ctx
         .store
