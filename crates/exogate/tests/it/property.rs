@@ -98,7 +98,11 @@ async fn run(steps: Vec<Step>) {
                     automapping: None,
                 };
                 // Viewers are refused; mailboxes that are not mailboxes may be refused: fine.
-                if let Ok(r) = ops::requests::request_write(ctx, &actor, input).await {
+                // Asking again for a change that is pending answers that same request: it is
+                // one request, counted once.
+                if let Ok(r) = ops::requests::request_write(ctx, &actor, input).await
+                    && !ids.contains(&r.id)
+                {
                     ids.push(r.id);
                 }
             }
