@@ -228,6 +228,10 @@ lease_seconds = {a.lease_seconds}
 poll_milliseconds = 200
 shutdown_grace_seconds = 5
 database_backoff_max_seconds = 2
+# The harness proves the fleet, not sign-in: its people sign in with passwords alone (a second
+# factor's codes are single-use per 30 s step, and every replica restart signs in again).
+[signin]
+second_factor = false
 """
         with open(self.config, "w") as f:
             f.write(text)
