@@ -2080,6 +2080,20 @@ impl Store for Db {
             })
             .collect()
     }
+    // (scale)
+    async fn inventory_statuses(
+        &self,
+        companies: &[CompanyId],
+    ) -> StoreResult<Vec<InventoryStatus>> {
+        self.scale_statuses(companies).await
+    }
+    async fn inventory_user_matches(
+        &self,
+        companies: &[CompanyId],
+        name: &str,
+    ) -> StoreResult<Vec<exogate_core::inventory::UserMatch>> {
+        self.scale_user_matches(companies, name).await
+    }
 }
 
 // (inventory-truth) The inventory's own directory.
