@@ -35,7 +35,7 @@ fn local(db: &Db, col: &str) -> String {
 
 fn statuses_sql(n: usize) -> String {
     format!(
-        "SELECT s.company_id, s.tenant_id, s.current_gen, s.as_of, s.current_mailboxes, s.sweep_gen, s.sweep_state, s.sweep_started_at, s.sweep_finished_at, s.sweep_error, s.sweep_lease_until, (SELECT COUNT(*) FROM inventory_rows r WHERE r.company_id = s.company_id AND r.generation = s.current_gen) AS rows FROM inventory_state s WHERE s.company_id IN ({})",
+        "SELECT s.company_id, s.tenant_id, s.current_gen, s.as_of, s.current_mailboxes, s.sweep_gen, s.sweep_state, s.sweep_started_at, s.sweep_finished_at, s.sweep_error, s.sweep_lease_until, CASE WHEN s.current_gen IS NULL THEN 0 WHEN s.current_rows IS NOT NULL THEN s.current_rows ELSE (SELECT COUNT(*) FROM inventory_rows r WHERE r.company_id = s.company_id AND r.generation = s.current_gen) END AS rows FROM inventory_state s WHERE s.company_id IN ({})",
         marks(1, n)
     )
 }
@@ -49,6 +49,8 @@ fn lookup_sql(n: usize) -> String {
 }
 
 const ROW_COLS: &str = "r.company_id, r.generation, r.mailbox_id, r.mailbox_address, r.mailbox_name, r.mailbox_kind, r.trustee_key, r.trustee_raw, r.trustee_sid, r.trustee_class, r.trustee_id, r.trustee_address, r.trustee_name, r.trustee_kind, r.permission";
+
+const ROW_COLS_H: &str = "h.company_id, h.generation, h.mailbox_id, h.mailbox_address, h.mailbox_name, h.mailbox_kind, h.trustee_key, h.trustee_raw, h.trustee_sid, h.trustee_class, h.trustee_id, h.trustee_address, h.trustee_name, h.trustee_kind, h.permission";
 
 /// The rows of each `(company, needle, like pattern)` of the VALUES list, matched as
 /// `inventory_by_trustee` matches them; every branch of the UNIONs is one index probe.
@@ -69,7 +71,7 @@ fn rows_sql(db: &Db, n: usize) -> String {
     let r_local = local(db, "r.trustee_address");
     let on_m = "m.company_id = c.company_id AND m.generation = c.generation";
     let on_r = "r.company_id = c.company_id AND r.generation = c.generation";
-    let key = "r.company_id, r.generation, r.mailbox_id, r.trustee_key, r.permission";
+    let key = ROW_COLS;
     format!(
         "WITH q(company_id, needle, pat) AS (VALUES {values}), \
          c AS (SELECT q.company_id, s.current_gen AS generation, q.needle, q.pat FROM q JOIN inventory_state s ON s.company_id = q.company_id WHERE s.current_gen IS NOT NULL), \
@@ -81,8 +83,8 @@ fn rows_sql(db: &Db, n: usize) -> String {
            UNION SELECT {key} FROM c JOIN inventory_rows r ON {on_r} AND lower(r.trustee_raw) = c.needle \
            UNION SELECT {key} FROM c JOIN inventory_rows r ON {on_r} AND {r_local} = c.needle AND lower(r.trustee_address) LIKE c.pat ESCAPE '!' \
            UNION SELECT {key} FROM g JOIN inventory_rows r ON r.company_id = g.company_id AND r.generation = g.generation AND r.trustee_key = g.group_id) \
-         SELECT {ROW_COLS} FROM h JOIN inventory_rows r ON r.company_id = h.company_id AND r.generation = h.generation AND r.mailbox_id = h.mailbox_id AND r.trustee_key = h.trustee_key AND r.permission = h.permission \
-         ORDER BY r.company_id, r.mailbox_address, r.permission, r.trustee_key"
+         SELECT {ROW_COLS_H} FROM h \
+         ORDER BY h.company_id, h.mailbox_address, h.permission, h.trustee_key"
     )
 }
 

@@ -8,3 +8,7 @@ CREATE INDEX inventory_rows_by_trustee_raw ON inventory_rows (company_id, genera
 CREATE INDEX inventory_rows_by_trustee_local ON inventory_rows (company_id, generation, substr(lower(trustee_address), 1, instr(lower(trustee_address), '@') - 1));
 CREATE INDEX inventory_members_by_address ON inventory_members (company_id, generation, lower(member_address));
 CREATE INDEX inventory_members_by_local ON inventory_members (company_id, generation, substr(lower(member_address), 1, instr(lower(member_address), '@') - 1));
+-- The current generation's row count, set when a sweep finishes and kept by patches, so the
+-- statuses of many companies are read without counting their rows (NULL: count them).
+ALTER TABLE inventory_state ADD COLUMN current_rows BIGINT;
+UPDATE inventory_state SET current_rows = (SELECT COUNT(*) FROM inventory_rows r WHERE r.company_id = inventory_state.company_id AND r.generation = inventory_state.current_gen) WHERE current_gen IS NOT NULL;

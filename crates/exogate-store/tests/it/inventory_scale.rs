@@ -199,7 +199,15 @@ both! {
         assert_eq!((both_names[0].names, both_names[0].rows.len()), (2, 0), "ambiguous: counted, no rows");
         assert!(s.inventory_user_matches(&[], "carol").await.unwrap().is_empty());
 
-        // Statuses: what `inventory_status` says, for the companies asked for only.
+        // Statuses: what `inventory_status` says (which counts the rows), for the companies
+        // asked for only, also after patches (a new row, a removed row, a row already there,
+        // a row not there).
+        assert!(s.inventory_patch(&row("contoso", "c.com", "new", "carol", FullAccess), true).await.unwrap());
+        assert!(s.inventory_patch(&row("contoso", "c.com", "new", "carol", FullAccess), true).await.unwrap());
+        assert!(s.inventory_patch(&row("contoso", "c.com", "it", "erin", SendOnBehalf), false).await.unwrap());
+        assert!(s.inventory_patch(&row("contoso", "c.com", "gone", "erin", SendAs), false).await.unwrap());
+        assert!(s.inventory_patch(&row("fabrikam", "f.com", "x", "zed", SendAs), true).await.unwrap());
+        assert!(s.inventory_patch(&row("northwind", "n.com", "x", "zed", SendAs), true).await.is_ok());
         let mut st = s.inventory_statuses(&asked).await.unwrap();
         st.sort_by(|a, b| a.company.as_str().cmp(b.company.as_str()));
         let mut want = Vec::new();
@@ -208,7 +216,7 @@ both! {
         }
         assert_eq!(st, want);
         assert_eq!(st.len(), 3);
-        assert_eq!(st[0].rows, 6);
+        assert_eq!((st[0].rows, st[1].rows, st[2].rows), (6, 5, 0));
         assert!(s.inventory_statuses(&[]).await.unwrap().is_empty());
     }
 
