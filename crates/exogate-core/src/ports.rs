@@ -589,7 +589,8 @@ pub trait Store: Send + Sync {
     /// For each of `companies` with a current inventory generation: how many recipients carry
     /// `name` ([`Store::inventory_lookup`]'s count) and, when exactly one does, the rows
     /// [`Store::inventory_by_trustee`] gives for its object id; when none does, the rows it
-    /// gives for `name`; when several do, no rows. Companies with no inventory, or with no name
+    /// gives for `name` (except that a name holding `@` is not also tried as the local part of
+    /// an address with two `@`s); when several do, no rows. Companies with no inventory, or with no name
     /// and no rows, are left out. Ordered by company, then as `inventory_by_trustee`.
     async fn inventory_user_matches(
         &self,

@@ -50,10 +50,9 @@ fn lookup_sql(n: usize) -> String {
 
 const ROW_COLS: &str = "r.company_id, r.generation, r.mailbox_id, r.mailbox_address, r.mailbox_name, r.mailbox_kind, r.trustee_key, r.trustee_raw, r.trustee_sid, r.trustee_class, r.trustee_id, r.trustee_address, r.trustee_name, r.trustee_kind, r.permission";
 
-const ROW_COLS_H: &str = "h.company_id, h.generation, h.mailbox_id, h.mailbox_address, h.mailbox_name, h.mailbox_kind, h.trustee_key, h.trustee_raw, h.trustee_sid, h.trustee_class, h.trustee_id, h.trustee_address, h.trustee_name, h.trustee_kind, h.permission";
-
 /// The rows of each `(company, needle, like pattern)` of the VALUES list, matched as
-/// `inventory_by_trustee` matches them; every branch of the UNIONs is one index probe.
+/// `inventory_by_trustee` matches them; every branch of the UNIONs is one index probe per
+/// company; the matches are merged on the rows' keys, then each row is read once.
 fn rows_sql(db: &Db, n: usize) -> String {
     let values = (0..n)
         .map(|i| {
@@ -71,30 +70,34 @@ fn rows_sql(db: &Db, n: usize) -> String {
     let r_local = local(db, "r.trustee_address");
     let on_m = "m.company_id = c.company_id AND m.generation = c.generation";
     let on_r = "r.company_id = c.company_id AND r.generation = c.generation";
-    let key = ROW_COLS;
+    let key = "r.company_id, r.generation, r.mailbox_id, r.trustee_key, r.permission";
     format!(
         "WITH q(company_id, needle, pat) AS (VALUES {values}), \
          c AS (SELECT q.company_id, s.current_gen AS generation, q.needle, q.pat FROM q JOIN inventory_state s ON s.company_id = q.company_id WHERE s.current_gen IS NOT NULL), \
          g AS (SELECT m.company_id, m.generation, m.group_id FROM c JOIN inventory_members m ON {on_m} AND m.member_id = c.needle \
            UNION SELECT m.company_id, m.generation, m.group_id FROM c JOIN inventory_members m ON {on_m} AND lower(m.member_address) = c.needle \
-           UNION SELECT m.company_id, m.generation, m.group_id FROM c JOIN inventory_members m ON {on_m} AND {m_local} = c.needle AND lower(m.member_address) LIKE c.pat ESCAPE '!'), \
+           UNION SELECT m.company_id, m.generation, m.group_id FROM c JOIN inventory_members m ON {on_m} AND c.pat IS NOT NULL AND {m_local} = c.needle AND lower(m.member_address) LIKE c.pat ESCAPE '!'), \
          h AS (SELECT {key} FROM c JOIN inventory_rows r ON {on_r} AND r.trustee_key = c.needle \
            UNION SELECT {key} FROM c JOIN inventory_rows r ON {on_r} AND lower(r.trustee_address) = c.needle \
            UNION SELECT {key} FROM c JOIN inventory_rows r ON {on_r} AND lower(r.trustee_raw) = c.needle \
-           UNION SELECT {key} FROM c JOIN inventory_rows r ON {on_r} AND {r_local} = c.needle AND lower(r.trustee_address) LIKE c.pat ESCAPE '!' \
+           UNION SELECT {key} FROM c JOIN inventory_rows r ON {on_r} AND c.pat IS NOT NULL AND {r_local} = c.needle AND lower(r.trustee_address) LIKE c.pat ESCAPE '!' \
            UNION SELECT {key} FROM g JOIN inventory_rows r ON r.company_id = g.company_id AND r.generation = g.generation AND r.trustee_key = g.group_id) \
-         SELECT {ROW_COLS_H} FROM h \
-         ORDER BY h.company_id, h.mailbox_address, h.permission, h.trustee_key"
+         SELECT {ROW_COLS} FROM h JOIN inventory_rows r ON r.company_id = h.company_id AND r.generation = h.generation AND r.mailbox_id = h.mailbox_id AND r.trustee_key = h.trustee_key AND r.permission = h.permission \
+         ORDER BY r.company_id, r.mailbox_address, r.permission, r.trustee_key"
     )
 }
 
-/// `needle` as `inventory_by_trustee` compares it, and its "local part of an address" pattern.
-fn needle(s: &str) -> (String, String) {
+/// `needle` as `inventory_by_trustee` compares it, and its "local part of an address" pattern
+/// (none when the needle holds an `@`: the local-part index only knows what precedes an
+/// address's first `@`, so such a needle is matched on whole addresses only).
+fn needle(s: &str) -> (String, Option<String>) {
     let n = s.trim().to_lowercase();
-    let like = format!(
-        "{}@%",
-        n.replace('!', "!!").replace('%', "!%").replace('_', "!_")
-    );
+    let like = (!n.contains('@')).then(|| {
+        format!(
+            "{}@%",
+            n.replace('!', "!!").replace('%', "!%").replace('_', "!_")
+        )
+    });
     (n, like)
 }
 
@@ -163,7 +166,7 @@ impl Db {
                 .collect();
             // 2. The needle per company: the one recipient's object id, else the name itself.
             let mut names = BTreeMap::new();
-            let mut asks: Vec<(String, String, String)> = Vec::new();
+            let mut asks: Vec<(String, String, Option<String>)> = Vec::new();
             for c in chunk {
                 let (count, id) = found.get(c.as_str()).cloned().unwrap_or_default();
                 names.insert(c.as_str().to_owned(), count);
@@ -205,11 +208,8 @@ impl Db {
                 }
             }
             // 4. Companies with no inventory are left out, as are those that know nothing.
-            let current: std::collections::BTreeSet<String> = self
-                .scale_current(chunk)
-                .await?
-                .into_iter()
-                .collect();
+            let current: std::collections::BTreeSet<String> =
+                self.scale_current(chunk).await?.into_iter().collect();
             for c in chunk {
                 let key = c.as_str();
                 if !current.contains(key) {

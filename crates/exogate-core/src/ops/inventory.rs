@@ -116,9 +116,9 @@ pub async fn by_user(
         .collect();
     let now = ctx.clock.now();
     let part = |company: &Company, status: Option<InventoryStatus>, rows| {
-        let freshness = status.as_ref().map_or(Freshness::Never, |s| {
-            s.freshness(now, DEFAULT_STALE_SECS)
-        });
+        let freshness = status
+            .as_ref()
+            .map_or(Freshness::Never, |s| s.freshness(now, DEFAULT_STALE_SECS));
         CompanyInventory {
             company: company.id.clone(),
             company_name: company.name.clone(),

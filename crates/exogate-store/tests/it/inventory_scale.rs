@@ -33,7 +33,13 @@ fn who(t: &str, domain: &str) -> ResolvedIdentity {
     ident(&format!("id-{t}"), &format!("{t}@{domain}"), kind)
 }
 
-fn row(company: &str, domain: &str, mailbox: &str, trustee: &str, right: Permission) -> InventoryRow {
+fn row(
+    company: &str,
+    domain: &str,
+    mailbox: &str,
+    trustee: &str,
+    right: Permission,
+) -> InventoryRow {
     let trustee = if trustee.starts_with("S-1-5-21-") {
         InventoryTrustee {
             raw: trustee.into(),
@@ -89,43 +95,86 @@ async fn sweep(
     finish: bool,
 ) {
     let c = cid(id);
-    let t = TenantId::from_uuid(uuid::Uuid::from_u128(0x7000_0000_0000_4000_8000_0000_0000_0000 + tenant));
-    let lease = SweepLease { owner: "a".into(), until: start().plus_secs(60) };
+    let t = TenantId::from_uuid(uuid::Uuid::from_u128(
+        0x7000_0000_0000_4000_8000_0000_0000_0000 + tenant,
+    ));
+    let lease = SweepLease {
+        owner: "a".into(),
+        until: start().plus_secs(60),
+    };
     let g = match s
-        .inventory_begin_sweep(&c, t, start(), &lease, NewAuditEvent::system(start(), AuditKind::InventorySweepStarted).company(&c))
+        .inventory_begin_sweep(
+            &c,
+            t,
+            start(),
+            &lease,
+            NewAuditEvent::system(start(), AuditKind::InventorySweepStarted).company(&c),
+        )
         .await
         .unwrap()
     {
         SweepBegin::Started(st) => st.generation,
         busy => panic!("{busy:?}"),
     };
-    assert!(s.inventory_write_chunk(&c, g, "a", rows, &[]).await.unwrap());
-    assert!(s.inventory_write_members(&c, g, "a", members, &[]).await.unwrap());
+    assert!(
+        s.inventory_write_chunk(&c, g, "a", rows, &[])
+            .await
+            .unwrap()
+    );
+    assert!(
+        s.inventory_write_members(&c, g, "a", members, &[])
+            .await
+            .unwrap()
+    );
     assert!(s.inventory_write_names(&c, g, "a", names).await.unwrap());
     if finish {
-        let done = NewAuditEvent::system(start().plus_secs(1), AuditKind::InventorySweepFinished).company(&c);
-        assert!(s.inventory_finish_sweep(&c, g, "a", start().plus_secs(1), 3, done).await.unwrap());
+        let done = NewAuditEvent::system(start().plus_secs(1), AuditKind::InventorySweepFinished)
+            .company(&c);
+        assert!(
+            s.inventory_finish_sweep(&c, g, "a", start().plus_secs(1), 3, done)
+                .await
+                .unwrap()
+        );
     }
 }
 
 fn member(group: &str, m: &str, domain: &str) -> GroupMember {
-    GroupMember { group: format!("id-{group}"), member: who(m, domain) }
+    GroupMember {
+        group: format!("id-{group}"),
+        member: who(m, domain),
+    }
 }
 
 fn names(id: &str, domain: &str, t: &str) -> Vec<DirectoryName> {
     let i = who(t, domain);
-    [t.to_owned(), format!("{t}@{domain}"), i.object_id.clone(), i.display_name.to_lowercase()]
-        .into_iter()
-        .map(|name| DirectoryName { name, identity: i.clone() })
-        .chain(std::iter::once(DirectoryName { name: format!("{id}-shared"), identity: i.clone() }))
-        .collect()
+    [
+        t.to_owned(),
+        format!("{t}@{domain}"),
+        i.object_id.clone(),
+        i.display_name.to_lowercase(),
+    ]
+    .into_iter()
+    .map(|name| DirectoryName {
+        name,
+        identity: i.clone(),
+    })
+    .chain(std::iter::once(DirectoryName {
+        name: format!("{id}-shared"),
+        identity: i.clone(),
+    }))
+    .collect()
 }
 
 /// What the per-company methods say, in the shape of `inventory_user_matches`.
 async fn one_by_one(s: &dyn Store, companies: &[CompanyId], needle: &str) -> Vec<UserMatch> {
     let mut out = Vec::new();
     for c in companies {
-        if s.inventory_status(c).await.unwrap().and_then(|st| st.current_generation).is_none() {
+        if s.inventory_status(c)
+            .await
+            .unwrap()
+            .and_then(|st| st.current_generation)
+            .is_none()
+        {
             continue;
         }
         let found = s.inventory_lookup(c, needle).await.unwrap();
@@ -137,7 +186,11 @@ async fn one_by_one(s: &dyn Store, companies: &[CompanyId], needle: &str) -> Vec
         if found.is_empty() && rows.is_empty() {
             continue;
         }
-        out.push(UserMatch { company: c.clone(), names: found.len(), rows });
+        out.push(UserMatch {
+            company: c.clone(),
+            names: found.len(),
+            rows,
+        });
     }
     out.sort_by(|a, b| a.company.as_str().cmp(b.company.as_str()));
     out
