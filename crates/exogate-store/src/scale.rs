@@ -207,14 +207,10 @@ impl Db {
                         .push(r);
                 }
             }
-            // 4. Companies with no inventory are left out, as are those that know nothing.
-            let current: std::collections::BTreeSet<String> =
-                self.scale_current(chunk).await?.into_iter().collect();
+            // 4. Companies that know nothing are left out (those with no current generation
+            //    have neither names nor rows above).
             for c in chunk {
                 let key = c.as_str();
-                if !current.contains(key) {
-                    continue;
-                }
                 let names = names.get(key).copied().unwrap_or(0);
                 let rows = rows.remove(key).unwrap_or_default();
                 if names == 0 && rows.is_empty() {
@@ -229,31 +225,5 @@ impl Db {
         }
         out.sort_by(|a, b| a.company.as_str().cmp(b.company.as_str()));
         Ok(out)
-    }
-
-    /// Which of `chunk` have a current generation.
-    async fn scale_current(&self, chunk: &[CompanyId]) -> StoreResult<Vec<String>> {
-        let sql = format!(
-            "SELECT company_id FROM inventory_state WHERE current_gen IS NOT NULL AND company_id IN ({})",
-            marks(1, chunk.len())
-        );
-        let rows: Vec<(String,)> = match self {
-            Db::Sqlite(p) => {
-                let mut q = sqlx::query_as(AssertSqlSafe(sql));
-                for c in chunk {
-                    q = q.bind(c.as_str().to_owned());
-                }
-                q.fetch_all(p).await
-            }
-            Db::Postgres(p) => {
-                let mut q = sqlx::query_as(AssertSqlSafe(sql));
-                for c in chunk {
-                    q = q.bind(c.as_str().to_owned());
-                }
-                q.fetch_all(p).await
-            }
-        }
-        .map_err(db_err)?;
-        Ok(rows.into_iter().map(|(c,)| c).collect())
     }
 }
