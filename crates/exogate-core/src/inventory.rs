@@ -293,3 +293,15 @@ pub fn directory_names(e: &crate::ports::DirectoryEntry) -> Vec<DirectoryName> {
         })
         .collect()
 }
+
+// (scale)
+/// What one company's current inventory knows of a name a person typed for a user (see
+/// [`crate::ports::Store::inventory_user_matches`]): how many listed recipients carry the name,
+/// and the rows held by the one recipient that does (or, when none does, by trustees and group
+/// members matching the name itself), directly or through groups.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UserMatch {
+    pub company: crate::model::CompanyId,
+    pub names: usize,
+    pub rows: Vec<InventoryRow>,
+}

@@ -580,6 +580,23 @@ pub trait Store: Send + Sync {
         companies: Option<&[CompanyId]>,
         limit: u32,
     ) -> StoreResult<Vec<crate::model::RequestId>>;
+    // (scale) Inventory answers across many companies in a fixed number of statements.
+    /// The inventory status of each of `companies` that has one (in no particular order).
+    async fn inventory_statuses(
+        &self,
+        companies: &[CompanyId],
+    ) -> StoreResult<Vec<InventoryStatus>>;
+    /// For each of `companies` with a current inventory generation: how many recipients carry
+    /// `name` ([`Store::inventory_lookup`]'s count) and, when exactly one does, the rows
+    /// [`Store::inventory_by_trustee`] gives for its object id; when none does, the rows it
+    /// gives for `name` (except that a name holding `@` is not also tried as the local part of
+    /// an address with two `@`s); when several do, no rows. Companies with no inventory, or with no name
+    /// and no rows, are left out. Ordered by company, then as `inventory_by_trustee`.
+    async fn inventory_user_matches(
+        &self,
+        companies: &[CompanyId],
+        name: &str,
+    ) -> StoreResult<Vec<crate::inventory::UserMatch>>;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -22,6 +22,8 @@ mod rows;
 mod store;
 // (notify)
 mod notify;
+// (scale)
+mod scale;
 
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("migrations/sqlite");
 static PG_MIGRATIONS: Migrator = sqlx::migrate!("migrations/postgres");

@@ -1138,9 +1138,13 @@ impl Store for Db {
             for g in gens {
                 if present {
                     let q = sqlx::query(AssertSqlSafe(insert_rows_sql(1)));
-                    bind_inventory_row!(q, c, g, row).execute(&mut *tx).await.map_err(db_err)?;
+                    let done = bind_inventory_row!(q, c, g, row).execute(&mut *tx).await.map_err(db_err)?;
+                    // (scale) The current generation's row count follows the patch.
+                    if Some(g) == current && done.rows_affected() > 0 {
+                        sqlx::query(INV_COUNT_ROWS).bind(c).bind(1_i64).execute(&mut *tx).await.map_err(db_err)?;
+                    }
                 } else {
-                    sqlx::query(INV_DELETE_ROW)
+                    let done = sqlx::query(INV_DELETE_ROW)
                         .bind(c)
                         .bind(g)
                         .bind(&mailbox_id)
@@ -1149,6 +1153,9 @@ impl Store for Db {
                         .execute(&mut *tx)
                         .await
                         .map_err(db_err)?;
+                    if Some(g) == current && done.rows_affected() > 0 {
+                        sqlx::query(INV_COUNT_ROWS).bind(c).bind(-1_i64).execute(&mut *tx).await.map_err(db_err)?;
+                    }
                 }
             }
             current.is_some()
@@ -2080,6 +2087,20 @@ impl Store for Db {
             })
             .collect()
     }
+    // (scale)
+    async fn inventory_statuses(
+        &self,
+        companies: &[CompanyId],
+    ) -> StoreResult<Vec<InventoryStatus>> {
+        self.scale_statuses(companies).await
+    }
+    async fn inventory_user_matches(
+        &self,
+        companies: &[CompanyId],
+        name: &str,
+    ) -> StoreResult<Vec<exogate_core::inventory::UserMatch>> {
+        self.scale_user_matches(companies, name).await
+    }
 }
 
 // (inventory-truth) The inventory's own directory.
@@ -2213,8 +2234,10 @@ const INV_INSERT_STATE: &str = "INSERT INTO inventory_state (company_id, tenant_
 const INV_RUNNING_SQLITE: &str = "SELECT sweep_gen FROM inventory_state WHERE company_id = $1 AND sweep_gen = $2 AND sweep_state = 'running' AND sweep_owner = $3";
 const INV_RUNNING_PG: &str = "SELECT sweep_gen FROM inventory_state WHERE company_id = $1 AND sweep_gen = $2 AND sweep_state = 'running' AND sweep_owner = $3 FOR SHARE";
 const INV_INSERT_PROGRESS: &str = "INSERT INTO inventory_progress (company_id, generation, marker) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING";
-const INV_FINISH: &str = "UPDATE inventory_state SET current_gen = $2, as_of = $3, current_mailboxes = $4, sweep_state = 'ok', sweep_finished_at = $3, sweep_error = NULL, sweep_owner = NULL, sweep_lease_until = NULL WHERE company_id = $1 AND sweep_gen = $2 AND sweep_state = 'running' AND sweep_owner = $5";
+const INV_FINISH: &str = "UPDATE inventory_state SET current_gen = $2, as_of = $3, current_mailboxes = $4, sweep_state = 'ok', sweep_finished_at = $3, sweep_error = NULL, sweep_owner = NULL, sweep_lease_until = NULL, current_rows = (SELECT COUNT(*) FROM inventory_rows WHERE company_id = $1 AND generation = $2) WHERE company_id = $1 AND sweep_gen = $2 AND sweep_state = 'running' AND sweep_owner = $5";
 const INV_FAIL: &str = "UPDATE inventory_state SET sweep_state = 'failed', sweep_finished_at = $3, sweep_error = $4, sweep_owner = NULL, sweep_lease_until = NULL WHERE company_id = $1 AND sweep_gen = $2 AND sweep_state = 'running' AND sweep_owner = $5";
+// (scale) Keeps `inventory_state.current_rows` (migration 0014) in step with a patch.
+const INV_COUNT_ROWS: &str = "UPDATE inventory_state SET current_rows = current_rows + $2 WHERE company_id = $1 AND current_rows IS NOT NULL";
 const INV_DELETE_ROW: &str = "DELETE FROM inventory_rows WHERE company_id = $1 AND generation = $2 AND mailbox_id = $3 AND trustee_key = $4 AND permission = $5";
 const INV_STATUS: &str = "SELECT s.company_id, s.tenant_id, s.current_gen, s.as_of, s.current_mailboxes, s.sweep_gen, s.sweep_state, s.sweep_started_at, s.sweep_finished_at, s.sweep_error, s.sweep_lease_until, (SELECT COUNT(*) FROM inventory_rows r WHERE r.company_id = s.company_id AND r.generation = s.current_gen) AS rows FROM inventory_state s WHERE s.company_id = $1";
 macro_rules! inv_select {

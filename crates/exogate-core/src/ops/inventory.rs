@@ -90,23 +90,61 @@ pub async fn by_user(
     user: &IdentityInput,
 ) -> Result<Vec<CompanyInventory>, CoreError> {
     let actor = super::refresh_actor(ctx, actor).await?;
+    // (scale) A fixed number of store statements however many companies: the companies, their
+    // statuses, and the matches in all of them at once (see `Store::inventory_user_matches`).
+    let companies: Vec<Company> = ctx
+        .store
+        .list_companies()
+        .await?
+        .into_iter()
+        .filter(|c| policy::can_view(&actor.user, &c.id).is_ok() && c.connection.is_some())
+        .collect();
+    let ids: Vec<CompanyId> = companies.iter().map(|c| c.id.clone()).collect();
+    let mut statuses: std::collections::HashMap<CompanyId, InventoryStatus> = ctx
+        .store
+        .inventory_statuses(&ids)
+        .await?
+        .into_iter()
+        .map(|s| (s.company.clone(), s))
+        .collect();
+    let mut matches: std::collections::HashMap<CompanyId, crate::inventory::UserMatch> = ctx
+        .store
+        .inventory_user_matches(&ids, user.as_str())
+        .await?
+        .into_iter()
+        .map(|m| (m.company.clone(), m))
+        .collect();
+    let now = ctx.clock.now();
+    let part = |company: &Company, status: Option<InventoryStatus>, rows| {
+        let freshness = status
+            .as_ref()
+            .map_or(Freshness::Never, |s| s.freshness(now, DEFAULT_STALE_SECS));
+        CompanyInventory {
+            company: company.id.clone(),
+            company_name: company.name.clone(),
+            status,
+            freshness,
+            rows,
+        }
+    };
     let mut out = Vec::new();
     let mut unswept = Vec::new();
     let mut searched = Vec::new();
     let mut found = false;
-    for company in ctx.store.list_companies().await? {
-        if policy::can_view(&actor.user, &company.id).is_err() || company.connection.is_none() {
-            continue;
-        }
-        if !lookup::swept(ctx.store.inventory_status(&company.id).await?.as_ref()) {
-            out.push(company_part(ctx, &company, Vec::new()).await?);
+    for company in companies {
+        let status = statuses.remove(&company.id);
+        if !lookup::swept(status.as_ref()) {
+            out.push(part(&company, status, Vec::new()));
             unswept.push(company);
             continue;
         }
         searched.push(company.name.clone());
-        if let Some(rows) = lookup::user_rows(ctx, &company, user).await? {
+        if let Some(m) = matches.remove(&company.id) {
+            if m.names > 1 {
+                return Err(lookup::ambiguous(m.names));
+            }
             found = true;
-            out.push(company_part(ctx, &company, rows).await?);
+            out.push(part(&company, status, m.rows));
         }
     }
     if found {

@@ -10,6 +10,8 @@ mod failures;
 mod fleet;
 mod flows;
 mod inventory;
+// (scale)
+mod inventory_scale;
 mod isolation;
 // (notify)
 mod notify;

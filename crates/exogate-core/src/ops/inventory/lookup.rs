@@ -22,7 +22,7 @@ pub fn not_swept(company: &Company) -> CoreError {
     })
 }
 
-fn ambiguous(n: usize) -> CoreError {
+pub(crate) fn ambiguous(n: usize) -> CoreError {
     CoreError::conflict(ConflictReason::Ambiguous { candidates: n })
 }
 
