@@ -163,6 +163,40 @@ macro_rules! bind_request_progress {
     }};
 }
 
+/// Inserts one request row with every column bound (in [`request_cols!`] order), in the
+/// caller's transaction `$tx`; `$actions` is the request's encoded actions. Both
+/// `insert_request` and a transition that schedules a timed grant's removal write rows so.
+macro_rules! insert_request_row {
+    ($tx:expr, $r:expr, $actions:expr) => {{
+        let r: &ApprovalRequest = $r;
+        let (channel, token, agent) = channel_columns(&r.requester.channel);
+        let q = sqlx::query(INSERT_REQUEST)
+            .bind(r.id.to_string())
+            .bind(r.company.as_str())
+            .bind(r.tenant.to_string())
+            .bind(r.tool.as_str())
+            .bind(r.risk.as_str())
+            .bind(r.requester.user.to_string())
+            .bind(r.requester.user_name.as_str())
+            .bind(channel)
+            .bind(token)
+            .bind(agent)
+            .bind($actions)
+            .bind(&r.digest)
+            .bind(r.state.as_str())
+            .bind(r.created_at.unix_millis())
+            .bind(r.expires_at.unix_millis());
+        bind_request_progress!(q, r)
+            .bind(r.revert_of.map(|x| x.to_string()))
+            .bind(opt_ts(r.not_before))
+            .bind(r.ends_grant.map(|x| x.to_string()))
+            .bind(r.ticket.clone())
+            .execute(&mut *$tx)
+            .await
+            .map_err(db_err)
+    }};
+}
+
 /// Ends sweep `$gen` of `$company` if `$owner` still runs it, in one transaction: `$end` (bound to
 /// company, generation, `$now`, `$value`, owner) sets the sweep's outcome, the `$drop`
 /// statements (bound to company, generation) delete the rows the outcome leaves stale, the
@@ -655,33 +689,9 @@ impl Store for Db {
     }
 
     async fn insert_request(&self, r: &ApprovalRequest, audit: NewAuditEvent) -> StoreResult<()> {
-        let (channel, token, agent) = channel_columns(&r.requester.channel);
         let actions = exogate_core::action::encode_actions(&r.actions);
         in_tx!(self, tx, head => {
-            let q = sqlx::query(INSERT_REQUEST)
-                .bind(r.id.to_string())
-                .bind(r.company.as_str())
-                .bind(r.tenant.to_string())
-                .bind(r.tool.as_str())
-                .bind(r.risk.as_str())
-                .bind(r.requester.user.to_string())
-                .bind(r.requester.user_name.as_str())
-                .bind(channel)
-                .bind(&token)
-                .bind(&agent)
-                .bind(&actions)
-                .bind(&r.digest)
-                .bind(r.state.as_str())
-                .bind(r.created_at.unix_millis())
-                .bind(r.expires_at.unix_millis());
-            bind_request_progress!(q, r)
-                .bind(r.revert_of.map(|x| x.to_string()))
-                .bind(opt_ts(r.not_before))
-                .bind(r.ends_grant.map(|x| x.to_string()))
-                .bind(r.ticket.clone())
-                .execute(&mut *tx)
-                .await
-                .map_err(db_err)?;
+            insert_request_row!(tx, r, &actions)?;
             append_audit!(tx, head, audit);
         });
         Ok(())
@@ -1931,31 +1941,7 @@ impl Store for Db {
                 append_audit!(tx, head, ev);
             }
             if let (Some((r, ev)), Some(actions)) = (insert, insert_actions) {
-                let (channel, token, agent) = channel_columns(&r.requester.channel);
-                let q = sqlx::query(INSERT_REQUEST)
-                    .bind(r.id.to_string())
-                    .bind(r.company.as_str())
-                    .bind(r.tenant.to_string())
-                    .bind(r.tool.as_str())
-                    .bind(r.risk.as_str())
-                    .bind(r.requester.user.to_string())
-                    .bind(r.requester.user_name.as_str())
-                    .bind(channel)
-                    .bind(&token)
-                    .bind(&agent)
-                    .bind(&actions)
-                    .bind(&r.digest)
-                    .bind(r.state.as_str())
-                    .bind(r.created_at.unix_millis())
-                    .bind(r.expires_at.unix_millis());
-                bind_request_progress!(q, &r)
-                    .bind(r.revert_of.map(|x| x.to_string()))
-                    .bind(opt_ts(r.not_before))
-                    .bind(r.ends_grant.map(|x| x.to_string()))
-                    .bind(r.ticket.clone())
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(db_err)?;
+                insert_request_row!(tx, &r, &actions)?;
                 append_audit!(tx, head, ev);
             }
         });
