@@ -12,27 +12,7 @@ use sqlx::{AssertSqlSafe, Connection};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 
-use crate::support::TestApp;
-
-/// Polls `check` until it returns `Some`, failing after `limit` (a condition, never a sleep).
-async fn eventually<T, F, Fut>(what: &str, limit: Duration, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let deadline = tokio::time::Instant::now() + limit;
-    loop {
-        if let Some(v) = check().await {
-            return v;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{what}: not within {limit:?}"
-        );
-        tokio::task::yield_now().await;
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
+use crate::support::{TestApp, eventually};
 
 async fn get_json(http: &reqwest::Client, url: &str, token: Option<&str>) -> (StatusCode, Value) {
     let mut req = http.get(url);

@@ -160,15 +160,9 @@ print(json.dumps(out))
     serde_json::from_slice(&out.stdout).ok()
 }
 
-async fn until<F: std::future::Future<Output = bool>>(what: &str, mut f: impl FnMut() -> F) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    while !f().await {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+/// Waits up to 30 s for `f` (see [`crate::support::until`]).
+async fn until<F: std::future::Future<Output = bool>>(what: &str, f: impl FnMut() -> F) {
+    crate::support::until(what, Duration::from_secs(30), f).await
 }
 
 async fn api(

@@ -282,3 +282,38 @@ impl TestApp {
         self.emulator.shutdown().await.expect("emulator stops");
     }
 }
+
+/// Polls `check` until it returns `Some`, failing after `limit`: for state held outside this
+/// process (a replica started as a process, an SMTP server, rows a worker writes), which sends
+/// no signal to wait on. It waits for a condition, never for a fixed time.
+pub async fn eventually<T, F, Fut>(what: &str, limit: std::time::Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{what}: not within {limit:?}"
+        );
+        tokio::task::yield_now().await;
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+/// [`eventually`] for a condition that is true or not.
+pub async fn until<F, Fut>(what: &str, limit: std::time::Duration, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    eventually(what, limit, || {
+        let f = check();
+        async move { f.await.then_some(()) }
+    })
+    .await
+}

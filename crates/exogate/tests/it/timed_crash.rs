@@ -46,22 +46,6 @@ fn serve(dir: &std::path::Path) -> tokio::process::Child {
         .expect("exogate serve starts")
 }
 
-/// Polls `check` until true, failing after `limit` (a condition, never a fixed sleep).
-async fn until_true<F, Fut>(what: &str, limit: Duration, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = tokio::time::Instant::now() + limit;
-    while !check().await {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{what}: not within {limit:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_during_timed_removals_then_restart_removes_each_right_once() {
     let emulator = m365_emulator::start(Scenario::demo())
@@ -152,7 +136,7 @@ async fn sigkill_during_timed_removals_then_restart_removes_each_right_once() {
     assert!(r.status().is_success());
 
     let mut server = serve(dir.path());
-    until_true("a first removal applied", Duration::from_secs(60), || {
+    crate::support::until("a first removal applied", Duration::from_secs(60), || {
         let http = http.clone();
         let emu = emulator.base_url.clone();
         async move { removals_applied(&http, &emu).await >= 1 }
@@ -171,7 +155,7 @@ async fn sigkill_during_timed_removals_then_restart_removes_each_right_once() {
     let db = exogate_store::Db::connect(&config.database_url)
         .await
         .expect("open");
-    until_true("every removal finished", Duration::from_secs(120), || {
+    crate::support::until("every removal finished", Duration::from_secs(120), || {
         let db = db.clone();
         let removals = removals.clone();
         async move {
