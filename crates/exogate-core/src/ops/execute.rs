@@ -117,7 +117,7 @@ async fn precheck(
     }
     // Defence in depth: the approval's own audit event (hash-checked) must name this digest, so
     // rewriting the request row alone, even consistently, does not pass.
-    if !approved_on_record(ctx, req, &digest).await? {
+    if !super::on_record::approved_on_record(ctx, req, &digest).await? {
         return Ok(Err((
             "digest_mismatch",
             "no intact approval of this exact action is on record in the audit log".to_owned(),
@@ -209,27 +209,6 @@ async fn precheck(
         }
     }
     Ok(Ok(()))
-}
-
-/// Whether the approval of `req` on `digest` is in the audit log, its event hash-checked.
-pub(crate) async fn approved_on_record(
-    ctx: Ctx<'_>,
-    req: &ApprovalRequest,
-    digest: &str,
-) -> Result<bool, CoreError> {
-    let trail = ctx
-        .store
-        .recent_audit(Some(&req.company), Some(req.id), 1000)
-        .await?;
-    Ok(trail.iter().any(|e| {
-        e.event.kind == AuditKind::RequestApproved.as_str()
-            && crate::audit::chain_hash(&e.prev_hash, e.seq, &e.event) == e.hash
-            && serde_json::from_str::<serde_json::Value>(&e.event.detail)
-                .ok()
-                .and_then(|v| v.get("digest").and_then(|d| d.as_str().map(str::to_owned)))
-                .as_deref()
-                == Some(digest)
-    }))
 }
 
 enum Step {

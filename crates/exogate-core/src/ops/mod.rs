@@ -16,6 +16,7 @@ pub mod inventory;
 // (notify)
 pub mod notify;
 pub mod oauth;
+mod on_record;
 pub mod reads;
 pub mod requests;
 // (timed-grants)

@@ -191,7 +191,7 @@ pub(crate) async fn precheck_removal(
             RequestState::Succeeded | RequestState::AlreadyInState
         )
         || digest_actions(&grant.actions) != grant.digest
-        || !super::execute::approved_on_record(ctx, &grant, &grant.digest).await?
+        || !super::on_record::approved_on_record(ctx, &grant, &grant.digest).await?
     {
         return mismatch(
             "the removal is not the end of an approved timed grant on record in the audit log",
