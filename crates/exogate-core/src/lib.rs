@@ -30,6 +30,8 @@ pub mod timed;
 pub mod tools;
 pub mod totp;
 pub mod when;
+// (hardening) Which addresses outbound requests may reach.
+pub mod outbound;
 
 pub use error::{ConflictReason, CoreError, Denial, Entity};
 pub use model::*;

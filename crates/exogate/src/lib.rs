@@ -32,3 +32,5 @@ pub mod table;
 pub mod views;
 pub mod web;
 pub mod worker;
+// (hardening) Outbound requests reach only checked, public addresses.
+pub mod outbound;

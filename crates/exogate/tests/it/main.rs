@@ -31,6 +31,8 @@ mod mcp_ts;
 // (notify)
 mod notify;
 mod oauth;
+// (hardening)
+mod outbound;
 mod property;
 mod schedule;
 mod second_factor;

@@ -20,8 +20,10 @@ use crate::web::{Browser, CONTOSO, sign_in};
 const HOSTILE: &str =
     "<script>alert(1)</script>*bold* [x](http://evil.example) Bo\u{202E}gnikcah\u{200B}b";
 
-/// Fast retries, so "down for a minute" is a few hundred milliseconds of failed attempts.
-const FAST: &str = "\n[notifications]\nbackoff_base_milliseconds = 20\nbackoff_max_milliseconds = 150\npoll_milliseconds = 20\nlease_seconds = 5\nmax_attempts = 100\n";
+/// Fast retries, so "down for a minute" is a few hundred milliseconds of failed attempts. The
+/// receivers listen on loopback, so private targets are allowed here
+/// (`outbound::private_targets_are_refused_at_save_and_at_send` runs with it off).
+const FAST: &str = "\n[notifications]\nallow_private_targets = true\nbackoff_base_milliseconds = 20\nbackoff_max_milliseconds = 150\npoll_milliseconds = 20\nlease_seconds = 5\nmax_attempts = 100\n";
 
 fn secret(seed: u8) -> (String, Vec<u8>) {
     let key: Vec<u8> = (0..32u8)
@@ -1062,8 +1064,19 @@ fn smtp_settings_refuse_plain_text_off_loopback_and_never_show_the_password() {
         !format!("{c:?}").contains("hunter2-smtp"),
         "the password never shows"
     );
-    let c = with("host = \"127.0.0.1\"\nport = 2525\ntls = \"none\"\nfrom = \"x@msp.example\"")
-        .unwrap();
+    // (hardening) A loopback relay is a private target: refused unless allowed.
+    let err = with("host = \"127.0.0.1\"\nport = 2525\ntls = \"none\"\nfrom = \"x@msp.example\"")
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("notifications.smtp.host")
+            && err.to_string().contains("allow_private_targets"),
+        "{err}"
+    );
+    let c = Config::from_toml(&format!(
+        "{}\n[notifications.smtp]\nhost = \"127.0.0.1\"\nport = 2525\ntls = \"none\"\nfrom = \"x@msp.example\"\n",
+        EXAMPLE.replace("allow_private_targets = false", "allow_private_targets = true")
+    ))
+    .unwrap();
     assert_eq!(
         c.notifications.smtp.unwrap().tls,
         exogate::notify_settings::SmtpTls::None
@@ -1110,9 +1123,10 @@ async fn a_sender_that_dies_mid_send_loses_nothing_and_the_receiver_sees_one_key
         .await
         .unwrap()
         .unwrap();
-    let http = exogate::notify::webhook::client(Duration::from_secs(5)).unwrap();
+    let http = exogate::notify::webhook::client(Duration::from_secs(5), true).unwrap();
     exogate::notify::webhook::post(
         &http,
+        true,
         &hook,
         &d.id,
         now.unix_millis() / 1000,
