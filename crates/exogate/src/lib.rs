@@ -34,3 +34,5 @@ pub mod web;
 pub mod worker;
 // (hardening) Outbound requests reach only checked, public addresses.
 pub mod outbound;
+// (hardening) Per-address limit of OAuth client registrations.
+pub mod registration;

@@ -116,8 +116,17 @@ pub struct RegistrationRequest {
 /// `POST /oauth/register`: Dynamic Client Registration for clients without a metadata document.
 pub async fn register(
     State(st): State<WebState>,
+    super::auth::Peer(peer): super::auth::Peer,
     body: Result<Json<RegistrationRequest>, axum::extract::rejection::JsonRejection>,
 ) -> Response {
+    // (hardening) A budget per client address, before anything is parsed or stored.
+    if let Err(retry_after) = st.app.registrations.check(&crate::login::address_key(peer)) {
+        return too_many(
+            "rate_limited",
+            format!("too many registrations from this address; retry in {retry_after} s"),
+            Some(retry_after),
+        );
+    }
     let Ok(Json(req)) = body else {
         return registration_error("the body must be a JSON client metadata object");
     };
@@ -126,7 +135,7 @@ pub async fn register(
         client_name: req.client_name,
         redirect_uris: req.redirect_uris,
     };
-    match flows::register_client(st.app.ctx(), &client_id, &meta).await {
+    match flows::register_client(st.app.ctx(), &client_id, &meta, st.app.oauth.registration).await {
         Ok(c) => no_store(
             (
                 StatusCode::CREATED,
@@ -144,8 +153,27 @@ pub async fn register(
                 .into_response(),
         ),
         Err(OAuthError::InvalidClient(m)) => registration_error(&m),
+        // (hardening)
+        Err(e @ OAuthError::TooManyClients) => too_many(e.code(), e.to_string(), None),
         Err(e) => oauth_error(e),
     }
+}
+
+/// (hardening) `429` with an OAuth-shaped body (and `Retry-After` when known), never cached.
+fn too_many(code: &str, description: String, retry_after: Option<u64>) -> Response {
+    let mut r = no_store(
+        (
+            StatusCode::TOO_MANY_REQUESTS,
+            Json(json!({ "error": code, "error_description": description })),
+        )
+            .into_response(),
+    );
+    if let Some(secs) = retry_after
+        && let Ok(v) = HeaderValue::from_str(&secs.to_string())
+    {
+        r.headers_mut().insert(header::RETRY_AFTER, v);
+    }
+    r
 }
 
 fn registration_error(message: &str) -> Response {

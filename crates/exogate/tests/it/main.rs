@@ -32,6 +32,8 @@ mod mcp_ts;
 mod notify;
 mod oauth;
 // (hardening)
+mod oauth_register;
+// (hardening)
 mod outbound;
 mod property;
 mod schedule;
