@@ -38,6 +38,8 @@ mod outbound;
 mod property;
 mod schedule;
 mod second_factor;
+// (hardening)
+mod shared_lockout;
 mod signin;
 mod support;
 // (timed-grants)
