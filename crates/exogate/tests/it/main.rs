@@ -5,7 +5,9 @@ mod attacks;
 mod browser;
 mod cli;
 mod cli_help;
+// (hardening)
 mod cli_jobs;
+mod cli_pipe;
 mod cli_requests;
 mod company_names;
 mod config;
