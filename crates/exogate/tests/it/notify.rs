@@ -52,6 +52,28 @@ struct Receiver {
     down: AtomicBool,
     refused: std::sync::atomic::AtomicU32,
     got: parking_lot::Mutex<Vec<Got>>,
+    /// (hardening) Woken at every request the receiver answers.
+    changed: tokio::sync::Notify,
+}
+
+impl Receiver {
+    /// (hardening) Waits until `done` holds, woken by each request the receiver answers (no
+    /// polling); fails after 30 s.
+    async fn wait_for(&self, what: &str, done: impl Fn(&Receiver) -> bool) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let woken = self.changed.notified();
+            tokio::pin!(woken);
+            // Registered before the check, so a request answered in between is not missed.
+            woken.as_mut().enable();
+            if done(self) {
+                return;
+            }
+            if tokio::time::timeout_at(deadline, woken).await.is_err() {
+                panic!("the receiver never saw {what} within 30 s");
+            }
+        }
+    }
 }
 
 async fn receive(
@@ -62,6 +84,7 @@ async fn receive(
 ) -> StatusCode {
     if r.down.load(Ordering::SeqCst) {
         r.refused.fetch_add(1, Ordering::SeqCst);
+        r.changed.notify_waiters();
         return StatusCode::SERVICE_UNAVAILABLE;
     }
     let h = |n: &str| {
@@ -78,6 +101,7 @@ async fn receive(
         signature: h("webhook-signature"),
         body,
     });
+    r.changed.notify_waiters();
     StatusCode::NO_CONTENT
 }
 
@@ -258,8 +282,8 @@ async fn webhooks_are_signed_well_formed_escaped_and_arrive_once_after_an_outage
     // The receiver is down while the request is asked for: every attempt gets 503.
     rx.down.store(true, Ordering::SeqCst);
     let id = agent_asks(&app, "mallory").await;
-    until("several refused attempts", || async {
-        rx.refused.load(Ordering::SeqCst) >= 9
+    rx.wait_for("several refused attempts", |r| {
+        r.refused.load(Ordering::SeqCst) >= 9
     })
     .await;
     let (s, d) = api(
@@ -282,7 +306,8 @@ async fn webhooks_are_signed_well_formed_escaped_and_arrive_once_after_an_outage
 
     // Back up: every message arrives, once per idempotency key.
     rx.down.store(false, Ordering::SeqCst);
-    until("three deliveries", || async { rx.got.lock().len() >= 3 }).await;
+    rx.wait_for("three deliveries", |r| r.got.lock().len() >= 3)
+        .await;
     until("all sent", || async {
         let (_, d) = api(
             &admin,
@@ -1005,7 +1030,8 @@ async fn a_receiver_refusing_connections_gets_every_message_once_when_it_comes_b
         "the URL is not in the error: {text}"
     );
     let (_, rx) = start_receiver_on(port).await;
-    until("both messages", || async { rx.got.lock().len() >= 2 }).await;
+    rx.wait_for("both messages", |r| r.got.lock().len() >= 2)
+        .await;
     until("all sent", || async {
         let (_, d) = api(
             &admin,
