@@ -211,22 +211,17 @@ fn check_metadata_url(app: &App, client_id: &str) -> Result<Url, OAuthError> {
     }
     let allow_loopback = app.oauth.metadata_allow_loopback_http;
     let host = url.host().ok_or_else(|| bad("no host"))?;
+    // (hardening) The rule of `exogate_core::outbound` (IPv4-mapped, shared, reserved … too;
+    // `localhost` and names under it); other names are checked when they are resolved.
     let loopback = match &host {
-        url::Host::Domain(d) => d.eq_ignore_ascii_case("localhost"),
+        url::Host::Domain(d) => exogate_core::outbound::loopback_name(d),
         url::Host::Ipv4(ip) => ip.is_loopback(),
         url::Host::Ipv6(ip) => ip.is_loopback(),
     };
     let private = match &host {
-        url::Host::Domain(_) => false,
-        url::Host::Ipv4(ip) => {
-            ip.is_private() || ip.is_link_local() || ip.is_unspecified() || ip.is_loopback()
-        }
-        url::Host::Ipv6(ip) => {
-            ip.is_loopback()
-                || ip.is_unspecified()
-                || (ip.segments()[0] & 0xfe00) == 0xfc00
-                || (ip.segments()[0] & 0xffc0) == 0xfe80
-        }
+        url::Host::Domain(d) => exogate_core::outbound::loopback_name(d),
+        url::Host::Ipv4(ip) => exogate_core::outbound::refused((*ip).into()).is_some(),
+        url::Host::Ipv6(ip) => exogate_core::outbound::refused((*ip).into()).is_some(),
     };
     match url.scheme() {
         "https" if !private || (loopback && allow_loopback) => Ok(url),
@@ -249,9 +244,16 @@ struct MetadataDocument {
 async fn fetch_metadata_client(app: &App, client_id: &str) -> Result<OAuthClient, OAuthError> {
     let url = check_metadata_url(app, client_id)?;
     let bad = |why: String| OAuthError::InvalidClient(format!("client metadata document: {why}"));
+    // (hardening) The document's host name is resolved through the checking resolver: a name
+    // that resolves to this machine or a private network is not fetched (unless loopback
+    // metadata is allowed, for tests), and no proxy from the environment is used.
     let http = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .timeout(app.oauth.metadata_timeout)
+        .no_proxy()
+        .dns_resolver(crate::outbound::CheckedResolver {
+            allow_private: app.oauth.metadata_allow_loopback_http,
+        })
         .build()
         .map_err(|e| bad(e.to_string()))?;
     let mut resp = http

@@ -322,3 +322,29 @@ async fn agent_asks(app: &TestApp, trustee: &str) {
         .unwrap();
     assert_eq!(r.status(), StatusCode::CREATED);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn client_metadata_urls_of_internal_addresses_are_not_fetched() {
+    // The default configuration: no loopback metadata documents.
+    let t = TestApp::start().await;
+    let b = sign_in(&t.http, &t.base_url, "tech", &t.password("tech")).await;
+    for client_id in [
+        "https://[::ffff:7f00:1]/client.json",
+        "https://[::ffff:a9fe:a9fe]/client.json",
+        "https://100.64.0.1/client.json",
+        "https://0.0.0.0/client.json",
+        "https://localhost/client.json",
+        "https://agent.localhost/client.json",
+    ] {
+        let p = crate::oauth::params(client_id, crate::oauth::REDIRECT, &t.url("/mcp"));
+        let (s, page) = b
+            .get(&format!("/oauth/authorize?{}", crate::oauth::query(&p)))
+            .await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{client_id}: {page}");
+        assert!(
+            page.contains("invalid_client") && page.contains("a private or loopback address"),
+            "{client_id}: {page}"
+        );
+    }
+    t.stop().await;
+}
