@@ -108,8 +108,36 @@ impl TargetCheck for Targets {
 /// Why the send-time resolver refused a name (found again in the error's sources, so the
 /// delivery's error says it in words).
 #[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct Refused(pub String);
+#[error("{message}")]
+pub struct Refused {
+    /// The address is not allowed (otherwise the name did not resolve).
+    pub not_allowed: bool,
+    pub message: String,
+}
+
+impl Refused {
+    /// What a delivery's error says: why, in words, without the URL.
+    pub fn describe(&self, what: &str) -> String {
+        if self.not_allowed {
+            format!("{what}'s address is not allowed: {}", self.message)
+        } else {
+            format!("cannot resolve {what}: {}", self.message)
+        }
+    }
+}
+
+impl From<CoreError> for Refused {
+    fn from(e: CoreError) -> Self {
+        Refused {
+            not_allowed: e.code() == "target_not_allowed",
+            message: match &e {
+                CoreError::Invalid { reason, .. } => reason.clone(),
+                CoreError::Conflict { reason } => reason.to_string(),
+                other => other.to_string(),
+            },
+        }
+    }
+}
 
 /// The webhook client's DNS resolver: resolves a name and hands the client only addresses that
 /// passed the check, so the connection goes to an address that was checked.
@@ -125,18 +153,18 @@ impl reqwest::dns::Resolve for CheckedResolver {
             // Port 0: the client puts in the URL's port.
             match resolve_checked(&host, 0, allow_private).await {
                 Ok(addrs) => Ok(Box::new(addrs.into_iter()) as reqwest::dns::Addrs),
-                Err(e) => Err(Box::new(Refused(e.to_string())) as Box<_>),
+                Err(e) => Err(Box::new(Refused::from(e)) as Box<_>),
             }
         })
     }
 }
 
 /// The [`Refused`] reason somewhere in `e`'s sources.
-pub fn refusal_in(e: &(dyn std::error::Error + 'static)) -> Option<String> {
+pub fn refusal_in<'a>(e: &'a (dyn std::error::Error + 'static)) -> Option<&'a Refused> {
     let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
     while let Some(err) = cur {
         if let Some(r) = err.downcast_ref::<Refused>() {
-            return Some(r.0.clone());
+            return Some(r);
         }
         cur = err.source();
     }

@@ -58,7 +58,7 @@ impl Mailer {
         let addrs = crate::outbound::resolve_checked(&s.host, s.port, self.allow_private)
             .await
             .map_err(|e| {
-                SendError::Failed(format!("the SMTP server's address is not allowed: {e}"))
+                SendError::Failed(crate::outbound::Refused::from(e).describe("the SMTP server"))
             })?;
         let addr = addrs
             .first()

@@ -59,8 +59,9 @@ pub async fn post(
     let key = parse_secret(&hook.secret)
         .map_err(|_| SendError::Permanent("the endpoint's secret is not valid".to_owned()))?;
     // (hardening) A literal that is this machine or a private network never becomes valid.
-    crate::outbound::check_literal_url(&hook.url, allow_private)
-        .map_err(|e| SendError::Permanent(format!("the endpoint's address is not allowed: {e}")))?;
+    crate::outbound::check_literal_url(&hook.url, allow_private).map_err(|e| {
+        SendError::Permanent(crate::outbound::Refused::from(e).describe("the endpoint"))
+    })?;
     let body = body(hook, id, message, public_url);
     let sig = signature(&key, id, timestamp, &body);
     let resp = http
@@ -75,7 +76,7 @@ pub async fn post(
         // The URL may itself be a secret (Slack, Teams): never in the error.
         .map_err(|e| match crate::outbound::refusal_in(&e) {
             // (hardening) The name resolved to an address that is not allowed (now).
-            Some(why) => SendError::Failed(format!("the endpoint's address is not allowed: {why}")),
+            Some(why) => SendError::Failed(why.describe("the endpoint")),
             None => SendError::Failed(format!("cannot reach the endpoint: {}", e.without_url())),
         })?;
     let status = resp.status();
