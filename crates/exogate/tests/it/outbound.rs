@@ -216,6 +216,8 @@ async fn private_targets_are_refused_at_send_and_redirects_are_not_followed() {
         ("name", format!("http://localhost:{port}/name")),
         ("literal", format!("http://127.0.0.1:{port}/literal")),
         ("mapped", format!("http://[::ffff:127.0.0.1]:{port}/mapped")),
+        ("zero", format!("http://0.0.0.0:{port}/zero")),
+        ("v6", format!("http://[::1]:{port}/v6")),
     ] {
         let (s, v) = api_post(
             &admin,
@@ -265,7 +267,7 @@ async fn private_targets_are_refused_at_send_and_redirects_are_not_followed() {
             mails += 1;
         }
     }
-    assert!(mails >= 1 && done.len() >= 4, "{done:#?}");
+    assert!(mails >= 1 && done.len() >= 6, "{done:#?}");
 
     // With the switch on, a redirect to the receiver's own landing path is not followed.
     for hook in app.app.store.webhook_list().await.unwrap() {
