@@ -136,6 +136,10 @@ pub enum ConflictReason {
     // (cli-requests)
     /// A request id prefix that several requests the caller may see start with.
     AmbiguousRequest { prefix: String },
+    // (hardening)
+    /// A webhook or mail server address that is this machine or a private network
+    /// (`exogate_core::outbound`); `kind` says which, in a person's words.
+    TargetNotAllowed { host: String, kind: &'static str },
 }
 
 impl ConflictReason {
@@ -159,6 +163,8 @@ impl ConflictReason {
             ConflictReason::NotSweptYet { .. } => "not_swept_yet",
             // (cli-requests)
             ConflictReason::AmbiguousRequest { .. } => "ambiguous_request",
+            // (hardening)
+            ConflictReason::TargetNotAllowed { .. } => "target_not_allowed",
         }
     }
 }
@@ -204,6 +210,11 @@ impl fmt::Display for ConflictReason {
             ConflictReason::AmbiguousRequest { prefix } => write!(
                 f,
                 "several requests start with `{prefix}`; give more characters of the id"
+            ),
+            // (hardening)
+            ConflictReason::TargetNotAllowed { host, kind } => write!(
+                f,
+                "`{host}` is {kind}; exogate sends only to public addresses (an operator can allow private ones with `[notifications] allow_private_targets`)"
             ),
         }
     }
@@ -360,6 +371,8 @@ impl CoreError {
         "internal",
         // (notify)
         "webhook_not_found",
+        // (hardening)
+        "target_not_allowed",
     ];
 }
 

@@ -30,6 +30,10 @@ pub mod timed;
 pub mod tools;
 pub mod totp;
 pub mod when;
+// (hardening) Which addresses outbound requests may reach.
+pub mod outbound;
+// (hardening) The per-user-name lock-out every process shares through the store.
+pub mod lockout;
 
 pub use error::{ConflictReason, CoreError, Denial, Entity};
 pub use model::*;

@@ -124,6 +124,12 @@ pub enum OAuthError {
     /// Storage failed; retry later.
     #[error(transparent)]
     Core(#[from] crate::CoreError),
+    // (hardening)
+    /// As many registered clients as allowed are waiting for a first authorization.
+    #[error(
+        "too many registered clients have not signed in yet; try again later (unused registrations expire)"
+    )]
+    TooManyClients,
 }
 
 impl OAuthError {
@@ -137,6 +143,8 @@ impl OAuthError {
             OAuthError::InvalidTarget => "invalid_target",
             OAuthError::UnsupportedGrantType => "unsupported_grant_type",
             OAuthError::Core(_) => "server_error",
+            // (hardening)
+            OAuthError::TooManyClients => "too_many_registrations",
         }
     }
 }

@@ -597,6 +597,29 @@ pub trait Store: Send + Sync {
         companies: &[CompanyId],
         name: &str,
     ) -> StoreResult<Vec<crate::inventory::UserMatch>>;
+    // (hardening) Registered OAuth clients that never completed an authorization (no code, no
+    // grant), and the per-user-name login lock-out shared by every process.
+    /// Deletes the unused registered clients created before `created_before`; returns how many.
+    async fn oauth_prune_unused_clients(&self, created_before: Timestamp) -> StoreResult<u64>;
+    /// How many registered clients are unused.
+    async fn oauth_count_unused_clients(&self) -> StoreResult<u64>;
+    /// Decides a password attempt on user name `key` at `now` under `rule`
+    /// ([`crate::lockout::LockoutRule::begin`]) and stores the outcome, atomically: concurrent
+    /// attempts from any process see each other's failures. Records quiet for the rule's
+    /// `forget_secs` are deleted on the way.
+    async fn login_user_begin(
+        &self,
+        key: &str,
+        now: Timestamp,
+        rule: &crate::lockout::LockoutRule,
+    ) -> StoreResult<crate::lockout::Begin>;
+    /// The attempt on `key` succeeded: its record is cleared.
+    async fn login_user_succeeded(&self, key: &str) -> StoreResult<()>;
+    /// The stored record of `key`, if any.
+    async fn login_user_record(
+        &self,
+        key: &str,
+    ) -> StoreResult<Option<crate::lockout::FailureRecord>>;
 }
 
 // ---------------------------------------------------------------------------------------------

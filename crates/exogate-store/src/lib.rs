@@ -24,6 +24,8 @@ mod store;
 mod notify;
 // (scale)
 mod scale;
+// (hardening)
+mod hardening;
 
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("migrations/sqlite");
 static PG_MIGRATIONS: Migrator = sqlx::migrate!("migrations/postgres");

@@ -2087,6 +2087,30 @@ impl Store for Db {
     ) -> StoreResult<Vec<exogate_core::inventory::UserMatch>> {
         self.scale_user_matches(companies, name).await
     }
+    // (hardening)
+    async fn oauth_prune_unused_clients(&self, created_before: Timestamp) -> StoreResult<u64> {
+        self.hardening_prune_unused_clients(created_before).await
+    }
+    async fn oauth_count_unused_clients(&self) -> StoreResult<u64> {
+        self.hardening_count_unused_clients().await
+    }
+    async fn login_user_begin(
+        &self,
+        key: &str,
+        now: Timestamp,
+        rule: &exogate_core::lockout::LockoutRule,
+    ) -> StoreResult<exogate_core::lockout::Begin> {
+        self.hardening_login_begin(key, now, rule).await
+    }
+    async fn login_user_succeeded(&self, key: &str) -> StoreResult<()> {
+        self.hardening_login_clear(key).await
+    }
+    async fn login_user_record(
+        &self,
+        key: &str,
+    ) -> StoreResult<Option<exogate_core::lockout::FailureRecord>> {
+        self.hardening_login_record(key).await
+    }
 }
 
 // (inventory-truth) The inventory's own directory.

@@ -86,6 +86,9 @@ pub struct App {
     pub notify: Arc<crate::notify_settings::NotifySettings>,
     /// Wakes the delivery worker.
     pub notify_wake: Arc<Notify>,
+    // (hardening)
+    /// `POST /oauth/register` per client address (`crate::registration`).
+    pub registrations: crate::registration::RegistrationLimiter,
 }
 
 impl App {

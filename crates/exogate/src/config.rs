@@ -85,6 +85,10 @@ struct RawOAuth {
     metadata_timeout_seconds: u32,
     metadata_max_bytes: u32,
     metadata_allow_loopback_http: bool,
+    // (hardening)
+    registrations_per_minute: u32,
+    max_unused_clients: u32,
+    unused_client_hours: u32,
 }
 
 impl Default for RawOAuth {
@@ -96,6 +100,10 @@ impl Default for RawOAuth {
             metadata_timeout_seconds: 5,
             metadata_max_bytes: 5 * 1024,
             metadata_allow_loopback_http: false,
+            // (hardening)
+            registrations_per_minute: 10,
+            max_unused_clients: 1000,
+            unused_client_hours: 24,
         }
     }
 }
@@ -128,6 +136,11 @@ pub struct OAuthSettings {
     pub metadata_max_bytes: usize,
     /// Also accept `http` client metadata URLs on loopback hosts (tests; never in production).
     pub metadata_allow_loopback_http: bool,
+    // (hardening)
+    /// Dynamic Client Registrations per client address per minute.
+    pub registrations_per_minute: u32,
+    /// Bounds on registrations that never completed an authorization.
+    pub registration: exogate_core::ops::oauth::RegistrationLimits,
 }
 
 impl Default for OAuthSettings {
@@ -172,6 +185,23 @@ fn oauth_settings(raw: &RawOAuth) -> Result<OAuthSettings, ConfigError> {
             65_536,
         )? as usize,
         metadata_allow_loopback_http: raw.metadata_allow_loopback_http,
+        // (hardening)
+        registrations_per_minute: range(
+            "oauth.registrations_per_minute",
+            raw.registrations_per_minute,
+            1,
+            10_000,
+        )? as u32,
+        registration: exogate_core::ops::oauth::RegistrationLimits {
+            max_unused: range(
+                "oauth.max_unused_clients",
+                raw.max_unused_clients,
+                1,
+                1_000_000,
+            )? as u64,
+            unused_secs: range("oauth.unused_client_hours", raw.unused_client_hours, 1, 720)?
+                * 3600,
+        },
     })
 }
 

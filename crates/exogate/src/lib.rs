@@ -32,3 +32,7 @@ pub mod table;
 pub mod views;
 pub mod web;
 pub mod worker;
+// (hardening) Outbound requests reach only checked, public addresses.
+pub mod outbound;
+// (hardening) Per-address limit of OAuth client registrations.
+pub mod registration;

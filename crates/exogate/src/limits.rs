@@ -71,7 +71,7 @@ impl Limited {
 
 /// governor's clock over the app's clock.
 #[derive(Clone)]
-struct AppClock(Arc<dyn Clock>);
+pub(crate) struct AppClock(pub(crate) Arc<dyn Clock>);
 
 impl governor::clock::Clock for AppClock {
     type Instant = Nanos;
@@ -82,9 +82,10 @@ impl governor::clock::Clock for AppClock {
     }
 }
 
-type Keyed<K> = RateLimiter<K, DefaultKeyedStateStore<K>, AppClock, NoOpMiddleware<Nanos>>;
+pub(crate) type Keyed<K> =
+    RateLimiter<K, DefaultKeyedStateStore<K>, AppClock, NoOpMiddleware<Nanos>>;
 
-fn keyed<K: Hash + Eq + Clone>(per_minute: u32, clock: &AppClock) -> Keyed<K> {
+pub(crate) fn keyed<K: Hash + Eq + Clone>(per_minute: u32, clock: &AppClock) -> Keyed<K> {
     let n = NonZeroU32::new(per_minute).unwrap_or(NonZeroU32::MIN);
     RateLimiter::new(
         Quota::per_minute(n),
@@ -93,7 +94,7 @@ fn keyed<K: Hash + Eq + Clone>(per_minute: u32, clock: &AppClock) -> Keyed<K> {
     )
 }
 
-fn secs(wait: Duration) -> u64 {
+pub(crate) fn secs(wait: Duration) -> u64 {
     (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1)
 }
 

@@ -6,6 +6,12 @@
 //!   /64 (one host usually holds a whole /64). `X-Forwarded-For` and the like are never read:
 //!   behind a reverse proxy every client shares the proxy's address, so the per-address limit
 //!   then acts as one global limit and the per-user limit still holds.
+//! - **Where**: the per-address table is this process's memory (a first line, before the
+//!   database is asked); (hardening) the per-user-name record is in the store
+//!   (`Store::login_user_begin`, rule `exogate_core::lockout`), so every replica and every CLI
+//!   process (`approvals approve/reject --password-stdin`) counts the same failures, and the
+//!   first refusal of a stretch of lock-outs is audited once (`auth.login_failed`,
+//!   `detail.reason = "locked_out"`).
 //! - **Lock-outs**: a key (an address, or a user name as typed, existing or not) may fail `free`
 //!   times; from then on each failure locks it for `first_lockout`, doubling with every further
 //!   failure up to `max_lockout`. While either key of an attempt is locked, the attempt is
@@ -29,6 +35,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::net::{IpAddr, SocketAddr};
 
 use exogate_core::Timestamp;
+use exogate_core::lockout::{Begin, LockoutRule};
+use exogate_core::ports::{Store, StoreError};
 use parking_lot::Mutex;
 
 use crate::passwords::PasswordGate;
@@ -165,12 +173,6 @@ impl Table {
         }
     }
 
-    fn remove(&mut self, key: &str) {
-        if let Some(old) = self.map.remove(key) {
-            self.order.remove(&old.seq);
-        }
-    }
-
     fn len(&self) -> usize {
         self.map.len()
     }
@@ -178,14 +180,7 @@ impl Table {
 
 /// The lock-out after `failures` failures with `free` free ones, in ms (0: not locked).
 fn lockout_ms(failures: u32, free: u32, first_secs: u32, max_secs: u32) -> i64 {
-    if failures < free.max(1) {
-        return 0;
-    }
-    let doublings = (failures - free.max(1)).min(40);
-    let secs = u64::from(first_secs)
-        .saturating_mul(1u64 << doublings)
-        .min(u64::from(max_secs));
-    i64::try_from(secs.saturating_mul(1000)).unwrap_or(i64::MAX)
+    exogate_core::lockout::lockout_ms(failures, free, first_secs, max_secs)
 }
 
 /// An attempt let through by [`LoginGuard::begin`]: already counted as a failure of both keys
@@ -194,6 +189,16 @@ fn lockout_ms(failures: u32, free: u32, first_secs: u32, max_secs: u32) -> i64 {
 pub struct Attempt {
     address: String,
     user: String,
+}
+
+/// (hardening) Why [`LoginGuard::begin_shared`] refused an attempt.
+#[derive(Debug)]
+pub enum Refused {
+    /// The address or the user name is locked out for `wait_secs`; `audit`: the first refusal
+    /// of the user name's stretch of lock-outs, to be audited.
+    Locked { wait_secs: u64, audit: bool },
+    /// The store could not be asked.
+    Store(StoreError),
 }
 
 /// A failure count the audit log has not recorded one by one.
@@ -319,14 +324,12 @@ pub struct AuditPlan {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LimiterStats {
     pub tracked_addresses: usize,
-    pub tracked_users: usize,
     /// Attempts refused with `429` so far.
     pub refused: u64,
 }
 
 struct Tables {
     addresses: Table,
-    users: Table,
     refused: u64,
 }
 
@@ -345,7 +348,6 @@ impl LoginGuard {
             gate: PasswordGate::new(settings.hash_concurrency),
             tables: Mutex::new(Tables {
                 addresses: Table::new(settings.tracked_keys),
-                users: Table::new(settings.tracked_keys),
                 refused: 0,
             }),
             audit: RowBudget::per_minute(settings.audited_failures_per_minute),
@@ -357,45 +359,90 @@ impl LoginGuard {
         i64::from(self.settings.forget_after_secs) * 1000
     }
 
-    /// Starts an attempt by `address` at `user` at `now`: `Err(seconds)` to wait when either key
-    /// is locked out, otherwise the attempt, counted as a failure until it succeeds.
+    /// Starts an attempt by `address` at `user` at `now`, on this process's address table
+    /// only: `Err(seconds)` to wait when the address is locked out, otherwise the attempt,
+    /// counted against the address as a failure until it succeeds. [`LoginGuard::begin_shared`]
+    /// adds the user name's record in the store.
     pub fn begin(&self, address: &str, user: &str, now: Timestamp) -> Result<Attempt, u64> {
         let now = now.unix_millis();
         let s = &self.settings;
         let forget = self.forget_ms();
         let mut t = self.tables.lock();
-        let mut wait_ms = 0i64;
-        for (table, key, free) in [
-            (&t.addresses, address, s.free_failures_per_address),
-            (&t.users, user, s.free_failures_per_user),
-        ] {
-            let (failures, last) = table.current(key, now, forget);
-            let until = last.saturating_add(lockout_ms(
-                failures,
-                free,
-                s.first_lockout_secs,
-                s.max_lockout_secs,
-            ));
-            wait_ms = wait_ms.max(until.saturating_sub(now));
-        }
+        let (failures, last) = t.addresses.current(address, now, forget);
+        let until = last.saturating_add(lockout_ms(
+            failures,
+            s.free_failures_per_address,
+            s.first_lockout_secs,
+            s.max_lockout_secs,
+        ));
+        let wait_ms = until.saturating_sub(now);
         if wait_ms > 0 {
             t.refused += 1;
             let secs = u64::try_from(wait_ms).unwrap_or(0).div_ceil(1000).max(1);
             return Err(secs);
         }
         t.addresses.bump(address, now, forget);
-        t.users.bump(user, now, forget);
         Ok(Attempt {
             address: address.to_owned(),
             user: user.to_owned(),
         })
     }
 
-    /// The attempt succeeded: take it back from the address, and clear the user name's record.
-    pub fn succeeded(&self, attempt: Attempt) {
-        let mut t = self.tables.lock();
-        t.addresses.undo(&attempt.address);
-        t.users.remove(&attempt.user);
+    /// (hardening) The per-user-name rule the store applies.
+    pub fn user_rule(&self) -> LockoutRule {
+        let s = &self.settings;
+        LockoutRule {
+            free: s.free_failures_per_user,
+            first_secs: s.first_lockout_secs,
+            max_secs: s.max_lockout_secs,
+            forget_secs: s.forget_after_secs,
+        }
+    }
+
+    /// (hardening) Starts an attempt on both keys: the address here first (no database work
+    /// for a locked-out address), then the user name's record in `store`, shared by every
+    /// process. A refusal by the store takes the address's count back (no password is checked).
+    pub async fn begin_shared(
+        &self,
+        store: &dyn Store,
+        address: &str,
+        user: &str,
+        now: Timestamp,
+    ) -> Result<Attempt, Refused> {
+        let attempt = self
+            .begin(address, user, now)
+            .map_err(|wait_secs| Refused::Locked {
+                wait_secs,
+                audit: false,
+            })?;
+        match store.login_user_begin(user, now, &self.user_rule()).await {
+            Ok(Begin::Counted) => Ok(attempt),
+            Ok(Begin::Refused { wait_secs, audit }) => {
+                let mut t = self.tables.lock();
+                t.addresses.undo(&attempt.address);
+                t.refused += 1;
+                Err(Refused::Locked { wait_secs, audit })
+            }
+            Err(e) => {
+                self.tables.lock().addresses.undo(&attempt.address);
+                Err(Refused::Store(e))
+            }
+        }
+    }
+
+    /// The attempt succeeded: take it back from the address (the user name's record is cleared
+    /// by [`LoginGuard::succeeded_shared`]).
+    pub fn succeeded(&self, attempt: &Attempt) {
+        self.tables.lock().addresses.undo(&attempt.address);
+    }
+
+    /// (hardening) The attempt succeeded: take it back from the address and clear the user
+    /// name's record in `store`.
+    pub async fn succeeded_shared(&self, store: &dyn Store, attempt: Attempt) {
+        self.succeeded(&attempt);
+        if let Err(e) = store.login_user_succeeded(&attempt.user).await {
+            tracing::warn!(error = %e, "cannot clear a user name's failed logins");
+        }
     }
 
     /// The audit rows for a failed attempt at `now`.
@@ -417,7 +464,6 @@ impl LoginGuard {
         let t = self.tables.lock();
         LimiterStats {
             tracked_addresses: t.addresses.len(),
-            tracked_users: t.users.len(),
             refused: t.refused,
         }
     }
@@ -448,7 +494,7 @@ mod tests {
     }
 
     #[test]
-    fn the_tables_hold_at_most_tracked_keys_and_forget_the_oldest() {
+    fn the_table_holds_at_most_tracked_keys_and_forgets_the_oldest() {
         let g = guard(|s| s.tracked_keys = 100);
         for i in 0..1000 {
             let _ = g.begin(
@@ -457,23 +503,19 @@ mod tests {
                 at(0),
             );
         }
-        let stats = g.limiter_stats();
-        assert_eq!((stats.tracked_addresses, stats.tracked_users), (100, 100));
+        assert_eq!(g.limiter_stats().tracked_addresses, 100);
         // The newest keys are the ones kept.
         let t = g.tables.lock();
-        assert!(t.users.map.contains_key("u999"));
-        assert!(!t.users.map.contains_key("u0"));
-        assert_eq!(t.users.order.len(), 100);
+        assert!(t.addresses.map.contains_key("10.0.3.231"));
+        assert!(!t.addresses.map.contains_key("10.0.0.0"));
+        assert_eq!(t.addresses.order.len(), 100);
     }
 
     #[test]
-    fn a_success_takes_the_attempt_back_and_clears_the_user() {
-        let g = guard(|s| {
-            s.free_failures_per_user = 2;
-            s.free_failures_per_address = 2;
-        });
+    fn a_success_takes_the_attempt_back() {
+        let g = guard(|s| s.free_failures_per_address = 2);
         let a = g.begin("a", "alice", at(0)).expect("free");
-        g.succeeded(a);
+        g.succeeded(&a);
         let _ = g.begin("a", "alice", at(0)).expect("still free");
         let _ = g.begin("a", "bob", at(0)).expect("one failure counted");
         // Two counted now (in flight or failed): locked for the first lock-out.
@@ -484,12 +526,12 @@ mod tests {
     #[test]
     fn keys_are_forgotten_after_a_quiet_period() {
         let g = guard(|s| {
-            s.free_failures_per_user = 1;
+            s.free_failures_per_address = 1;
             s.forget_after_secs = 60;
         });
         let _ = g.begin("a", "alice", at(0)).expect("free");
-        assert!(g.begin("b", "alice", at(0)).is_err());
-        assert!(g.begin("b", "alice", at(61)).is_ok());
+        assert!(g.begin("a", "bob", at(0)).is_err());
+        assert!(g.begin("a", "bob", at(61)).is_ok());
     }
 
     #[test]

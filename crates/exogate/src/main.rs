@@ -34,7 +34,7 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             if json {
-                println!("{}", error_json(&err));
+                exogate::cli::stdout::line(&error_json(&err).to_string());
             }
             eprintln!("error [{}]: {}", err.code, err.message);
             ExitCode::FAILURE

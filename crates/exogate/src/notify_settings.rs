@@ -18,6 +18,8 @@ pub struct RawNotifications {
     poll_milliseconds: u64,
     send_timeout_seconds: u64,
     smtp: Option<RawSmtp>,
+    // (hardening)
+    allow_private_targets: bool,
 }
 
 impl Default for RawNotifications {
@@ -31,6 +33,8 @@ impl Default for RawNotifications {
             poll_milliseconds: 1_000,
             send_timeout_seconds: 20,
             smtp: None,
+            // (hardening)
+            allow_private_targets: false,
         }
     }
 }
@@ -93,6 +97,10 @@ pub struct NotifySettings {
     pub poll: Duration,
     pub send_timeout: Duration,
     pub smtp: Option<SmtpSettings>,
+    // (hardening)
+    /// Whether webhooks and the SMTP server may be this machine or a private network
+    /// (`crate::outbound`); off by default.
+    pub allow_private_targets: bool,
 }
 
 impl Default for NotifySettings {
@@ -165,6 +173,18 @@ pub fn validate(raw: RawNotifications) -> Result<NotifySettings, (&'static str, 
                     "`none` (no encryption) is allowed only to a loopback host".to_owned(),
                 ));
             }
+            // (hardening) A literal address is checked now; a name when mail is sent.
+            let literal = s
+                .host
+                .trim()
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .parse::<std::net::IpAddr>();
+            if let Err(e) = literal.map_or(Ok(()), |ip| {
+                exogate_core::outbound::check(s.host.trim(), &[ip], raw.allow_private_targets)
+            }) {
+                return Err(("notifications.smtp.host", e.to_string()));
+            }
             if s.from.parse::<lettre::message::Mailbox>().is_err() {
                 return Err((
                     "notifications.smtp.from",
@@ -200,5 +220,6 @@ pub fn validate(raw: RawNotifications) -> Result<NotifySettings, (&'static str, 
         poll: Duration::from_millis(raw.poll_milliseconds),
         send_timeout: Duration::from_secs(raw.send_timeout_seconds),
         smtp,
+        allow_private_targets: raw.allow_private_targets,
     })
 }

@@ -116,7 +116,7 @@ pub async fn build_app_with_clock(
         db,
         ms: Arc::new(ExchangeAdapter::new(m365.clone())),
         m365,
-        clock,
+        clock: clock.clone(),
         settings,
         public_url: config.public_url.clone(),
         secure_cookies: config.secure_cookies,
@@ -137,6 +137,11 @@ pub async fn build_app_with_clock(
         // (notify)
         notify: Arc::new(config.notifications.clone()),
         notify_wake: Arc::new(Notify::new()),
+        // (hardening)
+        registrations: crate::registration::RegistrationLimiter::new(
+            config.oauth.registrations_per_minute,
+            clock.clone(),
+        ),
     }))
 }
 

@@ -163,12 +163,21 @@ fn check_url(url: &str) -> Result<(), CoreError> {
     }
 }
 
+/// (hardening) Whether a webhook URL's host may be sent to: the edge resolves it and checks
+/// every address with [`crate::outbound::check`] (no I/O here).
+#[async_trait::async_trait]
+pub trait TargetCheck: Send + Sync {
+    async fn check_url(&self, url: &str) -> Result<(), CoreError>;
+}
+
 /// Adds a webhook endpoint: an admin, entitled to its company (a global one needs every
-/// company), in person or through the API, never through MCP.
+/// company), in person or through the API, never through MCP. Its URL must pass `targets`
+/// (after the caller's rights are checked, so nobody else can make exogate resolve names).
 pub async fn add_webhook(
     ctx: Ctx<'_>,
     actor: &Actor,
     input: NewWebhook,
+    targets: &dyn TargetCheck,
 ) -> Result<Webhook, CoreError> {
     policy::can_admin(&actor.user).map_err(CoreError::forbidden)?;
     if actor.channel.is_mcp() {
@@ -189,6 +198,7 @@ pub async fn add_webhook(
     }
     check_url(&input.url)?;
     parse_secret(&input.secret)?;
+    targets.check_url(&input.url).await?;
     let name = input.name.trim();
     if name.is_empty() || name.chars().count() > 100 || text::first_hidden(name).is_some() {
         return Err(CoreError::invalid(

@@ -54,13 +54,32 @@ pub fn check_client_metadata(
     Ok((name, m.redirect_uris.clone()))
 }
 
-/// Registers a client (RFC 7591) under the id the edge chose.
+/// (hardening) Bounds on registered clients that never completed an authorization (`[oauth]`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RegistrationLimits {
+    /// At most this many unused registrations at once; more are refused.
+    pub max_unused: u64,
+    /// An unused registration older than this is deleted.
+    pub unused_secs: i64,
+}
+
+/// Registers a client (RFC 7591) under the id the edge chose. Unused registrations older than
+/// `limits.unused_secs` are deleted first; when `limits.max_unused` remain, it is refused
+/// ([`OAuthError::TooManyClients`]).
 pub async fn register_client(
     ctx: Ctx<'_>,
     client_id: &str,
     m: &ClientMetadata,
+    limits: RegistrationLimits,
 ) -> Result<OAuthClient, OAuthError> {
     let (name, redirect_uris) = check_client_metadata(client_id, m)?;
+    let now = ctx.clock.now();
+    ctx.store
+        .oauth_prune_unused_clients(now.plus_secs(-limits.unused_secs))
+        .await?;
+    if ctx.store.oauth_count_unused_clients().await? >= limits.max_unused {
+        return Err(OAuthError::TooManyClients);
+    }
     let client = OAuthClient {
         client_id: client_id.to_owned(),
         name,

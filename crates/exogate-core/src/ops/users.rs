@@ -294,3 +294,21 @@ pub async fn record_second_factor_refusal(
     ctx.store.append_audit(ev).await?;
     Ok(())
 }
+
+// (hardening)
+/// Records the first refused attempt of a stretch of lock-outs of the user name `name`
+/// (`auth.login_failed` with `detail.reason = "locked_out"` and the seconds left), once per
+/// stretch whichever process refused it.
+pub async fn record_locked_out(
+    ctx: Ctx<'_>,
+    name: &str,
+    channel: &Channel,
+    wait_secs: u64,
+) -> Result<(), CoreError> {
+    let shown = crate::model::clip(name);
+    let ev = NewAuditEvent::system(ctx.clock.now(), AuditKind::LoginFailed)
+        .actor_name(&shown, &channel.to_string())
+        .detail(json!({ "reason": "locked_out", "retry_after_seconds": wait_secs }));
+    ctx.store.append_audit(ev).await?;
+    Ok(())
+}

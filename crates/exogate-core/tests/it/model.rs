@@ -238,6 +238,11 @@ fn every_error_code_is_listed_once() {
         ConflictReason::AmbiguousRequest {
             prefix: "0190aaaa".into(),
         },
+        // (hardening)
+        ConflictReason::TargetNotAllowed {
+            host: "127.0.0.1".into(),
+            kind: "a loopback address (this machine)",
+        },
     ] {
         errs.push(CoreError::conflict(c));
     }

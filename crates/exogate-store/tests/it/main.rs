@@ -8,7 +8,9 @@ mod concurrency;
 mod drift;
 mod failures;
 mod fleet;
+// (hardening)
 mod flows;
+mod hardening;
 mod inventory;
 // (scale)
 mod inventory_scale;

@@ -189,6 +189,35 @@ fn read_password(name: &str, from_stdin: bool) -> CliResult<String> {
 /// answer for an unknown user, a wrong password or a disabled user) and audits the attempt with
 /// the `cli` channel. A wrong one is `login_failed` and nothing is decided.
 async fn check_password(app: &App, name: &str, password: String) -> CliResult<()> {
+    // (hardening) The user name's lock-out, shared with every replica and CLI process: while it
+    // holds, no password is checked, not even the right one.
+    let key = crate::login::user_key(name);
+    let rule = app.login.user_rule();
+    match app
+        .store
+        .login_user_begin(&key, app.clock.now(), &rule)
+        .await
+        .map_err(exogate_core::CoreError::from)?
+    {
+        exogate_core::lockout::Begin::Counted => {}
+        exogate_core::lockout::Begin::Refused { wait_secs, audit } => {
+            if audit {
+                ops::users::record_locked_out(
+                    app.ctx(),
+                    name,
+                    &exogate_core::model::Channel::Cli,
+                    wait_secs,
+                )
+                .await?;
+            }
+            return Err(CliError {
+                code: "too_many_attempts",
+                message: format!(
+                    "too many wrong passwords for `{name}`; try again in {wait_secs} s; nothing was decided"
+                ),
+            });
+        }
+    }
     let user = match exogate_core::UserName::parse(name) {
         Ok(n) => app
             .store
@@ -209,6 +238,11 @@ async fn check_password(app: &App, name: &str, password: String) -> CliResult<()
     let ok = matched && user.as_ref().is_some_and(|u| !u.disabled);
     ops::users::record_login(app.ctx(), name, &exogate_core::model::Channel::Cli, ok).await?;
     if ok {
+        // (hardening) A right password clears the user name's failures.
+        app.store
+            .login_user_succeeded(&key)
+            .await
+            .map_err(exogate_core::CoreError::from)?;
         Ok(())
     } else {
         Err(CliError {

@@ -267,9 +267,8 @@ async fn verify(cli: &Cli, app: &App, who: ops::audit::Verifier<'_>) -> CliResul
 /// `audit verify` found the chain itself broken: said on stdout for `--json`, and the error.
 fn chain_broken(cli: &Cli, b: &exogate_core::audit::ChainBreak) -> CliError {
     if cli.json {
-        println!(
-            "{}",
-            json!({"intact": false, "first_bad_seq": b.seq, "problem": b.to_string()})
+        super::stdout::line(
+            &json!({"intact": false, "first_bad_seq": b.seq, "problem": b.to_string()}).to_string(),
         );
     }
     CliError {
@@ -314,9 +313,8 @@ async fn verify_checkpoints(
         Ok(signed) => signed,
         Err(forged) => {
             if cli.json {
-                println!(
-                    "{}",
-                    json!({"intact": false, "key_id": key.key_id(), "forged_checkpoint": {"line": forged.line, "seq": forged.seq, "at": forged.at, "problem": forged.reason}})
+                super::stdout::line(
+                    &json!({"intact": false, "key_id": key.key_id(), "forged_checkpoint": {"line": forged.line, "seq": forged.seq, "at": forged.at, "problem": forged.reason}}).to_string(),
                 );
             }
             return Err(CliError {
@@ -348,9 +346,8 @@ async fn verify_checkpoints(
         ops::audit::CheckedVerification::Contradicted(c) => {
             let line = lines.get(c.index).copied().unwrap_or_default();
             if cli.json {
-                println!(
-                    "{}",
-                    json!({"intact": false, "contradicted_checkpoint": {"line": line, "seq": c.checkpoint.seq, "at": c.checkpoint.at.to_string(), "head": c.checkpoint.head, "problem": c.to_string()}})
+                super::stdout::line(
+                    &json!({"intact": false, "contradicted_checkpoint": {"line": line, "seq": c.checkpoint.seq, "at": c.checkpoint.at.to_string(), "head": c.checkpoint.head, "problem": c.to_string()}}).to_string(),
                 );
             }
             Err(CliError {

@@ -17,7 +17,7 @@ pub enum ConfigCommand {
 pub(super) fn config(cli: &Cli, cmd: &ConfigCommand) -> CliResult<()> {
     match cmd {
         ConfigCommand::Example => {
-            print!("{}", crate::config::EXAMPLE);
+            super::stdout::text(crate::config::EXAMPLE);
             Ok(())
         }
         ConfigCommand::Check => {

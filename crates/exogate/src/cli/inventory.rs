@@ -178,7 +178,7 @@ fn inventory_out(
     empty: &str,
 ) -> CliResult<()> {
     if let Some(searched) = csv {
-        print!("{}", crate::inventory_view::csv_for(parts, searched));
+        super::stdout::text(&crate::inventory_view::csv_for(parts, searched));
         return Ok(());
     }
     out(cli, value, || {

@@ -17,6 +17,8 @@ mod request;
 mod users;
 // (notify)
 mod notify;
+// (hardening) stdout that ends quietly on a broken pipe.
+pub mod stdout;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -304,12 +306,9 @@ async fn serve(config: &Config, app: Arc<App>) -> CliResult<()> {
 /// Prints `value` as JSON with `--json`, else the human text.
 pub(super) fn out(cli: &Cli, value: Value, human: impl FnOnce() -> String) -> CliResult<()> {
     if cli.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&value).unwrap_or_default()
-        );
+        stdout::line(&serde_json::to_string_pretty(&value).unwrap_or_default());
     } else {
-        println!("{}", human());
+        stdout::line(&human());
     }
     Ok(())
 }

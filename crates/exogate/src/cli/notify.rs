@@ -159,6 +159,7 @@ pub(super) async fn notify(cli: &Cli, app: &App, cmd: &NotifyCommand) -> CliResu
                     format: WebhookFormat::parse(format)?,
                     secret: secret.clone(),
                 },
+                &app.outbound_targets(),
             )
             .await?;
             let v = WebhookView::of(&w);

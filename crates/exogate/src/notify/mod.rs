@@ -51,7 +51,7 @@ pub async fn run_with(
     owner: String,
     shutdown: CancellationToken,
 ) {
-    let http = match webhook::client(settings.send_timeout) {
+    let http = match webhook::client(settings.send_timeout, settings.allow_private_targets) {
         Ok(c) => c,
         Err(e) => {
             tracing::error!(error = %e, "notifications: cannot build the HTTP client; no webhooks are sent");
@@ -61,7 +61,7 @@ pub async fn run_with(
     let mailer = settings
         .smtp
         .as_ref()
-        .map(|s| mail::Mailer::new(s, settings.send_timeout));
+        .map(|s| mail::Mailer::new(s, settings.send_timeout, settings.allow_private_targets));
     tracing::info!(owner = %owner, "notification delivery started");
     loop {
         if shutdown.is_cancelled() {
@@ -83,7 +83,14 @@ pub async fn run_with(
         };
         let full = claimed.len() == BATCH as usize;
         for d in claimed {
-            let result = send(&app, &http, mailer.as_ref(), &d).await;
+            let result = send(
+                &app,
+                &http,
+                settings.allow_private_targets,
+                mailer.as_ref(),
+                &d,
+            )
+            .await;
             let now = app.clock.now();
             let outcome = match result {
                 Ok(()) => SendOutcome::Sent,
@@ -130,6 +137,7 @@ pub async fn run_with(
 async fn send(
     app: &App,
     http: &reqwest::Client,
+    allow_private: bool,
     mailer: Option<&mail::Mailer>,
     d: &Delivery,
 ) -> Result<(), SendError> {
@@ -154,7 +162,16 @@ async fn send(
                     SendError::Permanent("the webhook endpoint was removed".to_owned())
                 })?;
             let timestamp = app.clock.now().unix_millis() / 1000;
-            webhook::post(http, &hook, &d.id, timestamp, &d.message, public_url).await
+            webhook::post(
+                http,
+                allow_private,
+                &hook,
+                &d.id,
+                timestamp,
+                &d.message,
+                public_url,
+            )
+            .await
         }
     }
 }

@@ -10,11 +10,18 @@ use exogate_core::ops::notify::parse_secret;
 
 use super::SendError;
 
-/// The HTTP client webhooks go out on: no redirects (a redirect would carry the body elsewhere).
-pub fn client(timeout: std::time::Duration) -> reqwest::Result<reqwest::Client> {
+/// The HTTP client webhooks go out on: no redirects (a redirect would carry the body elsewhere),
+/// names resolved to checked addresses only (`crate::outbound::CheckedResolver`), no proxy from
+/// the environment (it would resolve and connect on its own).
+pub fn client(
+    timeout: std::time::Duration,
+    allow_private: bool,
+) -> reqwest::Result<reqwest::Client> {
     reqwest::Client::builder()
         .timeout(timeout)
         .redirect(reqwest::redirect::Policy::none())
+        .no_proxy()
+        .dns_resolver(crate::outbound::CheckedResolver { allow_private })
         .build()
 }
 
@@ -38,9 +45,11 @@ pub fn body(hook: &Webhook, id: &str, message: &Message, public_url: &str) -> St
     v.to_string()
 }
 
-/// Sends one signed POST; any 2xx is delivered.
+/// Sends one signed POST; any 2xx is delivered. An IP literal host is checked here, a name by
+/// the client's resolver (`allow_private`: `[notifications] allow_private_targets`).
 pub async fn post(
     http: &reqwest::Client,
+    allow_private: bool,
     hook: &Webhook,
     id: &str,
     timestamp: i64,
@@ -49,6 +58,10 @@ pub async fn post(
 ) -> Result<(), SendError> {
     let key = parse_secret(&hook.secret)
         .map_err(|_| SendError::Permanent("the endpoint's secret is not valid".to_owned()))?;
+    // (hardening) A literal that is this machine or a private network never becomes valid.
+    crate::outbound::check_literal_url(&hook.url, allow_private).map_err(|e| {
+        SendError::Permanent(crate::outbound::Refused::from(e).describe("the endpoint"))
+    })?;
     let body = body(hook, id, message, public_url);
     let sig = signature(&key, id, timestamp, &body);
     let resp = http
@@ -61,8 +74,10 @@ pub async fn post(
         .send()
         .await
         // The URL may itself be a secret (Slack, Teams): never in the error.
-        .map_err(|e| {
-            SendError::Failed(format!("cannot reach the endpoint: {}", e.without_url()))
+        .map_err(|e| match crate::outbound::refusal_in(&e) {
+            // (hardening) The name resolved to an address that is not allowed (now).
+            Some(why) => SendError::Failed(why.describe("the endpoint")),
+            None => SendError::Failed(format!("cannot reach the endpoint: {}", e.without_url())),
         })?;
     let status = resp.status();
     if status.is_success() {

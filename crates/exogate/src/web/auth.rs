@@ -334,16 +334,43 @@ pub async fn check_login(
         ));
     }
     let guard = &st.app.login;
-    let attempt = match guard.begin(
-        &crate::login::address_key(peer),
-        &crate::login::user_key(name),
-        st.app.clock.now(),
-    ) {
+    // (hardening) The user name's lock-out is in the store, shared by every replica and CLI.
+    let attempt = match guard
+        .begin_shared(
+            &*st.app.store,
+            &crate::login::address_key(peer),
+            &crate::login::user_key(name),
+            st.app.clock.now(),
+        )
+        .await
+    {
         Ok(attempt) => attempt,
-        Err(retry_after) => {
-            let plan = guard.audit_refused(st.app.clock.now());
-            audit_login(st, plan, name, false).await;
-            return Err(HttpError::too_many_attempts(retry_after));
+        Err(crate::login::Refused::Locked { wait_secs, audit }) => {
+            let now = st.app.clock.now();
+            if audit {
+                // The first refusal of this stretch of lock-outs: its own row (within the
+                // budget of failure rows), once whichever process refuses next.
+                let plan = guard.audit_failure(now);
+                if let Some(u) = plan.summary {
+                    let _ = users::record_unrecorded_login_failures(
+                        st.app.ctx(),
+                        u.count,
+                        u.first,
+                        u.last,
+                    )
+                    .await;
+                }
+                if plan.write {
+                    let _ = users::record_locked_out(st.app.ctx(), name, &Channel::Web, wait_secs)
+                        .await;
+                }
+            } else {
+                audit_login(st, guard.audit_refused(now), name, false).await;
+            }
+            return Err(HttpError::too_many_attempts(wait_secs));
+        }
+        Err(crate::login::Refused::Store(e)) => {
+            return Err(HttpError::from(exogate_core::CoreError::from(e)));
         }
     };
     let user = match exogate_core::UserName::parse(name) {
@@ -372,7 +399,7 @@ pub async fn check_login(
     }
     let now = st.app.clock.now();
     if ok {
-        guard.succeeded(attempt);
+        guard.succeeded_shared(&*st.app.store, attempt).await;
         audit_login(st, guard.audit_success(now), name, true).await;
         // Housekeeping: sessions past their idle expiry go at each login.
         let _ = st.app.store.delete_expired_sessions(now).await;

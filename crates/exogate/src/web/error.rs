@@ -121,6 +121,10 @@ pub fn status_of(e: &CoreError) -> StatusCode {
         CoreError::Conflict {
             reason: ConflictReason::Ambiguous { .. },
         } => StatusCode::UNPROCESSABLE_ENTITY,
+        // (hardening) A refused webhook or mail server address is bad input, not a conflict.
+        CoreError::Conflict {
+            reason: ConflictReason::TargetNotAllowed { .. },
+        } => StatusCode::UNPROCESSABLE_ENTITY,
         CoreError::Conflict { .. } => StatusCode::CONFLICT,
         CoreError::NotConfigured { .. } => StatusCode::CONFLICT,
         CoreError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,

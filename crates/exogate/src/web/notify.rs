@@ -141,6 +141,7 @@ async fn add_webhook(
             format: WebhookFormat::parse(&b.format)?,
             secret: b.secret,
         },
+        &st.app.outbound_targets(),
     )
     .await?;
     Ok((axum::http::StatusCode::CREATED, Json(WebhookView::of(&w))))

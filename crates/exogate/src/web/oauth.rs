@@ -116,8 +116,17 @@ pub struct RegistrationRequest {
 /// `POST /oauth/register`: Dynamic Client Registration for clients without a metadata document.
 pub async fn register(
     State(st): State<WebState>,
+    super::auth::Peer(peer): super::auth::Peer,
     body: Result<Json<RegistrationRequest>, axum::extract::rejection::JsonRejection>,
 ) -> Response {
+    // (hardening) A budget per client address, before anything is parsed or stored.
+    if let Err(retry_after) = st.app.registrations.check(&crate::login::address_key(peer)) {
+        return too_many(
+            "rate_limited",
+            format!("too many registrations from this address; retry in {retry_after} s"),
+            Some(retry_after),
+        );
+    }
     let Ok(Json(req)) = body else {
         return registration_error("the body must be a JSON client metadata object");
     };
@@ -126,7 +135,7 @@ pub async fn register(
         client_name: req.client_name,
         redirect_uris: req.redirect_uris,
     };
-    match flows::register_client(st.app.ctx(), &client_id, &meta).await {
+    match flows::register_client(st.app.ctx(), &client_id, &meta, st.app.oauth.registration).await {
         Ok(c) => no_store(
             (
                 StatusCode::CREATED,
@@ -144,8 +153,27 @@ pub async fn register(
                 .into_response(),
         ),
         Err(OAuthError::InvalidClient(m)) => registration_error(&m),
+        // (hardening)
+        Err(e @ OAuthError::TooManyClients) => too_many(e.code(), e.to_string(), None),
         Err(e) => oauth_error(e),
     }
+}
+
+/// (hardening) `429` with an OAuth-shaped body (and `Retry-After` when known), never cached.
+fn too_many(code: &str, description: String, retry_after: Option<u64>) -> Response {
+    let mut r = no_store(
+        (
+            StatusCode::TOO_MANY_REQUESTS,
+            Json(json!({ "error": code, "error_description": description })),
+        )
+            .into_response(),
+    );
+    if let Some(secs) = retry_after
+        && let Ok(v) = HeaderValue::from_str(&secs.to_string())
+    {
+        r.headers_mut().insert(header::RETRY_AFTER, v);
+    }
+    r
 }
 
 fn registration_error(message: &str) -> Response {
@@ -183,22 +211,17 @@ fn check_metadata_url(app: &App, client_id: &str) -> Result<Url, OAuthError> {
     }
     let allow_loopback = app.oauth.metadata_allow_loopback_http;
     let host = url.host().ok_or_else(|| bad("no host"))?;
+    // (hardening) The rule of `exogate_core::outbound` (IPv4-mapped, shared, reserved … too;
+    // `localhost` and names under it); other names are checked when they are resolved.
     let loopback = match &host {
-        url::Host::Domain(d) => d.eq_ignore_ascii_case("localhost"),
+        url::Host::Domain(d) => exogate_core::outbound::loopback_name(d),
         url::Host::Ipv4(ip) => ip.is_loopback(),
         url::Host::Ipv6(ip) => ip.is_loopback(),
     };
     let private = match &host {
-        url::Host::Domain(_) => false,
-        url::Host::Ipv4(ip) => {
-            ip.is_private() || ip.is_link_local() || ip.is_unspecified() || ip.is_loopback()
-        }
-        url::Host::Ipv6(ip) => {
-            ip.is_loopback()
-                || ip.is_unspecified()
-                || (ip.segments()[0] & 0xfe00) == 0xfc00
-                || (ip.segments()[0] & 0xffc0) == 0xfe80
-        }
+        url::Host::Domain(d) => exogate_core::outbound::loopback_name(d),
+        url::Host::Ipv4(ip) => exogate_core::outbound::refused((*ip).into()).is_some(),
+        url::Host::Ipv6(ip) => exogate_core::outbound::refused((*ip).into()).is_some(),
     };
     match url.scheme() {
         "https" if !private || (loopback && allow_loopback) => Ok(url),
@@ -221,9 +244,16 @@ struct MetadataDocument {
 async fn fetch_metadata_client(app: &App, client_id: &str) -> Result<OAuthClient, OAuthError> {
     let url = check_metadata_url(app, client_id)?;
     let bad = |why: String| OAuthError::InvalidClient(format!("client metadata document: {why}"));
+    // (hardening) The document's host name is resolved through the checking resolver: a name
+    // that resolves to this machine or a private network is not fetched (unless loopback
+    // metadata is allowed, for tests), and no proxy from the environment is used.
     let http = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .timeout(app.oauth.metadata_timeout)
+        .no_proxy()
+        .dns_resolver(crate::outbound::CheckedResolver {
+            allow_private: app.oauth.metadata_allow_loopback_http,
+        })
         .build()
         .map_err(|e| bad(e.to_string()))?;
     let mut resp = http

@@ -221,12 +221,6 @@ pub async fn metrics(State(st): State<WebState>) -> Response {
             "Client addresses the login limiter tracks.",
             limiter.tracked_addresses as u64,
         ),
-        (
-            "exogate_login_tracked_users",
-            "gauge",
-            "User names the login limiter tracks.",
-            limiter.tracked_users as u64,
-        ),
     ] {
         let _ = writeln!(
             out,

@@ -5,7 +5,9 @@ mod attacks;
 mod browser;
 mod cli;
 mod cli_help;
+// (hardening)
 mod cli_jobs;
+mod cli_pipe;
 mod cli_requests;
 mod company_names;
 mod config;
@@ -31,9 +33,15 @@ mod mcp_ts;
 // (notify)
 mod notify;
 mod oauth;
+// (hardening)
+mod oauth_register;
+// (hardening)
+mod outbound;
 mod property;
 mod schedule;
 mod second_factor;
+// (hardening)
+mod shared_lockout;
 mod signin;
 mod support;
 // (timed-grants)

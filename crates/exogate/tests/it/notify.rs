@@ -20,8 +20,10 @@ use crate::web::{Browser, CONTOSO, sign_in};
 const HOSTILE: &str =
     "<script>alert(1)</script>*bold* [x](http://evil.example) Bo\u{202E}gnikcah\u{200B}b";
 
-/// Fast retries, so "down for a minute" is a few hundred milliseconds of failed attempts.
-const FAST: &str = "\n[notifications]\nbackoff_base_milliseconds = 20\nbackoff_max_milliseconds = 150\npoll_milliseconds = 20\nlease_seconds = 5\nmax_attempts = 100\n";
+/// Fast retries, so "down for a minute" is a few hundred milliseconds of failed attempts. The
+/// receivers listen on loopback, so private targets are allowed here
+/// (`outbound::private_targets_are_refused_at_save_and_at_send` runs with it off).
+const FAST: &str = "\n[notifications]\nallow_private_targets = true\nbackoff_base_milliseconds = 20\nbackoff_max_milliseconds = 150\npoll_milliseconds = 20\nlease_seconds = 5\nmax_attempts = 100\n";
 
 fn secret(seed: u8) -> (String, Vec<u8>) {
     let key: Vec<u8> = (0..32u8)
@@ -50,6 +52,28 @@ struct Receiver {
     down: AtomicBool,
     refused: std::sync::atomic::AtomicU32,
     got: parking_lot::Mutex<Vec<Got>>,
+    /// (hardening) Woken at every request the receiver answers.
+    changed: tokio::sync::Notify,
+}
+
+impl Receiver {
+    /// (hardening) Waits until `done` holds, woken by each request the receiver answers (no
+    /// polling); fails after 30 s.
+    async fn wait_for(&self, what: &str, done: impl Fn(&Receiver) -> bool) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let woken = self.changed.notified();
+            tokio::pin!(woken);
+            // Registered before the check, so a request answered in between is not missed.
+            woken.as_mut().enable();
+            if done(self) {
+                return;
+            }
+            if tokio::time::timeout_at(deadline, woken).await.is_err() {
+                panic!("the receiver never saw {what} within 30 s");
+            }
+        }
+    }
 }
 
 async fn receive(
@@ -60,6 +84,7 @@ async fn receive(
 ) -> StatusCode {
     if r.down.load(Ordering::SeqCst) {
         r.refused.fetch_add(1, Ordering::SeqCst);
+        r.changed.notify_waiters();
         return StatusCode::SERVICE_UNAVAILABLE;
     }
     let h = |n: &str| {
@@ -76,6 +101,7 @@ async fn receive(
         signature: h("webhook-signature"),
         body,
     });
+    r.changed.notify_waiters();
     StatusCode::NO_CONTENT
 }
 
@@ -256,8 +282,8 @@ async fn webhooks_are_signed_well_formed_escaped_and_arrive_once_after_an_outage
     // The receiver is down while the request is asked for: every attempt gets 503.
     rx.down.store(true, Ordering::SeqCst);
     let id = agent_asks(&app, "mallory").await;
-    until("several refused attempts", || async {
-        rx.refused.load(Ordering::SeqCst) >= 9
+    rx.wait_for("several refused attempts", |r| {
+        r.refused.load(Ordering::SeqCst) >= 9
     })
     .await;
     let (s, d) = api(
@@ -280,7 +306,8 @@ async fn webhooks_are_signed_well_formed_escaped_and_arrive_once_after_an_outage
 
     // Back up: every message arrives, once per idempotency key.
     rx.down.store(false, Ordering::SeqCst);
-    until("three deliveries", || async { rx.got.lock().len() >= 3 }).await;
+    rx.wait_for("three deliveries", |r| r.got.lock().len() >= 3)
+        .await;
     until("all sent", || async {
         let (_, d) = api(
             &admin,
@@ -1003,7 +1030,8 @@ async fn a_receiver_refusing_connections_gets_every_message_once_when_it_comes_b
         "the URL is not in the error: {text}"
     );
     let (_, rx) = start_receiver_on(port).await;
-    until("both messages", || async { rx.got.lock().len() >= 2 }).await;
+    rx.wait_for("both messages", |r| r.got.lock().len() >= 2)
+        .await;
     until("all sent", || async {
         let (_, d) = api(
             &admin,
@@ -1062,8 +1090,19 @@ fn smtp_settings_refuse_plain_text_off_loopback_and_never_show_the_password() {
         !format!("{c:?}").contains("hunter2-smtp"),
         "the password never shows"
     );
-    let c = with("host = \"127.0.0.1\"\nport = 2525\ntls = \"none\"\nfrom = \"x@msp.example\"")
-        .unwrap();
+    // (hardening) A loopback relay is a private target: refused unless allowed.
+    let err = with("host = \"127.0.0.1\"\nport = 2525\ntls = \"none\"\nfrom = \"x@msp.example\"")
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("notifications.smtp.host")
+            && err.to_string().contains("allow_private_targets"),
+        "{err}"
+    );
+    let c = Config::from_toml(&format!(
+        "{}\n[notifications.smtp]\nhost = \"127.0.0.1\"\nport = 2525\ntls = \"none\"\nfrom = \"x@msp.example\"\n",
+        EXAMPLE.replace("allow_private_targets = false", "allow_private_targets = true")
+    ))
+    .unwrap();
     assert_eq!(
         c.notifications.smtp.unwrap().tls,
         exogate::notify_settings::SmtpTls::None
@@ -1110,9 +1149,10 @@ async fn a_sender_that_dies_mid_send_loses_nothing_and_the_receiver_sees_one_key
         .await
         .unwrap()
         .unwrap();
-    let http = exogate::notify::webhook::client(Duration::from_secs(5)).unwrap();
+    let http = exogate::notify::webhook::client(Duration::from_secs(5), true).unwrap();
     exogate::notify::webhook::post(
         &http,
+        true,
         &hook,
         &d.id,
         now.unix_millis() / 1000,

@@ -157,6 +157,7 @@ pub async fn add_webhook(
             format: WebhookFormat::parse(&f.format).map_err(PageError::from)?,
             secret: secret.clone(),
         },
+        &st.app.outbound_targets(),
     )
     .await?;
     render(&st, &auth, generated.then_some(secret)).await
