@@ -24,6 +24,8 @@ mod store;
 mod notify;
 // (scale)
 mod scale;
+// (scale2)
+mod export;
 
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("migrations/sqlite");
 static PG_MIGRATIONS: Migrator = sqlx::migrate!("migrations/postgres");

@@ -12,6 +12,8 @@ mod flows;
 mod inventory;
 // (scale)
 mod inventory_scale;
+// (scale2)
+mod inventory_export;
 mod isolation;
 // (notify)
 mod notify;

@@ -273,19 +273,24 @@ fn warning(c: &CompanyInventory) -> Option<String> {
 /// A company's inventory with every tenant string sanitized by the core's sanitizer (names,
 /// addresses, object ids, raw trustees, SIDs, the sweep's error): what pages and the API (JSON
 /// and CSV, for people and tokens alike) render.
-fn shown_part(c: &CompanyInventory) -> CompanyInventory {
+pub(super) fn shown_part(c: &CompanyInventory) -> CompanyInventory {
     let mut c = c.clone();
     c.company_name = view::shown(&c.company_name);
     if let Some(s) = c.status.as_mut() {
         s.sweep_error = s.sweep_error.as_deref().map(view::shown_message);
     }
     for r in &mut c.rows {
-        r.mailbox = view::shown_identity(&r.mailbox);
-        r.trustee.raw = view::shown(&r.trustee.raw);
-        r.trustee.sid = r.trustee.sid.as_deref().map(view::shown);
-        r.trustee.identity = r.trustee.identity.as_ref().map(view::shown_identity);
+        shown_row(r);
     }
     c
+}
+
+/// A row's tenant text as shown ([`shown_part`]).
+pub(super) fn shown_row(r: &mut InventoryRow) {
+    r.mailbox = view::shown_identity(&r.mailbox);
+    r.trustee.raw = view::shown(&r.trustee.raw);
+    r.trustee.sid = r.trustee.sid.as_deref().map(view::shown);
+    r.trustee.identity = r.trustee.identity.as_ref().map(view::shown_identity);
 }
 
 /// One company's part as JSON (the CLI's `--json` shape), with the web's warning.
@@ -362,7 +367,11 @@ fn csv_response(name: &str, parts: &[CompanyInventory], searched: Option<&str>) 
     let parts: Vec<CompanyInventory> = parts.iter().map(shown_part).collect();
     let searched = searched.map(view::shown);
     let body = inventory_view::csv_for(&parts, searched.as_deref());
-    let mut r = (StatusCode::OK, body).into_response();
+    csv_headers((StatusCode::OK, body).into_response(), name)
+}
+
+/// A CSV download's content type and file name (`inventory-NAME.csv`).
+pub(super) fn csv_headers(mut r: Response, name: &str) -> Response {
     let h = r.headers_mut();
     h.insert(
         header::CONTENT_TYPE,
@@ -447,13 +456,18 @@ async fn api_company(
 ) -> ApiResult<Response> {
     let format = format_of(&q)?;
     let id = company_named(&st, &auth.api_actor(), &id).await?;
+    // (scale2) The CSV is written as its rows are read (`inventory_export`).
+    if format == Format::Csv {
+        let (part, rows) =
+            inv::export::company_rows_stream(st.app.ctx(), &auth.api_actor(), &id).await?;
+        return Ok(super::inventory_export::csv_stream(
+            id.as_str(),
+            shown_part(&part),
+            rows,
+        ));
+    }
     let part = inv::company_rows(st.app.ctx(), &auth.api_actor(), &id).await?;
-    Ok(match format {
-        Format::Csv => csv_response(id.as_str(), std::slice::from_ref(&part), None),
-        Format::Json => {
-            Json(json!({ "companies": [part_json_with_ends(&st, &part).await] })).into_response()
-        }
-    })
+    Ok(Json(json!({ "companies": [part_json_with_ends(&st, &part).await] })).into_response())
 }
 
 /// `GET /api/v1/inventory/companies/{id}/mailboxes/{mailbox}?format=json|csv`
