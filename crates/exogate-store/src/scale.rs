@@ -245,23 +245,23 @@ const PG_LOOKUP: &str = "SELECT d.company_id, COUNT(*), MIN(d.object_id) FROM (S
 
 /// The rows of each `(company $1[i], needle $2[i], like pattern $3[i])`, matched as
 /// `inventory_by_trustee` matches them. `$4`: the distinct needles; `$5`: those with a pattern
-/// (no `@`). The rows held directly are one bitmap scan over the key-first indexes of migration
-/// 0017 (one probe per index and distinct needle, across all companies; each heap page read
-/// once, each row once), joined with each company's current generation and then checked
-/// against that company's own needle; the rows held through groups are the groups' rows not
-/// already held directly (so no row comes twice and nothing needs de-duplicating).
+/// (no `@`). Each way of matching is one probe per distinct needle of its key-first index of
+/// migration 0017, across all companies, joined with each company's current generation and
+/// own needle; the address branch is an index-only scan (that index carries every column). A
+/// raw value equal to the address is found by address only (the raw index leaves such rows
+/// out). A row matched more than one way comes more than once; the caller keeps the first.
 fn pg_rows_sql() -> String {
-    let direct = "COALESCE(r.trustee_key = c.needle OR lower(r.trustee_address) = c.needle OR lower(r.trustee_raw) = c.needle OR (split_part(lower(r.trustee_address), '@', 1) = c.needle AND lower(r.trustee_address) LIKE c.pat ESCAPE '!'), false)";
+    let on = "c.company_id = r.company_id AND c.generation = r.generation";
     format!(
         "WITH c AS MATERIALIZED (SELECT q.company_id, s.current_gen AS generation, q.needle, q.pat FROM unnest($1::text[], $2::text[], $3::text[]) AS q(company_id, needle, pat) JOIN inventory_state s ON s.company_id = q.company_id WHERE s.current_gen IS NOT NULL), \
          g AS (SELECT DISTINCT m.company_id, m.generation, m.group_id FROM inventory_members m JOIN c ON c.company_id = m.company_id AND c.generation = m.generation \
            WHERE (m.member_id = ANY($4::text[]) OR lower(m.member_address) = ANY($4::text[]) OR split_part(lower(m.member_address), '@', 1) = ANY($5::text[])) \
            AND COALESCE(m.member_id = c.needle OR lower(m.member_address) = c.needle OR (split_part(lower(m.member_address), '@', 1) = c.needle AND lower(m.member_address) LIKE c.pat ESCAPE '!'), false)) \
-         SELECT {ROW_COLS} FROM inventory_rows r JOIN c ON c.company_id = r.company_id AND c.generation = r.generation \
-           WHERE (r.trustee_key = ANY($4::text[]) OR lower(r.trustee_address) = ANY($4::text[]) OR lower(r.trustee_raw) = ANY($4::text[]) OR split_part(lower(r.trustee_address), '@', 1) = ANY($5::text[])) \
-           AND {direct} \
-         UNION ALL SELECT {ROW_COLS} FROM g JOIN inventory_rows r ON r.company_id = g.company_id AND r.generation = g.generation AND r.trustee_key = g.group_id JOIN c ON c.company_id = g.company_id AND c.generation = g.generation \
-           WHERE NOT {direct} \
+         SELECT {ROW_COLS} FROM inventory_rows r JOIN c ON {on} AND c.needle = r.trustee_key WHERE r.trustee_key = ANY($4::text[]) \
+         UNION ALL SELECT {ROW_COLS} FROM inventory_rows r JOIN c ON {on} AND c.needle = lower(r.trustee_address) WHERE lower(r.trustee_address) = ANY($4::text[]) \
+         UNION ALL SELECT {ROW_COLS} FROM inventory_rows r JOIN c ON {on} AND c.needle = lower(r.trustee_raw) WHERE lower(r.trustee_raw) = ANY($4::text[]) AND lower(r.trustee_raw) IS DISTINCT FROM lower(r.trustee_address) \
+         UNION ALL SELECT {ROW_COLS} FROM inventory_rows r JOIN c ON {on} AND c.needle = split_part(lower(r.trustee_address), '@', 1) WHERE split_part(lower(r.trustee_address), '@', 1) = ANY($5::text[]) AND lower(r.trustee_address) LIKE c.pat ESCAPE '!' \
+         UNION ALL SELECT {ROW_COLS} FROM g JOIN inventory_rows r ON r.company_id = g.company_id AND r.generation = g.generation AND r.trustee_key = g.group_id \
          ORDER BY company_id, mailbox_address, permission, trustee_key"
     )
 }
@@ -342,8 +342,13 @@ async fn pg_user_matches(
             .fetch_all(p)
             .await
             .map_err(db_err)?;
+        // A row matched several ways came several times: keep its first.
+        let mut seen = std::collections::HashSet::with_capacity(got.len());
         for r in got {
             let r = InventoryRow::try_from(r)?;
+            if !seen.insert((r.company.as_str().to_owned(), r.key())) {
+                continue;
+            }
             rows.entry(r.company.as_str().to_owned())
                 .or_default()
                 .push(r);
