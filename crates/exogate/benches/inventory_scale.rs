@@ -8,7 +8,7 @@
 //!   many lookups of users holding rights in every company;
 //!   and where a lookup's time goes (the store's two calls alone, p50/p99);
 //! - a company's CSV export as the API streams it (`ops::inventory::export::company_rows_stream`
-//!   + `inventory_view`'s line functions, as `web/inventory_export.rs` writes them) for one
+//!   and `inventory_view`'s line functions, as `web/inventory_export.rs` writes them) for one
 //!   company of 2,050 rows and one big company (`BIG` rows; 5,000 in smoke mode): time, bytes,
 //!   and the process's peak resident memory growth while it runs (`/proc/self/clear_refs`
 //!   resets the peak first), then the big one held whole (`company_rows` + `csv`) to compare;
@@ -198,14 +198,24 @@ async fn export_streamed(
     (n, bytes, t.elapsed(), growth(before))
 }
 
-async fn bench(
-    db: Db,
-    admin_url: &str,
-    db_name: &str,
+/// How much is generated and measured.
+struct Shape {
     companies: usize,
     mailboxes: usize,
     lookups: usize,
     big: usize,
+}
+
+async fn bench(
+    db: Db,
+    admin_url: &str,
+    db_name: &str,
+    Shape {
+        companies,
+        mailboxes,
+        lookups,
+        big,
+    }: Shape,
     reuse: bool,
 ) {
     db.migrate().await.expect("migrate");
@@ -450,10 +460,12 @@ fn main() {
             db,
             &admin_url,
             &name,
-            companies,
-            mailboxes,
-            lookups,
-            big,
+            Shape {
+                companies,
+                mailboxes,
+                lookups,
+                big,
+            },
             reuse.is_some(),
         )
         .await;

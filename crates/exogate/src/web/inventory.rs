@@ -15,7 +15,7 @@ use std::time::Duration;
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Form, Json, Router};
@@ -31,6 +31,7 @@ use super::WebState;
 use super::api::{ApiAuth, Body, company_named};
 use super::common::new_request_id;
 use super::error::{ApiError, ApiResult, PageError, PageResult};
+use super::inventory_export::{csv_headers, shown_row};
 use super::layout::{Nav, PageAuth};
 use super::view;
 use crate::inventory::{Progress, ProgressFn};
@@ -273,7 +274,7 @@ fn warning(c: &CompanyInventory) -> Option<String> {
 /// A company's inventory with every tenant string sanitized by the core's sanitizer (names,
 /// addresses, object ids, raw trustees, SIDs, the sweep's error): what pages and the API (JSON
 /// and CSV, for people and tokens alike) render.
-pub(super) fn shown_part(c: &CompanyInventory) -> CompanyInventory {
+fn shown_part(c: &CompanyInventory) -> CompanyInventory {
     let mut c = c.clone();
     c.company_name = view::shown(&c.company_name);
     if let Some(s) = c.status.as_mut() {
@@ -283,14 +284,6 @@ pub(super) fn shown_part(c: &CompanyInventory) -> CompanyInventory {
         shown_row(r);
     }
     c
-}
-
-/// A row's tenant text as shown ([`shown_part`]).
-pub(super) fn shown_row(r: &mut InventoryRow) {
-    r.mailbox = view::shown_identity(&r.mailbox);
-    r.trustee.raw = view::shown(&r.trustee.raw);
-    r.trustee.sid = r.trustee.sid.as_deref().map(view::shown);
-    r.trustee.identity = r.trustee.identity.as_ref().map(view::shown_identity);
 }
 
 /// One company's part as JSON (the CLI's `--json` shape), with the web's warning.
@@ -368,31 +361,6 @@ fn csv_response(name: &str, parts: &[CompanyInventory], searched: Option<&str>) 
     let searched = searched.map(view::shown);
     let body = inventory_view::csv_for(&parts, searched.as_deref());
     csv_headers((StatusCode::OK, body).into_response(), name)
-}
-
-/// A CSV download's content type and file name (`inventory-NAME.csv`).
-pub(super) fn csv_headers(mut r: Response, name: &str) -> Response {
-    let h = r.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/csv; charset=utf-8"),
-    );
-    let file: String = name
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' || c == '.' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .take(80)
-        .collect();
-    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"inventory-{file}.csv\""))
-    {
-        h.insert(header::CONTENT_DISPOSITION, v);
-    }
-    r
 }
 
 fn parse_company(raw: &str) -> Result<CompanyId, CoreError> {

@@ -9,13 +9,14 @@
 //! chunk, so the client sees a failed transfer, never a file that looks complete.
 
 use axum::body::Body;
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use exogate_core::inventory::InventoryRow;
 use exogate_core::ops::inventory::CompanyInventory;
 use exogate_core::ops::inventory::export::ExportRows;
 use futures::StreamExt as _;
 
-use super::inventory::{csv_headers, shown_row};
+use super::view;
 use crate::inventory_view;
 
 /// Rows written out together, at most (what is ready is taken, up to this many).
@@ -29,7 +30,7 @@ struct Export {
     ended: bool,
 }
 
-/// The streamed CSV of one company's `part` (tenant text already as shown) and its `rows`.
+/// The streamed CSV of one company's `part` (tenant text already as shown: `web::inventory`'s `shown_part`) and its `rows`.
 pub fn csv_stream(name: &str, part: CompanyInventory, rows: ExportRows) -> Response {
     let head = inventory_view::csv_head(&part);
     let state = Export {
@@ -74,4 +75,37 @@ pub fn csv_stream(name: &str, part: CompanyInventory, rows: ExportRows) -> Respo
     let header = futures::stream::once(async { Ok(inventory_view::csv_header()) });
     let body = Body::from_stream(header.chain(lines));
     csv_headers((StatusCode::OK, body).into_response(), name)
+}
+
+/// A row's tenant text as shown (what `web::inventory`'s `shown_part` does to each row).
+pub(super) fn shown_row(r: &mut InventoryRow) {
+    r.mailbox = view::shown_identity(&r.mailbox);
+    r.trustee.raw = view::shown(&r.trustee.raw);
+    r.trustee.sid = r.trustee.sid.as_deref().map(view::shown);
+    r.trustee.identity = r.trustee.identity.as_ref().map(view::shown_identity);
+}
+
+/// A CSV download's content type and file name (`inventory-NAME.csv`).
+pub(super) fn csv_headers(mut r: Response, name: &str) -> Response {
+    let h = r.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/csv; charset=utf-8"),
+    );
+    let file: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '.' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(80)
+        .collect();
+    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"inventory-{file}.csv\""))
+    {
+        h.insert(header::CONTENT_DISPOSITION, v);
+    }
+    r
 }
