@@ -620,7 +620,16 @@ pub trait Store: Send + Sync {
         &self,
         key: &str,
     ) -> StoreResult<Option<crate::lockout::FailureRecord>>;
+    // (scale2) A company's export, read as it is written out.
+    /// [`Store::inventory_rows`] as a stream: the same rows in the same order, read from one
+    /// statement (one snapshot) as the consumer takes them, so an export holds a bounded number
+    /// of rows whatever the company's size. A failure mid-way is the stream's last item (an
+    /// `Err`); dropping the stream stops the read.
+    fn inventory_rows_stream(&self, company: &CompanyId) -> RowStream;
 }
+
+/// (scale2) Rows read as they are consumed ([`Store::inventory_rows_stream`]).
+pub type RowStream = Pin<Box<dyn Stream<Item = StoreResult<InventoryRow>> + Send + 'static>>;
 
 // ---------------------------------------------------------------------------------------------
 // Microsoft

@@ -26,6 +26,8 @@ mod notify;
 mod scale;
 // (hardening)
 mod hardening;
+// (scale2)
+mod export;
 
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("migrations/sqlite");
 static PG_MIGRATIONS: Migrator = sqlx::migrate!("migrations/postgres");

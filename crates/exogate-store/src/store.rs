@@ -2111,6 +2111,10 @@ impl Store for Db {
     ) -> StoreResult<Option<exogate_core::lockout::FailureRecord>> {
         self.hardening_login_record(key).await
     }
+    // (scale2)
+    fn inventory_rows_stream(&self, company: &CompanyId) -> exogate_core::ports::RowStream {
+        self.rows_stream(company)
+    }
 }
 
 // (inventory-truth) The inventory's own directory.
@@ -2266,7 +2270,7 @@ const INV_BY_MAILBOX: &str =
 const INV_BY_TRUSTEE: &str = inv_select!(
     " AND (r.trustee_key = $2 OR lower(r.trustee_address) = $2 OR lower(r.trustee_raw) = $2 OR lower(r.trustee_address) LIKE $3 ESCAPE '!' OR r.trustee_key IN (SELECT m.group_id FROM inventory_members m WHERE m.company_id = r.company_id AND m.generation = r.generation AND (m.member_id = $2 OR lower(m.member_address) = $2 OR lower(m.member_address) LIKE $3 ESCAPE '!')))"
 );
-const INV_ALL: &str = inv_select!("");
+pub(crate) const INV_ALL: &str = inv_select!("");
 
 // OAuth (`exogate_core::oauth`).
 const OAUTH_INSERT_CLIENT: &str = "INSERT INTO oauth_clients (client_id, name, redirect_uris, created_at) VALUES ($1, $2, $3, $4)";

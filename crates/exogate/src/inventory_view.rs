@@ -72,55 +72,88 @@ pub fn via_label(r: &exogate_core::inventory::InventoryRow) -> String {
 /// As [`csv`], naming the identity searched for on every line (`searched_for`).
 pub fn csv_for(parts: &[CompanyInventory], searched: Option<&str>) -> String {
     let searched = searched.unwrap_or("");
-    let mut out = String::from(CSV_HEADER);
-    out.push('\n');
+    let mut out = csv_header();
     for c in parts {
-        let as_of = c
-            .status
-            .as_ref()
-            .and_then(|s| s.as_of)
-            .map(|t| t.to_string())
-            .unwrap_or_default();
-        let head = [c.company.as_str(), &as_of, c.freshness.as_str()];
-        if c.rows.is_empty() && c.freshness.warns() {
-            let mut cells: Vec<String> = head.iter().map(|s| csv_cell(s)).collect();
-            cells.extend(std::iter::repeat_n(String::new(), 12));
-            cells.push(csv_cell(searched));
-            out.push_str(&cells.join(","));
-            out.push('\n');
+        let head = csv_head(c);
+        if c.rows.is_empty() {
+            out.push_str(&csv_no_rows(c, &head, searched));
         }
         for r in &c.rows {
-            let t = r.trustee.identity.as_ref();
-            let via = via_label(r);
-            let cells = [
-                head[0],
-                head[1],
-                head[2],
-                &r.mailbox.object_id,
-                &r.mailbox.primary_address,
-                &r.mailbox.display_name,
-                r.mailbox.kind.as_str(),
-                r.right.as_str(),
-                r.trustee.class.as_str(),
-                &r.trustee.raw,
-                r.trustee.sid.as_deref().unwrap_or(""),
-                t.map_or("", |i| i.object_id.as_str()),
-                t.map_or("", |i| i.primary_address.as_str()),
-                t.map_or("", |i| i.display_name.as_str()),
-                &via,
-                searched,
-            ];
-            out.push_str(
-                &cells
-                    .iter()
-                    .map(|c| csv_cell(c))
-                    .collect::<Vec<_>>()
-                    .join(","),
-            );
-            out.push('\n');
+            out.push_str(&csv_row(&head, r, searched));
         }
     }
     out
+}
+
+// (scale2) The pieces of [`csv_for`], for an export written as its rows are read.
+
+/// The CSV's first line.
+pub fn csv_header() -> String {
+    format!("{CSV_HEADER}\n")
+}
+
+/// The cells every line of a company starts with: company, as of, freshness.
+pub fn csv_head(c: &CompanyInventory) -> [String; 3] {
+    let as_of = c
+        .status
+        .as_ref()
+        .and_then(|s| s.as_of)
+        .map(|t| t.to_string())
+        .unwrap_or_default();
+    [
+        c.company.as_str().to_owned(),
+        as_of,
+        c.freshness.as_str().to_owned(),
+    ]
+}
+
+/// The line of a company that has no rows: one with empty row fields when it has a warning,
+/// so the export still shows it; else nothing.
+pub fn csv_no_rows(c: &CompanyInventory, head: &[String; 3], searched: &str) -> String {
+    if !c.freshness.warns() {
+        return String::new();
+    }
+    let mut cells: Vec<String> = head.iter().map(|s| csv_cell(s)).collect();
+    cells.extend(std::iter::repeat_n(String::new(), 12));
+    cells.push(csv_cell(searched));
+    let mut line = cells.join(",");
+    line.push('\n');
+    line
+}
+
+/// One row's line.
+pub fn csv_row(
+    head: &[String; 3],
+    r: &exogate_core::inventory::InventoryRow,
+    searched: &str,
+) -> String {
+    let t = r.trustee.identity.as_ref();
+    let via = via_label(r);
+    let cells = [
+        head[0].as_str(),
+        &head[1],
+        &head[2],
+        &r.mailbox.object_id,
+        &r.mailbox.primary_address,
+        &r.mailbox.display_name,
+        r.mailbox.kind.as_str(),
+        r.right.as_str(),
+        r.trustee.class.as_str(),
+        &r.trustee.raw,
+        r.trustee.sid.as_deref().unwrap_or(""),
+        t.map_or("", |i| i.object_id.as_str()),
+        t.map_or("", |i| i.primary_address.as_str()),
+        t.map_or("", |i| i.display_name.as_str()),
+        &via,
+        searched,
+    ];
+    let mut line = cells
+        .iter()
+        .map(|c| csv_cell(c))
+        .collect::<Vec<_>>()
+        .join(",");
+    line.push('\n');
+    line
 }
 
 /// A plain-text report: per company a heading with the "as of" time (and any warning), then a

@@ -21,6 +21,8 @@ use crate::tools::ToolName;
 
 pub mod lookup;
 pub mod sweep;
+// (scale2)
+pub mod export;
 
 pub use sweep::{
     DEFAULT_LEASE, FA_CHUNK, Phase, Progress, ProgressFn, SweepError, SweepOptions, SweepReport,

@@ -33,7 +33,7 @@ fn who(t: &str, domain: &str) -> ResolvedIdentity {
     ident(&format!("id-{t}"), &format!("{t}@{domain}"), kind)
 }
 
-fn row(
+pub(crate) fn row(
     company: &str,
     domain: &str,
     mailbox: &str,
@@ -69,7 +69,7 @@ fn row(
     }
 }
 
-async fn company(s: &dyn Store, id: &str) {
+pub(crate) async fn company(s: &dyn Store, id: &str) {
     let c = Company {
         id: cid(id),
         name: id.into(),
@@ -85,7 +85,7 @@ async fn company(s: &dyn Store, id: &str) {
 
 /// One finished sweep of `id` (generation `n`) with those rows, group members and names;
 /// `finish: false` leaves it running (nothing current).
-async fn sweep(
+pub(crate) async fn sweep(
     s: &dyn Store,
     id: &str,
     tenant: u128,
@@ -138,14 +138,14 @@ async fn sweep(
     }
 }
 
-fn member(group: &str, m: &str, domain: &str) -> GroupMember {
+pub(crate) fn member(group: &str, m: &str, domain: &str) -> GroupMember {
     GroupMember {
         group: format!("id-{group}"),
         member: who(m, domain),
     }
 }
 
-fn names(id: &str, domain: &str, t: &str) -> Vec<DirectoryName> {
+pub(crate) fn names(id: &str, domain: &str, t: &str) -> Vec<DirectoryName> {
     let i = who(t, domain);
     [
         t.to_owned(),
@@ -166,7 +166,11 @@ fn names(id: &str, domain: &str, t: &str) -> Vec<DirectoryName> {
 }
 
 /// What the per-company methods say, in the shape of `inventory_user_matches`.
-async fn one_by_one(s: &dyn Store, companies: &[CompanyId], needle: &str) -> Vec<UserMatch> {
+pub(crate) async fn one_by_one(
+    s: &dyn Store,
+    companies: &[CompanyId],
+    needle: &str,
+) -> Vec<UserMatch> {
     let mut out = Vec::new();
     for c in companies {
         if s.inventory_status(c)

@@ -14,6 +14,8 @@ mod hardening;
 mod inventory;
 // (scale)
 mod inventory_scale;
+// (scale2)
+mod inventory_export;
 mod isolation;
 // (notify)
 mod notify;

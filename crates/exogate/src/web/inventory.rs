@@ -15,7 +15,7 @@ use std::time::Duration;
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Form, Json, Router};
@@ -31,6 +31,7 @@ use super::WebState;
 use super::api::{ApiAuth, Body, company_named};
 use super::common::new_request_id;
 use super::error::{ApiError, ApiResult, PageError, PageResult};
+use super::inventory_export::{csv_headers, shown_row};
 use super::layout::{Nav, PageAuth};
 use super::view;
 use crate::inventory::{Progress, ProgressFn};
@@ -280,10 +281,7 @@ fn shown_part(c: &CompanyInventory) -> CompanyInventory {
         s.sweep_error = s.sweep_error.as_deref().map(view::shown_message);
     }
     for r in &mut c.rows {
-        r.mailbox = view::shown_identity(&r.mailbox);
-        r.trustee.raw = view::shown(&r.trustee.raw);
-        r.trustee.sid = r.trustee.sid.as_deref().map(view::shown);
-        r.trustee.identity = r.trustee.identity.as_ref().map(view::shown_identity);
+        shown_row(r);
     }
     c
 }
@@ -362,28 +360,7 @@ fn csv_response(name: &str, parts: &[CompanyInventory], searched: Option<&str>) 
     let parts: Vec<CompanyInventory> = parts.iter().map(shown_part).collect();
     let searched = searched.map(view::shown);
     let body = inventory_view::csv_for(&parts, searched.as_deref());
-    let mut r = (StatusCode::OK, body).into_response();
-    let h = r.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/csv; charset=utf-8"),
-    );
-    let file: String = name
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' || c == '.' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .take(80)
-        .collect();
-    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"inventory-{file}.csv\""))
-    {
-        h.insert(header::CONTENT_DISPOSITION, v);
-    }
-    r
+    csv_headers((StatusCode::OK, body).into_response(), name)
 }
 
 fn parse_company(raw: &str) -> Result<CompanyId, CoreError> {
@@ -447,13 +424,18 @@ async fn api_company(
 ) -> ApiResult<Response> {
     let format = format_of(&q)?;
     let id = company_named(&st, &auth.api_actor(), &id).await?;
+    // (scale2) The CSV is written as its rows are read (`inventory_export`).
+    if format == Format::Csv {
+        let (part, rows) =
+            inv::export::company_rows_stream(st.app.ctx(), &auth.api_actor(), &id).await?;
+        return Ok(super::inventory_export::csv_stream(
+            id.as_str(),
+            shown_part(&part),
+            rows,
+        ));
+    }
     let part = inv::company_rows(st.app.ctx(), &auth.api_actor(), &id).await?;
-    Ok(match format {
-        Format::Csv => csv_response(id.as_str(), std::slice::from_ref(&part), None),
-        Format::Json => {
-            Json(json!({ "companies": [part_json_with_ends(&st, &part).await] })).into_response()
-        }
-    })
+    Ok(Json(json!({ "companies": [part_json_with_ends(&st, &part).await] })).into_response())
 }
 
 /// `GET /api/v1/inventory/companies/{id}/mailboxes/{mailbox}?format=json|csv`

@@ -17,6 +17,8 @@ pub mod consent;
 pub mod drift;
 pub mod error;
 pub mod inventory;
+// (scale2)
+pub mod inventory_export;
 pub mod layout;
 // (notify)
 pub mod notify;

@@ -20,6 +20,8 @@ mod flow;
 mod fuzz_props;
 mod human_times;
 mod inventory;
+// (scale2)
+mod inventory_export;
 mod inventory_truth;
 mod mailbox_show;
 mod mcp_http;
