@@ -59,10 +59,17 @@ pub enum AuditKind {
     GrantEndScheduled,
     /// A timed grant's scheduled removal failed after its retries: the one alert.
     GrantEndFailed,
+    // (reviews)
+    ReviewCreated,
+    ReviewLinkIssued,
+    ReviewLinkRevoked,
+    ReviewDecided,
+    ReviewClosed,
+    ReviewReportCreated,
 }
 
 impl AuditKind {
-    pub const ALL: [AuditKind; 38] = [
+    pub const ALL: [AuditKind; 44] = [
         AuditKind::CompanyAdded,
         AuditKind::CompanySettingsChanged,
         AuditKind::Connected,
@@ -104,6 +111,13 @@ impl AuditKind {
         // (timed-grants)
         AuditKind::GrantEndScheduled,
         AuditKind::GrantEndFailed,
+        // (reviews)
+        AuditKind::ReviewCreated,
+        AuditKind::ReviewLinkIssued,
+        AuditKind::ReviewLinkRevoked,
+        AuditKind::ReviewDecided,
+        AuditKind::ReviewClosed,
+        AuditKind::ReviewReportCreated,
     ];
     pub fn as_str(self) -> &'static str {
         match self {
@@ -148,6 +162,13 @@ impl AuditKind {
             // (timed-grants)
             AuditKind::GrantEndScheduled => "grant.end_scheduled",
             AuditKind::GrantEndFailed => "grant.end_failed",
+            // (reviews)
+            AuditKind::ReviewCreated => "review.created",
+            AuditKind::ReviewLinkIssued => "review.link_issued",
+            AuditKind::ReviewLinkRevoked => "review.link_revoked",
+            AuditKind::ReviewDecided => "review.decided",
+            AuditKind::ReviewClosed => "review.closed",
+            AuditKind::ReviewReportCreated => "review.report_created",
         }
     }
     pub fn parse(s: &str) -> Option<Self> {

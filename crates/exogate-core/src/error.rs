@@ -21,6 +21,9 @@ pub enum Entity {
     Webhook,
     // (drift)
     Finding,
+    // (reviews)
+    Review,
+    ReviewLink,
 }
 
 impl Entity {
@@ -39,6 +42,9 @@ impl Entity {
             Entity::Webhook => "webhook",
             // (drift)
             Entity::Finding => "drift_finding",
+            // (reviews)
+            Entity::Review => "review",
+            Entity::ReviewLink => "review_link",
         }
     }
 }
@@ -136,6 +142,9 @@ pub enum ConflictReason {
     // (cli-requests)
     /// A request id prefix that several requests the caller may see start with.
     AmbiguousRequest { prefix: String },
+    // (reviews)
+    /// The access review is closed (or closing): decisions are no longer taken.
+    ReviewClosed,
 }
 
 impl ConflictReason {
@@ -159,6 +168,8 @@ impl ConflictReason {
             ConflictReason::NotSweptYet { .. } => "not_swept_yet",
             // (cli-requests)
             ConflictReason::AmbiguousRequest { .. } => "ambiguous_request",
+            // (reviews)
+            ConflictReason::ReviewClosed => "review_closed",
         }
     }
 }
@@ -204,6 +215,10 @@ impl fmt::Display for ConflictReason {
             ConflictReason::AmbiguousRequest { prefix } => write!(
                 f,
                 "several requests start with `{prefix}`; give more characters of the id"
+            ),
+            // (reviews)
+            ConflictReason::ReviewClosed => f.write_str(
+                "this access review is closed: its decisions are final and no more are taken",
             ),
         }
     }
@@ -293,6 +308,9 @@ impl CoreError {
                 Entity::Webhook => "webhook_not_found",
                 // (drift)
                 Entity::Finding => "drift_finding_not_found",
+                // (reviews)
+                Entity::Review => "review_not_found",
+                Entity::ReviewLink => "review_link_not_found",
             },
             CoreError::Forbidden { reason } => reason.code(),
             CoreError::Invalid { .. } => "invalid_input",
@@ -360,6 +378,10 @@ impl CoreError {
         "internal",
         // (notify)
         "webhook_not_found",
+        // (reviews)
+        "review_not_found",
+        "review_link_not_found",
+        "review_closed",
     ];
 }
 

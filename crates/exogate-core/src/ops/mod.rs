@@ -26,6 +26,8 @@ pub mod signin;
 pub mod totp;
 // (inventory-truth)
 pub mod overview;
+// (reviews)
+pub mod reviews;
 
 /// Tunables the operations need.
 #[derive(Clone, Debug)]
