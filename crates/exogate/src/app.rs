@@ -86,6 +86,9 @@ pub struct App {
     pub notify: Arc<crate::notify_settings::NotifySettings>,
     /// Wakes the delivery worker.
     pub notify_wake: Arc<Notify>,
+    // (reviews)
+    /// The key reviewer links are signed with (read from the store once).
+    pub review_key: crate::review_key::ReviewKey,
 }
 
 impl App {

@@ -137,6 +137,8 @@ pub async fn build_app_with_clock(
         // (notify)
         notify: Arc::new(config.notifications.clone()),
         notify_wake: Arc::new(Notify::new()),
+        // (reviews)
+        review_key: Default::default(),
     }))
 }
 

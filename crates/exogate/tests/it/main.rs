@@ -32,6 +32,8 @@ mod mcp_ts;
 mod notify;
 mod oauth;
 mod property;
+// (reviews)
+mod reviews;
 mod schedule;
 mod second_factor;
 mod signin;
