@@ -34,6 +34,7 @@ mod oauth;
 mod property;
 // (reviews)
 mod reviews;
+mod reviews_browser;
 mod schedule;
 mod second_factor;
 mod signin;
