@@ -195,6 +195,9 @@ fn every_error_code_is_listed_once() {
         Entity::ConsentState,
         // (notify)
         Entity::Webhook,
+        // (reviews)
+        Entity::Review,
+        Entity::ReviewLink,
     ] {
         errs.push(CoreError::not_found(e, "x"));
     }
@@ -238,6 +241,8 @@ fn every_error_code_is_listed_once() {
         ConflictReason::AmbiguousRequest {
             prefix: "0190aaaa".into(),
         },
+        // (reviews)
+        ConflictReason::ReviewClosed,
     ] {
         errs.push(CoreError::conflict(c));
     }
