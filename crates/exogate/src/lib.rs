@@ -26,6 +26,7 @@ pub mod notify;
 pub mod notify_settings;
 pub mod passwords;
 // (reviews)
+pub mod review_jobs;
 pub mod review_key;
 pub mod server;
 // (msft-signin)

@@ -605,3 +605,40 @@ async fn review_link_is_refused_tampered_expired_revoked_transplanted_and_opens_
     }
     w.stop().await;
 }
+
+#[tokio::test]
+async fn a_quarterly_review_is_started_again_by_the_worker_once_its_period_is_over() {
+    let w = WebApp::start().await;
+    sync(&w, &["contoso"]).await;
+    let m = w.login("manager").await;
+    let c = start(
+        &m,
+        json!({"name": "Quarterly shared", "companies": ["contoso"], "kinds": ["shared_mailbox"], "schedule": "quarterly"}),
+    )
+    .await;
+    assert_eq!(c["schedule"], "quarterly");
+    let count = || async { w.app.store.review_list(100).await.unwrap() };
+    w.app.worker_wake.notify_one();
+    assert_eq!(count().await.len(), 1);
+    w.clock.advance_secs(91 * 86_400);
+    super::support::until(
+        "the next quarter's review",
+        std::time::Duration::from_secs(20),
+        || async {
+            w.app.worker_wake.notify_one();
+            count().await.len() == 2
+        },
+    )
+    .await;
+    let list = count().await;
+    assert_eq!(
+        list[0].previous.map(|p| p.to_string()).as_deref(),
+        c["id"].as_str()
+    );
+    assert_eq!(list[0].name, "Quarterly shared");
+    assert_eq!(
+        list[0].companies[0].items, 6,
+        "the inventory as of the new start"
+    );
+    w.stop().await;
+}
