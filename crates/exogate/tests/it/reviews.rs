@@ -642,3 +642,85 @@ async fn a_quarterly_review_is_started_again_by_the_worker_once_its_period_is_ov
     );
     w.stop().await;
 }
+
+#[tokio::test]
+async fn mcp_reads_an_access_review_report_and_cannot_decide() {
+    use crate::mcp_http::{call, client_at, err, ok};
+    let w = WebApp::start().await;
+    sync(&w, &["contoso"]).await;
+    let m = w.login("manager").await;
+    let c = start(
+        &m,
+        json!({"name": "MCP view", "companies": ["contoso"], "kinds": ["shared_mailbox"]}),
+    )
+    .await;
+    let id = c["id"].as_str().unwrap();
+    let mcp = client_at(&w.base, &w.mcp_token).await;
+    let tools = mcp.list_all_tools().await.expect("tools/list");
+    let tool = tools
+        .iter()
+        .find(|t| t.name == "get_access_review_report")
+        .expect("listed");
+    assert_eq!(tool.meta.as_ref().unwrap().0["exogate/risk"], "low");
+    assert_eq!(
+        tool.annotations.as_ref().unwrap().read_only_hint,
+        Some(true)
+    );
+    assert!(
+        !tools
+            .iter()
+            .any(|t| t.name.contains("review") && t.name != "get_access_review_report"),
+        "no tool decides or closes a review"
+    );
+    let r = ok(&call(
+        &mcp,
+        "get_access_review_report",
+        json!({"review_id": id, "company": "contoso"}),
+    )
+    .await);
+    assert_eq!(
+        (
+            r["count"].as_u64(),
+            r["undecided"].as_u64(),
+            r["state"].as_str()
+        ),
+        (Some(6), Some(5), Some("open")),
+        "{r}"
+    );
+    let orphan = r["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["via"] == "orphan")
+        .unwrap();
+    assert_eq!(orphan["outcome"], "to_remove");
+    let (e, _) = err(&call(
+        &mcp,
+        "get_access_review_report",
+        json!({"review_id": "nope", "company": "contoso"}),
+    )
+    .await);
+    assert_eq!(e["code"], "invalid_input", "{e}");
+    let unknown = "0192f0e0-0000-7000-8000-000000000000";
+    let (e, _) = err(&call(
+        &mcp,
+        "get_access_review_report",
+        json!({"review_id": unknown, "company": "contoso"}),
+    )
+    .await);
+    assert_eq!(e["code"], "review_not_found", "{e}");
+    let (e, _) = err(&call(
+        &mcp,
+        "get_access_review_report",
+        json!({"review_id": id, "company": "contoso", "decision": "keep"}),
+    )
+    .await);
+    assert_eq!(e["code"], "invalid_input", "unknown fields refused: {e}");
+    let events = kinds_since(&w, 0).await;
+    assert!(
+        events
+            .iter()
+            .any(|(k, d)| k == "review.report_created" && d.contains("\"mcp\""))
+    );
+    w.stop().await;
+}
