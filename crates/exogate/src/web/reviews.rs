@@ -132,8 +132,35 @@ pub struct CreateBody {
     reviewers: std::collections::BTreeMap<String, Vec<String>>,
 }
 
+impl CreateBody {
+    /// A body from the CLI's arguments.
+    pub fn new(
+        name: &str,
+        companies: &[String],
+        kinds: &[String],
+        rights: &[String],
+        due_in: &str,
+        schedule: Option<&str>,
+    ) -> Self {
+        Self {
+            name: name.to_owned(),
+            companies: companies.to_vec(),
+            kinds: kinds.to_vec(),
+            rights: rights.to_vec(),
+            due_in: Some(due_in.to_owned()),
+            schedule: schedule.map(str::to_owned),
+            reviewers: Default::default(),
+        }
+    }
+}
+
 fn create_input(st: &WebState, b: &CreateBody) -> Result<CreateInput, CoreError> {
-    let now = st.app.clock.now();
+    create_input_at(&st.app, b)
+}
+
+/// What a body asks for, checked (the due time from the app's clock).
+pub fn create_input_at(app: &crate::app::App, b: &CreateBody) -> Result<CreateInput, CoreError> {
+    let now = app.clock.now();
     let due = secs("due_in", b.due_in.as_deref(), "14d")?;
     let schedule = match b
         .schedule
@@ -369,24 +396,43 @@ async fn issue(
     id: CampaignId,
     b: &LinkBody,
 ) -> Result<(exogate_core::review::ReviewLink, String), CoreError> {
-    let company = CompanyId::parse(&b.company)?;
-    let ttl = secs("expires_in", b.expires_in.as_deref(), "7d")?;
-    let key = st.app.review_key.get(st.app.store.as_ref()).await?;
+    issue_link_at(
+        &st.app,
+        actor,
+        id,
+        &b.company,
+        &b.label,
+        b.expires_in.as_deref().unwrap_or(""),
+    )
+    .await
+}
+
+/// Issues a link for `company` (id) valid for `expires_in` ("7d" when blank); answers it with
+/// the URL holding its token.
+pub async fn issue_link_at(
+    app: &crate::app::App,
+    actor: &Actor,
+    id: CampaignId,
+    company: &str,
+    label: &str,
+    expires_in: &str,
+) -> Result<(exogate_core::review::ReviewLink, String), CoreError> {
+    let company = CompanyId::parse(company)?;
+    let ttl = secs("expires_in", Some(expires_in), "7d")?;
+    let key = app.review_key.get(app.store.as_ref()).await?;
     let (link, token) = reviews::issue_link(
-        st.app.ctx(),
+        app.ctx(),
         actor,
         key,
         id,
         &company,
-        &b.label,
-        st.app.clock.now().plus_secs(ttl),
+        label,
+        app.clock.now().plus_secs(ttl),
         uuid::Uuid::now_v7().to_string(),
         &crate::review_key::new_secret(),
     )
     .await?;
-    let url = st
-        .app
-        .url(&format!("/review/{id}/{company}?t={}", token.expose()));
+    let url = app.url(&format!("/review/{id}/{company}?t={}", token.expose()));
     Ok((link, url))
 }
 

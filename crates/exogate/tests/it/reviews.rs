@@ -724,3 +724,94 @@ async fn mcp_reads_an_access_review_report_and_cannot_decide() {
     );
     w.stop().await;
 }
+
+#[tokio::test]
+async fn the_cli_creates_lists_shows_links_closes_and_reports_a_review() {
+    let t = super::support::TestApp::start().await;
+    let sync = t
+        .cli(&["inventory", "sync", "--company", "contoso", "--as", "admin"])
+        .await;
+    assert!(sync.success, "{sync:?}");
+    let created = t
+        .cli(&[
+            "--json",
+            "review",
+            "create",
+            "--name",
+            "CLI review",
+            "--companies",
+            "contoso",
+            "--kinds",
+            "shared_mailbox",
+            "--rights",
+            "send_as",
+            "--as",
+            "manager",
+        ])
+        .await;
+    assert!(created.success, "{created:?}");
+    let id = created.json()["id"].as_str().unwrap().to_owned();
+    let list = t.cli(&["review", "list", "--as", "viewer"]).await;
+    assert!(
+        list.success && list.stdout.contains("CLI review"),
+        "{list:?}"
+    );
+    let show = t
+        .cli(&["--json", "review", "show", &id, "--as", "tech"])
+        .await;
+    assert!(show.success, "{show:?}");
+    let items = show.json()["items"].as_array().unwrap().clone();
+    assert_eq!(items.len(), 2, "{items:?}");
+    let link = t
+        .cli(&[
+            "review",
+            "link",
+            &id,
+            "--company",
+            "contoso",
+            "--label",
+            "Owner",
+            "--as",
+            "manager",
+        ])
+        .await;
+    assert!(
+        link.success && link.stdout.contains(&format!("/review/{id}/contoso?t=v1.")),
+        "{link:?}"
+    );
+    let denied = t
+        .cli(&["--json", "review", "close", &id, "--as", "tech"])
+        .await;
+    assert!(!denied.success);
+    assert_eq!(denied.json()["error"]["code"], "role_too_low", "{denied:?}");
+    let closed = t.cli(&["review", "close", &id, "--as", "manager"]).await;
+    assert!(
+        closed.success && closed.stdout.contains("nothing to remove"),
+        "{closed:?}"
+    );
+    let report = t
+        .cli(&[
+            "review",
+            "report",
+            &id,
+            "--company",
+            "contoso",
+            "--csv",
+            "--as",
+            "viewer",
+        ])
+        .await;
+    assert!(report.success, "{report:?}");
+    assert!(
+        report.stdout.starts_with("campaign,company,item,"),
+        "{}",
+        report.stdout
+    );
+    assert_eq!(
+        report.stdout.matches(",undecided,").count(),
+        2,
+        "{}",
+        report.stdout
+    );
+    t.stop().await;
+}
