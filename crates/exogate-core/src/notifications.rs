@@ -197,6 +197,8 @@ pub fn may_notify(kind: &str) -> bool {
         AuditKind::InventorySweepFailed.as_str(),
         KIND_DRIFT_FOUND,
         KIND_GRANT_END_FAILED,
+        // (reviews)
+        AuditKind::ReviewClosed.as_str(),
     ]
     .contains(&kind)
 }
@@ -358,7 +360,31 @@ pub fn route(event: &AuditEvent, facts: &Facts) -> Vec<OutboxItem> {
                 text::capped(&detail_summary(&detail), text::MESSAGE_MAX_CHARS)
             ),
         ),
+        // (reviews) Closing an access review: admins and webhooks hear which requests wait.
+        k if k == AuditKind::ReviewClosed.as_str() => {
+            let name = detail_str(&detail, "name").unwrap_or_default();
+            let requests = detail
+                .get("requests")
+                .and_then(Value::as_array)
+                .map_or(0, Vec::len);
+            let undecided = detail.get("undecided").and_then(Value::as_u64).unwrap_or(0);
+            (
+                Topic::AdminAlert,
+                format!("Access review closed: {}", text::capped(&name, 120)),
+                format!(
+                    "{} closed the access review \"{}\": {requests} removal request(s) wait for approval; {undecided} item(s) stayed undecided (not kept, not removed).",
+                    actor.clone().unwrap_or_else(|| "Someone".to_owned()),
+                    text::capped(&name, 120),
+                ),
+            )
+        }
         _ => return Vec::new(),
+    };
+    // (reviews)
+    let link_path = if kind == AuditKind::ReviewClosed.as_str() {
+        detail_str(&detail, "campaign").map(|c| format!("/reviews/{c}"))
+    } else {
+        link_path
     };
 
     let message = Message {
@@ -370,7 +396,10 @@ pub fn route(event: &AuditEvent, facts: &Facts) -> Vec<OutboxItem> {
         text: body,
         company: company.clone(),
         request: ev.request.clone(),
-        link_path: if topic == Topic::AdminAlert && ev.request.is_none() {
+        link_path: if topic == Topic::AdminAlert
+            && ev.request.is_none()
+            && kind != AuditKind::ReviewClosed.as_str()
+        {
             company.as_ref().map(|c| format!("/companies/{c}"))
         } else {
             link_path

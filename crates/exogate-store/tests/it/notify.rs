@@ -222,3 +222,23 @@ both! {
         assert_eq!(drift_rows[0].target, Target::Email { user: w.admin.user.id, address: "admin@msp.example".into() });
     }
 }
+
+// (reviews)
+both! {
+    async fn closing_an_access_review_alerts_admins_with_its_link(db: Db) {
+        use exogate_core::audit::{AuditKind, NewAuditEvent};
+        let w = World::new(db).await;
+        set_email(&w, &w.admin, "admin@msp.example").await;
+        set_email(&w, &w.mgr_a, "mgr-a@msp.example").await;
+        let ev = NewAuditEvent::new(start(), AuditKind::ReviewClosed, Some(&w.mgr_a))
+            .company(&cid("contoso"))
+            .detail(serde_json::json!({"campaign": "0192f0e0-0000-7000-8000-000000000000", "name": "Q1 <b>", "requests": [{"company": "contoso"}], "undecided": 3}));
+        w.store.append_audit(ev).await.unwrap();
+        let rows: Vec<_> = w.store.outbox_list(None, 100).await.unwrap().into_iter().filter(|d| d.message.event == "review.closed").collect();
+        assert_eq!(rows.len(), 1, "the admin only");
+        assert_eq!(rows[0].target, Target::Email { user: w.admin.user.id, address: "admin@msp.example".into() });
+        let m = &rows[0].message;
+        assert_eq!(m.link_path.as_deref(), Some("/reviews/0192f0e0-0000-7000-8000-000000000000"));
+        assert!(m.text.contains("1 removal request(s)") && m.text.contains("3 item(s) stayed undecided"), "{}", m.text);
+    }
+}
