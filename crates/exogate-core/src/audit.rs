@@ -66,10 +66,11 @@ pub enum AuditKind {
     ReviewDecided,
     ReviewClosed,
     ReviewReportCreated,
+    ReviewReminded,
 }
 
 impl AuditKind {
-    pub const ALL: [AuditKind; 44] = [
+    pub const ALL: [AuditKind; 45] = [
         AuditKind::CompanyAdded,
         AuditKind::CompanySettingsChanged,
         AuditKind::Connected,
@@ -118,6 +119,7 @@ impl AuditKind {
         AuditKind::ReviewDecided,
         AuditKind::ReviewClosed,
         AuditKind::ReviewReportCreated,
+        AuditKind::ReviewReminded,
     ];
     pub fn as_str(self) -> &'static str {
         match self {
@@ -169,6 +171,7 @@ impl AuditKind {
             AuditKind::ReviewDecided => "review.decided",
             AuditKind::ReviewClosed => "review.closed",
             AuditKind::ReviewReportCreated => "review.report_created",
+            AuditKind::ReviewReminded => "review.reminded",
         }
     }
     pub fn parse(s: &str) -> Option<Self> {

@@ -199,6 +199,8 @@ pub fn may_notify(kind: &str) -> bool {
         KIND_GRANT_END_FAILED,
         // (reviews)
         AuditKind::ReviewClosed.as_str(),
+        AuditKind::ReviewCreated.as_str(),
+        AuditKind::ReviewReminded.as_str(),
     ]
     .contains(&kind)
 }
@@ -378,10 +380,61 @@ pub fn route(event: &AuditEvent, facts: &Facts) -> Vec<OutboxItem> {
                 ),
             )
         }
+        // (reviews) A review started, or due soon: its reviewers (and the managers of its
+        // companies) are asked to decide.
+        k if k == AuditKind::ReviewCreated.as_str() || k == AuditKind::ReviewReminded.as_str() => {
+            let name = text::capped(&detail_str(&detail, "name").unwrap_or_default(), 120);
+            let due = detail
+                .get("due_at")
+                .and_then(Value::as_i64)
+                .map(|d| Timestamp::from_unix_millis(d).to_string())
+                .unwrap_or_default();
+            if k == AuditKind::ReviewCreated.as_str() {
+                (
+                    Topic::ApprovalWaiting,
+                    format!("Access review to do: {name}"),
+                    format!(
+                        "{} started the access review \"{name}\", due {due}. Open it and keep or remove each grant.",
+                        actor.clone().unwrap_or_else(|| "Someone".to_owned()),
+                    ),
+                )
+            } else {
+                let undecided = detail.get("undecided").and_then(Value::as_u64).unwrap_or(0);
+                (
+                    Topic::ApprovalWaiting,
+                    format!("Access review due soon: {name}"),
+                    format!(
+                        "The access review \"{name}\" is due {due}; {undecided} item(s) are still undecided. Undecided grants are reported as such, never as kept."
+                    ),
+                )
+            }
+        }
         _ => return Vec::new(),
     };
+    // (reviews) Who a review's announcements go to: its reviewers, and the managers and admins
+    // of its companies.
+    let review_audience = (kind == AuditKind::ReviewCreated.as_str()
+        || kind == AuditKind::ReviewReminded.as_str())
+    .then(|| {
+        let list = |key: &str| -> Vec<String> {
+            detail
+                .get(key)
+                .and_then(Value::as_array)
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|v| v.as_str().map(str::to_owned))
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        let companies: Vec<CompanyId> = list("companies")
+            .iter()
+            .filter_map(|c| CompanyId::parse(c).ok())
+            .collect();
+        (list("reviewers"), companies)
+    });
     // (reviews)
-    let link_path = if kind == AuditKind::ReviewClosed.as_str() {
+    let link_path = if kind.starts_with("review.") {
         detail_str(&detail, "campaign").map(|c| format!("/reviews/{c}"))
     } else {
         link_path
@@ -398,7 +451,7 @@ pub fn route(event: &AuditEvent, facts: &Facts) -> Vec<OutboxItem> {
         request: ev.request.clone(),
         link_path: if topic == Topic::AdminAlert
             && ev.request.is_none()
-            && kind != AuditKind::ReviewClosed.as_str()
+            && !kind.starts_with("review.")
         {
             company.as_ref().map(|c| format!("/companies/{c}"))
         } else {
@@ -411,15 +464,26 @@ pub fn route(event: &AuditEvent, facts: &Facts) -> Vec<OutboxItem> {
         .iter()
         .filter(|u| !u.disabled && u.email.is_some() && u.topics.contains(topic))
         .filter(|u| company_id.as_ref().is_none_or(|c| u.entitlement.covers(c)))
-        .filter(|u| match topic {
-            Topic::ApprovalWaiting => facts.request.as_ref().is_some_and(|r| {
-                u.role >= role_to_approve(r.risk)
-                    && !(facts.separate_approver && u.id == r.requester)
-            }),
-            Topic::RequestOutcome => facts.request.as_ref().is_some_and(|r| {
-                u.id == r.requester && ev.actor_id.as_deref() != Some(&u.id.to_string())
-            }),
-            Topic::AdminAlert => u.role >= Role::Admin,
+        .filter(|u| match &review_audience {
+            // (reviews)
+            Some((reviewers, companies)) => {
+                let entitled = companies.iter().any(|c| u.entitlement.covers(c));
+                entitled && (reviewers.contains(&u.id.to_string()) || u.role >= Role::Manager)
+            }
+            None => true,
+        })
+        .filter(|u| {
+            review_audience.is_some()
+                || match topic {
+                    Topic::ApprovalWaiting => facts.request.as_ref().is_some_and(|r| {
+                        u.role >= role_to_approve(r.risk)
+                            && !(facts.separate_approver && u.id == r.requester)
+                    }),
+                    Topic::RequestOutcome => facts.request.as_ref().is_some_and(|r| {
+                        u.id == r.requester && ev.actor_id.as_deref() != Some(&u.id.to_string())
+                    }),
+                    Topic::AdminAlert => u.role >= Role::Admin,
+                }
         })
         .collect();
 

@@ -674,6 +674,21 @@ pub trait Store: Send + Sync {
     /// the schedule's days) is at or before `now` and that no later campaign repeats yet.
     async fn review_due_repeats(&self, now: Timestamp)
     -> StoreResult<Vec<crate::review::Campaign>>;
+    /// Open campaigns due at or before `by` (and not yet past `now`) whose reviewers were not
+    /// reminded yet.
+    async fn review_due_reminders(
+        &self,
+        now: Timestamp,
+        by: Timestamp,
+    ) -> StoreResult<Vec<crate::review::Campaign>>;
+    /// Marks the campaign reminded at `at` if it was not, with `audit`, in one transaction;
+    /// `Ok(false)` (nothing written) otherwise.
+    async fn review_mark_reminded(
+        &self,
+        id: crate::review::CampaignId,
+        at: Timestamp,
+        audit: NewAuditEvent,
+    ) -> StoreResult<bool>;
 }
 
 // ---------------------------------------------------------------------------------------------

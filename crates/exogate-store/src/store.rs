@@ -2367,6 +2367,52 @@ impl Store for Db {
         }
         Ok(out)
     }
+
+    async fn review_due_reminders(
+        &self,
+        now: Timestamp,
+        by: Timestamp,
+    ) -> StoreResult<Vec<exogate_core::review::Campaign>> {
+        let ids: Vec<(String,)> = fetch!(
+            self,
+            fetch_all,
+            REVIEW_DUE_REMINDERS,
+            now.unix_millis(),
+            by.unix_millis()
+        )?;
+        let mut out = Vec::new();
+        for (id,) in ids {
+            let id = exogate_core::review::CampaignId::parse(&id)
+                .map_err(|_| StoreError::Corrupt(format!("campaign id `{id}`")))?;
+            if let Some(c) = self.review_get(id).await? {
+                out.push(c);
+            }
+        }
+        Ok(out)
+    }
+
+    async fn review_mark_reminded(
+        &self,
+        id: exogate_core::review::CampaignId,
+        at: Timestamp,
+        audit: NewAuditEvent,
+    ) -> StoreResult<bool> {
+        let out = in_tx!(self, tx, head => {
+            let r = sqlx::query(REVIEW_MARK_REMINDED)
+                .bind(id.to_string())
+                .bind(at.unix_millis())
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
+            if r.rows_affected() == 1 {
+                append_audit!(tx, head, audit);
+                true
+            } else {
+                false
+            }
+        });
+        Ok(out)
+    }
 }
 
 // (reviews)

@@ -1,6 +1,7 @@
 //! (reviews) The worker's access-review job: starts the next campaign of every scheduled
 //! campaign whose period is over (`ops::reviews::start_due_repeats`; on several replicas the
-//! store lets exactly one start it). Checked at most once a minute of the app's clock.
+//! store lets exactly one start it) and reminds reviewers two days before a due date
+//! (`ops::reviews::send_reminders`, once). Checked at most once a minute of the app's clock.
 
 use exogate_core::Timestamp;
 use exogate_core::ops;
@@ -37,6 +38,9 @@ impl ReviewSchedule {
             Err(err) => {
                 tracing::warn!(code = err.code(), error = %err, "starting scheduled access reviews failed");
             }
+        }
+        if let Err(err) = ops::reviews::send_reminders(app.ctx()).await {
+            tracing::warn!(code = err.code(), error = %err, "reminding access reviewers failed");
         }
     }
 }

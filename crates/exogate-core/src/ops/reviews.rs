@@ -167,6 +167,7 @@ async fn create_inner(
         previous: previous.as_ref().map(|p| p.0),
         companies: parts,
     };
+    let mut detail = audience(&campaign);
     let mut ev = NewAuditEvent::new(now, AuditKind::ReviewCreated, actor).detail(json!({
         "campaign": campaign.id.to_string(),
         "name": campaign.name,
@@ -178,6 +179,16 @@ async fn create_inner(
         "schedule": campaign.schedule.map(Schedule::as_str),
         "repeats": campaign.previous.map(|p| p.to_string()),
     }));
+    // (the reviewers and companies the start is announced to)
+    if let (Some(d), Ok(mut v)) = (
+        detail.as_object_mut(),
+        serde_json::from_str::<serde_json::Value>(&ev.detail),
+    ) {
+        for (k, x) in d.iter_mut() {
+            v[k.as_str()] = x.take();
+        }
+        ev.detail = v.to_string();
+    }
     if companies.len() == 1 {
         ev = ev.company(&companies[0]);
     }
@@ -228,6 +239,46 @@ pub async fn start_due_repeats(
         }
     }
     Ok(out)
+}
+
+/// How long before the due date reviewers are reminded.
+pub const REMIND_BEFORE_SECS: i64 = 2 * 86_400;
+
+/// The detail naming who a campaign's notifications go to: its reviewers (user ids) and
+/// companies (managers and admins of those hear too).
+fn audience(c: &Campaign) -> serde_json::Value {
+    json!({
+        "reviewers": c.companies.iter().flat_map(|p| p.reviewers.iter().map(ToString::to_string)).collect::<Vec<_>>(),
+        "companies": c.companies.iter().map(|p| p.company.as_str()).collect::<Vec<_>>(),
+    })
+}
+
+/// Reminds the reviewers of every open campaign due within [`REMIND_BEFORE_SECS`], once (a
+/// `review.reminded` event, which the notifications route): the store marks the campaign in
+/// the event's transaction, so several replicas remind once. Returns how many were reminded.
+pub async fn send_reminders(ctx: Ctx<'_>) -> Result<u32, CoreError> {
+    let now = ctx.clock.now();
+    let mut n = 0;
+    for c in ctx
+        .store
+        .review_due_reminders(now, now.plus_secs(REMIND_BEFORE_SECS))
+        .await?
+    {
+        let undecided: u64 = c.companies.iter().map(|p| p.items - p.decided).sum();
+        let mut detail = audience(&c);
+        detail["campaign"] = json!(c.id.to_string());
+        detail["name"] = json!(c.name);
+        detail["due_at"] = json!(c.due_at.unix_millis());
+        detail["undecided"] = json!(undecided);
+        let mut ev = NewAuditEvent::system(now, AuditKind::ReviewReminded).detail(detail);
+        if c.companies.len() == 1 {
+            ev = ev.company(&c.companies[0].company);
+        }
+        if ctx.store.review_mark_reminded(c.id, now, ev).await? {
+            n += 1;
+        }
+    }
+    Ok(n)
 }
 
 /// The campaign, with only the companies `actor` may see (`review_not_found` when none).

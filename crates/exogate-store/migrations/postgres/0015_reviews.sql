@@ -14,7 +14,9 @@ CREATE TABLE review_campaigns (
     created_at      BIGINT NOT NULL,
     closed_at       BIGINT,
     closed_by_name  TEXT,
-    previous        TEXT UNIQUE
+    previous        TEXT UNIQUE,
+    -- When reviewers were reminded of the due date (once).
+    reminded_at     BIGINT
 );
 CREATE INDEX review_campaigns_created ON review_campaigns (created_at);
 

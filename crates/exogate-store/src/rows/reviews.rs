@@ -28,6 +28,9 @@ pub(crate) const REVIEW_KEY_GET: &str = "SELECT key FROM review_link_key WHERE i
 /// come, and that no campaign repeats yet.
 pub(crate) const REVIEW_DUE_REPEATS: &str = "SELECT id FROM review_campaigns c WHERE schedule IS NOT NULL AND created_at + (CASE schedule WHEN 'monthly' THEN 30 WHEN 'quarterly' THEN 91 ELSE 365 END) * CAST(86400000 AS BIGINT) <= $1 AND NOT EXISTS (SELECT 1 FROM review_campaigns n WHERE n.previous = c.id) ORDER BY created_at LIMIT 100";
 
+pub(crate) const REVIEW_DUE_REMINDERS: &str = "SELECT id FROM review_campaigns WHERE state = 'open' AND reminded_at IS NULL AND due_at > $1 AND due_at <= $2 ORDER BY due_at LIMIT 100";
+pub(crate) const REVIEW_MARK_REMINDED: &str = "UPDATE review_campaigns SET reminded_at = $2 WHERE id = $1 AND reminded_at IS NULL AND state = 'open'";
+
 /// Columns of an item row (after `campaign_id, item_no`): the inventory's 15, then the
 /// decision's 5.
 pub(crate) const REVIEW_ITEM_COLS: &str = "campaign_id, item_no, company_id, generation, mailbox_id, mailbox_address, mailbox_name, mailbox_kind, trustee_key, trustee_raw, trustee_sid, trustee_class, trustee_id, trustee_address, trustee_name, trustee_kind, permission, verdict, reason, decided_by, decided_by_name, decided_at";

@@ -294,3 +294,39 @@ both! {
         assert!(reviews::start_due_repeats(w.ctx(), &new_id).await.unwrap().is_empty());
     }
 }
+
+// (reviews) Reminders.
+both! {
+    async fn reviewers_are_reminded_once_before_the_due_date_and_hear_of_the_start(db: Db) {
+        use exogate_core::notifications::Target;
+        let w = world_with_inventory(db).await;
+        for (a, email) in [(&w.tech_a, "tech-a@msp.example"), (&w.mgr_b, "mgr-b@msp.example"), (&w.mgr_a, "mgr-a@msp.example"), (&w.viewer, "viewer@msp.example")] {
+            exogate_core::ops::notify::set_user_settings(w.ctx(), &w.admin, a.user.id, Some(email), exogate_core::notifications::Topics::all()).await.unwrap();
+        }
+        let mut i = input(&["contoso"], vec![]);
+        i.reviewers = vec![(cid("contoso"), vec![w.tech_a.user.id])];
+        let c = reviews::create(w.ctx(), &w.mgr_a, i).await.unwrap();
+        let heard = |event: &'static str| {
+            let w = &w;
+            async move {
+                let mut v: Vec<String> = w.store.outbox_list(None, 100).await.unwrap().into_iter()
+                    .filter(|d| d.message.event == event)
+                    .filter_map(|d| match d.target { Target::Email { address, .. } => Some(address), Target::Webhook { .. } => None })
+                    .collect();
+                v.sort();
+                v
+            }
+        };
+        assert_eq!(heard("review.created").await, ["mgr-a@msp.example", "tech-a@msp.example"],
+            "its reviewer and contoso's managers; not fabrikam's manager, not a viewer");
+        assert_eq!(reviews::send_reminders(w.ctx()).await.unwrap(), 0, "not due within two days");
+        w.clock.advance_secs(6 * 86400);
+        let (a, b) = tokio::join!(reviews::send_reminders(w.ctx()), reviews::send_reminders(w.ctx()));
+        assert_eq!(a.unwrap() + b.unwrap(), 1, "reminded once across replicas");
+        assert_eq!(reviews::send_reminders(w.ctx()).await.unwrap(), 0);
+        assert_eq!(heard("review.reminded").await, ["mgr-a@msp.example", "tech-a@msp.example"]);
+        let m = w.store.outbox_list(None, 100).await.unwrap().into_iter().find(|d| d.message.event == "review.reminded").unwrap().message;
+        assert_eq!(m.link_path, Some(format!("/reviews/{}", c.id)));
+        assert!(m.text.contains("still undecided"), "{}", m.text);
+    }
+}
