@@ -205,6 +205,9 @@ pub struct ItemFilter {
     pub trustee: Option<String>,
     /// Only these item numbers.
     pub items: Option<Vec<i64>>,
+    /// `mailbox` and `trustee` match exactly (address, object id, raw value or key, any case)
+    /// instead of "contains" (bulk decisions).
+    pub exact: bool,
     /// Only items without a decision, or only with a `remove` decision.
     pub undecided: bool,
     pub removals: bool,

@@ -447,10 +447,12 @@ pub async fn decide(
         }
         Selection::Mailbox(m) => ItemFilter {
             mailbox: Some(parse_label("mailbox", m, 320)?),
+            exact: true,
             ..ItemFilter::default()
         },
         Selection::Trustee(t) => ItemFilter {
             trustee: Some(parse_label("trustee", t, 320)?),
+            exact: true,
             ..ItemFilter::default()
         },
     };

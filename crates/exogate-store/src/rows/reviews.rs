@@ -260,7 +260,27 @@ pub(crate) fn review_items_sql(filter: &ItemFilter) -> (String, Vec<ItemArg>) {
             ItemArg::Text(c.to_string()),
         );
     }
-    if let Some(m) = &filter.mailbox {
+    if filter.exact {
+        if let Some(m) = &filter.mailbox {
+            let m = m.trim().to_lowercase();
+            push(
+                &mut sql,
+                " AND (lower(mailbox_address) = $?",
+                ItemArg::Text(m.clone()),
+            );
+            push(&mut sql, " OR mailbox_id = $?)", ItemArg::Text(m));
+        }
+        if let Some(t) = &filter.trustee {
+            let t = t.trim().to_lowercase();
+            push(
+                &mut sql,
+                " AND (lower(COALESCE(trustee_address, '')) = $?",
+                ItemArg::Text(t.clone()),
+            );
+            push(&mut sql, " OR lower(trustee_raw) = $?", ItemArg::Text(t.clone()));
+            push(&mut sql, " OR lower(trustee_key) = $?)", ItemArg::Text(t));
+        }
+    } else if let Some(m) = &filter.mailbox {
         let p = format!("%{}%", like_escape(m.trim()));
         push(
             &mut sql,
@@ -273,7 +293,7 @@ pub(crate) fn review_items_sql(filter: &ItemFilter) -> (String, Vec<ItemArg>) {
             ItemArg::Text(p),
         );
     }
-    if let Some(t) = &filter.trustee {
+    if let (false, Some(t)) = (filter.exact, &filter.trustee) {
         let p = format!("%{}%", like_escape(t.trim()));
         push(
             &mut sql,

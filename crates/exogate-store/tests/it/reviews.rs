@@ -185,6 +185,12 @@ both! {
         assert_eq!(w.store.review_items(c.id, &f).await.unwrap().len(), 1);
         let f = ItemFilter { mailbox: Some("sales@".into()), ..ItemFilter::default() };
         assert_eq!(w.store.review_items(c.id, &f).await.unwrap().len(), 2);
+        let f = ItemFilter { mailbox: Some("SALES@CONTOSO.COM".into()), exact: true, ..ItemFilter::default() };
+        assert_eq!(w.store.review_items(c.id, &f).await.unwrap().len(), 2, "exact, any case");
+        let f = ItemFilter { mailbox: Some("sales@".into()), exact: true, ..ItemFilter::default() };
+        assert_eq!(w.store.review_items(c.id, &f).await.unwrap().len(), 0, "exact is not contains");
+        let f = ItemFilter { trustee: Some("carol@contoso.com".into()), exact: true, ..ItemFilter::default() };
+        assert_eq!(w.store.review_items(c.id, &f).await.unwrap().len(), 1);
         let f = ItemFilter { mailbox: Some("%".into()), ..ItemFilter::default() };
         assert_eq!(w.store.review_items(c.id, &f).await.unwrap().len(), 0, "LIKE wildcards are literal");
         let f = ItemFilter { limit: 2, ..ItemFilter::default() };
