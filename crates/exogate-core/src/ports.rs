@@ -598,14 +598,19 @@ pub trait Store: Send + Sync {
         name: &str,
     ) -> StoreResult<Vec<crate::inventory::UserMatch>>;
     // (reviews) Access reviews (`crate::review`).
-    /// Inserts the campaign, its companies and its items (the decisions already set on them
-    /// too), with `audit`, in one transaction.
+    /// Inserts the campaign and its companies, and copies into items, in the database, the
+    /// rows of each company's current inventory generation that its scope covers (mailbox
+    /// kinds and rights; empty lists cover all), numbered from 1 across the companies in
+    /// order, each company's ordered by mailbox address, right and trustee (case-insensitive);
+    /// orphaned SIDs get `orphan_default` as their decision. Appends `audit`, its detail
+    /// object completed with `items` (how many), in the same transaction. Returns the number
+    /// of items per company.
     async fn review_create(
         &self,
         campaign: &crate::review::Campaign,
-        items: &[(CompanyId, crate::review::ReviewItem)],
+        orphan_default: &crate::review::ItemDecision,
         audit: NewAuditEvent,
-    ) -> StoreResult<()>;
+    ) -> StoreResult<Vec<u64>>;
     /// The campaign with its companies and their item and decision counts.
     async fn review_get(
         &self,

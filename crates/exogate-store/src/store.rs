@@ -2091,16 +2091,19 @@ impl Store for Db {
     async fn review_create(
         &self,
         c: &exogate_core::review::Campaign,
-        items: &[(CompanyId, exogate_core::review::ReviewItem)],
+        orphan: &exogate_core::review::ItemDecision,
         audit: NewAuditEvent,
-    ) -> StoreResult<()> {
+    ) -> StoreResult<Vec<u64>> {
         let id = c.id.to_string();
-        in_tx!(self, tx, head => {
+        let kinds: Vec<&str> = c.scope.kinds.iter().map(|k| k.as_str()).collect();
+        let rights: Vec<&str> = c.scope.rights.iter().map(|r| r.as_str()).collect();
+        let copy = review_copy_sql(kinds.len(), rights.len());
+        let out = in_tx!(self, tx, head => {
             sqlx::query(REVIEW_INSERT_CAMPAIGN)
                 .bind(&id)
                 .bind(&c.name)
-                .bind(list_of(&c.scope.kinds.iter().map(|k| k.as_str()).collect::<Vec<_>>()))
-                .bind(list_of(&c.scope.rights.iter().map(|r| r.as_str()).collect::<Vec<_>>()))
+                .bind(list_of(&kinds))
+                .bind(list_of(&rights))
                 .bind(c.due_at.unix_millis())
                 .bind(c.schedule.map(|s| s.as_str()))
                 .bind(c.state.as_str())
@@ -2113,6 +2116,8 @@ impl Store for Db {
                 .execute(&mut *tx)
                 .await
                 .map_err(db_err)?;
+            let mut counts = Vec::with_capacity(c.companies.len());
+            let mut before = 0i64;
             for p in &c.companies {
                 sqlx::query(REVIEW_INSERT_COMPANY)
                     .bind(&id)
@@ -2121,23 +2126,31 @@ impl Store for Db {
                     .execute(&mut *tx)
                     .await
                     .map_err(db_err)?;
-            }
-            for chunk in items.chunks(REVIEW_ITEMS_PER_STATEMENT) {
-                let mut q = sqlx::query(AssertSqlSafe(review_insert_items_sql(chunk.len())));
-                for (company, item) in chunk {
-                    let d = item.decision.as_ref();
-                    q = bind_inventory_row!(q.bind(&id).bind(item.no), company.as_str(), 0i64, &item.row)
-                        .bind(d.map(|d| d.verdict.as_str()))
-                        .bind(d.and_then(|d| d.reason.clone()))
-                        .bind(d.and_then(|d| d.by_user.map(|u| u.to_string())))
-                        .bind(d.map(|d| d.by.clone()))
-                        .bind(d.map(|d| d.at.unix_millis()));
+                let mut q = sqlx::query(AssertSqlSafe(copy.clone()))
+                    .bind(&id)
+                    .bind(before)
+                    .bind(p.company.as_str())
+                    .bind(orphan.reason.clone())
+                    .bind(orphan.by.clone())
+                    .bind(orphan.at.unix_millis());
+                for k in kinds.iter().chain(&rights) {
+                    q = q.bind(*k);
                 }
-                q.execute(&mut *tx).await.map_err(db_err)?;
+                let n = q.execute(&mut *tx).await.map_err(db_err)?.rows_affected();
+                before += i64::try_from(n).unwrap_or(i64::MAX);
+                counts.push(n);
             }
+            let mut audit = audit;
+            let mut detail = serde_json::from_str::<serde_json::Value>(&audit.detail)
+                .ok()
+                .filter(serde_json::Value::is_object)
+                .unwrap_or_else(|| serde_json::json!({}));
+            detail["items"] = serde_json::json!(before);
+            audit.detail = detail.to_string();
             append_audit!(tx, head, audit);
+            counts
         });
-        Ok(())
+        Ok(out)
     }
 
     async fn review_get(

@@ -128,7 +128,14 @@ async fn seed_company(app: &exogate::app::App, admin: &Actor, c: usize, mailboxe
 
 fn main() -> anyhow::Result<()> {
     let smoke = std::env::args().any(|a| a == "--smoke");
-    let (companies, mailboxes, opens) = if smoke { (2, 200, 10) } else { (20, 2_000, 60) };
+    let (mut companies, mut mailboxes, opens) = if smoke { (2, 200, 10) } else { (20, 2_000, 60) };
+    // `--size CxM` for other sizes.
+    if let Some(size) = std::env::args().skip_while(|a| a != "--size").nth(1)
+        && let Some((c, m)) = size.split_once('x')
+    {
+        companies = c.parse()?;
+        mailboxes = m.parse()?;
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

@@ -85,50 +85,13 @@ async fn create_inner(
             "the due date must be in the future".to_owned(),
         ));
     }
-    let mut items = Vec::new();
     let mut parts = Vec::new();
-    let mut no = 0i64;
     for c in &companies {
         let company = load(ctx, c).await?;
         connection(&company)?;
         let status = ctx.store.inventory_status(c).await?;
         if !super::inventory::lookup::swept(status.as_ref()) {
             return Err(super::inventory::lookup::not_swept(&company));
-        }
-        let mut rows: Vec<InventoryRow> = ctx
-            .store
-            .inventory_rows(c)
-            .await?
-            .into_iter()
-            .filter(|r| input.scope.covers(r))
-            .collect();
-        rows.sort_by(|a, b| {
-            (
-                a.mailbox.primary_address.to_lowercase(),
-                a.right.as_str(),
-                a.trustee.label().to_lowercase(),
-            )
-                .cmp(&(
-                    b.mailbox.primary_address.to_lowercase(),
-                    b.right.as_str(),
-                    b.trustee.label().to_lowercase(),
-                ))
-        });
-        let count = rows.len() as u64;
-        let mut decided = 0;
-        for row in rows {
-            no += 1;
-            let decision = (row.trustee.class == TrusteeClass::Orphan).then(|| {
-                decided += 1;
-                ItemDecision {
-                    verdict: Verdict::Remove,
-                    reason: Some("orphaned SID: the principal was deleted".to_owned()),
-                    by_user: None,
-                    by: "default (orphan)".to_owned(),
-                    at: now,
-                }
-            });
-            items.push((c.clone(), ReviewItem { no, row, decision }));
         }
         let reviewers = input
             .reviewers
@@ -140,8 +103,8 @@ async fn create_inner(
             company: c.clone(),
             reviewers,
             request: None,
-            items: count,
-            decided,
+            items: 0,
+            decided: 0,
         });
     }
     let (created_by, created_by_name) = match (actor, &previous) {
@@ -174,7 +137,6 @@ async fn create_inner(
         "companies": companies.iter().map(CompanyId::as_str).collect::<Vec<_>>(),
         "kinds": campaign.scope.kinds.iter().map(|k| k.as_str()).collect::<Vec<_>>(),
         "rights": campaign.scope.rights.iter().map(|r| r.as_str()).collect::<Vec<_>>(),
-        "items": items.len(),
         "due_at": campaign.due_at.unix_millis(),
         "schedule": campaign.schedule.map(Schedule::as_str),
         "repeats": campaign.previous.map(|p| p.to_string()),
@@ -192,8 +154,20 @@ async fn create_inner(
     if companies.len() == 1 {
         ev = ev.company(&companies[0]);
     }
-    ctx.store.review_create(&campaign, &items, ev).await?;
-    Ok(campaign)
+    let orphan_default = ItemDecision {
+        verdict: Verdict::Remove,
+        reason: Some("orphaned SID: the principal was deleted".to_owned()),
+        by_user: None,
+        by: "default (orphan)".to_owned(),
+        at: now,
+    };
+    ctx.store
+        .review_create(&campaign, &orphan_default, ev)
+        .await?;
+    ctx.store
+        .review_get(campaign.id)
+        .await?
+        .ok_or_else(|| CoreError::internal("a campaign just created is missing"))
 }
 
 /// Starts the next campaign of every scheduled campaign whose period is over (the worker,

@@ -31,35 +31,34 @@ pub(crate) const REVIEW_DUE_REPEATS: &str = "SELECT id FROM review_campaigns c W
 pub(crate) const REVIEW_DUE_REMINDERS: &str = "SELECT id FROM review_campaigns WHERE state = 'open' AND reminded_at IS NULL AND due_at > $1 AND due_at <= $2 ORDER BY due_at LIMIT 100";
 pub(crate) const REVIEW_MARK_REMINDED: &str = "UPDATE review_campaigns SET reminded_at = $2 WHERE id = $1 AND reminded_at IS NULL AND state = 'open'";
 
-/// Columns of an item row (after `campaign_id, item_no`): the inventory's 15, then the
-/// decision's 5.
-pub(crate) const REVIEW_ITEM_COLS: &str = "campaign_id, item_no, company_id, generation, mailbox_id, mailbox_address, mailbox_name, mailbox_kind, trustee_key, trustee_raw, trustee_sid, trustee_class, trustee_id, trustee_address, trustee_name, trustee_kind, permission, verdict, reason, decided_by, decided_by_name, decided_at";
-pub(crate) const REVIEW_ITEM_NCOLS: usize = 22;
-/// Items per multi-row INSERT (22 parameters each).
-pub(crate) const REVIEW_ITEMS_PER_STATEMENT: usize = 400;
-
-pub(crate) fn review_insert_items_sql(n: usize) -> String {
-    let mut sql = String::with_capacity(64 + n * 120);
-    sql.push_str("INSERT INTO review_items (");
-    sql.push_str(REVIEW_ITEM_COLS);
-    sql.push_str(") VALUES ");
-    for i in 0..n {
-        if i > 0 {
-            sql.push(',');
+/// Copies one company's current inventory rows in scope into items (`$1` campaign, `$2` the
+/// number before its first item, `$3` company, `$4`… the orphan default's reason, by, at,
+/// then the kinds and rights), numbered in the order the pages show them.
+pub(crate) fn review_copy_sql(kinds: usize, rights: usize) -> String {
+    let mut sql = format!(
+        "INSERT INTO review_items ({REVIEW_ITEM_COLS}) SELECT $1, $2 + ROW_NUMBER() OVER (ORDER BY lower(r.mailbox_address), r.permission, lower(COALESCE(r.trustee_address, r.trustee_raw)), r.trustee_key, r.mailbox_id), r.company_id, r.generation, r.mailbox_id, r.mailbox_address, r.mailbox_name, r.mailbox_kind, r.trustee_key, r.trustee_raw, r.trustee_sid, r.trustee_class, r.trustee_id, r.trustee_address, r.trustee_name, r.trustee_kind, r.permission, CASE WHEN r.trustee_class = 'orphan' THEN 'remove' END, CASE WHEN r.trustee_class = 'orphan' THEN CAST($4 AS TEXT) END, NULL, CASE WHEN r.trustee_class = 'orphan' THEN CAST($5 AS TEXT) END, CASE WHEN r.trustee_class = 'orphan' THEN CAST($6 AS BIGINT) END FROM inventory_rows r JOIN inventory_state s ON s.company_id = r.company_id AND r.generation = s.current_gen WHERE r.company_id = $3"
+    );
+    let mut n = 6;
+    let mut list = |col: &str, k: usize, sql: &mut String| {
+        if k == 0 {
+            return;
         }
-        sql.push('(');
-        for j in 0..REVIEW_ITEM_NCOLS {
-            if j > 0 {
-                sql.push(',');
-            }
-            sql.push('$');
-            sql.push_str(&(i * REVIEW_ITEM_NCOLS + j + 1).to_string());
-        }
-        sql.push(')');
-    }
+        let marks: Vec<String> = (0..k)
+            .map(|_| {
+                n += 1;
+                format!("${n}")
+            })
+            .collect();
+        sql.push_str(&format!(" AND {col} IN ({})", marks.join(", ")));
+    };
+    list("r.mailbox_kind", kinds, &mut sql);
+    list("r.permission", rights, &mut sql);
     sql
 }
 
+/// Columns of an item row (after `campaign_id, item_no`): the inventory's 15, then the
+/// decision's 5.
+pub(crate) const REVIEW_ITEM_COLS: &str = "campaign_id, item_no, company_id, generation, mailbox_id, mailbox_address, mailbox_name, mailbox_kind, trustee_key, trustee_raw, trustee_sid, trustee_class, trustee_id, trustee_address, trustee_name, trustee_kind, permission, verdict, reason, decided_by, decided_by_name, decided_at";
 pub(crate) fn list_of<T: ToString>(v: &[T]) -> String {
     v.iter().map(T::to_string).collect::<Vec<_>>().join(",")
 }
@@ -277,7 +276,11 @@ pub(crate) fn review_items_sql(filter: &ItemFilter) -> (String, Vec<ItemArg>) {
                 " AND (lower(COALESCE(trustee_address, '')) = $?",
                 ItemArg::Text(t.clone()),
             );
-            push(&mut sql, " OR lower(trustee_raw) = $?", ItemArg::Text(t.clone()));
+            push(
+                &mut sql,
+                " OR lower(trustee_raw) = $?",
+                ItemArg::Text(t.clone()),
+            );
             push(&mut sql, " OR lower(trustee_key) = $?)", ItemArg::Text(t));
         }
     } else if let Some(m) = &filter.mailbox {

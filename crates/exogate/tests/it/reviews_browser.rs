@@ -94,12 +94,19 @@ async fn browser_review_link_decisions_close_into_one_request_and_attestation() 
         .click()
         .await
         .unwrap();
-    c.wait_css("#review-message").await;
+    c.wait_css(&format!(
+        "#item-{bob} td.decision[data-decision=\"remove\"]"
+    ))
+    .await;
     c.wait_css(&format!("#keep-{alice}"))
         .await
         .click()
         .await
         .unwrap();
+    c.wait_css(&format!(
+        "#item-{alice} td.decision[data-decision=\"keep\"]"
+    ))
+    .await;
     let msg = c.wait_css("#review-message").await.text().await.unwrap();
     assert!(msg.contains("marked keep"), "{msg}");
     let row = c
@@ -124,8 +131,7 @@ async fn browser_review_link_decisions_close_into_one_request_and_attestation() 
         .await
         .unwrap();
     c.wait_css("#review-close").await.click().await.unwrap();
-    let state = c.wait_css("#review-state").await.text().await.unwrap();
-    assert_eq!(state, "closed");
+    c.wait_css("#review-state[data-state=\"closed\"]").await;
     let req = c
         .wait_css("#review-request-contoso")
         .await
