@@ -372,8 +372,8 @@ pub enum Selection {
 }
 
 /// Records keep or remove for the selected items of `company`, with an optional reason, by
-/// `reviewer`. A signed-in reviewer needs technician or higher and the company; a link only
-/// its own campaign and company. Refused with `review_closed` once closing started. One
+/// `reviewer`. A signed-in reviewer needs the company and either to be one of its named
+/// reviewers or technician or higher; a link only its own campaign and company. Refused with `review_closed` once closing started. One
 /// `review.decided` event names the items.
 pub async fn decide(
     ctx: Ctx<'_>,
@@ -391,10 +391,15 @@ pub async fn decide(
     let (actor, by_user, by) = match reviewer {
         Reviewer::User(a) => {
             let a = super::refresh_actor(ctx, a).await?;
-            policy::can_request(&a.user, company).map_err(CoreError::forbidden)?;
+            policy::can_view(&a.user, company).map_err(CoreError::forbidden)?;
             let c = get(ctx, &a, id).await?;
-            if !c.companies.iter().any(|p| &p.company == company) {
+            let Some(part) = c.companies.iter().find(|p| &p.company == company) else {
                 return Err(CoreError::not_found(Entity::Review, id));
+            };
+            // A named reviewer of the company decides with the role they have; anyone else
+            // needs technician or higher.
+            if !part.reviewers.contains(&a.user.id) {
+                policy::can_request(&a.user, company).map_err(CoreError::forbidden)?;
             }
             let name = a.user.name.to_string();
             (Some(a.clone()), Some(a.user.id), name)

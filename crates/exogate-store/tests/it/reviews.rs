@@ -334,5 +334,12 @@ both! {
         let m = w.store.outbox_list(None, 100).await.unwrap().into_iter().find(|d| d.message.event == "review.reminded").unwrap().message;
         assert_eq!(m.link_path, Some(format!("/reviews/{}", c.id)));
         assert!(m.text.contains("still undecided"), "{}", m.text);
+        // A viewer decides only when named a reviewer of the company.
+        let e = reviews::decide(w.ctx(), Reviewer::User(&w.viewer), c.id, &cid("contoso"), Selection::Items(vec![1]), Verdict::Keep, None).await.unwrap_err();
+        assert_eq!(e.code(), "role_too_low");
+        let mut j = input(&["contoso"], vec![]);
+        j.reviewers = vec![(cid("contoso"), vec![w.viewer.user.id])];
+        let named = reviews::create(w.ctx(), &w.mgr_a, j).await.unwrap();
+        assert_eq!(reviews::decide(w.ctx(), Reviewer::User(&w.viewer), named.id, &cid("contoso"), Selection::Items(vec![1]), Verdict::Keep, None).await.unwrap(), 1);
     }
 }

@@ -603,6 +603,9 @@ pub struct CreateForm {
     /// Company ids, separated by commas or spaces.
     #[serde(default)]
     companies: String,
+    /// More company ids (comma-separated), besides the one picked.
+    #[serde(default)]
+    more: String,
     #[serde(default)]
     kind: String,
     #[serde(default)]
@@ -622,7 +625,10 @@ pub async fn page_create(
     auth.check(&f.csrf)?;
     let body = CreateBody {
         name: f.name,
-        companies: split(&f.companies),
+        companies: split(&f.companies)
+            .into_iter()
+            .chain(split(&f.more))
+            .collect(),
         kinds: split(&f.kind),
         rights: split(&f.right),
         due_in: Some(f.due_in),

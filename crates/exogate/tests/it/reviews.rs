@@ -281,6 +281,40 @@ async fn review_api_decides_closes_into_one_request_reports_and_refuses_misuse()
     let (s, html) = m.get("/reviews").await;
     assert_eq!(s, StatusCode::OK);
     assert!(!html.contains("<script>alert"));
+    // The page's form: one company picked plus more typed; an unswept one is refused whole.
+    let r = m
+        .form(
+            "/reviews",
+            &[
+                ("csrf", m.csrf.as_str()),
+                ("name", "Two"),
+                ("companies", "contoso"),
+                ("more", "fabrikam"),
+                ("kind", ""),
+                ("right", ""),
+                ("due_in", "7d"),
+                ("schedule", "none"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::CONFLICT);
+    assert!(r.text().await.unwrap().contains("not_swept_yet"));
+    let r = m
+        .form(
+            "/reviews",
+            &[
+                ("csrf", m.csrf.as_str()),
+                ("name", "One"),
+                ("companies", "contoso"),
+                ("more", ""),
+                ("kind", "shared_mailbox"),
+                ("right", "send_as"),
+                ("due_in", "7d"),
+                ("schedule", "none"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
     let css = w
         .http
         .get(w.url("/assets/review.css"))
@@ -295,7 +329,11 @@ async fn review_api_decides_closes_into_one_request_reports_and_refuses_misuse()
     // Every decision, the close and each report is audited.
     let events = kinds_since(&w, seq0).await;
     let count = |k: &str| events.iter().filter(|(x, _)| x == k).count();
-    assert_eq!(count("review.created"), 1);
+    assert_eq!(
+        count("review.created"),
+        2,
+        "the API's and the form's (not the refused one)"
+    );
     assert_eq!(
         count("review.decided"),
         2,
