@@ -362,7 +362,8 @@ pub fn route(event: &AuditEvent, facts: &Facts) -> Vec<OutboxItem> {
                 text::capped(&detail_summary(&detail), text::MESSAGE_MAX_CHARS)
             ),
         ),
-        // (reviews) Closing an access review: admins and webhooks hear which requests wait.
+        // (reviews) Closing an access review: its companies' managers and admins (and its
+        // reviewers) hear which requests wait for approval.
         k if k == AuditKind::ReviewClosed.as_str() => {
             let name = detail_str(&detail, "name").unwrap_or_default();
             let requests = detail
@@ -371,7 +372,7 @@ pub fn route(event: &AuditEvent, facts: &Facts) -> Vec<OutboxItem> {
                 .map_or(0, Vec::len);
             let undecided = detail.get("undecided").and_then(Value::as_u64).unwrap_or(0);
             (
-                Topic::AdminAlert,
+                Topic::ApprovalWaiting,
                 format!("Access review closed: {}", text::capped(&name, 120)),
                 format!(
                     "{} closed the access review \"{}\": {requests} removal request(s) wait for approval; {undecided} item(s) stayed undecided (not kept, not removed).",
@@ -414,7 +415,8 @@ pub fn route(event: &AuditEvent, facts: &Facts) -> Vec<OutboxItem> {
     // (reviews) Who a review's announcements go to: its reviewers, and the managers and admins
     // of its companies.
     let review_audience = (kind == AuditKind::ReviewCreated.as_str()
-        || kind == AuditKind::ReviewReminded.as_str())
+        || kind == AuditKind::ReviewReminded.as_str()
+        || kind == AuditKind::ReviewClosed.as_str())
     .then(|| {
         let list = |key: &str| -> Vec<String> {
             detail

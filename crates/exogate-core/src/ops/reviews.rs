@@ -718,10 +718,17 @@ pub async fn close(
         .map(|(r, _)| json!({"company": r.company.as_str(), "request": r.id.to_string(), "removals": r.actions.len()}))
         .collect();
     let undecided: u64 = stored.companies.iter().map(|p| p.items - p.decided).sum();
-    let ev = NewAuditEvent::new(now, AuditKind::ReviewClosed, Some(actor)).detail(json!({
-        "campaign": id.to_string(), "name": stored.name, "requests": made,
-        "undecided": undecided, "skipped": skipped,
-    }));
+    let mut detail = audience(&stored);
+    for (k, v) in [
+        ("campaign", json!(id.to_string())),
+        ("name", json!(stored.name)),
+        ("requests", json!(made)),
+        ("undecided", json!(undecided)),
+        ("skipped", json!(skipped)),
+    ] {
+        detail[k] = v;
+    }
+    let ev = NewAuditEvent::new(now, AuditKind::ReviewClosed, Some(actor)).detail(detail);
     let ev = if companies.len() == 1 {
         ev.company(&companies[0])
     } else {
