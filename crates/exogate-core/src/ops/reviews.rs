@@ -314,6 +314,29 @@ pub async fn items(
     Ok((c, items))
 }
 
+/// As [`items`], for a review's page: `company` defaults to the campaign's first one the
+/// actor may see. Reads the campaign once.
+pub async fn page(
+    ctx: Ctx<'_>,
+    actor: &Actor,
+    id: CampaignId,
+    company: Option<&CompanyId>,
+    filter: ItemFilter,
+) -> Result<(Campaign, CompanyId, Vec<ReviewItem>), CoreError> {
+    let c = get(ctx, actor, id).await?;
+    let company = match company {
+        Some(co) if c.companies.iter().any(|p| &p.company == co) => co.clone(),
+        Some(_) => return Err(CoreError::not_found(Entity::Review, id)),
+        None => c.companies[0].company.clone(),
+    };
+    let f = page_filter(ItemFilter {
+        company: Some(company.clone()),
+        ..filter
+    });
+    let items = ctx.store.review_items(id, &f).await?;
+    Ok((c, company, items))
+}
+
 /// Checks a reviewer link for `campaign` × `company`: its MAC and expiry first (no store),
 /// then that the store knows it for exactly that campaign and company and it is not revoked.
 pub async fn open_link(

@@ -679,10 +679,9 @@ async fn review_page(
     message: Option<String>,
 ) -> PageResult<ReviewPage> {
     let actor = &auth.0.actor;
-    let c = reviews::get(st.app.ctx(), actor, id).await?;
     let company = match q.company.trim() {
-        "" => c.companies[0].company.clone(),
-        s => parse_company(s)?,
+        "" => None,
+        s => Some(parse_company(s)?),
     };
     let filter = ItemsQuery {
         mailbox: q.mailbox.clone(),
@@ -691,7 +690,8 @@ async fn review_page(
         ..ItemsQuery::default()
     }
     .filter();
-    let (c, items) = reviews::items(st.app.ctx(), actor, id, &company, filter).await?;
+    let (c, company, items) =
+        reviews::page(st.app.ctx(), actor, id, company.as_ref(), filter).await?;
     let next_after = (items.len() as u32 >= exogate_core::review::PAGE_ITEMS)
         .then(|| items.last().map(|i| i.no))
         .flatten();
