@@ -451,10 +451,7 @@ pub fn route(event: &AuditEvent, facts: &Facts) -> Vec<OutboxItem> {
         text: body,
         company: company.clone(),
         request: ev.request.clone(),
-        link_path: if topic == Topic::AdminAlert
-            && ev.request.is_none()
-            && !kind.starts_with("review.")
-        {
+        link_path: if topic == Topic::AdminAlert && ev.request.is_none() {
             company.as_ref().map(|c| format!("/companies/{c}"))
         } else {
             link_path
@@ -474,18 +471,17 @@ pub fn route(event: &AuditEvent, facts: &Facts) -> Vec<OutboxItem> {
             }
             None => true,
         })
-        .filter(|u| {
-            review_audience.is_some()
-                || match topic {
-                    Topic::ApprovalWaiting => facts.request.as_ref().is_some_and(|r| {
-                        u.role >= role_to_approve(r.risk)
-                            && !(facts.separate_approver && u.id == r.requester)
-                    }),
-                    Topic::RequestOutcome => facts.request.as_ref().is_some_and(|r| {
-                        u.id == r.requester && ev.actor_id.as_deref() != Some(&u.id.to_string())
-                    }),
-                    Topic::AdminAlert => u.role >= Role::Admin,
-                }
+        .filter(|u| match topic {
+            // (reviews) A review's announcements went through its own audience above.
+            _ if review_audience.is_some() => true,
+            Topic::ApprovalWaiting => facts.request.as_ref().is_some_and(|r| {
+                u.role >= role_to_approve(r.risk)
+                    && !(facts.separate_approver && u.id == r.requester)
+            }),
+            Topic::RequestOutcome => facts.request.as_ref().is_some_and(|r| {
+                u.id == r.requester && ev.actor_id.as_deref() != Some(&u.id.to_string())
+            }),
+            Topic::AdminAlert => u.role >= Role::Admin,
         })
         .collect();
 
