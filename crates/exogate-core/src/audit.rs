@@ -59,10 +59,18 @@ pub enum AuditKind {
     GrantEndScheduled,
     /// A timed grant's scheduled removal failed after its retries: the one alert.
     GrantEndFailed,
+    // (reviews)
+    ReviewCreated,
+    ReviewLinkIssued,
+    ReviewLinkRevoked,
+    ReviewDecided,
+    ReviewClosed,
+    ReviewReportCreated,
+    ReviewReminded,
 }
 
 impl AuditKind {
-    pub const ALL: [AuditKind; 38] = [
+    pub const ALL: [AuditKind; 45] = [
         AuditKind::CompanyAdded,
         AuditKind::CompanySettingsChanged,
         AuditKind::Connected,
@@ -104,6 +112,14 @@ impl AuditKind {
         // (timed-grants)
         AuditKind::GrantEndScheduled,
         AuditKind::GrantEndFailed,
+        // (reviews)
+        AuditKind::ReviewCreated,
+        AuditKind::ReviewLinkIssued,
+        AuditKind::ReviewLinkRevoked,
+        AuditKind::ReviewDecided,
+        AuditKind::ReviewClosed,
+        AuditKind::ReviewReportCreated,
+        AuditKind::ReviewReminded,
     ];
     pub fn as_str(self) -> &'static str {
         match self {
@@ -148,6 +164,14 @@ impl AuditKind {
             // (timed-grants)
             AuditKind::GrantEndScheduled => "grant.end_scheduled",
             AuditKind::GrantEndFailed => "grant.end_failed",
+            // (reviews)
+            AuditKind::ReviewCreated => "review.created",
+            AuditKind::ReviewLinkIssued => "review.link_issued",
+            AuditKind::ReviewLinkRevoked => "review.link_revoked",
+            AuditKind::ReviewDecided => "review.decided",
+            AuditKind::ReviewClosed => "review.closed",
+            AuditKind::ReviewReportCreated => "review.report_created",
+            AuditKind::ReviewReminded => "review.reminded",
         }
     }
     pub fn parse(s: &str) -> Option<Self> {

@@ -21,6 +21,9 @@ pub enum Entity {
     Webhook,
     // (drift)
     Finding,
+    // (reviews)
+    Review,
+    ReviewLink,
 }
 
 impl Entity {
@@ -39,6 +42,9 @@ impl Entity {
             Entity::Webhook => "webhook",
             // (drift)
             Entity::Finding => "drift_finding",
+            // (reviews)
+            Entity::Review => "review",
+            Entity::ReviewLink => "review_link",
         }
     }
 }
@@ -140,6 +146,9 @@ pub enum ConflictReason {
     /// A webhook or mail server address that is this machine or a private network
     /// (`exogate_core::outbound`); `kind` says which, in a person's words.
     TargetNotAllowed { host: String, kind: &'static str },
+    // (reviews)
+    /// The access review is closed (or closing): decisions are no longer taken.
+    ReviewClosed,
 }
 
 impl ConflictReason {
@@ -165,6 +174,8 @@ impl ConflictReason {
             ConflictReason::AmbiguousRequest { .. } => "ambiguous_request",
             // (hardening)
             ConflictReason::TargetNotAllowed { .. } => "target_not_allowed",
+            // (reviews)
+            ConflictReason::ReviewClosed => "review_closed",
         }
     }
 }
@@ -215,6 +226,10 @@ impl fmt::Display for ConflictReason {
             ConflictReason::TargetNotAllowed { host, kind } => write!(
                 f,
                 "`{host}` is {kind}; exogate sends only to public addresses (an operator can allow private ones with `[notifications] allow_private_targets`)"
+            ),
+            // (reviews)
+            ConflictReason::ReviewClosed => f.write_str(
+                "this access review is closed: its decisions are final and no more are taken",
             ),
         }
     }
@@ -304,6 +319,9 @@ impl CoreError {
                 Entity::Webhook => "webhook_not_found",
                 // (drift)
                 Entity::Finding => "drift_finding_not_found",
+                // (reviews)
+                Entity::Review => "review_not_found",
+                Entity::ReviewLink => "review_link_not_found",
             },
             CoreError::Forbidden { reason } => reason.code(),
             CoreError::Invalid { .. } => "invalid_input",
@@ -373,6 +391,10 @@ impl CoreError {
         "webhook_not_found",
         // (hardening)
         "target_not_allowed",
+        // (reviews)
+        "review_not_found",
+        "review_link_not_found",
+        "review_closed",
     ];
 }
 

@@ -23,6 +23,8 @@ pub mod ops;
 pub mod policy;
 pub mod ports;
 pub mod request;
+// (reviews)
+pub mod review;
 // (msft-signin)
 pub mod signin;
 pub mod text;

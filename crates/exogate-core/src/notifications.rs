@@ -197,6 +197,10 @@ pub fn may_notify(kind: &str) -> bool {
         AuditKind::InventorySweepFailed.as_str(),
         KIND_DRIFT_FOUND,
         KIND_GRANT_END_FAILED,
+        // (reviews)
+        AuditKind::ReviewClosed.as_str(),
+        AuditKind::ReviewCreated.as_str(),
+        AuditKind::ReviewReminded.as_str(),
     ]
     .contains(&kind)
 }
@@ -358,7 +362,84 @@ pub fn route(event: &AuditEvent, facts: &Facts) -> Vec<OutboxItem> {
                 text::capped(&detail_summary(&detail), text::MESSAGE_MAX_CHARS)
             ),
         ),
+        // (reviews) Closing an access review: its companies' managers and admins (and its
+        // reviewers) hear which requests wait for approval.
+        k if k == AuditKind::ReviewClosed.as_str() => {
+            let name = detail_str(&detail, "name").unwrap_or_default();
+            let requests = detail
+                .get("requests")
+                .and_then(Value::as_array)
+                .map_or(0, Vec::len);
+            let undecided = detail.get("undecided").and_then(Value::as_u64).unwrap_or(0);
+            (
+                Topic::ApprovalWaiting,
+                format!("Access review closed: {}", text::capped(&name, 120)),
+                format!(
+                    "{} closed the access review \"{}\": {requests} removal request(s) wait for approval; {undecided} item(s) stayed undecided (not kept, not removed).",
+                    actor.clone().unwrap_or_else(|| "Someone".to_owned()),
+                    text::capped(&name, 120),
+                ),
+            )
+        }
+        // (reviews) A review started, or due soon: its reviewers (and the managers of its
+        // companies) are asked to decide.
+        k if k == AuditKind::ReviewCreated.as_str() || k == AuditKind::ReviewReminded.as_str() => {
+            let name = text::capped(&detail_str(&detail, "name").unwrap_or_default(), 120);
+            let due = detail
+                .get("due_at")
+                .and_then(Value::as_i64)
+                .map(|d| Timestamp::from_unix_millis(d).to_string())
+                .unwrap_or_default();
+            if k == AuditKind::ReviewCreated.as_str() {
+                (
+                    Topic::ApprovalWaiting,
+                    format!("Access review to do: {name}"),
+                    format!(
+                        "{} started the access review \"{name}\", due {due}. Open it and keep or remove each grant.",
+                        actor.clone().unwrap_or_else(|| "Someone".to_owned()),
+                    ),
+                )
+            } else {
+                let undecided = detail.get("undecided").and_then(Value::as_u64).unwrap_or(0);
+                (
+                    Topic::ApprovalWaiting,
+                    format!("Access review due soon: {name}"),
+                    format!(
+                        "The access review \"{name}\" is due {due}; {undecided} item(s) are still undecided. Undecided grants are reported as such, never as kept."
+                    ),
+                )
+            }
+        }
         _ => return Vec::new(),
+    };
+    // (reviews) Who a review's announcements go to: its reviewers, and the managers and admins
+    // of its companies.
+    let review_audience = (kind == AuditKind::ReviewCreated.as_str()
+        || kind == AuditKind::ReviewReminded.as_str()
+        || kind == AuditKind::ReviewClosed.as_str())
+    .then(|| {
+        let list = |key: &str| -> Vec<String> {
+            detail
+                .get(key)
+                .and_then(Value::as_array)
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|v| v.as_str().map(str::to_owned))
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        let companies: Vec<CompanyId> = list("companies")
+            .iter()
+            .filter_map(|c| CompanyId::parse(c).ok())
+            .collect();
+        (list("reviewers"), companies)
+    });
+    // (reviews)
+    let link_path = if kind.starts_with("review.") {
+        detail_str(&detail, "campaign").map(|c| format!("/reviews/{c}"))
+    } else {
+        link_path
     };
 
     let message = Message {
@@ -382,7 +463,17 @@ pub fn route(event: &AuditEvent, facts: &Facts) -> Vec<OutboxItem> {
         .iter()
         .filter(|u| !u.disabled && u.email.is_some() && u.topics.contains(topic))
         .filter(|u| company_id.as_ref().is_none_or(|c| u.entitlement.covers(c)))
+        .filter(|u| match &review_audience {
+            // (reviews)
+            Some((reviewers, companies)) => {
+                let entitled = companies.iter().any(|c| u.entitlement.covers(c));
+                entitled && (reviewers.contains(&u.id.to_string()) || u.role >= Role::Manager)
+            }
+            None => true,
+        })
         .filter(|u| match topic {
+            // (reviews) A review's announcements went through its own audience above.
+            _ if review_audience.is_some() => true,
             Topic::ApprovalWaiting => facts.request.as_ref().is_some_and(|r| {
                 u.role >= role_to_approve(r.risk)
                     && !(facts.separate_approver && u.id == r.requester)

@@ -626,6 +626,103 @@ pub trait Store: Send + Sync {
     /// of rows whatever the company's size. A failure mid-way is the stream's last item (an
     /// `Err`); dropping the stream stops the read.
     fn inventory_rows_stream(&self, company: &CompanyId) -> RowStream;
+    // (reviews) Access reviews (`crate::review`).
+    /// Inserts the campaign and its companies, and copies into items, in the database, the
+    /// rows of each company's current inventory generation that its scope covers (mailbox
+    /// kinds and rights; empty lists cover all), numbered from 1 across the companies in
+    /// order, each company's ordered by mailbox address, right and trustee (case-insensitive);
+    /// orphaned SIDs get `orphan_default` as their decision. Appends `audit`, its detail
+    /// object completed with `items` (how many), in the same transaction. Returns the number
+    /// of items per company.
+    async fn review_create(
+        &self,
+        campaign: &crate::review::Campaign,
+        orphan_default: &crate::review::ItemDecision,
+        audit: NewAuditEvent,
+    ) -> StoreResult<Vec<u64>>;
+    /// The campaign with its companies and their item and decision counts.
+    async fn review_get(
+        &self,
+        id: crate::review::CampaignId,
+    ) -> StoreResult<Option<crate::review::Campaign>>;
+    /// Every campaign, newest first, at most `limit`.
+    async fn review_list(&self, limit: u32) -> StoreResult<Vec<crate::review::Campaign>>;
+    /// Items matching `filter`, by number, at most `filter.limit` (0: no limit).
+    async fn review_items(
+        &self,
+        id: crate::review::CampaignId,
+        filter: &crate::review::ItemFilter,
+    ) -> StoreResult<Vec<crate::review::ReviewItem>>;
+    /// Sets `decision` on the items of `company` numbered `items`, only while the campaign is
+    /// `open`, with `audit`, in one transaction. `Ok(None)` (nothing written) when the campaign
+    /// is not open; else how many items were set.
+    async fn review_decide(
+        &self,
+        id: crate::review::CampaignId,
+        company: &CompanyId,
+        items: &[i64],
+        decision: &crate::review::ItemDecision,
+        audit: NewAuditEvent,
+    ) -> StoreResult<Option<u64>>;
+    /// Moves an `open` campaign to `closing` (no more decisions). `Ok(false)` when it is
+    /// `closed` already; `Ok(true)` when it is (now) `closing`.
+    async fn review_begin_close(&self, id: crate::review::CampaignId) -> StoreResult<bool>;
+    /// Finishes closing, exactly once: if the campaign is `closing`, inserts each request with
+    /// its event and links it to its company, marks the campaign `closed` by `by_name` at
+    /// `at`, and appends `audit`, in one transaction. `Ok(false)` and nothing written
+    /// otherwise.
+    async fn review_finish_close(
+        &self,
+        id: crate::review::CampaignId,
+        at: Timestamp,
+        by_name: &str,
+        requests: Vec<(ApprovalRequest, NewAuditEvent)>,
+        audit: NewAuditEvent,
+    ) -> StoreResult<bool>;
+    async fn review_link_insert(
+        &self,
+        link: &crate::review::ReviewLink,
+        audit: NewAuditEvent,
+    ) -> StoreResult<()>;
+    async fn review_link_by_hash(
+        &self,
+        secret_hash: &str,
+    ) -> StoreResult<Option<crate::review::ReviewLink>>;
+    /// The links of a campaign, oldest first.
+    async fn review_links(
+        &self,
+        id: crate::review::CampaignId,
+    ) -> StoreResult<Vec<crate::review::ReviewLink>>;
+    /// Revokes a link of `campaign` if not revoked, with `audit`; `Ok(false)` otherwise.
+    async fn review_link_revoke(
+        &self,
+        campaign: crate::review::CampaignId,
+        id: &str,
+        at: Timestamp,
+        audit: NewAuditEvent,
+    ) -> StoreResult<bool>;
+    /// The key reviewer links are signed with: the stored one, or `candidate` stored now if
+    /// none is (the first replica to ask wins; every replica gets the same key).
+    async fn review_link_key(&self, candidate: &str) -> StoreResult<String>;
+    /// Open campaigns with a schedule whose next start (`due_at`-independent: created_at plus
+    /// the schedule's days) is at or before `now` and that no later campaign repeats yet.
+    async fn review_due_repeats(&self, now: Timestamp)
+    -> StoreResult<Vec<crate::review::Campaign>>;
+    /// Open campaigns due at or before `by` (and not yet past `now`) whose reviewers were not
+    /// reminded yet.
+    async fn review_due_reminders(
+        &self,
+        now: Timestamp,
+        by: Timestamp,
+    ) -> StoreResult<Vec<crate::review::Campaign>>;
+    /// Marks the campaign reminded at `at` if it was not, with `audit`, in one transaction;
+    /// `Ok(false)` (nothing written) otherwise.
+    async fn review_mark_reminded(
+        &self,
+        id: crate::review::CampaignId,
+        at: Timestamp,
+        audit: NewAuditEvent,
+    ) -> StoreResult<bool>;
 }
 
 /// (scale2) Rows read as they are consumed ([`Store::inventory_rows_stream`]).

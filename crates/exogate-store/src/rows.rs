@@ -658,3 +658,7 @@ impl TryFrom<OAuthTokenRow> for OAuthToken {
 // (drift)
 mod drift;
 pub(crate) use drift::*;
+
+// (reviews)
+mod reviews;
+pub(crate) use reviews::*;

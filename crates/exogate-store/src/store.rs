@@ -2115,6 +2115,350 @@ impl Store for Db {
     fn inventory_rows_stream(&self, company: &CompanyId) -> exogate_core::ports::RowStream {
         self.rows_stream(company)
     }
+    // (reviews)
+    async fn review_create(
+        &self,
+        c: &exogate_core::review::Campaign,
+        orphan: &exogate_core::review::ItemDecision,
+        audit: NewAuditEvent,
+    ) -> StoreResult<Vec<u64>> {
+        let id = c.id.to_string();
+        let kinds: Vec<&str> = c.scope.kinds.iter().map(|k| k.as_str()).collect();
+        let rights: Vec<&str> = c.scope.rights.iter().map(|r| r.as_str()).collect();
+        let copy = review_copy_sql(kinds.len(), rights.len());
+        let out = in_tx!(self, tx, head => {
+            sqlx::query(REVIEW_INSERT_CAMPAIGN)
+                .bind(&id)
+                .bind(&c.name)
+                .bind(list_of(&kinds))
+                .bind(list_of(&rights))
+                .bind(c.due_at.unix_millis())
+                .bind(c.schedule.map(|s| s.as_str()))
+                .bind(c.state.as_str())
+                .bind(c.created_by.to_string())
+                .bind(&c.created_by_name)
+                .bind(c.created_at.unix_millis())
+                .bind(opt_ts(c.closed_at))
+                .bind(c.closed_by_name.clone())
+                .bind(c.previous.map(|p| p.to_string()))
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
+            let mut counts = Vec::with_capacity(c.companies.len());
+            let mut before = 0i64;
+            for p in &c.companies {
+                sqlx::query(REVIEW_INSERT_COMPANY)
+                    .bind(&id)
+                    .bind(p.company.as_str())
+                    .bind(list_of(&p.reviewers))
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_err)?;
+                let mut q = sqlx::query(AssertSqlSafe(copy.clone()))
+                    .bind(&id)
+                    .bind(before)
+                    .bind(p.company.as_str())
+                    .bind(orphan.reason.clone())
+                    .bind(orphan.by.clone())
+                    .bind(orphan.at.unix_millis());
+                for k in kinds.iter().chain(&rights) {
+                    q = q.bind(*k);
+                }
+                let n = q.execute(&mut *tx).await.map_err(db_err)?.rows_affected();
+                before += i64::try_from(n).unwrap_or(i64::MAX);
+                counts.push(n);
+            }
+            let mut audit = audit;
+            let mut detail = serde_json::from_str::<serde_json::Value>(&audit.detail)
+                .ok()
+                .filter(serde_json::Value::is_object)
+                .unwrap_or_else(|| serde_json::json!({}));
+            detail["items"] = serde_json::json!(before);
+            audit.detail = detail.to_string();
+            append_audit!(tx, head, audit);
+            counts
+        });
+        Ok(out)
+    }
+
+    async fn review_get(
+        &self,
+        id: exogate_core::review::CampaignId,
+    ) -> StoreResult<Option<exogate_core::review::Campaign>> {
+        let sql = format!("SELECT {REVIEW_CAMPAIGN_COLS} FROM review_campaigns WHERE id = $1");
+        let row: Option<CampaignDb> =
+            fetch!(self, fetch_optional, AssertSqlSafe(sql), id.to_string())?;
+        let Some(row) = row else { return Ok(None) };
+        let parts: Vec<exogate_core::review::CampaignCompany> =
+            read_all!(self, CampaignCompanyDb, REVIEW_COMPANIES, id.to_string())?;
+        row.into_campaign(parts).map(Some)
+    }
+
+    async fn review_list(&self, limit: u32) -> StoreResult<Vec<exogate_core::review::Campaign>> {
+        let sql = format!(
+            "SELECT {REVIEW_CAMPAIGN_COLS} FROM review_campaigns ORDER BY created_at DESC, id LIMIT $1"
+        );
+        let rows: Vec<CampaignDb> = fetch!(self, fetch_all, AssertSqlSafe(sql), i64::from(limit))?;
+        let mut out = Vec::with_capacity(rows.len());
+        for row in rows {
+            let parts: Vec<exogate_core::review::CampaignCompany> =
+                read_all!(self, CampaignCompanyDb, REVIEW_COMPANIES, row_id(&row))?;
+            out.push(row.into_campaign(parts)?);
+        }
+        Ok(out)
+    }
+
+    async fn review_items(
+        &self,
+        id: exogate_core::review::CampaignId,
+        filter: &exogate_core::review::ItemFilter,
+    ) -> StoreResult<Vec<exogate_core::review::ReviewItem>> {
+        let (sql, args) = review_items_sql(filter);
+        let rows: Vec<ReviewItemDb> = with_pool!(self, p => {
+            let mut q = sqlx::query_as(AssertSqlSafe(sql)).bind(id.to_string());
+            for a in args {
+                q = match a {
+                    ItemArg::Text(t) => q.bind(t),
+                    ItemArg::Int(i) => q.bind(i),
+                };
+            }
+            q.fetch_all(p).await
+        })
+        .map_err(db_err)?;
+        to_vec(rows)
+    }
+
+    async fn review_decide(
+        &self,
+        id: exogate_core::review::CampaignId,
+        company: &CompanyId,
+        items: &[i64],
+        d: &exogate_core::review::ItemDecision,
+        audit: NewAuditEvent,
+    ) -> StoreResult<Option<u64>> {
+        let lock = match self {
+            Db::Sqlite(_) => REVIEW_STATE.to_owned(),
+            Db::Postgres(_) => format!("{REVIEW_STATE} FOR SHARE"),
+        };
+        let out = in_tx!(self, tx, head => {
+            let state: Option<(String,)> = sqlx::query_as(AssertSqlSafe(lock))
+                .bind(id.to_string())
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(db_err)?;
+            if state.as_ref().map(|s| s.0.as_str()) != Some("open") {
+                None
+            } else {
+                let mut n = 0u64;
+                for chunk in items.chunks(2000) {
+                    let marks = (0..chunk.len()).map(|i| format!("${}", i + 8)).collect::<Vec<_>>().join(",");
+                    let sql = format!("UPDATE review_items SET verdict = $3, reason = $4, decided_by = $5, decided_by_name = $6, decided_at = $7 WHERE campaign_id = $1 AND company_id = $2 AND item_no IN ({marks})");
+                    let mut q = sqlx::query(AssertSqlSafe(sql))
+                        .bind(id.to_string())
+                        .bind(company.as_str())
+                        .bind(d.verdict.as_str())
+                        .bind(d.reason.clone())
+                        .bind(d.by_user.map(|u| u.to_string()))
+                        .bind(d.by.clone())
+                        .bind(d.at.unix_millis());
+                    for no in chunk {
+                        q = q.bind(*no);
+                    }
+                    n += q.execute(&mut *tx).await.map_err(db_err)?.rows_affected();
+                }
+                append_audit!(tx, head, audit);
+                Some(n)
+            }
+        });
+        Ok(out)
+    }
+
+    async fn review_begin_close(&self, id: exogate_core::review::CampaignId) -> StoreResult<bool> {
+        with_pool!(self, p => sqlx::query(REVIEW_BEGIN_CLOSE).bind(id.to_string()).execute(p).await.map(|r| r.rows_affected()))
+            .map_err(db_err)?;
+        let state: Option<(String,)> = fetch!(self, fetch_optional, REVIEW_STATE, id.to_string())?;
+        Ok(state.is_some_and(|s| s.0 == "closing"))
+    }
+
+    async fn review_finish_close(
+        &self,
+        id: exogate_core::review::CampaignId,
+        at: Timestamp,
+        by_name: &str,
+        requests: Vec<(ApprovalRequest, NewAuditEvent)>,
+        audit: NewAuditEvent,
+    ) -> StoreResult<bool> {
+        let out = in_tx!(self, tx, head => {
+            let done = sqlx::query(REVIEW_FINISH_CLOSE)
+                .bind(id.to_string())
+                .bind(at.unix_millis())
+                .bind(by_name)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
+            if done.rows_affected() != 1 {
+                false
+            } else {
+                for (r, _) in &requests {
+                    let actions = exogate_core::action::encode_actions(&r.actions);
+                    insert_request_row!(tx, r, &actions)?;
+                    sqlx::query(REVIEW_SET_REQUEST)
+                        .bind(id.to_string())
+                        .bind(r.company.as_str())
+                        .bind(r.id.to_string())
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(db_err)?;
+                }
+                for (_, ev) in requests {
+                    append_audit!(tx, head, ev);
+                }
+                append_audit!(tx, head, audit);
+                true
+            }
+        });
+        Ok(out)
+    }
+
+    async fn review_link_insert(
+        &self,
+        l: &exogate_core::review::ReviewLink,
+        audit: NewAuditEvent,
+    ) -> StoreResult<()> {
+        in_tx!(self, tx, head => {
+            sqlx::query(REVIEW_LINK_INSERT)
+                .bind(&l.id)
+                .bind(&l.secret_hash)
+                .bind(l.campaign.to_string())
+                .bind(l.company.as_str())
+                .bind(&l.label)
+                .bind(l.expires_at.unix_millis())
+                .bind(l.created_at.unix_millis())
+                .bind(&l.created_by_name)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
+            append_audit!(tx, head, audit);
+        });
+        Ok(())
+    }
+
+    async fn review_link_by_hash(
+        &self,
+        secret_hash: &str,
+    ) -> StoreResult<Option<exogate_core::review::ReviewLink>> {
+        let sql = format!("SELECT {REVIEW_LINK_COLS} FROM review_links WHERE secret_hash = $1");
+        read_opt!(self, ReviewLinkDb, AssertSqlSafe(sql), secret_hash)
+    }
+
+    async fn review_links(
+        &self,
+        id: exogate_core::review::CampaignId,
+    ) -> StoreResult<Vec<exogate_core::review::ReviewLink>> {
+        let sql = format!(
+            "SELECT {REVIEW_LINK_COLS} FROM review_links WHERE campaign_id = $1 ORDER BY created_at, id"
+        );
+        read_all!(self, ReviewLinkDb, AssertSqlSafe(sql), id.to_string())
+    }
+
+    async fn review_link_revoke(
+        &self,
+        campaign: exogate_core::review::CampaignId,
+        id: &str,
+        at: Timestamp,
+        audit: NewAuditEvent,
+    ) -> StoreResult<bool> {
+        let out = in_tx!(self, tx, head => {
+            let r = sqlx::query(REVIEW_LINK_REVOKE)
+                .bind(campaign.to_string())
+                .bind(id)
+                .bind(at.unix_millis())
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
+            if r.rows_affected() == 1 {
+                append_audit!(tx, head, audit);
+                true
+            } else {
+                false
+            }
+        });
+        Ok(out)
+    }
+
+    async fn review_link_key(&self, candidate: &str) -> StoreResult<String> {
+        with_pool!(self, p => sqlx::query(REVIEW_KEY_INSERT).bind(candidate).execute(p).await.map(|r| r.rows_affected()))
+            .map_err(db_err)?;
+        let row: (String,) = fetch!(self, fetch_one, REVIEW_KEY_GET)?;
+        Ok(row.0)
+    }
+
+    async fn review_due_repeats(
+        &self,
+        now: Timestamp,
+    ) -> StoreResult<Vec<exogate_core::review::Campaign>> {
+        let ids: Vec<(String,)> = fetch!(self, fetch_all, REVIEW_DUE_REPEATS, now.unix_millis())?;
+        let mut out = Vec::new();
+        for (id,) in ids {
+            let id = exogate_core::review::CampaignId::parse(&id)
+                .map_err(|_| StoreError::Corrupt(format!("campaign id `{id}`")))?;
+            if let Some(c) = self.review_get(id).await? {
+                out.push(c);
+            }
+        }
+        Ok(out)
+    }
+
+    async fn review_due_reminders(
+        &self,
+        now: Timestamp,
+        by: Timestamp,
+    ) -> StoreResult<Vec<exogate_core::review::Campaign>> {
+        let ids: Vec<(String,)> = fetch!(
+            self,
+            fetch_all,
+            REVIEW_DUE_REMINDERS,
+            now.unix_millis(),
+            by.unix_millis()
+        )?;
+        let mut out = Vec::new();
+        for (id,) in ids {
+            let id = exogate_core::review::CampaignId::parse(&id)
+                .map_err(|_| StoreError::Corrupt(format!("campaign id `{id}`")))?;
+            if let Some(c) = self.review_get(id).await? {
+                out.push(c);
+            }
+        }
+        Ok(out)
+    }
+
+    async fn review_mark_reminded(
+        &self,
+        id: exogate_core::review::CampaignId,
+        at: Timestamp,
+        audit: NewAuditEvent,
+    ) -> StoreResult<bool> {
+        let out = in_tx!(self, tx, head => {
+            let r = sqlx::query(REVIEW_MARK_REMINDED)
+                .bind(id.to_string())
+                .bind(at.unix_millis())
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
+            if r.rows_affected() == 1 {
+                append_audit!(tx, head, audit);
+                true
+            } else {
+                false
+            }
+        });
+        Ok(out)
+    }
+}
+
+// (reviews)
+fn row_id(r: &CampaignDb) -> String {
+    r.id()
 }
 
 // (inventory-truth) The inventory's own directory.

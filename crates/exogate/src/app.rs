@@ -89,6 +89,9 @@ pub struct App {
     // (hardening)
     /// `POST /oauth/register` per client address (`crate::registration`).
     pub registrations: crate::registration::RegistrationLimiter,
+    // (reviews)
+    /// The key reviewer links are signed with (read from the store once).
+    pub review_key: crate::review_key::ReviewKey,
 }
 
 impl App {

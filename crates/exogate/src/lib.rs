@@ -25,6 +25,9 @@ pub mod microsoft;
 pub mod notify;
 pub mod notify_settings;
 pub mod passwords;
+// (reviews)
+pub mod review_jobs;
+pub mod review_key;
 pub mod server;
 // (msft-signin)
 pub mod signin;

@@ -142,6 +142,8 @@ pub async fn build_app_with_clock(
             config.oauth.registrations_per_minute,
             clock.clone(),
         ),
+        // (reviews)
+        review_key: Default::default(),
     }))
 }
 

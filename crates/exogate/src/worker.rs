@@ -96,6 +96,8 @@ pub async fn run(app: Arc<App>, settings: WorkerSettings, shutdown: Cancellation
     let mut next_session_purge = tokio::time::Instant::now();
     let mut checkpoint_state = crate::checkpoint::CheckpointState::default();
     let mut backoff = Duration::ZERO;
+    // (reviews)
+    let mut review_schedule = crate::review_jobs::ReviewSchedule::default();
     loop {
         if shutdown.is_cancelled() {
             break;
@@ -134,6 +136,8 @@ pub async fn run(app: Arc<App>, settings: WorkerSettings, shutdown: Cancellation
         if let Some(checkpoints) = &settings.checkpoints {
             checkpoints.tick(&app, &mut checkpoint_state).await;
         }
+        // (reviews)
+        review_schedule.tick(&app).await;
         if tokio::time::Instant::now() >= next_session_purge {
             match app.store.delete_expired_sessions(app.clock.now()).await {
                 Ok(count) => app.publish(AppEvent::SessionsPurged { count }),

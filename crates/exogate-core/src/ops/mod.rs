@@ -27,6 +27,8 @@ pub mod signin;
 pub mod totp;
 // (inventory-truth)
 pub mod overview;
+// (reviews)
+pub mod reviews;
 
 /// Tunables the operations need.
 #[derive(Clone, Debug)]

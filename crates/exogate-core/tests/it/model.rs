@@ -195,6 +195,9 @@ fn every_error_code_is_listed_once() {
         Entity::ConsentState,
         // (notify)
         Entity::Webhook,
+        // (reviews)
+        Entity::Review,
+        Entity::ReviewLink,
     ] {
         errs.push(CoreError::not_found(e, "x"));
     }
@@ -243,6 +246,8 @@ fn every_error_code_is_listed_once() {
             host: "127.0.0.1".into(),
             kind: "a loopback address (this machine)",
         },
+        // (reviews)
+        ConflictReason::ReviewClosed,
     ] {
         errs.push(CoreError::conflict(c));
     }

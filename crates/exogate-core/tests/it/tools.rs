@@ -3,7 +3,7 @@ use exogate_core::tools::*;
 #[test]
 fn catalogue_matches_design() {
     let c = catalogue();
-    assert_eq!(c.len(), 13);
+    assert_eq!(c.len(), 14);
     for s in &c {
         assert_eq!(ToolName::parse(s.name.as_str()), Some(s.name));
         if s.name.is_write() {

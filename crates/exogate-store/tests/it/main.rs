@@ -23,6 +23,8 @@ mod oauth;
 mod property;
 mod repo;
 mod request_prefix;
+// (reviews)
+mod reviews;
 mod signin;
 mod sweep;
 mod tamper;

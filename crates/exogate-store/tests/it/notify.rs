@@ -234,3 +234,26 @@ both! {
         assert_eq!(drift_rows[0].target, Target::Email { user: w.admin.user.id, address: "admin@msp.example".into() });
     }
 }
+
+// (reviews)
+both! {
+    async fn closing_an_access_review_tells_its_companies_managers_with_its_link(db: Db) {
+        use exogate_core::audit::{AuditKind, NewAuditEvent};
+        let w = World::new(db).await;
+        set_email(&w, &w.admin, "admin@msp.example").await;
+        set_email(&w, &w.mgr_a, "mgr-a@msp.example").await;
+        let ev = NewAuditEvent::new(start(), AuditKind::ReviewClosed, Some(&w.mgr_a))
+            .company(&cid("contoso"))
+            .detail(serde_json::json!({"campaign": "0192f0e0-0000-7000-8000-000000000000", "name": "Q1 <b>", "requests": [{"company": "contoso"}], "undecided": 3, "companies": ["contoso"], "reviewers": []}));
+        set_email(&w, &w.mgr_b, "mgr-b@msp.example").await;
+        set_email(&w, &w.tech_a, "tech-a@msp.example").await;
+        w.store.append_audit(ev).await.unwrap();
+        let rows: Vec<_> = w.store.outbox_list(None, 100).await.unwrap().into_iter().filter(|d| d.message.event == "review.closed").collect();
+        let mut to: Vec<String> = rows.iter().filter_map(|d| match &d.target { Target::Email { address, .. } => Some(address.clone()), Target::Webhook { .. } => None }).collect();
+        to.sort();
+        assert_eq!(to, ["admin@msp.example", "mgr-a@msp.example"], "contoso's manager and the admin; not fabrikam's manager nor a technician");
+        let m = &rows[0].message;
+        assert_eq!(m.link_path.as_deref(), Some("/reviews/0192f0e0-0000-7000-8000-000000000000"));
+        assert!(m.text.contains("1 removal request(s)") && m.text.contains("3 item(s) stayed undecided"), "{}", m.text);
+    }
+}

@@ -9,8 +9,10 @@ mod audit;
 mod companies;
 mod config;
 mod drift;
+// (reviews)
 mod inventory;
 mod mailbox;
+mod review;
 // (cli-requests)
 mod offboard_all;
 mod request;
@@ -40,8 +42,10 @@ pub use audit::AuditCommand;
 pub use companies::CompanyCommand;
 pub use config::ConfigCommand;
 pub use drift::DriftCommand;
+// (reviews)
 pub use inventory::{InventoryCommand, OffboardArgs};
 pub use mailbox::{MailboxArgs, MailboxCommand};
+pub use review::ReviewCommand;
 // (cli-requests)
 pub use request::RequestCommand;
 pub use users::{TokenCommand, UserCommand};
@@ -123,6 +127,11 @@ pub enum Command {
     /// Ask for a change (a grant or a removal): it waits for a manager's approval, then runs.
     #[command(subcommand)]
     Request(RequestCommand),
+    // (reviews)
+    /// Access reviews: recertify who can open which mailbox; close into one approval request
+    /// per company; reports.
+    #[command(subcommand)]
+    Review(ReviewCommand),
 }
 
 #[derive(Args, Debug)]
@@ -271,6 +280,8 @@ pub async fn run(cli: Cli) -> CliResult<()> {
         Command::Drift(cmd) => drift::drift(&cli, &app, cmd).await,
         // (cli-requests)
         Command::Request(cmd) => request::request(&cli, &app, cmd).await,
+        // (reviews)
+        Command::Review(cmd) => review::review(&cli, &app, cmd).await,
         Command::Config(_) => Ok(()),
         #[cfg(feature = "demo")]
         Command::Demo(_) => Ok(()),

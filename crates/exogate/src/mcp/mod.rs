@@ -27,7 +27,9 @@ mod auth;
 mod body;
 // (drift)
 mod drift_wire;
+// (reviews)
 mod errors;
+mod review_wire;
 mod tools;
 pub mod wire;
 

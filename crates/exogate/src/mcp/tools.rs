@@ -525,6 +525,27 @@ impl ExogateMcp {
             Err(e) => Err(self.fail(&actor, e, a.company.as_deref()).await),
         }
     }
+
+    // (reviews)
+    #[tool]
+    async fn get_access_review_report(
+        &self,
+        ctx: RequestContext<RoleServer>,
+        Parameters(a): Parameters<super::review_wire::ReviewReportArgs>,
+    ) -> Result<Json<super::review_wire::ReviewReportOut>, CallToolResult> {
+        let actor = actor_of(&ctx)?;
+        let company = self.company(&actor, &a.company).await?;
+        let id = match exogate_core::review::CampaignId::parse(&a.review_id) {
+            Ok(id) => id,
+            Err(e) => return Err(self.fail(&actor, e, Some(&a.company)).await),
+        };
+        match ops::reviews::report(self.app.ctx(), &actor, id, &company, "mcp").await {
+            Ok(r) => Ok(Json(super::review_wire::report(
+                &crate::views::review::ReportView::of(&r),
+            ))),
+            Err(e) => Err(self.fail(&actor, e, Some(&a.company)).await),
+        }
+    }
 }
 
 #[tool_handler(router = self.tool_router)]

@@ -23,6 +23,8 @@ mod request;
 mod user;
 // (notify)
 pub mod notify;
+// (reviews)
+pub mod review;
 
 use exogate_core::action::CanonicalAction;
 use exogate_core::audit::AuditEvent;

@@ -27,6 +27,9 @@ pub mod oauth;
 pub mod oidc;
 pub mod ops;
 pub mod pages;
+// (reviews)
+pub mod review_link;
+pub mod reviews;
 // (timed-grants)
 pub mod timed;
 pub mod view;
@@ -185,6 +188,25 @@ pub fn routes(app: Arc<App>) -> Router {
             "/notifications/webhooks/{id}/remove",
             post(pages::notify::remove_webhook),
         )
+        // (reviews)
+        .route("/reviews", get(reviews::page).post(reviews::page_create))
+        .route("/reviews/{id}", get(reviews::campaign_page))
+        .route("/reviews/{id}/decide", post(reviews::page_decide))
+        .route("/reviews/{id}/close", post(reviews::page_close))
+        .route("/reviews/{id}/links", post(reviews::page_link))
+        .route(
+            "/reviews/{id}/links/{link}/revoke",
+            post(reviews::page_revoke_link),
+        )
+        .route("/reviews/{id}/report/{company}", get(reviews::attestation))
+        .route(
+            "/reviews/{id}/report/{company}/csv",
+            get(reviews::report_csv_page),
+        )
+        .route(
+            "/review/{campaign}/{company}",
+            get(review_link::page).post(review_link::decide),
+        )
         .layer(SetResponseHeaderLayer::if_not_present(
             header::CONTENT_SECURITY_POLICY,
             content_security_policy(&st.app),
@@ -206,6 +228,8 @@ pub fn routes(app: Arc<App>) -> Router {
         .merge(drift::api_routes())
         // (timed-grants)
         .merge(timed::api_routes())
+        // (reviews)
+        .merge(reviews::api_routes())
         .route("/healthz", get(ops::healthz))
         .route("/metrics", get(ops::metrics))
         .route(

@@ -40,6 +40,9 @@ mod oauth_register;
 // (hardening)
 mod outbound;
 mod property;
+// (reviews)
+mod reviews;
+mod reviews_browser;
 mod schedule;
 mod second_factor;
 // (hardening)

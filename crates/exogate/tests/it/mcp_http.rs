@@ -88,7 +88,7 @@ async fn lists_tools_and_reads_full_access_on_sales() {
     let t = TestApp::start().await;
     let c = client(&t).await;
     let tools = c.list_all_tools().await.expect("tools/list");
-    assert_eq!(tools.len(), 13);
+    assert_eq!(tools.len(), 14);
 
     let companies = ok(&call(&c, "list_companies", json!({})).await);
     let ids: Vec<&str> = companies["companies"]

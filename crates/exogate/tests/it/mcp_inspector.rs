@@ -85,7 +85,7 @@ async fn the_mcp_inspector_cli_lists_the_tools_and_reads_over_stdio() {
         .iter()
         .map(|t| t["name"].as_str().unwrap())
         .collect();
-    assert_eq!(names.len(), 13, "{names:?}");
+    assert_eq!(names.len(), 14, "{names:?}");
     assert!(names.contains(&"view_mailbox_permissions"), "{names:?}");
 
     let (ok, read, stderr) = inspect(

@@ -75,7 +75,7 @@ async fn run_e2e(t: &TestApp, args: Vec<String>) {
     };
     let first: Value = serde_json::from_str(&first).expect("JSON line");
     assert_eq!(first["phase"], "pending", "{first}");
-    assert_eq!(first["tools"].as_array().unwrap().len(), 13);
+    assert_eq!(first["tools"].as_array().unwrap().len(), 14);
     assert_eq!(first["full_access"]["permission"], "full_access");
     assert_eq!(first["pending"]["status"], "pending_approval");
     let id = RequestId::parse(first["request_id"].as_str().unwrap()).unwrap();

@@ -112,7 +112,7 @@ async fn exogate_mcp_writes_only_json_rpc_on_stdout() {
             .find(|r| r["id"] == id)
             .unwrap_or_else(|| panic!("no reply {id}: {}", out.stdout))
     };
-    assert_eq!(reply(2)["result"]["tools"].as_array().unwrap().len(), 13);
+    assert_eq!(reply(2)["result"]["tools"].as_array().unwrap().len(), 14);
     assert!(
         reply(3)["result"]["structuredContent"]["companies"].is_array(),
         "{}",

@@ -55,7 +55,7 @@ async fn typescript_sdk_reads_a_tool_error_instead_of_throwing() {
         .unwrap_or_else(|e| panic!("{e}: stdout {stdout} stderr {stderr}"));
     assert_eq!(v["ok"], true, "{v} {stderr}");
     assert!(out.status.success(), "{v} {stderr}");
-    assert_eq!(v["tools"], 13, "{v}");
+    assert_eq!(v["tools"], 14, "{v}");
     assert_eq!(v["is_error"], true, "{v}");
     assert_eq!(v["code"], "company_not_found", "{v}");
     let text = v["text"].as_str().unwrap();
@@ -129,7 +129,7 @@ async fn typescript_sdk_signs_in_with_oauth_and_runs_the_whole_story() {
     );
     assert_eq!(v["code_challenge_method"], "S256", "{v}");
     assert_eq!(v["resource"], t.url("/mcp"), "{v}");
-    assert_eq!(v["tools"], 13, "{v}");
+    assert_eq!(v["tools"], 14, "{v}");
     assert_eq!(v["full_access"], "full_access", "{v}");
     assert_eq!(v["asked_status"], "pending_approval", "{v}");
     assert_eq!(v["final_state"], "succeeded", "{v}");

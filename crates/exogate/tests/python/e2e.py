@@ -39,6 +39,7 @@ EXPECTED_TOOLS = {
     "get_approval_status",
     "find_user_access",
     "list_drift_findings",
+    "get_access_review_report",
 }
 
 
