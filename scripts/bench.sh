@@ -16,4 +16,13 @@ for bench in crates/*/benches/*.rs; do
   else
     cargo bench --locked -p "$crate" --bench "$name" -- --full
   fi
+  # The access review benchmark also runs on PostgreSQL (the backend of a fleet).
+  if [ "$name" = "reviews" ] && [ -n "${EXOGATE_TEST_PG_URL:-}" ]; then
+    echo "== bench $crate/$name ($mode --pg)"
+    if [ "$mode" = "--smoke" ]; then
+      cargo test --locked -p "$crate" --bench "$name" -- --smoke --pg
+    else
+      cargo bench --locked -p "$crate" --bench "$name" -- --full --pg
+    fi
+  fi
 done

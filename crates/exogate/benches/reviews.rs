@@ -9,6 +9,8 @@
 //! - closing the campaign (`POST /api/v1/reviews/{id}/close`: one request per company).
 //!
 //! `--smoke`: 2 × 200. `--full` (default): 20 × 2,000. Targets: page p50 < 200 ms, close < 10 s.
+//! `--pg`: on PostgreSQL instead, in a fresh database made from `EXOGATE_TEST_PG_URL` and
+//! dropped at the end (`scripts/bench.sh` runs both backends).
 
 use std::time::{Duration, Instant};
 
@@ -19,6 +21,7 @@ use exogate_core::inventory::{InventoryRow, InventoryTrustee, SweepBegin, SweepL
 use exogate_core::ops;
 use exogate_core::*;
 use serde_json::{Value, json};
+use sqlx::{AssertSqlSafe, Connection};
 use uuid::Uuid;
 
 const STAFF: usize = 50;
@@ -128,6 +131,7 @@ async fn seed_company(app: &exogate::app::App, admin: &Actor, c: usize, mailboxe
 
 fn main() -> anyhow::Result<()> {
     let smoke = std::env::args().any(|a| a == "--smoke");
+    let pg = std::env::args().any(|a| a == "--pg");
     let (mut companies, mut mailboxes, opens) = if smoke { (2, 200, 10) } else { (20, 2_000, 60) };
     // `--size CxM` for other sizes.
     if let Some(size) = std::env::args().skip_while(|a| a != "--size").nth(1)
@@ -146,8 +150,33 @@ fn main() -> anyhow::Result<()> {
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
         let addr = listener.local_addr()?;
         let base = format!("http://{addr}");
-        let config =
-            exogate::demo::config(dir.path(), None, &addr.to_string(), &base, &emulator.base_url)?;
+        // `--pg`: (the server's URL for the fresh database, its name, the admin URL).
+        let pg_db = if pg {
+            let admin_url = std::env::var("EXOGATE_TEST_PG_URL")
+                .context("--pg needs EXOGATE_TEST_PG_URL")?;
+            let name = format!("bench_reviews_{}", Uuid::new_v4().simple());
+            let mut admin = sqlx::PgConnection::connect(&admin_url).await?;
+            sqlx::query(AssertSqlSafe(format!("CREATE DATABASE {name}")))
+                .execute(&mut admin)
+                .await?;
+            let root = admin_url
+                .rsplit_once('/')
+                .map_or(admin_url.as_str(), |(b, _)| b);
+            Some((format!("{root}/{name}"), name, admin_url))
+        } else {
+            None
+        };
+        println!(
+            "reviews: backend {}",
+            if pg_db.is_some() { "postgres" } else { "sqlite" }
+        );
+        let config = exogate::demo::config(
+            dir.path(),
+            pg_db.as_ref().map(|p| p.0.as_str()),
+            &addr.to_string(),
+            &base,
+            &emulator.base_url,
+        )?;
         let app = exogate::server::build_app(&config).await?;
         exogate::demo::seed(&app).await?;
         let shutdown = tokio_util::sync::CancellationToken::new();
@@ -328,6 +357,13 @@ fn main() -> anyhow::Result<()> {
         shutdown.cancel();
         tokio::time::timeout(Duration::from_secs(30), server).await???;
         emulator.shutdown().await?;
+        if let Some((_, name, admin_url)) = pg_db {
+            drop(app);
+            let mut admin = sqlx::PgConnection::connect(&admin_url).await?;
+            sqlx::query(AssertSqlSafe(format!("DROP DATABASE {name} WITH (FORCE)")))
+                .execute(&mut admin)
+                .await?;
+        }
         Ok(())
     })
 }
