@@ -328,9 +328,14 @@ pub async fn execute(ctx: Ctx<'_>, claim: &Claim) -> Result<ApprovalRequest, Cor
                     "verified": r.verified, "message": r.message,
                 }));
                 ctx.store.append_audit(ev).await?;
-                // Offboarding runs every removal on its own: one failure does not stop the rest.
+                // Offboarding and an access review's removals run every removal on its own: one
+                // failure does not stop the rest.
                 let stop = r.outcome == OpOutcome::Failed
-                    && req.tool != crate::tools::ToolName::OffboardUser;
+                    && !matches!(
+                        req.tool,
+                        crate::tools::ToolName::OffboardUser
+                            | crate::tools::ToolName::AccessReviewRemovals
+                    );
                 results.push(r);
                 if stop {
                     break;

@@ -723,7 +723,7 @@ pub async fn close(
             ids(),
             company_id.clone(),
             tenant,
-            ToolName::OffboardUser,
+            ToolName::AccessReviewRemovals,
             actions,
         );
         let ev = NewAuditEvent::new(now, AuditKind::RequestCreated, Some(actor))
