@@ -38,6 +38,10 @@ pub enum ReviewCommand {
         schedule: Option<String>,
         #[command(flatten)]
         who: AsUser,
+        // (review-age)
+        /// Only grants first seen at least this many days ago (1 to 3650); default all.
+        #[arg(long)]
+        older_than_days: Option<u32>,
     },
     /// The reviews you may see, newest first.
     List {
@@ -165,9 +169,10 @@ pub(super) async fn review(cli: &Cli, app: &App, cmd: &ReviewCommand) -> CliResu
             due_in,
             schedule,
             who,
+            older_than_days,
         } => {
             let actor = actor(app, who).await?;
-            let body = crate::web::reviews::CreateBody::new(
+            let mut body = crate::web::reviews::CreateBody::new(
                 name,
                 companies,
                 kinds,
@@ -175,6 +180,7 @@ pub(super) async fn review(cli: &Cli, app: &App, cmd: &ReviewCommand) -> CliResu
                 due_in,
                 schedule.as_deref(),
             );
+            body.older_than_days = *older_than_days;
             let input = crate::web::reviews::create_input_at(app, &body)?;
             let c = reviews::create(ctx, &actor, input).await?;
             let v = CampaignView::of(&c);
