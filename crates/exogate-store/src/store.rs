@@ -2570,10 +2570,10 @@ const INV_COUNT_ROWS: &str = "UPDATE inventory_state SET current_rows = current_
 /// (review-age) Adds or removes one row in the current generation (and a running sweep's);
 /// a row added to the current generation gets `seen` as its first-seen time.
 async fn patch_inventory(
-db: &Db,
-row: &InventoryRow,
-present: bool,
-seen: Option<i64>,
+    db: &Db,
+    row: &InventoryRow,
+    present: bool,
+    seen: Option<i64>,
 ) -> StoreResult<bool> {
     let c = row.company.as_str();
     let out = in_tx!(db, tx, _head => {
@@ -2632,7 +2632,6 @@ seen: Option<i64>,
     });
     Ok(out)
 }
-
 
 /// (review-age) Each row of the new generation `$2` gets the first-seen time of the same row in
 /// the current (previous) generation, NULL included (-1 stands for "there, but never

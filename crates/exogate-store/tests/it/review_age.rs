@@ -91,7 +91,9 @@ fn input(days: Option<u32>) -> CreateInput {
 
 /// (trustee, first seen) of each item of a campaign started now with `days`.
 async fn campaign(w: &World, days: Option<u32>) -> Vec<(String, Option<Timestamp>)> {
-    let c = reviews::create(w.ctx(), &w.mgr_a, input(days)).await.unwrap();
+    let c = reviews::create(w.ctx(), &w.mgr_a, input(days))
+        .await
+        .unwrap();
     assert_eq!(c.scope.older_than_days, days, "the scope is stored");
     let mut v: Vec<_> = w
         .store
@@ -99,7 +101,12 @@ async fn campaign(w: &World, days: Option<u32>) -> Vec<(String, Option<Timestamp
         .await
         .unwrap()
         .into_iter()
-        .map(|i| (format!("{}:{}", i.row.trustee.raw, i.row.right.as_str()), i.first_seen))
+        .map(|i| {
+            (
+                format!("{}:{}", i.row.trustee.raw, i.row.right.as_str()),
+                i.first_seen,
+            )
+        })
         .collect();
     v.sort();
     v

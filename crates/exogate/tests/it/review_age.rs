@@ -74,7 +74,11 @@ async fn a_campaign_older_than_n_days_leaves_out_a_newer_grant_and_refuses_bad_d
     assert_eq!(old["older_than_days"], 5, "{old}");
     let n_all = all["companies"][0]["items"].as_u64().unwrap();
     let n_old = old["companies"][0]["items"].as_u64().unwrap();
-    assert_eq!(n_old + 1, n_all, "only the new grant is left out: {all} {old}");
+    assert_eq!(
+        n_old + 1,
+        n_all,
+        "only the new grant is left out: {all} {old}"
+    );
 
     let items = |id: String| {
         let m = m.clone();
@@ -95,8 +99,16 @@ async fn a_campaign_older_than_n_days_leaves_out_a_newer_grant_and_refuses_bad_d
         .unwrap_or_else(|| panic!("an old grant keeps the first sweep's time: {in_all:?}"));
     assert!(kept["first_seen"].is_string());
     let in_old = items(items_of(&old)).await;
-    assert!(has(&in_old, "sales@", "full_access", "bob@").is_none(), "{in_old:?}");
-    assert!(in_old.iter().all(|i| i["first_seen"] == json!(t0.to_string())), "{in_old:?}");
+    assert!(
+        has(&in_old, "sales@", "full_access", "bob@").is_none(),
+        "{in_old:?}"
+    );
+    assert!(
+        in_old
+            .iter()
+            .all(|i| i["first_seen"] == json!(t0.to_string())),
+        "{in_old:?}"
+    );
     // Older than 1 day (cutoff: the second sweep's time): the new one is in too.
     let (s, one) = m
         .api_post(
@@ -181,7 +193,10 @@ async fn a_campaign_older_than_n_days_leaves_out_a_newer_grant_and_refuses_bad_d
     assert!(html.contains("name=\"older_than_days\""));
     let (s, html) = m.get(&format!("{at}/report/contoso")).await;
     assert_eq!(s, StatusCode::OK);
-    assert!(html.contains("grants older than 5 days at the start"), "{html}");
+    assert!(
+        html.contains("grants older than 5 days at the start"),
+        "{html}"
+    );
     assert!(html.contains("since <time"), "{html}");
     let (_, html) = m
         .get(&format!("/reviews/{}/report/contoso", items_of(&all)))
