@@ -202,6 +202,52 @@ async fn a_campaign_older_than_n_days_leaves_out_a_newer_grant_and_refuses_bad_d
         .get(&format!("/reviews/{}/report/contoso", items_of(&all)))
         .await;
     assert!(html.contains("all grants"), "{html}");
+
+    // A grant exogate itself made (approved, executed, verified, the inventory patched) is
+    // first seen when the worker patched it: new, so not in a campaign older than a day.
+    let (s, req) = m
+        .api_post(
+            "/api/v1/requests",
+            json!({"company": "contoso", "tool": "grant_send_on_behalf", "mailbox": "sales", "trustee": "bob"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{req}");
+    let rid = req["id"].as_str().unwrap().to_owned();
+    let admin = w.login("admin").await;
+    let (s, a) = admin
+        .api_post(&format!("/api/v1/requests/{rid}/approve"), json!({}))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{a}");
+    let done = w
+        .wait_terminal(exogate_core::model::RequestId::parse(&rid).unwrap())
+        .await;
+    assert_eq!(done.state.as_str(), "succeeded", "{done:?}");
+    let patched_at = w.clock.now();
+    w.clock.advance_secs(60);
+    let (_, now_all) = m
+        .api_post(
+            "/api/v1/reviews",
+            json!({"name": "After", "companies": ["contoso"], "due_in": "14d"}),
+        )
+        .await;
+    let (_, now_old) = m
+        .api_post(
+            "/api/v1/reviews",
+            json!({"name": "After, old", "companies": ["contoso"], "due_in": "14d", "older_than_days": 1}),
+        )
+        .await;
+    let granted = has(
+        &items(items_of(&now_all)).await,
+        "sales@",
+        "send_on_behalf",
+        "bob@",
+    )
+    .expect("the executed grant is in the inventory");
+    assert_eq!(granted["first_seen"], json!(patched_at.to_string()), "{granted}");
+    assert!(
+        has(&items(items_of(&now_old)).await, "sales@", "send_on_behalf", "bob@").is_none(),
+        "{now_old}"
+    );
     w.stop().await;
 }
 
