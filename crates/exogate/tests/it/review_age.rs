@@ -243,9 +243,19 @@ async fn a_campaign_older_than_n_days_leaves_out_a_newer_grant_and_refuses_bad_d
         "bob@",
     )
     .expect("the executed grant is in the inventory");
-    assert_eq!(granted["first_seen"], json!(patched_at.to_string()), "{granted}");
+    assert_eq!(
+        granted["first_seen"],
+        json!(patched_at.to_string()),
+        "{granted}"
+    );
     assert!(
-        has(&items(items_of(&now_old)).await, "sales@", "send_on_behalf", "bob@").is_none(),
+        has(
+            &items(items_of(&now_old)).await,
+            "sales@",
+            "send_on_behalf",
+            "bob@"
+        )
+        .is_none(),
         "{now_old}"
     );
     w.stop().await;
@@ -286,6 +296,28 @@ async fn the_cli_takes_older_than_days() {
     assert!(old.success, "{old:?}");
     assert_eq!(old.json()["older_than_days"], 30);
     assert_eq!(old.json()["companies"][0]["items"], 0, "{old:?}");
+    let id = all.json()["id"].as_str().unwrap().to_owned();
+    let show = t.cli(&["review", "show", &id, "--as", "tech"]).await;
+    assert!(show.success, "{show:?}");
+    let head = show
+        .stdout
+        .lines()
+        .find(|l| l.starts_with('#'))
+        .unwrap_or_default();
+    assert!(head.trim_end().ends_with("SINCE"), "{}", show.stdout);
+    let rows: Vec<&str> = show
+        .stdout
+        .lines()
+        .filter(|l| l.contains("contoso.onmicrosoft.com  "))
+        .collect();
+    assert!(!rows.is_empty(), "{}", show.stdout);
+    assert!(
+        rows.iter()
+            .all(|l| (l.contains("just now (") || l.contains(" ago ("))
+                && l.trim_end().ends_with(')')),
+        "each item shows its first-seen time: {}",
+        show.stdout
+    );
     let bad = create(Some("0")).await;
     assert!(!bad.success);
     assert_eq!(bad.json()["error"]["code"], "invalid_input", "{bad:?}");
