@@ -723,6 +723,15 @@ pub trait Store: Send + Sync {
         at: Timestamp,
         audit: NewAuditEvent,
     ) -> StoreResult<bool>;
+    // (review-age)
+    /// [`Store::inventory_patch`], and a row it adds to the current generation is first seen
+    /// at `now` (the grant a request just made is new, not old).
+    async fn inventory_patch_at(
+        &self,
+        row: &InventoryRow,
+        present: bool,
+        now: Timestamp,
+    ) -> StoreResult<bool>;
 }
 
 /// (scale2) Rows read as they are consumed ([`Store::inventory_rows_stream`]).

@@ -126,6 +126,27 @@ pub struct Scope {
     pub companies: Vec<CompanyId>,
     pub kinds: Vec<RecipientKind>,
     pub rights: Vec<Permission>,
+    /// (review-age) Only grants first seen at least this many days before the campaign's
+    /// start (rows never stamped, from before first-seen times were kept, count as old).
+    pub older_than_days: Option<u32>,
+}
+
+/// (review-age) The bounds of [`Scope::older_than_days`].
+pub const OLDER_THAN_DAYS: std::ops::RangeInclusive<u32> = 1..=3650;
+
+/// (review-age) Checks an "older than N days" scope: 1 to 3650 days.
+pub fn check_older_than_days(days: Option<u32>) -> Result<Option<u32>, CoreError> {
+    match days {
+        Some(d) if !OLDER_THAN_DAYS.contains(&d) => Err(CoreError::invalid(
+            "older_than_days",
+            format!(
+                "older than how many days: {} to {}",
+                OLDER_THAN_DAYS.start(),
+                OLDER_THAN_DAYS.end()
+            ),
+        )),
+        d => Ok(d),
+    }
 }
 
 impl Scope {
@@ -168,6 +189,16 @@ pub struct Campaign {
     pub companies: Vec<CampaignCompany>,
 }
 
+impl Campaign {
+    /// (review-age) The latest first-seen time an item may have: the start less
+    /// `older_than_days` (None: no age limit).
+    pub fn first_seen_cutoff(&self) -> Option<Timestamp> {
+        self.scope.older_than_days.map(|d| {
+            Timestamp::from_unix_millis(self.created_at.unix_millis() - i64::from(d) * 86_400_000)
+        })
+    }
+}
+
 /// Who decided an item, when, and why.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ItemDecision {
@@ -187,6 +218,9 @@ pub struct ReviewItem {
     pub no: i64,
     pub row: InventoryRow,
     pub decision: Option<ItemDecision>,
+    /// (review-age) When the inventory first saw the grant (None: before first-seen times
+    /// were kept).
+    pub first_seen: Option<Timestamp>,
 }
 
 impl ReviewItem {

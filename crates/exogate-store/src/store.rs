@@ -203,9 +203,12 @@ macro_rules! insert_request_row {
 /// sweep's progress markers go and `$audit` is appended. Evaluates to whether it ended it.
 macro_rules! end_sweep {
     ($db:expr, $company:expr, $gen:expr, $owner:expr, $now:expr, $audit:expr,
-     $end:ident($value:expr), drop [$($drop:ident),*]) => {{
+     $end:ident($value:expr), $(first $first:ident,)? drop [$($drop:ident),*]) => {{
         let c = $company.as_str();
         let out = in_tx!($db, tx, head => {
+            // (review-age) `$first` (bound to company, generation, `$now`) runs while the
+            // previous generation is still current; an ended sweep's rollback undoes it.
+            $(sqlx::query($first).bind(c).bind($gen).bind($now.unix_millis()).execute(&mut *tx).await.map_err(db_err)?;)?
             let r = sqlx::query($end)
                 .bind(c)
                 .bind($gen)
@@ -1110,7 +1113,7 @@ impl Store for Db {
     ) -> StoreResult<bool> {
         let mailboxes = i64::try_from(mailboxes).unwrap_or(i64::MAX);
         end_sweep!(self, company, generation, owner, now, audit,
-            INV_FINISH(mailboxes), drop [INV_DELETE_OTHER_GENS, INV_DELETE_OTHER_MEMBERS, INV_DELETE_OTHER_NAMES])
+            INV_FINISH(mailboxes), first INV_CARRY_FIRST_SEEN, drop [INV_DELETE_OTHER_GENS, INV_DELETE_OTHER_MEMBERS, INV_DELETE_OTHER_NAMES])
     }
 
     async fn inventory_fail_sweep(
@@ -1127,50 +1130,7 @@ impl Store for Db {
     }
 
     async fn inventory_patch(&self, row: &InventoryRow, present: bool) -> StoreResult<bool> {
-        let c = row.company.as_str();
-        let out = in_tx!(self, tx, _head => {
-            let state: Option<(String, Option<i64>, i64, String)> = sqlx::query_as(INV_STATE_LOCK)
-                .bind(c)
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(db_err)?;
-            let Some((_, current, sweep_gen, sweep_state)) = state else {
-                return Ok(false);
-            };
-            let mut gens: Vec<i64> = current.into_iter().collect();
-            if sweep_state == "running" && Some(sweep_gen) != current {
-                gens.push(sweep_gen);
-            }
-            if current.is_none() && gens.is_empty() {
-                return Ok(false);
-            }
-            let (mailbox_id, trustee_key, right) = row.key();
-            for g in gens {
-                if present {
-                    let q = sqlx::query(AssertSqlSafe(insert_rows_sql(1)));
-                    let done = bind_inventory_row!(q, c, g, row).execute(&mut *tx).await.map_err(db_err)?;
-                    // (scale) The current generation's row count follows the patch.
-                    if Some(g) == current && done.rows_affected() > 0 {
-                        sqlx::query(INV_COUNT_ROWS).bind(c).bind(1_i64).execute(&mut *tx).await.map_err(db_err)?;
-                    }
-                } else {
-                    let done = sqlx::query(INV_DELETE_ROW)
-                        .bind(c)
-                        .bind(g)
-                        .bind(&mailbox_id)
-                        .bind(&trustee_key)
-                        .bind(permission_str(right))
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(db_err)?;
-                    if Some(g) == current && done.rows_affected() > 0 {
-                        sqlx::query(INV_COUNT_ROWS).bind(c).bind(-1_i64).execute(&mut *tx).await.map_err(db_err)?;
-                    }
-                }
-            }
-            current.is_some()
-        });
-        Ok(out)
+        patch_inventory(self, row, present, None).await
     }
 
     async fn inventory_status(&self, company: &CompanyId) -> StoreResult<Option<InventoryStatus>> {
@@ -2141,6 +2101,7 @@ impl Store for Db {
                 .bind(opt_ts(c.closed_at))
                 .bind(c.closed_by_name.clone())
                 .bind(c.previous.map(|p| p.to_string()))
+                .bind(c.scope.older_than_days.map(i64::from))
                 .execute(&mut *tx)
                 .await
                 .map_err(db_err)?;
@@ -2160,7 +2121,8 @@ impl Store for Db {
                     .bind(p.company.as_str())
                     .bind(orphan.reason.clone())
                     .bind(orphan.by.clone())
-                    .bind(orphan.at.unix_millis());
+                    .bind(orphan.at.unix_millis())
+                    .bind(c.first_seen_cutoff().map(Timestamp::unix_millis));
                 for k in kinds.iter().chain(&rights) {
                     q = q.bind(*k);
                 }
@@ -2454,6 +2416,15 @@ impl Store for Db {
         });
         Ok(out)
     }
+    // (review-age)
+    async fn inventory_patch_at(
+        &self,
+        row: &InventoryRow,
+        present: bool,
+        now: Timestamp,
+    ) -> StoreResult<bool> {
+        patch_inventory(self, row, present, Some(now.unix_millis())).await
+    }
 }
 
 // (reviews)
@@ -2596,6 +2567,77 @@ const INV_FINISH: &str = "UPDATE inventory_state SET current_gen = $2, as_of = $
 const INV_FAIL: &str = "UPDATE inventory_state SET sweep_state = 'failed', sweep_finished_at = $3, sweep_error = $4, sweep_owner = NULL, sweep_lease_until = NULL WHERE company_id = $1 AND sweep_gen = $2 AND sweep_state = 'running' AND sweep_owner = $5";
 // (scale) Keeps `inventory_state.current_rows` (migration 0014) in step with a patch.
 const INV_COUNT_ROWS: &str = "UPDATE inventory_state SET current_rows = current_rows + $2 WHERE company_id = $1 AND current_rows IS NOT NULL";
+/// (review-age) Adds or removes one row in the current generation (and a running sweep's);
+/// a row added to the current generation gets `seen` as its first-seen time.
+async fn patch_inventory(
+    db: &Db,
+    row: &InventoryRow,
+    present: bool,
+    seen: Option<i64>,
+) -> StoreResult<bool> {
+    let c = row.company.as_str();
+    let out = in_tx!(db, tx, _head => {
+        let state: Option<(String, Option<i64>, i64, String)> = sqlx::query_as(INV_STATE_LOCK)
+            .bind(c)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        let Some((_, current, sweep_gen, sweep_state)) = state else {
+            return Ok(false);
+        };
+        let mut gens: Vec<i64> = current.into_iter().collect();
+        if sweep_state == "running" && Some(sweep_gen) != current {
+            gens.push(sweep_gen);
+        }
+        if current.is_none() && gens.is_empty() {
+            return Ok(false);
+        }
+        let (mailbox_id, trustee_key, right) = row.key();
+        for g in gens {
+            if present {
+                let q = sqlx::query(AssertSqlSafe(insert_rows_sql(1)));
+                let done = bind_inventory_row!(q, c, g, row).execute(&mut *tx).await.map_err(db_err)?;
+                // (scale) The current generation's row count follows the patch.
+                if Some(g) == current && done.rows_affected() > 0 {
+                    sqlx::query(INV_COUNT_ROWS).bind(c).bind(1_i64).execute(&mut *tx).await.map_err(db_err)?;
+                    if let Some(seen) = seen {
+                        sqlx::query(INV_STAMP_FIRST_SEEN)
+                            .bind(c)
+                            .bind(g)
+                            .bind(&mailbox_id)
+                            .bind(&trustee_key)
+                            .bind(permission_str(right))
+                            .bind(seen)
+                            .execute(&mut *tx)
+                            .await
+                            .map_err(db_err)?;
+                    }
+                }
+            } else {
+                let done = sqlx::query(INV_DELETE_ROW)
+                    .bind(c)
+                    .bind(g)
+                    .bind(&mailbox_id)
+                    .bind(&trustee_key)
+                    .bind(permission_str(right))
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_err)?;
+                if Some(g) == current && done.rows_affected() > 0 {
+                    sqlx::query(INV_COUNT_ROWS).bind(c).bind(-1_i64).execute(&mut *tx).await.map_err(db_err)?;
+                }
+            }
+        }
+        current.is_some()
+    });
+    Ok(out)
+}
+
+/// (review-age) Each row of the new generation `$2` gets the first-seen time of the same row in
+/// the current (previous) generation, NULL included (-1 stands for "there, but never
+/// stamped"), or `$3`, the sweep's time, when it had none.
+const INV_CARRY_FIRST_SEEN: &str = "UPDATE inventory_rows SET first_seen_at = NULLIF(COALESCE((SELECT COALESCE(p.first_seen_at, -1) FROM inventory_rows p WHERE p.company_id = $1 AND p.generation = (SELECT s.current_gen FROM inventory_state s WHERE s.company_id = $1) AND p.mailbox_id = inventory_rows.mailbox_id AND p.trustee_key = inventory_rows.trustee_key AND p.permission = inventory_rows.permission), CAST($3 AS BIGINT)), -1) WHERE company_id = $1 AND generation = $2";
+const INV_STAMP_FIRST_SEEN: &str = "UPDATE inventory_rows SET first_seen_at = $6 WHERE company_id = $1 AND generation = $2 AND mailbox_id = $3 AND trustee_key = $4 AND permission = $5";
 const INV_DELETE_ROW: &str = "DELETE FROM inventory_rows WHERE company_id = $1 AND generation = $2 AND mailbox_id = $3 AND trustee_key = $4 AND permission = $5";
 const INV_STATUS: &str = "SELECT s.company_id, s.tenant_id, s.current_gen, s.as_of, s.current_mailboxes, s.sweep_gen, s.sweep_state, s.sweep_started_at, s.sweep_finished_at, s.sweep_error, s.sweep_lease_until, (SELECT COUNT(*) FROM inventory_rows r WHERE r.company_id = s.company_id AND r.generation = s.current_gen) AS rows FROM inventory_state s WHERE s.company_id = $1";
 macro_rules! inv_select {

@@ -12,6 +12,8 @@
 //!   company of 2,050 rows and one big company (`BIG` rows; 5,000 in smoke mode): time, bytes,
 //!   and the process's peak resident memory growth while it runs (`/proc/self/clear_refs`
 //!   resets the peak first), then the big one held whole (`company_rows` + `csv`) to compare;
+//! - (review-age) the big company swept again: its finish (the first-seen carry of migration
+//!   0018, one UPDATE of every row) and the whole sweep;
 //! - the size on disk of the inventory tables and the database (`pg_total_relation_size`).
 //!
 //! Needs `EXOGATE_TEST_PG_URL` (a fresh database is created and dropped); without it, prints
@@ -151,6 +153,44 @@ async fn sweep_company(
             .unwrap()
     );
     rows.len()
+}
+
+/// (review-age) Sweeps company `c` again with the same rows, a day later: the time of its
+/// finish, which carries every row's first-seen time over from the previous generation in one
+/// statement, and of the whole sweep.
+async fn resweep(db: &Db, c: usize, mailboxes: usize, now: Timestamp) -> (Duration, Duration) {
+    let cid = company(c);
+    let owner = format!("bench-again-{c}");
+    let at = now.plus_secs(86_400);
+    let lease = SweepLease {
+        owner: owner.clone(),
+        until: at.plus_secs(3_600),
+    };
+    let all = Instant::now();
+    let started = NewAuditEvent::system(at, AuditKind::InventorySweepStarted).company(&cid);
+    let generation = match db
+        .inventory_begin_sweep(&cid, tenant(c), at, &lease, started)
+        .await
+        .unwrap()
+    {
+        SweepBegin::Started(s) => s.generation,
+        busy => panic!("{cid}: {busy:?}"),
+    };
+    for chunk in rows(c, mailboxes, 0).chunks(ROWS_PER_CHUNK) {
+        assert!(
+            db.inventory_write_chunk(&cid, generation, &owner, chunk, &[])
+                .await
+                .unwrap()
+        );
+    }
+    let done = NewAuditEvent::system(at, AuditKind::InventorySweepFinished).company(&cid);
+    let finish = Instant::now();
+    assert!(
+        db.inventory_finish_sweep(&cid, generation, &owner, at, mailboxes as u64, done)
+            .await
+            .unwrap()
+    );
+    (finish.elapsed(), all.elapsed())
 }
 
 /// Resident memory now and its peak since the last reset, in KiB (Linux `/proc`).
@@ -386,6 +426,14 @@ async fn bench(
         "postgres: export of the big company as CSV, held whole (before streaming): {rows_n} rows, {bytes} bytes in {:.1} ms; peak resident memory growth {}",
         ms(export_t),
         growth(before)
+    );
+
+    // (review-age) The big company swept again: its finish carries first-seen times over.
+    let (finish, all) = resweep(&db, companies, big, now).await;
+    println!(
+        "postgres: the big company swept again ({big} rows): finish with the first-seen carry {:.1} ms, whole sweep {:.1} ms",
+        ms(finish),
+        ms(all)
     );
 
     // Size on disk.

@@ -279,7 +279,11 @@ pub async fn patch_after_execution(ctx: Ctx<'_>, req: &ApprovalRequest) -> Resul
             right: action.operation.permission,
         };
         let present = action.operation.desired() == Presence::Present;
-        if ctx.store.inventory_patch(&row, present).await? {
+        if ctx
+            .store
+            .inventory_patch_at(&row, present, ctx.clock.now())
+            .await?
+        {
             n += 1;
         }
     }

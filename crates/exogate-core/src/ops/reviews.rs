@@ -78,6 +78,8 @@ async fn create_inner(
     if let Some(a) = actor {
         check_manager(a, &companies)?;
     }
+    // (review-age)
+    check_older_than_days(input.scope.older_than_days)?;
     let now = ctx.clock.now();
     if input.due_at <= now {
         return Err(CoreError::invalid(
@@ -140,6 +142,7 @@ async fn create_inner(
         "due_at": campaign.due_at.unix_millis(),
         "schedule": campaign.schedule.map(Schedule::as_str),
         "repeats": campaign.previous.map(|p| p.to_string()),
+        "older_than_days": campaign.scope.older_than_days,
     }));
     // (the reviewers and companies the start is announced to)
     if let (Some(d), Ok(mut v)) = (

@@ -8,9 +8,9 @@ use exogate_core::review::*;
 
 use super::{InventoryRowDb, corrupt, parse_permission, ts};
 
-pub(crate) const REVIEW_INSERT_CAMPAIGN: &str = "INSERT INTO review_campaigns (id, name, kinds, rights, due_at, schedule, state, created_by, created_by_name, created_at, closed_at, closed_by_name, previous) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)";
+pub(crate) const REVIEW_INSERT_CAMPAIGN: &str = "INSERT INTO review_campaigns (id, name, kinds, rights, due_at, schedule, state, created_by, created_by_name, created_at, closed_at, closed_by_name, previous, older_than_days) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)";
 pub(crate) const REVIEW_INSERT_COMPANY: &str = "INSERT INTO review_companies (campaign_id, company_id, reviewers, request_id) VALUES ($1, $2, $3, NULL)";
-pub(crate) const REVIEW_CAMPAIGN_COLS: &str = "id, name, kinds, rights, due_at, schedule, state, created_by, created_by_name, created_at, closed_at, closed_by_name, previous";
+pub(crate) const REVIEW_CAMPAIGN_COLS: &str = "id, name, kinds, rights, due_at, schedule, state, created_by, created_by_name, created_at, closed_at, closed_by_name, previous, older_than_days";
 pub(crate) const REVIEW_COMPANIES: &str = "SELECT c.campaign_id, c.company_id, c.reviewers, c.request_id, COALESCE(n.items, 0) AS items, COALESCE(n.decided, 0) AS decided FROM review_companies c LEFT JOIN (SELECT company_id, COUNT(*) AS items, COUNT(verdict) AS decided FROM review_items WHERE campaign_id = $1 GROUP BY company_id) n ON n.company_id = c.company_id WHERE c.campaign_id = $1 ORDER BY c.company_id";
 pub(crate) const REVIEW_BEGIN_CLOSE: &str =
     "UPDATE review_campaigns SET state = 'closing' WHERE id = $1 AND state = 'open'";
@@ -33,12 +33,14 @@ pub(crate) const REVIEW_MARK_REMINDED: &str = "UPDATE review_campaigns SET remin
 
 /// Copies one company's current inventory rows in scope into items (`$1` campaign, `$2` the
 /// number before its first item, `$3` company, `$4`… the orphan default's reason, by, at,
-/// then the kinds and rights), numbered in the order the pages show them.
+/// `$7` (review-age) the first-seen cutoff (NULL: none; rows first seen after it are left
+/// out, rows never stamped count as old), then the kinds and rights), numbered in the order
+/// the pages show them.
 pub(crate) fn review_copy_sql(kinds: usize, rights: usize) -> String {
     let mut sql = format!(
-        "INSERT INTO review_items ({REVIEW_ITEM_COLS}) SELECT $1, $2 + ROW_NUMBER() OVER (ORDER BY lower(r.mailbox_address), r.permission, lower(COALESCE(r.trustee_address, r.trustee_raw)), r.trustee_key, r.mailbox_id), r.company_id, r.generation, r.mailbox_id, r.mailbox_address, r.mailbox_name, r.mailbox_kind, r.trustee_key, r.trustee_raw, r.trustee_sid, r.trustee_class, r.trustee_id, r.trustee_address, r.trustee_name, r.trustee_kind, r.permission, CASE WHEN r.trustee_class = 'orphan' THEN 'remove' END, CASE WHEN r.trustee_class = 'orphan' THEN CAST($4 AS TEXT) END, NULL, CASE WHEN r.trustee_class = 'orphan' THEN CAST($5 AS TEXT) END, CASE WHEN r.trustee_class = 'orphan' THEN CAST($6 AS BIGINT) END FROM inventory_rows r JOIN inventory_state s ON s.company_id = r.company_id AND r.generation = s.current_gen WHERE r.company_id = $3"
+        "INSERT INTO review_items ({REVIEW_ITEM_COLS}) SELECT $1, $2 + ROW_NUMBER() OVER (ORDER BY lower(r.mailbox_address), r.permission, lower(COALESCE(r.trustee_address, r.trustee_raw)), r.trustee_key, r.mailbox_id), r.company_id, r.generation, r.mailbox_id, r.mailbox_address, r.mailbox_name, r.mailbox_kind, r.trustee_key, r.trustee_raw, r.trustee_sid, r.trustee_class, r.trustee_id, r.trustee_address, r.trustee_name, r.trustee_kind, r.permission, CASE WHEN r.trustee_class = 'orphan' THEN 'remove' END, CASE WHEN r.trustee_class = 'orphan' THEN CAST($4 AS TEXT) END, NULL, CASE WHEN r.trustee_class = 'orphan' THEN CAST($5 AS TEXT) END, CASE WHEN r.trustee_class = 'orphan' THEN CAST($6 AS BIGINT) END, r.first_seen_at FROM inventory_rows r JOIN inventory_state s ON s.company_id = r.company_id AND r.generation = s.current_gen WHERE r.company_id = $3 AND (CAST($7 AS BIGINT) IS NULL OR r.first_seen_at IS NULL OR r.first_seen_at <= CAST($7 AS BIGINT))"
     );
-    let mut n = 6;
+    let mut n = 7;
     let mut list = |col: &str, k: usize, sql: &mut String| {
         if k == 0 {
             return;
@@ -57,8 +59,8 @@ pub(crate) fn review_copy_sql(kinds: usize, rights: usize) -> String {
 }
 
 /// Columns of an item row (after `campaign_id, item_no`): the inventory's 15, then the
-/// decision's 5.
-pub(crate) const REVIEW_ITEM_COLS: &str = "campaign_id, item_no, company_id, generation, mailbox_id, mailbox_address, mailbox_name, mailbox_kind, trustee_key, trustee_raw, trustee_sid, trustee_class, trustee_id, trustee_address, trustee_name, trustee_kind, permission, verdict, reason, decided_by, decided_by_name, decided_at";
+/// decision's 5, then (review-age) when the row was first seen.
+pub(crate) const REVIEW_ITEM_COLS: &str = "campaign_id, item_no, company_id, generation, mailbox_id, mailbox_address, mailbox_name, mailbox_kind, trustee_key, trustee_raw, trustee_sid, trustee_class, trustee_id, trustee_address, trustee_name, trustee_kind, permission, verdict, reason, decided_by, decided_by_name, decided_at, first_seen_at";
 pub(crate) fn list_of<T: ToString>(v: &[T]) -> String {
     v.iter().map(T::to_string).collect::<Vec<_>>().join(",")
 }
@@ -82,6 +84,8 @@ pub(crate) struct CampaignDb {
     closed_at: Option<i64>,
     closed_by_name: Option<String>,
     previous: Option<String>,
+    // (review-age)
+    older_than_days: Option<i64>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -135,6 +139,11 @@ impl CampaignDb {
                     .map(|k| RecipientKind::parse(k).ok_or_else(|| corrupt("recipient kind", k)))
                     .collect::<Result<_, _>>()?,
                 rights,
+                // (review-age)
+                older_than_days: self
+                    .older_than_days
+                    .map(|d| u32::try_from(d).map_err(|_| corrupt("days", &d.to_string())))
+                    .transpose()?,
             },
             due_at: Timestamp::from_unix_millis(self.due_at),
             schedule: self.schedule.as_deref().and_then(Schedule::parse),
@@ -171,6 +180,8 @@ pub(crate) struct ReviewItemDb {
     decided_by: Option<String>,
     decided_by_name: Option<String>,
     decided_at: Option<i64>,
+    // (review-age)
+    first_seen_at: Option<i64>,
 }
 
 impl TryFrom<ReviewItemDb> for ReviewItem {
@@ -194,6 +205,7 @@ impl TryFrom<ReviewItemDb> for ReviewItem {
             no: r.item_no,
             row: InventoryRow::try_from(r.row)?,
             decision,
+            first_seen: ts(r.first_seen_at),
         })
     }
 }

@@ -25,6 +25,8 @@ mod repo;
 mod request_prefix;
 // (reviews)
 mod reviews;
+// (review-age)
+mod review_age;
 mod signin;
 mod sweep;
 mod tamper;

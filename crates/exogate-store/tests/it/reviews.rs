@@ -154,6 +154,7 @@ fn input(companies: &[&str], kinds: Vec<RecipientKind>) -> CreateInput {
             companies: companies.iter().map(|c| cid(c)).collect(),
             kinds,
             rights: Vec::new(),
+            older_than_days: None,
         },
         reviewers: Vec::new(),
         due_at: start().plus_secs(7 * 86400),

@@ -38,6 +38,10 @@ pub enum ReviewCommand {
         schedule: Option<String>,
         #[command(flatten)]
         who: AsUser,
+        // (review-age)
+        /// Only grants first seen at least this many days ago (1 to 3650); default all.
+        #[arg(long)]
+        older_than_days: Option<u32>,
     },
     /// The reviews you may see, newest first.
     List {
@@ -134,10 +138,12 @@ fn campaigns_text(list: &[CampaignView]) -> String {
 
 fn items_text(items: &[ReviewItemView]) -> String {
     let mut rows = vec![
-        ["#", "MAILBOX", "RIGHT", "TRUSTEE", "VIA", "DECISION", "BY"]
-            .iter()
-            .map(|s| (*s).to_owned())
-            .collect::<Vec<_>>(),
+        [
+            "#", "MAILBOX", "RIGHT", "TRUSTEE", "VIA", "DECISION", "BY", "SINCE",
+        ]
+        .iter()
+        .map(|s| (*s).to_owned())
+        .collect::<Vec<_>>(),
     ];
     for i in items {
         let d = i.decision.as_ref();
@@ -149,9 +155,22 @@ fn items_text(items: &[ReviewItemView]) -> String {
             i.via.to_owned(),
             d.map_or_else(|| "undecided".to_owned(), |d| d.decision.to_owned()),
             d.map_or_else(String::new, |d| d.by.clone()),
+            // (review-age) when the inventory first saw the grant
+            i.first_seen.as_deref().map_or_else(String::new, since),
         ]);
     }
     table(rows)
+}
+
+/// (review-age) A first-seen time (RFC 3339, as the view carries it) as a table cell.
+fn since(at: &str) -> String {
+    match time::OffsetDateTime::parse(at, &time::format_description::well_known::Rfc3339) {
+        Ok(t) => crate::local_time::cell(
+            crate::local_time::system_now(),
+            exogate_core::Timestamp::from_offset_date_time(t),
+        ),
+        Err(_) => at.to_owned(),
+    }
 }
 
 pub(super) async fn review(cli: &Cli, app: &App, cmd: &ReviewCommand) -> CliResult<()> {
@@ -165,9 +184,10 @@ pub(super) async fn review(cli: &Cli, app: &App, cmd: &ReviewCommand) -> CliResu
             due_in,
             schedule,
             who,
+            older_than_days,
         } => {
             let actor = actor(app, who).await?;
-            let body = crate::web::reviews::CreateBody::new(
+            let mut body = crate::web::reviews::CreateBody::new(
                 name,
                 companies,
                 kinds,
@@ -175,6 +195,7 @@ pub(super) async fn review(cli: &Cli, app: &App, cmd: &ReviewCommand) -> CliResu
                 due_in,
                 schedule.as_deref(),
             );
+            body.older_than_days = *older_than_days;
             let input = crate::web::reviews::create_input_at(app, &body)?;
             let c = reviews::create(ctx, &actor, input).await?;
             let v = CampaignView::of(&c);

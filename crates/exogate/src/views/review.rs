@@ -36,6 +36,9 @@ pub struct CampaignView {
     pub closed_by: Option<String>,
     pub repeats: Option<String>,
     pub companies: Vec<CampaignCompanyView>,
+    // (review-age)
+    /// Only grants first seen at least this many days before the start.
+    pub older_than_days: Option<u32>,
 }
 
 impl CampaignView {
@@ -54,6 +57,7 @@ impl CampaignView {
             closed_by: c.closed_by_name.as_deref().map(shown),
             repeats: c.previous.map(|p| p.to_string()),
             companies: c.companies.iter().map(company).collect(),
+            older_than_days: c.scope.older_than_days,
         }
     }
 }
@@ -100,6 +104,9 @@ pub struct ReviewItemView {
     pub via: &'static str,
     pub trustee: InventoryTrusteeView,
     pub decision: Option<DecisionView>,
+    // (review-age)
+    /// When the inventory first saw the grant (none: before first-seen times were kept).
+    pub first_seen: Option<String>,
 }
 
 impl ReviewItemView {
@@ -113,6 +120,7 @@ impl ReviewItemView {
             via: r.via,
             trustee: r.trustee,
             decision: i.decision.as_ref().map(DecisionView::of),
+            first_seen: i.first_seen.map(ts),
         }
     }
     /// The trustee as a person reads it: its address, else what Exchange printed.

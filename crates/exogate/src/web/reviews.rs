@@ -130,6 +130,10 @@ pub struct CreateBody {
     /// Reviewers per company: `{"contoso": ["<user id>", …]}`.
     #[serde(default)]
     reviewers: std::collections::BTreeMap<String, Vec<String>>,
+    // (review-age)
+    /// Only grants first seen at least this many days before the start (1 to 3650).
+    #[serde(default)]
+    pub older_than_days: Option<u32>,
 }
 
 impl CreateBody {
@@ -150,6 +154,7 @@ impl CreateBody {
             due_in: Some(due_in.to_owned()),
             schedule: schedule.map(str::to_owned),
             reviewers: Default::default(),
+            older_than_days: None,
         }
     }
 }
@@ -191,6 +196,7 @@ pub fn create_input_at(app: &crate::app::App, b: &CreateBody) -> Result<CreateIn
             companies: parse_companies(&b.companies)?,
             kinds: parse_kinds(&b.kinds)?,
             rights: parse_rights(&b.rights)?,
+            older_than_days: exogate_core::review::check_older_than_days(b.older_than_days)?,
         },
         reviewers,
         due_at: now.plus_secs(due),
@@ -614,6 +620,23 @@ pub struct CreateForm {
     due_in: String,
     #[serde(default)]
     schedule: String,
+    // (review-age)
+    /// Only grants older than this many days (empty: all).
+    #[serde(default)]
+    older_than_days: String,
+}
+
+/// (review-age) The form's "older than" field: empty for none, else a whole number of days.
+fn form_days(s: &str) -> Result<Option<u32>, CoreError> {
+    match s.trim() {
+        "" => Ok(None),
+        d => d.parse::<u32>().map(Some).map_err(|_| {
+            CoreError::invalid(
+                "older_than_days",
+                "older than how many days: a whole number from 1 to 3650".to_owned(),
+            )
+        }),
+    }
 }
 
 /// `POST /reviews`: starts a campaign, then its page.
@@ -634,6 +657,7 @@ pub async fn page_create(
         due_in: Some(f.due_in),
         schedule: Some(f.schedule),
         reviewers: Default::default(),
+        older_than_days: form_days(&f.older_than_days).map_err(PageError::from)?,
     };
     let input = create_input(&st, &body).map_err(PageError::from)?;
     let c = reviews::create(st.app.ctx(), &auth.0.actor, input).await?;
@@ -656,6 +680,8 @@ pub struct ReviewPage {
     /// A link just issued: its URL, shown once.
     new_link: Option<String>,
     message: Option<String>,
+    // (review-age)
+    now: exogate_core::Timestamp,
 }
 
 #[derive(Deserialize, Default)]
@@ -714,6 +740,7 @@ async fn review_page(
         may_manage,
         new_link,
         message,
+        now: st.app.clock.now(),
     })
 }
 
@@ -850,6 +877,8 @@ pub async fn page_revoke_link(
 #[template(path = "review_report.html")]
 pub struct AttestationPage {
     report: ReportView,
+    // (review-age)
+    now: exogate_core::Timestamp,
 }
 
 /// `GET /reviews/{id}/report/{company}`: the printable attestation for the customer.
@@ -863,6 +892,7 @@ pub async fn attestation(
     let r = reviews::report(st.app.ctx(), &auth.0.actor, id, &company, "attestation").await?;
     Ok(AttestationPage {
         report: ReportView::of(&r),
+        now: st.app.clock.now(),
     })
 }
 

@@ -42,6 +42,8 @@ mod outbound;
 mod property;
 // (reviews)
 mod reviews;
+// (review-age)
+mod review_age;
 mod reviews_browser;
 mod schedule;
 mod second_factor;
