@@ -262,7 +262,7 @@ both! {
 
 /// Runs migration 0006 again on a database whose index was dropped and that holds two
 /// companies on one tenant (the state the review's attack left behind).
-async fn rerun_0006(w: &World) {
+async fn rerun_0006(w: &World, one: &mut OneConnection) {
     let sql = match &w.db {
         Db::Sqlite(_) => include_str!("../../migrations/sqlite/0006_one_company_per_tenant.sql"),
         Db::Postgres(_) => {
@@ -273,19 +273,21 @@ async fn rerun_0006(w: &World) {
         s.lines()
             .any(|l| !l.trim().is_empty() && !l.starts_with("--"))
     }) {
-        w.exec(statement.to_owned()).await;
+        one.exec(statement.to_owned()).await;
     }
 }
 
 both! {
     async fn migration_0006_keeps_the_first_company_of_a_shared_tenant(db: Db) {
         let w = World::new(db).await;
-        w.exec("DROP INDEX companies_one_per_tenant".into()).await;
+        // The index is dropped and made again on one connection (see `OneConnection`).
+        let mut one = OneConnection::of(&w.db).await;
+        one.exec("DROP INDEX companies_one_per_tenant".into()).await;
         // Fabrikam moved onto contoso's tenant after contoso was linked to it.
         w.exec(format!("UPDATE companies SET tenant_id = '{T1}', connected_at = connected_at + 1000 WHERE id = 'fabrikam'")).await;
         let contoso = w.store.get_company(&cid("contoso")).await.unwrap().unwrap();
         assert!(contoso.exchange_status.is_some());
-        rerun_0006(&w).await;
+        rerun_0006(&w, &mut one).await;
         assert_eq!(w.store.get_company(&cid("contoso")).await.unwrap().unwrap(), contoso, "the first link stays as it was");
         let fabrikam = w.store.get_company(&cid("fabrikam")).await.unwrap().unwrap();
         assert_eq!((fabrikam.connection, fabrikam.exchange_status), (None, None), "the later link is disconnected");

@@ -154,6 +154,39 @@ fn with_db_name(url: &str, name: &str) -> String {
     }
 }
 
+/// One connection held out of the pool, for raw SQL that changes the schema and then relies on
+/// it: SQLite checks a DDL statement (`CREATE INDEX`, `DROP INDEX`) against the schema the
+/// connection preparing it has cached, so a `DROP` on one pooled connection and a `CREATE` on
+/// another that has not read since can fail with "already exists".
+pub enum OneConnection {
+    Sqlite(sqlx::pool::PoolConnection<sqlx::Sqlite>),
+    Postgres(sqlx::pool::PoolConnection<sqlx::Postgres>),
+}
+
+impl OneConnection {
+    pub async fn of(db: &Db) -> Self {
+        match db {
+            Db::Sqlite(p) => Self::Sqlite(p.acquire().await.expect("a connection")),
+            Db::Postgres(p) => Self::Postgres(p.acquire().await.expect("a connection")),
+        }
+    }
+
+    pub async fn exec(&mut self, sql: String) -> u64 {
+        match self {
+            Self::Sqlite(c) => sqlx::query(AssertSqlSafe(sql))
+                .execute(&mut **c)
+                .await
+                .expect("raw sql")
+                .rows_affected(),
+            Self::Postgres(c) => sqlx::query(AssertSqlSafe(sql))
+                .execute(&mut **c)
+                .await
+                .expect("raw sql")
+                .rows_affected(),
+        }
+    }
+}
+
 /// Runs raw SQL behind the application's back (tamper tests).
 pub async fn exec(db: &Db, sql: String) -> u64 {
     match db {
