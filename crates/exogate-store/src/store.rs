@@ -2441,21 +2441,31 @@ const INV_DELETE_GEN_NAMES: &str =
 
 /// `INSERT … VALUES (…), (…) ON CONFLICT DO NOTHING` for `n` directory names (7 parameters each).
 fn insert_names_sql(n: usize) -> String {
-    let mut sql = String::from(
-        "INSERT INTO inventory_names (company_id, generation, name, object_id, address, display_name, kind) VALUES ",
-    );
+    insert_values_sql(
+        "INSERT INTO inventory_names (company_id, generation, name, object_id, address, display_name, kind)",
+        n,
+        7,
+    )
+}
+
+/// `HEAD VALUES ($1, …, $cols), (…) ON CONFLICT DO NOTHING` for `n` rows of `cols` parameters:
+/// the multi-row inserts of a sweep (rows, group members, directory names).
+fn insert_values_sql(head: &str, n: usize, cols: usize) -> String {
+    let mut sql = String::with_capacity(head.len() + 32 + n * cols * 6);
+    sql.push_str(head);
+    sql.push_str(" VALUES ");
     for i in 0..n {
         if i > 0 {
             sql.push_str(", ");
         }
-        let b = i * 7;
         sql.push('(');
-        sql.push_str(
-            &(1..=7)
-                .map(|j| format!("${}", b + j))
-                .collect::<Vec<_>>()
-                .join(", "),
-        );
+        for j in 1..=cols {
+            if j > 1 {
+                sql.push_str(", ");
+            }
+            sql.push('$');
+            sql.push_str(&(i * cols + j).to_string());
+        }
         sql.push(')');
     }
     sql.push_str(" ON CONFLICT DO NOTHING");
@@ -2466,28 +2476,11 @@ fn insert_names_sql(n: usize) -> String {
 const INSERT_ROWS_PER_STATEMENT: usize = 200;
 
 fn insert_rows_sql(n: usize) -> String {
-    let mut sql = String::with_capacity(64 + n * 80);
-    sql.push_str(concat!(
-        "INSERT INTO inventory_rows (",
-        inventory_cols!(),
-        ") VALUES "
-    ));
-    for i in 0..n {
-        if i > 0 {
-            sql.push(',');
-        }
-        sql.push('(');
-        for j in 0..INVENTORY_COLS {
-            if j > 0 {
-                sql.push(',');
-            }
-            sql.push('$');
-            sql.push_str(&(i * INVENTORY_COLS + j + 1).to_string());
-        }
-        sql.push(')');
-    }
-    sql.push_str(" ON CONFLICT DO NOTHING");
-    sql
+    insert_values_sql(
+        concat!("INSERT INTO inventory_rows (", inventory_cols!(), ")"),
+        n,
+        INVENTORY_COLS,
+    )
 }
 
 /// Binds one inventory row's 15 columns, in [`inventory_cols!`] order.
@@ -2535,27 +2528,11 @@ const INV_DELETE_GEN_MEMBERS: &str =
 
 /// `INSERT … VALUES (…), (…) ON CONFLICT DO NOTHING` for `n` group members (7 parameters each).
 fn insert_members_sql(n: usize) -> String {
-    let mut sql = String::from(
-        "INSERT INTO inventory_members (company_id, generation, group_id, member_id, member_address, member_name, member_kind) VALUES ",
-    );
-    for i in 0..n {
-        if i > 0 {
-            sql.push_str(", ");
-        }
-        let b = i * 7;
-        sql.push_str(&format!(
-            "(${}, ${}, ${}, ${}, ${}, ${}, ${})",
-            b + 1,
-            b + 2,
-            b + 3,
-            b + 4,
-            b + 5,
-            b + 6,
-            b + 7
-        ));
-    }
-    sql.push_str(" ON CONFLICT DO NOTHING");
-    sql
+    insert_values_sql(
+        "INSERT INTO inventory_members (company_id, generation, group_id, member_id, member_address, member_name, member_kind)",
+        n,
+        7,
+    )
 }
 const INV_DELETE_PROGRESS: &str = "DELETE FROM inventory_progress WHERE company_id = $1";
 const INV_RESTART: &str = "UPDATE inventory_state SET tenant_id = $2, sweep_gen = $3, sweep_state = 'running', sweep_started_at = $4, sweep_finished_at = NULL, sweep_error = NULL, sweep_owner = $6, sweep_lease_until = $7, current_gen = CASE WHEN $5 THEN current_gen ELSE NULL END, as_of = CASE WHEN $5 THEN as_of ELSE NULL END WHERE company_id = $1";
