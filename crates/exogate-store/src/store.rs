@@ -2360,15 +2360,7 @@ impl Store for Db {
         now: Timestamp,
     ) -> StoreResult<Vec<exogate_core::review::Campaign>> {
         let ids: Vec<(String,)> = fetch!(self, fetch_all, REVIEW_DUE_REPEATS, now.unix_millis())?;
-        let mut out = Vec::new();
-        for (id,) in ids {
-            let id = exogate_core::review::CampaignId::parse(&id)
-                .map_err(|_| StoreError::Corrupt(format!("campaign id `{id}`")))?;
-            if let Some(c) = self.review_get(id).await? {
-                out.push(c);
-            }
-        }
-        Ok(out)
+        self.reviews_by_ids(ids).await
     }
 
     async fn review_due_reminders(
@@ -2383,15 +2375,7 @@ impl Store for Db {
             now.unix_millis(),
             by.unix_millis()
         )?;
-        let mut out = Vec::new();
-        for (id,) in ids {
-            let id = exogate_core::review::CampaignId::parse(&id)
-                .map_err(|_| StoreError::Corrupt(format!("campaign id `{id}`")))?;
-            if let Some(c) = self.review_get(id).await? {
-                out.push(c);
-            }
-        }
-        Ok(out)
+        self.reviews_by_ids(ids).await
     }
 
     async fn review_mark_reminded(
@@ -2424,6 +2408,26 @@ impl Store for Db {
         now: Timestamp,
     ) -> StoreResult<bool> {
         patch_inventory(self, row, present, Some(now.unix_millis())).await
+    }
+}
+
+// (reviews)
+impl Db {
+    /// The campaigns whose ids a statement selected, in that order (one gone meanwhile is
+    /// left out).
+    async fn reviews_by_ids(
+        &self,
+        ids: Vec<(String,)>,
+    ) -> StoreResult<Vec<exogate_core::review::Campaign>> {
+        let mut out = Vec::with_capacity(ids.len());
+        for (id,) in ids {
+            let id = exogate_core::review::CampaignId::parse(&id)
+                .map_err(|_| StoreError::Corrupt(format!("campaign id `{id}`")))?;
+            if let Some(c) = self.review_get(id).await? {
+                out.push(c);
+            }
+        }
+        Ok(out)
     }
 }
 
