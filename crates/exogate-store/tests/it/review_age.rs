@@ -5,8 +5,7 @@
 //! (rows never stamped count as old).
 
 use exogate_core::action::Permission;
-use exogate_core::audit::{AuditKind, NewAuditEvent};
-use exogate_core::inventory::{InventoryRow, InventoryTrustee, SweepBegin, SweepLease};
+use exogate_core::inventory::{InventoryRow, InventoryTrustee};
 use exogate_core::ops::reviews::{self, CreateInput};
 use exogate_core::ports::Store;
 use exogate_core::review::*;
@@ -36,41 +35,7 @@ fn row(trustee: &str, right: Permission) -> InventoryRow {
 }
 
 async fn sweep(s: &dyn Store, at: Timestamp, rows: &[InventoryRow]) {
-    let c = cid("contoso");
-    let lease = SweepLease {
-        owner: format!("sweep-{}", at.unix_millis()),
-        until: at.plus_secs(60),
-    };
-    let SweepBegin::Started(st) = s
-        .inventory_begin_sweep(
-            &c,
-            TenantId::parse(T1).unwrap(),
-            at,
-            &lease,
-            NewAuditEvent::system(at, AuditKind::InventorySweepStarted),
-        )
-        .await
-        .unwrap()
-    else {
-        panic!("busy")
-    };
-    assert!(
-        s.inventory_write_chunk(&c, st.generation, &lease.owner, rows, &[])
-            .await
-            .unwrap()
-    );
-    assert!(
-        s.inventory_finish_sweep(
-            &c,
-            st.generation,
-            &lease.owner,
-            at,
-            1,
-            NewAuditEvent::system(at, AuditKind::InventorySweepFinished)
-        )
-        .await
-        .unwrap()
-    );
+    swept(s, "contoso", T1, at, rows, 1).await;
 }
 
 fn input(days: Option<u32>) -> CreateInput {

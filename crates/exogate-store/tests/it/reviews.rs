@@ -4,10 +4,7 @@
 //! link key's first writer wins; a scheduled repeat starts once.
 
 use exogate_core::action::Permission;
-use exogate_core::audit::{AuditKind, NewAuditEvent};
-use exogate_core::inventory::{
-    InventoryRow, InventoryTrustee, SweepBegin, SweepLease, TrusteeClass,
-};
+use exogate_core::inventory::{InventoryRow, InventoryTrustee, TrusteeClass};
 use exogate_core::ops::reviews::{self, CreateInput, Reviewer, Selection};
 use exogate_core::ports::Store;
 use exogate_core::review::*;
@@ -56,42 +53,7 @@ fn orphan(company: &str, mailbox: &str) -> InventoryRow {
 }
 
 async fn seed(s: &dyn Store, company: &str, tenant: &str, rows: &[InventoryRow]) {
-    let c = cid(company);
-    let at = start();
-    let lease = SweepLease {
-        owner: format!("seed-{company}"),
-        until: at.plus_secs(60),
-    };
-    let SweepBegin::Started(st) = s
-        .inventory_begin_sweep(
-            &c,
-            TenantId::parse(tenant).unwrap(),
-            at,
-            &lease,
-            NewAuditEvent::system(at, AuditKind::InventorySweepStarted),
-        )
-        .await
-        .unwrap()
-    else {
-        panic!("busy")
-    };
-    assert!(
-        s.inventory_write_chunk(&c, st.generation, &lease.owner, rows, &[])
-            .await
-            .unwrap()
-    );
-    assert!(
-        s.inventory_finish_sweep(
-            &c,
-            st.generation,
-            &lease.owner,
-            at,
-            3,
-            NewAuditEvent::system(at, AuditKind::InventorySweepFinished)
-        )
-        .await
-        .unwrap()
-    );
+    swept(s, company, tenant, start(), rows, 3).await;
 }
 
 fn new_id() -> CampaignId {

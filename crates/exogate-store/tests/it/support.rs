@@ -378,3 +378,52 @@ impl World {
         ev.into_iter().map(|e| e.event.kind).collect()
     }
 }
+
+/// One whole sweep of `company` (on `tenant`) at `at` that saw `rows` in `mailboxes`
+/// mailboxes: begun, written and finished through the store, its generation made current.
+pub async fn swept(
+    s: &dyn exogate_core::ports::Store,
+    company: &str,
+    tenant: &str,
+    at: Timestamp,
+    rows: &[exogate_core::inventory::InventoryRow],
+    mailboxes: u64,
+) {
+    use exogate_core::audit::{AuditKind, NewAuditEvent};
+    use exogate_core::inventory::{SweepBegin, SweepLease};
+    let c = cid(company);
+    let lease = SweepLease {
+        owner: format!("sweep-{company}-{}", at.unix_millis()),
+        until: at.plus_secs(60),
+    };
+    let SweepBegin::Started(st) = s
+        .inventory_begin_sweep(
+            &c,
+            TenantId::parse(tenant).unwrap(),
+            at,
+            &lease,
+            NewAuditEvent::system(at, AuditKind::InventorySweepStarted),
+        )
+        .await
+        .unwrap()
+    else {
+        panic!("busy")
+    };
+    assert!(
+        s.inventory_write_chunk(&c, st.generation, &lease.owner, rows, &[])
+            .await
+            .unwrap()
+    );
+    assert!(
+        s.inventory_finish_sweep(
+            &c,
+            st.generation,
+            &lease.owner,
+            at,
+            mailboxes,
+            NewAuditEvent::system(at, AuditKind::InventorySweepFinished)
+        )
+        .await
+        .unwrap()
+    );
+}
