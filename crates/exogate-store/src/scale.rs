@@ -101,6 +101,44 @@ fn needle(s: &str) -> (String, Option<String>) {
     (n, like)
 }
 
+/// What to look for in a company where the directory found `count` recipients carrying the
+/// typed name (`n`, with its local-part pattern `like`): none, the name itself; one, that
+/// recipient's object id; several, nothing (the name is ambiguous there).
+fn company_needle(
+    count: usize,
+    id: &str,
+    n: &str,
+    like: &Option<String>,
+) -> Option<(String, Option<String>)> {
+    match count {
+        0 => Some((n.to_owned(), like.clone())),
+        1 => Some(needle(id)),
+        _ => None,
+    }
+}
+
+/// The answer per company, in company order, leaving out the companies that know nothing of
+/// the name (no recipient carries it and no row matched).
+fn user_matches(
+    companies: &[CompanyId],
+    names: impl Fn(&str) -> usize,
+    mut rows: impl FnMut(&str) -> Vec<InventoryRow>,
+    out: &mut Vec<UserMatch>,
+) {
+    for c in companies {
+        let names = names(c.as_str());
+        let rows = rows(c.as_str());
+        if names == 0 && rows.is_empty() {
+            continue;
+        }
+        out.push(UserMatch {
+            company: c.clone(),
+            names,
+            rows,
+        });
+    }
+}
+
 impl Db {
     pub(crate) async fn scale_statuses(
         &self,
@@ -176,13 +214,8 @@ impl Db {
             for c in chunk {
                 let (count, id) = found.get(c.as_str()).cloned().unwrap_or_default();
                 names.insert(c.as_str().to_owned(), count);
-                match count {
-                    0 => asks.push((c.as_str().to_owned(), n.clone(), like.clone())),
-                    1 => {
-                        let (i, l) = needle(&id);
-                        asks.push((c.as_str().to_owned(), i, l));
-                    }
-                    _ => {}
+                if let Some((i, l)) = company_needle(count, &id, &n, &like) {
+                    asks.push((c.as_str().to_owned(), i, l));
                 }
             }
             // 3. The rows, in one statement for every company of the chunk.
@@ -215,19 +248,12 @@ impl Db {
             }
             // 4. Companies that know nothing are left out (those with no current generation
             //    have neither names nor rows above).
-            for c in chunk {
-                let key = c.as_str();
-                let names = names.get(key).copied().unwrap_or(0);
-                let rows = rows.remove(key).unwrap_or_default();
-                if names == 0 && rows.is_empty() {
-                    continue;
-                }
-                out.push(UserMatch {
-                    company: c.clone(),
-                    names,
-                    rows,
-                });
-            }
+            user_matches(
+                chunk,
+                |c| names.get(c).copied().unwrap_or(0),
+                |c| rows.remove(c).unwrap_or_default(),
+                &mut out,
+            );
         }
         out.sort_by(|a, b| a.company.as_str().cmp(b.company.as_str()));
         Ok(out)
@@ -306,10 +332,8 @@ async fn pg_user_matches(
     for c in companies {
         let (count, id) = found.get(c.as_str()).cloned().unwrap_or_default();
         names.insert(c.as_str(), count);
-        let (i, l) = match count {
-            0 => (n.clone(), like.clone()),
-            1 => needle(&id),
-            _ => continue,
+        let Some((i, l)) = company_needle(count, &id, &n, &like) else {
+            continue;
         };
         cs.push(c.as_str().to_owned());
         ns.push(i);
@@ -356,18 +380,12 @@ async fn pg_user_matches(
     }
     // 4. Companies that know nothing are left out.
     let mut out = Vec::new();
-    for c in companies {
-        let names = names.get(c.as_str()).copied().unwrap_or(0);
-        let rows = rows.remove(c.as_str()).unwrap_or_default();
-        if names == 0 && rows.is_empty() {
-            continue;
-        }
-        out.push(UserMatch {
-            company: c.clone(),
-            names,
-            rows,
-        });
-    }
+    user_matches(
+        companies,
+        |c| names.get(c).copied().unwrap_or(0),
+        |c| rows.remove(c).unwrap_or_default(),
+        &mut out,
+    );
     out.sort_by(|a, b| a.company.as_str().cmp(b.company.as_str()));
     Ok(out)
 }
